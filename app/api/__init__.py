@@ -1,0 +1,1 @@
+"""HTTP at the edge: routers, authentication, problem answers. Thin over the engine."""

@@ -1,0 +1,66 @@
+"""The FastAPI application: routers, problem handlers, metrics, and the process lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.metrics import MetricsMiddleware, RequestMetrics
+from app.api.problems import Problem, install_problem_handlers
+from app.api.routers import api_keys, health, me, namespaces, tenants
+from app.context import ServerContext
+from app.db.database import Database
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """REST-first, multi-tenant durable execution.
+
+Authenticate with `Authorization: Bearer <api key>`. Each operation's security scope names the
+permission it needs: `manage` (admin), `operate` (admin, operator), `work` (admin, operator,
+worker), `read` (admin, operator, reader), `view` (every role). Errors are RFC 9457
+`application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, ctx: ServerContext | None = None) -> FastAPI:
+    settings = settings or (ctx.settings if ctx else get_settings())
+    ctx = ctx or ServerContext(settings=settings, db=Database(settings.database_url))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.db.dispose()
+
+    app = FastAPI(
+        title="Perdure",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.metrics = RequestMetrics()
+    install_problem_handlers(app)
+    for module in (health, tenants, namespaces, api_keys, me):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            Problem.model_json_schema()
+        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

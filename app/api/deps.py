@@ -1,0 +1,125 @@
+"""Typed dependencies: the server context, the authenticated caller and its namespace.
+
+Authorization happens here and only here. A route states the permission it needs as the
+security scope of its dependency, so every operation's role requirement shows in OpenAPI.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from app.auth.principal import (
+    NamespaceRef,
+    Principal,
+    authenticate,
+    record_key_use,
+    resolve_namespace,
+)
+from app.auth.roles import Permission
+from app.context import ServerContext
+from app.errors import Unauthenticated
+
+bearer = HTTPBearer(
+    auto_error=False, description="An API key (`pdk_…`) or, for tenant creation, the admin token."
+)
+
+
+def get_context(request: Request) -> ServerContext:
+    return request.app.state.ctx
+
+
+Context = Annotated[ServerContext, Depends(get_context)]
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthenticated("send 'Authorization: Bearer <api key>'")
+    return credentials.credentials.strip()
+
+
+async def _authenticate(
+    ctx: ServerContext, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    token = _bearer_token(credentials)
+    now = ctx.clock.now()
+    async with ctx.db.read() as conn:
+        principal, stale = await authenticate(conn, token, now)
+    if stale:
+        async with ctx.db.write() as conn:
+            await record_key_use(conn, principal.key_id, now)
+    return principal
+
+
+def _permission(scopes: SecurityScopes) -> Permission | None:
+    return Permission(scopes.scopes[0]) if scopes.scopes else None
+
+
+async def get_principal(
+    scopes: SecurityScopes,
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    principal = await _authenticate(ctx, credentials)
+    permission = _permission(scopes)
+    if permission is not None:
+        principal.require(permission)
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceCaller:
+    principal: Principal
+    namespace: NamespaceRef
+
+
+async def get_namespace_caller(
+    scopes: SecurityScopes,
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    namespace: Annotated[str, Path(description="Namespace name", max_length=200)],
+) -> NamespaceCaller:
+    principal = await _authenticate(ctx, credentials)
+    # Visibility before role: a weak key must not learn that another tenant's namespace exists.
+    async with ctx.db.read() as conn:
+        ref = await resolve_namespace(conn, principal, namespace)
+    permission = _permission(scopes)
+    if permission is not None:
+        principal.require(permission)
+    return NamespaceCaller(principal=principal, namespace=ref)
+
+
+async def require_admin_token(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    token = _bearer_token(credentials)
+    expected = ctx.settings.admin_token
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthenticated(
+            "this route needs the system administrator's token (PERDURE_ADMIN_TOKEN)"
+        )
+
+
+Viewer = Annotated[Principal, Security(get_principal, scopes=[Permission.VIEW])]
+Admin = Annotated[Principal, Security(get_principal, scopes=[Permission.MANAGE])]
+NamespaceAdmin = Annotated[
+    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.MANAGE])
+]
+NamespaceViewer = Annotated[
+    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.VIEW])
+]
+NamespaceReader = Annotated[
+    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.READ])
+]
+NamespaceOperator = Annotated[
+    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.OPERATE])
+]
+NamespaceWorker = Annotated[
+    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.WORK])
+]
+SystemAdmin = Annotated[None, Depends(require_admin_token)]

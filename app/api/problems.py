@@ -1,0 +1,133 @@
+"""Every error leaves the server as `application/problem+json` (RFC 9457), from here only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import (
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    PerdureError,
+    PermissionDenied,
+    Unauthenticated,
+)
+
+log = logging.getLogger("perdure.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extra members name the offending field or resource."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Invalid argument",
+    401: "Missing, malformed, unknown, revoked or expired API key",
+    403: "The key's role does not allow this",
+    404: "Not found (or not visible to this key)",
+    409: "Conflict with the current state",
+    413: "Payload too large",
+    422: "A limit would be exceeded",
+    429: "Rate limited",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem answers a route can give."""
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS.get(status, "Problem"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def problem_response(error: PerdureError, request: Request) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
+    retry_after = error.extra.get("retry_after")
+    if retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(retry_after)}
+    return JSONResponse(
+        error.to_problem(instance=request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _field_of(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+async def _on_perdure_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PerdureError)
+    if exc.status >= 500:
+        log.error("server error: %s", exc.detail)
+    return problem_response(exc, request)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
+    summary = "; ".join(
+        f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
+    )
+    first = errors[0]["field"] if errors else None
+    return problem_response(
+        InvalidArgument(summary or "invalid request", field=first, errors=errors), request
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    error: PerdureError
+    if exc.status_code == 404:
+        error = NotFound(f"no route for {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 401:
+        error = Unauthenticated(detail)
+    elif exc.status_code == 403:
+        error = PermissionDenied(detail)
+    else:
+        error = PerdureError(detail)
+        error.status = exc.status_code
+    return problem_response(error, request)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(PerdureError("the server failed to handle this request"), request)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PerdureError, _on_perdure_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

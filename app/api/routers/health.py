@@ -1,0 +1,52 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from app.api.deps import Context
+from app.db.migrate import current_revision, head_revision
+from app.errors import Unavailable
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    schema_revision: str
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated",
+    responses={503: {"description": "Not ready"}},
+)
+async def readyz(ctx: Context) -> Readiness:
+    try:
+        async with ctx.db.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+            revision = await current_revision(conn)
+    except Exception as exc:  # any driver error means "not ready", with the reason
+        raise Unavailable(f"database unreachable: {exc.__class__.__name__}") from exc
+    if revision != head_revision():
+        raise Unavailable(
+            f"database schema is at {revision or 'nothing'}, expected {head_revision()}: run 'perdure migrate'"
+        )
+    return Readiness(status="ready", database=ctx.db.dialect, schema_revision=revision)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return request.app.state.metrics.render()

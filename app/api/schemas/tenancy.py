@@ -1,0 +1,106 @@
+"""Models for tenants, namespaces, API keys and the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.auth.roles import Role
+from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS
+
+Name = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantCreate(StrictModel):
+    name: str = Name
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    namespaces: list[str] | None = Field(
+        default=None, max_length=1000, description="Namespaces the key may use; omit for all."
+    )
+    expires_at: AwareDatetime | None = None
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    role: Role
+    namespaces: list[str] | None
+    key_prefix: str = Field(description="First characters of the secret, to tell keys apart.")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+
+
+class ApiKeyWithSecret(ApiKey):
+    key: str = Field(description="The secret. Shown once, here; store it now.")
+
+
+class TenantCreated(BaseModel):
+    tenant: Tenant
+    api_key: ApiKeyWithSecret
+
+
+class ApiKeyPage(BaseModel):
+    api_keys: list[ApiKey]
+    next_page_token: str | None
+
+
+class NamespaceSettings(StrictModel):
+    allow_private_network_targets: bool | None = Field(
+        default=None,
+        description="Let outbound calls (webhooks, HTTP tasks) reach private addresses.",
+    )
+
+
+class NamespaceCreate(StrictModel):
+    name: str = Name
+    description: str = Field(default="", max_length=10_000)
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
+    settings: NamespaceSettings = Field(default_factory=NamespaceSettings)
+
+
+class NamespaceUpdate(StrictModel):
+    description: str | None = Field(default=None, max_length=10_000)
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
+    settings: NamespaceSettings | None = None
+
+
+class Namespace(BaseModel):
+    name: str
+    description: str
+    retention_days: int
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class NamespacePage(BaseModel):
+    namespaces: list[Namespace]
+    next_page_token: str | None
+
+
+class Me(BaseModel):
+    tenant: str
+    tenant_id: str
+    key_id: str
+    key_name: str
+    role: Role
+    namespaces: list[str] = Field(description="Namespaces this key may use, now.")
+    all_namespaces: bool = Field(description="True when the key is scoped to every namespace.")

@@ -1,0 +1,98 @@
+"""Who is calling: resolved from an API key, checked against roles and namespace scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.keys import hash_api_key, looks_like_api_key
+from app.auth.roles import GRANTS, Permission, Role
+from app.db.tables import api_keys, namespaces, tenants
+from app.errors import NotFound, PermissionDenied, Unauthenticated
+
+# Recording every use would turn each read into a write; a minute's precision is enough.
+LAST_USED_PRECISION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: str
+    tenant_name: str
+    key_id: str
+    key_name: str
+    role: Role
+    namespaces: tuple[str, ...] | None  # None: every namespace of the tenant
+
+    def can(self, permission: Permission) -> bool:
+        return permission in GRANTS[self.role]
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            raise PermissionDenied(
+                f"the {self.role.value} role may not do this (needs '{permission.value}')",
+                required_permission=permission.value,
+                role=self.role.value,
+            )
+
+    def sees_namespace(self, name: str) -> bool:
+        return self.namespaces is None or name in self.namespaces
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRef:
+    id: str
+    name: str
+    tenant_id: str
+
+
+async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[Principal, bool]:
+    """The principal of a key, and whether its last-used time is due for an update."""
+    if not looks_like_api_key(key):
+        raise Unauthenticated("the API key is malformed")
+    row = (
+        await conn.execute(
+            sa.select(api_keys, tenants.c.name.label("tenant_name"))
+            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+            .where(api_keys.c.key_hash == hash_api_key(key))
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthenticated("the API key is not valid")
+    if row.revoked_at is not None:
+        raise Unauthenticated("the API key has been revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("the API key has expired")
+    principal = Principal(
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name,
+        key_id=row.id,
+        key_name=row.name,
+        role=Role(row.role),
+        namespaces=tuple(row.namespaces) if row.namespaces is not None else None,
+    )
+    stale = row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION
+    return principal, stale
+
+
+async def record_key_use(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+    await conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+async def resolve_namespace(conn: AsyncConnection, principal: Principal, name: str) -> NamespaceRef:
+    """The caller's namespace of that name. Another tenant's, or one outside the key's scope,
+    is reported as missing so that existence never leaks."""
+    if not principal.sees_namespace(name):
+        raise NotFound(f"namespace '{name}' not found", namespace=name)
+    row = (
+        await conn.execute(
+            sa.select(namespaces.c.id, namespaces.c.name, namespaces.c.tenant_id).where(
+                namespaces.c.tenant_id == principal.tenant_id, namespaces.c.name == name
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"namespace '{name}' not found", namespace=name)
+    return NamespaceRef(id=row.id, name=row.name, tenant_id=row.tenant_id)

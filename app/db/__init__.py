@@ -1,0 +1,1 @@
+"""Storage: table definitions, engines for SQLite and PostgreSQL, and migrations."""

@@ -1,0 +1,39 @@
+"""Alembic, driven from code: upgrade to head and tell whether a database is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import migrations
+
+MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Stored as an attribute, not an option: ConfigParser would mangle '%' in passwords.
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_to_head(database_url: str) -> None:
+    """Run every pending migration. Blocking: call it outside the event loop."""
+    command.upgrade(alembic_config(database_url), "head")
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    def _read(sync_conn) -> str | None:  # type: ignore[no-untyped-def]
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    return await conn.run_sync(_read)

@@ -1,0 +1,68 @@
+"""What `perdure dev` ensures exists: a default tenant, namespace and a reusable admin key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.keys import hash_api_key
+from app.auth.roles import Role
+from app.db.tables import api_keys, tenants
+from app.tenancy.api_keys import create_api_key
+from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS, create_namespace
+from app.tenancy.tenants import create_tenant
+
+DEV_TENANT = "default"
+DEV_NAMESPACE = "default"
+
+
+async def _key_still_valid(conn: AsyncConnection, key: str, tenant_id: str) -> bool:
+    row = (
+        await conn.execute(
+            sa.select(api_keys.c.id).where(
+                api_keys.c.key_hash == hash_api_key(key),
+                api_keys.c.tenant_id == tenant_id,
+                api_keys.c.revoked_at.is_(None),
+            )
+        )
+    ).one_or_none()
+    return row is not None
+
+
+async def ensure_dev_tenant(
+    conn: AsyncConnection, key_file: Path, now: datetime
+) -> tuple[str, bool]:
+    """The admin key of the development tenant, and whether it was made just now."""
+    tenant_id = await conn.scalar(sa.select(tenants.c.id).where(tenants.c.name == DEV_TENANT))
+    if tenant_id is None:
+        tenant, _, secret = await create_tenant(conn, DEV_TENANT, now)
+        tenant_id = tenant.id
+        await create_namespace(
+            conn,
+            tenant_id=tenant_id,
+            name=DEV_NAMESPACE,
+            description="Created by perdure dev",
+            retention_days=DEFAULT_RETENTION_DAYS,
+            settings={"allow_private_network_targets": True},
+            now=now,
+        )
+    else:
+        saved = key_file.read_text().strip() if key_file.exists() else ""
+        if saved and await _key_still_valid(conn, saved, tenant_id):
+            return saved, False
+        _, secret = await create_api_key(
+            conn,
+            tenant_id=tenant_id,
+            name="dev",
+            role=Role.ADMIN,
+            namespace_names=None,
+            expires_at=None,
+            now=now,
+        )
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(secret + "\n")
+    key_file.chmod(0o600)
+    return secret, True

@@ -1,0 +1,110 @@
+"""One error tree for the whole server; the API renders each as an RFC 9457 problem.
+
+The engine raises these without knowing anything of HTTP: the status lives on the class so that
+one handler in `app.api.problems` can render every kind the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://perdure.dev/problems/"
+
+
+class PerdureError(Exception):
+    """Base of every error a client may see. `kind` becomes the problem `type` URI."""
+
+    status: int = 500
+    kind: str = "internal"
+    title: str = "Internal server error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.kind
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class InvalidArgument(PerdureError):
+    status, kind, title = 400, "invalid-argument", "Invalid argument"
+
+
+class Unauthenticated(PerdureError):
+    status, kind, title = 401, "unauthenticated", "Authentication required"
+
+
+class PermissionDenied(PerdureError):
+    status, kind, title = 403, "permission-denied", "Permission denied"
+
+
+class NotFound(PerdureError):
+    status, kind, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(PerdureError):
+    status, kind, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(PerdureError):
+    status, kind, title = 409, "conflict", "Conflict"
+
+
+class AlreadyExists(Conflict):
+    kind, title = "already-exists", "Already exists"
+
+
+class FailedPrecondition(PerdureError):
+    status, kind, title = 409, "failed-precondition", "Failed precondition"
+
+
+class PayloadTooLarge(PerdureError):
+    status, kind, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(PerdureError):
+    status, kind, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class LimitExceeded(PerdureError):
+    status, kind, title = 422, "limit-exceeded", "Limit exceeded"
+
+
+class RateLimited(PerdureError):
+    status, kind, title = 429, "rate-limited", "Too many requests"
+
+
+class Unavailable(PerdureError):
+    status, kind, title = 503, "unavailable", "Service unavailable"
+
+
+ERROR_KINDS: tuple[type[PerdureError], ...] = (
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    AlreadyExists,
+    FailedPrecondition,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    LimitExceeded,
+    RateLimited,
+    Unavailable,
+    PerdureError,
+)

@@ -1,0 +1,57 @@
+"""Every setting of the server, read once from `PERDURE_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(".perdure")
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PERDURE_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DATA_DIR}/perdure.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+psycopg://...",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8233
+    workers: int = 1
+    admin_token: str | None = Field(
+        default=None, description="Bearer token of the system administrator (creates tenants)."
+    )
+    secret_key: str | None = Field(default=None, description="Server secret for signed values.")
+    log_level: str = "info"
+    environment: Environment = Environment.PRODUCTION
+    time_skipping: bool = Field(
+        default=False,
+        description="Jump the clock to the next deadline when nothing else can happen (tests, dev).",
+    )
+    run_background_loops: bool = Field(
+        default=True, description="Run the timer loop in this process (API-only replicas: false)."
+    )
+
+    @model_validator(mode="after")
+    def _time_skipping_is_never_production(self) -> Settings:
+        if self.time_skipping and self.environment == Environment.PRODUCTION:
+            raise ValueError("PERDURE_TIME_SKIPPING is refused when PERDURE_ENVIRONMENT=production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,121 @@
+"""Creating, listing and revoking the API keys of a tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.keys import display_prefix, hash_api_key, new_api_key
+from app.auth.roles import Role
+from app.db.tables import api_keys, namespaces
+from app.errors import InvalidArgument, NotFound
+from app.ids import new_id
+from app.pagination import decode_token, encode_token
+
+KEY_COLUMNS = [c for c in api_keys.c if c.name != "key_hash"]
+
+
+async def create_api_key(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    name: str,
+    role: Role,
+    namespace_names: Sequence[str] | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> tuple[sa.Row, str]:
+    """Store a new key and return its row and its secret; the secret is never seen again."""
+    if expires_at is not None and expires_at <= now:
+        raise InvalidArgument("expires_at must be in the future", field="expires_at")
+    if namespace_names is not None:
+        await _check_namespaces_exist(conn, tenant_id, namespace_names)
+        namespace_names = sorted(set(namespace_names))
+    secret = new_api_key()
+    key_id = new_id()
+    await conn.execute(
+        sa.insert(api_keys).values(
+            id=key_id,
+            tenant_id=tenant_id,
+            name=name,
+            role=role.value,
+            namespaces=namespace_names,
+            key_hash=hash_api_key(secret),
+            key_prefix=display_prefix(secret),
+            expires_at=expires_at,
+            created_at=now,
+        )
+    )
+    return await get_api_key(conn, tenant_id, key_id), secret
+
+
+async def _check_namespaces_exist(
+    conn: AsyncConnection, tenant_id: str, names: Sequence[str]
+) -> None:
+    found = set(
+        (
+            await conn.execute(
+                sa.select(namespaces.c.name).where(
+                    namespaces.c.tenant_id == tenant_id, namespaces.c.name.in_(list(names))
+                )
+            )
+        ).scalars()
+    )
+    missing = sorted(set(names) - found)
+    if missing:
+        raise InvalidArgument(
+            f"unknown namespace(s): {', '.join(missing)}", field="namespaces", unknown=missing
+        )
+
+
+async def get_api_key(conn: AsyncConnection, tenant_id: str, key_id: str) -> sa.Row:
+    row = (
+        await conn.execute(
+            sa.select(*KEY_COLUMNS).where(
+                api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"API key '{key_id}' not found", key_id=key_id)
+    return row
+
+
+async def list_api_keys(
+    conn: AsyncConnection, tenant_id: str, *, page_size: int, page_token: str | None
+) -> tuple[list[sa.Row], str | None]:
+    query = (
+        sa.select(*KEY_COLUMNS)
+        .where(api_keys.c.tenant_id == tenant_id)
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+        .limit(page_size + 1)
+    )
+    position = decode_token(page_token, length=2)
+    if position is not None:
+        after = datetime.fromisoformat(position[0])
+        query = query.where(
+            sa.or_(
+                api_keys.c.created_at > after,
+                sa.and_(api_keys.c.created_at == after, api_keys.c.id > str(position[1])),
+            )
+        )
+    rows = list((await conn.execute(query)).all())
+    if len(rows) <= page_size:
+        return rows, None
+    last = rows[page_size - 1]
+    return rows[:page_size], encode_token([last.created_at.isoformat(), last.id])
+
+
+async def revoke_api_key(
+    conn: AsyncConnection, tenant_id: str, key_id: str, now: datetime
+) -> sa.Row:
+    await get_api_key(conn, tenant_id, key_id)
+    await conn.execute(
+        sa.update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return await get_api_key(conn, tenant_id, key_id)

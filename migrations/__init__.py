@@ -1,0 +1,1 @@
+"""Alembic migration chain; one chain for SQLite and PostgreSQL (batch mode on SQLite)."""

@@ -1,0 +1,143 @@
+"""The suite's server: one real uvicorn process-in-loop on 127.0.0.1, on the database chosen by
+PERDURE_TEST_DATABASE_URL (default: a fresh SQLite file), built with Alembic migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from app.api.app import create_app
+from app.context import ServerContext
+from app.db.database import Database
+from app.db.migrate import upgrade_to_head
+from app.settings import Environment, Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def test_database_url() -> str:
+    url = os.environ.get("PERDURE_TEST_DATABASE_URL", "").strip()
+    if url:
+        return url
+    directory = Path(tempfile.mkdtemp(prefix="perdure-test-"))
+    return f"sqlite+aiosqlite:///{directory}/test.db"
+
+
+def reset_database(url: str) -> None:
+    """Start every session from an empty schema so migrations are exercised from scratch."""
+    if url.startswith("sqlite"):
+        return
+    engine = sa.create_engine(url.replace("+asyncpg", "+psycopg"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    ctx: ServerContext
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = test_database_url()
+    reset_database(url)
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def server(database_url: str) -> AsyncIterator[RunningServer]:
+    settings = Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        environment=Environment.DEVELOPMENT,
+    )
+    ctx = ServerContext(settings=settings, db=Database(database_url))
+    app = create_app(settings, ctx)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield RunningServer(base_url=f"http://127.0.0.1:{port}", ctx=ctx, database_url=database_url)
+    uv.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An unauthenticated client of the suite's server."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as client:
+        yield client
+
+
+@dataclass
+class Tenant:
+    name: str
+    admin_key: str
+    namespace: str
+    client: httpx.AsyncClient  # authenticated with the admin key
+
+    def ns(self, path: str = "") -> str:
+        return f"/api/v1/namespaces/{self.namespace}{path}"
+
+
+async def new_tenant(http: httpx.AsyncClient, namespace: str = "main") -> Tenant:
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    created = await http.post(
+        "/api/v1/tenants", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["api_key"]["key"]
+    client = httpx.AsyncClient(
+        base_url=str(http.base_url), headers={"Authorization": f"Bearer {key}"}, timeout=90
+    )
+    made = await client.post("/api/v1/namespaces", json={"name": namespace})
+    assert made.status_code == 201, made.text
+    return Tenant(name=name, admin_key=key, namespace=namespace, client=client)
+
+
+@pytest.fixture
+async def tenant(http: httpx.AsyncClient) -> AsyncIterator[Tenant]:
+    """A fresh tenant with an admin key and one namespace, `main`."""
+    made = await new_tenant(http)
+    yield made
+    await made.client.aclose()
+
+
+@pytest.fixture
+async def other_tenant(http: httpx.AsyncClient) -> AsyncIterator[Tenant]:
+    made = await new_tenant(http)
+    yield made
+    await made.client.aclose()
+
+
+def keyed_client(server_or_client: httpx.AsyncClient, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=str(server_or_client.base_url),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=90,
+    )
