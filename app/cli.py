@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
@@ -91,9 +90,12 @@ async def _run_dev(settings: Settings) -> int:
 
     db = Database(settings.database_url)
     clock = Clock()
+    saved = DEV_KEY_FILE.read_text().strip() if DEV_KEY_FILE.exists() else None  # noqa: ASYNC240
     async with db.write() as conn:
-        key, created = await ensure_dev_tenant(conn, DEV_KEY_FILE, clock.now())
+        key, created = await ensure_dev_tenant(conn, saved, clock.now())
     await db.dispose()
+    if created:
+        _save_dev_key(key)
 
     app = create_app(settings)
     server = uvicorn.Server(
@@ -102,7 +104,8 @@ async def _run_dev(settings: Settings) -> int:
         )
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
+    # uvicorn exposes only a flag for "listening"; a short poll at start-up is all it takes.
+    while not server.started and not serving.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     if serving.done():
         return 1
@@ -120,6 +123,12 @@ async def _run_dev(settings: Settings) -> int:
     _say("Press Ctrl+C to stop. Data stays in .perdure/ and is reused next time.")
     await serving
     return 0
+
+
+def _save_dev_key(key: str) -> None:
+    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    DEV_KEY_FILE.write_text(key + "\n")
+    DEV_KEY_FILE.chmod(0o600)
 
 
 def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int:

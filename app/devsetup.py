@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,9 +32,10 @@ async def _key_still_valid(conn: AsyncConnection, key: str, tenant_id: str) -> b
 
 
 async def ensure_dev_tenant(
-    conn: AsyncConnection, key_file: Path, now: datetime
+    conn: AsyncConnection, saved_key: str | None, now: datetime
 ) -> tuple[str, bool]:
-    """The admin key of the development tenant, and whether it was made just now."""
+    """The admin key of the development tenant (the saved one while it is still valid), and
+    whether it was made just now."""
     tenant_id = await conn.scalar(sa.select(tenants.c.id).where(tenants.c.name == DEV_TENANT))
     if tenant_id is None:
         tenant, _, secret = await create_tenant(conn, DEV_TENANT, now)
@@ -50,9 +50,8 @@ async def ensure_dev_tenant(
             now=now,
         )
     else:
-        saved = key_file.read_text().strip() if key_file.exists() else ""
-        if saved and await _key_still_valid(conn, saved, tenant_id):
-            return saved, False
+        if saved_key and await _key_still_valid(conn, saved_key, tenant_id):
+            return saved_key, False
         _, secret = await create_api_key(
             conn,
             tenant_id=tenant_id,
@@ -62,7 +61,4 @@ async def ensure_dev_tenant(
             expires_at=None,
             now=now,
         )
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(secret + "\n")
-    key_file.chmod(0o600)
     return secret, True
