@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
-from app.api.problems import Problem, install_problem_handlers
+from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
 from app.api.routers import api_keys, health, me, namespaces, tenants
 from app.context import ServerContext
 from app.db.database import Database
@@ -61,6 +61,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema()
         )
+        document_validation_as_problem(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

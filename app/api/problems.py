@@ -46,6 +46,7 @@ _DESCRIPTIONS = {
     413: "Payload too large",
     422: "A limit would be exceeded",
     429: "Rate limited",
+    503: "Unavailable: the database is unreachable or not migrated",
 }
 
 
@@ -59,6 +60,24 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def document_validation_as_problem(schema: dict[str, Any]) -> None:
+    """FastAPI documents request validation failures as 422 `HTTPValidationError`; this server
+    answers them with 400 problems (see `_on_validation_error`), so the document must say so."""
+    problem = {
+        "description": _DESCRIPTIONS[400],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                del responses["422"]
+                responses.setdefault("400", problem)
+    if "#/components/schemas/HTTPValidationError" not in str(schema.get("paths", {})):
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(unused, None)
 
 
 def problem_response(error: PerdureError, request: Request) -> JSONResponse:
@@ -91,7 +110,13 @@ async def _on_perdure_error(request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        {
+            # A body that is not JSON at all: its location is a character offset, not a field.
+            "field": "body"
+            if e.get("type") == "json_invalid"
+            else _field_of(tuple(e.get("loc", ()))),
+            "message": e.get("msg", "invalid"),
+        }
         for e in exc.errors()
     ]
     summary = "; ".join(
@@ -118,7 +143,10 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         error = PerdureError(detail)
         error.status = exc.status_code
-    return problem_response(error, request)
+    response = problem_response(error, request)
+    # Starlette's own headers matter: a 405 must name the allowed methods in `Allow`.
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from app.api.deps import Context
+from app.api.problems import problem_responses
 from app.db.migrate import current_revision, head_revision
 from app.errors import Unavailable
 
@@ -31,7 +32,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated",
-    responses={503: {"description": "Not ready"}},
+    responses=problem_responses(503),
 )
 async def readyz(ctx: Context) -> Readiness:
     try:
