@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.keys import display_prefix, hash_api_key, new_api_key
 from app.auth.roles import Role
 from app.db.tables import api_keys, namespaces
-from app.errors import InvalidArgument, NotFound
+from app.errors import InvalidArgument, NotFound, PermissionDenied
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
 
@@ -27,10 +27,20 @@ async def create_api_key(
     namespace_names: Sequence[str] | None,
     expires_at: datetime | None,
     now: datetime,
+    creator_scope: Sequence[str] | None = None,
 ) -> tuple[sa.Row, str]:
-    """Store a new key and return its row and its secret; the secret is never seen again."""
+    """Store a new key and return its row and its secret; the secret is never seen again.
+    `creator_scope` is the namespaces of the key asking (None: all); the new key cannot reach
+    beyond them, or a scoped admin key could mint itself an unscoped one."""
     if expires_at is not None and expires_at <= now:
         raise InvalidArgument("expires_at must be in the future", field="expires_at")
+    if creator_scope is not None and (
+        namespace_names is None or not set(namespace_names) <= set(creator_scope)
+    ):
+        raise PermissionDenied(
+            "a key scoped to some namespaces may only create keys scoped within them",
+            field="namespaces",
+        )
     if namespace_names is not None:
         await _check_namespaces_exist(conn, tenant_id, namespace_names)
         namespace_names = sorted(set(namespace_names))

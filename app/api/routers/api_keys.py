@@ -29,6 +29,7 @@ async def create_api_key(body: ApiKeyCreate, ctx: Context, caller: Admin) -> Api
             namespace_names=body.namespaces,
             expires_at=body.expires_at,
             now=ctx.clock.now(),
+            creator_scope=caller.namespaces,
         )
     return ApiKeyWithSecret.model_validate({**row._mapping, "key": secret})
 
