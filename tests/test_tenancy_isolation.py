@@ -1,0 +1,217 @@
+"""Nothing crosses tenants, and a key scoped to some namespaces sees only those.
+
+Another tenant's rows answer 404, never 403, so that their existence does not leak.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import keyed_client
+from tests.tenancy_helpers import assert_problem, create_key
+
+
+@pytest.fixture
+async def foreign_namespace(other_tenant) -> str:
+    """A namespace that only the other tenant has."""
+    made = await other_tenant.client.post(
+        "/api/v1/namespaces", json={"name": "theirs-only", "description": "untouched"}
+    )
+    assert made.status_code == 201, made.text
+    return "theirs-only"
+
+
+async def test_other_tenants_namespace_is_not_found(tenant, other_tenant, foreign_namespace):
+    response = await tenant.client.get(f"/api/v1/namespaces/{foreign_namespace}")
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_other_tenants_namespace_cannot_be_changed(tenant, other_tenant, foreign_namespace):
+    response = await tenant.client.patch(
+        f"/api/v1/namespaces/{foreign_namespace}", json={"description": "hijacked"}
+    )
+
+    assert_problem(response, 404, "not-found")
+    theirs = await other_tenant.client.get(f"/api/v1/namespaces/{foreign_namespace}")
+    assert theirs.json()["description"] == "untouched"
+
+
+async def test_other_tenants_namespace_cannot_be_deleted(tenant, other_tenant, foreign_namespace):
+    response = await tenant.client.delete(f"/api/v1/namespaces/{foreign_namespace}")
+
+    assert_problem(response, 404, "not-found")
+    theirs = await other_tenant.client.get(f"/api/v1/namespaces/{foreign_namespace}")
+    assert theirs.status_code == 200
+
+
+async def test_weak_role_gets_not_found_rather_than_forbidden_on_other_tenants_namespace(
+    tenant, other_tenant, foreign_namespace
+):
+    reader = await create_key(tenant.client, "reader")
+    async with keyed_client(tenant.client, reader["key"]) as client:
+        response = await client.delete(f"/api/v1/namespaces/{foreign_namespace}")
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_same_namespace_name_in_two_tenants_stays_separate(tenant, other_tenant):
+    changed = await tenant.client.patch(tenant.ns(), json={"description": "mine"})
+    assert changed.status_code == 200, changed.text
+
+    theirs = await other_tenant.client.get(other_tenant.ns())
+    assert theirs.status_code == 200
+    assert theirs.json()["description"] == ""
+
+    deleted = await tenant.client.delete(tenant.ns())
+    assert deleted.status_code == 204
+    assert (await other_tenant.client.get(other_tenant.ns())).status_code == 200
+
+
+async def test_namespace_list_never_shows_other_tenants_namespaces(
+    tenant, other_tenant, foreign_namespace
+):
+    listed = await tenant.client.get("/api/v1/namespaces")
+
+    assert listed.status_code == 200
+    assert [n["name"] for n in listed.json()["namespaces"]] == ["main"]
+
+
+async def test_other_tenants_api_key_is_not_found(tenant, other_tenant):
+    theirs = await create_key(other_tenant.client, "reader")
+
+    response = await tenant.client.get(f"/api/v1/api-keys/{theirs['id']}")
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_other_tenants_api_key_cannot_be_revoked(tenant, other_tenant):
+    theirs = await create_key(other_tenant.client, "reader")
+
+    response = await tenant.client.post(f"/api/v1/api-keys/{theirs['id']}/revoke")
+
+    assert_problem(response, 404, "not-found")
+    async with keyed_client(other_tenant.client, theirs["key"]) as client:
+        assert (await client.get("/api/v1/me")).status_code == 200
+    described = await other_tenant.client.get(f"/api/v1/api-keys/{theirs['id']}")
+    assert described.json()["revoked_at"] is None
+
+
+async def test_api_key_list_never_shows_other_tenants_keys(tenant, other_tenant):
+    mine = await create_key(tenant.client, "worker")
+    theirs = await create_key(other_tenant.client, "worker")
+
+    listed = await tenant.client.get("/api/v1/api-keys")
+
+    assert listed.status_code == 200
+    ids = {k["id"] for k in listed.json()["api_keys"]}
+    assert mine["id"] in ids
+    assert theirs["id"] not in ids
+    assert len(ids) == 2  # the tenant's first admin key and the one made here
+
+
+async def test_key_cannot_be_scoped_to_another_tenants_namespace(
+    tenant, other_tenant, foreign_namespace
+):
+    response = await tenant.client.post(
+        "/api/v1/api-keys",
+        json={"name": "sneaky", "role": "reader", "namespaces": [foreign_namespace]},
+    )
+
+    body = assert_problem(response, 400, "invalid-argument")
+    assert body["field"] == "namespaces"
+
+
+@pytest.fixture
+async def scoped_client(tenant):
+    """A reader key of the tenant scoped to `alpha`, while the tenant also has `beta` and `main`."""
+    for name in ("alpha", "beta"):
+        made = await tenant.client.post("/api/v1/namespaces", json={"name": name})
+        assert made.status_code == 201, made.text
+    key = await create_key(tenant.client, "reader", namespaces=["alpha"])
+    async with keyed_client(tenant.client, key["key"]) as client:
+        yield client
+
+
+async def test_scoped_key_sees_its_namespace(scoped_client):
+    response = await scoped_client.get("/api/v1/namespaces/alpha")
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "alpha"
+
+
+@pytest.mark.parametrize("namespace", ["beta", "main"])
+async def test_scoped_key_gets_not_found_on_namespaces_outside_its_scope(scoped_client, namespace):
+    response = await scoped_client.get(f"/api/v1/namespaces/{namespace}")
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_scoped_key_gets_not_found_rather_than_forbidden_when_writing_outside_scope(
+    scoped_client,
+):
+    response = await scoped_client.patch("/api/v1/namespaces/beta", json={"description": "x"})
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_scoped_key_lists_only_its_namespaces(scoped_client):
+    listed = await scoped_client.get("/api/v1/namespaces")
+
+    assert listed.status_code == 200
+    assert [n["name"] for n in listed.json()["namespaces"]] == ["alpha"]
+
+
+async def test_me_of_scoped_key_lists_only_its_namespaces(scoped_client):
+    me = await scoped_client.get("/api/v1/me")
+
+    assert me.status_code == 200
+    assert me.json()["namespaces"] == ["alpha"]
+    assert me.json()["all_namespaces"] is False
+
+
+async def test_me_of_unscoped_key_lists_every_namespace_of_its_tenant(tenant, foreign_namespace):
+    await tenant.client.post("/api/v1/namespaces", json={"name": "second"})
+
+    me = await tenant.client.get("/api/v1/me")
+
+    assert me.json()["namespaces"] == ["main", "second"]
+    assert me.json()["all_namespaces"] is True
+
+
+@pytest.fixture
+async def scoped_admin(tenant):
+    """An admin key of the tenant scoped to `alpha`, while the tenant also has `main`."""
+    made = await tenant.client.post("/api/v1/namespaces", json={"name": "alpha"})
+    assert made.status_code == 201, made.text
+    key = await create_key(tenant.client, "admin", namespaces=["alpha"])
+    async with keyed_client(tenant.client, key["key"]) as client:
+        yield client
+
+
+async def test_scoped_admin_key_cannot_create_an_unscoped_key(tenant, scoped_admin):
+    keys_before = (await tenant.client.get("/api/v1/api-keys")).json()["api_keys"]
+
+    response = await scoped_admin.post("/api/v1/api-keys", json={"name": "all", "role": "admin"})
+
+    assert assert_problem(response, 403, "permission-denied")["field"] == "namespaces"
+    keys_after = (await tenant.client.get("/api/v1/api-keys")).json()["api_keys"]
+    assert len(keys_after) == len(keys_before)
+
+
+@pytest.mark.parametrize("namespaces", [["main"], ["alpha", "main"], ["no-such-namespace"]])
+async def test_scoped_admin_key_cannot_create_a_key_beyond_its_namespaces(scoped_admin, namespaces):
+    response = await scoped_admin.post(
+        "/api/v1/api-keys", json={"name": "wider", "role": "reader", "namespaces": namespaces}
+    )
+
+    assert assert_problem(response, 403, "permission-denied")["field"] == "namespaces"
+
+
+async def test_scoped_admin_key_can_create_a_key_within_its_namespaces(scoped_admin):
+    response = await scoped_admin.post(
+        "/api/v1/api-keys", json={"name": "narrow", "role": "reader", "namespaces": ["alpha"]}
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["namespaces"] == ["alpha"]
