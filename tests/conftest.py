@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -56,6 +57,7 @@ class RunningServer:
     base_url: str
     ctx: ServerContext
     database_url: str
+    app: Any
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +84,9 @@ async def server(database_url: str) -> AsyncIterator[RunningServer]:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    yield RunningServer(base_url=f"http://127.0.0.1:{port}", ctx=ctx, database_url=database_url)
+    yield RunningServer(
+        base_url=f"http://127.0.0.1:{port}", ctx=ctx, database_url=database_url, app=app
+    )
     uv.should_exit = True
     await task
 

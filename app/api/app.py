@@ -10,9 +10,12 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
-from app.api.routers import api_keys, health, me, namespaces, tenants
+from app.api.routers import api_keys, health, me, namespaces, tasks, tenants, workflows
+from app.background import BackgroundLoops
 from app.context import ServerContext
 from app.db.database import Database
+from app.engine.service import Engine
+from app.engine.wakeups import Wakeups
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """REST-first, multi-tenant durable execution.
@@ -28,11 +31,17 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     settings = settings or (ctx.settings if ctx else get_settings())
     ctx = ctx or ServerContext(settings=settings, db=Database(settings.database_url))
 
+    wakeups = Wakeups()
+    engine = Engine(ctx, wakeups)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background = BackgroundLoops(ctx, engine, wakeups)
+        await background.start()
         try:
             yield
         finally:
+            await background.stop()
             await ctx.db.dispose()
 
     app = FastAPI(
@@ -42,9 +51,10 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.engine = engine
     app.state.metrics = RequestMetrics()
     install_problem_handlers(app)
-    for module in (health, tenants, namespaces, api_keys, me):
+    for module in (health, tenants, namespaces, api_keys, me, workflows, tasks):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _register_problem_schema(app)

@@ -22,6 +22,7 @@ from app.auth.principal import (
 )
 from app.auth.roles import Permission
 from app.context import ServerContext
+from app.engine.service import Engine
 from app.errors import Unauthenticated
 
 bearer = HTTPBearer(
@@ -34,6 +35,13 @@ def get_context(request: Request) -> ServerContext:
 
 
 Context = Annotated[ServerContext, Depends(get_context)]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:

@@ -61,3 +61,202 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_api_keys_tenant_id_created_at", "tenant_id", "created_at", "id"),
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine. One row per run; its history; what is buffered while a workflow task is out;
+# the tasks ready to dispatch; pending activities; every deadline; and search attributes.
+# ---------------------------------------------------------------------------------------------
+
+workflow_runs = sa.Table(
+    "workflow_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # run_id
+    sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("workflow_id", sa.String(1000), nullable=False),
+    sa.Column("workflow_type", sa.String(1000), nullable=False),
+    sa.Column("task_queue", sa.String(1000), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("request_id", sa.String(200), nullable=True),  # Idempotency-Key of the start
+    sa.Column("input", sa.Text(), nullable=True),  # JSON text, passed through untouched
+    sa.Column("memo", sa.Text(), nullable=True),
+    sa.Column("search_attributes", sa.Text(), nullable=True),
+    sa.Column("start_time", UTCDateTime(), nullable=False),
+    sa.Column("execution_time", UTCDateTime(), nullable=False),  # start_time + start_delay
+    sa.Column("close_time", UTCDateTime(), nullable=True),
+    sa.Column("execution_timeout", sa.Float(), nullable=True),
+    sa.Column("run_timeout", sa.Float(), nullable=True),
+    sa.Column("task_timeout", sa.Float(), nullable=False),
+    # Shared by every run of a continue-as-new chain.
+    sa.Column("execution_deadline", UTCDateTime(), nullable=True),
+    sa.Column("first_run_id", sa.String(36), nullable=False),
+    sa.Column("continued_from_run_id", sa.String(36), nullable=True),
+    sa.Column("continued_to_run_id", sa.String(36), nullable=True),
+    sa.Column("parent_run_id", sa.String(36), nullable=True),
+    sa.Column("parent_workflow_id", sa.String(1000), nullable=True),
+    sa.Column("parent_namespace_id", sa.String(36), nullable=True),
+    sa.Column("parent_initiated_event_id", sa.Integer(), nullable=True),
+    sa.Column("parent_close_policy", sa.String(20), nullable=True),
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.Column("failure", sa.Text(), nullable=True),
+    sa.Column("next_event_id", sa.Integer(), nullable=False),
+    sa.Column("history_bytes", sa.BigInteger(), nullable=False, server_default="0"),
+    # The one workflow task of a run: 'none', 'scheduled' or 'started'.
+    sa.Column("wft_state", sa.String(10), nullable=False, server_default="none"),
+    sa.Column("wft_scheduled_event_id", sa.Integer(), nullable=True),
+    sa.Column("wft_started_event_id", sa.Integer(), nullable=True),
+    sa.Column("wft_attempt", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("wft_identity", sa.String(1000), nullable=True),
+    # Started event id of the last completed workflow task (what a sticky worker has seen).
+    sa.Column("last_completed_started_event_id", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("buffered_events", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("signal_count", sa.Integer(), nullable=False, server_default="0"),
+    # Where the run's decisions are made: 'queue' (code-first worker) or 'definition'.
+    sa.Column("decider", sa.String(20), nullable=False, server_default="queue"),
+    # Only one run of a workflow id may be open: enforced by a partial unique index below.
+    sa.Index(
+        "ux_workflow_runs_open_workflow_id",
+        "namespace_id",
+        "workflow_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'RUNNING'"),
+        postgresql_where=sa.text("status = 'RUNNING'"),
+    ),
+    # Visibility: newest first, optionally by workflow id, type or status.
+    sa.Index("ix_workflow_runs_namespace_id_start_time", "namespace_id", "start_time", "id"),
+    sa.Index(
+        "ix_workflow_runs_namespace_id_workflow_id", "namespace_id", "workflow_id", "start_time"
+    ),
+    sa.Index("ix_workflow_runs_namespace_id_status", "namespace_id", "status", "start_time"),
+    sa.Index(
+        "ix_workflow_runs_namespace_id_workflow_type", "namespace_id", "workflow_type", "start_time"
+    ),
+    sa.Index("ix_workflow_runs_namespace_id_close_time", "namespace_id", "close_time"),
+    sa.Index("ix_workflow_runs_namespace_id_request_id", "namespace_id", "request_id"),
+    sa.Index("ix_workflow_runs_parent_run_id", "parent_run_id"),
+)
+
+history_events = sa.Table(
+    "history_events",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.Integer(), primary_key=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("event_time", UTCDateTime(), nullable=False),
+    sa.Column("attributes", sa.Text(), nullable=False),  # JSON text
+)
+
+# Events that arrived while a workflow task was started: they join the history (and get their
+# event ids) when that task completes, fails or times out, as Temporal does.
+buffered_events = sa.Table(
+    "buffered_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("event_time", UTCDateTime(), nullable=False),
+    sa.Column("attributes", sa.Text(), nullable=False),
+    sa.Index("ix_buffered_events_run_id", "run_id", "id"),
+)
+
+# Tasks ready to hand to a poller. A claim deletes the row in the transaction that marks the
+# task started, so a task is never handed out twice.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("task_queue", sa.String(1000), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # 'workflow' | 'activity'
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("scheduled_event_id", sa.Integer(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # The claim: oldest first within one queue.
+    sa.Index("ix_tasks_queue", "namespace_id", "kind", "task_queue", "id"),
+    sa.Index("ix_tasks_run_id", "run_id"),
+)
+
+activities = sa.Table(
+    "activities",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("scheduled_event_id", sa.Integer(), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("activity_id", sa.String(1000), nullable=False),
+    sa.Column("activity_type", sa.String(1000), nullable=False),
+    sa.Column("task_queue", sa.String(1000), nullable=False),
+    sa.Column("input", sa.Text(), nullable=True),
+    # 'scheduled' (waiting for a poller), 'started', or 'backoff' (waiting to retry).
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("schedule_to_close_timeout", sa.Float(), nullable=True),
+    sa.Column("schedule_to_start_timeout", sa.Float(), nullable=True),
+    sa.Column("start_to_close_timeout", sa.Float(), nullable=True),
+    sa.Column("heartbeat_timeout", sa.Float(), nullable=True),
+    sa.Column("retry_policy", sa.Text(), nullable=False),
+    sa.Column("scheduled_time", UTCDateTime(), nullable=False),  # of the first attempt
+    sa.Column("attempt_scheduled_time", UTCDateTime(), nullable=False),
+    sa.Column("started_time", UTCDateTime(), nullable=True),
+    sa.Column("started_identity", sa.String(1000), nullable=True),
+    sa.Column("last_heartbeat_time", UTCDateTime(), nullable=True),
+    sa.Column("heartbeat_details", sa.Text(), nullable=True),
+    sa.Column("last_failure", sa.Text(), nullable=True),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
+    sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
+)
+
+# Every deadline the engine keeps. A timer names what it is for (`kind`, `ref`, `attempt`);
+# when it fires the engine checks it still applies, so a stale timer is harmless.
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("ref", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("label", sa.String(1000), nullable=True),  # user timer id
+    sa.Column("fire_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_timers_fire_at", "fire_at"),
+    sa.Index("ix_timers_run_id", "run_id", "kind", "ref"),
+)
+
+workflow_search_attributes = sa.Table(
+    "workflow_search_attributes",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("value", sa.String(2000), nullable=False),  # canonical JSON of the value
+    sa.Index("ix_workflow_search_attributes_lookup", "namespace_id", "name", "value"),
+)
+
+# Who polled a task queue lately (written at most every few seconds per poller).
+task_queue_pollers = sa.Table(
+    "task_queue_pollers",
+    metadata,
+    sa.Column("namespace_id", sa.String(36), primary_key=True),
+    sa.Column("task_queue", sa.String(1000), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("identity", sa.String(1000), primary_key=True),
+    sa.Column("last_poll_time", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,272 @@
+"""Worker routes: poll task queues, complete or fail workflow tasks, drive activity tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker
+from app.api.problems import problem_responses
+from app.api.responses import FastJSON
+from app.api.schemas.workflows import (
+    Accepted,
+    ActivityTask,
+    CanceledActivity,
+    CanceledActivityById,
+    CompleteActivity,
+    CompleteActivityById,
+    CompleteWorkflowTask,
+    FailActivity,
+    FailActivityById,
+    FailWorkflowTask,
+    Heartbeat,
+    HeartbeatAnswer,
+    HeartbeatById,
+    PollBody,
+    TaskQueueDescription,
+    WorkflowTask,
+    WorkflowTaskCompleted,
+)
+from app.engine import reads
+from app.engine.limits import MAX_ID_LENGTH
+from app.engine.service import workflow_task_body
+
+router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])
+
+TaskQueue = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Task queue name")
+]
+WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+ActivityId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+NO_TASK = {204: {"description": "No task arrived within `wait` seconds"}}
+TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
+
+
+@router.post(
+    "/task-queues/{task_queue}/workflow-tasks/poll",
+    response_model=WorkflowTask,
+    summary="Long-poll a task queue for a workflow task",
+    responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
+)
+async def poll_workflow_task(
+    task_queue: TaskQueue, body: PollBody, ctx: Context, engine: EngineDep, caller: NamespaceWorker
+) -> Response:
+    claim = await engine.poll_workflow_task(
+        caller.namespace.id, task_queue, body.identity, body.wait
+    )
+    if claim is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return FastJSON(await workflow_task_body(ctx.db, claim))
+
+
+@router.post(
+    "/workflow-tasks/complete",
+    response_model=WorkflowTaskCompleted,
+    summary="Complete a workflow task with commands",
+    responses=TOKEN_ERRORS,
+)
+async def complete_workflow_task(
+    body: CompleteWorkflowTask, ctx: Context, engine: EngineDep, caller: NamespaceWorker
+) -> FastJSON:
+    answer = await engine.complete_workflow_task(
+        caller.namespace.id,
+        body.task_token,
+        [c.model_dump() for c in body.commands],
+        body.identity,
+        return_new_task=body.return_new_workflow_task,
+    )
+    claim = answer["workflow_task"]
+    return FastJSON({"workflow_task": await workflow_task_body(ctx.db, claim) if claim else None})
+
+
+@router.post(
+    "/workflow-tasks/fail",
+    response_model=Accepted,
+    summary="Fail a workflow task (it is retried)",
+    responses=TOKEN_ERRORS,
+)
+async def fail_workflow_task(
+    body: FailWorkflowTask, engine: EngineDep, caller: NamespaceWorker
+) -> Accepted:
+    await engine.fail_workflow_task(
+        caller.namespace.id, body.task_token, body.failure.model_dump(), body.cause, body.identity
+    )
+    return Accepted()
+
+
+@router.post(
+    "/task-queues/{task_queue}/activity-tasks/poll",
+    response_model=ActivityTask,
+    summary="Long-poll a task queue for an activity task",
+    responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
+)
+async def poll_activity_task(
+    task_queue: TaskQueue, body: PollBody, engine: EngineDep, caller: NamespaceWorker
+) -> Response:
+    claim = await engine.poll_activity_task(
+        caller.namespace.id, task_queue, body.identity, body.wait
+    )
+    if claim is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return FastJSON(claim.body)
+
+
+@router.post(
+    "/activity-tasks/heartbeat",
+    response_model=HeartbeatAnswer,
+    summary="Record an activity heartbeat; learn whether cancellation was requested",
+    responses=TOKEN_ERRORS,
+)
+async def heartbeat(body: Heartbeat, engine: EngineDep, caller: NamespaceWorker) -> HeartbeatAnswer:
+    return HeartbeatAnswer(
+        cancel_requested=await engine.heartbeat_activity(
+            caller.namespace.id, body.details, token=body.task_token
+        )
+    )
+
+
+@router.post(
+    "/activity-tasks/complete",
+    response_model=Accepted,
+    summary="Complete an activity task",
+    responses=TOKEN_ERRORS,
+)
+async def complete_activity(
+    body: CompleteActivity, engine: EngineDep, caller: NamespaceWorker
+) -> Accepted:
+    await engine.complete_activity(
+        caller.namespace.id, body.result, body.identity, token=body.task_token
+    )
+    return Accepted()
+
+
+@router.post(
+    "/activity-tasks/fail",
+    response_model=Accepted,
+    summary="Fail an activity task attempt (retried per its policy)",
+    responses=TOKEN_ERRORS,
+)
+async def fail_activity(body: FailActivity, engine: EngineDep, caller: NamespaceWorker) -> Accepted:
+    await engine.fail_activity(
+        caller.namespace.id,
+        body.failure.model_dump(),
+        body.identity,
+        last_heartbeat_details=body.last_heartbeat_details,
+        token=body.task_token,
+    )
+    return Accepted()
+
+
+@router.post(
+    "/activity-tasks/canceled",
+    response_model=Accepted,
+    summary="Report an activity task canceled (after a cancel request)",
+    responses=TOKEN_ERRORS,
+)
+async def canceled_activity(
+    body: CanceledActivity, engine: EngineDep, caller: NamespaceWorker
+) -> Accepted:
+    await engine.cancel_activity(
+        caller.namespace.id, body.details, body.identity, token=body.task_token
+    )
+    return Accepted()
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/{activity_id}/heartbeat",
+    response_model=HeartbeatAnswer,
+    summary="Heartbeat an activity by workflow and activity id",
+    responses=TOKEN_ERRORS,
+)
+async def heartbeat_by_id(
+    workflow_id: WorkflowId,
+    activity_id: ActivityId,
+    body: HeartbeatById,
+    engine: EngineDep,
+    caller: NamespaceWorker,
+) -> HeartbeatAnswer:
+    cancel = await engine.heartbeat_activity(
+        caller.namespace.id, body.details, by_id=(workflow_id, body.run_id, activity_id)
+    )
+    return HeartbeatAnswer(cancel_requested=cancel)
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/{activity_id}/complete",
+    response_model=Accepted,
+    summary="Complete an activity by workflow and activity id",
+    responses=TOKEN_ERRORS,
+)
+async def complete_by_id(
+    workflow_id: WorkflowId,
+    activity_id: ActivityId,
+    body: CompleteActivityById,
+    engine: EngineDep,
+    caller: NamespaceWorker,
+) -> Accepted:
+    await engine.complete_activity(
+        caller.namespace.id,
+        body.result,
+        body.identity,
+        by_id=(workflow_id, body.run_id, activity_id),
+    )
+    return Accepted()
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/{activity_id}/fail",
+    response_model=Accepted,
+    summary="Fail an activity by workflow and activity id",
+    responses=TOKEN_ERRORS,
+)
+async def fail_by_id(
+    workflow_id: WorkflowId,
+    activity_id: ActivityId,
+    body: FailActivityById,
+    engine: EngineDep,
+    caller: NamespaceWorker,
+) -> Accepted:
+    await engine.fail_activity(
+        caller.namespace.id,
+        body.failure.model_dump(),
+        body.identity,
+        last_heartbeat_details=body.last_heartbeat_details,
+        by_id=(workflow_id, body.run_id, activity_id),
+    )
+    return Accepted()
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/{activity_id}/canceled",
+    response_model=Accepted,
+    summary="Report an activity canceled by workflow and activity id",
+    responses=TOKEN_ERRORS,
+)
+async def canceled_by_id(
+    workflow_id: WorkflowId,
+    activity_id: ActivityId,
+    body: CanceledActivityById,
+    engine: EngineDep,
+    caller: NamespaceWorker,
+) -> Accepted:
+    await engine.cancel_activity(
+        caller.namespace.id,
+        body.details,
+        body.identity,
+        by_id=(workflow_id, body.run_id, activity_id),
+    )
+    return Accepted()
+
+
+@router.get(
+    "/task-queues/{task_queue}",
+    response_model=TaskQueueDescription,
+    summary="Recent pollers and backlog of a task queue",
+    responses=problem_responses(401, 403, 404),
+)
+async def describe_task_queue(
+    task_queue: TaskQueue, ctx: Context, caller: NamespaceReader
+) -> FastJSON:
+    async with ctx.db.read() as conn:
+        return FastJSON(await reads.describe_task_queue(conn, caller.namespace.id, task_queue))

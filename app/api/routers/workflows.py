@@ -1,0 +1,418 @@
+"""Workflow executions: start, describe, list, history, result, signal, cancel, terminate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, status
+
+from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
+from app.api.problems import problem_responses
+from app.api.responses import FastJSON
+from app.api.schemas.common import PageSize, PageToken
+from app.api.schemas.workflows import (
+    CancelBody,
+    History,
+    SignalBody,
+    SignalWithStart,
+    StartedWorkflow,
+    StartFields,
+    StartWorkflow,
+    TerminateBody,
+    WorkflowCount,
+    WorkflowDescription,
+    WorkflowOutcome,
+    WorkflowPage,
+)
+from app.engine import reads
+from app.engine.events import RunStatus
+from app.engine.lifecycle import StartRequest
+from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
+from app.engine.payloads import dump_payload
+from app.engine.search_attributes import validate as validate_search_attributes
+from app.engine.service import workflow_task_body
+from app.ids import new_id
+from app.pagination import decode_token, encode_token
+
+router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workflows"])
+
+WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Workflow id")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="A retried start with the same key returns the first answer.",
+    ),
+]
+START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
+
+
+def start_request(
+    caller: NamespaceCaller, workflow_id: str, body: StartFields, request_id: str | None
+) -> StartRequest:
+    return StartRequest(
+        namespace_id=caller.namespace.id,
+        workflow_id=workflow_id,
+        workflow_type=body.workflow_type,
+        task_queue=body.task_queue,
+        input_text=dump_payload(body.input, field="input"),
+        execution_timeout=body.execution_timeout,
+        run_timeout=body.run_timeout,
+        task_timeout=body.task_timeout,
+        id_reuse_policy=body.id_reuse_policy.value,
+        id_conflict_policy=body.id_conflict_policy.value,
+        memo_text=dump_payload(body.memo, field="memo"),
+        search_attributes=validate_search_attributes(body.search_attributes),
+        start_delay=body.start_delay,
+        request_id=request_id,
+        identity=body.identity or caller.principal.key_name,
+    )
+
+
+async def _start(
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceCaller,
+    workflow_id: str,
+    body: StartWorkflow,
+    key: str | None,
+) -> FastJSON:
+    req = start_request(caller, workflow_id, body, key)
+    run, created, claim = await engine.start_workflow(
+        req, eager_identity=body.identity if body.request_eager_execution else None
+    )
+    answer: dict[str, Any] = {
+        "workflow_id": run.workflow_id,
+        "run_id": run.id,
+        "started": created,
+        "eager_workflow_task": None,
+    }
+    if claim is not None:
+        answer["eager_workflow_task"] = await workflow_task_body(ctx.db, claim)
+    return FastJSON(answer, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@router.post(
+    "/workflows",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StartedWorkflow,
+    summary="Start a workflow with a server-made id",
+    responses=START_ERRORS,
+)
+async def start_workflow_new_id(
+    body: StartWorkflow,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> FastJSON:
+    return await _start(ctx, engine, caller, new_id(), body, idempotency_key)
+
+
+@router.post(
+    "/workflows/{workflow_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StartedWorkflow,
+    summary="Start a workflow",
+    description="201 with the new run; 200 with an existing run for an idempotent retry or id_conflict_policy USE_EXISTING; 409 when the id is taken.",
+    responses=START_ERRORS,
+)
+async def start_workflow(
+    workflow_id: WorkflowId,
+    body: StartWorkflow,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> FastJSON:
+    return await _start(ctx, engine, caller, workflow_id, body, idempotency_key)
+
+
+@router.get(
+    "/workflows",
+    response_model=WorkflowPage,
+    summary="List workflow runs, newest first",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_workflows(
+    ctx: Context,
+    caller: NamespaceReader,
+    status_: Annotated[RunStatus | None, Query(alias="status")] = None,
+    workflow_type: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    workflow_id_prefix: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    closed_after: datetime | None = None,
+    closed_before: datetime | None = None,
+    search_attribute: Annotated[
+        list[str], Query(description="Name=value (value as JSON, or a plain string)")
+    ] = [],  # noqa: B006
+    page_size: PageSize = 100,
+    next_page_token: PageToken = None,
+) -> FastJSON:
+    flt = reads.RunFilter(
+        status=status_,
+        workflow_type=workflow_type,
+        workflow_id_prefix=workflow_id_prefix,
+        started_after=started_after,
+        started_before=started_before,
+        closed_after=closed_after,
+        closed_before=closed_before,
+        search_attributes=reads.parse_search_attribute_filters(search_attribute),
+    )
+    async with ctx.db.read() as conn:
+        items, token = await reads.list_runs(
+            conn, caller.namespace.id, flt, page_size=page_size, page_token=next_page_token
+        )
+    return FastJSON({"workflows": items, "next_page_token": token})
+
+
+@router.get(
+    "/workflow-count",
+    response_model=WorkflowCount,
+    summary="Count workflow runs",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def count_workflows(
+    ctx: Context,
+    caller: NamespaceReader,
+    status_: Annotated[RunStatus | None, Query(alias="status")] = None,
+    workflow_type: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    workflow_id_prefix: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    closed_after: datetime | None = None,
+    closed_before: datetime | None = None,
+    search_attribute: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> WorkflowCount:
+    flt = reads.RunFilter(
+        status=status_,
+        workflow_type=workflow_type,
+        workflow_id_prefix=workflow_id_prefix,
+        started_after=started_after,
+        started_before=started_before,
+        closed_after=closed_after,
+        closed_before=closed_before,
+        search_attributes=reads.parse_search_attribute_filters(search_attribute),
+    )
+    async with ctx.db.read() as conn:
+        return WorkflowCount(count=await reads.count_runs(conn, caller.namespace.id, flt))
+
+
+@router.get(
+    "/workflows/{workflow_id}",
+    response_model=WorkflowDescription,
+    summary="Describe the latest run of a workflow",
+    responses=problem_responses(401, 403, 404),
+)
+async def describe_workflow(
+    workflow_id: WorkflowId, ctx: Context, caller: NamespaceReader
+) -> FastJSON:
+    async with ctx.db.read() as conn:
+        return FastJSON(await reads.describe(conn, caller.namespace.id, workflow_id, None))
+
+
+@router.get(
+    "/workflows/{workflow_id}/runs/{run_id}",
+    response_model=WorkflowDescription,
+    summary="Describe one run of a workflow",
+    responses=problem_responses(401, 403, 404),
+)
+async def describe_run(
+    workflow_id: WorkflowId,
+    run_id: Annotated[str, Path(max_length=64)],
+    ctx: Context,
+    caller: NamespaceReader,
+) -> FastJSON:
+    async with ctx.db.read() as conn:
+        return FastJSON(await reads.describe(conn, caller.namespace.id, workflow_id, run_id))
+
+
+@router.get(
+    "/workflows/{workflow_id}/history",
+    response_model=History,
+    summary="Read a run's history (optionally waiting for new events)",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def get_history(
+    workflow_id: WorkflowId,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceReader,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    page_size: Annotated[int, Query(ge=1, le=HISTORY_PAGE_SIZE)] = HISTORY_PAGE_SIZE,
+    next_page_token: PageToken = None,
+    wait_new_event: bool = False,
+    wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
+    event_filter: Literal["all", "close"] = "all",
+) -> FastJSON:
+    async with ctx.db.read() as conn:
+        row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
+    target = row["id"]
+    if event_filter == "close":
+
+        async def closed(conn):  # type: ignore[no-untyped-def]
+            events = await reads.close_event(conn, target)
+            return events or None
+
+        events = await engine.watcher.wait(target, closed, wait if wait_new_event else 0) or []
+        return FastJSON({"run_id": target, "events": events, "next_page_token": None})
+
+    position = decode_token(next_page_token, length=1)
+    after = int(position[0]) if position else 0
+
+    async def page(conn):  # type: ignore[no-untyped-def]
+        events = await reads.history_page(
+            conn, target, after_event_id=after, up_to_event_id=None, page_size=page_size
+        )
+        return events or None
+
+    events = await engine.watcher.wait(target, page, wait if wait_new_event else 0) or []
+    last = events[-1]["event_id"] if events else after
+    token = None
+    if len(events) == page_size:
+        token = encode_token([last])
+    elif wait_new_event:
+        async with ctx.db.read() as conn:
+            still_open = (await reads.run_row(conn, target))["status"] == RunStatus.RUNNING
+        token = encode_token([last]) if still_open else None
+    return FastJSON({"run_id": target, "events": events, "next_page_token": token})
+
+
+@router.get(
+    "/workflows/{workflow_id}/result",
+    response_model=WorkflowOutcome,
+    summary="Wait for a workflow's outcome (following continue-as-new)",
+    description="Answers when the run closes or `wait` seconds pass; status RUNNING means it has not closed yet.",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def get_result(
+    workflow_id: WorkflowId,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceReader,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
+) -> FastJSON:
+    import time
+
+    async with ctx.db.read() as conn:
+        row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
+    deadline = time.monotonic() + wait
+    while True:
+        current = row["id"]
+
+        async def closed(conn, current=current):  # type: ignore[no-untyped-def]
+            found = await reads.run_row(conn, current)
+            return found if found["status"] != RunStatus.RUNNING else None
+
+        found = await engine.watcher.wait(current, closed, max(0.0, deadline - time.monotonic()))
+        if found is None:
+            return FastJSON(
+                {
+                    **reads.outcome(row),
+                    "status": RunStatus.RUNNING.value,
+                    "result": None,
+                    "failure": None,
+                }
+            )
+        if found["status"] == RunStatus.CONTINUED_AS_NEW and found["continued_to_run_id"]:
+            async with ctx.db.read() as conn:
+                row = await reads.run_row(conn, found["continued_to_run_id"])
+            continue
+        return FastJSON(reads.outcome(found))
+
+
+@router.post(
+    "/workflows/{workflow_id}/signal/{signal_name}",
+    response_model=None,
+    status_code=202,
+    summary="Signal a running workflow",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def signal_workflow(
+    workflow_id: WorkflowId,
+    signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
+    body: SignalBody,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+) -> FastJSON:
+    run = await engine.signal(
+        caller.namespace.id,
+        workflow_id,
+        body.run_id,
+        signal_name,
+        dump_payload(body.input, field="input"),
+        body.identity or caller.principal.key_name,
+    )
+    return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
+
+
+@router.post(
+    "/workflows/{workflow_id}/signal-with-start/{signal_name}",
+    response_model=StartedWorkflow,
+    status_code=201,
+    summary="Signal a workflow, starting it first if it is not running",
+    responses=START_ERRORS,
+)
+async def signal_with_start(
+    workflow_id: WorkflowId,
+    signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
+    body: SignalWithStart,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> FastJSON:
+    req = start_request(caller, workflow_id, body, idempotency_key)
+    run, created = await engine.signal_with_start(
+        req, signal_name, dump_payload(body.signal_input, field="signal_input")
+    )
+    return FastJSON(
+        {
+            "workflow_id": run.workflow_id,
+            "run_id": run.id,
+            "started": created,
+            "eager_workflow_task": None,
+        },
+        status_code=201 if created else 200,
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/cancel",
+    status_code=202,
+    summary="Ask a workflow to cancel (the workflow decides how)",
+    responses=problem_responses(400, 401, 403, 404, 409),
+)
+async def cancel_workflow(
+    workflow_id: WorkflowId, body: CancelBody, engine: EngineDep, caller: NamespaceOperator
+) -> FastJSON:
+    run = await engine.request_cancel(
+        caller.namespace.id,
+        workflow_id,
+        body.run_id,
+        body.reason,
+        body.identity or caller.principal.key_name,
+    )
+    return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
+
+
+@router.post(
+    "/workflows/{workflow_id}/terminate",
+    summary="Terminate a workflow at once",
+    responses=problem_responses(400, 401, 403, 404, 409),
+)
+async def terminate_workflow(
+    workflow_id: WorkflowId, body: TerminateBody, engine: EngineDep, caller: NamespaceOperator
+) -> FastJSON:
+    run = await engine.terminate(
+        caller.namespace.id,
+        workflow_id,
+        body.run_id,
+        body.reason,
+        body.details,
+        body.identity or caller.principal.key_name,
+    )
+    return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id})

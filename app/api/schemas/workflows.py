@@ -1,0 +1,331 @@
+"""Models of the workflow, task queue, workflow-task and activity-task routes.
+
+Durations are JSON numbers of seconds. Payloads (`input`, `result`, `details`) are any JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.engine.events import RunStatus
+from app.engine.limits import DEFAULT_TASK_TIMEOUT, MAX_ID_LENGTH, MAX_POLL_WAIT, MAX_TASK_TIMEOUT
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdReusePolicy(StrEnum):
+    ALLOW_DUPLICATE = "ALLOW_DUPLICATE"
+    ALLOW_DUPLICATE_FAILED_ONLY = "ALLOW_DUPLICATE_FAILED_ONLY"
+    REJECT_DUPLICATE = "REJECT_DUPLICATE"
+
+
+class IdConflictPolicy(StrEnum):
+    FAIL = "FAIL"
+    USE_EXISTING = "USE_EXISTING"
+    TERMINATE_EXISTING = "TERMINATE_EXISTING"
+
+
+class StartFields(Body):
+    workflow_type: Identifier
+    task_queue: Identifier
+    input: Any = None
+    execution_timeout: Seconds | None = None
+    run_timeout: Seconds | None = None
+    task_timeout: Annotated[float, Field(gt=0, le=MAX_TASK_TIMEOUT)] = DEFAULT_TASK_TIMEOUT
+    id_reuse_policy: IdReusePolicy = IdReusePolicy.ALLOW_DUPLICATE
+    id_conflict_policy: IdConflictPolicy = IdConflictPolicy.FAIL
+    memo: dict[str, Any] | None = None
+    search_attributes: dict[str, Any] | None = Field(
+        default=None,
+        description="Name → string, number, boolean or list of them; filterable with `search_attribute=Name=value`.",
+    )
+    start_delay: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] | None = None
+    identity: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class StartWorkflow(StartFields):
+    request_eager_execution: bool = Field(
+        default=False,
+        description="Hand the first workflow task to the caller (as `identity`) in the answer.",
+    )
+
+
+class SignalWithStart(StartFields):
+    signal_input: Any = None
+
+
+class WorkflowTask(BaseModel):
+    task_token: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    scheduled_event_id: int
+    started_event_id: int
+    previous_started_event_id: int
+    history: dict[str, Any] = Field(
+        description="`events` (oldest first) and `next_page_token` for the rest."
+    )
+
+
+class StartedWorkflow(BaseModel):
+    workflow_id: str
+    run_id: str
+    started: bool = Field(
+        description="False when an existing run was returned (idempotent retry, USE_EXISTING)."
+    )
+    eager_workflow_task: WorkflowTask | None = None
+
+
+class SignalBody(Body):
+    input: Any = None
+    identity: Annotated[str, Field(max_length=1000)] | None = None
+    run_id: str | None = None
+
+
+class CancelBody(Body):
+    reason: Annotated[str, Field(max_length=10_000)] | None = None
+    identity: Annotated[str, Field(max_length=1000)] | None = None
+    run_id: str | None = None
+
+
+class TerminateBody(CancelBody):
+    details: Any = None
+
+
+class RunRef(BaseModel):
+    workflow_id: str
+    run_id: str
+
+
+class PendingActivity(BaseModel):
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    scheduled_event_id: int
+    state: str
+    attempt: int
+    scheduled_time: datetime
+    last_started_time: datetime | None
+    last_heartbeat_time: datetime | None
+    heartbeat_details: Any
+    last_failure: Any
+    last_worker_identity: str | None
+    cancel_requested: bool
+
+
+class PendingTimer(BaseModel):
+    timer_id: str
+    started_event_id: int
+    fire_time: datetime
+
+
+class PendingChild(BaseModel):
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    initiated_event_id: int | None
+    parent_close_policy: str | None
+
+
+class WorkflowSummary(BaseModel):
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: RunStatus
+    start_time: datetime
+    execution_time: datetime
+    close_time: datetime | None
+    memo: Any
+    search_attributes: dict[str, Any]
+    parent: RunRef | None
+    history_length: int
+
+
+class WorkflowDescription(WorkflowSummary):
+    execution_timeout: float | None
+    run_timeout: float | None
+    task_timeout: float
+    first_run_id: str
+    continued_from_run_id: str | None
+    continued_to_run_id: str | None
+    cancel_requested: bool
+    pending_workflow_task: dict[str, Any] | None
+    pending_activities: list[PendingActivity]
+    pending_timers: list[PendingTimer]
+    pending_children: list[PendingChild]
+    result: Any
+    failure: Any
+
+
+class WorkflowPage(BaseModel):
+    workflows: list[WorkflowSummary]
+    next_page_token: str | None
+
+
+class WorkflowCount(BaseModel):
+    count: int
+
+
+class HistoryEvent(BaseModel):
+    event_id: int
+    event_type: str
+    event_time: datetime
+    attributes: dict[str, Any]
+
+
+class History(BaseModel):
+    run_id: str
+    events: list[HistoryEvent]
+    next_page_token: str | None
+
+
+class WorkflowOutcome(BaseModel):
+    workflow_id: str
+    run_id: str = Field(description="The run that closed (the last of a continue-as-new chain).")
+    status: RunStatus
+    result: Any = None
+    failure: Any = None
+    close_time: datetime | None = None
+
+
+class PollBody(Body):
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    wait: Annotated[float, Field(ge=0, le=MAX_POLL_WAIT)] = Field(
+        default=MAX_POLL_WAIT, description="Seconds to wait for a task before answering 204."
+    )
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    command_type: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class CompleteWorkflowTask(Body):
+    task_token: str = Field(max_length=4000)
+    commands: list[Command] = Field(default_factory=list, max_length=10_000)
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    return_new_workflow_task: bool = Field(
+        default=False,
+        description="If the run needs another workflow task now, start it for this caller and return it.",
+    )
+
+
+class WorkflowTaskCompleted(BaseModel):
+    workflow_task: WorkflowTask | None = None
+
+
+class FailureBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    message: str = Field(default="", max_length=100_000)
+    type: Annotated[str, Field(max_length=1000)] | None = None
+    non_retryable: bool = False
+    details: Any = None
+
+
+class FailWorkflowTask(Body):
+    task_token: str = Field(max_length=4000)
+    failure: FailureBody = Field(default_factory=FailureBody)
+    cause: Annotated[str, Field(max_length=200)] = "WORKFLOW_WORKER_UNHANDLED_FAILURE"
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+
+
+class ActivityTask(BaseModel):
+    task_token: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: Any
+    attempt: int
+    scheduled_event_id: int
+    scheduled_time: datetime
+    current_attempt_scheduled_time: datetime
+    started_time: datetime
+    schedule_to_close_timeout: float | None
+    start_to_close_timeout: float | None
+    heartbeat_timeout: float | None
+    heartbeat_details: Any
+    last_failure: Any
+
+
+class Heartbeat(Body):
+    task_token: str = Field(max_length=4000)
+    details: Any = None
+
+
+class HeartbeatById(Body):
+    details: Any = None
+    run_id: str | None = None
+
+
+class HeartbeatAnswer(BaseModel):
+    cancel_requested: bool
+
+
+class CompleteActivity(Body):
+    task_token: str = Field(max_length=4000)
+    result: Any = None
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+
+
+class CompleteActivityById(Body):
+    result: Any = None
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    run_id: str | None = None
+
+
+class FailActivity(Body):
+    task_token: str = Field(max_length=4000)
+    failure: FailureBody
+    last_heartbeat_details: Any = None
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+
+
+class FailActivityById(Body):
+    failure: FailureBody
+    last_heartbeat_details: Any = None
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    run_id: str | None = None
+
+
+class CanceledActivity(Body):
+    task_token: str = Field(max_length=4000)
+    details: Any = None
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+
+
+class CanceledActivityById(Body):
+    details: Any = None
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    run_id: str | None = None
+
+
+class Accepted(BaseModel):
+    ok: bool = True
+
+
+class Poller(BaseModel):
+    identity: str
+    kind: str
+    last_poll_time: datetime
+
+
+class TaskQueueDescription(BaseModel):
+    name: str
+    backlog: dict[str, int]
+    pollers: list[Poller]

@@ -1,0 +1,47 @@
+"""The loops a server process runs beside the API: deadlines, and the LISTEN relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sqlalchemy.engine import make_url
+
+from app.context import ServerContext
+from app.engine.service import Engine
+from app.engine.wakeups import PostgresListener, Wakeups
+
+
+def libpq_dsn(url: str) -> str:
+    """The SQLAlchemy URL as a plain libpq connection string for psycopg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class BackgroundLoops:
+    def __init__(self, ctx: ServerContext, engine: Engine, wakeups: Wakeups) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.wakeups = wakeups
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: PostgresListener | None = None
+
+    async def start(self) -> None:
+        if not self.ctx.db.is_sqlite:
+            self._listener = PostgresListener(libpq_dsn(self.ctx.db.url), self.wakeups)
+            self._listener.start()
+        if self.ctx.settings.run_background_loops:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.engine.run_deadline_loop(self._stop), name="perdure-deadlines"
+                )
+            )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listener:
+            await self._listener.stop()

@@ -1,0 +1,428 @@
+"""Pending activities: attempts, retries with back-off, timeouts, heartbeats, cancellation.
+
+Only the closing of an activity is written to history (ACTIVITY_TASK_STARTED then the
+outcome, with the attempt count), so retries do not add an event per attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.db.tables import activities, tasks
+from app.engine import workflow_tasks
+from app.engine.events import E
+from app.engine.payloads import dump, load
+from app.engine.retry import RetryPolicy, RetryState
+from app.engine.transition import Run, Transition
+
+TIMER_RETRY = "activity_retry"
+TIMER_SCHEDULE_TO_START = "activity_schedule_to_start"
+TIMER_START_TO_CLOSE = "activity_start_to_close"
+TIMER_SCHEDULE_TO_CLOSE = "activity_schedule_to_close"
+TIMER_HEARTBEAT = "activity_heartbeat"
+ACTIVITY_TIMERS = (
+    TIMER_RETRY,
+    TIMER_SCHEDULE_TO_START,
+    TIMER_START_TO_CLOSE,
+    TIMER_SCHEDULE_TO_CLOSE,
+    TIMER_HEARTBEAT,
+)
+
+TIMEOUT_TYPE = {
+    TIMER_SCHEDULE_TO_START: "SCHEDULE_TO_START",
+    TIMER_START_TO_CLOSE: "START_TO_CLOSE",
+    TIMER_SCHEDULE_TO_CLOSE: "SCHEDULE_TO_CLOSE",
+    TIMER_HEARTBEAT: "HEARTBEAT",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityTimeouts:
+    schedule_to_close: float | None
+    schedule_to_start: float | None
+    start_to_close: float | None
+    heartbeat: float | None
+
+
+def normalise_timeouts(
+    *,
+    schedule_to_close: float | None,
+    schedule_to_start: float | None,
+    start_to_close: float | None,
+    heartbeat: float | None,
+    run_timeout: float | None,
+) -> ActivityTimeouts | None:
+    """Temporal's rules; None when neither schedule_to_close nor start_to_close is set."""
+    if not schedule_to_close and not start_to_close:
+        return None
+    overall = schedule_to_close or run_timeout or None
+    if run_timeout and overall and overall > run_timeout:
+        overall = run_timeout
+    to_start = schedule_to_start or overall
+    if overall and to_start and to_start > overall:
+        to_start = overall
+    to_close = start_to_close or overall
+    if overall and to_close and to_close > overall:
+        to_close = overall
+    beat = heartbeat or None
+    if beat and to_close and beat > to_close:
+        beat = to_close
+    return ActivityTimeouts(overall, to_start, to_close, beat)
+
+
+async def schedule(
+    tx: Transition,
+    run: Run,
+    *,
+    scheduled_event_id: int,
+    activity_id: str,
+    activity_type: str,
+    task_queue: str,
+    input_text: str | None,
+    timeouts: ActivityTimeouts,
+    retry_policy: RetryPolicy,
+) -> None:
+    await tx.conn.execute(
+        sa.insert(activities).values(
+            run_id=run.id,
+            scheduled_event_id=scheduled_event_id,
+            namespace_id=run.namespace_id,
+            activity_id=activity_id,
+            activity_type=activity_type,
+            task_queue=task_queue,
+            input=input_text,
+            state="scheduled",
+            attempt=1,
+            schedule_to_close_timeout=timeouts.schedule_to_close,
+            schedule_to_start_timeout=timeouts.schedule_to_start,
+            start_to_close_timeout=timeouts.start_to_close,
+            heartbeat_timeout=timeouts.heartbeat,
+            retry_policy=dump(retry_policy.to_json()),
+            scheduled_time=tx.now,
+            attempt_scheduled_time=tx.now,
+        )
+    )
+    await _dispatch_attempt(tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start)
+    if timeouts.schedule_to_close:
+        await tx.add_timer_after(
+            run, TIMER_SCHEDULE_TO_CLOSE, timeouts.schedule_to_close, ref=scheduled_event_id
+        )
+
+
+async def _dispatch_attempt(
+    tx: Transition,
+    run: Run,
+    scheduled_event_id: int,
+    task_queue: str,
+    attempt: int,
+    schedule_to_start: float | None,
+) -> None:
+    await tx.add_task(
+        run,
+        kind="activity",
+        task_queue=task_queue,
+        scheduled_event_id=scheduled_event_id,
+        attempt=attempt,
+    )
+    if schedule_to_start:
+        await tx.add_timer_after(
+            run, TIMER_SCHEDULE_TO_START, schedule_to_start, ref=scheduled_event_id, attempt=attempt
+        )
+
+
+async def get(tx: Transition, run_id: str, scheduled_event_id: int) -> sa.RowMapping | None:
+    return (
+        (
+            await tx.conn.execute(
+                sa.select(activities).where(
+                    activities.c.run_id == run_id,
+                    activities.c.scheduled_event_id == scheduled_event_id,
+                )
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+
+
+async def find_by_activity_id(
+    tx: Transition, run_id: str, activity_id: str
+) -> sa.RowMapping | None:
+    return (
+        (
+            await tx.conn.execute(
+                sa.select(activities).where(
+                    activities.c.run_id == run_id, activities.c.activity_id == activity_id
+                )
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+
+
+async def count_pending(tx: Transition, run_id: str) -> int:
+    return int(
+        await tx.conn.scalar(sa.select(sa.func.count()).where(activities.c.run_id == run_id)) or 0
+    )
+
+
+def _update(activity: sa.RowMapping, **values: Any) -> sa.Update:
+    return (
+        sa.update(activities)
+        .where(
+            activities.c.run_id == activity["run_id"],
+            activities.c.scheduled_event_id == activity["scheduled_event_id"],
+        )
+        .values(**values)
+    )
+
+
+async def start(tx: Transition, run: Run, activity: sa.RowMapping, identity: str) -> None:
+    await tx.conn.execute(
+        _update(
+            activity,
+            state="started",
+            started_time=tx.now,
+            started_identity=identity,
+            last_heartbeat_time=None,
+        )
+    )
+    ref, attempt = activity["scheduled_event_id"], activity["attempt"]
+    await tx.cancel_timers(run, TIMER_SCHEDULE_TO_START, ref=ref)
+    if activity["start_to_close_timeout"]:
+        await tx.add_timer_after(
+            run, TIMER_START_TO_CLOSE, activity["start_to_close_timeout"], ref=ref, attempt=attempt
+        )
+    if activity["heartbeat_timeout"]:
+        await tx.add_timer_after(
+            run, TIMER_HEARTBEAT, activity["heartbeat_timeout"], ref=ref, attempt=attempt
+        )
+
+
+async def heartbeat(tx: Transition, activity: sa.RowMapping, details_text: str | None) -> None:
+    values: dict[str, Any] = {"last_heartbeat_time": tx.now}
+    if details_text is not None:
+        values["heartbeat_details"] = details_text
+    await tx.conn.execute(_update(activity, **values))
+
+
+async def _close(
+    tx: Transition, run: Run, activity: sa.RowMapping, event_type: E, attributes: dict[str, Any]
+) -> None:
+    """Write STARTED (with the attempt count) and the outcome; forget the activity."""
+    ref = activity["scheduled_event_id"]
+    started_id = None
+    if activity["state"] == "started":
+        started_id = await tx.record(
+            run,
+            E.ACTIVITY_TASK_STARTED,
+            {
+                "scheduled_event_id": ref,
+                "identity": activity["started_identity"],
+                "attempt": activity["attempt"],
+                "last_failure": load(activity["last_failure"]),
+            },
+        )
+    await tx.record(
+        run,
+        event_type,
+        {
+            "scheduled_event_id": ref,
+            "started_event_id": started_id,
+            "attempt": activity["attempt"],
+            **attributes,
+        },
+    )
+    await tx.conn.execute(
+        sa.delete(activities).where(
+            activities.c.run_id == run.id, activities.c.scheduled_event_id == ref
+        )
+    )
+    await tx.conn.execute(
+        sa.delete(tasks).where(
+            tasks.c.run_id == run.id, tasks.c.kind == "activity", tasks.c.scheduled_event_id == ref
+        )
+    )
+    await tx.cancel_timers(run, *ACTIVITY_TIMERS, ref=ref)
+    workflow_tasks.needs_decision(tx, run)
+
+
+async def complete(
+    tx: Transition, run: Run, activity: sa.RowMapping, result_text: str | None, identity: str
+) -> None:
+    await _close(
+        tx,
+        run,
+        activity,
+        E.ACTIVITY_TASK_COMPLETED,
+        {"result": load(result_text), "identity": identity},
+    )
+
+
+async def report_canceled(
+    tx: Transition, run: Run, activity: sa.RowMapping, details: Any, identity: str
+) -> None:
+    await _close(
+        tx,
+        run,
+        activity,
+        E.ACTIVITY_TASK_CANCELED,
+        {
+            "details": details,
+            "latest_cancel_requested_event_id": activity["cancel_requested_event_id"],
+            "identity": identity,
+        },
+    )
+
+
+def _policy(activity: sa.RowMapping) -> RetryPolicy:
+    return RetryPolicy.from_json(load(activity["retry_policy"]))
+
+
+def _retry_at(
+    tx: Transition, activity: sa.RowMapping, policy: RetryPolicy
+) -> tuple[datetime | None, str]:
+    """When the next attempt may start, or None and why not."""
+    if not policy.allows_another(activity["attempt"]):
+        return None, RetryState.MAXIMUM_ATTEMPTS_REACHED
+    at = tx.now + timedelta(seconds=policy.backoff(activity["attempt"]))
+    if activity["schedule_to_close_timeout"]:
+        deadline = activity["scheduled_time"] + timedelta(
+            seconds=activity["schedule_to_close_timeout"]
+        )
+        if at >= deadline:
+            return None, RetryState.TIMEOUT
+    return at, RetryState.IN_PROGRESS
+
+
+async def _retry(
+    tx: Transition,
+    run: Run,
+    activity: sa.RowMapping,
+    at: datetime,
+    failure: dict[str, Any],
+    details_text: str | None,
+) -> None:
+    ref = activity["scheduled_event_id"]
+    values: dict[str, Any] = {
+        "state": "backoff",
+        "attempt": activity["attempt"] + 1,
+        "last_failure": dump(failure),
+        "started_time": None,
+        "started_identity": None,
+    }
+    if details_text is not None:
+        values["heartbeat_details"] = details_text
+    await tx.conn.execute(_update(activity, **values))
+    await tx.cancel_timers(
+        run, TIMER_START_TO_CLOSE, TIMER_HEARTBEAT, TIMER_SCHEDULE_TO_START, ref=ref
+    )
+    await tx.add_timer(run, TIMER_RETRY, at, ref=ref, attempt=activity["attempt"] + 1)
+
+
+async def fail(
+    tx: Transition,
+    run: Run,
+    activity: sa.RowMapping,
+    failure: dict[str, Any],
+    identity: str,
+    details_text: str | None = None,
+) -> None:
+    """A failed attempt: retried per the policy unless non-retryable or out of attempts/time."""
+    policy = _policy(activity)
+    failure = {**failure, "attempt": activity["attempt"]}
+    if activity["cancel_requested"]:
+        retry_state = RetryState.CANCEL_REQUESTED
+    elif not policy.is_retryable(failure.get("type"), bool(failure.get("non_retryable"))):
+        retry_state = RetryState.NON_RETRYABLE_FAILURE
+    else:
+        at, retry_state = _retry_at(tx, activity, policy)
+        if at is not None:
+            await _retry(tx, run, activity, at, failure, details_text)
+            return
+    await _close(
+        tx,
+        run,
+        activity,
+        E.ACTIVITY_TASK_FAILED,
+        {"failure": failure, "retry_state": retry_state, "identity": identity},
+    )
+
+
+async def time_out(tx: Transition, run: Run, activity: sa.RowMapping, timer_kind: str) -> None:
+    timeout_type = TIMEOUT_TYPE[timer_kind]
+    failure = {
+        "message": f"activity {timeout_type.lower().replace('_', '-')} timeout",
+        "type": "TimeoutError",
+        "timeout_type": timeout_type,
+        "attempt": activity["attempt"],
+        "last_heartbeat_details": load(activity["heartbeat_details"]),
+    }
+    retryable = (
+        timer_kind in (TIMER_START_TO_CLOSE, TIMER_HEARTBEAT) and not activity["cancel_requested"]
+    )
+    if retryable:
+        at, retry_state = _retry_at(tx, activity, _policy(activity))
+        if at is not None:
+            await _retry(tx, run, activity, at, failure, None)
+            return
+    else:
+        retry_state = (
+            RetryState.TIMEOUT if not activity["cancel_requested"] else RetryState.CANCEL_REQUESTED
+        )
+    await _close(
+        tx,
+        run,
+        activity,
+        E.ACTIVITY_TASK_TIMED_OUT,
+        {"failure": failure, "retry_state": retry_state},
+    )
+
+
+async def start_retry(tx: Transition, run: Run, activity: sa.RowMapping) -> None:
+    """The back-off is over: hand the next attempt to a poller."""
+    await tx.conn.execute(_update(activity, state="scheduled", attempt_scheduled_time=tx.now))
+    await _dispatch_attempt(
+        tx,
+        run,
+        activity["scheduled_event_id"],
+        activity["task_queue"],
+        activity["attempt"],
+        activity["schedule_to_start_timeout"],
+    )
+
+
+async def request_cancel(
+    tx: Transition, run: Run, activity: sa.RowMapping, workflow_task_completed_event_id: int
+) -> None:
+    """A not-yet-started attempt is canceled at once; a started one learns of it by heartbeat."""
+    requested_id = tx.append(
+        run,
+        E.ACTIVITY_TASK_CANCEL_REQUESTED,
+        {
+            "scheduled_event_id": activity["scheduled_event_id"],
+            "workflow_task_completed_event_id": workflow_task_completed_event_id,
+        },
+    )
+    if activity["state"] == "started":
+        await tx.conn.execute(
+            _update(activity, cancel_requested=True, cancel_requested_event_id=requested_id)
+        )
+        return
+    await _close(
+        tx,
+        run,
+        {**activity, "cancel_requested_event_id": requested_id},  # type: ignore[arg-type]
+        E.ACTIVITY_TASK_CANCELED,
+        {"details": None, "latest_cancel_requested_event_id": requested_id, "identity": None},
+    )
+
+
+async def forget_all(tx: Transition, run: Run) -> None:
+    """The run closed: its activities will never report back."""
+    await tx.conn.execute(sa.delete(activities).where(activities.c.run_id == run.id))

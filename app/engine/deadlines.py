@@ -1,0 +1,132 @@
+"""Firing due timers: every deadline of the engine goes through here exactly once.
+
+Due timers are grouped by run; each run is handled in its own transaction that locks the run
+first and then its timers (SKIP LOCKED), the same order every other transition uses, so
+several loop replicas never deadlock and never fire a timer twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.db.tables import activities as activities_table
+from app.db.tables import tasks, timers, workflow_runs
+from app.engine import activities, commands, lifecycle, workflow_tasks
+from app.engine.events import E
+from app.engine.transition import Run, Transition
+
+BATCH = 200
+
+
+async def due_run_ids(tx: Transition, now: datetime) -> list[str]:
+    rows = await tx.conn.execute(
+        sa.select(timers.c.run_id)
+        .where(timers.c.fire_at <= now)
+        .order_by(timers.c.fire_at)
+        .limit(BATCH)
+    )
+    return list(dict.fromkeys(rows.scalars()))
+
+
+async def fire_for_run(tx: Transition, run_id: str) -> int:
+    """Fire the run's due timers; returns how many fired."""
+    run = await tx.run(run_id)
+    query = (
+        sa.select(timers)
+        .where(timers.c.run_id == run_id, timers.c.fire_at <= tx.now)
+        .order_by(timers.c.fire_at, timers.c.id)
+    )
+    if tx.is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    due = (await tx.conn.execute(query)).mappings().all()
+    if not due:
+        return 0
+    await tx.conn.execute(sa.delete(timers).where(timers.c.id.in_([t["id"] for t in due])))
+    for timer in due:
+        if run.is_open:
+            await _fire(tx, run, timer)
+    return len(due)
+
+
+async def _fire(tx: Transition, run: Run, timer: sa.RowMapping) -> None:
+    kind = timer["kind"]
+    if kind == commands.TIMER_USER:
+        await tx.record(
+            run, E.TIMER_FIRED, {"timer_id": timer["label"], "started_event_id": timer["ref"]}
+        )
+        workflow_tasks.needs_decision(tx, run)
+    elif kind in activities.TIMEOUT_TYPE or kind == activities.TIMER_RETRY:
+        await _fire_activity_timer(tx, run, timer)
+    elif kind == workflow_tasks.TIMER_WFT_TIMEOUT:
+        if (
+            run.wft_state == "started"
+            and run.wft_scheduled_event_id == timer["ref"]
+            and run.wft_attempt == timer["attempt"]
+        ):
+            await workflow_tasks.fail_and_retry(
+                tx, run, E.WORKFLOW_TASK_TIMED_OUT, {"timeout_type": "START_TO_CLOSE"}
+            )
+    elif kind == workflow_tasks.TIMER_WFT_BACKOFF:
+        if run.wft_attempt == timer["attempt"]:
+            await workflow_tasks.schedule(tx, run)
+    elif kind == lifecycle.TIMER_START_DELAY:
+        await workflow_tasks.schedule(tx, run)
+    elif kind == lifecycle.TIMER_RUN_TIMEOUT:
+        await lifecycle.time_out(tx, run, "run_timeout")
+    elif kind == lifecycle.TIMER_EXECUTION_TIMEOUT:
+        await lifecycle.time_out(tx, run, "execution_timeout")
+
+
+async def _fire_activity_timer(tx: Transition, run: Run, timer: sa.RowMapping) -> None:
+    activity = await activities.get(tx, run.id, timer["ref"])
+    if activity is None:
+        return
+    kind = timer["kind"]
+    if kind == activities.TIMER_SCHEDULE_TO_CLOSE:
+        await activities.time_out(tx, run, activity, kind)
+        return
+    if activity["attempt"] != timer["attempt"]:
+        return  # a timer of an earlier attempt
+    if kind == activities.TIMER_RETRY and activity["state"] == "backoff":
+        await activities.start_retry(tx, run, activity)
+    elif kind == activities.TIMER_SCHEDULE_TO_START and activity["state"] == "scheduled":
+        await activities.time_out(tx, run, activity, kind)
+    elif kind == activities.TIMER_START_TO_CLOSE and activity["state"] == "started":
+        await activities.time_out(tx, run, activity, kind)
+    elif kind == activities.TIMER_HEARTBEAT and activity["state"] == "started":
+        last = activity["last_heartbeat_time"] or activity["started_time"]
+        deadline = last + _seconds(activity["heartbeat_timeout"])
+        if deadline > tx.now:
+            # Heartbeats do not move the timer (that would be a write per heartbeat); it is
+            # re-armed from the last heartbeat when it fires.
+            await tx.add_timer(run, kind, deadline, ref=timer["ref"], attempt=timer["attempt"])
+        else:
+            await activities.time_out(tx, run, activity, kind)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+async def next_fire_time(tx: Transition) -> datetime | None:
+    return await tx.conn.scalar(sa.select(sa.func.min(timers.c.fire_at)))
+
+
+async def nothing_in_flight(tx: Transition) -> bool:
+    """True when no task waits for a poller and none is being worked on: only timers remain,
+    so time-skipping may jump the clock to the next one."""
+    if await tx.conn.scalar(sa.select(tasks.c.id).limit(1)) is not None:
+        return False
+    busy_run = await tx.conn.scalar(
+        sa.select(workflow_runs.c.id)
+        .where(workflow_runs.c.status == "RUNNING", workflow_runs.c.wft_state != "none")
+        .limit(1)
+    )
+    if busy_run is not None:
+        return False
+    busy_activity = await tx.conn.scalar(
+        sa.select(activities_table.c.run_id).where(activities_table.c.state != "backoff").limit(1)
+    )
+    return busy_activity is None

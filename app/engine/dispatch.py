@@ -1,0 +1,190 @@
+"""Handing tasks to pollers: single-winner claims, and what a claimed task carries.
+
+A claim deletes the ready task and marks the workflow task or activity attempt started in
+the same transaction. On PostgreSQL the task row is taken with SKIP LOCKED and the run with
+SKIP LOCKED too: a run busy in another transition is skipped for a moment rather than waited
+for, which keeps the lock order (run, then its rows) of every other transition deadlock-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.db.tables import tasks, workflow_runs
+from app.engine import activities, workflow_tasks
+from app.engine.payloads import load
+from app.engine.tokens import TaskToken
+from app.engine.transition import Run, Transition
+
+CONTENDED = object()  # a task was there but its run was busy: look again very soon
+MAX_STALE_SKIPS = 20
+
+
+@dataclass
+class WorkflowTaskClaim:
+    token: str
+    namespace_id: str
+    run_id: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    scheduled_event_id: int
+    started_event_id: int
+    previous_started_event_id: int
+
+
+@dataclass
+class ActivityTaskClaim:
+    body: dict[str, Any]
+
+
+async def _next_task(
+    tx: Transition, namespace_id: str, kind: str, task_queue: str, skip: list[int]
+) -> sa.Row | None:
+    query = (
+        sa.select(tasks)
+        .where(
+            tasks.c.namespace_id == namespace_id,
+            tasks.c.kind == kind,
+            tasks.c.task_queue == task_queue,
+        )
+        .order_by(tasks.c.id)
+        .limit(1)
+    )
+    if skip:
+        query = query.where(tasks.c.id.not_in(skip))
+    if tx.is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    return (await tx.conn.execute(query)).one_or_none()
+
+
+async def _lock_run(tx: Transition, run_id: str) -> Run | None:
+    """The run, or None when another transaction holds it (PostgreSQL only)."""
+    if not tx.is_postgres or run_id in tx.runs:
+        return await tx.run(run_id)
+    row = (
+        (
+            await tx.conn.execute(
+                sa.select(workflow_runs)
+                .where(workflow_runs.c.id == run_id)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        if (
+            await tx.conn.scalar(sa.select(workflow_runs.c.id).where(workflow_runs.c.id == run_id))
+            is None
+        ):
+            return await tx.run(run_id)  # gone: let tx.run report it
+        return None
+    return tx.adopt_run(dict(row))
+
+
+async def claim_workflow_task(
+    tx: Transition, namespace_id: str, task_queue: str, identity: str
+) -> WorkflowTaskClaim | object | None:
+    skip: list[int] = []
+    contended = False
+    for _ in range(MAX_STALE_SKIPS):
+        task = await _next_task(tx, namespace_id, "workflow", task_queue, skip)
+        if task is None:
+            return CONTENDED if contended else None
+        run = await _lock_run(tx, task.run_id)
+        if run is None:
+            skip.append(task.id)
+            contended = True
+            continue
+        await tx.conn.execute(sa.delete(tasks).where(tasks.c.id == task.id))
+        if not (
+            run.is_open
+            and run.wft_state == "scheduled"
+            and run.wft_scheduled_event_id == task.scheduled_event_id
+        ):
+            continue  # stale: the run closed or moved on
+        return await start_workflow_task(tx, run, identity)
+    return CONTENDED
+
+
+async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
+    started_id = await workflow_tasks.start(tx, run, identity)
+    token = TaskToken(
+        "w", run.namespace_id, run.id, run.wft_scheduled_event_id, run.wft_attempt, started_id
+    )
+    return WorkflowTaskClaim(
+        token=token.encode(),
+        namespace_id=run.namespace_id,
+        run_id=run.id,
+        workflow_id=run.workflow_id,
+        workflow_type=run.workflow_type,
+        task_queue=run.task_queue,
+        attempt=run.wft_attempt,
+        scheduled_event_id=run.wft_scheduled_event_id,
+        started_event_id=started_id,
+        previous_started_event_id=run.last_completed_started_event_id,
+    )
+
+
+async def claim_activity_task(
+    tx: Transition, namespace_id: str, task_queue: str, identity: str
+) -> ActivityTaskClaim | object | None:
+    skip: list[int] = []
+    contended = False
+    for _ in range(MAX_STALE_SKIPS):
+        task = await _next_task(tx, namespace_id, "activity", task_queue, skip)
+        if task is None:
+            return CONTENDED if contended else None
+        run = await _lock_run(tx, task.run_id)
+        if run is None:
+            skip.append(task.id)
+            contended = True
+            continue
+        await tx.conn.execute(sa.delete(tasks).where(tasks.c.id == task.id))
+        if not run.is_open:
+            continue
+        activity = await activities.get(tx, run.id, task.scheduled_event_id)
+        if (
+            activity is None
+            or activity["state"] != "scheduled"
+            or activity["attempt"] != task.attempt
+        ):
+            continue
+        return await start_activity_task(tx, run, activity, identity)
+    return CONTENDED
+
+
+async def start_activity_task(
+    tx: Transition, run: Run, activity: sa.RowMapping, identity: str
+) -> ActivityTaskClaim:
+    await activities.start(tx, run, activity, identity)
+    token = TaskToken(
+        "a", run.namespace_id, run.id, activity["scheduled_event_id"], activity["attempt"]
+    )
+    return ActivityTaskClaim(
+        body={
+            "task_token": token.encode(),
+            "workflow_id": run.workflow_id,
+            "run_id": run.id,
+            "workflow_type": run.workflow_type,
+            "activity_id": activity["activity_id"],
+            "activity_type": activity["activity_type"],
+            "task_queue": activity["task_queue"],
+            "input": load(activity["input"]),
+            "attempt": activity["attempt"],
+            "scheduled_event_id": activity["scheduled_event_id"],
+            "scheduled_time": activity["scheduled_time"],
+            "current_attempt_scheduled_time": activity["attempt_scheduled_time"],
+            "started_time": tx.now,
+            "schedule_to_close_timeout": activity["schedule_to_close_timeout"],
+            "start_to_close_timeout": activity["start_to_close_timeout"],
+            "heartbeat_timeout": activity["heartbeat_timeout"],
+            "heartbeat_details": load(activity["heartbeat_details"]),
+            "last_failure": load(activity["last_failure"]),
+        }
+    )

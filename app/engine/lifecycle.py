@@ -1,0 +1,471 @@
+"""Runs from start to close: id policies, signals, cancel and terminate requests, time-outs,
+continue-as-new, and what closing a run means for its parent and children."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.db.tables import buffered_events, tasks, timers, workflow_runs
+from app.engine import activities, search_attributes, workflow_tasks
+from app.engine.events import E, RunStatus
+from app.engine.limits import MAX_SIGNALS
+from app.engine.payloads import dump, load
+from app.engine.transition import Run, Transition
+from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded
+from app.ids import new_id
+
+TIMER_START_DELAY = "start_delay"
+TIMER_RUN_TIMEOUT = "run_timeout"
+TIMER_EXECUTION_TIMEOUT = "execution_timeout"
+
+
+@dataclass
+class StartRequest:
+    namespace_id: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input_text: str | None = None
+    execution_timeout: float | None = None
+    run_timeout: float | None = None
+    task_timeout: float = 10.0
+    id_reuse_policy: str = "ALLOW_DUPLICATE"
+    id_conflict_policy: str = "FAIL"
+    memo_text: str | None = None
+    search_attributes: dict[str, Any] = field(default_factory=dict)
+    start_delay: float | None = None
+    request_id: str | None = None
+    identity: str | None = None
+    decider: str = "queue"
+    parent: Run | None = None
+    parent_initiated_event_id: int | None = None
+    parent_close_policy: str | None = None
+
+
+# -- start ------------------------------------------------------------------------------------
+
+
+async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> sa.Row | None:
+    return (
+        await tx.conn.execute(
+            sa.select(workflow_runs.c.id, workflow_runs.c.status)
+            .where(
+                workflow_runs.c.namespace_id == namespace_id,
+                workflow_runs.c.workflow_id == workflow_id,
+            )
+            .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+
+
+async def find_by_request_id(tx: Transition, namespace_id: str, request_id: str) -> Run | None:
+    found = await tx.conn.scalar(
+        sa.select(workflow_runs.c.id).where(
+            workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.request_id == request_id
+        )
+    )
+    return await tx.run(found) if found else None
+
+
+def _already_started(req: StartRequest, run_id: str, why: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"workflow '{req.workflow_id}' {why}", workflow_id=req.workflow_id, run_id=run_id
+    )
+
+
+async def start(tx: Transition, req: StartRequest) -> tuple[Run, bool]:
+    """Start a run under the id reuse and conflict policies; (run, True if it is new)."""
+    if req.request_id:
+        earlier = await find_by_request_id(tx, req.namespace_id, req.request_id)
+        if earlier is not None:
+            return earlier, False
+    latest = await _latest_run_id(tx, req.namespace_id, req.workflow_id)
+    if latest is not None and latest.status == RunStatus.RUNNING:
+        current = await tx.run(latest.id)
+        if req.id_conflict_policy == "USE_EXISTING":
+            return current, False
+        if req.id_conflict_policy == "FAIL":
+            raise _already_started(req, current.id, "is already running")
+        await terminate(
+            tx,
+            current,
+            reason="terminated by a start with id_conflict_policy TERMINATE_EXISTING",
+            identity=req.identity,
+        )
+    elif latest is not None:
+        if req.id_reuse_policy == "REJECT_DUPLICATE":
+            raise _already_started(
+                req, latest.id, "has run before and id_reuse_policy is REJECT_DUPLICATE"
+            )
+        if (
+            req.id_reuse_policy == "ALLOW_DUPLICATE_FAILED_ONLY"
+            and latest.status == RunStatus.COMPLETED
+        ):
+            raise _already_started(
+                req,
+                latest.id,
+                "completed successfully and id_reuse_policy is ALLOW_DUPLICATE_FAILED_ONLY",
+            )
+    return await create_run(tx, req), True
+
+
+async def create_run(
+    tx: Transition,
+    req: StartRequest,
+    *,
+    first_run_id: str | None = None,
+    continued_from: Run | None = None,
+    execution_deadline=None,  # type: ignore[no-untyped-def]
+    inherited_parent: Run | None = None,
+) -> Run:
+    run_id = new_id()
+    now = tx.now
+    if execution_deadline is None and req.execution_timeout:
+        execution_deadline = now + timedelta(seconds=req.execution_timeout)
+    parent = req.parent
+    delay = req.start_delay or 0.0
+    data: dict[str, Any] = {
+        "id": run_id,
+        "namespace_id": req.namespace_id,
+        "workflow_id": req.workflow_id,
+        "workflow_type": req.workflow_type,
+        "task_queue": req.task_queue,
+        "status": RunStatus.RUNNING.value,
+        "request_id": req.request_id,
+        "input": req.input_text,
+        "memo": req.memo_text,
+        "search_attributes": None,
+        "start_time": now,
+        "execution_time": now + timedelta(seconds=delay),
+        "close_time": None,
+        "execution_timeout": req.execution_timeout,
+        "run_timeout": req.run_timeout,
+        "task_timeout": req.task_timeout,
+        "execution_deadline": execution_deadline,
+        "first_run_id": first_run_id or run_id,
+        "continued_from_run_id": continued_from.id if continued_from else None,
+        "continued_to_run_id": None,
+        "parent_run_id": parent.id
+        if parent
+        else (inherited_parent.parent_run_id if inherited_parent else None),
+        "parent_workflow_id": parent.workflow_id
+        if parent
+        else (inherited_parent.parent_workflow_id if inherited_parent else None),
+        "parent_namespace_id": parent.namespace_id
+        if parent
+        else (inherited_parent.parent_namespace_id if inherited_parent else None),
+        "parent_initiated_event_id": req.parent_initiated_event_id
+        if parent
+        else (inherited_parent.parent_initiated_event_id if inherited_parent else None),
+        "parent_close_policy": req.parent_close_policy
+        if parent
+        else (inherited_parent.parent_close_policy if inherited_parent else None),
+        "result": None,
+        "failure": None,
+        "next_event_id": 1,
+        "history_bytes": 0,
+        "wft_state": "none",
+        "wft_scheduled_event_id": None,
+        "wft_started_event_id": None,
+        "wft_attempt": 1,
+        "wft_identity": None,
+        "last_completed_started_event_id": 0,
+        "buffered_events": 0,
+        "cancel_requested": False,
+        "signal_count": 0,
+        "decider": req.decider,
+    }
+    run = tx.add_new_run(data)
+    tx.append(
+        run,
+        E.WORKFLOW_EXECUTION_STARTED,
+        {
+            "workflow_type": req.workflow_type,
+            "task_queue": req.task_queue,
+            "input": load(req.input_text),
+            "workflow_execution_timeout": req.execution_timeout,
+            "workflow_run_timeout": req.run_timeout,
+            "workflow_task_timeout": req.task_timeout,
+            "memo": load(req.memo_text),
+            "search_attributes": req.search_attributes or None,
+            "first_workflow_task_backoff": delay or None,
+            "identity": req.identity,
+            "parent_workflow_id": data["parent_workflow_id"],
+            "parent_run_id": data["parent_run_id"],
+            "parent_initiated_event_id": data["parent_initiated_event_id"],
+            "continued_execution_run_id": data["continued_from_run_id"],
+            "first_execution_run_id": data["first_run_id"],
+            "original_execution_run_id": run_id,
+            "attempt": 1,
+        },
+    )
+    await tx.flush()  # the row must exist before anything refers to it by query
+    await search_attributes.upsert(tx, run, req.search_attributes)
+    if delay:
+        await tx.add_timer_after(run, TIMER_START_DELAY, delay)
+    else:
+        await workflow_tasks.schedule(tx, run)
+    if req.run_timeout:
+        await tx.add_timer_after(run, TIMER_RUN_TIMEOUT, delay + req.run_timeout)
+    if execution_deadline is not None:
+        await tx.add_timer(run, TIMER_EXECUTION_TIMEOUT, execution_deadline)
+    return run
+
+
+# -- requests from outside ----------------------------------------------------------------------
+
+
+def require_open(run: Run) -> None:
+    if not run.is_open:
+        raise FailedPrecondition(
+            f"workflow '{run.workflow_id}' run '{run.id}' is {run.status}, not running",
+            workflow_id=run.workflow_id,
+            run_id=run.id,
+            status=run.status,
+        )
+
+
+async def signal(
+    tx: Transition,
+    run: Run,
+    name: str,
+    input_text: str | None,
+    identity: str | None,
+    *,
+    external_initiated_event_id: int | None = None,
+) -> None:
+    require_open(run)
+    if run.signal_count >= MAX_SIGNALS:
+        raise LimitExceeded(
+            f"run '{run.id}' has received the maximum of {MAX_SIGNALS} signals", limit=MAX_SIGNALS
+        )
+    run.set(signal_count=run.signal_count + 1)
+    await tx.record(
+        run,
+        E.WORKFLOW_EXECUTION_SIGNALED,
+        {
+            "signal_name": name,
+            "input": load(input_text),
+            "identity": identity,
+            "external_initiated_event_id": external_initiated_event_id,
+        },
+    )
+    workflow_tasks.needs_decision(tx, run)
+
+
+async def request_cancel(
+    tx: Transition,
+    run: Run,
+    *,
+    reason: str | None,
+    identity: str | None,
+    external_initiated_event_id: int | None = None,
+) -> None:
+    require_open(run)
+    if run.cancel_requested:
+        return  # asked once is enough; the workflow has been told
+    run.set(cancel_requested=True)
+    await tx.record(
+        run,
+        E.WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+        {
+            "cause": reason,
+            "identity": identity,
+            "external_initiated_event_id": external_initiated_event_id,
+        },
+    )
+    workflow_tasks.needs_decision(tx, run)
+
+
+async def terminate(
+    tx: Transition, run: Run, *, reason: str | None, identity: str | None, details: Any = None
+) -> None:
+    require_open(run)
+    if run.wft_state == "started":
+        await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
+    run.set(wft_state="none")
+    await tx.flush_buffered(run)
+    await close(
+        tx,
+        run,
+        RunStatus.TERMINATED,
+        E.WORKFLOW_EXECUTION_TERMINATED,
+        {"reason": reason, "details": details, "identity": identity},
+        failure={"message": reason or "terminated", "type": "TerminatedError"},
+    )
+
+
+async def time_out(tx: Transition, run: Run, kind: str) -> None:
+    run.set(wft_state="none")
+    await tx.flush_buffered(run)
+    await close(
+        tx,
+        run,
+        RunStatus.TIMED_OUT,
+        E.WORKFLOW_EXECUTION_TIMED_OUT,
+        {"retry_state": "RETRY_STATE_TIMEOUT", "timeout": kind},
+        failure={
+            "message": f"workflow {kind.replace('_', ' ')} exceeded",
+            "type": "TimeoutError",
+            "timeout_type": kind.upper(),
+        },
+    )
+
+
+# -- closing ------------------------------------------------------------------------------------
+
+
+async def close(
+    tx: Transition,
+    run: Run,
+    status: RunStatus,
+    event_type: E,
+    attributes: dict[str, Any],
+    *,
+    result_text: str | None = None,
+    failure: dict[str, Any] | None = None,
+    continued_to: Run | None = None,
+) -> None:
+    tx.append(run, event_type, attributes)
+    run.set(
+        status=status.value,
+        close_time=tx.now,
+        result=result_text,
+        failure=None if failure is None else dump(failure),
+        wft_state="none",
+        continued_to_run_id=continued_to.id if continued_to else None,
+    )
+    await tx.conn.execute(sa.delete(tasks).where(tasks.c.run_id == run.id))
+    await tx.conn.execute(sa.delete(timers).where(timers.c.run_id == run.id))
+    await tx.conn.execute(sa.delete(buffered_events).where(buffered_events.c.run_id == run.id))
+    await activities.forget_all(tx, run)
+    await _apply_parent_close_policy(tx, run)
+    if continued_to is None and run.parent_run_id:
+        await _report_to_parent(tx, run, status, attributes, result_text, failure)
+
+
+async def _apply_parent_close_policy(tx: Transition, parent: Run) -> None:
+    children = (
+        await tx.conn.execute(
+            sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_policy).where(
+                workflow_runs.c.parent_run_id == parent.id,
+                workflow_runs.c.status == RunStatus.RUNNING.value,
+            )
+        )
+    ).all()
+    for child_id, policy in children:
+        if policy == "ABANDON":
+            continue
+        child = await tx.run(child_id)
+        if not child.is_open:
+            continue
+        # The parent is gone: the child reports to no one from now on.
+        child.set(parent_run_id=None)
+        if policy == "REQUEST_CANCEL":
+            await request_cancel(
+                tx,
+                child,
+                reason="parent closed (parent close policy REQUEST_CANCEL)",
+                identity=None,
+            )
+        else:
+            await terminate(
+                tx, child, reason="parent closed (parent close policy TERMINATE)", identity=None
+            )
+
+
+CHILD_EVENTS = {
+    RunStatus.COMPLETED: E.CHILD_WORKFLOW_EXECUTION_COMPLETED,
+    RunStatus.FAILED: E.CHILD_WORKFLOW_EXECUTION_FAILED,
+    RunStatus.CANCELED: E.CHILD_WORKFLOW_EXECUTION_CANCELED,
+    RunStatus.TIMED_OUT: E.CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
+    RunStatus.TERMINATED: E.CHILD_WORKFLOW_EXECUTION_TERMINATED,
+}
+
+
+async def _report_to_parent(
+    tx: Transition,
+    child: Run,
+    status: RunStatus,
+    attributes: dict[str, Any],
+    result_text: str | None,
+    failure: dict[str, Any] | None,
+) -> None:
+    parent = await tx.run(child.parent_run_id)
+    if not parent.is_open:
+        return
+    await tx.record(
+        parent,
+        CHILD_EVENTS[status],
+        {
+            "initiated_event_id": child.parent_initiated_event_id,
+            "workflow_execution": {"workflow_id": child.workflow_id, "run_id": child.id},
+            "workflow_type": child.workflow_type,
+            "result": load(result_text),
+            "failure": failure,
+            "details": attributes.get("details"),
+        },
+    )
+    workflow_tasks.needs_decision(tx, parent)
+
+
+async def continue_as_new(
+    tx: Transition, run: Run, attributes: dict[str, Any], workflow_task_completed_event_id: int
+) -> Run:
+    """Close this run and start the next of its chain in one transaction."""
+    req = StartRequest(
+        namespace_id=run.namespace_id,
+        workflow_id=run.workflow_id,
+        workflow_type=attributes.get("workflow_type") or run.workflow_type,
+        task_queue=attributes.get("task_queue") or run.task_queue,
+        input_text=attributes.get("input_text"),
+        execution_timeout=run.execution_timeout,
+        run_timeout=attributes.get("run_timeout") or run.run_timeout,
+        task_timeout=attributes.get("task_timeout") or run.task_timeout,
+        memo_text=attributes.get("memo_text") if "memo_text" in attributes else run.memo,
+        search_attributes=attributes.get("search_attributes")
+        or (load(run.search_attributes) or {}),
+        start_delay=attributes.get("backoff_start_interval"),
+        decider=run.decider,
+    )
+    # The old run leaves the "open" index first so the new run can take the workflow id.
+    run.set(status=RunStatus.CONTINUED_AS_NEW.value)
+    await tx.flush()
+    new_run = await create_run(
+        tx,
+        req,
+        first_run_id=run.first_run_id,
+        continued_from=run,
+        execution_deadline=run.execution_deadline,
+        inherited_parent=run,
+    )
+    await close(
+        tx,
+        run,
+        RunStatus.CONTINUED_AS_NEW,
+        E.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+        {
+            "new_execution_run_id": new_run.id,
+            "workflow_type": req.workflow_type,
+            "task_queue": req.task_queue,
+            "input": load(req.input_text),
+            "workflow_run_timeout": req.run_timeout,
+            "workflow_task_timeout": req.task_timeout,
+            "workflow_task_completed_event_id": workflow_task_completed_event_id,
+        },
+        continued_to=new_run,
+    )
+    return new_run
+
+
+def with_parent(
+    req: StartRequest, parent: Run, initiated_event_id: int, policy: str
+) -> StartRequest:
+    return replace(
+        req, parent=parent, parent_initiated_event_id=initiated_event_id, parent_close_policy=policy
+    )

@@ -1,0 +1,20 @@
+"""Defaults and limits (DESIGN.md: Temporal's, unless a reason says otherwise)."""
+
+from __future__ import annotations
+
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+MAX_HISTORY_EVENTS = 51_200
+MAX_HISTORY_BYTES = 50 * 1024 * 1024
+MAX_PENDING_ACTIVITIES = 2_000
+MAX_PENDING_CHILDREN = 2_000
+MAX_SIGNALS = 2_000
+MAX_ID_LENGTH = 1_000
+
+DEFAULT_TASK_TIMEOUT = 10.0
+MAX_TASK_TIMEOUT = 120.0
+MAX_POLL_WAIT = 60.0
+MAX_HISTORY_WAIT = 30.0
+HISTORY_PAGE_SIZE = 1_000
+# Workflow tasks that keep failing are retried with a growing pause so that a broken worker
+# does not grow a history without bound (the first retry is immediate, as in Temporal).
+WFT_RETRY_MAX_BACKOFF = 600.0

@@ -1,0 +1,51 @@
+"""What the engine owns inside a namespace, for namespace deletion."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import (
+    activities,
+    buffered_events,
+    history_events,
+    task_queue_pollers,
+    tasks,
+    timers,
+    workflow_runs,
+    workflow_search_attributes,
+)
+from app.engine.events import RunStatus
+from app.errors import FailedPrecondition
+from app.tenancy.namespaces import delete_cleanups, delete_guards
+
+
+async def refuse_if_running(conn: AsyncConnection, namespace_id: str) -> None:
+    running = await conn.scalar(
+        sa.select(sa.func.count()).where(
+            workflow_runs.c.namespace_id == namespace_id,
+            workflow_runs.c.status == RunStatus.RUNNING.value,
+        )
+    )
+    if running:
+        raise FailedPrecondition(
+            f"the namespace has {running} running workflow(s); terminate them or wait for them to close",
+            running_workflows=running,
+        )
+
+
+async def delete_engine_rows(conn: AsyncConnection, namespace_id: str) -> None:
+    runs = (
+        sa.select(workflow_runs.c.id)
+        .where(workflow_runs.c.namespace_id == namespace_id)
+        .scalar_subquery()
+    )
+    for table in (history_events, buffered_events):
+        await conn.execute(sa.delete(table).where(table.c.run_id.in_(runs)))
+    for table in (activities, tasks, timers, workflow_search_attributes, task_queue_pollers):
+        await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
+    await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))
+
+
+delete_guards.append(refuse_if_running)
+delete_cleanups.append(delete_engine_rows)

@@ -1,0 +1,394 @@
+"""What users read: describe, list and count runs, history pages, results. Reader connections
+only; long polls wait on run wake-ups, never hold a connection while waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.database import Database
+from app.db.tables import (
+    activities,
+    history_events,
+    task_queue_pollers,
+    tasks,
+    timers,
+    workflow_runs,
+    workflow_search_attributes,
+)
+from app.engine.commands import TIMER_USER
+from app.engine.events import CLOSE_EVENTS, RunStatus
+from app.engine.payloads import load
+from app.engine.search_attributes import canonical
+from app.engine.wakeups import Wakeups, run_key
+from app.errors import InvalidArgument, NotFound
+from app.pagination import decode_token, encode_token
+
+FALLBACK_POLL_SECONDS = 2.0
+
+
+async def find_run_row(
+    conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None = None
+) -> sa.RowMapping:
+    query = sa.select(workflow_runs).where(
+        workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.workflow_id == workflow_id
+    )
+    if run_id:
+        query = query.where(workflow_runs.c.id == run_id)
+    else:
+        query = query.order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc()).limit(
+            1
+        )
+    row = (await conn.execute(query)).mappings().one_or_none()
+    if row is None:
+        which = f"run '{run_id}' of workflow" if run_id else "workflow"
+        raise NotFound(f"{which} '{workflow_id}' not found", workflow_id=workflow_id)
+    return row
+
+
+def run_summary(row: sa.RowMapping) -> dict[str, Any]:
+    return {
+        "workflow_id": row["workflow_id"],
+        "run_id": row["id"],
+        "workflow_type": row["workflow_type"],
+        "task_queue": row["task_queue"],
+        "status": row["status"],
+        "start_time": row["start_time"],
+        "execution_time": row["execution_time"],
+        "close_time": row["close_time"],
+        "memo": load(row["memo"]),
+        "search_attributes": load(row["search_attributes"]) or {},
+        "parent": (
+            {"workflow_id": row["parent_workflow_id"], "run_id": row["parent_run_id"]}
+            if row["parent_run_id"]
+            else None
+        ),
+        "history_length": row["next_event_id"] - 1,
+    }
+
+
+async def describe(
+    conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None
+) -> dict[str, Any]:
+    row = await find_run_row(conn, namespace_id, workflow_id, run_id)
+    pending_activities = [
+        {
+            "activity_id": a["activity_id"],
+            "activity_type": a["activity_type"],
+            "task_queue": a["task_queue"],
+            "scheduled_event_id": a["scheduled_event_id"],
+            "state": a["state"].upper(),
+            "attempt": a["attempt"],
+            "scheduled_time": a["scheduled_time"],
+            "last_started_time": a["started_time"],
+            "last_heartbeat_time": a["last_heartbeat_time"],
+            "heartbeat_details": load(a["heartbeat_details"]),
+            "last_failure": load(a["last_failure"]),
+            "last_worker_identity": a["started_identity"],
+            "cancel_requested": a["cancel_requested"],
+        }
+        for a in (
+            await conn.execute(
+                sa.select(activities)
+                .where(activities.c.run_id == row["id"])
+                .order_by(activities.c.scheduled_event_id)
+            )
+        ).mappings()
+    ]
+    pending_timers = [
+        {"timer_id": t.label, "started_event_id": t.ref, "fire_time": t.fire_at}
+        for t in await conn.execute(
+            sa.select(timers.c.label, timers.c.ref, timers.c.fire_at)
+            .where(timers.c.run_id == row["id"], timers.c.kind == TIMER_USER)
+            .order_by(timers.c.ref)
+        )
+    ]
+    children = [
+        {
+            "workflow_id": c.workflow_id,
+            "run_id": c.id,
+            "workflow_type": c.workflow_type,
+            "initiated_event_id": c.parent_initiated_event_id,
+            "parent_close_policy": c.parent_close_policy,
+        }
+        for c in await conn.execute(
+            sa.select(
+                workflow_runs.c.workflow_id,
+                workflow_runs.c.id,
+                workflow_runs.c.workflow_type,
+                workflow_runs.c.parent_initiated_event_id,
+                workflow_runs.c.parent_close_policy,
+            ).where(
+                workflow_runs.c.parent_run_id == row["id"],
+                workflow_runs.c.status == RunStatus.RUNNING.value,
+            )
+        )
+    ]
+    return {
+        **run_summary(row),
+        "execution_timeout": row["execution_timeout"],
+        "run_timeout": row["run_timeout"],
+        "task_timeout": row["task_timeout"],
+        "first_run_id": row["first_run_id"],
+        "continued_from_run_id": row["continued_from_run_id"],
+        "continued_to_run_id": row["continued_to_run_id"],
+        "cancel_requested": row["cancel_requested"],
+        "pending_workflow_task": (
+            {
+                "state": row["wft_state"].upper(),
+                "scheduled_event_id": row["wft_scheduled_event_id"],
+                "attempt": row["wft_attempt"],
+            }
+            if row["wft_state"] != "none"
+            else None
+        ),
+        "pending_activities": pending_activities,
+        "pending_timers": pending_timers,
+        "pending_children": children,
+        "result": load(row["result"]) if row["status"] == RunStatus.COMPLETED else None,
+        "failure": load(row["failure"]),
+    }
+
+
+# -- list and count -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunFilter:
+    status: RunStatus | None = None
+    workflow_type: str | None = None
+    workflow_id_prefix: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    closed_after: datetime | None = None
+    closed_before: datetime | None = None
+    search_attributes: dict[str, Any] = field(default_factory=dict)
+
+    def where(self, namespace_id: str) -> list[sa.ColumnElement[bool]]:
+        c = workflow_runs.c
+        clauses: list[sa.ColumnElement[bool]] = [c.namespace_id == namespace_id]
+        if self.status:
+            clauses.append(c.status == self.status.value)
+        if self.workflow_type:
+            clauses.append(c.workflow_type == self.workflow_type)
+        if self.workflow_id_prefix:
+            # A range, not LIKE, so the (namespace_id, workflow_id) index serves it on both databases.
+            clauses.append(c.workflow_id >= self.workflow_id_prefix)
+            clauses.append(c.workflow_id < self.workflow_id_prefix + "\U0010ffff")
+        if self.started_after:
+            clauses.append(c.start_time >= self.started_after)
+        if self.started_before:
+            clauses.append(c.start_time < self.started_before)
+        if self.closed_after:
+            clauses.append(c.close_time >= self.closed_after)
+        if self.closed_before:
+            clauses.append(c.close_time < self.closed_before)
+        for name, value in self.search_attributes.items():
+            sa_t = workflow_search_attributes
+            clauses.append(
+                sa.exists().where(
+                    sa_t.c.run_id == c.id,
+                    sa_t.c.namespace_id == namespace_id,
+                    sa_t.c.name == name,
+                    sa_t.c.value == canonical(value),
+                )
+            )
+        return clauses
+
+
+def parse_search_attribute_filters(values: list[str]) -> dict[str, Any]:
+    """`Name=value` pairs; the value is read as JSON when it parses, else as a string."""
+    import orjson
+
+    parsed: dict[str, Any] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise InvalidArgument(
+                f"search_attribute filter '{item}' must look like Name=value",
+                field="search_attribute",
+            )
+        try:
+            parsed[name] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed[name] = raw
+    return parsed
+
+
+async def list_runs(
+    conn: AsyncConnection,
+    namespace_id: str,
+    flt: RunFilter,
+    *,
+    page_size: int,
+    page_token: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    c = workflow_runs.c
+    query = (
+        sa.select(workflow_runs)
+        .where(*flt.where(namespace_id))
+        .order_by(c.start_time.desc(), c.id.desc())
+        .limit(page_size + 1)
+    )
+    position = decode_token(page_token, length=2)
+    if position is not None:
+        after = datetime.fromisoformat(position[0])
+        query = query.where(
+            sa.or_(c.start_time < after, sa.and_(c.start_time == after, c.id < str(position[1])))
+        )
+    rows = (await conn.execute(query)).mappings().all()
+    token = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        token = encode_token([rows[-1]["start_time"].isoformat(), rows[-1]["id"]])
+    return [run_summary(r) for r in rows], token
+
+
+async def count_runs(conn: AsyncConnection, namespace_id: str, flt: RunFilter) -> int:
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count()).select_from(workflow_runs).where(*flt.where(namespace_id))
+        )
+        or 0
+    )
+
+
+# -- history and results -------------------------------------------------------------------------
+
+
+def event_json(row: sa.Row) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "event_time": row.event_time,
+        "attributes": load(row.attributes),
+    }
+
+
+async def history_page(
+    conn: AsyncConnection,
+    run_id: str,
+    *,
+    after_event_id: int,
+    up_to_event_id: int | None,
+    page_size: int,
+) -> list[dict[str, Any]]:
+    query = (
+        sa.select(
+            history_events.c.event_id,
+            history_events.c.event_type,
+            history_events.c.event_time,
+            history_events.c.attributes,
+        )
+        .where(history_events.c.run_id == run_id, history_events.c.event_id > after_event_id)
+        .order_by(history_events.c.event_id)
+        .limit(page_size)
+    )
+    if up_to_event_id is not None:
+        query = query.where(history_events.c.event_id <= up_to_event_id)
+    return [event_json(r) for r in await conn.execute(query)]
+
+
+async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+    row = (
+        await conn.execute(
+            sa.select(
+                history_events.c.event_id,
+                history_events.c.event_type,
+                history_events.c.event_time,
+                history_events.c.attributes,
+            )
+            .where(
+                history_events.c.run_id == run_id,
+                history_events.c.event_type.in_([e.value for e in CLOSE_EVENTS]),
+            )
+            .order_by(history_events.c.event_id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return [event_json(row)] if row else []
+
+
+class RunWatcher:
+    """Long polls on one run: wait until it has events past a point, or until it closes."""
+
+    def __init__(self, db: Database, wakeups: Wakeups) -> None:
+        self.db = db
+        self.wakeups = wakeups
+
+    async def wait(self, run_id: str, ready: Any, seconds: float) -> Any:
+        """Call `ready(conn)` until it returns something other than None, or `seconds` pass."""
+        deadline = time.monotonic() + seconds
+        while True:
+            async with self.wakeups.waiting(run_key(run_id)) as woken:
+                async with self.db.read() as conn:
+                    found = await ready(conn)
+                remaining = deadline - time.monotonic()
+                if found is not None or remaining <= 0:
+                    return found
+                try:
+                    await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+                except TimeoutError:
+                    pass
+
+
+def outcome(row: sa.RowMapping) -> dict[str, Any]:
+    return {
+        "workflow_id": row["workflow_id"],
+        "run_id": row["id"],
+        "status": row["status"],
+        "result": load(row["result"]) if row["status"] == RunStatus.COMPLETED else None,
+        "failure": load(row["failure"]),
+        "close_time": row["close_time"],
+    }
+
+
+async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
+    return (
+        (await conn.execute(sa.select(workflow_runs).where(workflow_runs.c.id == run_id)))
+        .mappings()
+        .one()
+    )
+
+
+# -- task queues ---------------------------------------------------------------------------------
+
+
+async def describe_task_queue(
+    conn: AsyncConnection, namespace_id: str, task_queue: str
+) -> dict[str, Any]:
+    backlog = dict(
+        (
+            await conn.execute(
+                sa.select(tasks.c.kind, sa.func.count())
+                .where(tasks.c.namespace_id == namespace_id, tasks.c.task_queue == task_queue)
+                .group_by(tasks.c.kind)
+            )
+        ).all()
+    )
+    pollers = [
+        {"identity": p.identity, "kind": p.kind, "last_poll_time": p.last_poll_time}
+        for p in await conn.execute(
+            sa.select(task_queue_pollers)
+            .where(
+                task_queue_pollers.c.namespace_id == namespace_id,
+                task_queue_pollers.c.task_queue == task_queue,
+            )
+            .order_by(task_queue_pollers.c.last_poll_time.desc())
+            .limit(100)
+        )
+    ]
+    return {
+        "name": task_queue,
+        "backlog": {
+            "workflow_tasks": backlog.get("workflow", 0),
+            "activity_tasks": backlog.get("activity", 0),
+        },
+        "pollers": pollers,
+    }

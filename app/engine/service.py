@@ -1,0 +1,543 @@
+"""`Engine`: the one entry point to the engine for routers, loops and the definition decider.
+
+Each public method is one transition: it runs in one write transaction (retried on a
+PostgreSQL deadlock or serialization failure), schedules the workflow tasks it made
+necessary, writes back, and after commit wakes the pollers and watchers it concerns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from app.context import ServerContext
+from app.engine import activities, commands, deadlines, dispatch, lifecycle, workflow_tasks
+from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
+from app.engine.events import E
+from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
+from app.engine.payloads import dump_payload
+from app.engine.pollers import PollerRegistry
+from app.engine.reads import RunWatcher
+from app.engine.tokens import TaskToken
+from app.engine.transition import Run, Transition
+from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
+from app.errors import FailedPrecondition, InvalidArgument, NotFound, PerdureError
+
+log = logging.getLogger("perdure.engine")
+
+T = TypeVar("T")
+RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
+MAX_TRANSITION_ATTEMPTS = 5
+# Waiters look at the database again this often even without a wake-up (the fallback).
+FALLBACK_POLL_SECONDS = 2.0
+
+
+@dataclass
+class Rejected:
+    """A transition that committed (e.g. the workflow task was failed) but must answer an
+    error to its caller."""
+
+    error: PerdureError
+
+
+class Engine:
+    def __init__(self, ctx: ServerContext, wakeups: Wakeups) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.clock = ctx.clock
+        self.wakeups = wakeups
+        self.is_postgres = not ctx.db.is_sqlite
+        self.watcher = RunWatcher(ctx.db, wakeups)
+        self.pollers = PollerRegistry(ctx.db, ctx.clock)
+
+    # -- the transition runner --------------------------------------------------------------
+
+    async def transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+        for attempt in range(1, MAX_TRANSITION_ATTEMPTS + 1):
+            try:
+                async with self.db.write() as conn:
+                    tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
+                    result = await body(tx)
+                    await self._finish(tx)
+            except DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if sqlstate in RETRYABLE_SQLSTATES and attempt < MAX_TRANSITION_ATTEMPTS:
+                    log.info("transition retried after %s (attempt %d)", sqlstate, attempt)
+                    await asyncio.sleep(0.005 * attempt)
+                    continue
+                raise
+            self.wakeups.notify(tx.wake_keys)
+            if isinstance(result, Rejected):
+                raise result.error
+            return result
+        raise AssertionError("unreachable")
+
+    async def _finish(self, tx: Transition) -> None:
+        await workflow_tasks.schedule_pending(tx)
+        await self._enforce_history_limits(tx)
+        await tx.flush()
+        if self.is_postgres and tx.wake_keys:
+            for payload in notify_payloads(tx.wake_keys):
+                await tx.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+    async def _enforce_history_limits(self, tx: Transition) -> None:
+        for run in list(tx.runs.values()):
+            too_long = run.next_event_id - 1 >= MAX_HISTORY_EVENTS
+            too_big = run.history_bytes >= MAX_HISTORY_BYTES
+            if run.is_open and (too_long or too_big):
+                what = f"{MAX_HISTORY_EVENTS} events" if too_long else f"{MAX_HISTORY_BYTES} bytes"
+                await lifecycle.terminate(
+                    tx,
+                    run,
+                    reason=f"history size limit exceeded ({what}); the run was terminated",
+                    identity="perdure",
+                )
+
+    # -- starting and driving runs ----------------------------------------------------------
+
+    async def start_workflow(
+        self, req: lifecycle.StartRequest, *, eager_identity: str | None = None
+    ) -> tuple[Run, bool, dispatch.WorkflowTaskClaim | None]:
+        """(run, created, first workflow task when eagerly requested and available)."""
+
+        async def body(tx: Transition) -> tuple[Run, bool, dispatch.WorkflowTaskClaim | None]:
+            run, created = await lifecycle.start(tx, req)
+            claim = None
+            if (
+                created
+                and eager_identity
+                and run.wft_state == "scheduled"
+                and run.decider == "queue"
+            ):
+                await tx.conn.execute(
+                    sa.delete(dispatch.tasks).where(
+                        dispatch.tasks.c.run_id == run.id, dispatch.tasks.c.kind == "workflow"
+                    )
+                )
+                claim = await dispatch.start_workflow_task(tx, run, eager_identity)
+            return run, created, claim
+
+        return await self.transact(body)
+
+    async def signal_with_start(
+        self, req: lifecycle.StartRequest, signal_name: str, signal_input: str | None
+    ) -> tuple[Run, bool]:
+        async def body(tx: Transition) -> tuple[Run, bool]:
+            try:
+                run = await tx.find_run(req.namespace_id, req.workflow_id)
+            except NotFound:
+                run = None
+            created = False
+            if run is None or not run.is_open:
+                run, created = await lifecycle.start(tx, req)
+            await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
+            return run, created
+
+        return await self.transact(body)
+
+    async def signal(
+        self,
+        namespace_id: str,
+        workflow_id: str,
+        run_id: str | None,
+        name: str,
+        input_text: str | None,
+        identity: str | None,
+    ) -> Run:
+        async def body(tx: Transition) -> Run:
+            run = await tx.find_run(namespace_id, workflow_id, run_id)
+            await lifecycle.signal(tx, run, name, input_text, identity)
+            return run
+
+        return await self.transact(body)
+
+    async def request_cancel(
+        self,
+        namespace_id: str,
+        workflow_id: str,
+        run_id: str | None,
+        reason: str | None,
+        identity: str | None,
+    ) -> Run:
+        async def body(tx: Transition) -> Run:
+            run = await tx.find_run(namespace_id, workflow_id, run_id)
+            await lifecycle.request_cancel(tx, run, reason=reason, identity=identity)
+            return run
+
+        return await self.transact(body)
+
+    async def terminate(
+        self,
+        namespace_id: str,
+        workflow_id: str,
+        run_id: str | None,
+        reason: str | None,
+        details: Any,
+        identity: str | None,
+    ) -> Run:
+        async def body(tx: Transition) -> Run:
+            run = await tx.find_run(namespace_id, workflow_id, run_id)
+            await lifecycle.terminate(tx, run, reason=reason, identity=identity, details=details)
+            return run
+
+        return await self.transact(body)
+
+    # -- workflow tasks ---------------------------------------------------------------------
+
+    async def poll_workflow_task(
+        self, namespace_id: str, task_queue: str, identity: str, wait: float
+    ) -> dispatch.WorkflowTaskClaim | None:
+        await self.pollers.seen(namespace_id, task_queue, "workflow", identity)
+        return await self._poll(
+            queue_key(namespace_id, "workflow", task_queue),
+            lambda tx: dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity),
+            wait,
+        )
+
+    async def _poll(
+        self, key: str, claim: Callable[[Transition], Awaitable[Any]], wait: float
+    ) -> Any:
+        deadline = time.monotonic() + wait
+        while True:
+            async with self.wakeups.waiting(key) as woken:
+                found = await self.transact(claim)
+                if found is not None and found is not dispatch.CONTENDED:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                pause = (
+                    0.01 if found is dispatch.CONTENDED else min(remaining, FALLBACK_POLL_SECONDS)
+                )
+                try:
+                    await asyncio.wait_for(woken.wait(), pause)
+                except TimeoutError:
+                    pass
+
+    async def _started_workflow_task(
+        self, tx: Transition, namespace_id: str, token: TaskToken
+    ) -> Run:
+        if token.namespace_id != namespace_id:
+            raise NotFound("workflow task not found in this namespace", task="workflow")
+        run = await tx.run(token.run_id)
+        if not run.is_open:
+            raise NotFound(
+                f"workflow task not found: the run is {run.status}",
+                task="workflow",
+                status=run.status,
+            )
+        if not (
+            run.wft_state == "started"
+            and run.wft_scheduled_event_id == token.scheduled_event_id
+            and run.wft_started_event_id == token.started_event_id
+        ):
+            raise NotFound(
+                "workflow task not found: it timed out, was completed, or the token is stale",
+                task="workflow",
+            )
+        return run
+
+    async def complete_workflow_task(
+        self,
+        namespace_id: str,
+        token_text: str,
+        raw_commands: list[dict[str, Any]],
+        identity: str,
+        *,
+        return_new_task: bool = False,
+    ) -> dict[str, Any]:
+        token = TaskToken.decode(token_text, kind="w")
+
+        async def body(tx: Transition) -> dict[str, Any] | Rejected:
+            run = await self._started_workflow_task(tx, namespace_id, token)
+            try:
+                parsed = commands.parse(raw_commands)
+                await commands.validate(tx, run, parsed)
+            except InvalidArgument as err:
+                await workflow_tasks.fail_and_retry(
+                    tx,
+                    run,
+                    E.WORKFLOW_TASK_FAILED,
+                    {
+                        "cause": err.extra.get("cause", "BAD_COMMAND"),
+                        "failure": {"message": err.detail},
+                        "identity": identity,
+                    },
+                )
+                return Rejected(err)
+            closing = any(c.command_type in commands.CLOSE_COMMANDS for c in parsed)
+            if closing and run.buffered_events:
+                await workflow_tasks.fail_and_retry(
+                    tx,
+                    run,
+                    E.WORKFLOW_TASK_FAILED,
+                    {
+                        "cause": "UNHANDLED_COMMAND",
+                        "failure": {"message": "new events arrived during the workflow task"},
+                        "identity": identity,
+                    },
+                )
+                return Rejected(
+                    FailedPrecondition(
+                        "new events arrived while this workflow task ran, so the workflow cannot close yet; a new workflow task was scheduled",
+                        cause="UNHANDLED_COMMAND",
+                    )
+                )
+            tx.completing.add(run.id)
+            completed_id = await workflow_tasks.close_started(
+                tx, run, E.WORKFLOW_TASK_COMPLETED, {"identity": identity}
+            )
+            run.set(wft_attempt=1, last_completed_started_event_id=token.started_event_id)
+            for command in parsed:
+                await commands.apply(tx, run, command, completed_id)
+            tx.completing.discard(run.id)
+            if run.is_open and await tx.flush_buffered(run):
+                workflow_tasks.needs_decision(tx, run)
+            answer: dict[str, Any] = {"workflow_task": None}
+            if return_new_task and run.is_open:
+                await workflow_tasks.schedule_pending(tx)
+                if run.wft_state == "scheduled" and run.decider == "queue":
+                    await tx.conn.execute(
+                        sa.delete(dispatch.tasks).where(
+                            dispatch.tasks.c.run_id == run.id, dispatch.tasks.c.kind == "workflow"
+                        )
+                    )
+                    answer["workflow_task"] = await dispatch.start_workflow_task(tx, run, identity)
+            return answer
+
+        return await self.transact(body)
+
+    async def fail_workflow_task(
+        self, namespace_id: str, token_text: str, failure: dict[str, Any], cause: str, identity: str
+    ) -> None:
+        token = TaskToken.decode(token_text, kind="w")
+
+        async def body(tx: Transition) -> None:
+            run = await self._started_workflow_task(tx, namespace_id, token)
+            await workflow_tasks.fail_and_retry(
+                tx,
+                run,
+                E.WORKFLOW_TASK_FAILED,
+                {"cause": cause, "failure": failure, "identity": identity},
+            )
+
+        await self.transact(body)
+
+    # -- activity tasks ---------------------------------------------------------------------
+
+    async def poll_activity_task(
+        self, namespace_id: str, task_queue: str, identity: str, wait: float
+    ) -> dispatch.ActivityTaskClaim | None:
+        await self.pollers.seen(namespace_id, task_queue, "activity", identity)
+        return await self._poll(
+            queue_key(namespace_id, "activity", task_queue),
+            lambda tx: dispatch.claim_activity_task(tx, namespace_id, task_queue, identity),
+            wait,
+        )
+
+    async def _started_activity(
+        self,
+        tx: Transition,
+        namespace_id: str,
+        token_text: str | None,
+        by_id: tuple[str, str | None, str] | None,
+    ) -> tuple[Run, sa.RowMapping]:
+        """The activity a token (or workflow id + activity id) names, if that attempt is still
+        the running one; otherwise NotFound and nothing changes."""
+        if token_text is not None:
+            token = TaskToken.decode(token_text, kind="a")
+            if token.namespace_id != namespace_id:
+                raise NotFound("activity task not found in this namespace", task="activity")
+            run = await tx.run(token.run_id)
+            activity = await activities.get(tx, run.id, token.scheduled_event_id)
+            stale = activity is None or activity["attempt"] != token.attempt
+        else:
+            assert by_id is not None
+            workflow_id, run_id, activity_id = by_id
+            run = await tx.find_run(namespace_id, workflow_id, run_id)
+            activity = await activities.find_by_activity_id(tx, run.id, activity_id)
+            stale = activity is None
+        if not run.is_open:
+            raise NotFound(
+                f"activity task not found: the run is {run.status}",
+                task="activity",
+                status=run.status,
+            )
+        if stale or activity is None or activity["state"] != "started":
+            raise NotFound(
+                "activity task not found: it completed, timed out, or the token names an earlier attempt",
+                task="activity",
+            )
+        return run, activity
+
+    async def heartbeat_activity(
+        self,
+        namespace_id: str,
+        details: Any,
+        *,
+        token: str | None = None,
+        by_id: tuple[str, str | None, str] | None = None,
+    ) -> bool:
+        details_text = dump_payload(details, field="details")
+
+        async def body(tx: Transition) -> bool:
+            _, activity = await self._started_activity(tx, namespace_id, token, by_id)
+            await activities.heartbeat(tx, activity, details_text)
+            return bool(activity["cancel_requested"])
+
+        return await self.transact(body)
+
+    async def complete_activity(
+        self,
+        namespace_id: str,
+        result: Any,
+        identity: str,
+        *,
+        token: str | None = None,
+        by_id: tuple[str, str | None, str] | None = None,
+    ) -> None:
+        result_text = dump_payload(result, field="result")
+
+        async def body(tx: Transition) -> None:
+            run, activity = await self._started_activity(tx, namespace_id, token, by_id)
+            await activities.complete(tx, run, activity, result_text, identity)
+
+        await self.transact(body)
+
+    async def fail_activity(
+        self,
+        namespace_id: str,
+        failure: dict[str, Any],
+        identity: str,
+        *,
+        last_heartbeat_details: Any = None,
+        token: str | None = None,
+        by_id: tuple[str, str | None, str] | None = None,
+    ) -> None:
+        dump_payload(failure, field="failure")
+        details_text = dump_payload(last_heartbeat_details, field="last_heartbeat_details")
+
+        async def body(tx: Transition) -> None:
+            run, activity = await self._started_activity(tx, namespace_id, token, by_id)
+            await activities.fail(tx, run, activity, failure, identity, details_text)
+
+        await self.transact(body)
+
+    async def cancel_activity(
+        self,
+        namespace_id: str,
+        details: Any,
+        identity: str,
+        *,
+        token: str | None = None,
+        by_id: tuple[str, str | None, str] | None = None,
+    ) -> None:
+        dump_payload(details, field="details")
+
+        async def body(tx: Transition) -> None:
+            run, activity = await self._started_activity(tx, namespace_id, token, by_id)
+            if not activity["cancel_requested"]:
+                raise FailedPrecondition(
+                    "the activity was not asked to cancel; complete or fail it instead"
+                )
+            await activities.report_canceled(tx, run, activity, details, identity)
+
+        await self.transact(body)
+
+    # -- deadlines ----------------------------------------------------------------------------
+
+    async def fire_due_timers(self) -> int:
+        """One tick of the deadline loop: fire everything due now. Returns how many fired."""
+        fired = 0
+        while True:
+            async with self.db.read() as conn:
+                tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
+                run_ids = await deadlines.due_run_ids(tx, tx.now)
+            if not run_ids:
+                return fired
+            count_before = fired
+            for run_id in run_ids:
+                fired += await self.transact(
+                    lambda tx, run_id=run_id: deadlines.fire_for_run(tx, run_id)
+                )
+            if fired == count_before:
+                return fired  # due timers are held by another replica right now
+
+    async def skip_time_if_idle(self) -> bool:
+        """Time-skipping mode: when nothing can happen before the next deadline, jump to it."""
+        async with self.db.read() as conn:
+            tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
+            next_at = await deadlines.next_fire_time(tx)
+            if next_at is None or next_at <= tx.now or not await deadlines.nothing_in_flight(tx):
+                return False
+        self.clock.advance_to(next_at)
+        return True
+
+    async def run_deadline_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self.wakeups.waiting(TIMERS_KEY) as woken:
+                    if await self.fire_due_timers():
+                        continue
+                    if self.ctx.settings.time_skipping and await self.skip_time_if_idle():
+                        continue
+                    pause = await self._until_next_timer()
+                    try:
+                        await asyncio.wait_for(woken.wait(), pause)
+                    except TimeoutError:
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("deadline loop tick failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _until_next_timer(self) -> float:
+        async with self.db.read() as conn:
+            tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
+            next_at = await deadlines.next_fire_time(tx)
+        if next_at is None:
+            return FALLBACK_POLL_SECONDS
+        seconds = (next_at - self.clock.now()).total_seconds()
+        # Time-skipping: look again soon, the idle check may pass once in-flight work ends.
+        limit = 0.05 if self.ctx.settings.time_skipping else FALLBACK_POLL_SECONDS
+        return max(0.0, min(seconds, limit))
+
+
+async def workflow_task_body(db: Any, claim: dispatch.WorkflowTaskClaim) -> dict[str, Any]:
+    """The poll answer for a claimed workflow task: its run and the first page of history.
+    Read after commit from a reader connection: events up to `started_event_id` never change."""
+    from app.engine.limits import HISTORY_PAGE_SIZE
+    from app.engine.reads import history_page
+    from app.pagination import encode_token
+
+    async with db.read() as conn:
+        events = await history_page(
+            conn,
+            claim.run_id,
+            after_event_id=0,
+            up_to_event_id=claim.started_event_id,
+            page_size=HISTORY_PAGE_SIZE,
+        )
+    token = None
+    if events and events[-1]["event_id"] < claim.started_event_id:
+        token = encode_token([events[-1]["event_id"]])
+    return {
+        "task_token": claim.token,
+        "workflow_id": claim.workflow_id,
+        "run_id": claim.run_id,
+        "workflow_type": claim.workflow_type,
+        "task_queue": claim.task_queue,
+        "attempt": claim.attempt,
+        "scheduled_event_id": claim.scheduled_event_id,
+        "started_event_id": claim.started_event_id,
+        "previous_started_event_id": claim.previous_started_event_id,
+        "history": {"events": events, "next_page_token": token},
+    }

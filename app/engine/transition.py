@@ -1,0 +1,254 @@
+"""One state transition: the runs it touches, the events it appends, the wake-ups it owes.
+
+A `Transition` lives inside one database transaction. Rows of runs are loaded once (locked
+on PostgreSQL), changed in memory, and written back with one UPDATE each at `flush`; events
+are inserted in one batch. Wake-ups are collected and sent only after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
+from app.engine.events import E, RunStatus
+from app.engine.payloads import dump, load
+from app.engine.wakeups import TIMERS_KEY, queue_key, run_key
+from app.errors import NotFound
+
+
+class Run:
+    """A run's row, loaded for change. Attribute reads see pending changes."""
+
+    __slots__ = ("data", "changes", "new")
+
+    def __init__(self, data: dict[str, Any], *, new: bool = False) -> None:
+        self.data = data
+        self.changes: dict[str, Any] = {}
+        self.new = new
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, **values: Any) -> None:
+        self.data.update(values)
+        if not self.new:
+            self.changes.update(values)
+
+    @property
+    def is_open(self) -> bool:
+        return self.data["status"] == RunStatus.RUNNING
+
+
+@dataclass
+class Transition:
+    conn: AsyncConnection
+    now: datetime
+    is_postgres: bool
+    runs: dict[str, Run] = field(default_factory=dict)
+    wake_keys: set[str] = field(default_factory=set)
+    # Runs that must get a workflow task once this transition's events are written.
+    decision_needed: set[str] = field(default_factory=set)
+    # Runs whose workflow task is being completed right now (new tasks wait until the end).
+    completing: set[str] = field(default_factory=set)
+    # Runs whose new workflow task is decided inside the server (stored definitions).
+    inline_decisions: set[str] = field(default_factory=set)
+    _events: list[dict[str, Any]] = field(default_factory=list)
+    _history_bytes: dict[str, int] = field(default_factory=dict)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def run(self, run_id: str) -> Run:
+        """The run, locked for this transaction on PostgreSQL (SQLite has one writer)."""
+        if run_id in self.runs:
+            return self.runs[run_id]
+        query = sa.select(workflow_runs).where(workflow_runs.c.id == run_id)
+        if self.is_postgres:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).mappings().one_or_none()
+        if row is None:
+            raise NotFound(f"run '{run_id}' not found", run_id=run_id)
+        run = Run(dict(row))
+        self.runs[run_id] = run
+        return run
+
+    async def find_run(self, namespace_id: str, workflow_id: str, run_id: str | None = None) -> Run:
+        """A given run of a workflow, or its latest run, locked for change."""
+        query = sa.select(workflow_runs.c.id).where(
+            workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.workflow_id == workflow_id
+        )
+        if run_id:
+            query = query.where(workflow_runs.c.id == run_id)
+        else:
+            query = query.order_by(
+                workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc()
+            ).limit(1)
+        found = await self.conn.scalar(query)
+        if found is None:
+            which = f"run '{run_id}' of workflow" if run_id else "workflow"
+            raise NotFound(f"{which} '{workflow_id}' not found", workflow_id=workflow_id)
+        return await self.run(found)
+
+    def adopt_run(self, data: dict[str, Any]) -> Run:
+        """A run row this transaction has just locked by its own query."""
+        run = Run(data)
+        self.runs[run.id] = run
+        return run
+
+    def add_new_run(self, data: dict[str, Any]) -> Run:
+        run = Run(data, new=True)
+        self.runs[data["id"]] = run
+        return run
+
+    # -- history -----------------------------------------------------------------------------
+
+    def append(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int:
+        """Append an event to the run's history now; returns its event id."""
+        event_id = run.next_event_id
+        text = dump(attributes)
+        self._events.append(
+            {
+                "run_id": run.id,
+                "event_id": event_id,
+                "event_type": event_type.value,
+                "event_time": self.now,
+                "attributes": text,
+            }
+        )
+        run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
+        self.wake_keys.add(run_key(run.id))
+        return event_id
+
+    async def record(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int | None:
+        """Append an event that arrived from outside the run's decider. While a workflow task
+        is started it is buffered (event id assigned later) and None is returned."""
+        if run.wft_state == "started":
+            await self.conn.execute(
+                sa.insert(buffered_events).values(
+                    run_id=run.id,
+                    event_type=event_type.value,
+                    event_time=self.now,
+                    attributes=dump(attributes),
+                )
+            )
+            run.set(buffered_events=run.buffered_events + 1)
+            return None
+        return self.append(run, event_type, attributes)
+
+    async def flush_buffered(self, run: Run) -> int:
+        """Move buffered events into the history, in arrival order; returns how many."""
+        if not run.buffered_events:
+            return 0
+        rows = (
+            await self.conn.execute(
+                sa.select(buffered_events)
+                .where(buffered_events.c.run_id == run.id)
+                .order_by(buffered_events.c.id)
+            )
+        ).all()
+        # An activity closed while buffered names its STARTED event, whose id is only known now.
+        started_ids: dict[int, int] = {}
+        for row in rows:
+            event_id = run.next_event_id
+            text = row.attributes
+            if row.event_type == E.ACTIVITY_TASK_STARTED:
+                started_ids[load(text)["scheduled_event_id"]] = event_id
+            elif row.event_type.startswith("ACTIVITY_TASK_") and started_ids:
+                attributes = load(text)
+                if (
+                    attributes.get("started_event_id") is None
+                    and attributes["scheduled_event_id"] in started_ids
+                ):
+                    attributes["started_event_id"] = started_ids[attributes["scheduled_event_id"]]
+                    text = dump(attributes)
+            self._events.append(
+                {
+                    "run_id": run.id,
+                    "event_id": event_id,
+                    "event_type": row.event_type,
+                    "event_time": row.event_time,
+                    "attributes": text,
+                }
+            )
+            run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
+        await self.conn.execute(
+            sa.delete(buffered_events).where(buffered_events.c.run_id == run.id)
+        )
+        run.set(buffered_events=0)
+        self.wake_keys.add(run_key(run.id))
+        return len(rows)
+
+    # -- tasks and timers --------------------------------------------------------------------
+
+    async def add_task(
+        self, run: Run, *, kind: str, task_queue: str, scheduled_event_id: int, attempt: int
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(tasks).values(
+                namespace_id=run.namespace_id,
+                task_queue=task_queue,
+                kind=kind,
+                run_id=run.id,
+                scheduled_event_id=scheduled_event_id,
+                attempt=attempt,
+                created_at=self.now,
+            )
+        )
+        self.wake_keys.add(queue_key(run.namespace_id, kind, task_queue))
+
+    async def add_timer(
+        self,
+        run: Run,
+        kind: str,
+        fire_at: datetime,
+        *,
+        ref: int = 0,
+        attempt: int = 0,
+        label: str | None = None,
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(timers).values(
+                namespace_id=run.namespace_id,
+                run_id=run.id,
+                kind=kind,
+                ref=ref,
+                attempt=attempt,
+                label=label,
+                fire_at=fire_at,
+            )
+        )
+        self.wake_keys.add(TIMERS_KEY)
+
+    async def add_timer_after(self, run: Run, kind: str, seconds: float, **kw: Any) -> None:
+        await self.add_timer(run, kind, self.now + timedelta(seconds=seconds), **kw)
+
+    async def cancel_timers(self, run: Run, *kinds: str, ref: int | None = None) -> None:
+        query = sa.delete(timers).where(timers.c.run_id == run.id, timers.c.kind.in_(kinds))
+        if ref is not None:
+            query = query.where(timers.c.ref == ref)
+        await self.conn.execute(query)
+
+    # -- write-back --------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        if self._events:
+            await self.conn.execute(sa.insert(history_events), self._events)
+            self._events = []
+        for run in self.runs.values():
+            if run.new:
+                await self.conn.execute(sa.insert(workflow_runs).values(**run.data))
+                run.new = False
+            elif run.changes:
+                await self.conn.execute(
+                    sa.update(workflow_runs)
+                    .where(workflow_runs.c.id == run.id)
+                    .values(**run.changes)
+                )
+                run.changes = {}

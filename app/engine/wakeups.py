@@ -1,0 +1,110 @@
+"""Wake-ups for long polls: in-process events, and PostgreSQL LISTEN/NOTIFY across processes.
+
+A wake-up only says "look again"; the database stays the truth. A waiter registers before it
+looks, so a notification between its look and its wait is never lost. A slow fallback poll
+covers a notification lost with a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+
+log = logging.getLogger("perdure.wakeups")
+
+CHANNEL = "perdure_wakeups"
+# NOTIFY payloads must stay under 8000 bytes; a batch larger than this is split.
+MAX_NOTIFY_PAYLOAD = 7000
+
+
+def queue_key(namespace_id: str, kind: str, task_queue: str) -> str:
+    return f"q|{namespace_id}|{kind}|{task_queue}"
+
+
+def run_key(run_id: str) -> str:
+    return f"r|{run_id}"
+
+
+TIMERS_KEY = "timers"
+
+
+class Wakeups:
+    """Named wake-up points. `waiting(key)` yields an event that `notify(key)` sets."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    @contextlib.asynccontextmanager
+    async def waiting(self, *keys: str) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        for key in keys:
+            self._waiters[key].add(event)
+        try:
+            yield event
+        finally:
+            for key in keys:
+                waiters = self._waiters.get(key)
+                if waiters is not None:
+                    waiters.discard(event)
+                    if not waiters:
+                        del self._waiters[key]
+
+    def notify(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            for event in self._waiters.get(key, ()):
+                event.set()
+
+    def has_waiters(self, key: str) -> bool:
+        return bool(self._waiters.get(key))
+
+
+class PostgresListener:
+    """Relays NOTIFYs from other processes into the local `Wakeups` (own autocommit connection)."""
+
+    def __init__(self, dsn: str, wakeups: Wakeups) -> None:
+        self.dsn = dsn
+        self.wakeups = wakeups
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="perdure-pg-listener")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        import psycopg
+
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    async for note in conn.notifies():
+                        self.wakeups.notify(note.payload.split("\n"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reconnect: waiters still have their fallback poll
+                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                await asyncio.sleep(1.0)
+
+
+def notify_payloads(keys: Iterable[str]) -> list[str]:
+    """Group keys into NOTIFY payloads that fit PostgreSQL's limit."""
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 0
+    for key in sorted(set(keys)):
+        if current and size + len(key) + 1 > MAX_NOTIFY_PAYLOAD:
+            payloads.append("\n".join(current))
+            current, size = [], 0
+        current.append(key)
+        size += len(key) + 1
+    if current:
+        payloads.append("\n".join(current))
+    return payloads

@@ -1,0 +1,110 @@
+"""The workflow task of a run: at most one outstanding, scheduled → started → closed.
+
+While a task is being completed, anything that would schedule the next one is deferred until
+the completing task's events are all written, so the new WORKFLOW_TASK_SCHEDULED comes last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.events import E
+from app.engine.limits import WFT_RETRY_MAX_BACKOFF
+from app.engine.transition import Run, Transition
+
+TIMER_WFT_TIMEOUT = "wft_timeout"
+TIMER_WFT_BACKOFF = "wft_backoff"
+
+# Hook for deciders that run inside the server (stored definitions): called right after a
+# workflow task is scheduled for a run whose `decider` is not the task queue.
+inline_deciders: dict[str, Any] = {}
+
+
+def needs_decision(tx: Transition, run: Run) -> None:
+    """Something the workflow must see happened: make sure a workflow task will follow."""
+    tx.decision_needed.add(run.id)
+
+
+async def schedule_pending(tx: Transition) -> None:
+    """Schedule the workflow tasks that this transition made necessary (called before flush)."""
+    for run_id in sorted(tx.decision_needed):
+        run = await tx.run(run_id)
+        await schedule(tx, run)
+    tx.decision_needed.clear()
+
+
+async def schedule(tx: Transition, run: Run) -> None:
+    if not run.is_open or run.wft_state != "none" or run.id in tx.completing:
+        return
+    scheduled_id = tx.append(
+        run,
+        E.WORKFLOW_TASK_SCHEDULED,
+        {
+            "task_queue": run.task_queue,
+            "start_to_close_timeout": run.task_timeout,
+            "attempt": run.wft_attempt,
+        },
+    )
+    run.set(wft_state="scheduled", wft_scheduled_event_id=scheduled_id, wft_started_event_id=None)
+    if run.decider == "queue":
+        await tx.add_task(
+            run,
+            kind="workflow",
+            task_queue=run.task_queue,
+            scheduled_event_id=scheduled_id,
+            attempt=run.wft_attempt,
+        )
+    else:
+        tx.inline_decisions.add(run.id)
+
+
+async def start(tx: Transition, run: Run, identity: str) -> int:
+    started_id = tx.append(
+        run,
+        E.WORKFLOW_TASK_STARTED,
+        {
+            "scheduled_event_id": run.wft_scheduled_event_id,
+            "identity": identity,
+            "attempt": run.wft_attempt,
+        },
+    )
+    run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
+    await tx.add_timer_after(
+        run,
+        TIMER_WFT_TIMEOUT,
+        run.task_timeout,
+        ref=run.wft_scheduled_event_id,
+        attempt=run.wft_attempt,
+    )
+    return started_id
+
+
+async def close_started(tx: Transition, run: Run, event_type: E, attributes: dict[str, Any]) -> int:
+    """Record the end of the started task and clear it (completion, failure or time-out)."""
+    event_id = tx.append(
+        run,
+        event_type,
+        {
+            "scheduled_event_id": run.wft_scheduled_event_id,
+            "started_event_id": run.wft_started_event_id,
+            **attributes,
+        },
+    )
+    await tx.cancel_timers(run, TIMER_WFT_TIMEOUT)
+    run.set(wft_state="none", wft_identity=None)
+    return event_id
+
+
+async def fail_and_retry(
+    tx: Transition, run: Run, event_type: E, attributes: dict[str, Any]
+) -> None:
+    """A started task failed or timed out: record it, release buffered events, retry."""
+    await close_started(tx, run, event_type, attributes)
+    await tx.flush_buffered(run)
+    attempt = run.wft_attempt + 1
+    run.set(wft_attempt=attempt)
+    if attempt <= 2:
+        await schedule(tx, run)
+    else:
+        pause = min(2.0 ** (attempt - 2), WFT_RETRY_MAX_BACKOFF)
+        await tx.add_timer_after(run, TIMER_WFT_BACKOFF, pause, attempt=attempt)
