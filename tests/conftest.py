@@ -4,6 +4,7 @@ PERDURE_TEST_DATABASE_URL (default: a fresh SQLite file), built with Alembic mig
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import tempfile
@@ -145,3 +146,50 @@ def keyed_client(server_or_client: httpx.AsyncClient, key: str) -> httpx.AsyncCl
         headers={"Authorization": f"Bearer {key}"},
         timeout=90,
     )
+
+
+@contextlib.contextmanager
+def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
+    """A new, empty, migrated database of the suite's kind, dropped afterwards."""
+    if suite_url.startswith("sqlite"):
+        directory = Path(tempfile.mkdtemp(prefix="perdure-fresh-"))
+        url = f"sqlite+aiosqlite:///{directory}/fresh.db"
+        upgrade_to_head(url)
+        yield url
+        return
+    name = f"perdure_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = sa.engine.make_url(suite_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def serve_app(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Another in-process server on a free loopback port, for tests that need their own."""
+    ctx = ServerContext(settings=settings, db=Database(settings.database_url))
+    app = create_app(settings, ctx)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield RunningServer(
+            base_url=f"http://127.0.0.1:{port}",
+            ctx=ctx,
+            database_url=settings.database_url,
+            app=app,
+        )
+    finally:
+        uv.should_exit = True
+        await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -24,8 +25,10 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_to_head(database_url: str) -> None:
-    """Run every pending migration. Blocking: call it outside the event loop."""
-    command.upgrade(alembic_config(database_url), "head")
+    """Run every pending migration. Blocking; safe to call with an event loop running, since
+    Alembic's environment runs its own loop in a thread of its own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(database_url), "head").result()
 
 
 def head_revision() -> str:
