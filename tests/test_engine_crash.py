@@ -33,7 +33,7 @@ class ServerProcess:
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
+            self.popen = subprocess.Popen(  # noqa: ASYNC220 - a child that outlives this call
                 [PERDURE, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 30
