@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.auth.cache import AuthCache
 from app.clock import Clock
 from app.db.database import Database
 from app.settings import Settings
@@ -14,3 +15,7 @@ class ServerContext:
     settings: Settings
     db: Database
     clock: Clock = field(default_factory=Clock)
+    auth_cache: AuthCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth_cache = AuthCache(self.settings.auth_cache_seconds)

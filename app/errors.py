@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 PROBLEM_BASE = "https://perdure.dev/problems/"
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
 
 
 class PerdureError(Exception):
@@ -36,7 +37,8 @@ class PerdureError(Exception):
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        # Extra members add detail; they never replace the members RFC 9457 defines.
+        body.update({k: v for k, v in self.extra.items() if k not in RESERVED_MEMBERS})
         return body
 
 

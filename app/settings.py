@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=False,
         description="Jump the clock to the next deadline when nothing else can happen (tests, dev).",
     )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process may reuse a key check; revocation elsewhere waits this long.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

@@ -30,14 +30,14 @@ bearer = HTTPBearer(
 )
 
 
-def get_context(request: Request) -> ServerContext:
+async def get_context(request: Request) -> ServerContext:
     return request.app.state.ctx
 
 
 Context = Annotated[ServerContext, Depends(get_context)]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
@@ -55,11 +55,16 @@ async def _authenticate(
 ) -> Principal:
     token = _bearer_token(credentials)
     now = ctx.clock.now()
+    cached = ctx.auth_cache.principal(token)
+    if cached is not None:
+        cached.check_not_expired(now)
+        return cached
     async with ctx.db.read() as conn:
         principal, stale = await authenticate(conn, token, now)
     if stale:
         async with ctx.db.write() as conn:
             await record_key_use(conn, principal.key_id, now)
+    ctx.auth_cache.remember_principal(token, principal)
     return principal
 
 
@@ -93,8 +98,11 @@ async def get_namespace_caller(
 ) -> NamespaceCaller:
     principal = await _authenticate(ctx, credentials)
     # Visibility before role: a weak key must not learn that another tenant's namespace exists.
-    async with ctx.db.read() as conn:
-        ref = await resolve_namespace(conn, principal, namespace)
+    ref = ctx.auth_cache.namespace(principal.tenant_id, namespace)
+    if ref is None or not principal.sees_namespace(namespace):
+        async with ctx.db.read() as conn:
+            ref = await resolve_namespace(conn, principal, namespace)
+        ctx.auth_cache.remember_namespace(ref)
     permission = _permission(scopes)
     if permission is not None:
         principal.require(permission)

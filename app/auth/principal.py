@@ -25,6 +25,11 @@ class Principal:
     key_name: str
     role: Role
     namespaces: tuple[str, ...] | None  # None: every namespace of the tenant
+    expires_at: datetime | None = None
+
+    def check_not_expired(self, now: datetime) -> None:
+        if self.expires_at is not None and self.expires_at <= now:
+            raise Unauthenticated("the API key has expired")
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]
@@ -72,6 +77,7 @@ async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[
         key_name=row.name,
         role=Role(row.role),
         namespaces=tuple(row.namespaces) if row.namespaces is not None else None,
+        expires_at=row.expires_at,
     )
     stale = row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION
     return principal, stale

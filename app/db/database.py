@@ -1,22 +1,29 @@
-"""Async engines and transactions for SQLite (embedded default) and PostgreSQL.
+"""Engines and transactions for SQLite (embedded default) and PostgreSQL.
 
-SQLite allows one writer at a time, so write transactions go through a single connection
-(`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) while reads use a pool of their
-own connections under WAL. PostgreSQL uses one pool for both.
+PostgreSQL: one async psycopg pool for reads and writes.
+
+SQLite: the database is a file in this process, and its statements take microseconds, while
+handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
+run synchronously on the event loop thread, behind the same async interface: one writer
+connection (`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) guarded by an
+`asyncio.Lock`, and a few reader connections under WAL. The embedded default is therefore one
+process per database file (`perdure serve` with several workers needs PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -25,10 +32,20 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+def _sync_sqlite_url(url: str) -> str:
+    return make_url(url).set(drivername="sqlite").render_as_string(hide_password=False)
 
-    @sa.event.listens_for(engine.sync_engine, "connect")
+
+def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> sa.Engine:
+    engine = sa.create_engine(
+        _sync_sqlite_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
+        poolclass=sa.QueuePool,
+    )
+
+    @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
         dbapi_connection.isolation_level = None
@@ -41,11 +58,29 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @sa.event.listens_for(engine.sync_engine, "begin")
+    @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+class SQLiteConnection:
+    """The async connection interface the server uses, over a synchronous SQLite connection."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, sync: sa.Connection) -> None:
+        self.sync = sync
+
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        return self.sync.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync.scalar(statement, parameters)
+
+    async def run_sync(self, fn: Callable[[sa.Connection], T]) -> T:
+        return fn(self.sync)
 
 
 class Database:
@@ -56,30 +91,41 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             _prepare_sqlite_file(url)
-            self.writer = _sqlite_engine(url, writer=True, pool_size=1)
-            self.reader = _sqlite_engine(url, writer=False, pool_size=pool_size)
+            self._sqlite_writer = _sqlite_engine(url, writer=True, pool_size=1)
+            self._sqlite_reader = _sqlite_engine(url, writer=False, pool_size=4)
+            self._write_lock = asyncio.Lock()
+            self._readers = asyncio.Semaphore(4)
+            self.dialect = "sqlite"
         else:
-            self.writer = create_async_engine(
+            self._engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-            self.reader = self.writer
-
-    @property
-    def dialect(self) -> str:
-        return self.writer.dialect.name
+            self.dialect = self._engine.dialect.name
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction that commits when the block exits without an exception."""
-        async with self.writer.begin() as conn:
+        if self.is_sqlite:
+            async with self._write_lock:
+                with self._sqlite_writer.begin() as sync:
+                    yield SQLiteConnection(sync)  # type: ignore[misc]
+            return
+        async with self._engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.begin() as conn:
+        if self.is_sqlite:
+            async with self._readers:
+                with self._sqlite_reader.begin() as sync:
+                    yield SQLiteConnection(sync)  # type: ignore[misc]
+            return
+        async with self._engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:
-        await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        if self.is_sqlite:
+            self._sqlite_writer.dispose()
+            self._sqlite_reader.dispose()
+        else:
+            await self._engine.dispose()

@@ -85,32 +85,49 @@ async def schedule(
     input_text: str | None,
     timeouts: ActivityTimeouts,
     retry_policy: RetryPolicy,
-) -> None:
-    await tx.conn.execute(
-        sa.insert(activities).values(
-            run_id=run.id,
-            scheduled_event_id=scheduled_event_id,
-            namespace_id=run.namespace_id,
-            activity_id=activity_id,
-            activity_type=activity_type,
-            task_queue=task_queue,
-            input=input_text,
-            state="scheduled",
-            attempt=1,
-            schedule_to_close_timeout=timeouts.schedule_to_close,
-            schedule_to_start_timeout=timeouts.schedule_to_start,
-            start_to_close_timeout=timeouts.start_to_close,
-            heartbeat_timeout=timeouts.heartbeat,
-            retry_policy=dump(retry_policy.to_json()),
-            scheduled_time=tx.now,
-            attempt_scheduled_time=tx.now,
+    eager_identity: str | None = None,
+) -> dict[str, Any]:
+    """Record the activity and queue its first attempt; with `eager_identity` the attempt
+    starts at once for that caller instead (the row is written as started)."""
+    row: dict[str, Any] = {
+        "run_id": run.id,
+        "scheduled_event_id": scheduled_event_id,
+        "namespace_id": run.namespace_id,
+        "activity_id": activity_id,
+        "activity_type": activity_type,
+        "task_queue": task_queue,
+        "input": input_text,
+        "state": "scheduled",
+        "attempt": 1,
+        "schedule_to_close_timeout": timeouts.schedule_to_close,
+        "schedule_to_start_timeout": timeouts.schedule_to_start,
+        "start_to_close_timeout": timeouts.start_to_close,
+        "heartbeat_timeout": timeouts.heartbeat,
+        "retry_policy": dump(retry_policy.to_json()),
+        "scheduled_time": tx.now,
+        "attempt_scheduled_time": tx.now,
+        "started_time": None,
+        "started_identity": None,
+        "last_heartbeat_time": None,
+        "heartbeat_details": None,
+        "last_failure": None,
+        "cancel_requested": False,
+        "cancel_requested_event_id": None,
+    }
+    if eager_identity:
+        row.update(state="started", started_time=tx.now, started_identity=eager_identity)
+    await tx.conn.execute(sa.insert(activities).values(**row))
+    if eager_identity:
+        await _arm_attempt_timers(tx, run, row)
+    else:
+        await _dispatch_attempt(
+            tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start
         )
-    )
-    await _dispatch_attempt(tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start)
     if timeouts.schedule_to_close:
         await tx.add_timer_after(
             run, TIMER_SCHEDULE_TO_CLOSE, timeouts.schedule_to_close, ref=scheduled_event_id
         )
+    return row
 
 
 async def _dispatch_attempt(
@@ -192,8 +209,13 @@ async def start(tx: Transition, run: Run, activity: sa.RowMapping, identity: str
             last_heartbeat_time=None,
         )
     )
+    if activity["schedule_to_start_timeout"]:
+        await tx.cancel_timers(run, TIMER_SCHEDULE_TO_START, ref=activity["scheduled_event_id"])
+    await _arm_attempt_timers(tx, run, activity)
+
+
+async def _arm_attempt_timers(tx: Transition, run: Run, activity: Any) -> None:
     ref, attempt = activity["scheduled_event_id"], activity["attempt"]
-    await tx.cancel_timers(run, TIMER_SCHEDULE_TO_START, ref=ref)
     if activity["start_to_close_timeout"]:
         await tx.add_timer_after(
             run, TIMER_START_TO_CLOSE, activity["start_to_close_timeout"], ref=ref, attempt=attempt
@@ -243,11 +265,14 @@ async def _close(
             activities.c.run_id == run.id, activities.c.scheduled_event_id == ref
         )
     )
-    await tx.conn.execute(
-        sa.delete(tasks).where(
-            tasks.c.run_id == run.id, tasks.c.kind == "activity", tasks.c.scheduled_event_id == ref
+    if activity["state"] == "scheduled":  # only a waiting attempt has a task in a queue
+        await tx.conn.execute(
+            sa.delete(tasks).where(
+                tasks.c.run_id == run.id,
+                tasks.c.kind == "activity",
+                tasks.c.scheduled_event_id == ref,
+            )
         )
-    )
     await tx.cancel_timers(run, *ACTIVITY_TIMERS, ref=ref)
     workflow_tasks.needs_decision(tx, run)
 

@@ -20,6 +20,8 @@ from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, InvalidArgument, NotFound
 
 TIMER_USER = "user_timer"
+# At most this many activities are handed back with one workflow task completion (Temporal's).
+MAX_EAGER_ACTIVITIES = 3
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Seconds = Annotated[float, Field(gt=0)]
@@ -39,6 +41,7 @@ class ScheduleActivity(_Attrs):
     start_to_close_timeout: Seconds | None = None
     heartbeat_timeout: Seconds | None = None
     retry_policy: dict[str, Any] | None = None
+    request_eager_execution: bool = False
 
 
 class RequestCancelActivity(_Attrs):
@@ -226,7 +229,8 @@ async def _pending_children(tx: Transition, run: Run) -> int:
 
 async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
     """State checks against the run: ids unique, required timeouts, payload sizes, limits."""
-    timer_ids = await _pending_timer_ids(tx, run)
+    starts_timers = any(isinstance(c.attributes, StartTimer) for c in commands)
+    timer_ids = await _pending_timer_ids(tx, run) if starts_timers else set()
     new_activities = 0
     new_children = 0
     activity_ids: set[str] = set()
@@ -332,7 +336,8 @@ async def _schedule_activity(
             "workflow_task_completed_event_id": completed_id,
         },
     )
-    await activities.schedule(
+    eager = a.request_eager_execution and len(tx.eager_activities) < MAX_EAGER_ACTIVITIES
+    row = await activities.schedule(
         tx,
         run,
         scheduled_event_id=scheduled_id,
@@ -342,7 +347,10 @@ async def _schedule_activity(
         input_text=input_text,
         timeouts=timeouts,
         retry_policy=policy,
+        eager_identity=tx.caller_identity if eager else None,
     )
+    if eager:
+        tx.eager_activities.append((run, row))
 
 
 async def _request_cancel_activity(

@@ -163,6 +163,11 @@ async def start_activity_task(
     tx: Transition, run: Run, activity: sa.RowMapping, identity: str
 ) -> ActivityTaskClaim:
     await activities.start(tx, run, activity, identity)
+    return activity_task(tx, run, activity)
+
+
+def activity_task(tx: Transition, run: Run, activity: Any) -> ActivityTaskClaim:
+    """What a worker receives for a started attempt."""
     token = TaskToken(
         "a", run.namespace_id, run.id, activity["scheduled_event_id"], activity["attempt"]
     )
@@ -188,3 +193,18 @@ async def start_activity_task(
             "last_failure": load(activity["last_failure"]),
         }
     )
+
+
+async def take_scheduled_workflow_task(
+    tx: Transition, run: Run, identity: str
+) -> WorkflowTaskClaim | None:
+    """Start the run's just-scheduled workflow task for this caller instead of a poller."""
+    if not (run.is_open and run.wft_state == "scheduled" and run.decider == "queue"):
+        return None
+    if run.id in tx.held_workflow_tasks:
+        tx.held_workflow_tasks.discard(run.id)
+    else:
+        await tx.conn.execute(
+            sa.delete(tasks).where(tasks.c.run_id == run.id, tasks.c.kind == "workflow")
+        )
+    return await start_workflow_task(tx, run, identity)

@@ -15,6 +15,7 @@ from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
+from app.engine.wakeups import run_closed_key
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded
 from app.ids import new_id
 
@@ -226,7 +227,7 @@ def require_open(run: Run) -> None:
             f"workflow '{run.workflow_id}' run '{run.id}' is {run.status}, not running",
             workflow_id=run.workflow_id,
             run_id=run.id,
-            status=run.status,
+            run_status=run.status,
         )
 
 
@@ -340,6 +341,7 @@ async def close(
         wft_state="none",
         continued_to_run_id=continued_to.id if continued_to else None,
     )
+    tx.wake_keys.add(run_closed_key(run.id))
     await tx.conn.execute(sa.delete(tasks).where(tasks.c.run_id == run.id))
     await tx.conn.execute(sa.delete(timers).where(timers.c.run_id == run.id))
     await tx.conn.execute(sa.delete(buffered_events).where(buffered_events.c.run_id == run.id))

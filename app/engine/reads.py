@@ -26,7 +26,7 @@ from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.payloads import load
 from app.engine.search_attributes import canonical
-from app.engine.wakeups import Wakeups, run_key
+from app.engine.wakeups import Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token
 
@@ -322,11 +322,15 @@ class RunWatcher:
         self.db = db
         self.wakeups = wakeups
 
-    async def wait(self, run_id: str, ready: Any, seconds: float) -> Any:
-        """Call `ready(conn)` until it returns something other than None, or `seconds` pass."""
+    async def wait(
+        self, run_id: str, ready: Any, seconds: float, *, until_closed: bool = False
+    ) -> Any:
+        """Call `ready(conn)` until it returns something other than None, or `seconds` pass.
+        With `until_closed`, only the run's closing wakes the waiter (not every new event)."""
         deadline = time.monotonic() + seconds
+        key = run_closed_key(run_id) if until_closed else run_key(run_id)
         while True:
-            async with self.wakeups.waiting(run_key(run_id)) as woken:
+            async with self.wakeups.waiting(key) as woken:
                 async with self.db.read() as conn:
                     found = await ready(conn)
                 remaining = deadline - time.monotonic()

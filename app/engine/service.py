@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -55,6 +56,8 @@ class Engine:
         self.wakeups = wakeups
         self.is_postgres = not ctx.db.is_sqlite
         self.watcher = RunWatcher(ctx.db, wakeups)
+        # When the deadline loop plans to look next; a new timer before that wakes it.
+        self.deadline_loop_wakes_at: datetime | None = None
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
 
     # -- the transition runner --------------------------------------------------------------
@@ -73,6 +76,11 @@ class Engine:
                     await asyncio.sleep(0.005 * attempt)
                     continue
                 raise
+            if tx.earliest_timer is not None and (
+                self.deadline_loop_wakes_at is None
+                or tx.earliest_timer < self.deadline_loop_wakes_at
+            ):
+                tx.wake_keys.add(TIMERS_KEY)
             self.wakeups.notify(tx.wake_keys)
             if isinstance(result, Rejected):
                 raise result.error
@@ -81,11 +89,22 @@ class Engine:
 
     async def _finish(self, tx: Transition) -> None:
         await workflow_tasks.schedule_pending(tx)
+        await self._queue_held_tasks(tx)
         await self._enforce_history_limits(tx)
         await tx.flush()
-        if self.is_postgres and tx.wake_keys:
-            for payload in notify_payloads(tx.wake_keys):
+        if self.is_postgres and (tx.wake_keys or tx.earliest_timer is not None):
+            # Other replicas' deadline loops cannot know their plans here: tell them always.
+            keys = tx.wake_keys | ({TIMERS_KEY} if tx.earliest_timer is not None else set())
+            for payload in notify_payloads(keys):
                 await tx.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+    async def _queue_held_tasks(self, tx: Transition) -> None:
+        """Workflow tasks held back for an eager caller that it did not take go to their queues."""
+        for run_id in sorted(tx.held_workflow_tasks):
+            run = await tx.run(run_id)
+            if run.is_open and run.wft_state == "scheduled":
+                await workflow_tasks.queue(tx, run)
+        tx.held_workflow_tasks.clear()
 
     async def _enforce_history_limits(self, tx: Transition) -> None:
         for run in list(tx.runs.values()):
@@ -108,20 +127,11 @@ class Engine:
         """(run, created, first workflow task when eagerly requested and available)."""
 
         async def body(tx: Transition) -> tuple[Run, bool, dispatch.WorkflowTaskClaim | None]:
+            tx.hold_workflow_tasks = eager_identity is not None
             run, created = await lifecycle.start(tx, req)
             claim = None
-            if (
-                created
-                and eager_identity
-                and run.wft_state == "scheduled"
-                and run.decider == "queue"
-            ):
-                await tx.conn.execute(
-                    sa.delete(dispatch.tasks).where(
-                        dispatch.tasks.c.run_id == run.id, dispatch.tasks.c.kind == "workflow"
-                    )
-                )
-                claim = await dispatch.start_workflow_task(tx, run, eager_identity)
+            if created and eager_identity:
+                claim = await dispatch.take_scheduled_workflow_task(tx, run, eager_identity)
             return run, created, claim
 
         return await self.transact(body)
@@ -231,7 +241,7 @@ class Engine:
             raise NotFound(
                 f"workflow task not found: the run is {run.status}",
                 task="workflow",
-                status=run.status,
+                run_status=run.status,
             )
         if not (
             run.wft_state == "started"
@@ -256,6 +266,8 @@ class Engine:
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
+            tx.caller_identity = identity
+            tx.hold_workflow_tasks = return_new_task
             run = await self._started_workflow_task(tx, namespace_id, token)
             try:
                 parsed = commands.parse(raw_commands)
@@ -300,16 +312,17 @@ class Engine:
             tx.completing.discard(run.id)
             if run.is_open and await tx.flush_buffered(run):
                 workflow_tasks.needs_decision(tx, run)
-            answer: dict[str, Any] = {"workflow_task": None}
+            answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
+            answer["activity_tasks"] = [
+                dispatch.activity_task(tx, owner, row).body
+                for owner, row in tx.eager_activities
+                if owner.is_open
+            ]
             if return_new_task and run.is_open:
                 await workflow_tasks.schedule_pending(tx)
-                if run.wft_state == "scheduled" and run.decider == "queue":
-                    await tx.conn.execute(
-                        sa.delete(dispatch.tasks).where(
-                            dispatch.tasks.c.run_id == run.id, dispatch.tasks.c.kind == "workflow"
-                        )
-                    )
-                    answer["workflow_task"] = await dispatch.start_workflow_task(tx, run, identity)
+                answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(
+                    tx, run, identity
+                )
             return answer
 
         return await self.transact(body)
@@ -368,7 +381,7 @@ class Engine:
             raise NotFound(
                 f"activity task not found: the run is {run.status}",
                 task="activity",
-                status=run.status,
+                run_status=run.status,
             )
         if stale or activity is None or activity["state"] != "started":
             raise NotFound(
@@ -402,14 +415,21 @@ class Engine:
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
-    ) -> None:
+        return_new_workflow_task: bool = False,
+    ) -> dispatch.WorkflowTaskClaim | None:
+        """Complete the attempt; optionally start and return the workflow task it caused."""
         result_text = dump_payload(result, field="result")
 
-        async def body(tx: Transition) -> None:
+        async def body(tx: Transition) -> dispatch.WorkflowTaskClaim | None:
+            tx.hold_workflow_tasks = return_new_workflow_task
             run, activity = await self._started_activity(tx, namespace_id, token, by_id)
             await activities.complete(tx, run, activity, result_text, identity)
+            if not return_new_workflow_task:
+                return None
+            await workflow_tasks.schedule_pending(tx)
+            return await dispatch.take_scheduled_workflow_task(tx, run, identity)
 
-        await self.transact(body)
+        return await self.transact(body)
 
     async def fail_activity(
         self,
@@ -489,10 +509,12 @@ class Engine:
                     if self.ctx.settings.time_skipping and await self.skip_time_if_idle():
                         continue
                     pause = await self._until_next_timer()
+                    self.deadline_loop_wakes_at = self.clock.now() + timedelta(seconds=pause)
                     try:
                         await asyncio.wait_for(woken.wait(), pause)
                     except TimeoutError:
                         pass
+                    self.deadline_loop_wakes_at = None
             except asyncio.CancelledError:
                 raise
             except Exception:

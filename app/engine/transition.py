@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
 from app.engine.events import E, RunStatus
 from app.engine.payloads import dump, load
-from app.engine.wakeups import TIMERS_KEY, queue_key, run_key
+from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
 
 
@@ -60,6 +60,15 @@ class Transition:
     completing: set[str] = field(default_factory=set)
     # Runs whose new workflow task is decided inside the server (stored definitions).
     inline_decisions: set[str] = field(default_factory=set)
+    # Eager paths: tasks meant for the caller are held back here instead of being queued;
+    # whatever the caller does not take is queued when the transition finishes.
+    hold_workflow_tasks: bool = False
+    held_workflow_tasks: set[str] = field(default_factory=set)
+    # Activities started at once for the caller (eager execution): (run, activity row).
+    eager_activities: list[tuple[Run, dict[str, Any]]] = field(default_factory=list)
+    caller_identity: str | None = None
+    # The earliest deadline this transition added (the deadline loop may need to wake sooner).
+    earliest_timer: datetime | None = None
     _events: list[dict[str, Any]] = field(default_factory=list)
     _history_bytes: dict[str, int] = field(default_factory=dict)
 
@@ -224,7 +233,8 @@ class Transition:
                 fire_at=fire_at,
             )
         )
-        self.wake_keys.add(TIMERS_KEY)
+        if self.earliest_timer is None or fire_at < self.earliest_timer:
+            self.earliest_timer = fire_at
 
     async def add_timer_after(self, run: Run, kind: str, seconds: float, **kw: Any) -> None:
         await self.add_timer(run, kind, self.now + timedelta(seconds=seconds), **kw)

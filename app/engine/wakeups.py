@@ -25,7 +25,13 @@ def queue_key(namespace_id: str, kind: str, task_queue: str) -> str:
 
 
 def run_key(run_id: str) -> str:
+    """New events in a run's history."""
     return f"r|{run_id}"
+
+
+def run_closed_key(run_id: str) -> str:
+    """The run closed (result waiters listen only to this)."""
+    return f"c|{run_id}"
 
 
 TIMERS_KEY = "timers"

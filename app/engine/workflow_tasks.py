@@ -46,16 +46,22 @@ async def schedule(tx: Transition, run: Run) -> None:
         },
     )
     run.set(wft_state="scheduled", wft_scheduled_event_id=scheduled_id, wft_started_event_id=None)
-    if run.decider == "queue":
-        await tx.add_task(
-            run,
-            kind="workflow",
-            task_queue=run.task_queue,
-            scheduled_event_id=scheduled_id,
-            attempt=run.wft_attempt,
-        )
-    else:
+    if run.decider != "queue":
         tx.inline_decisions.add(run.id)
+    elif tx.hold_workflow_tasks:
+        tx.held_workflow_tasks.add(run.id)
+    else:
+        await queue(tx, run)
+
+
+async def queue(tx: Transition, run: Run) -> None:
+    await tx.add_task(
+        run,
+        kind="workflow",
+        task_queue=run.task_queue,
+        scheduled_event_id=run.wft_scheduled_event_id,
+        attempt=run.wft_attempt,
+    )
 
 
 async def start(tx: Transition, run: Run, identity: str) -> int:

@@ -66,4 +66,5 @@ async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
 async def revoke_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.write() as conn:
         row = await service.revoke_api_key(conn, caller.tenant_id, key_id, ctx.clock.now())
+    ctx.auth_cache.forget_key(key_id)
     return ApiKey.model_validate(row, from_attributes=True)

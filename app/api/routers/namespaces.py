@@ -87,4 +87,5 @@ async def update_namespace(
 async def delete_namespace(ctx: Context, caller: NamespaceAdmin) -> Response:
     async with ctx.db.write() as conn:
         await service.delete_namespace(conn, caller.principal.tenant_id, caller.namespace.name)
+    ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

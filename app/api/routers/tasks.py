@@ -11,6 +11,7 @@ from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.workflows import (
     Accepted,
+    ActivityCompleted,
     ActivityTask,
     CanceledActivity,
     CanceledActivityById,
@@ -77,7 +78,12 @@ async def complete_workflow_task(
         return_new_task=body.return_new_workflow_task,
     )
     claim = answer["workflow_task"]
-    return FastJSON({"workflow_task": await workflow_task_body(ctx.db, claim) if claim else None})
+    return FastJSON(
+        {
+            "workflow_task": await workflow_task_body(ctx.db, claim) if claim else None,
+            "activity_tasks": answer["activity_tasks"],
+        }
+    )
 
 
 @router.post(
@@ -128,17 +134,22 @@ async def heartbeat(body: Heartbeat, engine: EngineDep, caller: NamespaceWorker)
 
 @router.post(
     "/activity-tasks/complete",
-    response_model=Accepted,
+    response_model=ActivityCompleted,
     summary="Complete an activity task",
     responses=TOKEN_ERRORS,
 )
 async def complete_activity(
-    body: CompleteActivity, engine: EngineDep, caller: NamespaceWorker
-) -> Accepted:
-    await engine.complete_activity(
-        caller.namespace.id, body.result, body.identity, token=body.task_token
+    body: CompleteActivity, ctx: Context, engine: EngineDep, caller: NamespaceWorker
+) -> FastJSON:
+    claim = await engine.complete_activity(
+        caller.namespace.id,
+        body.result,
+        body.identity,
+        token=body.task_token,
+        return_new_workflow_task=body.return_new_workflow_task,
     )
-    return Accepted()
+    workflow_task = await workflow_task_body(ctx.db, claim) if claim else None
+    return FastJSON({"ok": True, "workflow_task": workflow_task})
 
 
 @router.post(

@@ -257,7 +257,12 @@ async def get_history(
             events = await reads.close_event(conn, target)
             return events or None
 
-        events = await engine.watcher.wait(target, closed, wait if wait_new_event else 0) or []
+        events = (
+            await engine.watcher.wait(
+                target, closed, wait if wait_new_event else 0, until_closed=True
+            )
+            or []
+        )
         return FastJSON({"run_id": target, "events": events, "next_page_token": None})
 
     position = decode_token(next_page_token, length=1)
@@ -308,7 +313,9 @@ async def get_result(
             found = await reads.run_row(conn, current)
             return found if found["status"] != RunStatus.RUNNING else None
 
-        found = await engine.watcher.wait(current, closed, max(0.0, deadline - time.monotonic()))
+        found = await engine.watcher.wait(
+            current, closed, max(0.0, deadline - time.monotonic()), until_closed=True
+        )
         if found is None:
             return FastJSON(
                 {

@@ -223,10 +223,6 @@ class CompleteWorkflowTask(Body):
     )
 
 
-class WorkflowTaskCompleted(BaseModel):
-    workflow_task: WorkflowTask | None = None
-
-
 class FailureBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     message: str = Field(default="", max_length=100_000)
@@ -263,6 +259,24 @@ class ActivityTask(BaseModel):
     last_failure: Any
 
 
+class WorkflowTaskCompleted(BaseModel):
+    workflow_task: WorkflowTask | None = Field(
+        default=None, description="With `return_new_workflow_task`."
+    )
+    activity_tasks: list[ActivityTask] = Field(
+        default_factory=list,
+        description="Activities scheduled with `request_eager_execution`, already started for this caller (at most 3).",
+    )
+
+
+class ActivityCompleted(BaseModel):
+    ok: bool = True
+    workflow_task: WorkflowTask | None = Field(
+        default=None,
+        description="With `return_new_workflow_task`: the workflow task this completion caused, started for the caller.",
+    )
+
+
 class Heartbeat(Body):
     task_token: str = Field(max_length=4000)
     details: Any = None
@@ -281,6 +295,10 @@ class CompleteActivity(Body):
     task_token: str = Field(max_length=4000)
     result: Any = None
     identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    return_new_workflow_task: bool = Field(
+        default=False,
+        description="Also start and return the workflow task this completion causes (eager).",
+    )
 
 
 class CompleteActivityById(Body):
