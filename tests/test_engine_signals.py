@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.engine_helpers import (
     assert_problem,
     command,
@@ -89,6 +91,28 @@ async def test_signal_with_start_after_the_run_closed_starts_a_new_run(tenant):
     task = await raw.next_workflow_task()
     assert task["run_id"] == r.json()["run_id"]
     assert len(of_type(task["history"]["events"], "WORKFLOW_EXECUTION_SIGNALED")) == 1
+
+
+@pytest.mark.xfail(
+    reason="ENGINE BUG: Engine.signal_with_start ignores the Idempotency-Key once the run exists "
+    "(lifecycle.start's request-id lookup only runs when starting), so a retried "
+    "signal-with-start records the signal a second time",
+    strict=True,
+)
+async def test_signal_with_start_retried_with_the_same_idempotency_key_signals_only_once(tenant):
+    raw = raw_on_fresh_queue(tenant)
+    wid = uid()
+    key = {"Idempotency-Key": uid("key")}
+    body = {"workflow_type": "Flow", "task_queue": raw.q, "signal_input": {"n": 1}}
+    path = raw.t.ns(f"/workflows/{wid}/signal-with-start/go")
+
+    first = await raw.c.post(path, json=body, headers=key)
+    again = await raw.c.post(path, json=body, headers=key)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code in (200, 201), again.text
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert len(of_type(await raw.history(wid), "WORKFLOW_EXECUTION_SIGNALED")) == 1
 
 
 # -- delivery ----------------------------------------------------------------------------------
