@@ -556,11 +556,6 @@ async def test_signal_to_a_closed_run_is_refused_with_409_and_changes_nothing(te
     assert await raw.history(wid) == before
 
 
-@pytest.mark.xfail(
-    reason="ENGINE BUG: lifecycle.require_open passes status=<run status> as a problem extra, "
-    "which overwrites the RFC 9457 'status' member (409) with e.g. 'COMPLETED'",
-    strict=True,
-)
 @pytest.mark.parametrize("action", ["terminate", "signal/poke", "cancel"])
 async def test_the_409_for_a_closed_run_is_a_well_formed_problem_with_numeric_status(
     tenant, action
