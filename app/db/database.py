@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_READERS = 4
 T = TypeVar("T")
 
 
@@ -92,9 +93,13 @@ class Database:
         if self.is_sqlite:
             _prepare_sqlite_file(url)
             self._sqlite_writer = _sqlite_engine(url, writer=True, pool_size=1)
-            self._sqlite_reader = _sqlite_engine(url, writer=False, pool_size=4)
+            self._sqlite_reader = _sqlite_engine(url, writer=False, pool_size=SQLITE_READERS)
+            # Connections are opened once and kept: a pool checkout per transaction costs more
+            # than the transaction.
+            self._writer_conn: sa.Connection | None = None
+            self._idle_readers: list[sa.Connection] = []
             self._write_lock = asyncio.Lock()
-            self._readers = asyncio.Semaphore(4)
+            self._readers = asyncio.Semaphore(SQLITE_READERS)
             self.dialect = "sqlite"
         else:
             self._engine = create_async_engine(
@@ -107,8 +112,10 @@ class Database:
         """One transaction that commits when the block exits without an exception."""
         if self.is_sqlite:
             async with self._write_lock:
-                with self._sqlite_writer.begin() as sync:
-                    yield SQLiteConnection(sync)  # type: ignore[misc]
+                if self._writer_conn is None:
+                    self._writer_conn = self._sqlite_writer.connect()
+                with self._writer_conn.begin():
+                    yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
         async with self._engine.begin() as conn:
             yield conn
@@ -117,14 +124,26 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         if self.is_sqlite:
             async with self._readers:
-                with self._sqlite_reader.begin() as sync:
-                    yield SQLiteConnection(sync)  # type: ignore[misc]
+                conn = (
+                    self._idle_readers.pop()
+                    if self._idle_readers
+                    else self._sqlite_reader.connect()
+                )
+                try:
+                    with conn.begin():
+                        yield SQLiteConnection(conn)  # type: ignore[misc]
+                finally:
+                    self._idle_readers.append(conn)
             return
         async with self._engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:
         if self.is_sqlite:
+            for conn in [self._writer_conn, *self._idle_readers]:
+                if conn is not None:
+                    conn.close()
+            self._writer_conn, self._idle_readers = None, []
             self._sqlite_writer.dispose()
             self._sqlite_reader.dispose()
         else:

@@ -116,7 +116,7 @@ async def schedule(
     }
     if eager_identity:
         row.update(state="started", started_time=tx.now, started_identity=eager_identity)
-    await tx.conn.execute(sa.insert(activities).values(**row))
+    await tx.conn.execute(INSERT_ACTIVITY, row)
     if eager_identity:
         await _arm_attempt_timers(tx, run, row)
     else:
@@ -151,63 +151,64 @@ async def _dispatch_attempt(
         )
 
 
+SELECT_ACTIVITY = sa.select(activities).where(
+    activities.c.run_id == sa.bindparam("run_id"),
+    activities.c.scheduled_event_id == sa.bindparam("ref"),
+)
+SELECT_ACTIVITY_BY_ID = sa.select(activities).where(
+    activities.c.run_id == sa.bindparam("run_id"),
+    activities.c.activity_id == sa.bindparam("activity_id"),
+)
+COUNT_PENDING = sa.select(sa.func.count()).where(activities.c.run_id == sa.bindparam("run_id"))
+INSERT_ACTIVITY = sa.insert(activities)
+UPDATE_ACTIVITY = sa.update(activities).where(
+    activities.c.run_id == sa.bindparam("pk_run_id"),
+    activities.c.scheduled_event_id == sa.bindparam("pk_ref"),
+)
+DELETE_ACTIVITY = sa.delete(activities).where(
+    activities.c.run_id == sa.bindparam("run_id"),
+    activities.c.scheduled_event_id == sa.bindparam("ref"),
+)
+DELETE_ACTIVITY_TASK = sa.delete(tasks).where(
+    tasks.c.run_id == sa.bindparam("run_id"),
+    tasks.c.kind == "activity",
+    tasks.c.scheduled_event_id == sa.bindparam("ref"),
+)
+
+
 async def get(tx: Transition, run_id: str, scheduled_event_id: int) -> sa.RowMapping | None:
-    return (
-        (
-            await tx.conn.execute(
-                sa.select(activities).where(
-                    activities.c.run_id == run_id,
-                    activities.c.scheduled_event_id == scheduled_event_id,
-                )
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
+    result = await tx.conn.execute(SELECT_ACTIVITY, {"run_id": run_id, "ref": scheduled_event_id})
+    return result.mappings().one_or_none()
 
 
 async def find_by_activity_id(
     tx: Transition, run_id: str, activity_id: str
 ) -> sa.RowMapping | None:
-    return (
-        (
-            await tx.conn.execute(
-                sa.select(activities).where(
-                    activities.c.run_id == run_id, activities.c.activity_id == activity_id
-                )
-            )
-        )
-        .mappings()
-        .one_or_none()
+    result = await tx.conn.execute(
+        SELECT_ACTIVITY_BY_ID, {"run_id": run_id, "activity_id": activity_id}
     )
+    return result.mappings().one_or_none()
 
 
 async def count_pending(tx: Transition, run_id: str) -> int:
-    return int(
-        await tx.conn.scalar(sa.select(sa.func.count()).where(activities.c.run_id == run_id)) or 0
-    )
+    return int(await tx.conn.scalar(COUNT_PENDING, {"run_id": run_id}) or 0)
 
 
-def _update(activity: sa.RowMapping, **values: Any) -> sa.Update:
-    return (
-        sa.update(activities)
-        .where(
-            activities.c.run_id == activity["run_id"],
-            activities.c.scheduled_event_id == activity["scheduled_event_id"],
-        )
-        .values(**values)
+async def _set(tx: Transition, activity: Any, **values: Any) -> None:
+    await tx.conn.execute(
+        UPDATE_ACTIVITY,
+        {"pk_run_id": activity["run_id"], "pk_ref": activity["scheduled_event_id"], **values},
     )
 
 
 async def start(tx: Transition, run: Run, activity: sa.RowMapping, identity: str) -> None:
-    await tx.conn.execute(
-        _update(
-            activity,
-            state="started",
-            started_time=tx.now,
-            started_identity=identity,
-            last_heartbeat_time=None,
-        )
+    await _set(
+        tx,
+        activity,
+        state="started",
+        started_time=tx.now,
+        started_identity=identity,
+        last_heartbeat_time=None,
     )
     if activity["schedule_to_start_timeout"]:
         await tx.cancel_timers(run, TIMER_SCHEDULE_TO_START, ref=activity["scheduled_event_id"])
@@ -230,7 +231,7 @@ async def heartbeat(tx: Transition, activity: sa.RowMapping, details_text: str |
     values: dict[str, Any] = {"last_heartbeat_time": tx.now}
     if details_text is not None:
         values["heartbeat_details"] = details_text
-    await tx.conn.execute(_update(activity, **values))
+    await _set(tx, activity, **values)
 
 
 async def _close(
@@ -260,19 +261,9 @@ async def _close(
             **attributes,
         },
     )
-    await tx.conn.execute(
-        sa.delete(activities).where(
-            activities.c.run_id == run.id, activities.c.scheduled_event_id == ref
-        )
-    )
+    await tx.conn.execute(DELETE_ACTIVITY, {"run_id": run.id, "ref": ref})
     if activity["state"] == "scheduled":  # only a waiting attempt has a task in a queue
-        await tx.conn.execute(
-            sa.delete(tasks).where(
-                tasks.c.run_id == run.id,
-                tasks.c.kind == "activity",
-                tasks.c.scheduled_event_id == ref,
-            )
-        )
+        await tx.conn.execute(DELETE_ACTIVITY_TASK, {"run_id": run.id, "ref": ref})
     await tx.cancel_timers(run, *ACTIVITY_TIMERS, ref=ref)
     workflow_tasks.needs_decision(tx, run)
 
@@ -343,7 +334,7 @@ async def _retry(
     }
     if details_text is not None:
         values["heartbeat_details"] = details_text
-    await tx.conn.execute(_update(activity, **values))
+    await _set(tx, activity, **values)
     await tx.cancel_timers(
         run, TIMER_START_TO_CLOSE, TIMER_HEARTBEAT, TIMER_SCHEDULE_TO_START, ref=ref
     )
@@ -411,7 +402,7 @@ async def time_out(tx: Transition, run: Run, activity: sa.RowMapping, timer_kind
 
 async def start_retry(tx: Transition, run: Run, activity: sa.RowMapping) -> None:
     """The back-off is over: hand the next attempt to a poller."""
-    await tx.conn.execute(_update(activity, state="scheduled", attempt_scheduled_time=tx.now))
+    await _set(tx, activity, state="scheduled", attempt_scheduled_time=tx.now)
     await _dispatch_attempt(
         tx,
         run,
@@ -435,9 +426,7 @@ async def request_cancel(
         },
     )
     if activity["state"] == "started":
-        await tx.conn.execute(
-            _update(activity, cancel_requested=True, cancel_requested_event_id=requested_id)
-        )
+        await _set(tx, activity, cancel_requested=True, cancel_requested_event_id=requested_id)
         return
     await _close(
         tx,

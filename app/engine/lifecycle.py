@@ -50,18 +50,31 @@ class StartRequest:
 # -- start ------------------------------------------------------------------------------------
 
 
+LATEST_RUN = (
+    sa.select(workflow_runs.c.id, workflow_runs.c.status)
+    .where(
+        workflow_runs.c.namespace_id == sa.bindparam("namespace_id"),
+        workflow_runs.c.workflow_id == sa.bindparam("workflow_id"),
+    )
+    .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
+    .limit(1)
+)
+DELETE_RUN_TASKS = sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"))
+DELETE_RUN_TIMERS = sa.delete(timers).where(timers.c.run_id == sa.bindparam("run_id"))
+DELETE_RUN_BUFFER = sa.delete(buffered_events).where(
+    buffered_events.c.run_id == sa.bindparam("run_id")
+)
+OPEN_CHILDREN = sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_policy).where(
+    workflow_runs.c.parent_run_id == sa.bindparam("run_id"),
+    workflow_runs.c.status == RunStatus.RUNNING.value,
+)
+
+
 async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> sa.Row | None:
-    return (
-        await tx.conn.execute(
-            sa.select(workflow_runs.c.id, workflow_runs.c.status)
-            .where(
-                workflow_runs.c.namespace_id == namespace_id,
-                workflow_runs.c.workflow_id == workflow_id,
-            )
-            .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
+    result = await tx.conn.execute(
+        LATEST_RUN, {"namespace_id": namespace_id, "workflow_id": workflow_id}
+    )
+    return result.one_or_none()
 
 
 async def find_by_request_id(tx: Transition, namespace_id: str, request_id: str) -> Run | None:
@@ -342,9 +355,11 @@ async def close(
         continued_to_run_id=continued_to.id if continued_to else None,
     )
     tx.wake_keys.add(run_closed_key(run.id))
-    await tx.conn.execute(sa.delete(tasks).where(tasks.c.run_id == run.id))
-    await tx.conn.execute(sa.delete(timers).where(timers.c.run_id == run.id))
-    await tx.conn.execute(sa.delete(buffered_events).where(buffered_events.c.run_id == run.id))
+    params = {"run_id": run.id}
+    await tx.conn.execute(DELETE_RUN_TASKS, params)
+    await tx.conn.execute(DELETE_RUN_TIMERS, params)
+    if run.buffered_events:
+        await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await activities.forget_all(tx, run)
     await _apply_parent_close_policy(tx, run)
     if continued_to is None and run.parent_run_id:
@@ -352,14 +367,7 @@ async def close(
 
 
 async def _apply_parent_close_policy(tx: Transition, parent: Run) -> None:
-    children = (
-        await tx.conn.execute(
-            sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_policy).where(
-                workflow_runs.c.parent_run_id == parent.id,
-                workflow_runs.c.status == RunStatus.RUNNING.value,
-            )
-        )
-    ).all()
+    children = (await tx.conn.execute(OPEN_CHILDREN, {"run_id": parent.id})).all()
     for child_id, policy in children:
         if policy == "ABANDON":
             continue

@@ -20,6 +20,22 @@ from app.engine.payloads import dump, load
 from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
 
+# Hot statements, built once: building SQLAlchemy expressions per call costs more CPU than
+# SQLite takes to run them.
+SELECT_RUN = sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id"))
+SELECT_RUN_FOR_UPDATE = SELECT_RUN.with_for_update()
+INSERT_RUN = sa.insert(workflow_runs)
+UPDATE_RUN = sa.update(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_pk"))
+INSERT_EVENTS = sa.insert(history_events)
+INSERT_BUFFERED = sa.insert(buffered_events)
+INSERT_TASK = sa.insert(tasks)
+INSERT_TIMER = sa.insert(timers)
+DELETE_TIMERS = sa.delete(timers).where(
+    timers.c.run_id == sa.bindparam("run_id"),
+    timers.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+)
+DELETE_TIMERS_OF = DELETE_TIMERS.where(timers.c.ref == sa.bindparam("ref"))
+
 
 class Run:
     """A run's row, loaded for change. Attribute reads see pending changes."""
@@ -78,10 +94,8 @@ class Transition:
         """The run, locked for this transaction on PostgreSQL (SQLite has one writer)."""
         if run_id in self.runs:
             return self.runs[run_id]
-        query = sa.select(workflow_runs).where(workflow_runs.c.id == run_id)
-        if self.is_postgres:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).mappings().one_or_none()
+        query = SELECT_RUN_FOR_UPDATE if self.is_postgres else SELECT_RUN
+        row = (await self.conn.execute(query, {"run_id": run_id})).mappings().one_or_none()
         if row is None:
             raise NotFound(f"run '{run_id}' not found", run_id=run_id)
         run = Run(dict(row))
@@ -140,12 +154,13 @@ class Transition:
         is started it is buffered (event id assigned later) and None is returned."""
         if run.wft_state == "started":
             await self.conn.execute(
-                sa.insert(buffered_events).values(
-                    run_id=run.id,
-                    event_type=event_type.value,
-                    event_time=self.now,
-                    attributes=dump(attributes),
-                )
+                INSERT_BUFFERED,
+                {
+                    "run_id": run.id,
+                    "event_type": event_type.value,
+                    "event_time": self.now,
+                    "attributes": dump(attributes),
+                },
             )
             run.set(buffered_events=run.buffered_events + 1)
             return None
@@ -200,15 +215,16 @@ class Transition:
         self, run: Run, *, kind: str, task_queue: str, scheduled_event_id: int, attempt: int
     ) -> None:
         await self.conn.execute(
-            sa.insert(tasks).values(
-                namespace_id=run.namespace_id,
-                task_queue=task_queue,
-                kind=kind,
-                run_id=run.id,
-                scheduled_event_id=scheduled_event_id,
-                attempt=attempt,
-                created_at=self.now,
-            )
+            INSERT_TASK,
+            {
+                "namespace_id": run.namespace_id,
+                "task_queue": task_queue,
+                "kind": kind,
+                "run_id": run.id,
+                "scheduled_event_id": scheduled_event_id,
+                "attempt": attempt,
+                "created_at": self.now,
+            },
         )
         self.wake_keys.add(queue_key(run.namespace_id, kind, task_queue))
 
@@ -223,15 +239,16 @@ class Transition:
         label: str | None = None,
     ) -> None:
         await self.conn.execute(
-            sa.insert(timers).values(
-                namespace_id=run.namespace_id,
-                run_id=run.id,
-                kind=kind,
-                ref=ref,
-                attempt=attempt,
-                label=label,
-                fire_at=fire_at,
-            )
+            INSERT_TIMER,
+            {
+                "namespace_id": run.namespace_id,
+                "run_id": run.id,
+                "kind": kind,
+                "ref": ref,
+                "attempt": attempt,
+                "label": label,
+                "fire_at": fire_at,
+            },
         )
         if self.earliest_timer is None or fire_at < self.earliest_timer:
             self.earliest_timer = fire_at
@@ -240,25 +257,23 @@ class Transition:
         await self.add_timer(run, kind, self.now + timedelta(seconds=seconds), **kw)
 
     async def cancel_timers(self, run: Run, *kinds: str, ref: int | None = None) -> None:
-        query = sa.delete(timers).where(timers.c.run_id == run.id, timers.c.kind.in_(kinds))
-        if ref is not None:
-            query = query.where(timers.c.ref == ref)
-        await self.conn.execute(query)
+        if ref is None:
+            await self.conn.execute(DELETE_TIMERS, {"run_id": run.id, "kinds": list(kinds)})
+        else:
+            await self.conn.execute(
+                DELETE_TIMERS_OF, {"run_id": run.id, "kinds": list(kinds), "ref": ref}
+            )
 
     # -- write-back --------------------------------------------------------------------------
 
     async def flush(self) -> None:
         if self._events:
-            await self.conn.execute(sa.insert(history_events), self._events)
+            await self.conn.execute(INSERT_EVENTS, self._events)
             self._events = []
         for run in self.runs.values():
             if run.new:
-                await self.conn.execute(sa.insert(workflow_runs).values(**run.data))
+                await self.conn.execute(INSERT_RUN, run.data)
                 run.new = False
             elif run.changes:
-                await self.conn.execute(
-                    sa.update(workflow_runs)
-                    .where(workflow_runs.c.id == run.id)
-                    .values(**run.changes)
-                )
+                await self.conn.execute(UPDATE_RUN, {"run_pk": run.id, **run.changes})
                 run.changes = {}
