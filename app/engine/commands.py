@@ -216,6 +216,7 @@ async def _pending_timer_ids(tx: Transition, run: Run) -> set[str]:
 
 
 async def _pending_children(tx: Transition, run: Run) -> int:
+    await tx.flush()
     return int(
         await tx.conn.scalar(
             sa.select(sa.func.count()).where(

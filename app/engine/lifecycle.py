@@ -71,6 +71,7 @@ OPEN_CHILDREN = sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_polic
 
 
 async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> sa.Row | None:
+    await tx.flush()  # runs started earlier in this transaction must be seen
     result = await tx.conn.execute(
         LATEST_RUN, {"namespace_id": namespace_id, "workflow_id": workflow_id}
     )
@@ -78,6 +79,7 @@ async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) ->
 
 
 async def find_by_request_id(tx: Transition, namespace_id: str, request_id: str) -> Run | None:
+    await tx.flush()
     found = await tx.conn.scalar(
         sa.select(workflow_runs.c.id).where(
             workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.request_id == request_id
@@ -218,7 +220,6 @@ async def create_run(
             "attempt": 1,
         },
     )
-    await tx.flush()  # the row must exist before anything refers to it by query
     await search_attributes.upsert(tx, run, req.search_attributes)
     if delay:
         await tx.add_timer_after(run, TIMER_START_DELAY, delay)
@@ -367,6 +368,7 @@ async def close(
 
 
 async def _apply_parent_close_policy(tx: Transition, parent: Run) -> None:
+    await tx.flush()  # a child started by this very workflow task must be seen
     children = (await tx.conn.execute(OPEN_CHILDREN, {"run_id": parent.id})).all()
     for child_id, policy in children:
         if policy == "ABANDON":

@@ -104,6 +104,7 @@ class Transition:
 
     async def find_run(self, namespace_id: str, workflow_id: str, run_id: str | None = None) -> Run:
         """A given run of a workflow, or its latest run, locked for change."""
+        await self.flush()  # runs started earlier in this transaction must be seen
         query = sa.select(workflow_runs.c.id).where(
             workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.workflow_id == workflow_id
         )
