@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,3 +33,14 @@ def decode_token(token: str | None, *, length: int) -> list[Any] | None:
             "next_page_token is not a token this server issued", field="next_page_token"
         )
     return position
+
+
+def token_time(value: object) -> datetime:
+    """A timestamp carried in a page token; anything else means the token was not ours."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidArgument(
+            "next_page_token is not a token this server issued", field="next_page_token"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

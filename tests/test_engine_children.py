@@ -182,11 +182,6 @@ async def test_terminating_the_parent_applies_close_policy_terminate_to_the_chil
     assert (await child.describe(child_id))["status"] == "TERMINATED"
 
 
-@pytest.mark.xfail(
-    reason="ENGINE BUG: lifecycle._apply_parent_close_policy sets child.parent_run_id=None for "
-    "REQUEST_CANCEL/TERMINATE, so describe of the child loses its parent",
-    strict=True,
-)
 async def test_a_child_asked_to_cancel_by_its_closed_parent_still_names_its_parent(tenant):
     parent, child, parent_id, child_id, task = await parent_with_running_child(
         tenant, parent_close_policy="REQUEST_CANCEL"

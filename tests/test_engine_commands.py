@@ -85,15 +85,6 @@ async def test_an_invalid_command_set_fails_the_workflow_task_and_changes_nothin
     assert retry["run_id"] == task["run_id"]
 
 
-TEMPORAL_CAUSE_NAMES_BUG = pytest.mark.xfail(
-    reason="ENGINE BUG: commands._cause derives the cause from the command name and misses "
-    "Temporal's names (e.g. BAD_COMPLETE_WORKFLOW_ATTRIBUTES, not "
-    "BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES); duplicate ids and malformed retry policies "
-    "/ search attributes get a generic cause",
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     "bad,cause",
     [
@@ -111,57 +102,46 @@ TEMPORAL_CAUSE_NAMES_BUG = pytest.mark.xfail(
         pytest.param(
             [schedule_activity("same"), schedule_activity("same")],
             "SCHEDULE_ACTIVITY_DUPLICATE_ID",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             [start_timer("same", 5), start_timer("same", 5)],
             "START_TIMER_DUPLICATE_ID",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             schedule_activity("a", retry_policy={"initial_interval": -1}),
             "BAD_SCHEDULE_ACTIVITY_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("COMPLETE_WORKFLOW_EXECUTION", bogus=1),
             "BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("FAIL_WORKFLOW_EXECUTION"),
             "BAD_FAIL_WORKFLOW_EXECUTION_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("CANCEL_WORKFLOW_EXECUTION", bogus=1),
             "BAD_CANCEL_WORKFLOW_EXECUTION_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("CONTINUE_AS_NEW_WORKFLOW_EXECUTION", bogus=1),
             "BAD_CONTINUE_AS_NEW_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("START_CHILD_WORKFLOW_EXECUTION", workflow_type="Child"),
             "BAD_START_CHILD_EXECUTION_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("SIGNAL_EXTERNAL_WORKFLOW_EXECUTION", workflow_id="x"),
             "BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION"),
             "BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
         pytest.param(
             command("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", search_attributes={"bad name": 1}),
             "BAD_SEARCH_ATTRIBUTES",
-            marks=TEMPORAL_CAUSE_NAMES_BUG,
         ),
     ],
 )
@@ -178,12 +158,6 @@ async def test_the_workflow_task_failure_cause_is_temporals_name_for_the_bad_com
     assert failed["attributes"]["cause"] == cause
 
 
-@pytest.mark.xfail(
-    reason="ENGINE BUG: service.complete_workflow_task catches only InvalidArgument; the "
-    "PayloadTooLarge raised by commands.validate escapes, rolls the transaction back and leaves "
-    "the workflow task STARTED with nothing recorded (it hangs until its timeout)",
-    strict=True,
-)
 async def test_a_command_payload_over_2_mib_is_a_413_and_fails_the_workflow_task(tenant):
     raw = raw_on_fresh_queue(tenant)
     wid = uid()

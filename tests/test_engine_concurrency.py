@@ -243,14 +243,6 @@ def _rebadged(victim_token: str, attacker_token: str) -> str:
     return _encode([victim[0], attacker[1], *victim[2:]])
 
 
-FORGED_TOKEN_BUG = (
-    "ENGINE BUG: service._started_workflow_task/_started_activity trust the namespace named "
-    "inside the unsigned token and never check run.namespace_id, so a token rebadged with the "
-    "caller's namespace completes another tenant's task"
-)
-
-
-@pytest.mark.xfail(reason=FORGED_TOKEN_BUG, strict=True)
 async def test_a_workflow_task_token_rebadged_for_another_tenant_is_refused(tenant, other_tenant):
     victim = raw_on_fresh_queue(tenant)
     wid = uid()
@@ -272,7 +264,6 @@ async def test_a_workflow_task_token_rebadged_for_another_tenant_is_refused(tena
     assert (await victim.describe(wid))["status"] == "RUNNING"
 
 
-@pytest.mark.xfail(reason=FORGED_TOKEN_BUG, strict=True)
 async def test_an_activity_task_token_rebadged_for_another_tenant_is_refused(tenant, other_tenant):
     victim = raw_on_fresh_queue(tenant)
     wid = uid()

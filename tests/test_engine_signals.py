@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.engine_helpers import (
     assert_problem,
     command,
@@ -93,12 +91,6 @@ async def test_signal_with_start_after_the_run_closed_starts_a_new_run(tenant):
     assert len(of_type(task["history"]["events"], "WORKFLOW_EXECUTION_SIGNALED")) == 1
 
 
-@pytest.mark.xfail(
-    reason="ENGINE BUG: Engine.signal_with_start ignores the Idempotency-Key once the run exists "
-    "(lifecycle.start's request-id lookup only runs when starting), so a retried "
-    "signal-with-start records the signal a second time",
-    strict=True,
-)
 async def test_signal_with_start_retried_with_the_same_idempotency_key_signals_only_once(tenant):
     raw = raw_on_fresh_queue(tenant)
     wid = uid()

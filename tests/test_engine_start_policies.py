@@ -483,11 +483,6 @@ async def test_list_pagination_returns_every_run_exactly_once_newest_first(tenan
     assert pages == 3
 
 
-@pytest.mark.xfail(
-    reason="ENGINE BUG: a start-time filter without a UTC offset reaches UTCDateTime."
-    "process_bind_param, which raises ValueError on naive datetimes -> 500",
-    strict=True,
-)
 @pytest.mark.parametrize("route", ["/workflows", "/workflow-count"])
 async def test_a_start_time_filter_without_offset_is_read_as_utc_or_refused_never_a_500(
     tenant, route
@@ -505,11 +500,6 @@ async def test_a_start_time_filter_without_offset_is_read_as_utc_or_refused_neve
         assert (len(found) if found is not None else r.json()["count"]) == 1
 
 
-@pytest.mark.xfail(
-    reason="ENGINE BUG: reads.list_runs calls datetime.fromisoformat on the token's first "
-    "element unguarded; a token that decodes to a 2-item list of non-dates -> 500",
-    strict=True,
-)
 async def test_a_tampered_list_page_token_is_a_400_problem(tenant):
     import base64
 

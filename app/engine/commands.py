@@ -159,10 +159,26 @@ class Command(BaseModel):
     attributes: _Attrs
 
 
+# Temporal's workflow task failure causes for bad attributes of each command.
+BAD_ATTRIBUTES_CAUSE = {
+    "SCHEDULE_ACTIVITY_TASK": "BAD_SCHEDULE_ACTIVITY_ATTRIBUTES",
+    "REQUEST_CANCEL_ACTIVITY_TASK": "BAD_REQUEST_CANCEL_ACTIVITY_ATTRIBUTES",
+    "START_TIMER": "BAD_START_TIMER_ATTRIBUTES",
+    "CANCEL_TIMER": "BAD_CANCEL_TIMER_ATTRIBUTES",
+    "COMPLETE_WORKFLOW_EXECUTION": "BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES",
+    "FAIL_WORKFLOW_EXECUTION": "BAD_FAIL_WORKFLOW_EXECUTION_ATTRIBUTES",
+    "CANCEL_WORKFLOW_EXECUTION": "BAD_CANCEL_WORKFLOW_EXECUTION_ATTRIBUTES",
+    "CONTINUE_AS_NEW_WORKFLOW_EXECUTION": "BAD_CONTINUE_AS_NEW_ATTRIBUTES",
+    "START_CHILD_WORKFLOW_EXECUTION": "BAD_START_CHILD_EXECUTION_ATTRIBUTES",
+    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION": "BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES",
+    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION": "BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES",
+    "RECORD_MARKER": "BAD_RECORD_MARKER_ATTRIBUTES",
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "BAD_SEARCH_ATTRIBUTES",
+}
+
+
 def _cause(command_type: str) -> str:
-    """Temporal's workflow task failure cause for bad attributes of a command."""
-    words = command_type.replace("_TASK", "").replace("_EXECUTION", "").replace("WORKFLOW_", "")
-    return f"BAD_{words}_ATTRIBUTES"
+    return BAD_ATTRIBUTES_CAUSE.get(command_type, "BAD_COMMAND")
 
 
 def parse(raw: list[dict[str, Any]]) -> list[Command]:
@@ -239,49 +255,56 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
         where = f"commands[{index}]"
         a = command.attributes
         cause = _cause(command.command_type)
-        for name in ("input", "result", "details"):
-            if hasattr(a, name):
-                dump_payload(getattr(a, name), field=f"{where}.attributes.{name}")
-        if isinstance(a, ScheduleActivity):
-            if a.activity_id in activity_ids or await activities.find_by_activity_id(
-                tx, run.id, a.activity_id
-            ):
-                raise InvalidArgument(
-                    f"{where}: activity_id '{a.activity_id}' is already pending",
-                    field=where,
-                    cause=cause,
+        try:
+            for name in ("input", "result", "details"):
+                if hasattr(a, name):
+                    dump_payload(getattr(a, name), field=f"{where}.attributes.{name}")
+            if isinstance(a, ScheduleActivity):
+                if a.activity_id in activity_ids or await activities.find_by_activity_id(
+                    tx, run.id, a.activity_id
+                ):
+                    raise InvalidArgument(
+                        f"{where}: activity_id '{a.activity_id}' is already pending",
+                        field=where,
+                        cause="SCHEDULE_ACTIVITY_DUPLICATE_ID",
+                    )
+                activity_ids.add(a.activity_id)
+                if not a.start_to_close_timeout and not a.schedule_to_close_timeout:
+                    raise InvalidArgument(
+                        f"{where}: set start_to_close_timeout or schedule_to_close_timeout",
+                        field=where,
+                        cause=cause,
+                    )
+                RetryPolicy.from_json(a.retry_policy, field_name=f"{where}.attributes.retry_policy")
+                new_activities += 1
+            elif isinstance(a, StartTimer):
+                if a.timer_id in timer_ids:
+                    raise InvalidArgument(
+                        f"{where}: timer_id '{a.timer_id}' is already in use",
+                        field=where,
+                        cause="START_TIMER_DUPLICATE_ID",
+                    )
+                timer_ids.add(a.timer_id)
+            elif isinstance(a, RequestCancelActivity):
+                if a.scheduled_event_id is None and a.activity_id is None:
+                    raise InvalidArgument(
+                        f"{where}: name the activity by scheduled_event_id or activity_id",
+                        field=where,
+                        cause=cause,
+                    )
+            elif isinstance(a, StartChild):
+                new_children += 1
+                search_attributes.validate(
+                    a.search_attributes, field=f"{where}.attributes.search_attributes"
                 )
-            activity_ids.add(a.activity_id)
-            if not a.start_to_close_timeout and not a.schedule_to_close_timeout:
-                raise InvalidArgument(
-                    f"{where}: set start_to_close_timeout or schedule_to_close_timeout",
-                    field=where,
-                    cause=cause,
+            elif isinstance(a, UpsertSearchAttributes | ContinueAsNew):
+                search_attributes.validate(
+                    a.search_attributes, field=f"{where}.attributes.search_attributes"
                 )
-            RetryPolicy.from_json(a.retry_policy, field_name=f"{where}.attributes.retry_policy")
-            new_activities += 1
-        elif isinstance(a, StartTimer):
-            if a.timer_id in timer_ids:
-                raise InvalidArgument(
-                    f"{where}: timer_id '{a.timer_id}' is already in use", field=where, cause=cause
-                )
-            timer_ids.add(a.timer_id)
-        elif isinstance(a, RequestCancelActivity):
-            if a.scheduled_event_id is None and a.activity_id is None:
-                raise InvalidArgument(
-                    f"{where}: name the activity by scheduled_event_id or activity_id",
-                    field=where,
-                    cause=cause,
-                )
-        elif isinstance(a, StartChild):
-            new_children += 1
-            search_attributes.validate(
-                a.search_attributes, field=f"{where}.attributes.search_attributes"
-            )
-        elif isinstance(a, UpsertSearchAttributes | ContinueAsNew):
-            search_attributes.validate(
-                a.search_attributes, field=f"{where}.attributes.search_attributes"
-            )
+        except InvalidArgument as err:
+            # Whatever check refused it, the cause names the command (Temporal's names).
+            err.extra.setdefault("cause", cause)
+            raise
     if (
         new_activities
         and await activities.count_pending(tx, run.id) + new_activities > MAX_PENDING_ACTIVITIES

@@ -376,8 +376,6 @@ async def _apply_parent_close_policy(tx: Transition, parent: Run) -> None:
         child = await tx.run(child_id)
         if not child.is_open:
             continue
-        # The parent is gone: the child reports to no one from now on.
-        child.set(parent_run_id=None)
         if policy == "REQUEST_CANCEL":
             await request_cancel(
                 tx,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from app.engine.payloads import load
 from app.engine.search_attributes import canonical
 from app.engine.wakeups import Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
-from app.pagination import decode_token, encode_token
+from app.pagination import decode_token, encode_token, token_time
 
 FALLBACK_POLL_SECONDS = 2.0
 
@@ -170,6 +170,13 @@ class RunFilter:
     closed_before: datetime | None = None
     search_attributes: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A time without an offset is read as UTC, as everywhere else in the API.
+        for name in ("started_after", "started_before", "closed_after", "closed_before"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                setattr(self, name, moment.replace(tzinfo=UTC))
+
     def where(self, namespace_id: str) -> list[sa.ColumnElement[bool]]:
         c = workflow_runs.c
         clauses: list[sa.ColumnElement[bool]] = [c.namespace_id == namespace_id]
@@ -238,7 +245,7 @@ async def list_runs(
     )
     position = decode_token(page_token, length=2)
     if position is not None:
-        after = datetime.fromisoformat(position[0])
+        after = token_time(position[0])
         query = query.where(
             sa.or_(c.start_time < after, sa.and_(c.start_time == after, c.id < str(position[1])))
         )

@@ -29,7 +29,7 @@ from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
-from app.errors import FailedPrecondition, InvalidArgument, NotFound, PerdureError
+from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge, PerdureError
 
 log = logging.getLogger("perdure.engine")
 
@@ -140,6 +140,10 @@ class Engine:
         self, req: lifecycle.StartRequest, signal_name: str, signal_input: str | None
     ) -> tuple[Run, bool]:
         async def body(tx: Transition) -> tuple[Run, bool]:
+            if req.request_id:
+                earlier = await lifecycle.find_by_request_id(tx, req.namespace_id, req.request_id)
+                if earlier is not None:
+                    return earlier, False  # a retry: the signal was delivered the first time
             try:
                 run = await tx.find_run(req.namespace_id, req.workflow_id)
             except NotFound:
@@ -231,12 +235,25 @@ class Engine:
                 except TimeoutError:
                     pass
 
+    async def _run_of_token(
+        self, tx: Transition, namespace_id: str, token: TaskToken, task: str
+    ) -> Run:
+        """The run a token names, only if it lives in the caller's namespace. Tokens are not
+        secrets: what they name is checked against the database every time."""
+        try:
+            run = await tx.run(token.run_id)
+        except NotFound:
+            run = None
+        if run is None or run.namespace_id != namespace_id:
+            raise NotFound(f"{task} task not found in this namespace", task=task)
+        return run
+
     async def _started_workflow_task(
         self, tx: Transition, namespace_id: str, token: TaskToken
     ) -> Run:
         if token.namespace_id != namespace_id:
             raise NotFound("workflow task not found in this namespace", task="workflow")
-        run = await tx.run(token.run_id)
+        run = await self._run_of_token(tx, namespace_id, token, "workflow")
         if not run.is_open:
             raise NotFound(
                 f"workflow task not found: the run is {run.status}",
@@ -272,7 +289,7 @@ class Engine:
             try:
                 parsed = commands.parse(raw_commands)
                 await commands.validate(tx, run, parsed)
-            except InvalidArgument as err:
+            except (InvalidArgument, PayloadTooLarge) as err:
                 await workflow_tasks.fail_and_retry(
                     tx,
                     run,
@@ -368,7 +385,7 @@ class Engine:
             token = TaskToken.decode(token_text, kind="a")
             if token.namespace_id != namespace_id:
                 raise NotFound("activity task not found in this namespace", task="activity")
-            run = await tx.run(token.run_id)
+            run = await self._run_of_token(tx, namespace_id, token, "activity")
             activity = await activities.get(tx, run.id, token.scheduled_event_id)
             stale = activity is None or activity["attempt"] != token.attempt
         else:

@@ -13,7 +13,7 @@ from app.auth.roles import Role
 from app.db.tables import api_keys, namespaces
 from app.errors import InvalidArgument, NotFound, PermissionDenied
 from app.ids import new_id
-from app.pagination import decode_token, encode_token
+from app.pagination import decode_token, encode_token, token_time
 
 KEY_COLUMNS = [c for c in api_keys.c if c.name != "key_hash"]
 
@@ -105,7 +105,7 @@ async def list_api_keys(
     )
     position = decode_token(page_token, length=2)
     if position is not None:
-        after = datetime.fromisoformat(position[0])
+        after = token_time(position[0])
         query = query.where(
             sa.or_(
                 api_keys.c.created_at > after,
