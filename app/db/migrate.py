@@ -28,15 +28,19 @@ def upgrade_to_head(database_url: str) -> None:
     """Run every pending migration. Blocking; safe to call with an event loop running, since
     Alembic's environment runs its own loop in a thread of its own."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(command.upgrade, alembic_config(database_url), "head").result()
+        pool.submit(command.upgrade, alembic_config(database_url), "heads").result()
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
+    """The revision(s) this code needs, as one string ('a+b' while branches are unmerged)."""
+    return "+".join(sorted(ScriptDirectory.from_config(alembic_config("")).get_heads()))
 
 
 async def current_revision(conn: AsyncConnection) -> str | None:
+    """The database's revision(s) in the same form, or None when it was never migrated."""
+
     def _read(sync_conn) -> str | None:  # type: ignore[no-untyped-def]
-        return MigrationContext.configure(sync_conn).get_current_revision()
+        heads = MigrationContext.configure(sync_conn).get_current_heads()
+        return "+".join(sorted(heads)) if heads else None
 
     return await conn.run_sync(_read)

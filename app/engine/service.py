@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
-from app.engine import activities, commands, deadlines, dispatch, lifecycle, workflow_tasks
+from app.engine import activities, deadlines, decisions, dispatch, lifecycle, workflow_tasks
 from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
@@ -29,7 +29,7 @@ from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
-from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge, PerdureError
+from app.errors import FailedPrecondition, NotFound, PerdureError
 
 log = logging.getLogger("perdure.engine")
 
@@ -88,7 +88,7 @@ class Engine:
         raise AssertionError("unreachable")
 
     async def _finish(self, tx: Transition) -> None:
-        await workflow_tasks.schedule_pending(tx)
+        await decisions.run_inline_deciders(tx)
         await self._queue_held_tasks(tx)
         await self._enforce_history_limits(tx)
         await tx.flush()
@@ -286,49 +286,9 @@ class Engine:
             tx.caller_identity = identity
             tx.hold_workflow_tasks = return_new_task
             run = await self._started_workflow_task(tx, namespace_id, token)
-            try:
-                parsed = commands.parse(raw_commands)
-                await commands.validate(tx, run, parsed)
-            except (InvalidArgument, PayloadTooLarge) as err:
-                await workflow_tasks.fail_and_retry(
-                    tx,
-                    run,
-                    E.WORKFLOW_TASK_FAILED,
-                    {
-                        "cause": err.extra.get("cause", "BAD_COMMAND"),
-                        "failure": {"message": err.detail},
-                        "identity": identity,
-                    },
-                )
-                return Rejected(err)
-            closing = any(c.command_type in commands.CLOSE_COMMANDS for c in parsed)
-            if closing and run.buffered_events:
-                await workflow_tasks.fail_and_retry(
-                    tx,
-                    run,
-                    E.WORKFLOW_TASK_FAILED,
-                    {
-                        "cause": "UNHANDLED_COMMAND",
-                        "failure": {"message": "new events arrived during the workflow task"},
-                        "identity": identity,
-                    },
-                )
-                return Rejected(
-                    FailedPrecondition(
-                        "new events arrived while this workflow task ran, so the workflow cannot close yet; a new workflow task was scheduled",
-                        cause="UNHANDLED_COMMAND",
-                    )
-                )
-            tx.completing.add(run.id)
-            completed_id = await workflow_tasks.close_started(
-                tx, run, E.WORKFLOW_TASK_COMPLETED, {"identity": identity}
-            )
-            run.set(wft_attempt=1, last_completed_started_event_id=token.started_event_id)
-            for command in parsed:
-                await commands.apply(tx, run, command, completed_id)
-            tx.completing.discard(run.id)
-            if run.is_open and await tx.flush_buffered(run):
-                workflow_tasks.needs_decision(tx, run)
+            refused = await decisions.apply_decision(tx, run, raw_commands, identity)
+            if refused is not None:
+                return Rejected(refused)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
             answer["activity_tasks"] = [
                 dispatch.activity_task(tx, owner, row).body

@@ -15,10 +15,6 @@ from app.engine.transition import Run, Transition
 TIMER_WFT_TIMEOUT = "wft_timeout"
 TIMER_WFT_BACKOFF = "wft_backoff"
 
-# Hook for deciders that run inside the server (stored definitions): called right after a
-# workflow task is scheduled for a run whose `decider` is not the task queue.
-inline_deciders: dict[str, Any] = {}
-
 
 def needs_decision(tx: Transition, run: Run) -> None:
     """Something the workflow must see happened: make sure a workflow task will follow."""

@@ -1,0 +1,122 @@
+"""Completing a workflow task with a decider's commands — for workers over HTTP and for the
+deciders that run inside the server (stored definitions) alike."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.engine import commands, workflow_tasks
+from app.engine.events import E
+from app.engine.transition import Run, Transition
+from app.errors import FailedPrecondition, InvalidArgument, PayloadTooLarge, PerdureError
+
+log = logging.getLogger("perdure.engine")
+
+# An in-server decider reads the run's history through `tx` and answers with raw commands
+# (`{"command_type": ..., "attributes": {...}}`), exactly what a worker would send.
+InlineDecider = Callable[[Transition, Run], Awaitable[list[dict[str, Any]]]]
+inline_deciders: dict[str, InlineDecider] = {}
+# A run whose decisions keep asking for more decisions in one transaction is cut off here.
+MAX_INLINE_ROUNDS = 1000
+
+
+async def apply_decision(
+    tx: Transition, run: Run, raw_commands: list[dict[str, Any]], identity: str
+) -> PerdureError | None:
+    """Complete the run's started workflow task with these commands, or fail it (returning
+    the error to answer) when they are invalid or new events make a close premature."""
+    try:
+        parsed = commands.parse(raw_commands)
+        await commands.validate(tx, run, parsed)
+    except (InvalidArgument, PayloadTooLarge) as err:
+        await workflow_tasks.fail_and_retry(
+            tx,
+            run,
+            E.WORKFLOW_TASK_FAILED,
+            {
+                "cause": err.extra.get("cause", "BAD_COMMAND"),
+                "failure": {"message": err.detail},
+                "identity": identity,
+            },
+        )
+        return err
+    closing = any(c.command_type in commands.CLOSE_COMMANDS for c in parsed)
+    if closing and run.buffered_events:
+        await workflow_tasks.fail_and_retry(
+            tx,
+            run,
+            E.WORKFLOW_TASK_FAILED,
+            {
+                "cause": "UNHANDLED_COMMAND",
+                "failure": {"message": "new events arrived during the workflow task"},
+                "identity": identity,
+            },
+        )
+        return FailedPrecondition(
+            "new events arrived while this workflow task ran, so the workflow cannot close yet; "
+            "a new workflow task was scheduled",
+            cause="UNHANDLED_COMMAND",
+        )
+    started_event_id = run.wft_started_event_id
+    tx.completing.add(run.id)
+    completed_id = await workflow_tasks.close_started(
+        tx, run, E.WORKFLOW_TASK_COMPLETED, {"identity": identity}
+    )
+    run.set(wft_attempt=1, last_completed_started_event_id=started_event_id)
+    for command in parsed:
+        await commands.apply(tx, run, command, completed_id)
+    tx.completing.discard(run.id)
+    if run.is_open and await tx.flush_buffered(run):
+        workflow_tasks.needs_decision(tx, run)
+    return None
+
+
+async def run_inline_deciders(tx: Transition) -> None:
+    """Decide, inside this transaction, every workflow task scheduled for an in-server decider
+    (no task round trip). Their decisions may schedule more; those are decided too."""
+    for _ in range(MAX_INLINE_ROUNDS):
+        await workflow_tasks.schedule_pending(tx)
+        if not tx.inline_decisions:
+            return
+        run = await tx.run(tx.inline_decisions.pop())
+        if not run.is_open or run.wft_state != "scheduled":
+            continue
+        decider = inline_deciders.get(run.decider)
+        identity = f"perdure:{run.decider}"
+        await workflow_tasks.start(tx, run, identity)
+        if decider is None:
+            await workflow_tasks.fail_and_retry(
+                tx,
+                run,
+                E.WORKFLOW_TASK_FAILED,
+                {
+                    "cause": "UNKNOWN_DECIDER",
+                    "failure": {"message": f"no decider '{run.decider}'"},
+                    "identity": identity,
+                },
+            )
+            continue
+        await tx.flush()  # the decider reads the history, including what this transition added
+        try:
+            raw_commands = await decider(tx, run)
+        except PerdureError as err:
+            failure = {"message": err.detail, "type": err.kind}
+        except Exception as exc:  # a decider bug must not lose the transition that woke it
+            log.exception("in-server decider %s failed on run %s", run.decider, run.id)
+            failure = {"message": f"{type(exc).__name__}: {exc}", "type": "DeciderError"}
+        else:
+            await apply_decision(tx, run, raw_commands, identity)
+            continue
+        await workflow_tasks.fail_and_retry(
+            tx,
+            run,
+            E.WORKFLOW_TASK_FAILED,
+            {
+                "cause": "WORKFLOW_WORKER_UNHANDLED_FAILURE",
+                "failure": failure,
+                "identity": identity,
+            },
+        )
+    raise FailedPrecondition("in-server deciders did not settle within one transaction")
