@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process may reuse a key check; revocation elsewhere waits this long.",
     )
+    poll_fallback_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Waiting long polls and loops look at the database this often even without a wake-up.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

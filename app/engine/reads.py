@@ -30,8 +30,6 @@ from app.engine.wakeups import Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
 
-FALLBACK_POLL_SECONDS = 2.0
-
 
 async def find_run_row(
     conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None = None
@@ -325,9 +323,10 @@ async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]
 class RunWatcher:
     """Long polls on one run: wait until it has events past a point, or until it closes."""
 
-    def __init__(self, db: Database, wakeups: Wakeups) -> None:
+    def __init__(self, db: Database, wakeups: Wakeups, fallback_seconds: float) -> None:
         self.db = db
         self.wakeups = wakeups
+        self.fallback = fallback_seconds
 
     async def wait(
         self, run_id: str, ready: Any, seconds: float, *, until_closed: bool = False
@@ -344,7 +343,7 @@ class RunWatcher:
                 if found is not None or remaining <= 0:
                     return found
                 try:
-                    await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+                    await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
                 except TimeoutError:
                     pass
 

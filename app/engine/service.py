@@ -36,8 +36,6 @@ log = logging.getLogger("perdure.engine")
 T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
 MAX_TRANSITION_ATTEMPTS = 5
-# Waiters look at the database again this often even without a wake-up (the fallback).
-FALLBACK_POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -55,7 +53,9 @@ class Engine:
         self.clock = ctx.clock
         self.wakeups = wakeups
         self.is_postgres = not ctx.db.is_sqlite
-        self.watcher = RunWatcher(ctx.db, wakeups)
+        # Waiters look at the database again this often even without a wake-up.
+        self.fallback = ctx.settings.poll_fallback_seconds
+        self.watcher = RunWatcher(ctx.db, wakeups, self.fallback)
         # When the deadline loop plans to look next; a new timer before that wakes it.
         self.deadline_loop_wakes_at: datetime | None = None
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
@@ -228,7 +228,7 @@ class Engine:
                 if remaining <= 0:
                     return None
                 pause = (
-                    0.01 if found is dispatch.CONTENDED else min(remaining, FALLBACK_POLL_SECONDS)
+                    0.01 if found is dispatch.CONTENDED else min(remaining, self.fallback)
                 )
                 try:
                     await asyncio.wait_for(woken.wait(), pause)
@@ -503,10 +503,10 @@ class Engine:
             tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
             next_at = await deadlines.next_fire_time(tx)
         if next_at is None:
-            return FALLBACK_POLL_SECONDS
+            return self.fallback
         seconds = (next_at - self.clock.now()).total_seconds()
         # Time-skipping: look again soon, the idle check may pass once in-flight work ends.
-        limit = 0.05 if self.ctx.settings.time_skipping else FALLBACK_POLL_SECONDS
+        limit = 0.05 if self.ctx.settings.time_skipping else self.fallback
         return max(0.0, min(seconds, limit))
 
 
