@@ -215,3 +215,47 @@ async def test_scoped_admin_key_can_create_a_key_within_its_namespaces(scoped_ad
 
     assert response.status_code == 201, response.text
     assert response.json()["namespaces"] == ["alpha"]
+
+
+async def test_scoped_admin_key_sees_only_keys_within_its_namespaces(tenant, scoped_admin):
+    inside = await create_key(scoped_admin, "reader", namespaces=["alpha"])
+    unscoped = await create_key(tenant.client, "reader")
+    listed = await scoped_admin.get("/api/v1/api-keys")
+    assert listed.status_code == 200
+    ids = {k["id"] for k in listed.json()["api_keys"]}
+    me = (await scoped_admin.get("/api/v1/me")).json()["key_id"]
+    assert {me, inside["id"]} <= ids
+    assert unscoped["id"] not in ids
+    assert (await scoped_admin.get(f"/api/v1/api-keys/{unscoped['id']}")).status_code == 404
+
+
+async def test_scoped_admin_key_cannot_revoke_a_key_beyond_its_namespaces(tenant, scoped_admin):
+    admin_id = (await tenant.client.get("/api/v1/me")).json()["key_id"]
+    refused = await scoped_admin.post(f"/api/v1/api-keys/{admin_id}/revoke")
+    assert refused.status_code == 404
+    assert (await tenant.client.get("/api/v1/me")).status_code == 200  # still valid
+
+
+async def test_scoped_admin_key_cannot_create_namespaces(scoped_admin):
+    refused = await scoped_admin.post("/api/v1/namespaces", json={"name": "sneaky"})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_scoped_admin_key_pages_through_exactly_its_keys(tenant, scoped_admin):
+    expected = {(await scoped_admin.get("/api/v1/me")).json()["key_id"]}
+    for i in range(5):
+        expected.add(
+            (await create_key(scoped_admin, "reader", name=f"in-{i}", namespaces=["alpha"]))["id"]
+        )
+        await create_key(tenant.client, "reader", name=f"out-{i}")
+    seen: list[str] = []
+    token = None
+    for _ in range(20):
+        params = {"page_size": 2, **({"next_page_token": token} if token else {})}
+        page = (await scoped_admin.get("/api/v1/api-keys", params=params)).json()
+        seen += [k["id"] for k in page["api_keys"]]
+        token = page["next_page_token"]
+        if token is None:
+            break
+    assert sorted(seen) == sorted(expected)

@@ -81,7 +81,17 @@ async def _check_namespaces_exist(
         )
 
 
-async def get_api_key(conn: AsyncConnection, tenant_id: str, key_id: str) -> sa.Row:
+def within_scope(key_namespaces: Sequence[str] | None, scope: Sequence[str] | None) -> bool:
+    """Whether a key reaching `key_namespaces` (None: all) lies inside `scope` (None: all).
+    A namespace-scoped admin sees and manages only keys it could have made itself."""
+    if scope is None:
+        return True
+    return key_namespaces is not None and set(key_namespaces) <= set(scope)
+
+
+async def get_api_key(
+    conn: AsyncConnection, tenant_id: str, key_id: str, scope: Sequence[str] | None = None
+) -> sa.Row:
     row = (
         await conn.execute(
             sa.select(*KEY_COLUMNS).where(
@@ -89,43 +99,63 @@ async def get_api_key(conn: AsyncConnection, tenant_id: str, key_id: str) -> sa.
             )
         )
     ).one_or_none()
-    if row is None:
+    if row is None or not within_scope(row.namespaces, scope):
         raise NotFound(f"API key '{key_id}' not found", key_id=key_id)
     return row
 
 
 async def list_api_keys(
-    conn: AsyncConnection, tenant_id: str, *, page_size: int, page_token: str | None
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    page_size: int,
+    page_token: str | None,
+    scope: Sequence[str] | None = None,
 ) -> tuple[list[sa.Row], str | None]:
-    query = (
-        sa.select(*KEY_COLUMNS)
-        .where(api_keys.c.tenant_id == tenant_id)
-        .order_by(api_keys.c.created_at, api_keys.c.id)
-        .limit(page_size + 1)
-    )
+    """Oldest first. For a scoped caller, keys outside its scope are skipped (filtered here,
+    as scopes are JSON lists; pages keep their size by reading on)."""
     position = decode_token(page_token, length=2)
-    if position is not None:
-        after = token_time(position[0])
-        query = query.where(
-            sa.or_(
-                api_keys.c.created_at > after,
-                sa.and_(api_keys.c.created_at == after, api_keys.c.id > str(position[1])),
-            )
+    found: list[sa.Row] = []
+    while True:
+        query = (
+            sa.select(*KEY_COLUMNS)
+            .where(api_keys.c.tenant_id == tenant_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+            .limit(page_size + 1)
         )
-    rows = list((await conn.execute(query)).all())
-    if len(rows) <= page_size:
-        return rows, None
-    last = rows[page_size - 1]
-    return rows[:page_size], encode_token([last.created_at.isoformat(), last.id])
+        if position is not None:
+            after = token_time(position[0])
+            query = query.where(
+                sa.or_(
+                    api_keys.c.created_at > after,
+                    sa.and_(api_keys.c.created_at == after, api_keys.c.id > str(position[1])),
+                )
+            )
+        rows = list((await conn.execute(query)).all())
+        for row in rows[:page_size]:
+            if within_scope(row.namespaces, scope):
+                found.append(row)
+                if len(found) == page_size:
+                    more = row is not rows[-1]
+                    token = encode_token([row.created_at.isoformat(), row.id]) if more else None
+                    return found, token
+        if len(rows) <= page_size:
+            return found, None
+        last = rows[page_size - 1]
+        position = [last.created_at.isoformat(), last.id]
 
 
 async def revoke_api_key(
-    conn: AsyncConnection, tenant_id: str, key_id: str, now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    key_id: str,
+    now: datetime,
+    scope: Sequence[str] | None = None,
 ) -> sa.Row:
-    await get_api_key(conn, tenant_id, key_id)
+    await get_api_key(conn, tenant_id, key_id, scope)
     await conn.execute(
         sa.update(api_keys)
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return await get_api_key(conn, tenant_id, key_id)
+    return await get_api_key(conn, tenant_id, key_id, scope)

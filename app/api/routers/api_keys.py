@@ -43,7 +43,11 @@ async def list_api_keys(
 ) -> ApiKeyPage:
     async with ctx.db.read() as conn:
         rows, token = await service.list_api_keys(
-            conn, caller.tenant_id, page_size=page_size, page_token=next_page_token
+            conn,
+            caller.tenant_id,
+            page_size=page_size,
+            page_token=next_page_token,
+            scope=caller.namespaces,
         )
     return ApiKeyPage(
         api_keys=[ApiKey.model_validate(r, from_attributes=True) for r in rows],
@@ -54,7 +58,7 @@ async def list_api_keys(
 @router.get("/{key_id}", summary="Describe an API key", responses=problem_responses(401, 403, 404))
 async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.read() as conn:
-        row = await service.get_api_key(conn, caller.tenant_id, key_id)
+        row = await service.get_api_key(conn, caller.tenant_id, key_id, caller.namespaces)
     return ApiKey.model_validate(row, from_attributes=True)
 
 
@@ -65,6 +69,8 @@ async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
 )
 async def revoke_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.write() as conn:
-        row = await service.revoke_api_key(conn, caller.tenant_id, key_id, ctx.clock.now())
+        row = await service.revoke_api_key(
+            conn, caller.tenant_id, key_id, ctx.clock.now(), caller.namespaces
+        )
     ctx.auth_cache.forget_key(key_id)
     return ApiKey.model_validate(row, from_attributes=True)

@@ -8,6 +8,7 @@ from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import Namespace, NamespaceCreate, NamespacePage, NamespaceUpdate
+from app.errors import PermissionDenied
 from app.tenancy import namespaces as service
 
 router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
@@ -24,6 +25,10 @@ def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]
     responses=problem_responses(400, 401, 403, 409),
 )
 async def create_namespace(body: NamespaceCreate, ctx: Context, caller: Admin) -> Namespace:
+    if caller.namespaces is not None:
+        raise PermissionDenied(
+            "a key scoped to some namespaces cannot create namespaces; use an admin key for all namespaces"
+        )
     async with ctx.db.write() as conn:
         row = await service.create_namespace(
             conn,
