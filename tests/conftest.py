@@ -76,20 +76,8 @@ async def server(database_url: str) -> AsyncIterator[RunningServer]:
         admin_token=ADMIN_TOKEN,
         environment=Environment.DEVELOPMENT,
     )
-    ctx = ServerContext(settings=settings, db=Database(database_url))
-    app = create_app(settings, ctx)
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    yield RunningServer(
-        base_url=f"http://127.0.0.1:{port}", ctx=ctx, database_url=database_url, app=app
-    )
-    uv.should_exit = True
-    await task
+    async with serve_app(settings) as running:
+        yield running
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ for, which keeps the lock order (run, then its rows) of every other transition d
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +88,20 @@ async def _lock_run(tx: Transition, run_id: str) -> Run | None:
     return tx.adopt_run(dict(row))
 
 
-async def claim_workflow_task(
-    tx: Transition, namespace_id: str, task_queue: str, identity: str
-) -> WorkflowTaskClaim | object | None:
+async def _claim(
+    tx: Transition,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    take: Callable[[Run, sa.Row], Awaitable[Any | None]],
+) -> Any:
+    """The oldest task of the queue whose run can take it now. Stale tasks (the run closed or
+    moved on) are dropped on the way; a run busy in another transaction is skipped, and
+    CONTENDED tells the poller to look again very soon."""
     skip: list[int] = []
     contended = False
     for _ in range(MAX_STALE_SKIPS):
-        task = await _next_task(tx, namespace_id, "workflow", task_queue, skip)
+        task = await _next_task(tx, namespace_id, kind, task_queue, skip)
         if task is None:
             return CONTENDED if contended else None
         run = await _lock_run(tx, task.run_id)
@@ -102,14 +110,20 @@ async def claim_workflow_task(
             contended = True
             continue
         await tx.conn.execute(sa.delete(tasks).where(tasks.c.id == task.id))
-        if not (
-            run.is_open
-            and run.wft_state == "scheduled"
-            and run.wft_scheduled_event_id == task.scheduled_event_id
-        ):
-            continue  # stale: the run closed or moved on
-        return await start_workflow_task(tx, run, identity)
+        if run.is_open and (claim := await take(run, task)) is not None:
+            return claim
     return CONTENDED
+
+
+async def claim_workflow_task(
+    tx: Transition, namespace_id: str, task_queue: str, identity: str
+) -> WorkflowTaskClaim | object | None:
+    async def take(run: Run, task: sa.Row) -> WorkflowTaskClaim | None:
+        if run.wft_state != "scheduled" or run.wft_scheduled_event_id != task.scheduled_event_id:
+            return None
+        return await start_workflow_task(tx, run, identity)
+
+    return await _claim(tx, namespace_id, "workflow", task_queue, take)
 
 
 async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
@@ -134,29 +148,17 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
 async def claim_activity_task(
     tx: Transition, namespace_id: str, task_queue: str, identity: str
 ) -> ActivityTaskClaim | object | None:
-    skip: list[int] = []
-    contended = False
-    for _ in range(MAX_STALE_SKIPS):
-        task = await _next_task(tx, namespace_id, "activity", task_queue, skip)
-        if task is None:
-            return CONTENDED if contended else None
-        run = await _lock_run(tx, task.run_id)
-        if run is None:
-            skip.append(task.id)
-            contended = True
-            continue
-        await tx.conn.execute(sa.delete(tasks).where(tasks.c.id == task.id))
-        if not run.is_open:
-            continue
+    async def take(run: Run, task: sa.Row) -> ActivityTaskClaim | None:
         activity = await activities.get(tx, run.id, task.scheduled_event_id)
         if (
             activity is None
             or activity["state"] != "scheduled"
             or activity["attempt"] != task.attempt
         ):
-            continue
+            return None
         return await start_activity_task(tx, run, activity, identity)
-    return CONTENDED
+
+    return await _claim(tx, namespace_id, "activity", task_queue, take)
 
 
 async def start_activity_task(

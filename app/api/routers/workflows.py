@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, status
+from fastapi import APIRouter, Depends, Header, Path, Query, status
 
 from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
 from app.api.problems import problem_responses
@@ -130,15 +130,7 @@ async def start_workflow(
     return await _start(ctx, engine, caller, workflow_id, body, idempotency_key)
 
 
-@router.get(
-    "/workflows",
-    response_model=WorkflowPage,
-    summary="List workflow runs, newest first",
-    responses=problem_responses(400, 401, 403, 404),
-)
-async def list_workflows(
-    ctx: Context,
-    caller: NamespaceReader,
+def run_filter(
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     workflow_type: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
     workflow_id_prefix: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
@@ -147,12 +139,11 @@ async def list_workflows(
     closed_after: datetime | None = None,
     closed_before: datetime | None = None,
     search_attribute: Annotated[
-        list[str], Query(description="Name=value (value as JSON, or a plain string)")
+        list[str], Query(description="Name=value (value as JSON, or a plain string); repeatable")
     ] = [],  # noqa: B006
-    page_size: PageSize = 100,
-    next_page_token: PageToken = None,
-) -> FastJSON:
-    flt = reads.RunFilter(
+) -> reads.RunFilter:
+    """The list and count filters, from query parameters."""
+    return reads.RunFilter(
         status=status_,
         workflow_type=workflow_type,
         workflow_id_prefix=workflow_id_prefix,
@@ -162,6 +153,24 @@ async def list_workflows(
         closed_before=closed_before,
         search_attributes=reads.parse_search_attribute_filters(search_attribute),
     )
+
+
+Filter = Annotated[reads.RunFilter, Depends(run_filter)]
+
+
+@router.get(
+    "/workflows",
+    response_model=WorkflowPage,
+    summary="List workflow runs, newest first",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_workflows(
+    ctx: Context,
+    caller: NamespaceReader,
+    flt: Filter,
+    page_size: PageSize = 100,
+    next_page_token: PageToken = None,
+) -> FastJSON:
     async with ctx.db.read() as conn:
         items, token = await reads.list_runs(
             conn, caller.namespace.id, flt, page_size=page_size, page_token=next_page_token
@@ -178,25 +187,8 @@ async def list_workflows(
 async def count_workflows(
     ctx: Context,
     caller: NamespaceReader,
-    status_: Annotated[RunStatus | None, Query(alias="status")] = None,
-    workflow_type: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
-    workflow_id_prefix: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
-    started_after: datetime | None = None,
-    started_before: datetime | None = None,
-    closed_after: datetime | None = None,
-    closed_before: datetime | None = None,
-    search_attribute: Annotated[list[str], Query()] = [],  # noqa: B006
+    flt: Filter,
 ) -> WorkflowCount:
-    flt = reads.RunFilter(
-        status=status_,
-        workflow_type=workflow_type,
-        workflow_id_prefix=workflow_id_prefix,
-        started_after=started_after,
-        started_before=started_before,
-        closed_after=closed_after,
-        closed_before=closed_before,
-        search_attributes=reads.parse_search_attribute_filters(search_attribute),
-    )
     async with ctx.db.read() as conn:
         return WorkflowCount(count=await reads.count_runs(conn, caller.namespace.id, flt))
 
