@@ -16,7 +16,7 @@ from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_closed_key
-from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded
+from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
 from app.ids import new_id
 
 TIMER_START_DELAY = "start_delay"
@@ -406,7 +406,10 @@ async def _report_to_parent(
     result_text: str | None,
     failure: dict[str, Any] | None,
 ) -> None:
-    parent = await tx.run(child.parent_run_id)
+    try:
+        parent = await tx.run(child.parent_run_id)
+    except NotFound:
+        return  # the parent closed long ago and has been deleted by retention
     if not parent.is_open:
         return
     await tx.record(

@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
-from app.engine import activities, deadlines, decisions, dispatch, lifecycle, workflow_tasks
+from app.engine import (
+    activities,
+    deadlines,
+    decisions,
+    dispatch,
+    lifecycle,
+    retention,
+    workflow_tasks,
+)
 from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
@@ -36,6 +44,9 @@ log = logging.getLogger("perdure.engine")
 T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
 MAX_TRANSITION_ATTEMPTS = 5
+# Retention runs from the deadline loop this often, at most this many batches at a time.
+RETENTION_EVERY_SECONDS = 300.0
+MAX_PURGE_BATCHES = 50
 
 
 @dataclass
@@ -58,6 +69,7 @@ class Engine:
         self.watcher = RunWatcher(ctx.db, wakeups, self.fallback)
         # When the deadline loop plans to look next; a new timer before that wakes it.
         self.deadline_loop_wakes_at: datetime | None = None
+        self._next_purge = 0.0
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
 
     # -- the transition runner --------------------------------------------------------------
@@ -227,9 +239,7 @@ class Engine:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                pause = (
-                    0.01 if found is dispatch.CONTENDED else min(remaining, self.fallback)
-                )
+                pause = 0.01 if found is dispatch.CONTENDED else min(remaining, self.fallback)
                 try:
                     await asyncio.wait_for(woken.wait(), pause)
                 except TimeoutError:
@@ -485,6 +495,9 @@ class Engine:
                         continue
                     if self.ctx.settings.time_skipping and await self.skip_time_if_idle():
                         continue
+                    if time.monotonic() >= self._next_purge:
+                        self._next_purge = time.monotonic() + RETENTION_EVERY_SECONDS
+                        await self.purge_expired_runs()
                     pause = await self._until_next_timer()
                     self.deadline_loop_wakes_at = self.clock.now() + timedelta(seconds=pause)
                     try:
@@ -497,6 +510,16 @@ class Engine:
             except Exception:
                 log.exception("deadline loop tick failed; retrying")
                 await asyncio.sleep(1.0)
+
+    async def purge_expired_runs(self) -> int:
+        """Delete closed runs past their namespace's retention, a batch per transaction."""
+        purged = 0
+        for _ in range(MAX_PURGE_BATCHES):
+            batch = await self.transact(retention.purge_expired_runs)
+            purged += batch
+            if batch < retention.BATCH:
+                break
+        return purged
 
     async def _until_next_timer(self) -> float:
         async with self.db.read() as conn:
