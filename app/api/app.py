@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
-from app.api.routers import api_keys, health, me, namespaces, tasks, tenants, workflows
+from app.api.routers import (
+    api_keys,
+    definitions,
+    health,
+    me,
+    namespaces,
+    tasks,
+    tenants,
+    workflows,
+)
 from app.background import BackgroundLoops
 from app.context import ServerContext
 from app.db.database import Database
@@ -54,7 +63,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.engine = engine
     app.state.metrics = RequestMetrics()
     install_problem_handlers(app)
-    for module in (health, tenants, namespaces, api_keys, me, workflows, tasks):
+    for module in (health, tenants, namespaces, api_keys, me, workflows, tasks, definitions):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _register_problem_schema(app)

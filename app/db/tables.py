@@ -260,3 +260,36 @@ task_queue_pollers = sa.Table(
     sa.Column("identity", sa.String(1000), primary_key=True),
     sa.Column("last_poll_time", UTCDateTime(), nullable=False),
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored definitions (Amazon States Language): immutable numbered versions per name, and the
+# version each run is pinned to for its whole life.
+# ---------------------------------------------------------------------------------------------
+
+definitions = sa.Table(
+    "definitions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("language", sa.String(20), nullable=False),
+    sa.Column("document", sa.Text(), nullable=False),  # canonical JSON text
+    sa.Column("digest", sa.String(64), nullable=False),  # SHA-256 of `document`
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Serves "latest version of a name" (ORDER BY version DESC LIMIT 1) and the list by name.
+    sa.UniqueConstraint("namespace_id", "name", "version"),
+)
+
+definition_runs = sa.Table(
+    "definition_runs",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("definition_id", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    # Serves the "open runs of this definition?" check before a delete.
+    sa.Index("ix_definition_runs_namespace_id_name", "namespace_id", "name"),
+)

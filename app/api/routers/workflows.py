@@ -25,6 +25,8 @@ from app.api.schemas.workflows import (
     WorkflowOutcome,
     WorkflowPage,
 )
+from app.definitions import decider as definition_runs
+from app.definitions.progress import describe_definition
 from app.engine import reads
 from app.engine.events import RunStatus
 from app.engine.lifecycle import StartRequest
@@ -47,6 +49,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
+# The task queue recorded for runs of stored definitions when the start names none.
+DEFINITION_TASK_QUEUE = "perdure-definitions"
 
 
 def start_request(
@@ -55,8 +59,8 @@ def start_request(
     return StartRequest(
         namespace_id=caller.namespace.id,
         workflow_id=workflow_id,
-        workflow_type=body.workflow_type,
-        task_queue=body.task_queue,
+        workflow_type=body.workflow_type or "",
+        task_queue=body.task_queue or DEFINITION_TASK_QUEUE,
         input_text=dump_payload(body.input, field="input"),
         execution_timeout=body.execution_timeout,
         run_timeout=body.run_timeout,
@@ -80,6 +84,19 @@ async def _start(
     key: str | None,
 ) -> FastJSON:
     req = start_request(caller, workflow_id, body, key)
+    if body.definition is not None:
+        run, created = await definition_runs.start(
+            engine, req, body.definition.name, body.definition.version
+        )
+        return FastJSON(
+            {
+                "workflow_id": run.workflow_id,
+                "run_id": run.id,
+                "started": created,
+                "eager_workflow_task": None,
+            },
+            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
     run, created, claim = await engine.start_workflow(
         req, eager_identity=body.identity if body.request_eager_execution else None
     )
@@ -203,7 +220,8 @@ async def describe_workflow(
     workflow_id: WorkflowId, ctx: Context, caller: NamespaceReader
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        return FastJSON(await reads.describe(conn, caller.namespace.id, workflow_id, None))
+        described = await reads.describe(conn, caller.namespace.id, workflow_id, None)
+        return FastJSON(await describe_definition(conn, described))
 
 
 @router.get(
@@ -219,7 +237,8 @@ async def describe_run(
     caller: NamespaceReader,
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        return FastJSON(await reads.describe(conn, caller.namespace.id, workflow_id, run_id))
+        described = await reads.describe(conn, caller.namespace.id, workflow_id, run_id)
+        return FastJSON(await describe_definition(conn, described))
 
 
 @router.get(

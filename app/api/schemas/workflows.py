@@ -9,8 +9,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.api.schemas.definitions import DefinitionRef
 from app.engine.events import RunStatus
 from app.engine.limits import DEFAULT_TASK_TIMEOUT, MAX_ID_LENGTH, MAX_POLL_WAIT, MAX_TASK_TIMEOUT
 
@@ -53,10 +54,28 @@ class StartFields(Body):
 
 
 class StartWorkflow(StartFields):
+    workflow_type: Identifier | None = Field(
+        default=None, description="Code-first runs: the type a worker decides for."
+    )
+    task_queue: Identifier | None = Field(
+        default=None, description="Required with `workflow_type`; optional with `definition`."
+    )
+    definition: DefinitionRef | None = Field(
+        default=None,
+        description="Run a stored definition (instead of `workflow_type`), pinned to this version for the run's whole life.",
+    )
     request_eager_execution: bool = Field(
         default=False,
         description="Hand the first workflow task to the caller (as `identity`) in the answer.",
     )
+
+    @model_validator(mode="after")
+    def _one_kind_of_run(self) -> StartWorkflow:
+        if (self.workflow_type is None) == (self.definition is None):
+            raise ValueError("set exactly one of workflow_type and definition")
+        if self.workflow_type is not None and self.task_queue is None:
+            raise ValueError("task_queue is required with workflow_type")
+        return self
 
 
 class SignalWithStart(StartFields):
@@ -153,6 +172,14 @@ class WorkflowSummary(BaseModel):
     history_length: int
 
 
+class DefinitionOfRun(BaseModel):
+    name: str
+    version: int
+    current_states: list[str] = Field(
+        description="States entered and not yet left (several inside Parallel and Map)."
+    )
+
+
 class WorkflowDescription(WorkflowSummary):
     execution_timeout: float | None
     run_timeout: float | None
@@ -167,6 +194,10 @@ class WorkflowDescription(WorkflowSummary):
     pending_children: list[PendingChild]
     result: Any
     failure: Any
+    definition: DefinitionOfRun | None = Field(
+        default=None,
+        description="Runs of a stored definition: its name, version and current states.",
+    )
 
 
 class WorkflowPage(BaseModel):

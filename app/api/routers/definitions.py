@@ -1,0 +1,149 @@
+"""Stored workflow definitions (Amazon States Language): versions, validation, TestState."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import yaml
+from fastapi import APIRouter, Path, Request, Response, status
+
+from app.api.deps import Context, NamespaceOperator, NamespaceReader
+from app.api.problems import problem_responses
+from app.api.schemas.common import PageSize, PageToken
+from app.api.schemas.definitions import (
+    Definition,
+    DefinitionName,
+    DefinitionPage,
+    TestStateAnswer,
+    TestStateRequest,
+)
+from app.definitions import store
+from app.definitions.test_state import try_state
+from app.errors import InvalidArgument
+
+router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["definitions"])
+
+NamePath = Annotated[DefinitionName, Path(description="Definition name")]
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+DOCUMENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The state machine (Amazon States Language), as JSON or YAML.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def _document(request: Request) -> Any:
+    raw = await request.body()
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    try:
+        if kind in YAML_TYPES:
+            return yaml.safe_load(raw)
+        return orjson.loads(raw)
+    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
+        what = "YAML" if kind in YAML_TYPES else "JSON"
+        raise InvalidArgument(f"the body is not valid {what}: {exc}", field="definition") from None
+
+
+@router.put(
+    "/definitions/{name}",
+    response_model=Definition,
+    status_code=status.HTTP_201_CREATED,
+    summary="Store a new version of a definition",
+    description="201 with a new immutable version (1, 2, …); 200 with the latest version when the document is identical to it. 400 lists every problem with a JSON Pointer.",
+    responses=problem_responses(400, 401, 403, 404),
+    openapi_extra=DOCUMENT_BODY,
+)
+async def put_definition(
+    name: NamePath, request: Request, ctx: Context, caller: NamespaceOperator, response: Response
+) -> dict[str, Any]:
+    document = await _document(request)
+    async with ctx.db.write() as conn:
+        row, created = await store.put(conn, caller.namespace.id, name, document, ctx.clock.now())
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return row
+
+
+@router.get(
+    "/definitions",
+    response_model=DefinitionPage,
+    summary="List definitions (latest version of each)",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_definitions(
+    ctx: Context,
+    caller: NamespaceReader,
+    page_size: PageSize = 100,
+    next_page_token: PageToken = None,
+) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        rows, token = await store.list_latest(conn, caller.namespace.id, page_size, next_page_token)
+    return {"definitions": rows, "next_page_token": token}
+
+
+@router.get(
+    "/definitions/{name}",
+    response_model=Definition,
+    summary="Get the latest version of a definition",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_definition(name: NamePath, ctx: Context, caller: NamespaceReader) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await store.get(conn, caller.namespace.id, name)
+
+
+@router.get(
+    "/definitions/{name}/versions/{version}",
+    response_model=Definition,
+    summary="Get one version of a definition",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_definition_version(
+    name: NamePath,
+    version: Annotated[int, Path(ge=1)],
+    ctx: Context,
+    caller: NamespaceReader,
+) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await store.get(conn, caller.namespace.id, name, version)
+
+
+@router.delete(
+    "/definitions/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a definition (every version)",
+    description="409 while runs of the definition are open.",
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def delete_definition(name: NamePath, ctx: Context, caller: NamespaceOperator) -> Response:
+    async with ctx.db.write() as conn:
+        await store.delete(conn, caller.namespace.id, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/definitions/test-state",
+    response_model=TestStateAnswer,
+    response_model_exclude_none=True,
+    summary="Test one state on an input without starting a run",
+    description="Like Step Functions' TestState: the value after each of InputPath, Parameters, ResultSelector, ResultPath and OutputPath, the output, and the next state (or the error and the Catch taken). A Task's result or error is mocked.",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def test_state(
+    body: TestStateRequest, ctx: Context, caller: NamespaceReader
+) -> dict[str, Any]:
+    mock = body.mock
+    return try_state(
+        body.definition,
+        body.input,
+        name=body.state_name,
+        mock_result=mock.result if mock else None,
+        mock_error=mock.error.model_dump() if mock and mock.error else None,
+        has_mock_result=mock is not None and "result" in mock.model_fields_set,
+        now=ctx.clock.now(),
+    )

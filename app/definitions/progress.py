@@ -1,0 +1,66 @@
+"""Where a run of a stored definition is, for describe: its definition version and the states
+it is in now (read from the interpreter's markers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import definition_runs, history_events
+from app.definitions.interpreter import ENTERED, FRAME_ENDED
+from app.engine.events import RunStatus
+
+
+async def current_states(conn: AsyncConnection, run_id: str) -> list[str]:
+    rows = await conn.execute(
+        sa.select(history_events.c.attributes)
+        .where(
+            history_events.c.run_id == run_id,
+            history_events.c.event_type == "MARKER_RECORDED",
+        )
+        .order_by(history_events.c.event_id)
+    )
+    frames: dict[str, str | None] = {}
+    for (text,) in rows:
+        marker = orjson.loads(text)
+        details = marker.get("details") or {}
+        key = orjson.dumps(details.get("frame")).decode()
+        if marker.get("marker_name") == ENTERED:
+            frames[key] = details.get("state")
+        elif marker.get("marker_name") == FRAME_ENDED:
+            frames[key] = None
+    # A frame is current only while every frame around it is too.
+    live: list[str] = []
+    for key, state in frames.items():
+        path = orjson.loads(key)
+        if state is None or any(
+            frames.get(orjson.dumps(path[:i]).decode()) != path[i][0] for i in range(len(path))
+        ):
+            continue
+        live.append(state)
+    return live
+
+
+async def describe_definition(conn: AsyncConnection, described: dict[str, Any]) -> dict[str, Any]:
+    """The describe answer with `definition` added for runs of stored definitions."""
+    pin = (
+        await conn.execute(
+            sa.select(definition_runs.c.name, definition_runs.c.version).where(
+                definition_runs.c.run_id == described["run_id"]
+            )
+        )
+    ).one_or_none()
+    if pin is None:
+        return described
+    states = (
+        await current_states(conn, described["run_id"])
+        if described["status"] == RunStatus.RUNNING
+        else []
+    )
+    return {
+        **described,
+        "definition": {"name": pin.name, "version": pin.version, "current_states": states},
+    }

@@ -1,0 +1,216 @@
+"""Stored definitions: immutable numbered versions per name in a namespace, the run pins,
+and what a namespace deletion must remove."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import definition_runs, definitions, workflow_runs
+from app.definitions.validation import problems
+from app.engine.events import RunStatus
+from app.errors import FailedPrecondition, InvalidArgument, NotFound
+from app.ids import new_id
+from app.pagination import decode_token, encode_token
+from app.tenancy.namespaces import delete_cleanups
+
+LANGUAGE = "asl"
+MAX_DOCUMENT_BYTES = 1024 * 1024
+COLUMNS = (
+    definitions.c.id,
+    definitions.c.name,
+    definitions.c.version,
+    definitions.c.language,
+    definitions.c.document,
+    definitions.c.digest,
+    definitions.c.created_at,
+)
+
+
+def canonical(document: Any) -> str:
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "version": row.version,
+        "language": row.language,
+        "digest": row.digest,
+        "created_at": row.created_at,
+        "definition": orjson.loads(row.document),
+    }
+
+
+def check(document: Any) -> None:
+    found = problems(document)
+    if found:
+        raise InvalidArgument(
+            f"the definition has {len(found)} problem(s)", errors=found, field="definition"
+        )
+
+
+async def put(
+    conn: AsyncConnection, namespace_id: str, name: str, document: Any, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """A new version, or the latest unchanged when it is identical; (row, created)."""
+    check(document)
+    text = canonical(document)
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise InvalidArgument(f"a definition has at most {MAX_DOCUMENT_BYTES} bytes")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    latest = await _latest(conn, namespace_id, name)
+    if latest is not None and latest.digest == digest:
+        return as_dict(latest), False
+    row = {
+        "id": new_id(),
+        "namespace_id": namespace_id,
+        "name": name,
+        "version": (latest.version if latest is not None else 0) + 1,
+        "language": LANGUAGE,
+        "document": text,
+        "digest": digest,
+        "created_at": now,
+    }
+    await conn.execute(sa.insert(definitions).values(row))
+    return as_dict(SimpleNamespace(**row)), True
+
+
+async def _latest(conn: AsyncConnection, namespace_id: str, name: str) -> Any:
+    return (
+        await conn.execute(
+            sa.select(*COLUMNS)
+            .where(definitions.c.namespace_id == namespace_id, definitions.c.name == name)
+            .order_by(definitions.c.version.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+
+
+async def get(
+    conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
+) -> dict[str, Any]:
+    if version is None:
+        row = await _latest(conn, namespace_id, name)
+    else:
+        row = (
+            await conn.execute(
+                sa.select(*COLUMNS).where(
+                    definitions.c.namespace_id == namespace_id,
+                    definitions.c.name == name,
+                    definitions.c.version == version,
+                )
+            )
+        ).one_or_none()
+    if row is None:
+        which = f"version {version} of definition" if version is not None else "definition"
+        raise NotFound(f"{which} '{name}' not found", definition=name)
+    return as_dict(row)
+
+
+async def list_latest(
+    conn: AsyncConnection, namespace_id: str, page_size: int, page_token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The latest version of each name, by name."""
+    newest = (
+        sa.select(definitions.c.name, sa.func.max(definitions.c.version).label("version"))
+        .where(definitions.c.namespace_id == namespace_id)
+        .group_by(definitions.c.name)
+        .subquery()
+    )
+    query = (
+        sa.select(*COLUMNS)
+        .join(
+            newest,
+            sa.and_(newest.c.name == definitions.c.name, newest.c.version == definitions.c.version),
+        )
+        .where(definitions.c.namespace_id == namespace_id)
+        .order_by(definitions.c.name)
+        .limit(page_size + 1)
+    )
+    after = decode_token(page_token, length=1)
+    if after is not None:
+        query = query.where(definitions.c.name > str(after[0]))
+    rows = (await conn.execute(query)).all()
+    token = encode_token([rows[page_size - 1].name]) if len(rows) > page_size else None
+    return [as_dict(r) for r in rows[:page_size]], token
+
+
+async def open_runs(conn: AsyncConnection, namespace_id: str, name: str) -> int:
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(
+                definition_runs.join(workflow_runs, workflow_runs.c.id == definition_runs.c.run_id)
+            )
+            .where(
+                definition_runs.c.namespace_id == namespace_id,
+                definition_runs.c.name == name,
+                workflow_runs.c.status == RunStatus.RUNNING.value,
+            )
+        )
+        or 0
+    )
+
+
+async def delete(conn: AsyncConnection, namespace_id: str, name: str) -> None:
+    """Every version of the name; refused while runs of it are open."""
+    await get(conn, namespace_id, name)
+    running = await open_runs(conn, namespace_id, name)
+    if running:
+        raise FailedPrecondition(
+            f"definition '{name}' has {running} open run(s); wait for them or terminate them",
+            open_runs=running,
+        )
+    await conn.execute(
+        sa.delete(definitions).where(
+            definitions.c.namespace_id == namespace_id, definitions.c.name == name
+        )
+    )
+
+
+async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: dict[str, Any]) -> None:
+    await conn.execute(
+        sa.insert(definition_runs).values(
+            run_id=run_id,
+            namespace_id=namespace_id,
+            definition_id=row["id"],
+            name=row["name"],
+            version=row["version"],
+        )
+    )
+
+
+async def pinned(conn: AsyncConnection, run_id: str) -> Any:
+    """(definition_id, name, version, document text) of a run, or None."""
+    return (
+        await conn.execute(
+            sa.select(
+                definition_runs.c.definition_id,
+                definition_runs.c.name,
+                definition_runs.c.version,
+                definitions.c.document,
+            )
+            .select_from(
+                definition_runs.outerjoin(
+                    definitions, definitions.c.id == definition_runs.c.definition_id
+                )
+            )
+            .where(definition_runs.c.run_id == run_id)
+        )
+    ).one_or_none()
+
+
+async def delete_namespace_rows(conn: AsyncConnection, namespace_id: str) -> None:
+    for table in (definition_runs, definitions):
+        await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
+
+
+delete_cleanups.insert(0, delete_namespace_rows)
