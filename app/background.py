@@ -1,4 +1,5 @@
-"""The loops a server process runs beside the API: deadlines, and the LISTEN relay."""
+"""The loops a server process runs beside the API: deadlines, webhook deliveries, and the
+LISTEN relay."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.engine import make_url
 from app.context import ServerContext
 from app.engine.service import Engine
 from app.engine.wakeups import PostgresListener, Wakeups
+from app.webhooks.loop import DeliveryLoop
 
 
 def libpq_dsn(url: str) -> str:
@@ -35,6 +37,10 @@ class BackgroundLoops:
                 asyncio.create_task(
                     self.engine.run_deadline_loop(self._stop), name="perdure-deadlines"
                 )
+            )
+            webhooks = DeliveryLoop(self.ctx, self.engine, self.wakeups)
+            self._tasks.append(
+                asyncio.create_task(webhooks.run(self._stop), name="perdure-webhooks")
             )
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ from app.api.routers import (
     namespaces,
     tasks,
     tenants,
+    webhooks,
     workflows,
 )
 from app.background import BackgroundLoops
@@ -63,7 +64,17 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.engine = engine
     app.state.metrics = RequestMetrics()
     install_problem_handlers(app)
-    for module in (health, tenants, namespaces, api_keys, me, workflows, tasks, definitions):
+    for module in (
+        health,
+        tenants,
+        namespaces,
+        api_keys,
+        me,
+        workflows,
+        tasks,
+        definitions,
+        webhooks,
+    ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _register_problem_schema(app)

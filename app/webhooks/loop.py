@@ -1,0 +1,123 @@
+"""The delivery loop: a server-side worker for every enabled webhook endpoint.
+
+Each tick claims the tasks the endpoints serve (while they have room) and sends each one in
+its own asyncio task. It sleeps on the engine's wake-ups for the endpoints' task queues, so a
+delivery starts as soon as its task is queued; activity-type bindings are found by the
+fallback poll until the loop has seen which queues they arrive on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from typing import Any
+
+from app.context import ServerContext
+from app.engine.service import Engine
+from app.engine.wakeups import Wakeups, queue_key
+from app.webhooks import endpoints as service
+from app.webhooks.claims import Claimed, claim_for_endpoint
+from app.webhooks.delivery import deliver, target_policy
+
+log = logging.getLogger("perdure.webhooks")
+
+MAX_IN_FLIGHT = 64
+# Wake the loop: a delivery ended (room for another), or an endpoint changed.
+ROOM_KEY = "webhooks|room"
+ENDPOINTS_KEY = "webhooks|endpoints"
+
+
+class DeliveryLoop:
+    def __init__(self, ctx: ServerContext, engine: Engine, wakeups: Wakeups) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.wakeups = wakeups
+        self.in_flight: dict[str, int] = defaultdict(int)  # endpoint id -> deliveries
+        self.deliveries: set[asyncio.Task[None]] = set()
+        # Queues where tasks of activity-type bindings were seen: (namespace id, queue).
+        self.type_queues: set[tuple[str, str]] = set()
+
+    @property
+    def total_in_flight(self) -> int:
+        return sum(self.in_flight.values())
+
+    async def tick(self, endpoints: list[Any] | None = None) -> int:
+        """Claim and start what the endpoints can take now; returns how many started."""
+        if endpoints is None:
+            endpoints = await self.load_endpoints()
+        started = 0
+        for endpoint in endpoints:
+            while (
+                self.total_in_flight < MAX_IN_FLIGHT
+                and self.in_flight[endpoint["id"]] < endpoint["max_concurrency"]
+            ):
+                claimed = await self.engine.transact(
+                    lambda tx, endpoint=endpoint: claim_for_endpoint(tx, endpoint)
+                )
+                if not isinstance(claimed, Claimed):
+                    break
+                self._start(endpoint, claimed)
+                started += 1
+        return started
+
+    async def load_endpoints(self) -> list[Any]:
+        async with self.ctx.db.read() as conn:
+            return await service.enabled_endpoints(conn)
+
+    def _start(self, endpoint: Any, claimed: Claimed) -> None:
+        self.in_flight[endpoint["id"]] += 1
+        if endpoint["activity_types"]:
+            self.type_queues.add((endpoint["namespace_id"], claimed.task_queue))
+        task = asyncio.create_task(self._deliver(endpoint, claimed), name="perdure-webhook")
+        self.deliveries.add(task)
+        task.add_done_callback(self.deliveries.discard)
+
+    async def _deliver(self, endpoint: Any, claimed: Claimed) -> None:
+        try:
+            policy = target_policy(self.ctx, endpoint["namespace_settings"])
+            await deliver(self.ctx, self.engine, endpoint, claimed, policy)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The attempt stays started: its start-to-close timeout retries it.
+            log.exception("webhook delivery %s failed", claimed.delivery_id)
+        finally:
+            self.in_flight[endpoint["id"]] -= 1
+            if not self.in_flight[endpoint["id"]]:
+                del self.in_flight[endpoint["id"]]
+            self.wakeups.notify([ROOM_KEY])
+
+    def wake_keys(self, endpoints: list[Any]) -> set[str]:
+        keys = {ROOM_KEY, ENDPOINTS_KEY}
+        for endpoint in endpoints:
+            for queue in endpoint["task_queues"]:
+                keys.add(queue_key(endpoint["namespace_id"], "activity", queue))
+        for namespace_id, queue in self.type_queues:
+            keys.add(queue_key(namespace_id, "activity", queue))
+        return keys
+
+    async def run(self, stop: asyncio.Event) -> None:
+        fallback = self.ctx.settings.poll_fallback_seconds
+        try:
+            while not stop.is_set():
+                try:
+                    endpoints = await self.load_endpoints()
+                    async with self.wakeups.waiting(*self.wake_keys(endpoints)) as woken:
+                        if await self.tick(endpoints):
+                            continue
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(woken.wait(), fallback)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook delivery tick failed; retrying")
+                    await asyncio.sleep(1.0)
+        finally:
+            # Deliveries cut short stay started; their start-to-close timeout retries them.
+            for task in list(self.deliveries):
+                task.cancel()
+            for task in list(self.deliveries):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
