@@ -62,7 +62,9 @@ def current_revision(url: str) -> str | None:
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            # Parallel branches stay separate heads until merged: compare them all.
+            heads = MigrationContext.configure(conn).get_current_heads()
+            return "+".join(sorted(heads)) if heads else None
     finally:
         engine.dispose()
 
