@@ -408,3 +408,47 @@ async def test_the_delivery_log_pages_newest_first(server, tenant, raw):
     seen = [d["workflow_id"] for d in page.json()["deliveries"] + rest.json()["deliveries"]]
     assert seen == ["logged-2", "logged-1", "logged-0"]
     assert rest.json()["next_page_token"] is None
+
+
+async def test_deliveries_to_one_endpoint_stay_within_its_concurrency(tenant, raw):
+    release = asyncio.Event()
+
+    async def held(received: Received) -> Response:
+        await release.wait()
+        return JSONResponse(received.json["workflow_id"])
+
+    async with receiving(Receiver(held)) as receiver:
+        await create_webhook(tenant, receiver.url, max_concurrency=2)
+        ids = [f"busy-{n}" for n in range(4)]
+        for workflow_id in ids:
+            await schedule_one(raw, workflow_id)
+        await receiver.nth_request(2)
+        states = [(await pending_activity(raw, w)).get("state") for w in ids]
+        release.set()
+        results = {}
+        for _ in ids:
+            task = await raw.next_workflow_task(wait=10)
+            await raw.complete(task, complete_workflow())
+            [done] = [e for e in new_events(task) if e["event_type"] == "ACTIVITY_TASK_COMPLETED"]
+            results[task["workflow_id"]] = done["attributes"]["result"]
+
+    assert sorted(states) == ["SCHEDULED", "SCHEDULED", "STARTED", "STARTED"]
+    assert results == {w: w for w in ids}
+    assert len(receiver.requests) == 4
+
+
+async def test_nothing_is_delivered_after_the_workflow_closed(server, tenant, raw):
+    async with receiving(Receiver(answers(Response(status_code=503)))) as receiver:
+        await create_webhook(tenant, receiver.url)
+        await schedule_one(raw, "closed-early")
+        await in_backoff(raw, "closed-early", attempt=2)
+        terminated = await tenant.client.post(
+            tenant.ns("/workflows/closed-early/terminate"), json={"reason": "no longer needed"}
+        )
+        assert terminated.status_code == 200, terminated.text
+
+        await move_time(server, 10)
+        backlog = await tenant.client.get(tenant.ns(f"/task-queues/{QUEUE}"))
+
+    assert len(receiver.requests) == 1
+    assert backlog.json()["backlog"]["activity_tasks"] == 0

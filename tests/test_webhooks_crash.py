@@ -75,6 +75,7 @@ async def test_sigkill_during_a_delivery_retries_it_after_restart_and_completes_
                     e for e in new_events(task) if e["event_type"].startswith("ACTIVITY_TASK_")
                 ]
                 types = await raw.event_types("survivor")
+                logged = (await client.get(tenant.ns("/webhooks/hook/deliveries"))).json()
                 await client.aclose()
         finally:
             release.set()
@@ -86,3 +87,7 @@ async def test_sigkill_during_a_delivery_retries_it_after_restart_and_completes_
     assert [r.json["attempt"] for r in receiver.requests] == [1, 2]
     assert types.count("ACTIVITY_TASK_COMPLETED") == 1
     assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+    assert [(d["attempt"], d["state"]) for d in logged["deliveries"]] == [
+        (2, "completed"),
+        (1, "abandoned"),
+    ]

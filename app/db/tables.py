@@ -341,7 +341,8 @@ webhook_deliveries = sa.Table(
     sa.Column("activity_type", sa.String(1000), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False),
     sa.Column("request_body", sa.Text(), nullable=False),  # kept for a redelivery by hand
-    # 'in_flight', 'completed', 'accepted', 'failed' or 'refused' (outbound safety).
+    # 'in_flight', 'completed', 'accepted', 'failed', 'refused' (outbound safety) or
+    # 'abandoned' (the server died mid-send; the attempt timed out).
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
@@ -352,4 +353,6 @@ webhook_deliveries = sa.Table(
     # The log of one endpoint, newest first.
     sa.Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "started_at", "id"),
     sa.Index("ix_webhook_deliveries_namespace_id", "namespace_id"),
+    # Earlier attempts of an activity, marked abandoned when a later one is claimed.
+    sa.Index("ix_webhook_deliveries_run_id", "run_id", "scheduled_event_id"),
 )

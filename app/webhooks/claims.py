@@ -118,6 +118,22 @@ async def log_delivery(
     message_id: str | None,
     deadline: datetime | None,
 ) -> Claimed:
+    # Deliveries of earlier attempts still in flight belong to a server that died mid-send:
+    # their attempts are over (timed out), so the log says so instead of waiting forever.
+    await tx.conn.execute(
+        sa.update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.run_id == payload["run_id"],
+            webhook_deliveries.c.scheduled_event_id == payload["scheduled_event_id"],
+            webhook_deliveries.c.attempt < payload["attempt"],
+            webhook_deliveries.c.state == "in_flight",
+        )
+        .values(
+            state="abandoned",
+            finished_at=tx.now,
+            error="the server stopped before the answer was recorded; the attempt timed out",
+        )
+    )
     body = orjson.dumps(payload, option=orjson.OPT_UTC_Z)
     delivery_id = new_id()
     message_id = message_id or "msg_" + delivery_id.replace("-", "")

@@ -77,6 +77,9 @@ def upgrade() -> None:
         ["endpoint_id", "started_at", "id"],
     )
     op.create_index("ix_webhook_deliveries_namespace_id", "webhook_deliveries", ["namespace_id"])
+    op.create_index(
+        "ix_webhook_deliveries_run_id", "webhook_deliveries", ["run_id", "scheduled_event_id"]
+    )
 
 
 def downgrade() -> None:

@@ -109,7 +109,7 @@ class Delivery(BaseModel):
     activity_type: str
     attempt: int
     state: str = Field(
-        description="`in_flight`, `completed`, `accepted` (202), `failed` or `refused` (outbound safety)"
+        description="`in_flight`, `completed`, `accepted` (202), `failed`, `refused` (outbound safety) or `abandoned` (the server stopped mid-send; the attempt timed out and was retried)"
     )
     started_at: datetime
     finished_at: datetime | None
