@@ -9,6 +9,7 @@ import contextlib
 from sqlalchemy.engine import make_url
 
 from app.context import ServerContext
+from app.definitions.http_invoke import HttpInvokeLoop
 from app.engine.service import Engine
 from app.engine.wakeups import PostgresListener, Wakeups
 from app.webhooks.loop import DeliveryLoop
@@ -37,6 +38,10 @@ class BackgroundLoops:
                 asyncio.create_task(
                     self.engine.run_deadline_loop(self._stop), name="perdure-deadlines"
                 )
+            )
+            http_invoke = HttpInvokeLoop(self.ctx, self.engine, self.wakeups)
+            self._tasks.append(
+                asyncio.create_task(http_invoke.run(self._stop), name="perdure-http-invoke")
             )
             webhooks = DeliveryLoop(self.ctx, self.engine, self.wakeups)
             self._tasks.append(

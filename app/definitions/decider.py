@@ -9,13 +9,14 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from app.db.tables import history_events
-from app.definitions import store
-from app.definitions.interpreter import Decider, RunInfo, replay
+from app.db.tables import activities, definition_runs, history_events, tasks, workflow_runs
+from app.definitions import resources, store
+from app.definitions.interpreter import CHILD_META, Decider, RunInfo, replay
+from app.engine import activities as activities_engine
 from app.engine import decisions, lifecycle
 from app.engine.service import Engine
 from app.engine.transition import Run, Transition
-from app.errors import FailedPrecondition
+from app.errors import FailedPrecondition, NotFound
 
 DECIDER = "asl"
 # Definition versions are immutable: parse each once per process.
@@ -48,6 +49,8 @@ async def decide(tx: Transition, run: Run) -> list[dict[str, Any]]:
         start_time=_iso(run.start_time),
         definition_name=pin.name,
         definition_version=pin.version,
+        namespace_id=run.namespace_id,
+        completed_event_id=run.next_event_id,
     )
     return Decider(document, info, replay(events), tx.now).decide()
 
@@ -74,4 +77,60 @@ async def start(
     return await engine.transact(body)
 
 
+CALLBACKS_SCHEDULED = sa.select(activities).where(
+    activities.c.run_id == sa.bindparam("run_id"),
+    activities.c.task_queue == resources.CALLBACK_QUEUE,
+    activities.c.state == "scheduled",
+)
+UNPINNED_CHILDREN = (
+    sa.select(workflow_runs.c.id, workflow_runs.c.memo)
+    .select_from(
+        workflow_runs.outerjoin(definition_runs, definition_runs.c.run_id == workflow_runs.c.id)
+    )
+    .where(
+        workflow_runs.c.parent_run_id == sa.bindparam("run_id"),
+        workflow_runs.c.decider == DECIDER,
+        definition_runs.c.run_id.is_(None),
+    )
+)
+
+
+async def after_decision(tx: Transition, run: Run) -> None:
+    """In the transaction of the decision: start the activities whose task tokens it handed
+    out (so the tokens can be completed), pin the child runs it started, and wake the HTTP
+    loop for the requests it scheduled."""
+    await tx.flush()
+    for activity in (await tx.conn.execute(CALLBACKS_SCHEDULED, {"run_id": run.id})).mappings():
+        await tx.conn.execute(
+            sa.delete(tasks).where(
+                tasks.c.run_id == run.id,
+                tasks.c.kind == "activity",
+                tasks.c.scheduled_event_id == activity["scheduled_event_id"],
+            )
+        )
+        await activities_engine.start(tx, run, activity, "perdure:callback")
+    for child_id, memo in (await tx.conn.execute(UNPINNED_CHILDREN, {"run_id": run.id})).all():
+        meta = (orjson.loads(memo) if memo else {}).get(CHILD_META) or {}
+        child = await tx.run(child_id)
+        try:
+            row = await store.get(
+                tx.conn, run.namespace_id, meta.get("name", ""), meta.get("version")
+            )
+        except NotFound as err:
+            if child.is_open:
+                await lifecycle.terminate(tx, child, reason=err.detail, identity="perdure:asl")
+            continue
+        await store.pin(tx.conn, child_id, run.namespace_id, row)
+    if await tx.conn.scalar(HTTP_SCHEDULED, {"run_id": run.id}):
+        tx.wake_keys.add(HTTP_WAKE_KEY)
+
+
+HTTP_WAKE_KEY = "definitions:http"
+HTTP_SCHEDULED = sa.select(sa.func.count()).where(
+    tasks.c.run_id == sa.bindparam("run_id"),
+    tasks.c.kind == "activity",
+    tasks.c.task_queue == resources.HTTP_QUEUE,
+)
+
 decisions.inline_deciders[DECIDER] = decide
+decisions.inline_after_apply[DECIDER] = after_decision

@@ -8,6 +8,7 @@ from (frame, entry, attempt). Replaying the same history always yields the same 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from app.definitions import choice, paths, processing, resources
 from app.definitions.errors import StatesError, runtime
+from app.engine.tokens import TaskToken
 
 ENTERED = "asl.state_entered"
 EXITED = "asl.state_exited"
@@ -48,6 +50,10 @@ class RunInfo:
     start_time: str
     definition_name: str
     definition_version: int
+    namespace_id: str = ""
+    # Event id the WORKFLOW_TASK_COMPLETED of this decision will get (task tokens are made from
+    # the ids of the events that schedule their activities).
+    completed_event_id: int = 0
 
 
 @dataclass
@@ -59,6 +65,7 @@ class History:
     cancel_requested: set[int] = field(default_factory=set)
     run_cancel_requested: bool = False
     ended_count: int = 0
+    children: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → started execution
 
 
 def activity_id(frame: Frame, attempt: int) -> str:
@@ -67,6 +74,21 @@ def activity_id(frame: Frame, attempt: int) -> str:
 
 def timer_id(frame: Frame, kind: str, attempt: int) -> str:
     return f"asl:{kind}:" + json.dumps([frame.path, frame.entry, attempt])
+
+
+CHILD_META = "perdure.asl"
+TOKEN_PLACEHOLDER = "\u0000asl-task-token:"
+
+
+def _child_error(event_type: str, attributes: dict[str, Any]) -> StatesError:
+    failure = attributes.get("failure") or {}
+    status = event_type.removeprefix("CHILD_WORKFLOW_EXECUTION_")
+    cause = json.dumps(
+        {"Status": status, "Error": failure.get("type"), "Cause": failure.get("message")}
+    )
+    if status == "TIMED_OUT":
+        return StatesError("States.Timeout", cause)
+    return StatesError("States.TaskFailed", cause)
 
 
 def _activity_error(event_type: str, attributes: dict[str, Any]) -> StatesError:
@@ -126,6 +148,31 @@ def replay(events: list[tuple[str, dict[str, Any]]]) -> History:
             h.outcomes[attributes["timer_id"]] = (True, None)
         elif event_type == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
             h.run_cancel_requested = True
+        elif event_type == "START_CHILD_WORKFLOW_EXECUTION_INITIATED":
+            cid = ((attributes.get("memo") or {}).get(CHILD_META) or {}).get("id")
+            if cid:
+                scheduled_ids[event_id] = cid
+                h.started.add(cid)
+        elif event_type.startswith("CHILD_WORKFLOW_EXECUTION_") or (
+            event_type == "START_CHILD_WORKFLOW_EXECUTION_FAILED"
+        ):
+            cid = scheduled_ids.get(attributes.get("initiated_event_id", -1))
+            if cid is None:
+                continue
+            if event_type == "CHILD_WORKFLOW_EXECUTION_STARTED":
+                h.children[cid] = attributes.get("workflow_execution") or {}
+            elif event_type == "CHILD_WORKFLOW_EXECUTION_COMPLETED":
+                h.outcomes[cid] = (True, attributes.get("result"))
+            elif event_type == "START_CHILD_WORKFLOW_EXECUTION_FAILED":
+                h.outcomes[cid] = (
+                    False,
+                    StatesError(
+                        "StepFunctions.ExecutionAlreadyExistsException",
+                        f"workflow '{attributes.get('workflow_id')}' is already running",
+                    ),
+                )
+            else:
+                h.outcomes[cid] = (False, _child_error(event_type, attributes))
     return h
 
 
@@ -214,6 +261,7 @@ class Decider:
                     progressed = True
         self._cancel_abandoned_activities()
         self.commands = [c for c in self.commands if not self._abandoned(c)]
+        self._hand_out_tokens()
         root = self.h.frames[root_key]
         if root.ended and root.error is None:
             self.commands.append(
@@ -270,12 +318,33 @@ class Decider:
         attributes = command["attributes"]
         if command["command_type"] == "SCHEDULE_ACTIVITY_TASK":
             path, entry, _ = json.loads(attributes["activity_id"][4:])
+        elif command["command_type"] == "START_CHILD_WORKFLOW_EXECUTION":
+            path, entry, _ = json.loads(attributes["memo"][CHILD_META]["id"][4:])
         elif command["command_type"] == "START_TIMER":
             path, entry, _ = json.loads(attributes["timer_id"].split(":", 2)[2])
         else:
             return False
         frame = self.h.frames.get(json.dumps(path))
         return frame is None or not self._live(frame) or frame.entry != entry
+
+    def _hand_out_tokens(self) -> None:
+        """Activities that hand out their task token go first in the decision, so the events
+        that schedule them get known ids; the token replaces its placeholder in the input."""
+        tokened = [c for c in self.commands if c.get("token")]
+        others = [c for c in self.commands if not c.get("token")]
+        for index, command in enumerate(tokened):
+            del command["token"]
+            attributes = command["attributes"]
+            token = TaskToken(
+                "a",
+                self.info.namespace_id,
+                self.info.run_id,
+                self.info.completed_event_id + 1 + index,
+                1,
+            ).encode()
+            placeholder = TOKEN_PLACEHOLDER + attributes["activity_id"]
+            attributes["input"] = _replace_text(attributes["input"], placeholder, token)
+        self.commands = tokened + others
 
     def _cancel_abandoned_activities(self) -> None:
         for aid, scheduled_event_id in sorted(self.h.open_activities.items()):
@@ -429,15 +498,29 @@ class Decider:
         failures: list[StatesError] = []
         attempt = 1
         while True:
-            ctx = self.context(frame, attempt)
             aid = activity_id(frame, attempt)
+            extra = {"Task": {"Token": TOKEN_PLACEHOLDER + aid}}
+            ctx = self.context(frame, attempt, extra)
             if aid not in self.h.started:
                 task_input = processing.parameters(
                     state, processing.input_path(state, frame.input, ctx), ctx
                 )
                 self.h.started.add(aid)
-                self.commands.append(self._schedule(state, target, aid, task_input, frame.input))
+                if isinstance(target, resources.ChildRun):
+                    self.commands.append(self._start_child(target, aid, task_input))
+                else:
+                    self.commands.append(
+                        self._schedule(state, target, aid, task_input, frame.input)
+                    )
                 return False
+            if isinstance(target, resources.ChildRun) and target.wait is None:
+                if aid in self.h.children:
+                    self.h.outcomes.setdefault(aid, (True, self._execution(aid)))
+            elif isinstance(target, resources.ChildRun) and self.h.outcomes.get(aid, (False,))[0]:
+                self.h.outcomes[aid] = (
+                    True,
+                    self._sync_output(aid, target, task_input_of(self, frame, state, ctx)),
+                )
             if aid not in self.h.outcomes:
                 return False
             ok, value = self.h.outcomes[aid]
@@ -448,6 +531,43 @@ class Decider:
             if decided is not None:
                 return decided
             attempt += 1
+
+    def _execution(self, cid: str) -> dict[str, Any]:
+        started = self.h.children.get(cid) or {}
+        return {
+            "ExecutionArn": f"{started.get('workflow_id')}:{started.get('run_id')}",
+            "StartDate": self.now.isoformat().replace("+00:00", "Z"),
+        }
+
+    def _sync_output(self, cid: str, target: resources.ChildRun, task_input: Any) -> Any:
+        result = self.h.outcomes[cid][1]
+        return {
+            **self._execution(cid),
+            "Input": json.dumps((task_input or {}).get("Input")),
+            "Output": result if target.wait == "sync2" else json.dumps(result),
+            "Status": "SUCCEEDED",
+        }
+
+    def _start_child(self, target: resources.ChildRun, cid: str, task_input: Any) -> dict[str, Any]:
+        if not isinstance(task_input, dict):
+            raise runtime("startExecution needs Parameters with StateMachineArn")
+        try:
+            name, version = resources.state_machine(task_input.get("StateMachineArn"))
+        except ValueError as exc:
+            raise runtime(str(exc)) from None
+        digest = hashlib.sha256(f"{self.info.run_id}{cid}".encode()).hexdigest()[:16]
+        workflow_id = task_input.get("Name") or f"{self.info.workflow_id}-{name}-{digest}"
+        return {
+            "command_type": "START_CHILD_WORKFLOW_EXECUTION",
+            "attributes": {
+                "workflow_id": str(workflow_id),
+                "workflow_type": name,
+                "input": task_input.get("Input"),
+                # A child that is waited for ends with its parent; one that is not, does not.
+                "parent_close_policy": "TERMINATE" if target.wait else "ABANDON",
+                "memo": {CHILD_META: {"id": cid, "name": name, "version": version}},
+            },
+        }
 
     def _schedule(
         self,
@@ -465,6 +585,8 @@ class Decider:
             heartbeat = _positive(
                 paths.read(state["HeartbeatSecondsPath"], raw), "HeartbeatSecondsPath"
             )
+        if isinstance(target, resources.HttpInvoke):
+            target = resources.Activity(resources.HTTP_QUEUE, resources.HTTP_TYPE)
         attributes: dict[str, Any] = {
             "activity_id": aid,
             "activity_type": target.activity_type,
@@ -476,7 +598,13 @@ class Decider:
         }
         if heartbeat:
             attributes["heartbeat_timeout"] = heartbeat
-        return {"command_type": "SCHEDULE_ACTIVITY_TASK", "attributes": attributes}
+        command: dict[str, Any] = {
+            "command_type": "SCHEDULE_ACTIVITY_TASK",
+            "attributes": attributes,
+        }
+        if target.token:
+            command["token"] = True
+        return command
 
     # -- Parallel and Map ------------------------------------------------------------------------
 
@@ -545,6 +673,23 @@ class Decider:
 
 
 # -- shared with test-state ---------------------------------------------------------------------
+
+
+def task_input_of(decider: Decider, frame: Frame, state: dict[str, Any], ctx: Any) -> Any:
+    try:
+        return processing.parameters(state, processing.input_path(state, frame.input, ctx), ctx)
+    except StatesError:
+        return None
+
+
+def _replace_text(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _replace_text(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_text(v, old, new) for v in value]
+    return value
 
 
 def _positive(value: Any, what: str) -> float:

@@ -18,6 +18,10 @@ log = logging.getLogger("perdure.engine")
 # (`{"command_type": ..., "attributes": {...}}`), exactly what a worker would send.
 InlineDecider = Callable[[Transition, Run], Awaitable[list[dict[str, Any]]]]
 inline_deciders: dict[str, InlineDecider] = {}
+# Optional: called in the same transaction once a decider's commands were applied, e.g. to start
+# at once an activity whose task token the decision handed out.
+InlineAfterApply = Callable[[Transition, Run], Awaitable[None]]
+inline_after_apply: dict[str, InlineAfterApply] = {}
 # A run whose decisions keep asking for more decisions in one transaction is cut off here.
 MAX_INLINE_ROUNDS = 1000
 
@@ -107,7 +111,10 @@ async def run_inline_deciders(tx: Transition) -> None:
             log.exception("in-server decider %s failed on run %s", run.decider, run.id)
             failure = {"message": f"{type(exc).__name__}: {exc}", "type": "DeciderError"}
         else:
-            await apply_decision(tx, run, raw_commands, identity)
+            rejected = await apply_decision(tx, run, raw_commands, identity)
+            after = inline_after_apply.get(run.decider)
+            if rejected is None and after is not None:
+                await after(tx, run)
             continue
         await workflow_tasks.fail_and_retry(
             tx,
