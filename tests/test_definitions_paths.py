@@ -315,3 +315,17 @@ async def test_random_values_are_well_formed(tenant):
 
     assert len(answer["output"]["id"]) == 36
     assert 1 <= answer["output"]["n"] < 10
+
+
+async def test_fail_state_error_and_cause_may_come_from_intrinsics(tenant):
+    answer = await try_state(
+        tenant,
+        {
+            "Type": "Fail",
+            "ErrorPath": "$.code",
+            "CausePath": "States.Format('order {} was refused', $.order)",
+        },
+        {"code": "Refused", "order": 42},
+    )
+
+    assert (answer["error"], answer["cause"]) == ("Refused", "order 42 was refused")

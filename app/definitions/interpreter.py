@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.definitions import choice, paths, processing, resources
+from app.definitions import choice, intrinsics, paths, processing, resources
 from app.definitions.errors import StatesError, runtime
 from app.engine.tokens import TaskToken
 
@@ -699,9 +699,20 @@ def _positive(value: Any, what: str) -> float:
 
 
 def fail_values(state: dict[str, Any], raw: Any) -> tuple[str, str]:
-    error = paths.read(state["ErrorPath"], raw) if "ErrorPath" in state else state.get("Error", "")
-    cause = paths.read(state["CausePath"], raw) if "CausePath" in state else state.get("Cause", "")
-    return str(error or ""), str(cause or "")
+    """A Fail state's Error and Cause (ErrorPath/CausePath: a path or an intrinsic function)."""
+
+    def value(field: str) -> str:
+        path = state.get(f"{field}Path")
+        if path is None:
+            return str(state.get(field, ""))
+        found = (
+            intrinsics.evaluate(path, raw, None)
+            if path.startswith("States.")
+            else paths.read(path, raw)
+        )
+        return "" if found is None else str(found)
+
+    return value("Error"), value("Cause")
 
 
 def next_of_choice(state: dict[str, Any], effective: Any, ctx: Any) -> str:

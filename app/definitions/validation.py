@@ -88,7 +88,7 @@ class Checker:
             if has_next == has_end:
                 self.add(where, f"a {kind} state needs exactly one of Next or End: true")
         elif "Next" in state or "End" in state:
-            self.add(where, f"a {kind} state has neither Next nor End")
+            self.add(where, f"a {kind} state ends the machine: it takes neither Next nor End")
         if "Next" in state and state["Next"] not in states:
             self.add((*where, "Next"), f"Next names '{state['Next']}', which is not a state")
         for field in ("InputPath", "OutputPath"):
