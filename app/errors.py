@@ -94,6 +94,14 @@ class Unavailable(PerdureError):
     status, kind, title = 503, "unavailable", "Service unavailable"
 
 
+class QueryFailed(PerdureError):
+    status, kind, title = 400, "query-failed", "Query failed"
+
+
+class DeadlineExceeded(PerdureError):
+    status, kind, title = 504, "deadline-exceeded", "Deadline exceeded"
+
+
 ERROR_KINDS: tuple[type[PerdureError], ...] = (
     InvalidArgument,
     Unauthenticated,
@@ -108,5 +116,7 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     LimitExceeded,
     RateLimited,
     Unavailable,
+    QueryFailed,
+    DeadlineExceeded,
     PerdureError,
 )

@@ -62,7 +62,7 @@ def current_revision(url: str) -> str | None:
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            # Parallel branches stay separate heads until merged: compare them all.
+            # 'a+b' while migration branches are unmerged, as head_revision() spells it.
             heads = MigrationContext.configure(conn).get_current_heads()
             return "+".join(sorted(heads)) if heads else None
     finally:

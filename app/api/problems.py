@@ -47,6 +47,7 @@ _DESCRIPTIONS = {
     422: "A limit would be exceeded",
     429: "Rate limited",
     503: "Unavailable: the database is unreachable or not migrated",
+    504: "Deadline exceeded: nobody answered in time",
 }
 
 

@@ -356,3 +356,27 @@ webhook_deliveries = sa.Table(
     # Earlier attempts of an activity, marked abandoned when a later one is claimed.
     sa.Index("ix_webhook_deliveries_run_id", "run_id", "scheduled_event_id"),
 )
+
+# -- queries (issue #4): questions to a workflow, answered by a worker of its task queue --------
+
+query_tasks = sa.Table(
+    "query_tasks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("workflow_id", sa.String(1000), nullable=False),
+    sa.Column("workflow_type", sa.String(1000), nullable=False),
+    sa.Column("task_queue", sa.String(1000), nullable=False),
+    sa.Column("query_type", sa.String(1000), nullable=False),
+    sa.Column("args", sa.Text(), nullable=True),
+    sa.Column("state", sa.String(10), nullable=False),  # pending, claimed, answered
+    sa.Column("claimed_by", sa.String(1000), nullable=True),
+    sa.Column("answer", sa.Text(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    # Pollers claim the oldest pending query of their queue.
+    sa.Index("ix_query_tasks_queue", "namespace_id", "task_queue", "state", "created_at"),
+    sa.Index("ix_query_tasks_expires_at", "expires_at"),
+)

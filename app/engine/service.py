@@ -25,6 +25,7 @@ from app.engine import (
     decisions,
     dispatch,
     lifecycle,
+    queries,
     retention,
     workflow_tasks,
 )
@@ -37,7 +38,7 @@ from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
-from app.errors import FailedPrecondition, NotFound, PerdureError
+from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureError
 
 log = logging.getLogger("perdure.engine")
 
@@ -219,13 +220,22 @@ class Engine:
 
     async def poll_workflow_task(
         self, namespace_id: str, task_queue: str, identity: str, wait: float
-    ) -> dispatch.WorkflowTaskClaim | None:
+    ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
         await self.pollers.seen(namespace_id, task_queue, "workflow", identity)
         return await self._poll(
             queue_key(namespace_id, "workflow", task_queue),
-            lambda tx: dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity),
+            lambda tx: self._claim_query_or_workflow_task(tx, namespace_id, task_queue, identity),
             wait,
         )
+
+    async def _claim_query_or_workflow_task(
+        self, tx: Transition, namespace_id: str, task_queue: str, identity: str
+    ) -> Any:
+        """Queries go first: their callers are waiting, and they take no workflow task."""
+        query = await queries.claim(tx, namespace_id, task_queue, identity)
+        if query is not None:
+            return query
+        return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
 
     async def _poll(
         self, key: str, claim: Callable[[Transition], Awaitable[Any]], wait: float
@@ -458,6 +468,57 @@ class Engine:
 
         await self.transact(body)
 
+    # -- queries ------------------------------------------------------------------------------
+
+    async def query_workflow(
+        self,
+        namespace_id: str,
+        workflow_id: str,
+        run_id: str | None,
+        query_type: str,
+        args_text: str | None,
+        timeout: float,  # noqa: ASYNC109 - the caller's deadline, stored with the query
+    ) -> dict[str, Any]:
+        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer."""
+        query_id = await self.transact(
+            lambda tx: queries.create(
+                tx, namespace_id, workflow_id, run_id, query_type, args_text, timeout
+            )
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                async with self.wakeups.waiting(queries.query_key(query_id)) as woken:
+                    async with self.db.read() as conn:
+                        found = await queries.outcome(conn, query_id)
+                    if found is not None:
+                        return {"query_id": query_id, **found}
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise DeadlineExceeded(
+                            f"no worker answered the query within {timeout:g} s; is a worker "
+                            "polling the workflow's task queue?",
+                            query_id=query_id,
+                        )
+                    try:
+                        await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
+                    except TimeoutError:
+                        pass
+        finally:
+            await asyncio.shield(self.transact(lambda tx: queries.forget(tx, query_id)))
+
+    async def respond_query(
+        self,
+        namespace_id: str,
+        query_id: str,
+        answer: Any,
+        error: dict[str, Any] | None,
+    ) -> None:
+        answer_text = dump_payload(answer, field="answer")
+        await self.transact(
+            lambda tx: queries.answer(tx, namespace_id, query_id, answer_text, error)
+        )
+
     # -- deadlines ----------------------------------------------------------------------------
 
     async def fire_due_timers(self) -> int:
@@ -525,11 +586,12 @@ class Engine:
         async with self.db.read() as conn:
             tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
             next_at = await deadlines.next_fire_time(tx)
-        if next_at is None:
-            return self.fallback
-        seconds = (next_at - self.clock.now()).total_seconds()
-        # Time-skipping: look again soon, the idle check may pass once in-flight work ends.
+        # Time-skipping: look again soon, the idle check may pass once in-flight work ends
+        # (also with no timer yet: the work in flight may be about to start one).
         limit = 0.05 if self.ctx.settings.time_skipping else self.fallback
+        if next_at is None:
+            return limit
+        seconds = (next_at - self.clock.now()).total_seconds()
         return max(0.0, min(seconds, limit))
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
+from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
 from app.api.schemas.workflows import (
     Accepted,
     ActivityCompleted,
@@ -26,10 +27,9 @@ from app.api.schemas.workflows import (
     HeartbeatById,
     PollBody,
     TaskQueueDescription,
-    WorkflowTask,
     WorkflowTaskCompleted,
 )
-from app.engine import reads
+from app.engine import queries, reads
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.service import workflow_task_body
 
@@ -46,8 +46,8 @@ TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
 
 @router.post(
     "/task-queues/{task_queue}/workflow-tasks/poll",
-    response_model=WorkflowTask,
-    summary="Long-poll a task queue for a workflow task",
+    response_model=WorkflowTaskOrQuery,
+    summary="Long-poll a task queue for a workflow task (or a query to answer)",
     responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
 )
 async def poll_workflow_task(
@@ -58,7 +58,21 @@ async def poll_workflow_task(
     )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+    if isinstance(claim, queries.QueryClaim):
+        return FastJSON(await queries.query_task_body(ctx.db, claim))
     return FastJSON(await workflow_task_body(ctx.db, claim))
+
+
+@router.post(
+    "/workflow-tasks/respond-query",
+    response_model=Accepted,
+    summary="Answer a query received from a workflow-task poll",
+    responses=problem_responses(400, 401, 403, 404, 413),
+)
+async def respond_query(body: RespondQuery, engine: EngineDep, caller: NamespaceWorker) -> Accepted:
+    error = body.error.model_dump() if body.error is not None else None
+    await engine.respond_query(caller.namespace.id, body.query_id, body.answer, error)
+    return Accepted()
 
 
 @router.post(

@@ -1,4 +1,4 @@
-"""Workflow executions: start, describe, list, history, result, signal, cancel, terminate."""
+"""Workflow executions: start, describe, list, history, result, signal, query, cancel, terminate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator,
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.common import PageSize, PageToken
+from app.api.schemas.queries import QueryAnswer, QueryBody
 from app.api.schemas.workflows import (
     CancelBody,
     History,
@@ -34,6 +35,7 @@ from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import workflow_task_body
+from app.errors import QueryFailed
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
 
@@ -434,3 +436,39 @@ async def terminate_workflow(
         body.identity or caller.principal.key_name,
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id})
+
+
+@router.post(
+    "/workflows/{workflow_id}/query/{query_name}",
+    response_model=QueryAnswer,
+    summary="Query a workflow (a worker of its task queue answers from its state)",
+    description=(
+        "Waits up to `timeout` seconds (at most 30) for a worker polling the run's task queue; "
+        "504 when none answers. Closed runs are answered too, from their final state. "
+        "A failing or unknown query handler answers 400 `query-failed`."
+    ),
+    responses=problem_responses(400, 401, 403, 404, 413, 504),
+)
+async def query_workflow(
+    workflow_id: WorkflowId,
+    query_name: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    body: QueryBody,
+    engine: EngineDep,
+    caller: NamespaceReader,
+) -> FastJSON:
+    answered = await engine.query_workflow(
+        caller.namespace.id,
+        workflow_id,
+        body.run_id,
+        query_name,
+        dump_payload(body.args, field="args"),
+        body.timeout,
+    )
+    error = answered.get("error")
+    if error is not None:
+        raise QueryFailed(
+            f"query '{query_name}' failed: {error.get('message') or error}",
+            query_id=answered["query_id"],
+            failure=error,
+        )
+    return FastJSON({"query_id": answered["query_id"], "answer": answered["answer"]})

@@ -1,0 +1,50 @@
+"""Models of the query routes: ask a workflow, receive a query in a poll, answer it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from app.api.schemas.workflows import Body, FailureBody, WorkflowTask
+from app.engine.queries import DEFAULT_QUERY_TIMEOUT, MAX_QUERY_TIMEOUT
+
+
+class QueryBody(Body):
+    args: Any = Field(default=None, description="The query's input (any JSON).")
+    run_id: str | None = Field(default=None, description="A given run; the latest by default.")
+    timeout: Annotated[float, Field(gt=0, le=MAX_QUERY_TIMEOUT)] = Field(
+        default=DEFAULT_QUERY_TIMEOUT, description="Seconds to wait for a worker's answer."
+    )
+
+
+class QueryAnswer(BaseModel):
+    query_id: str
+    answer: Any = None
+
+
+class QueryRequest(BaseModel):
+    query_id: str
+    query_type: str
+    args: Any = None
+
+
+class WorkflowTaskOrQuery(WorkflowTask):
+    query: QueryRequest | None = Field(
+        default=None,
+        description=(
+            "Set when the poll hands out a query instead of a workflow task: answer it from "
+            "`history` (the run's events so far) with `workflow-tasks/respond-query`. "
+            "`task_token` is empty; no workflow task was started."
+        ),
+    )
+
+
+class RespondQuery(Body):
+    query_id: str = Field(max_length=64)
+    answer: Any = None
+    error: FailureBody | None = Field(
+        default=None,
+        description="The handler failed (or the query is unknown): the caller sees a 400 query-failed problem.",
+    )
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"

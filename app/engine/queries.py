@@ -1,0 +1,197 @@
+"""Queries: a caller asks a workflow a question; a worker polling the run's task queue answers
+from the run's history, without a workflow task (nothing is written to the history).
+
+A query is a row in `query_tasks`: created pending (waking the queue's workflow pollers),
+claimed by one poller, answered once. The caller long-waits on the query's own wake-up key;
+rows are deleted when the caller stops waiting, answered or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.db.tables import query_tasks
+from app.engine.payloads import dump, load
+from app.engine.transition import Transition
+from app.engine.wakeups import queue_key
+from app.errors import NotFound
+from app.ids import new_id
+
+MAX_QUERY_TIMEOUT = 30.0
+DEFAULT_QUERY_TIMEOUT = 10.0
+
+
+def query_key(query_id: str) -> str:
+    """The query was answered."""
+    return f"qa|{query_id}"
+
+
+@dataclass
+class QueryClaim:
+    query_id: str
+    namespace_id: str
+    run_id: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    query_type: str
+    args: Any
+
+
+async def create(
+    tx: Transition,
+    namespace_id: str,
+    workflow_id: str,
+    run_id: str | None,
+    query_type: str,
+    args_text: str | None,
+    timeout: float,  # noqa: ASYNC109 - stored as the query's expiry, not awaited
+) -> str:
+    """A pending query for the run (the latest of the workflow unless `run_id`), closed or not."""
+    run = await tx.find_run(namespace_id, workflow_id, run_id)
+    query_id = new_id()
+    await tx.conn.execute(
+        sa.insert(query_tasks).values(
+            id=query_id,
+            namespace_id=namespace_id,
+            run_id=run.id,
+            workflow_id=run.workflow_id,
+            workflow_type=run.workflow_type,
+            task_queue=run.task_queue,
+            query_type=query_type,
+            args=args_text,
+            state="pending",
+            created_at=tx.now,
+            expires_at=tx.now + timedelta(seconds=timeout),
+        )
+    )
+    tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue))
+    return query_id
+
+
+async def claim(
+    tx: Transition, namespace_id: str, task_queue: str, identity: str
+) -> QueryClaim | None:
+    """The oldest pending, unexpired query of the queue, now claimed by this poller."""
+    query = (
+        sa.select(query_tasks)
+        .where(
+            query_tasks.c.namespace_id == namespace_id,
+            query_tasks.c.task_queue == task_queue,
+            query_tasks.c.state == "pending",
+            query_tasks.c.expires_at > tx.now,
+        )
+        .order_by(query_tasks.c.created_at)
+        .limit(1)
+    )  # ix_query_tasks_queue
+    if tx.is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    row = (await tx.conn.execute(query)).mappings().one_or_none()
+    if row is None:
+        return None
+    await tx.conn.execute(
+        sa.update(query_tasks)
+        .where(query_tasks.c.id == row["id"])
+        .values(state="claimed", claimed_by=identity)
+    )
+    return QueryClaim(
+        query_id=row["id"],
+        namespace_id=row["namespace_id"],
+        run_id=row["run_id"],
+        workflow_id=row["workflow_id"],
+        workflow_type=row["workflow_type"],
+        task_queue=row["task_queue"],
+        query_type=row["query_type"],
+        args=load(row["args"]),
+    )
+
+
+async def answer(
+    tx: Transition,
+    namespace_id: str,
+    query_id: str,
+    answer_text: str | None,
+    error: dict[str, Any] | None,
+) -> None:
+    """Record a worker's answer to a claimed query and wake its caller."""
+    done = await tx.conn.execute(
+        sa.update(query_tasks)
+        .where(
+            query_tasks.c.id == query_id,
+            query_tasks.c.namespace_id == namespace_id,
+            query_tasks.c.state == "claimed",
+        )
+        .values(
+            state="answered", answer=answer_text, error=dump(error) if error is not None else None
+        )
+    )
+    if done.rowcount != 1:
+        raise NotFound(
+            "query not found: it was answered already, or its caller stopped waiting",
+            query_id=query_id,
+        )
+    tx.wake_keys.add(query_key(query_id))
+
+
+async def outcome(conn: Any, query_id: str) -> dict[str, Any] | None:
+    """The answer of an answered query, or None while it waits."""
+    row = (
+        (
+            await conn.execute(
+                sa.select(query_tasks.c.state, query_tasks.c.answer, query_tasks.c.error).where(
+                    query_tasks.c.id == query_id
+                )
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None or row["state"] != "answered":
+        return None
+    return {"answer": load(row["answer"]), "error": load(row["error"])}
+
+
+async def forget(tx: Transition, query_id: str) -> None:
+    await tx.conn.execute(sa.delete(query_tasks).where(query_tasks.c.id == query_id))
+
+
+async def query_task_body(db: Any, claim: QueryClaim) -> dict[str, Any]:
+    """The poll answer for a claimed query: the run and its whole history so far (first page;
+    the rest by `next_page_token`), shaped like a workflow task without a task token."""
+    from app.engine.limits import HISTORY_PAGE_SIZE
+    from app.engine.reads import history_page, run_row
+    from app.pagination import encode_token
+
+    async with db.read() as conn:
+        last_event_id = (await run_row(conn, claim.run_id))["next_event_id"] - 1
+        events = await history_page(
+            conn,
+            claim.run_id,
+            after_event_id=0,
+            up_to_event_id=last_event_id,
+            page_size=HISTORY_PAGE_SIZE,
+        )
+    token = None
+    if events and events[-1]["event_id"] < last_event_id:
+        token = encode_token([events[-1]["event_id"]])
+    return {
+        "task_token": "",
+        "workflow_id": claim.workflow_id,
+        "run_id": claim.run_id,
+        "workflow_type": claim.workflow_type,
+        "task_queue": claim.task_queue,
+        "attempt": 0,
+        "scheduled_event_id": 0,
+        "started_event_id": last_event_id,
+        "previous_started_event_id": 0,
+        "history": {"events": events, "next_page_token": token},
+        "query": {
+            "query_id": claim.query_id,
+            "query_type": claim.query_type,
+            "args": claim.args,
+        },
+    }

@@ -1,0 +1,779 @@
+"""The deterministic runtime of one workflow run: its own asyncio event loop, driven step by
+step by history events, and the commands its code emits.
+
+Replay: history is cut at each WORKFLOW_TASK_STARTED. The events before it are the inputs of
+an activation (resolve futures, deliver signals, start or cancel the run); the loop then runs
+until no task can move, and the commands emitted must equal, in order, the command events
+recorded after that task's WORKFLOW_TASK_COMPLETED. A difference is non-determinism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from perdure.common import RetryPolicy
+from perdure.converter import decode_args, encode_args, from_json, to_json
+from perdure.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    ContinueAsNewError,
+    FailureError,
+    NondeterminismError,
+    WorkflowAlreadyStartedError,
+    from_failure,
+    to_failure,
+)
+from perdure.workflow import Info, WorkflowDefinition
+
+log = logging.getLogger("perdure.worker")
+
+# Event type recorded for each command type (what replay compares).
+COMMAND_EVENTS = {
+    "ACTIVITY_TASK_SCHEDULED": "SCHEDULE_ACTIVITY_TASK",
+    "ACTIVITY_TASK_CANCEL_REQUESTED": "REQUEST_CANCEL_ACTIVITY_TASK",
+    "TIMER_STARTED": "START_TIMER",
+    "TIMER_CANCELED": "CANCEL_TIMER",
+    "START_CHILD_WORKFLOW_EXECUTION_INITIATED": "START_CHILD_WORKFLOW_EXECUTION",
+    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION",
+    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION",
+    "MARKER_RECORDED": "RECORD_MARKER",
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    "WORKFLOW_EXECUTION_COMPLETED": "COMPLETE_WORKFLOW_EXECUTION",
+    "WORKFLOW_EXECUTION_FAILED": "FAIL_WORKFLOW_EXECUTION",
+    "WORKFLOW_EXECUTION_CANCELED": "CANCEL_WORKFLOW_EXECUTION",
+    "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION",
+}
+# Commands the server may drop without an event (the target finished first).
+MAY_LEAVE_NO_EVENT = {"REQUEST_CANCEL_ACTIVITY_TASK", "CANCEL_TIMER"}
+# Attributes that must agree between a command and its recorded event.
+IDENTITY_FIELDS = {
+    "SCHEDULE_ACTIVITY_TASK": ("activity_id", "activity_type"),
+    "START_TIMER": ("timer_id",),
+    "CANCEL_TIMER": ("timer_id",),
+    "START_CHILD_WORKFLOW_EXECUTION": ("workflow_id", "workflow_type"),
+    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION": ("workflow_id", "signal_name"),
+    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION": ("workflow_id",),
+    "RECORD_MARKER": ("marker_name",),
+}
+
+_current: contextvars.ContextVar[WorkflowInstance | None] = contextvars.ContextVar(
+    "perdure_workflow", default=None
+)
+
+
+def current_instance_or_none() -> WorkflowInstance | None:
+    loop = asyncio._get_running_loop()
+    if isinstance(loop, WorkflowLoop):
+        return loop.instance
+    return _current.get()
+
+
+def current_instance() -> WorkflowInstance:
+    found = current_instance_or_none()
+    if found is None:
+        raise RuntimeError("not inside a workflow")
+    return found
+
+
+class WorkflowTaskFailure(Exception):
+    """The workflow task must fail (and be retried): a bug or non-determinism, not a failure
+    of the workflow itself."""
+
+    def __init__(self, message: str, cause: str, error: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.error = error
+
+
+class DurableTimer(asyncio.TimerHandle):
+    """`loop.call_later` in a workflow: a server timer; cancelling it cancels the timer."""
+
+    def __init__(
+        self, when: float, callback: Any, args: Any, loop: WorkflowLoop, context: Any
+    ) -> None:
+        super().__init__(when, callback, args, loop, context=context)
+        self.command: Command | None = None
+
+    def cancel(self) -> None:
+        if not self.cancelled() and self.command is not None and not self.command.done:
+            self._loop.instance.cancel_timer(self)  # type: ignore[attr-defined]
+        super().cancel()
+
+
+class WorkflowLoop(asyncio.AbstractEventLoop):
+    """An event loop that only runs when the runtime steps it; time is the workflow's time."""
+
+    def __init__(self, instance: WorkflowInstance) -> None:
+        self.instance = instance
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+
+    # -- what asyncio needs ------------------------------------------------------------------
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+        handle = asyncio.Handle(callback, args, self, context=context)
+        self._ready.append(handle)
+        return handle
+
+    def call_later(self, delay: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        if delay <= 0:
+            return self.call_soon(callback, *args, context=context)
+        return self.instance.start_timer(delay, callback, args, context)
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        return self.call_later(when - self.time(), callback, *args, context=context)
+
+    def time(self) -> float:
+        return self.instance.now.timestamp()
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> Any:
+        return asyncio.Task(coro, loop=self, name=name, context=context)
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return True
+
+    def is_closed(self) -> bool:
+        return False
+
+    def _timer_handle_cancelled(self, handle: Any) -> None:
+        pass
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if isinstance(error, asyncio.CancelledError | ContinueAsNewError):
+            return
+        if "destroyed but it is pending" in str(context.get("message")):
+            return  # an evicted or finished run's tasks are dropped with it
+        log.warning(
+            "workflow %s: %s",
+            self.instance.info.workflow_id,
+            context.get("message"),
+            exc_info=error,
+        )
+
+    def get_exception_handler(self) -> Any:
+        return None
+
+    # -- stepping ---------------------------------------------------------------------------
+
+    def run_ready(self) -> bool:
+        """Run every ready callback (and those they make ready); True if any ran."""
+        ran = False
+        while self._ready:
+            handle = self._ready.popleft()
+            if not handle.cancelled():
+                handle._run()
+                ran = True
+        return ran
+
+
+@dataclass
+class Command:
+    """An emitted command and what resolves it."""
+
+    command_type: str
+    attributes: dict[str, Any]
+    future: Any = None
+    timer: DurableTimer | None = None
+    start_future: Any = None
+    event_id: int | None = None
+    done: bool = False
+    result_type: Any = None
+
+    def body(self) -> dict[str, Any]:
+        return {"command_type": self.command_type, "attributes": self.attributes}
+
+    def describe(self) -> str:
+        keys = IDENTITY_FIELDS.get(self.command_type, ())
+        shown = ", ".join(f"{k}={self.attributes.get(k)!r}" for k in keys)
+        return f"{self.command_type}({shown})"
+
+
+class ActivityHandle(asyncio.Future):  # type: ignore[type-arg]
+    """The future of a scheduled activity; `cancel()` asks the server to cancel it."""
+
+    _perdure_command: Command | None = None
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.done():
+            return False
+        command = self._perdure_command
+        if command is not None:
+            current_loop_instance(self).cancel_activity(command)
+        return super().cancel(msg)
+
+
+class ChildWorkflowHandle(asyncio.Future):  # type: ignore[type-arg]
+    """A started child workflow: `id`, `first_execution_run_id`, and a future of its result."""
+
+    id: str = ""
+    first_execution_run_id: str | None = None
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.done():
+            return False
+        current_loop_instance(self).add_command(
+            "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION",
+            {"workflow_id": self.id, "child_workflow_only": True},
+            None,
+        )
+        return super().cancel(msg)
+
+    async def signal(self, signal: Any, arg: Any = None) -> None:
+        """Signal the child."""
+        from perdure.workflow import get_external_workflow_handle
+
+        await get_external_workflow_handle(self.id).signal(signal, arg)
+
+
+def current_loop_instance(future: asyncio.Future[Any]) -> WorkflowInstance:
+    loop = future.get_loop()
+    assert isinstance(loop, WorkflowLoop)
+    return loop.instance
+
+
+class WorkflowInstance:
+    """One run's workflow object, its loop, its commands and what resolves them."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        *,
+        namespace: str,
+        workflow_id: str,
+        run_id: str,
+        eager_activity_types: Callable[[str, str | None], bool] | None = None,
+    ) -> None:
+        self.definition = definition
+        self.namespace = namespace
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.loop = WorkflowLoop(self)
+        self.obj: Any = None
+        self.main_task: asyncio.Task[Any] | None = None
+        self.seq = 0
+        self.now = datetime.fromtimestamp(0).astimezone()
+        self.random = random.Random(int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8]))
+        self.replaying = True
+        self.info: Info = None  # type: ignore[assignment]
+        self.unmatched: collections.deque[Command] = collections.deque()
+        self.by_event: dict[int, Command] = {}
+        self.conditions: list[tuple[Callable[[], bool], asyncio.Future[Any]]] = []
+        self.inputs: list[dict[str, Any]] = []
+        self.new_commands: list[Command] = []
+        self.closed = False
+        self.cancel_requested = False
+        self.last_event_id = 0
+        self.last_started_event_id = 0
+        self.pending_events: list[dict[str, Any]] = []
+        self.eager_activity_types = eager_activity_types
+        self._handler_failure: FailureError | None = None
+
+    # -- feeding history --------------------------------------------------------------------
+
+    def feed(
+        self, events: list[dict[str, Any]], *, final_started_event_id: int | None
+    ) -> list[Command]:
+        """Apply history events (after those already applied). Returns the commands of the
+        activation at `final_started_event_id` (the workflow task being answered), if any."""
+        events = self.pending_events + [e for e in events if e["event_id"] > self.last_event_id]
+        self.pending_events = []
+        produced: list[Command] = []
+        for index, event in enumerate(events):
+            kind = event["event_type"]
+            if kind == "WORKFLOW_TASK_STARTED":
+                if event["event_id"] == final_started_event_id:
+                    produced = self._activate(event, replaying=False)
+                    self.last_started_event_id = event["event_id"]
+                    self.last_event_id = event["event_id"]
+                    return produced
+                if index + 1 >= len(events):
+                    # Its outcome is not known yet (a query of a run whose task is running).
+                    self.pending_events = events[index:]
+                    return produced
+                following = events[index + 1]["event_type"]
+                if following == "WORKFLOW_TASK_COMPLETED":
+                    self._activate(event, replaying=True)
+                    self.last_started_event_id = event["event_id"]
+            elif kind in COMMAND_EVENTS:
+                self._match(event)
+            elif kind not in (
+                "WORKFLOW_TASK_SCHEDULED",
+                "WORKFLOW_TASK_COMPLETED",
+                "WORKFLOW_TASK_FAILED",
+                "WORKFLOW_TASK_TIMED_OUT",
+            ):
+                self.inputs.append(event)
+            self.last_event_id = event["event_id"]
+        return produced
+
+    def activate_for_query(self, event_time: str) -> None:
+        """A query that arrived before the run's first workflow task completed: run that first
+        activation (its commands are never sent) so the query sees the started workflow."""
+        if self.obj is None and self.inputs:
+            self._activate({"event_id": 0, "event_time": event_time}, replaying=True)
+
+    def finish_replay(self) -> None:
+        """End of a closed history: every emitted command must have been recorded."""
+        self._check_all_matched(None)
+
+    def _check_all_matched(self, at: dict[str, Any] | None) -> None:
+        while self.unmatched and self.unmatched[0].command_type in MAY_LEAVE_NO_EVENT:
+            self.unmatched.popleft()
+        if self.unmatched:
+            extra = self.unmatched[0]
+            where = f"before event {at['event_id']}" if at else "at the end of history"
+            raise NondeterminismError(
+                f"non-determinism: the workflow emitted {extra.describe()} but history has no "
+                f"matching event ({where})"
+            )
+
+    def _match(self, event: dict[str, Any]) -> None:
+        expected_type = COMMAND_EVENTS[event["event_type"]]
+        attrs = event.get("attributes") or {}
+        while self.unmatched:
+            command = self.unmatched[0]
+            if command.command_type == expected_type and all(
+                command.attributes.get(k) == attrs.get(k)
+                for k in IDENTITY_FIELDS.get(expected_type, ())
+            ):
+                self.unmatched.popleft()
+                command.event_id = event["event_id"]
+                self.by_event[event["event_id"]] = command
+                return
+            if command.command_type in MAY_LEAVE_NO_EVENT:
+                self.unmatched.popleft()
+                continue
+            break
+        keys = IDENTITY_FIELDS.get(expected_type, ())
+        recorded = f"{expected_type}({', '.join(f'{k}={attrs.get(k)!r}' for k in keys)})"
+        got = self.unmatched[0].describe() if self.unmatched else "nothing"
+        raise NondeterminismError(
+            f"non-determinism at event {event['event_id']} ({event['event_type']}): history "
+            f"recorded {recorded} but the workflow code emitted {got}"
+        )
+
+    # -- an activation ----------------------------------------------------------------------
+
+    def _activate(self, started: dict[str, Any], *, replaying: bool) -> list[Command]:
+        self._check_all_matched(started)
+        self.replaying = replaying
+        self.now = _parse_time(started["event_time"])
+        inputs, self.inputs = self.inputs, []
+        self.new_commands = []
+        previous = asyncio._get_running_loop()
+        asyncio._set_running_loop(self.loop)
+        token = _current.set(self)
+        try:
+            start_main = False
+            for event in inputs:
+                if event["event_type"] == "WORKFLOW_EXECUTION_STARTED":
+                    self._on_started(event)
+                    start_main = True
+                else:
+                    self._apply(event)
+            if start_main:
+                self._start_main()
+            self._run_until_blocked()
+        finally:
+            _current.reset(token)
+            asyncio._set_running_loop(previous)
+        return list(self.new_commands)
+
+    def _run_until_blocked(self) -> None:
+        while True:
+            self.loop.run_ready()
+            progressed = False
+            for fn, future in list(self.conditions):
+                if future.done():
+                    self.conditions.remove((fn, future))
+                    continue
+                if fn():
+                    future.set_result(True)
+                    self.conditions.remove((fn, future))
+                    progressed = True
+            if not progressed and not self.loop._ready:
+                break
+        if self.main_task is not None and self.main_task.done() and not self.closed:
+            self._close()
+
+    def _on_started(self, event: dict[str, Any]) -> None:
+        a = event["attributes"]
+
+        def delta(v: Any) -> timedelta | None:
+            return timedelta(seconds=v) if v else None
+
+        self.info = Info(
+            namespace=self.namespace,
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            workflow_type=a.get("workflow_type") or self.definition.name,
+            task_queue=a.get("task_queue", ""),
+            attempt=int(a.get("attempt") or 1),
+            start_time=_parse_time(event["event_time"]),
+            first_execution_run_id=a.get("first_execution_run_id") or self.run_id,
+            continued_run_id=a.get("continued_execution_run_id"),
+            parent_workflow_id=a.get("parent_workflow_id"),
+            parent_run_id=a.get("parent_run_id"),
+            execution_timeout=delta(a.get("workflow_execution_timeout")),
+            run_timeout=delta(a.get("workflow_run_timeout")),
+            task_timeout=delta(a.get("workflow_task_timeout")),
+            memo=a.get("memo"),
+            search_attributes=a.get("search_attributes") or {},
+        )
+        self.obj = self.definition.cls()
+        self._start_input = a.get("input")
+
+    def _start_main(self) -> None:
+        run_fn = self.definition.run_fn
+        args = decode_args(run_fn, self._start_input)
+        self.main_task = self.loop.create_task(run_fn(self.obj, *args), name="workflow-run")
+
+    def _close(self) -> None:
+        assert self.main_task is not None
+        self.closed = True
+        if self._handler_failure is not None:
+            failure = to_failure(self._handler_failure)
+            self._emit(Command("FAIL_WORKFLOW_EXECUTION", {"failure": failure}))
+            return
+        try:
+            result = self.main_task.result()
+        except ContinueAsNewError as can:
+            self._emit(Command(can.command["command_type"], can.command["attributes"]))
+        except asyncio.CancelledError:
+            if self.cancel_requested:
+                self._emit(Command("CANCEL_WORKFLOW_EXECUTION", {"details": None}))
+            else:
+                self._emit(
+                    Command(
+                        "FAIL_WORKFLOW_EXECUTION",
+                        {"failure": to_failure(CancelledError("workflow task cancelled"))},
+                    )
+                )
+        except FailureError as err:
+            self._emit(Command("FAIL_WORKFLOW_EXECUTION", {"failure": to_failure(err)}))
+        except NondeterminismError:
+            raise
+        except Exception as err:
+            self.closed = False
+            raise WorkflowTaskFailure(
+                f"workflow code raised {type(err).__name__}: {err}",
+                "WORKFLOW_WORKER_UNHANDLED_FAILURE",
+                err,
+            ) from err
+        else:
+            self._emit(Command("COMPLETE_WORKFLOW_EXECUTION", {"result": to_json(result)}))
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind = event["event_type"]
+        a = event.get("attributes") or {}
+        if kind == "WORKFLOW_EXECUTION_SIGNALED":
+            self._deliver_signal(a.get("signal_name", ""), a.get("input"))
+        elif kind == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
+            self.cancel_requested = True
+            if self.main_task is not None and not self.main_task.done():
+                self.main_task.cancel()
+        elif kind.startswith("ACTIVITY_TASK_") and kind != "ACTIVITY_TASK_STARTED":
+            command = self.by_event.get(a.get("scheduled_event_id", -1))
+            if command is None or command.done:
+                return
+            command.done = True
+            future = command.future
+            if future.done():
+                return
+            if kind == "ACTIVITY_TASK_COMPLETED":
+                future.set_result(from_json(a.get("result"), command.result_type))
+                return
+            if kind == "ACTIVITY_TASK_CANCELED":
+                cause: BaseException = CancelledError("activity canceled", a.get("details"))
+            else:
+                cause = from_failure(a.get("failure"))
+            future.set_exception(
+                ActivityError(
+                    "activity task failed"
+                    if kind != "ACTIVITY_TASK_CANCELED"
+                    else "activity canceled",
+                    activity_type=command.attributes["activity_type"],
+                    activity_id=command.attributes["activity_id"],
+                    retry_state=a.get("retry_state"),
+                    cause=cause,
+                )
+            )
+        elif kind == "TIMER_FIRED":
+            command = self.by_event.get(a.get("started_event_id", -1))
+            if command is None or command.done:
+                return
+            command.done = True
+            timer = command.timer
+            if timer is not None and not timer.cancelled():
+                self.loop._ready.append(timer)
+        elif kind == "START_CHILD_WORKFLOW_EXECUTION_FAILED":
+            command = self.by_event.get(a.get("initiated_event_id", -1))
+            if command is None:
+                return
+            command.done = True
+            if not command.start_future.done():
+                command.start_future.set_exception(
+                    WorkflowAlreadyStartedError(
+                        f"child workflow id '{a.get('workflow_id')}' is already in use", 409
+                    )
+                )
+        elif kind == "CHILD_WORKFLOW_EXECUTION_STARTED":
+            command = self.by_event.get(a.get("initiated_event_id", -1))
+            if command is None:
+                return
+            handle = command.future
+            handle.first_execution_run_id = (a.get("workflow_execution") or {}).get("run_id")
+            if not command.start_future.done():
+                command.start_future.set_result(handle)
+        elif kind.startswith("CHILD_WORKFLOW_EXECUTION_"):
+            command = self.by_event.get(a.get("initiated_event_id", -1))
+            if command is None or command.done:
+                return
+            command.done = True
+            future = command.future
+            if future.done():
+                return
+            if kind == "CHILD_WORKFLOW_EXECUTION_COMPLETED":
+                future.set_result(from_json(a.get("result"), command.result_type))
+            else:
+                failure = a.get("failure") or {"message": kind, "type": "CanceledError"}
+                future.set_exception(
+                    ChildWorkflowError(
+                        "child workflow execution failed",
+                        workflow_id=command.attributes["workflow_id"],
+                        workflow_type=command.attributes["workflow_type"],
+                        cause=from_failure(failure),
+                    )
+                )
+        elif kind in (
+            "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED",
+            "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
+            "EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED",
+            "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
+        ):
+            command = self.by_event.get(a.get("initiated_event_id", -1))
+            if command is None or command.future is None or command.future.done():
+                return
+            command.done = True
+            if kind.endswith("_FAILED"):
+                command.future.set_exception(
+                    ApplicationError(
+                        f"external workflow not found: {a.get('cause')}",
+                        type="ExternalWorkflowNotFound",
+                    )
+                )
+            else:
+                command.future.set_result(None)
+
+    def _deliver_signal(self, name: str, payload: Any) -> None:
+        handler = self.definition.signals.get(name)
+        if handler is None:
+            log.warning("workflow %s: no handler for signal '%s'; dropped", self.workflow_id, name)
+            return
+        args = decode_args(handler, payload)
+
+        async def run_handler() -> None:
+            try:
+                outcome = handler(self.obj, *args)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            except FailureError as err:
+                # A signal handler's failure fails the workflow (as Temporal does).
+                self._handler_failure = err
+                if self.main_task is not None and not self.main_task.done():
+                    self.main_task.cancel()
+
+        self.loop.create_task(run_handler(), name=f"signal-{name}")
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _emit(self, command: Command) -> Command:
+        self.unmatched.append(command)
+        self.new_commands.append(command)
+        return command
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def add_command(self, command_type: str, attributes: dict[str, Any], future: Any) -> Command:
+        return self._emit(Command(command_type, attributes, future=future))
+
+    def _withdraw(self, command: Command) -> bool:
+        """Drop a command emitted in this activation and not sent yet (scheduled and cancelled
+        before the workflow task completed): no command, no event, on every replay alike."""
+        if command in self.new_commands and command.event_id is None:
+            self.new_commands.remove(command)
+            self.unmatched.remove(command)
+            command.done = True
+            return True
+        return False
+
+    def schedule_activity(
+        self,
+        activity_type: str,
+        args: list[Any],
+        *,
+        task_queue: str | None,
+        timeouts: dict[str, float | None],
+        retry_policy: RetryPolicy | None,
+        activity_id: str | None,
+        result_type: Any,
+    ) -> ActivityHandle:
+        if not timeouts.get("start_to_close_timeout") and not timeouts.get(
+            "schedule_to_close_timeout"
+        ):
+            raise ValueError("set start_to_close_timeout or schedule_to_close_timeout")
+        seq = self._next_seq()
+        attributes: dict[str, Any] = {
+            "activity_id": activity_id or str(seq),
+            "activity_type": activity_type,
+            "input": encode_args(args),
+            **{k: v for k, v in timeouts.items() if v is not None},
+        }
+        if task_queue:
+            attributes["task_queue"] = task_queue
+        if retry_policy is not None:
+            attributes["retry_policy"] = retry_policy.to_json()
+        if self.eager_activity_types is not None and self.eager_activity_types(
+            activity_type, task_queue
+        ):
+            attributes["request_eager_execution"] = True
+        handle = ActivityHandle(loop=self.loop)
+        command = self._emit(
+            Command("SCHEDULE_ACTIVITY_TASK", attributes, future=handle, result_type=result_type)
+        )
+        handle._perdure_command = command
+        return handle
+
+    def cancel_activity(self, command: Command) -> None:
+        if command.done or self._withdraw(command):
+            return
+        self._emit(
+            Command(
+                "REQUEST_CANCEL_ACTIVITY_TASK", {"activity_id": command.attributes["activity_id"]}
+            )
+        )
+
+    def start_timer(self, delay: float, callback: Any, args: Any, context: Any) -> DurableTimer:
+        seq = self._next_seq()
+        timer = DurableTimer(self.loop.time() + delay, callback, args, self.loop, context)
+        command = self._emit(
+            Command(
+                "START_TIMER", {"timer_id": str(seq), "start_to_fire_timeout": delay}, timer=timer
+            )
+        )
+        timer.command = command
+        return timer
+
+    def cancel_timer(self, timer: DurableTimer) -> None:
+        command = timer.command
+        assert command is not None
+        if command.done or self._withdraw(command):
+            return
+        command.done = True
+        self._emit(Command("CANCEL_TIMER", {"timer_id": command.attributes["timer_id"]}))
+
+    def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self.conditions.append((fn, future))
+        return future
+
+    async def start_child(
+        self,
+        workflow_type: str,
+        args: list[Any],
+        *,
+        workflow_id: str,
+        attributes: dict[str, Any],
+        result_type: Any,
+    ) -> ChildWorkflowHandle:
+        self._next_seq()
+        attrs = {
+            "workflow_id": workflow_id,
+            "workflow_type": workflow_type,
+            "input": encode_args(args),
+            **{k: to_json(v) for k, v in attributes.items() if v is not None},
+        }
+        handle = ChildWorkflowHandle(loop=self.loop)
+        handle.id = workflow_id
+        start_future = self.loop.create_future()
+        self._emit(
+            Command(
+                "START_CHILD_WORKFLOW_EXECUTION",
+                attrs,
+                future=handle,
+                start_future=start_future,
+                result_type=result_type,
+            )
+        )
+        return await start_future
+
+    async def signal_external(
+        self, workflow_id: str, run_id: str | None, signal_name: str, args: list[Any]
+    ) -> None:
+        self._next_seq()
+        future = self.loop.create_future()
+        attrs: dict[str, Any] = {
+            "workflow_id": workflow_id,
+            "signal_name": signal_name,
+            "input": encode_args(args),
+        }
+        if run_id:
+            attrs["run_id"] = run_id
+        self._emit(Command("SIGNAL_EXTERNAL_WORKFLOW_EXECUTION", attrs, future=future))
+        await future
+
+    async def cancel_external(self, workflow_id: str, run_id: str | None) -> None:
+        self._next_seq()
+        future = self.loop.create_future()
+        attrs: dict[str, Any] = {"workflow_id": workflow_id}
+        if run_id:
+            attrs["run_id"] = run_id
+        self._emit(Command("REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION", attrs, future=future))
+        await future
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def query(self, name: str, payload: Any) -> Any:
+        """Answer a query from the current state (handlers must not emit commands)."""
+        handler = self.definition.queries.get(name)
+        if handler is None:
+            known = ", ".join(sorted(self.definition.queries)) or "none"
+            raise KeyError(
+                f"workflow {self.definition.name} has no query '{name}' (known: {known})"
+            )
+        if self.obj is None:
+            raise RuntimeError("the workflow has not started yet")
+        args = decode_args(handler, payload)
+        previous = asyncio._get_running_loop()
+        asyncio._set_running_loop(self.loop)
+        token = _current.set(self)
+        try:
+            return to_json(handler(self.obj, *args))
+        finally:
+            _current.reset(token)
+            asyncio._set_running_loop(previous)
+
+
+def _parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

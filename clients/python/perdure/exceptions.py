@@ -1,0 +1,234 @@
+"""Errors an SDK user sees, and their JSON failure form (what the server stores).
+
+The cause chain follows Temporal's: a workflow fails with `WorkflowFailureError` whose `cause`
+is, e.g., an `ActivityError` whose `cause` is the `ApplicationError` the activity raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PerdureError(Exception):
+    """Base of every SDK error."""
+
+
+class RPCError(PerdureError):
+    """The server answered with an error: `status` and the RFC 9457 problem `details`."""
+
+    def __init__(self, message: str, status: int, problem: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem or {}
+
+    @property
+    def type(self) -> str:
+        """The problem `type` URI (stable per error kind)."""
+        return str(self.problem.get("type", ""))
+
+
+class WorkflowAlreadyStartedError(RPCError):
+    """A start was refused because the workflow id is taken (id reuse/conflict policies)."""
+
+
+class WorkflowQueryFailedError(PerdureError):
+    """The query handler raised, or the workflow does not know the query."""
+
+
+class QueryTimeoutError(PerdureError):
+    """No worker answered the query in time."""
+
+
+class FailureError(PerdureError):
+    """Base of errors that travel as failures (between activities, workflows and clients)."""
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if cause is not None:
+            self.__cause__ = cause
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The error that caused this one, if any."""
+        return self.__cause__
+
+
+class ApplicationError(FailureError):
+    """An error raised by user code. `non_retryable=True` stops activity retries at once."""
+
+    def __init__(
+        self,
+        message: str,
+        *details: Any,
+        type: str | None = None,  # noqa: A002 - Temporal's name
+        non_retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.details = list(details)
+        self.type = type
+        self.non_retryable = non_retryable
+
+
+class TimeoutError(FailureError):  # noqa: A001 - Temporal's name
+    """An activity or workflow ran out of time; `type` says which timeout."""
+
+    def __init__(
+        self, message: str, *, type: str | None = None, last_heartbeat_details: Any = None
+    ) -> None:  # noqa: A002
+        super().__init__(message)
+        self.type = type
+        self.last_heartbeat_details = last_heartbeat_details
+
+
+class CancelledError(FailureError):
+    """The activity, child or workflow was canceled."""
+
+    def __init__(self, message: str = "canceled", *details: Any) -> None:
+        super().__init__(message)
+        self.details = list(details)
+
+
+class TerminatedError(FailureError):
+    """The workflow was terminated."""
+
+
+class ActivityError(FailureError):
+    """An activity failed; `cause` says how (ApplicationError, TimeoutError, CancelledError)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        activity_type: str = "",
+        activity_id: str = "",
+        retry_state: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, cause=cause)
+        self.activity_type = activity_type
+        self.activity_id = activity_id
+        self.retry_state = retry_state
+
+
+class ChildWorkflowError(FailureError):
+    """A child workflow failed; `cause` says how."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        workflow_id: str = "",
+        workflow_type: str = "",
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, cause=cause)
+        self.workflow_id = workflow_id
+        self.workflow_type = workflow_type
+
+
+class WorkflowFailureError(PerdureError):
+    """`handle.result()` of a workflow that did not complete; `cause` says why."""
+
+    def __init__(self, *, cause: BaseException, status: str = "FAILED") -> None:
+        super().__init__(f"workflow execution {status.lower()}")
+        self.status = status
+        self.__cause__ = cause
+
+    @property
+    def cause(self) -> BaseException:
+        """The failure the workflow ended with."""
+        assert self.__cause__ is not None
+        return self.__cause__
+
+
+class ContinueAsNewError(BaseException):
+    """Raised by `workflow.continue_as_new`; the SDK turns it into a command (never catch it)."""
+
+    def __init__(self, command: dict[str, Any]) -> None:
+        super().__init__("continue as new")
+        self.command = command
+
+
+class NondeterminismError(PerdureError):
+    """Replaying the workflow code produced commands that differ from its history."""
+
+
+def to_failure(err: BaseException) -> dict[str, Any]:
+    """The JSON failure form of an exception (the server's FailureBody plus a cause chain)."""
+    failure: dict[str, Any] = {"message": str(err), "type": type(err).__name__}
+    if isinstance(err, ApplicationError):
+        failure.update(
+            message=err.message,
+            type=err.type or "ApplicationError",
+            non_retryable=err.non_retryable,
+            details=err.details or None,
+        )
+    elif isinstance(err, TimeoutError):
+        failure.update(type="TimeoutError", timeout_type=err.type)
+    elif isinstance(err, CancelledError):
+        failure.update(type="CanceledError", details=err.details or None)
+    elif isinstance(err, ActivityError):
+        failure.update(
+            type="ActivityError",
+            activity_type=err.activity_type,
+            activity_id=err.activity_id,
+            retry_state=err.retry_state,
+        )
+    elif isinstance(err, ChildWorkflowError):
+        failure.update(
+            type="ChildWorkflowError",
+            workflow_id=err.workflow_id,
+            workflow_type=err.workflow_type,
+        )
+    if isinstance(err, FailureError) and err.message:
+        failure["message"] = err.message
+    if err.__cause__ is not None:
+        failure["cause"] = to_failure(err.__cause__)
+    return failure
+
+
+def from_failure(failure: dict[str, Any] | None) -> BaseException:
+    """The exception a JSON failure stands for (inverse of `to_failure`)."""
+    failure = failure or {}
+    message = str(failure.get("message") or "")
+    kind = failure.get("type")
+    cause = from_failure(failure["cause"]) if isinstance(failure.get("cause"), dict) else None
+    err: BaseException
+    if kind == "ActivityError":
+        err = ActivityError(
+            message,
+            activity_type=failure.get("activity_type", ""),
+            activity_id=failure.get("activity_id", ""),
+            retry_state=failure.get("retry_state"),
+            cause=cause,
+        )
+    elif kind == "ChildWorkflowError":
+        err = ChildWorkflowError(
+            message,
+            workflow_id=failure.get("workflow_id", ""),
+            workflow_type=failure.get("workflow_type", ""),
+            cause=cause,
+        )
+    elif kind == "TimeoutError":
+        err = TimeoutError(
+            message,
+            type=failure.get("timeout_type"),
+            last_heartbeat_details=failure.get("last_heartbeat_details"),
+        )
+    elif kind == "CanceledError":
+        details = failure.get("details")
+        err = CancelledError(message or "canceled", *([details] if details is not None else []))
+    elif kind == "TerminatedError":
+        err = TerminatedError(message)
+    else:
+        details = failure.get("details")
+        err = ApplicationError(
+            message,
+            *(details if isinstance(details, list) else [details] if details is not None else []),
+            type=kind,
+            non_retryable=bool(failure.get("non_retryable")),
+        )
+        if cause is not None:
+            err.__cause__ = cause
+    return err

@@ -1,0 +1,477 @@
+"""The worker: polls a task queue over HTTP, runs workflow tasks on the deterministic runtime
+and activities (async on the loop, sync in a thread pool), and answers queries.
+
+It takes the eager paths the server offers: activities it serves are handed back with the
+workflow task completion, and the workflow task an activity completion causes comes back
+with that completion. Every server call is retried with back-off while the server is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from perdure import activity as activity_mod
+from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
+from perdure.client import Client, sleep_backoff
+from perdure.converter import decode_args, to_json
+from perdure.exceptions import ApplicationError, NondeterminismError, to_failure
+from perdure.workflow import WorkflowDefinition, definition
+
+log = logging.getLogger("perdure.worker")
+POLL_WAIT = 20.0
+RETRYABLE_STATUS = {500, 502, 503, 504}
+
+
+class Worker:
+    """Serve workflows and activities on one task queue. Use `async with Worker(...)` or
+    `await worker.run()` (stopped by `await worker.shutdown()`)."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Any] = (),
+        max_concurrent_activities: int = 100,
+        max_concurrent_workflow_tasks: int = 100,
+        max_cached_workflows: int = 1000,
+        max_concurrent_workflow_task_polls: int = 4,
+        max_concurrent_activity_task_polls: int = 4,
+        activity_executor: concurrent.futures.Executor | None = None,
+        graceful_shutdown_timeout: float = 30.0,
+        identity: str | None = None,
+    ) -> None:
+        self.client = client
+        self.http = client.http
+        self.task_queue = task_queue
+        self.identity = identity or f"{client.identity}-{task_queue}"
+        self.workflows: dict[str, WorkflowDefinition] = {}
+        for cls in workflows:
+            d = definition(cls)
+            self.workflows[d.name] = d
+        self.activities: dict[str, activity_mod.ActivityDefinition] = {}
+        for fn in activities:
+            d2 = activity_mod.definition(fn)
+            self.activities[d2.name] = d2
+        self.activity_slots = asyncio.Semaphore(max_concurrent_activities)
+        self.workflow_slots = asyncio.Semaphore(max_concurrent_workflow_tasks)
+        self.max_activities = max_concurrent_activities
+        self.running_activities = 0
+        self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
+        self.max_cached = max_cached_workflows
+        self.workflow_polls = max_concurrent_workflow_task_polls if self.workflows else 0
+        self.activity_polls = max_concurrent_activity_task_polls if self.activities else 0
+        self.executor = activity_executor or concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_concurrent_activities, thread_name_prefix="perdure-activity"
+        )
+        self._own_executor = activity_executor is None
+        self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._run_task: asyncio.Task[None] | None = None
+        if not self.workflows and not self.activities:
+            raise ValueError("a worker needs at least one workflow or activity")
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        self._run_task = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown()
+
+    async def run(self) -> None:
+        """Poll until `shutdown()`; then finish in-flight tasks (up to the graceful timeout)."""
+        pollers = [
+            asyncio.create_task(self._poll_loop("workflow")) for _ in range(self.workflow_polls)
+        ] + [asyncio.create_task(self._poll_loop("activity")) for _ in range(self.activity_polls)]
+        try:
+            await self._stopping.wait()
+        finally:
+            for p in pollers:
+                p.cancel()
+            await asyncio.gather(*pollers, return_exceptions=True)
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=self.graceful_shutdown_timeout)
+            for t in list(self._in_flight):
+                t.cancel()
+            if self._own_executor:
+                self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def shutdown(self) -> None:
+        """Stop polling, let in-flight tasks finish, and return when the worker has stopped."""
+        self._stopping.set()
+        if self._run_task is not None:
+            await self._run_task
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    # -- server calls -----------------------------------------------------------------------
+
+    async def _post(
+        self, path: str, body: dict[str, Any], *, give_up_on_stop: bool = False
+    ) -> httpx.Response | None:
+        """POST with retries while the server is unreachable or failing; None when stopping."""
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.client.post(self.http.ns(path), json=body)
+                if response.status_code not in RETRYABLE_STATUS:
+                    return response
+                log.warning("server answered %s to %s; retrying", response.status_code, path)
+            except httpx.TransportError as exc:
+                log.warning("server unreachable (%s) for %s; retrying", type(exc).__name__, path)
+            if give_up_on_stop and self._stopping.is_set():
+                return None
+            await sleep_backoff(attempt)
+            attempt += 1
+
+    async def _poll_loop(self, kind: str) -> None:
+        slots = self.workflow_slots if kind == "workflow" else self.activity_slots
+        path = f"/task-queues/{self.task_queue}/{kind}-tasks/poll"
+        while not self._stopping.is_set():
+            await slots.acquire()
+            try:
+                response = await self._post(
+                    path, {"identity": self.identity, "wait": POLL_WAIT}, give_up_on_stop=True
+                )
+            except BaseException:
+                slots.release()
+                raise
+            if response is None or response.status_code != 200:
+                slots.release()
+                if response is not None and response.status_code not in (204,):
+                    log.error("poll failed: %s %s", response.status_code, response.text)
+                    await asyncio.sleep(1.0)
+                continue
+            task = response.json()
+            if kind == "workflow":
+                self._spawn(self._workflow_task(task, slots))
+            else:
+                self.running_activities += 1
+                self._spawn(self._activity_task(task, slots))
+
+    # -- workflow tasks ---------------------------------------------------------------------
+
+    async def _workflow_task(
+        self, task: dict[str, Any] | None, slot: asyncio.Semaphore | None
+    ) -> None:
+        try:
+            while task is not None:
+                if task.get("query"):
+                    await self._answer_query(task)
+                    return
+                task = await self._decide(task)
+        except Exception:
+            log.exception("workflow task handling failed")
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _full_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        events = list(task["history"]["events"])
+        token = task["history"].get("next_page_token")
+        limit = task.get("started_event_id")
+        while token:
+            r = await self.http.call(
+                "GET",
+                f"/workflows/{task['workflow_id']}/history",
+                params={"run_id": task["run_id"], "next_page_token": token},
+            )
+            page = r.json()
+            events.extend(page["events"])
+            token = page.get("next_page_token")
+            if limit is not None and events and events[-1]["event_id"] >= limit:
+                break
+        if limit is not None:
+            events = [e for e in events if e["event_id"] <= limit]
+        return events
+
+    def _eager_ok(self, activity_type: str, task_queue: str | None) -> bool:
+        return (
+            activity_type in self.activities
+            and (task_queue is None or task_queue == self.task_queue)
+            and self.running_activities < self.max_activities
+        )
+
+    def _instance_for(self, task: dict[str, Any]) -> WorkflowInstance:
+        """The cached instance when it has seen exactly the history before this task, else a
+        fresh one that replays the whole history."""
+        run_id = task["run_id"]
+        cached = self.cache.get(run_id)
+        if cached is not None and cached.last_started_event_id == task["previous_started_event_id"]:
+            self.cache.move_to_end(run_id)
+            return cached
+        self.cache.pop(run_id, None)
+        return self._new_instance(task)
+
+    def _new_instance(self, task: dict[str, Any]) -> WorkflowInstance:
+        defn = self.workflows.get(task["workflow_type"])
+        if defn is None:
+            raise WorkflowTaskFailure(
+                f"workflow type '{task['workflow_type']}' is not registered on this worker "
+                f"(known: {', '.join(sorted(self.workflows)) or 'none'})",
+                "WORKFLOW_WORKER_UNHANDLED_FAILURE",
+            )
+        return WorkflowInstance(
+            defn,
+            namespace=self.http.namespace,
+            workflow_id=task["workflow_id"],
+            run_id=task["run_id"],
+            eager_activity_types=self._eager_ok,
+        )
+
+    async def _decide(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        """Answer one workflow task; return the next one when the server hands it back."""
+        run_id = task["run_id"]
+        try:
+            instance = self._instance_for(task)
+            events = await self._full_history(task)
+            commands = instance.feed(events, final_started_event_id=task["started_event_id"])
+        except (NondeterminismError, WorkflowTaskFailure) as err:
+            self.cache.pop(run_id, None)
+            cause = (
+                "NON_DETERMINISTIC_ERROR"
+                if isinstance(err, NondeterminismError)
+                else getattr(err, "cause", "WORKFLOW_WORKER_UNHANDLED_FAILURE")
+            )
+            log.warning("workflow task of %s failed: %s", task["workflow_id"], err)
+            await self._post(
+                "/workflow-tasks/fail",
+                {
+                    "task_token": task["task_token"],
+                    "cause": cause,
+                    "failure": {"message": str(err), "type": type(err).__name__},
+                    "identity": self.identity,
+                },
+            )
+            return None
+        except Exception as err:  # a bug in workflow code before it could even run
+            self.cache.pop(run_id, None)
+            log.exception("workflow task of %s failed", task["workflow_id"])
+            await self._post(
+                "/workflow-tasks/fail",
+                {
+                    "task_token": task["task_token"],
+                    "failure": to_failure(err),
+                    "identity": self.identity,
+                },
+            )
+            return None
+        self._remember(instance)
+        response = await self._post(
+            "/workflow-tasks/complete",
+            {
+                "task_token": task["task_token"],
+                "commands": [c.body() for c in commands],
+                "identity": self.identity,
+                "return_new_workflow_task": not instance.closed,
+            },
+        )
+        assert response is not None
+        if response.status_code != 200:
+            # Stale token, or the server refused the commands: replay afresh next time.
+            self.cache.pop(run_id, None)
+            if response.status_code not in (404, 409):
+                log.error(
+                    "completing a workflow task failed: %s %s", response.status_code, response.text
+                )
+            return None
+        if instance.closed:
+            self.cache.pop(run_id, None)
+        answer = response.json()
+        for activity_task in answer.get("activity_tasks") or []:
+            self.running_activities += 1
+            self._spawn(self._activity_task(activity_task, None))
+        return answer.get("workflow_task")
+
+    def _remember(self, instance: WorkflowInstance) -> None:
+        self.cache[instance.run_id] = instance
+        self.cache.move_to_end(instance.run_id)
+        while len(self.cache) > self.max_cached:
+            self.cache.popitem(last=False)
+
+    async def _answer_query(self, task: dict[str, Any]) -> None:
+        query = task["query"]
+        body: dict[str, Any] = {"query_id": query["query_id"], "identity": self.identity}
+        try:
+            instance = self.cache.get(task["run_id"])
+            if instance is None or instance.obj is None or instance.pending_events:
+                # Replay afresh, beside the cache (the cached instance may be mid-task).
+                instance = self._new_instance(task)
+                events = await self._full_history(task)
+                instance.feed(events, final_started_event_id=None)
+                instance.activate_for_query(events[-1]["event_time"])
+            body["answer"] = instance.query(query["query_type"], query.get("args"))
+        except Exception as err:
+            body["error"] = {"message": str(err), "type": type(err).__name__}
+        await self._post("/workflow-tasks/respond-query", body)
+
+    # -- activity tasks ---------------------------------------------------------------------
+
+    async def _activity_task(self, task: dict[str, Any], slot: asyncio.Semaphore | None) -> None:
+        try:
+            await self._run_activity(task)
+        except Exception:
+            log.exception("activity task handling failed")
+        finally:
+            self.running_activities -= 1
+            if slot is not None:
+                slot.release()
+
+    async def _run_activity(self, task: dict[str, Any]) -> None:
+        token = task["task_token"]
+        defn = self.activities.get(task["activity_type"])
+        if defn is None:
+            await self._post(
+                "/activity-tasks/fail",
+                {
+                    "task_token": token,
+                    "failure": {
+                        "message": f"activity type '{task['activity_type']}' is not registered on this worker",
+                        "type": "NotFoundError",
+                    },
+                    "identity": self.identity,
+                },
+            )
+            return
+        loop = asyncio.get_running_loop()
+        heartbeats = _Heartbeats(self, task)
+        details = task.get("heartbeat_details")
+        info = activity_mod.Info(
+            activity_id=task["activity_id"],
+            activity_type=task["activity_type"],
+            attempt=task["attempt"],
+            task_queue=task["task_queue"],
+            task_token=token,
+            workflow_id=task["workflow_id"],
+            workflow_run_id=task["run_id"],
+            workflow_type=task["workflow_type"],
+            heartbeat_details=details
+            if isinstance(details, list)
+            else ([] if details is None else [details]),
+            heartbeat_timeout=task.get("heartbeat_timeout"),
+            start_to_close_timeout=task.get("start_to_close_timeout"),
+            schedule_to_close_timeout=task.get("schedule_to_close_timeout"),
+            scheduled_time=task.get("scheduled_time"),
+            started_time=task.get("started_time"),
+        )
+        ctx = activity_mod.ActivityContext(
+            info, lambda d: loop.call_soon_threadsafe(heartbeats.send, d), not defn.is_async
+        )
+        heartbeats.ctx = ctx
+        args = decode_args(defn.fn, task.get("input"))
+        token_var = activity_mod._current.set(ctx)
+        try:
+            if defn.is_async:
+                work: asyncio.Future[Any] = asyncio.ensure_future(defn.fn(*args))
+            else:
+                import contextvars
+
+                context = contextvars.copy_context()
+                work = loop.run_in_executor(self.executor, lambda: context.run(defn.fn, *args))
+        finally:
+            activity_mod._current.reset(token_var)
+        heartbeats.work = work
+        outcome: dict[str, Any]
+        path: str
+        try:
+            result = await work
+            path = "/activity-tasks/complete"
+            wants_next = task["workflow_type"] in self.workflows
+            outcome = {"result": to_json(result), "return_new_workflow_task": wants_next}
+        except asyncio.CancelledError:
+            if not ctx.cancelled.is_set():
+                raise
+            path, outcome = "/activity-tasks/canceled", {"details": to_json(ctx.last_heartbeat)}
+        except BaseException as err:
+            if ctx.cancelled.is_set():
+                path, outcome = "/activity-tasks/canceled", {"details": to_json(ctx.last_heartbeat)}
+            else:
+                path = "/activity-tasks/fail"
+                failure = to_failure(err)
+                if not isinstance(err, ApplicationError):
+                    failure["type"] = type(err).__name__
+                outcome = {
+                    "failure": failure,
+                    "last_heartbeat_details": to_json(ctx.last_heartbeat),
+                }
+        finally:
+            heartbeats.stop()
+        response = await self._post(
+            path, {"task_token": token, "identity": self.identity, **outcome}
+        )
+        if response is None or response.status_code != 200:
+            if response is not None and response.status_code not in (404,):
+                log.error(
+                    "reporting an activity failed: %s %s", response.status_code, response.text
+                )
+            return
+        next_task = response.json().get("workflow_task") if path.endswith("complete") else None
+        if next_task:
+            await self.workflow_slots.acquire()
+            self._spawn(self._workflow_task(next_task, self.workflow_slots))
+
+
+class _Heartbeats:
+    """Sends an activity's heartbeats (coalesced, throttled) and relays cancellation."""
+
+    def __init__(self, worker: Worker, task: dict[str, Any]) -> None:
+        self.worker = worker
+        self.token = task["task_token"]
+        timeout = task.get("heartbeat_timeout")
+        self.interval = min(timeout * 0.8, 30.0) if timeout else 30.0
+        self.pending: Any = None
+        self.has_pending = False
+        self.sender: asyncio.Task[None] | None = None
+        self.ctx: activity_mod.ActivityContext | None = None
+        self.work: asyncio.Future[Any] | None = None
+        self.stopped = False
+
+    def send(self, details: Any) -> None:
+        if self.stopped:
+            return
+        self.pending, self.has_pending = details, True
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.create_task(self._send_loop())
+
+    async def _send_loop(self) -> None:
+        while self.has_pending and not self.stopped:
+            details, self.has_pending = self.pending, False
+            try:
+                r = await self.worker.http.client.post(
+                    self.worker.http.ns("/activity-tasks/heartbeat"),
+                    json={"task_token": self.token, "details": to_json(details)},
+                )
+            except httpx.TransportError:
+                r = None
+            if r is not None and r.status_code == 200 and r.json().get("cancel_requested"):
+                self._cancel()
+                return
+            if r is not None and r.status_code == 404:
+                self._cancel()  # the attempt is over (timed out, or the run closed)
+                return
+            await asyncio.sleep(self.interval)
+
+    def _cancel(self) -> None:
+        assert self.ctx is not None
+        self.ctx.cancelled.set()
+        if self.work is not None and not self.ctx.is_sync:
+            self.work.cancel()
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.sender is not None and not self.sender.done():
+            self.sender.cancel()
