@@ -21,15 +21,6 @@ async def scheduled_inputs(raw: Raw, workflow_id: str) -> list[Any]:
     ]
 
 
-async def wait_for(predicate, *, attempts: int = 200) -> None:  # type: ignore[no-untyped-def]
-    """Bounded wait for something another task does (the server's HTTP loop)."""
-    for _ in range(attempts):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 async def test_wait_for_task_token_waits_until_the_token_is_completed(tenant):
     raw = Raw(tenant)
     wf = await run_definition(
@@ -303,3 +294,31 @@ async def test_start_execution_without_sync_does_not_wait_for_the_child(tenant):
     assert outcome["status"] == "COMPLETED"
     assert outcome["result"]["ExecutionArn"].startswith(f"child-of-{child}:")
     assert (await raw.describe(f"child-of-{child}"))["status"] == "RUNNING"
+
+
+async def test_http_invoke_refuses_a_private_address_the_namespace_does_not_allow(tenant):
+    raw = Raw(tenant)
+    wf = await run_definition(
+        tenant,
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::http:invoke",
+                    "Parameters": {"ApiEndpoint": "http://10.255.255.1/admin", "Method": "GET"},
+                    "Catch": [
+                        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Refused"}
+                    ],
+                    "End": True,
+                },
+                "Refused": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+    )
+
+    outcome = await raw.result(wf, wait=20)
+
+    assert outcome["result"]["error"]["Error"] == "States.Http.Socket"
+    assert "not a public address" in outcome["result"]["error"]["Cause"]

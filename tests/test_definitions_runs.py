@@ -281,6 +281,86 @@ async def test_retry_backs_off_by_the_retrier_then_catch_takes_over(tenant, serv
     outcome = await raw.result(wf)
     assert outcome["status"] == "COMPLETED"
     assert outcome["result"] == {"k": "v", "error": {"Error": "Boom", "Cause": "try 3"}}
+    backoffs = [
+        e["attributes"]["start_to_fire_timeout"]
+        for e in await raw.history(wf)
+        if e["event_type"] == "TIMER_STARTED"
+    ]
+    assert backoffs == [10, 30]
+
+
+async def test_retry_back_off_is_capped_by_max_delay_seconds(tenant, server):
+    q = queue()
+    raw = Raw(tenant, q)
+    wf = await run_definition(
+        tenant,
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": task(
+                    q,
+                    Retry=[
+                        {
+                            "ErrorEquals": ["States.ALL"],
+                            "IntervalSeconds": 5,
+                            "BackoffRate": 4,
+                            "MaxAttempts": 3,
+                            "MaxDelaySeconds": 30,
+                        }
+                    ],
+                    End=True,
+                )
+            },
+        },
+        {},
+    )
+    for backoff in (5, 20, 30):
+        activity = await raw.next_activity_task()
+        await raw.activity("fail", activity, failure={"message": "again"})
+        await fire(server, backoff)
+    activity = await raw.next_activity_task()
+    await raw.activity("complete", activity, result="finally")
+
+    assert (await raw.result(wf))["result"] == "finally"
+    backoffs = [
+        e["attributes"]["start_to_fire_timeout"]
+        for e in await raw.history(wf)
+        if e["event_type"] == "TIMER_STARTED"
+    ]
+    assert backoffs == [5, 20, 30]
+
+
+async def test_a_missed_heartbeat_is_states_heartbeat_timeout(tenant, server):
+    q = queue()
+    raw = Raw(tenant, q)
+    wf = await run_definition(
+        tenant,
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": task(
+                    q,
+                    HeartbeatSeconds=10,
+                    TimeoutSeconds=300,
+                    Catch=[
+                        {
+                            "ErrorEquals": ["States.HeartbeatTimeout"],
+                            "ResultPath": "$.e",
+                            "Next": "Lost",
+                        }
+                    ],
+                    End=True,
+                ),
+                "Lost": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+    )
+    await raw.next_activity_task()
+
+    await fire(server, 11)
+
+    assert (await raw.result(wf))["result"]["e"]["Error"] == "States.HeartbeatTimeout"
 
 
 async def test_task_timeout_is_states_timeout_which_task_failed_does_not_catch(tenant, server):

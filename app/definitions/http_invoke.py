@@ -2,19 +2,19 @@
 
 The interpreter schedules the request as an activity on an internal queue; this loop claims
 it (marking it started), calls the endpoint with httpx, and completes or fails the activity.
-Targets follow the namespace's outbound rules: private and loopback addresses are refused
-unless the namespace sets `allow_private_network_targets` or the server runs in development.
+Targets follow the webhooks' outbound rules (app.webhooks.outbound): private addresses need
+the namespace's `allow_private_network_targets`, loopback also development mode; cloud
+metadata addresses are always refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
+import json
 import logging
-import socket
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import sqlalchemy as sa
@@ -28,6 +28,14 @@ from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
 from app.errors import NotFound
 from app.settings import Environment
+from app.webhooks.outbound import (
+    MAX_RESPONSE_BYTES,
+    TargetPolicy,
+    TargetUnreachable,
+    check_url,
+    refusal,
+    resolve,
+)
 
 log = logging.getLogger("perdure.definitions")
 IDENTITY = "perdure:http"
@@ -40,70 +48,79 @@ READY_NAMESPACES = (
 )
 
 
-class TargetRefused(Exception):
-    pass
+def _body(content: bytes, content_type: str) -> Any:
+    text = content.decode(errors="replace")
+    if "json" in content_type:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
-async def check_target(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused(f"ApiEndpoint must be an http(s) URL, not {url!r}")
-    if allow_private:
-        return
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise TargetRefused(f"cannot resolve {parts.hostname}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise TargetRefused(
-                f"{parts.hostname} resolves to a private address ({address}); set the namespace's "
-                "allow_private_network_targets to call it"
-            )
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
-async def invoke(request: Any, seconds: float, allow_private: bool) -> dict[str, Any]:
-    """The http:invoke result; raises HttpFailure for what the state must see as an error."""
+async def invoke(request: Any, seconds: float, policy: TargetPolicy) -> dict[str, Any]:
+    """The http:invoke result; raises HttpFailure for what the state must see as an error.
+    The host is resolved once and the connection goes to the address that was checked."""
     if not isinstance(request, dict) or not isinstance(request.get("ApiEndpoint"), str):
         raise HttpFailure("States.Runtime", "http:invoke needs Parameters.ApiEndpoint")
     url = request["ApiEndpoint"]
+    reason = check_url(url)
+    if reason:
+        raise HttpFailure("States.Http.Socket", f"{url}: {reason}")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        await check_target(url, allow_private)
-    except TargetRefused as exc:
+        addresses = await resolve(host, port)
+    except TargetUnreachable as exc:
         raise HttpFailure("States.Http.Socket", str(exc)) from None
+    for address in addresses:
+        why = refusal(address, policy)
+        if why:
+            raise HttpFailure("States.Http.Socket", f"{host} resolves to {why}")
+    literal = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    headers = {str(k): str(v) for k, v in (request.get("Headers") or {}).items()}
+    headers["host"] = host if parts.port is None else f"{host}:{parts.port}"
     body = request.get("RequestBody")
-    kwargs: dict[str, Any] = {}
+    content: bytes | None = None
     if isinstance(body, dict | list):
-        kwargs["json"] = body
+        content = json.dumps(body).encode()
+        headers.setdefault("content-type", "application/json")
     elif body is not None:
-        kwargs["content"] = str(body)
+        content = str(body).encode()
     try:
-        async with httpx.AsyncClient(timeout=seconds, follow_redirects=False) as client:
-            response = await client.request(
+        async with httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, timeout=seconds
+        ) as client:
+            built = client.build_request(
                 str(request.get("Method", "GET")).upper(),
-                url,
-                headers={str(k): str(v) for k, v in (request.get("Headers") or {}).items()},
+                pinned,
                 params={str(k): v for k, v in (request.get("QueryParameters") or {}).items()},
-                **kwargs,
+                headers=headers,
+                content=content,
+                extensions={"sni_hostname": host},
             )
+            response = await client.send(built, stream=True)
+            try:
+                received = b""
+                async for chunk in response.aiter_bytes():
+                    received += chunk
+                    if len(received) > MAX_RESPONSE_BYTES:
+                        break
+            finally:
+                await response.aclose()
     except httpx.TimeoutException as exc:
         raise HttpFailure("States.Timeout", f"{url}: {exc}") from None
     except httpx.HTTPError as exc:
-        raise HttpFailure("States.Http.Socket", f"{url}: {exc}") from None
+        raise HttpFailure("States.Http.Socket", f"{url}: {type(exc).__name__}: {exc}") from None
     result = {
         "StatusCode": response.status_code,
         "StatusText": response.reason_phrase,
         "Headers": dict(response.headers),
-        "ResponseBody": _body(response),
+        "ResponseBody": _body(
+            received[:MAX_RESPONSE_BYTES], response.headers.get("content-type", "")
+        ),
     }
     if not 200 <= response.status_code < 300:
         raise HttpFailure(
@@ -125,14 +142,15 @@ class HttpInvokeLoop:
         self.engine = engine
         self.wakeups = wakeups
 
-    async def _allow_private(self, namespace_id: str) -> bool:
-        if self.ctx.settings.environment == Environment.DEVELOPMENT:
-            return True
+    async def _policy(self, namespace_id: str) -> TargetPolicy:
         async with self.ctx.db.read() as conn:
             settings = await conn.scalar(
                 sa.select(namespaces.c.settings).where(namespaces.c.id == namespace_id)
             )
-        return bool((settings or {}).get("allow_private_network_targets"))
+        return TargetPolicy(
+            allow_private=bool((settings or {}).get("allow_private_network_targets")),
+            allow_loopback=self.ctx.settings.environment == Environment.DEVELOPMENT,
+        )
 
     async def _claims(self, namespace_id: str) -> list[dispatch.ActivityTaskClaim]:
         claims = []
@@ -149,7 +167,7 @@ class HttpInvokeLoop:
         timeout = min(body.get("start_to_close_timeout") or MAX_TIMEOUT, MAX_TIMEOUT)
         token = body["task_token"]
         try:
-            result = await invoke(body["input"], timeout, await self._allow_private(namespace_id))
+            result = await invoke(body["input"], timeout, await self._policy(namespace_id))
         except HttpFailure as failure:
             outcome = self.engine.fail_activity(
                 namespace_id,
