@@ -452,3 +452,36 @@ async def test_nothing_is_delivered_after_the_workflow_closed(server, tenant, ra
 
     assert len(receiver.requests) == 1
     assert backlog.json()["backlog"]["activity_tasks"] == 0
+
+
+async def test_an_answer_larger_than_the_cap_fails_the_attempt_without_being_read_whole(
+    tenant, raw
+):
+    huge = b'"' + b"x" * (3 * 1024 * 1024) + b'"'
+    handler = answers(Response(huge, media_type="application/json"))
+    async with receiving(Receiver(handler)) as receiver:
+        await create_webhook(tenant, receiver.url)
+        await schedule_one(raw, "huge")
+        outcome = await activity_outcome(raw, "huge")
+
+    assert outcome["event_type"] == "ACTIVITY_TASK_FAILED"
+    assert outcome["attributes"]["failure"]["type"] == "WebhookResponseTooLarge"
+    [logged] = await settled_deliveries(tenant, 1)
+    assert len(logged["response_excerpt"]) <= 2000
+
+
+async def test_re_enabling_a_gone_endpoint_resumes_its_deliveries(server, tenant, raw):
+    handler = answers(Response(status_code=410), JSONResponse("back again"))
+    async with receiving(Receiver(handler)) as receiver:
+        await create_webhook(tenant, receiver.url)
+        await schedule_one(raw, "comeback")
+        await in_backoff(raw, "comeback", attempt=2)
+        await settled_deliveries(tenant, 1)
+
+        enabled = await tenant.client.patch(tenant.ns("/webhooks/hook"), json={"enabled": True})
+        await move_time(server, 2)
+        outcome = await activity_outcome(raw, "comeback")
+
+    assert enabled.json()["disabled_reason"] is None
+    assert outcome["event_type"] == "ACTIVITY_TASK_COMPLETED"
+    assert outcome["attributes"]["result"] == "back again"

@@ -139,10 +139,10 @@ async def update_endpoint(
 ) -> sa.RowMapping:
     current = await get_endpoint(conn, namespace_id, name)
     _check(changes)
-    values = {k: v for k, v in changes.items() if v is not None or k == "enabled"}
+    values = {k: v for k, v in changes.items() if v is not None}  # null: leave as it is
     for key in ("activity_types", "task_queues"):
-        if key in changes:
-            values[key] = sorted(set(changes[key] or []))
+        if changes.get(key) is not None:
+            values[key] = sorted(set(changes[key]))
     if values.get("enabled"):
         values["disabled_reason"] = None
     elif values.get("enabled") is False:

@@ -79,10 +79,10 @@ def refusal(address: IPAddress, policy: TargetPolicy) -> str | None:
         if policy.allow_loopback or policy.allow_private:
             return None
         return f"{address} is a loopback address; allow private network targets in the namespace settings"
-    if address.is_link_local or address.is_private or address.is_reserved:
+    if not address.is_global:  # private, link-local, shared (CGNAT), reserved, documentation
         if policy.allow_private:
             return None
-        return f"{address} is a private, link-local or reserved address; allow private network targets in the namespace settings"
+        return f"{address} is not a public address; allow private network targets in the namespace settings"
     return None
 
 
