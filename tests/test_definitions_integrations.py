@@ -321,4 +321,4 @@ async def test_http_invoke_refuses_a_private_address_the_namespace_does_not_allo
     outcome = await raw.result(wf, wait=20)
 
     assert outcome["result"]["error"]["Error"] == "States.Http.Socket"
-    assert "not a public address" in outcome["result"]["error"]["Cause"]
+    assert "allow private network targets" in outcome["result"]["error"]["Cause"]
