@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from app.context import ServerContext
+from app.engine import dispatch
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups, queue_key
 from app.webhooks import endpoints as service
@@ -38,6 +39,8 @@ class DeliveryLoop:
         self.deliveries: set[asyncio.Task[None]] = set()
         # Queues where tasks of activity-type bindings were seen: (namespace id, queue).
         self.type_queues: set[tuple[str, str]] = set()
+        # The last tick found tasks whose runs were busy in another transaction.
+        self.contended = False
 
     @property
     def total_in_flight(self) -> int:
@@ -48,15 +51,17 @@ class DeliveryLoop:
         if endpoints is None:
             endpoints = await self.load_endpoints()
         started = 0
+        self.contended = False
         for endpoint in endpoints:
             while (
                 self.total_in_flight < MAX_IN_FLIGHT
-                and self.in_flight[endpoint["id"]] < endpoint["max_concurrency"]
+                and self.in_flight.get(endpoint["id"], 0) < endpoint["max_concurrency"]
             ):
                 claimed = await self.engine.transact(
                     lambda tx, endpoint=endpoint: claim_for_endpoint(tx, endpoint)
                 )
                 if not isinstance(claimed, Claimed):
+                    self.contended = self.contended or claimed is dispatch.CONTENDED
                     break
                 self._start(endpoint, claimed)
                 started += 1
@@ -107,8 +112,9 @@ class DeliveryLoop:
                     async with self.wakeups.waiting(*self.wake_keys(endpoints)) as woken:
                         if await self.tick(endpoints):
                             continue
+                        pause = 0.01 if self.contended else fallback
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(woken.wait(), fallback)
+                            await asyncio.wait_for(woken.wait(), pause)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
