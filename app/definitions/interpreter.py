@@ -66,6 +66,12 @@ class History:
     run_cancel_requested: bool = False
     ended_count: int = 0
     children: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → started execution
+    # Groups (one attempt of a Parallel or Map) where a frame failed: the rest are given up.
+    failed_groups: set[str] = field(default_factory=set)
+
+
+def group_key(path: list[Segment]) -> str:
+    return json.dumps([path[:-1], path[-1][:3]])
 
 
 def activity_id(frame: Frame, attempt: int) -> str:
@@ -120,6 +126,8 @@ def replay(events: list[tuple[str, dict[str, Any]]]) -> History:
                 frame.ended, frame.end_order = True, h.ended_count
                 if "error" in d:
                     frame.error = StatesError(d["error"]["Error"], d["error"]["Cause"])
+                    if frame.path:
+                        h.failed_groups.add(group_key(frame.path))
                 else:
                     frame.output = d.get("output")
         elif event_type == "ACTIVITY_TASK_SCHEDULED":
@@ -226,6 +234,8 @@ class Decider:
         else:
             frame.error = error
             details["error"] = error.as_output()
+            if frame.path:
+                self.h.failed_groups.add(group_key(frame.path))
         self._marker(FRAME_ENDED, details)
 
     def _timer(self, frame: Frame, kind: str, attempt: int, seconds: float) -> bool:
@@ -310,7 +320,7 @@ class Decider:
             return False
         if parent.state != segment[0] or parent.entry != segment[1]:
             return False
-        return not any(f.error is not None for f in self._siblings(parent, segment))
+        return group_key(frame.path) not in self.h.failed_groups
 
     def _abandoned(self, command: dict[str, Any]) -> bool:
         """A task or timer asked for earlier in this decision by a frame that has since been
