@@ -59,11 +59,21 @@ class Http:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.address = address.rstrip("/")
         self.namespace = namespace
-        self.client = httpx.AsyncClient(
-            base_url=self.address,
+        # Two pools: long polls (results, worker polls, queries) hold connections for seconds,
+        # and httpcore's pool costs grow with the number of connections it juggles.
+        self.client = self._pool(address, headers)
+        self.long_client = self._pool(address, headers)
+
+    @staticmethod
+    def _pool(address: str, headers: dict[str, str]) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=address.rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(90.0, connect=5.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+            # Below uvicorn's 5 s keep-alive, so a reused connection is never one it is closing.
+            limits=httpx.Limits(
+                max_connections=500, max_keepalive_connections=500, keepalive_expiry=4.0
+            ),
         )
 
     def ns(self, path: str) -> str:
@@ -78,15 +88,15 @@ class Http:
         json: Any = None,
         params: Any = None,
         ok: Sequence[int] = (200, 201, 202, 204),
+        long: bool = False,
     ) -> httpx.Response:
         """One call; RPCError unless the status is in `ok`. Reads are retried while the
         server is unreachable."""
         attempt = 0
         while True:
             try:
-                response = await self.client.request(
-                    method, self.ns(path), json=json, params=params
-                )
+                pool = self.long_client if long else self.client
+                response = await pool.request(method, self.ns(path), json=json, params=params)
                 break
             except httpx.TransportError:
                 # Reads are safe to repeat while the server restarts; writes are the caller's call.
@@ -101,6 +111,7 @@ class Http:
     async def aclose(self) -> None:
         """Close the connections."""
         await self.client.aclose()
+        await self.long_client.aclose()
 
 
 def rpc_error(response: httpx.Response) -> RPCError:
@@ -158,7 +169,9 @@ class WorkflowHandle:
         elif self.first_execution_run_id or self.run_id:
             params["run_id"] = self.first_execution_run_id or self.run_id
         while True:
-            r = await self.client.http.call("GET", f"/workflows/{self.id}/result", params=params)
+            r = await self.client.http.call(
+                "GET", f"/workflows/{self.id}/result", params=params, long=True
+            )
             outcome = r.json()
             status = outcome["status"]
             if status == "RUNNING":
@@ -209,7 +222,9 @@ class WorkflowHandle:
         payload = encode_args(list(args) or ([] if arg is None else [arg]))
         body = {"args": payload, "run_id": self.run_id, "timeout": seconds(timeout)}
         try:
-            r = await self.client.http.call("POST", f"/workflows/{self.id}/query/{name}", json=body)
+            r = await self.client.http.call(
+                "POST", f"/workflows/{self.id}/query/{name}", json=body, long=True
+            )
         except RPCError as err:
             if err.status == 504:
                 raise QueryTimeoutError(str(err)) from err
@@ -275,6 +290,8 @@ class Client:
     def __init__(self, http: Http, identity: str) -> None:
         self.http = http
         self.identity = identity
+        # Workers of this process by task queue: a start may hand them its first task (eager).
+        self.local_workers: dict[str, list[Any]] = {}
 
     @property
     def namespace(self) -> str:
@@ -380,12 +397,18 @@ class Client:
             start_delay,
         )
         headers = {"Idempotency-Key": request_id} if request_id else None
+        worker = self._eager_worker(task_queue, body["workflow_type"])
+        if worker is not None:
+            body["request_eager_execution"] = True
+            body["identity"] = worker.identity
         response = await self.http.client.post(
             self.http.ns(f"/workflows/{id}"), json=body, headers=headers
         )
         if response.status_code not in (200, 201):
             raise rpc_error(response)
         started = response.json()
+        if worker is not None and started.get("eager_workflow_task"):
+            worker.take_eager_workflow_task(started["eager_workflow_task"])
         return WorkflowHandle(
             self,
             id,
@@ -393,6 +416,13 @@ class Client:
             first_execution_run_id=started["run_id"],
             result_type=_run_hint(workflow),
         )
+
+    def _eager_worker(self, task_queue: str, workflow_type: str) -> Any:
+        """A worker of this process that serves the workflow and has a free slot."""
+        for worker in self.local_workers.get(task_queue, ()):
+            if worker.can_take_workflow_task(workflow_type):
+                return worker
+        return None
 
     async def execute_workflow(self, workflow: Any, arg: Any = None, **options: Any) -> Any:
         """Start a workflow and wait for its result."""

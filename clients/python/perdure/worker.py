@@ -25,7 +25,8 @@ from perdure.exceptions import ApplicationError, NondeterminismError, to_failure
 from perdure.workflow import WorkflowDefinition, definition
 
 log = logging.getLogger("perdure.worker")
-POLL_WAIT = 20.0
+# Long polls end this often: a server's graceful shutdown waits for them.
+POLL_WAIT = 10.0
 RETRYABLE_STATUS = {500, 502, 503, 504}
 
 
@@ -91,12 +92,14 @@ class Worker:
 
     async def run(self) -> None:
         """Poll until `shutdown()`; then finish in-flight tasks (up to the graceful timeout)."""
+        self.client.local_workers.setdefault(self.task_queue, []).append(self)
         pollers = [
             asyncio.create_task(self._poll_loop("workflow")) for _ in range(self.workflow_polls)
         ] + [asyncio.create_task(self._poll_loop("activity")) for _ in range(self.activity_polls)]
         try:
             await self._stopping.wait()
         finally:
+            self.client.local_workers[self.task_queue].remove(self)
             for p in pollers:
                 p.cancel()
             await asyncio.gather(*pollers, return_exceptions=True)
@@ -113,6 +116,22 @@ class Worker:
         if self._run_task is not None:
             await self._run_task
 
+    def can_take_workflow_task(self, workflow_type: str) -> bool:
+        """Whether a start in this process may hand this worker its first task (eager)."""
+        return (
+            not self._stopping.is_set()
+            and workflow_type in self.workflows
+            and not self.workflow_slots.locked()
+        )
+
+    def take_eager_workflow_task(self, task: dict[str, Any]) -> None:
+        """Run a workflow task that a start in this process received for this worker."""
+        self._spawn(self._eager_workflow_task(task))
+
+    async def _eager_workflow_task(self, task: dict[str, Any]) -> None:
+        await self.workflow_slots.acquire()
+        await self._workflow_task(task, self.workflow_slots)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._in_flight.add(task)
@@ -121,13 +140,14 @@ class Worker:
     # -- server calls -----------------------------------------------------------------------
 
     async def _post(
-        self, path: str, body: dict[str, Any], *, give_up_on_stop: bool = False
+        self, path: str, body: dict[str, Any], *, give_up_on_stop: bool = False, long: bool = False
     ) -> httpx.Response | None:
         """POST with retries while the server is unreachable or failing; None when stopping."""
+        pool = self.http.long_client if long else self.http.client
         attempt = 0
         while True:
             try:
-                response = await self.http.client.post(self.http.ns(path), json=body)
+                response = await pool.post(self.http.ns(path), json=body)
                 if response.status_code not in RETRYABLE_STATUS:
                     return response
                 log.warning("server answered %s to %s; retrying", response.status_code, path)
@@ -145,7 +165,10 @@ class Worker:
             await slots.acquire()
             try:
                 response = await self._post(
-                    path, {"identity": self.identity, "wait": POLL_WAIT}, give_up_on_stop=True
+                    path,
+                    {"identity": self.identity, "wait": POLL_WAIT},
+                    give_up_on_stop=True,
+                    long=True,
                 )
             except BaseException:
                 slots.release()
