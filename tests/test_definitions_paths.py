@@ -329,3 +329,28 @@ async def test_fail_state_error_and_cause_may_come_from_intrinsics(tenant):
     )
 
     assert (answer["error"], answer["cause"]) == ("Refused", "order 42 was refused")
+
+
+async def test_a_parameters_path_that_selects_nothing_is_a_catchable_parameter_path_failure(
+    tenant,
+):
+    answer = await try_state(
+        tenant,
+        {
+            **TASK,
+            "Parameters": {"x.$": "$.missing"},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}],
+        },
+        {},
+        mock={"result": 1},
+    )
+
+    assert (answer["status"], answer["error"]) == ("CAUGHT_ERROR", "States.ParameterPathFailure")
+
+
+async def test_a_result_path_that_does_not_fit_the_input_is_a_result_path_match_failure(tenant):
+    answer = await try_state(
+        tenant, {**TASK, "ResultPath": "$.a.b"}, {"a": "text"}, mock={"result": 1}
+    )
+
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.ResultPathMatchFailure")

@@ -431,7 +431,11 @@ class Decider:
             )
             self._end(frame, error=err)
             return
-        output = processing.caught_output(frame.input, catcher, err)
+        try:
+            output = processing.caught_output(frame.input, catcher, err)
+        except StatesError as unplaceable:  # the Catcher's ResultPath does not fit the input
+            self._end(frame, error=unplaceable)
+            return
         self._next(frame, {"Type": "Pass", "Next": catcher["Next"]}, output)
 
     def _finish(self, frame: Frame, state: dict[str, Any], result: Any, ctx: Any) -> bool:

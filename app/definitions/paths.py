@@ -12,7 +12,7 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as _parse
 
-from app.definitions.errors import runtime
+from app.definitions.errors import StatesError, runtime
 
 # Anything that can select more than one node makes the Path's value an array.
 _INDEFINITE = re.compile(r"\*|\.\.|\?\(|\[[^\]]*[:,][^\]]*\]")
@@ -71,6 +71,10 @@ def exists(path: str, data: Any, context: Any = None) -> bool:
     return path == "$" or bool(compile_path(path).find(data))
 
 
+def _no_match(cause: str) -> StatesError:
+    return StatesError("States.ResultPathMatchFailure", cause)
+
+
 def write(data: Any, path: str | None, value: Any) -> Any:
     """`ResultPath`: `value` placed into a copy of `data` at `path` (null: discard it)."""
     if path is None:
@@ -80,25 +84,27 @@ def write(data: Any, path: str | None, value: Any) -> Any:
         return value
     out = copy.deepcopy(data)
     if not isinstance(out, dict):
-        raise runtime(f"ResultPath '{path}' cannot be applied: the state input is not an object")
+        raise _no_match(f"ResultPath '{path}' cannot be applied: the state input is not an object")
     node: Any = out
     for step in steps[:-1]:
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
-                raise runtime(f"ResultPath '{path}' names a missing array element")
+                raise _no_match(f"ResultPath '{path}' names a missing array element")
             node = node[step]
             continue
         if not isinstance(node, dict):
-            raise runtime(f"ResultPath '{path}' crosses a value that is not an object")
-        if not isinstance(node.get(step), dict | list):
-            node[step] = {}
+            raise _no_match(f"ResultPath '{path}' crosses a value that is not an object")
+        if step not in node:
+            node[step] = {}  # ResultPath may create the fields it names
+        elif not isinstance(node[step], dict | list):
+            raise _no_match(f"ResultPath '{path}' crosses a value that is not an object")
         node = node[step]
     last = steps[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last >= len(node):
-            raise runtime(f"ResultPath '{path}' names a missing array element")
+            raise _no_match(f"ResultPath '{path}' names a missing array element")
     elif not isinstance(node, dict):
-        raise runtime(f"ResultPath '{path}' crosses a value that is not an object")
+        raise _no_match(f"ResultPath '{path}' crosses a value that is not an object")
     node[last] = value
     return out
 
@@ -120,11 +126,13 @@ def render(template: Any, data: Any, context: Any) -> Any:
             if isinstance(key, str) and key.endswith(".$"):
                 if not isinstance(value, str):
                     raise runtime(f"the value of '{key}' must be a path or intrinsic function")
-                out[key[:-2]] = (
-                    evaluate(value, data, context)
-                    if value.startswith("States.")
-                    else read(value, data, context)
-                )
+                if value.startswith("States."):
+                    out[key[:-2]] = evaluate(value, data, context)
+                    continue
+                try:
+                    out[key[:-2]] = read(value, data, context)
+                except StatesError as err:
+                    raise StatesError("States.ParameterPathFailure", err.cause) from None
             else:
                 out[key] = render(value, data, context)
         return out

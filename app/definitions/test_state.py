@@ -110,7 +110,12 @@ def try_state(
         if catcher is None:
             answer["status"] = "FAILED"
             return answer
+        try:
+            answer["output"] = processing.caught_output(raw, catcher, err)
+        except StatesError as unplaceable:
+            answer["error"], answer["cause"] = unplaceable.error, unplaceable.cause
+            answer["status"] = "FAILED"
+            return answer
         answer["status"] = "CAUGHT_ERROR"
         answer["next_state"] = catcher["Next"]
-        answer["output"] = processing.caught_output(raw, catcher, err)
         return answer
