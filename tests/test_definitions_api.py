@@ -220,6 +220,15 @@ INVALID = [
         ["/States/W", "/States/W/Timestamp"],
     ),
     (
+        "unknown and unsupported fields",
+        {
+            "StartAt": "A",
+            "QueryLanguage": "JSONata",
+            "States": {"A": {"Type": "Pass", "Nxt": "B", "End": True, "Assign": {"x": 1}}},
+        },
+        ["/QueryLanguage", "/States/A/Nxt", "/States/A/Assign"],
+    ),
+    (
         "nested machines are checked too",
         {
             "StartAt": "P",

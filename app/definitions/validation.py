@@ -13,6 +13,32 @@ _FLOWING = {"Task", "Wait", "Parallel", "Map", "Pass"}
 _WITH_RESULT = {"Task", "Parallel", "Map"}
 _WITH_PARAMETERS = {"Task", "Parallel", "Map", "Pass"}
 _JITTER = {"FULL", "NONE"}
+_IO = {"InputPath", "OutputPath"}
+_FLOW = {"Next", "End"}
+_RESULT = {"ResultPath", "Parameters", "ResultSelector", "Retry", "Catch"}
+FIELDS = {
+    "Pass": _IO | _FLOW | {"ResultPath", "Parameters", "Result"},
+    "Task": _IO
+    | _FLOW
+    | _RESULT
+    | {
+        "Resource",
+        "TimeoutSeconds",
+        "TimeoutSecondsPath",
+        "HeartbeatSeconds",
+        "HeartbeatSecondsPath",
+    },
+    "Choice": _IO | {"Choices", "Default"},
+    "Wait": _IO | _FLOW | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Succeed": _IO,
+    "Fail": {"Error", "ErrorPath", "Cause", "CausePath"},
+    "Parallel": _IO | _FLOW | _RESULT | {"Branches"},
+    "Map": _IO
+    | _FLOW
+    | _RESULT
+    | {"ItemProcessor", "Iterator", "ItemsPath", "ItemSelector", "MaxConcurrency"},
+}
+MACHINE_FIELDS = {"StartAt", "States", "Comment", "Version", "TimeoutSeconds", "ProcessorConfig"}
 
 
 def pointer(*parts: str | int) -> str:
@@ -36,6 +62,9 @@ class Checker:
         if not isinstance(states, dict) or not states:
             self.add((*where, "States"), "States must be a non-empty object")
             states = {}
+        for field in doc:
+            if field not in MACHINE_FIELDS:
+                self.add((*where, field), f"unknown or unsupported field '{field}'")
         start = doc.get("StartAt")
         if not isinstance(start, str):
             self.add((*where, "StartAt"), "StartAt must name the first state")
@@ -83,6 +112,11 @@ class Checker:
                 f"unknown state type {kind!r}; expected one of {', '.join(sorted(STATE_TYPES))}",
             )
             return
+        for field in state:
+            if field not in FIELDS[kind] and field not in ("Type", "Comment"):
+                self.add(
+                    (*where, field), f"unknown or unsupported field '{field}' in a {kind} state"
+                )
         if kind in _FLOWING:
             has_next, has_end = "Next" in state, state.get("End") is True
             if has_next == has_end:
