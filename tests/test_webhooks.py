@@ -114,11 +114,12 @@ def raw(tenant: Tenant) -> Raw:
 
 async def test_a_2xx_json_answer_completes_the_activity_with_that_body(tenant, raw):
     async with receiving(Receiver()) as receiver:
-        await create_webhook(tenant, receiver.url)
+        await create_webhook(tenant, receiver.url, headers={"Authorization": "Bearer for-you"})
         await schedule_one(raw, "sync")
 
         outcome = await activity_outcome(raw, "sync")
-        sent = receiver.requests[0].json
+        received = receiver.requests[0]
+        sent = received.json
 
     assert outcome["event_type"] == "ACTIVITY_TASK_COMPLETED"
     assert outcome["attributes"]["result"] == {"echo": {"order": 7}}
@@ -132,6 +133,9 @@ async def test_a_2xx_json_answer_completes_the_activity_with_that_body(tenant, r
     assert sent["task_token"]
     assert sent["namespace"] == tenant.namespace
     assert sent["deadline"]
+    assert received.headers["authorization"] == "Bearer for-you"
+    assert received.headers["host"] == f"127.0.0.1:{receiver.port}"
+    assert received.headers["content-type"] == "application/json"
 
 
 async def test_the_receiver_verifies_the_signature_with_the_standard_webhooks_library(tenant, raw):

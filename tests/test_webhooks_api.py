@@ -178,3 +178,14 @@ async def run_one(raw: Raw, workflow_id: str) -> dict:
     task = await raw.next_workflow_task(wait=10)
     await raw.complete(task, complete_workflow())
     return [e for e in new_events(task) if e["event_type"].startswith("ACTIVITY_TASK_")][-1]
+
+
+async def test_credentials_in_headers_are_not_shown_back(tenant):
+    headers = {"Authorization": "Bearer s3cr3t", "X-Api-Key": "k3y", "X-Team": "billing"}
+    created = await tenant.client.post(tenant.ns("/webhooks"), json={**HOOK, "headers": headers})
+
+    described = await tenant.client.get(tenant.ns("/webhooks/billing"))
+
+    expected = {"Authorization": "<redacted>", "X-Api-Key": "<redacted>", "X-Team": "billing"}
+    assert created.json()["headers"] == expected
+    assert described.json()["headers"] == expected

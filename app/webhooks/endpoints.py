@@ -20,7 +20,9 @@ from app.webhooks.signing import is_valid_secret, new_secret
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_CONCURRENCY = 8
-DEFAULT_ROTATION_GRACE = 24 * 3600.0
+# Extra headers whose values are not shown back when an endpoint is read.
+CREDENTIAL_WORDS = ("authorization", "cookie", "key", "token", "secret", "password")
+REDACTED = "<redacted>"
 # Headers the server sets itself; an endpoint may not replace them.
 RESERVED_HEADERS = frozenset(
     {
@@ -199,6 +201,14 @@ async def delete_endpoint(conn: AsyncConnection, namespace_id: str, name: str) -
         sa.delete(webhook_deliveries).where(webhook_deliveries.c.endpoint_id == current["id"])
     )
     await conn.execute(sa.delete(webhook_endpoints).where(webhook_endpoints.c.id == current["id"]))
+
+
+def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Header values as readers may see them: credentials are not shown back."""
+    return {
+        name: REDACTED if any(word in name.lower() for word in CREDENTIAL_WORDS) else value
+        for name, value in headers.items()
+    }
 
 
 def signing_secrets(endpoint: Any, now: datetime) -> list[str]:

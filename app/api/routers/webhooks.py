@@ -31,7 +31,7 @@ DeliveryId = Annotated[str, Path(min_length=1, max_length=36, description="Deliv
 
 
 def _webhook(row: Any) -> Webhook:
-    return Webhook.model_validate(dict(row))
+    return Webhook.model_validate({**row, "headers": service.redacted_headers(row["headers"])})
 
 
 @router.post(
@@ -50,7 +50,7 @@ async def create_webhook(
             conn, caller.namespace.id, fields, ctx.clock.now()
         )
     engine.wakeups.notify([ENDPOINTS_KEY])
-    return WebhookWithSecret.model_validate({**row, "secret": secret})
+    return WebhookWithSecret.model_validate({**_webhook(row).model_dump(), "secret": secret})
 
 
 @router.get(
@@ -133,7 +133,7 @@ async def rotate_webhook_secret(
             secret=body.secret,
             grace_seconds=body.grace_period,
         )
-    return WebhookWithSecret.model_validate({**row, "secret": secret})
+    return WebhookWithSecret.model_validate({**_webhook(row).model_dump(), "secret": secret})
 
 
 @router.get(
