@@ -3,6 +3,7 @@ run starts: in one transition with the pin to its definition version."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -19,8 +20,11 @@ from app.engine.transition import Run, Transition
 from app.errors import FailedPrecondition, NotFound
 
 DECIDER = "asl"
-# Definition versions are immutable: parse each once per process.
-_documents: dict[str, dict[str, Any]] = {}
+MAX_CACHED = 10_000
+# A run's pin and a definition version never change: read and parse each once per process.
+_pins: OrderedDict[str, tuple[str, int, dict[str, Any]]] = OrderedDict()
+# What the decision just made needs done once it is applied (see `after_decision`).
+_followups: dict[str, set[str]] = {}
 
 HISTORY = (
     sa.select(history_events.c.event_type, history_events.c.attributes)
@@ -33,13 +37,36 @@ def _iso(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-async def decide(tx: Transition, run: Run) -> list[dict[str, Any]]:
-    pin = await store.pinned(tx.conn, run.id)
+async def _pin(tx: Transition, run_id: str) -> tuple[str, int, dict[str, Any]]:
+    """(definition name, version, document) the run follows."""
+    cached = _pins.get(run_id)
+    if cached is not None:
+        return cached
+    pin = await store.pinned(tx.conn, run_id)
     if pin is None or pin.document is None:
-        raise FailedPrecondition(f"run '{run.id}' has no stored definition to follow")
-    document = _documents.get(pin.definition_id)
-    if document is None:
-        document = _documents.setdefault(pin.definition_id, orjson.loads(pin.document))
+        raise FailedPrecondition(f"run '{run_id}' has no stored definition to follow")
+    cached = _pins[run_id] = (pin.name, pin.version, orjson.loads(pin.document))
+    if len(_pins) > MAX_CACHED:
+        _pins.popitem(last=False)
+    return cached
+
+
+def _followups_of(commands: list[dict[str, Any]]) -> set[str]:
+    needs = set()
+    for command in commands:
+        if command["command_type"] == "START_CHILD_WORKFLOW_EXECUTION":
+            needs.add("children")
+        elif command["command_type"] == "SCHEDULE_ACTIVITY_TASK":
+            queue = command["attributes"]["task_queue"]
+            if queue == resources.CALLBACK_QUEUE:
+                needs.add("callbacks")
+            elif queue == resources.HTTP_QUEUE:
+                needs.add("http")
+    return needs
+
+
+async def decide(tx: Transition, run: Run) -> list[dict[str, Any]]:
+    name, version, document = await _pin(tx, run.id)
     rows = (await tx.conn.execute(HISTORY, {"run_id": run.id})).all()
     events = [(row.event_type, orjson.loads(row.attributes)) for row in rows]
     info = RunInfo(
@@ -47,12 +74,18 @@ async def decide(tx: Transition, run: Run) -> list[dict[str, Any]]:
         workflow_id=run.workflow_id,
         input=events[0][1].get("input") if events else None,
         start_time=_iso(run.start_time),
-        definition_name=pin.name,
-        definition_version=pin.version,
+        definition_name=name,
+        definition_version=version,
         namespace_id=run.namespace_id,
         completed_event_id=run.next_event_id,
     )
-    return Decider(document, info, replay(events), tx.now).decide()
+    commands = Decider(document, info, replay(events), tx.now).decide()
+    needs = _followups_of(commands)
+    if needs:
+        _followups[run.id] = needs
+    else:
+        _followups.pop(run.id, None)
+    return commands
 
 
 async def start(
@@ -99,8 +132,21 @@ async def after_decision(tx: Transition, run: Run) -> None:
     """In the transaction of the decision: start the activities whose task tokens it handed
     out (so the tokens can be completed), pin the child runs it started, and wake the HTTP
     loop for the requests it scheduled."""
+    needs = _followups.pop(run.id, set())
+    if not needs:
+        return
     await tx.flush()
-    for activity in (await tx.conn.execute(CALLBACKS_SCHEDULED, {"run_id": run.id})).mappings():
+    if "http" in needs:
+        tx.wake_keys.add(HTTP_WAKE_KEY)
+    if "callbacks" in needs:
+        await _start_callbacks(tx, run)
+    if "children" in needs:
+        await _pin_children(tx, run)
+
+
+async def _start_callbacks(tx: Transition, run: Run) -> None:
+    callbacks = await tx.conn.execute(CALLBACKS_SCHEDULED, {"run_id": run.id})
+    for activity in callbacks.mappings().all():
         await tx.conn.execute(
             sa.delete(tasks).where(
                 tasks.c.run_id == run.id,
@@ -109,7 +155,11 @@ async def after_decision(tx: Transition, run: Run) -> None:
             )
         )
         await activities_engine.start(tx, run, activity, "perdure:callback")
-    for child_id, memo in (await tx.conn.execute(UNPINNED_CHILDREN, {"run_id": run.id})).all():
+
+
+async def _pin_children(tx: Transition, run: Run) -> None:
+    children = await tx.conn.execute(UNPINNED_CHILDREN, {"run_id": run.id})
+    for child_id, memo in children.all():
         meta = (orjson.loads(memo) if memo else {}).get(CHILD_META) or {}
         child = await tx.run(child_id)
         try:
@@ -121,16 +171,9 @@ async def after_decision(tx: Transition, run: Run) -> None:
                 await lifecycle.terminate(tx, child, reason=err.detail, identity="perdure:asl")
             continue
         await store.pin(tx.conn, child_id, run.namespace_id, row)
-    if await tx.conn.scalar(HTTP_SCHEDULED, {"run_id": run.id}):
-        tx.wake_keys.add(HTTP_WAKE_KEY)
 
 
 HTTP_WAKE_KEY = "definitions:http"
-HTTP_SCHEDULED = sa.select(sa.func.count()).where(
-    tasks.c.run_id == sa.bindparam("run_id"),
-    tasks.c.kind == "activity",
-    tasks.c.task_queue == resources.HTTP_QUEUE,
-)
 
 decisions.inline_deciders[DECIDER] = decide
 decisions.inline_after_apply[DECIDER] = after_decision
