@@ -551,3 +551,16 @@ async def test_a_worker_replaying_changed_code_fails_the_task_naming_the_mismatc
     assert "ACTIVITY_TASK_SCHEDULED" in attributes["failure"]["message"]
     assert "START_TIMER" in attributes["failure"]["message"]
     await handle.terminate("test over")
+
+
+async def test_signal_with_start_starts_the_workflow_and_delivers_the_signal(env):
+    handle = await env.client.signal_with_start(
+        ApprovalWorkflow.run,
+        0,
+        id=new_id("signal-start"),
+        task_queue=QUEUE,
+        signal=ApprovalWorkflow.approve,
+        signal_args=["cy"],
+    )
+    assert await handle.result() == "approved by cy"
+    assert (await handle.describe()).status == "COMPLETED"
