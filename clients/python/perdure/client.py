@@ -30,6 +30,7 @@ from perdure.exceptions import (
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 # About a minute of back-off for a read while the server is unreachable.
 READ_RETRIES = 16
+POOLS = 8
 
 
 def workflow_name(workflow: Any) -> str:
@@ -59,10 +60,24 @@ class Http:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.address = address.rstrip("/")
         self.namespace = namespace
-        # Two pools: long polls (results, worker polls, queries) hold connections for seconds,
-        # and httpcore's pool costs grow with the number of connections it juggles.
-        self.client = self._pool(address, headers)
-        self.long_client = self._pool(address, headers)
+        # Several small pools, used in turn: httpcore scans (and polls the socket of) every
+        # connection of a pool on each request, so one big pool costs O(connections) a call.
+        # Long polls (results, worker polls, queries) have pools of their own.
+        self._pools = [self._pool(address, headers) for _ in range(POOLS)]
+        self._long_pools = [self._pool(address, headers) for _ in range(POOLS)]
+        self._turn = 0
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """A connection pool for short calls (the next in turn)."""
+        self._turn += 1
+        return self._pools[self._turn % POOLS]
+
+    @property
+    def long_client(self) -> httpx.AsyncClient:
+        """A connection pool for long polls (the next in turn)."""
+        self._turn += 1
+        return self._long_pools[self._turn % POOLS]
 
     @staticmethod
     def _pool(address: str, headers: dict[str, str]) -> httpx.AsyncClient:
@@ -110,8 +125,8 @@ class Http:
 
     async def aclose(self) -> None:
         """Close the connections."""
-        await self.client.aclose()
-        await self.long_client.aclose()
+        for pool in self._pools + self._long_pools:
+            await pool.aclose()
 
 
 def rpc_error(response: httpx.Response) -> RPCError:
