@@ -33,7 +33,9 @@ class Claimed:
     deadline: datetime | None  # when the attempt times out
 
 
-def _next_task(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
+def next_task_query(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
+    """The oldest ready task the endpoint serves (ix_tasks_queue for queue bindings; the
+    activities primary key for the join of type bindings)."""
     serves = []
     if endpoint["task_queues"]:
         serves.append(tasks.c.task_queue.in_(endpoint["task_queues"]))
@@ -82,7 +84,7 @@ async def claim_for_endpoint(tx: Transition, endpoint: Any) -> Claimed | object 
     skip: list[int] = []
     contended = False
     for _ in range(dispatch.MAX_STALE_SKIPS):
-        query = _next_task(endpoint, skip)
+        query = next_task_query(endpoint, skip)
         if tx.is_postgres:
             query = query.with_for_update(skip_locked=True, of=tasks)
         task = (await tx.conn.execute(query)).one_or_none()

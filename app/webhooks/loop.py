@@ -19,7 +19,7 @@ from app.engine import dispatch
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups, queue_key
 from app.webhooks import endpoints as service
-from app.webhooks.claims import Claimed, claim_for_endpoint
+from app.webhooks.claims import Claimed, claim_for_endpoint, next_task_query
 from app.webhooks.delivery import deliver, target_policy
 
 log = logging.getLogger("perdure.webhooks")
@@ -52,7 +52,7 @@ class DeliveryLoop:
             endpoints = await self.load_endpoints()
         started = 0
         self.contended = False
-        for endpoint in endpoints:
+        for endpoint in await self.with_ready_tasks(endpoints):
             while (
                 self.total_in_flight < MAX_IN_FLIGHT
                 and self.in_flight.get(endpoint["id"], 0) < endpoint["max_concurrency"]
@@ -66,6 +66,18 @@ class DeliveryLoop:
                 self._start(endpoint, claimed)
                 started += 1
         return started
+
+    async def with_ready_tasks(self, endpoints: list[Any]) -> list[Any]:
+        """The endpoints that have room and a task waiting, found on a reader connection, so
+        that a tick takes the write lock (SQLite) or a write transaction only to claim."""
+        found = []
+        async with self.ctx.db.read() as conn:
+            for endpoint in endpoints:
+                if self.in_flight.get(endpoint["id"], 0) >= endpoint["max_concurrency"]:
+                    continue
+                if (await conn.execute(next_task_query(endpoint, []))).first() is not None:
+                    found.append(endpoint)
+        return found
 
     async def load_endpoints(self) -> list[Any]:
         async with self.ctx.db.read() as conn:
