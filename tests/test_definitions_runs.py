@@ -599,3 +599,51 @@ async def test_cancel_request_cancels_the_run(tenant):
     assert r.status_code == 202, r.text
 
     assert (await raw.result(wf))["status"] == "CANCELED"
+
+
+async def test_top_level_timeout_seconds_times_the_run_out(tenant, server):
+    raw = Raw(tenant)
+    wf = await run_definition(
+        tenant,
+        {
+            "StartAt": "W",
+            "TimeoutSeconds": 60,
+            "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}},
+        },
+        {},
+    )
+    assert (await raw.describe(wf))["execution_timeout"] == 60
+
+    await fire(server, 61)
+
+    assert (await raw.result(wf))["status"] == "TIMED_OUT"
+
+
+async def test_task_timeout_seconds_path_reads_the_state_input(tenant, server):
+    q = queue()
+    raw = Raw(tenant, q)
+    wf = await run_definition(
+        tenant,
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": task(
+                    q,
+                    TimeoutSecondsPath="$.limit",
+                    Catch=[
+                        {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.e", "Next": "Late"}
+                    ],
+                    End=True,
+                ),
+                "Late": {"Type": "Pass", "End": True},
+            },
+        },
+        {"limit": 45},
+    )
+    await raw.next_activity_task()
+    await fire(server, 44)
+    assert (await raw.describe(wf))["status"] == "RUNNING"
+
+    await fire(server, 2)
+
+    assert (await raw.result(wf))["result"]["e"]["Error"] == "States.Timeout"
