@@ -23,6 +23,7 @@ from perdure import (
     activity,
     workflow,
 )
+from perdure.exceptions import TimeoutError as PerdureTimeoutError
 from perdure.replayer import Replayer
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Worker
@@ -60,6 +61,11 @@ async def flaky(key: str) -> str:
 async def refuse(key: str) -> str:
     record(key, activity.info().attempt)
     raise ApplicationError("card declined", type="CardDeclined", non_retryable=True)
+
+
+@activity.defn
+async def too_slow() -> None:
+    await asyncio.sleep(5)
 
 
 @activity.defn
@@ -131,6 +137,17 @@ class NonRetryableWorkflow:
     async def run(self, key: str) -> str:
         return await workflow.execute_activity(
             refuse, key, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+@workflow.defn
+class TimeoutWorkflow:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_activity(
+            too_slow,
+            start_to_close_timeout=timedelta(seconds=1),
+            retry_policy=RetryPolicy(maximum_attempts=1),
         )
 
 
@@ -284,6 +301,7 @@ WORKFLOWS = [
     SyncActivityWorkflow,
     RetryWorkflow,
     NonRetryableWorkflow,
+    TimeoutWorkflow,
     ApprovalWorkflow,
     ChildWorkflow,
     FailingChild,
@@ -294,7 +312,7 @@ WORKFLOWS = [
     HeartbeatCancelWorkflow,
     DeterministicBitsWorkflow,
 ]
-ACTIVITIES = [double, sync_upper, flaky, refuse, book, unbook, long_running]
+ACTIVITIES = [double, sync_upper, flaky, refuse, too_slow, book, unbook, long_running]
 
 
 @pytest.fixture(scope="module")
@@ -564,3 +582,14 @@ async def test_signal_with_start_starts_the_workflow_and_delivers_the_signal(env
     )
     assert await handle.result() == "approved by cy"
     assert (await handle.describe()).status == "COMPLETED"
+
+
+async def test_an_activity_past_its_start_to_close_timeout_fails_with_a_timeout_cause(env):
+    with pytest.raises(WorkflowFailureError) as info:
+        await env.client.execute_workflow(
+            TimeoutWorkflow.run, id=new_id("timeout"), task_queue=QUEUE
+        )
+    activity_error = info.value.cause
+    assert isinstance(activity_error, ActivityError)
+    assert isinstance(activity_error.cause, PerdureTimeoutError)
+    assert activity_error.cause.type == "START_TO_CLOSE"
