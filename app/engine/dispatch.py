@@ -63,8 +63,9 @@ async def _next_task(
     return (await tx.conn.execute(query)).one_or_none()
 
 
-async def _lock_run(tx: Transition, run_id: str) -> Run | None:
-    """The run, or None when another transaction holds it (PostgreSQL only)."""
+async def lock_run(tx: Transition, run_id: str) -> Run | None:
+    """The run, or None when another transaction holds it (PostgreSQL only). Every claimer of
+    ready tasks (pollers, webhook deliveries) locks runs through here, after the task row."""
     if not tx.is_postgres or run_id in tx.runs:
         return await tx.run(run_id)
     row = (
@@ -104,7 +105,7 @@ async def _claim(
         task = await _next_task(tx, namespace_id, kind, task_queue, skip)
         if task is None:
             return CONTENDED if contended else None
-        run = await _lock_run(tx, task.run_id)
+        run = await lock_run(tx, task.run_id)
         if run is None:
             skip.append(task.id)
             contended = True

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from app.db.tables import activities as activities_table
 from app.db.tables import tasks, webhook_deliveries
 from app.engine import activities, dispatch
-from app.engine.dispatch import _lock_run  # the engine's own run lock keeps its lock order
+from app.engine.dispatch import lock_run  # the engine's own run lock keeps its lock order
 from app.engine.transition import Transition
 from app.ids import new_id
 
@@ -90,7 +90,7 @@ async def claim_for_endpoint(tx: Transition, endpoint: Any) -> Claimed | object 
         task = (await tx.conn.execute(query)).one_or_none()
         if task is None:
             return dispatch.CONTENDED if contended else None
-        run = await _lock_run(tx, task.run_id)
+        run = await lock_run(tx, task.run_id)
         if run is None:
             skip.append(task.id)
             contended = True
