@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
+
+from app.db.tables import query_tasks
+from app.engine import deadlines
+from app.engine.transition import Transition
 from tests.rawhttp import Raw, complete_workflow
 
 
@@ -99,3 +104,34 @@ async def test_queries_of_another_tenant_are_invisible(tenant, other_tenant):
     await raw.start("q-5")
 
     assert (await ask(other_tenant, "q-5", "status", timeout=0.2)).status_code == 404
+
+
+async def test_time_skipping_waits_while_a_query_is_pending(tenant, server):
+    raw = Raw(tenant, task_queue="skipping-queries")
+    await raw.start("q-6")
+    await raw.complete(
+        await raw.next_workflow_task(),
+        {
+            "command_type": "START_TIMER",
+            "attributes": {"timer_id": "t", "start_to_fire_timeout": 3600},
+        },
+    )
+    engine = server.app.state.engine
+    caller = asyncio.create_task(ask(tenant, "q-6", "status", timeout=5))
+    for _ in range(100):
+        async with server.ctx.db.read() as conn:
+            pending = await conn.scalar(sa.select(sa.func.count()).select_from(query_tasks))
+        if pending:
+            break
+        await asyncio.sleep(0.01)
+
+    async with server.ctx.db.read() as conn:
+        tx = Transition(conn=conn, now=server.ctx.clock.now(), is_postgres=engine.is_postgres)
+        assert await deadlines.nothing_in_flight(tx) is False
+
+    task = await raw.next_workflow_task()
+    await tenant.client.post(
+        tenant.ns("/workflow-tasks/respond-query"),
+        json={"query_id": task["query"]["query_id"], "answer": "ok"},
+    )
+    assert (await caller).json()["answer"] == "ok"

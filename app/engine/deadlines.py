@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.db.tables import activities as activities_table
-from app.db.tables import tasks, timers, workflow_runs
+from app.db.tables import query_tasks, tasks, timers, workflow_runs
 from app.engine import activities, commands, lifecycle, workflow_tasks
 from app.engine.events import E
 from app.engine.transition import Run, Transition
@@ -129,4 +129,7 @@ async def nothing_in_flight(tx: Transition) -> bool:
     busy_activity = await tx.conn.scalar(
         sa.select(activities_table.c.run_id).where(activities_table.c.state != "backoff").limit(1)
     )
-    return busy_activity is None
+    if busy_activity is not None:
+        return False
+    # A query waiting for (or being answered by) a worker: its deadline is on the same clock.
+    return await tx.conn.scalar(sa.select(query_tasks.c.id).limit(1)) is None
