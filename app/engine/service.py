@@ -43,6 +43,8 @@ from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureEr
 log = logging.getLogger("perdure.engine")
 
 T = TypeVar("T")
+# Tells a long poll whether its HTTP caller has disconnected (checked before each claim).
+CallerGone = Callable[[], Awaitable[bool]]
 RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
 MAX_TRANSITION_ATTEMPTS = 5
 # Retention runs from the deadline loop this often, at most this many batches at a time.
@@ -219,13 +221,19 @@ class Engine:
     # -- workflow tasks ---------------------------------------------------------------------
 
     async def poll_workflow_task(
-        self, namespace_id: str, task_queue: str, identity: str, wait: float
+        self,
+        namespace_id: str,
+        task_queue: str,
+        identity: str,
+        wait: float,
+        caller_gone: CallerGone | None = None,
     ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
         await self.pollers.seen(namespace_id, task_queue, "workflow", identity)
         return await self._poll(
             queue_key(namespace_id, "workflow", task_queue),
             lambda tx: self._claim_query_or_workflow_task(tx, namespace_id, task_queue, identity),
             wait,
+            caller_gone,
         )
 
     async def _claim_query_or_workflow_task(
@@ -238,11 +246,18 @@ class Engine:
         return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
 
     async def _poll(
-        self, key: str, claim: Callable[[Transition], Awaitable[Any]], wait: float
+        self,
+        key: str,
+        claim: Callable[[Transition], Awaitable[Any]],
+        wait: float,
+        caller_gone: CallerGone | None = None,
     ) -> Any:
         deadline = time.monotonic() + wait
         while True:
             async with self.wakeups.waiting(key) as woken:
+                # A task handed to a poller that hung up would be lost until its timeout.
+                if caller_gone is not None and await caller_gone():
+                    return None
                 found = await self.transact(claim)
                 if found is not None and found is not dispatch.CONTENDED:
                     return found
@@ -343,13 +358,19 @@ class Engine:
     # -- activity tasks ---------------------------------------------------------------------
 
     async def poll_activity_task(
-        self, namespace_id: str, task_queue: str, identity: str, wait: float
+        self,
+        namespace_id: str,
+        task_queue: str,
+        identity: str,
+        wait: float,
+        caller_gone: CallerGone | None = None,
     ) -> dispatch.ActivityTaskClaim | None:
         await self.pollers.seen(namespace_id, task_queue, "activity", identity)
         return await self._poll(
             queue_key(namespace_id, "activity", task_queue),
             lambda tx: dispatch.claim_activity_task(tx, namespace_id, task_queue, identity),
             wait,
+            caller_gone,
         )
 
     async def _started_activity(

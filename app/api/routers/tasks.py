@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker
 from app.api.problems import problem_responses
@@ -51,10 +51,15 @@ TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
     responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
 )
 async def poll_workflow_task(
-    task_queue: TaskQueue, body: PollBody, ctx: Context, engine: EngineDep, caller: NamespaceWorker
+    task_queue: TaskQueue,
+    body: PollBody,
+    request: Request,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceWorker,
 ) -> Response:
     claim = await engine.poll_workflow_task(
-        caller.namespace.id, task_queue, body.identity, body.wait
+        caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
     )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -122,10 +127,14 @@ async def fail_workflow_task(
     responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
 )
 async def poll_activity_task(
-    task_queue: TaskQueue, body: PollBody, engine: EngineDep, caller: NamespaceWorker
+    task_queue: TaskQueue,
+    body: PollBody,
+    request: Request,
+    engine: EngineDep,
+    caller: NamespaceWorker,
 ) -> Response:
     claim = await engine.poll_activity_task(
-        caller.namespace.id, task_queue, body.identity, body.wait
+        caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
     )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
