@@ -593,3 +593,37 @@ async def test_an_activity_past_its_start_to_close_timeout_fails_with_a_timeout_
     assert isinstance(activity_error, ActivityError)
     assert isinstance(activity_error.cause, PerdureTimeoutError)
     assert activity_error.cause.type == "START_TO_CLOSE"
+
+
+@workflow.defn
+class StepsWorkflow:
+    @workflow.run
+    async def run(self, steps: int) -> list[int]:
+        done = []
+        for i in range(steps):
+            done.append(
+                await workflow.execute_activity(
+                    double, i, start_to_close_timeout=timedelta(seconds=10)
+                )
+            )
+            await workflow.sleep(timedelta(minutes=1))
+        return done
+
+
+async def test_a_worker_that_keeps_no_runs_in_memory_reads_whole_histories(env):
+    # Every task asks for partial history; with nothing cached each one is a miss that must
+    # read the run's history from the start and replay it.
+    async with Worker(
+        env.client,
+        task_queue="no-cache",
+        workflows=[StepsWorkflow],
+        activities=[double],
+        max_cached_workflows=0,
+    ):
+        result = await asyncio.wait_for(
+            env.client.execute_workflow(
+                StepsWorkflow.run, 4, id=new_id("no-cache"), task_queue="no-cache"
+            ),
+            60,
+        )
+    assert result == [0, 2, 4, 6]

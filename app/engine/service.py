@@ -616,18 +616,23 @@ class Engine:
         return max(0.0, min(seconds, limit))
 
 
-async def workflow_task_body(db: Any, claim: dispatch.WorkflowTaskClaim) -> dict[str, Any]:
-    """The poll answer for a claimed workflow task: its run and the first page of history.
-    Read after commit from a reader connection: events up to `started_event_id` never change."""
+async def workflow_task_body(
+    db: Any, claim: dispatch.WorkflowTaskClaim, *, partial: bool = False
+) -> dict[str, Any]:
+    """The poll answer for a claimed workflow task: its run and the first page of history —
+    from event 1, or with `partial` only the events after `previous_started_event_id` (a worker
+    that still holds the run in memory needs no more; on a miss it reads the rest with GET
+    .../history). Read after commit: events up to `started_event_id` never change."""
     from app.engine.limits import HISTORY_PAGE_SIZE
     from app.engine.reads import history_page
     from app.pagination import encode_token
 
+    after = claim.previous_started_event_id if partial else 0
     async with db.read() as conn:
         events = await history_page(
             conn,
             claim.run_id,
-            after_event_id=0,
+            after_event_id=after,
             up_to_event_id=claim.started_event_id,
             page_size=HISTORY_PAGE_SIZE,
         )
@@ -644,5 +649,5 @@ async def workflow_task_body(db: Any, claim: dispatch.WorkflowTaskClaim) -> dict
         "scheduled_event_id": claim.scheduled_event_id,
         "started_event_id": claim.started_event_id,
         "previous_started_event_id": claim.previous_started_event_id,
-        "history": {"events": events, "next_page_token": token},
+        "history": {"events": events, "next_page_token": token, "after_event_id": after},
     }

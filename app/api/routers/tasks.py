@@ -65,7 +65,7 @@ async def poll_workflow_task(
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if isinstance(claim, queries.QueryClaim):
         return FastJSON(await queries.query_task_body(ctx.db, claim))
-    return FastJSON(await workflow_task_body(ctx.db, claim))
+    return FastJSON(await workflow_task_body(ctx.db, claim, partial=body.partial_history))
 
 
 @router.post(
@@ -99,7 +99,11 @@ async def complete_workflow_task(
     claim = answer["workflow_task"]
     return FastJSON(
         {
-            "workflow_task": await workflow_task_body(ctx.db, claim) if claim else None,
+            "workflow_task": (
+                await workflow_task_body(ctx.db, claim, partial=body.partial_history)
+                if claim
+                else None
+            ),
             "activity_tasks": answer["activity_tasks"],
         }
     )
@@ -171,7 +175,9 @@ async def complete_activity(
         token=body.task_token,
         return_new_workflow_task=body.return_new_workflow_task,
     )
-    workflow_task = await workflow_task_body(ctx.db, claim) if claim else None
+    workflow_task = (
+        await workflow_task_body(ctx.db, claim, partial=body.partial_history) if claim else None
+    )
     return FastJSON({"ok": True, "workflow_task": workflow_task})
 
 

@@ -93,7 +93,8 @@ class WorkflowTask(BaseModel):
     started_event_id: int
     previous_started_event_id: int
     history: dict[str, Any] = Field(
-        description="`events` (oldest first) and `next_page_token` for the rest."
+        description="`events` (oldest first), `next_page_token` for the rest, and `after_event_id` "
+        "(0, or `previous_started_event_id` when partial history was asked for)."
     )
 
 
@@ -236,6 +237,11 @@ class PollBody(Body):
     wait: Annotated[float, Field(ge=0, le=MAX_POLL_WAIT)] = Field(
         default=MAX_POLL_WAIT, description="Seconds to wait for a task before answering 204."
     )
+    partial_history: bool = Field(
+        default=False,
+        description="Send only the events after `previous_started_event_id` (for workers that cache runs); "
+        "`history.after_event_id` says where the page starts.",
+    )
 
 
 class Command(BaseModel):
@@ -251,6 +257,11 @@ class CompleteWorkflowTask(Body):
     return_new_workflow_task: bool = Field(
         default=False,
         description="If the run needs another workflow task now, start it for this caller and return it.",
+    )
+    partial_history: bool = Field(
+        default=False,
+        description="Send only the events after `previous_started_event_id` (for workers that cache runs); "
+        "`history.after_event_id` says where the page starts.",
     )
 
 
@@ -329,6 +340,11 @@ class CompleteActivity(Body):
     return_new_workflow_task: bool = Field(
         default=False,
         description="Also start and return the workflow task this completion causes (eager).",
+    )
+    partial_history: bool = Field(
+        default=False,
+        description="Send only the events after `previous_started_event_id` (for workers that cache runs); "
+        "`history.after_event_id` says where the page starts.",
     )
 
 

@@ -164,9 +164,13 @@ class Worker:
         while not self._stopping.is_set():
             await slots.acquire()
             try:
+                body: dict[str, Any] = {"identity": self.identity, "wait": POLL_WAIT}
+                if kind == "workflow":
+                    # Cached runs need only what they have not seen; a miss reads the rest.
+                    body["partial_history"] = True
                 response = await self._post(
                     path,
-                    {"identity": self.identity, "wait": POLL_WAIT},
+                    body,
                     give_up_on_stop=True,
                     long=True,
                 )
@@ -203,9 +207,21 @@ class Worker:
             if slot is not None:
                 slot.release()
 
-    async def _full_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _full_history(
+        self, task: dict[str, Any], known_up_to: int = 0
+    ) -> list[dict[str, Any]]:
+        """The task's history from the first event the instance has not seen (`known_up_to`).
+        A partial page that starts later than that is thrown away and read from the start."""
         events = list(task["history"]["events"])
         token = task["history"].get("next_page_token")
+        if task["history"].get("after_event_id", 0) > known_up_to:
+            first = await self.http.call(
+                "GET",
+                f"/workflows/{task['workflow_id']}/history",
+                params={"run_id": task["run_id"]},
+            )
+            page = first.json()
+            events, token = list(page["events"]), page.get("next_page_token")
         limit = task.get("started_event_id")
         while token:
             r = await self.http.call(
@@ -261,7 +277,7 @@ class Worker:
         run_id = task["run_id"]
         try:
             instance = self._instance_for(task)
-            events = await self._full_history(task)
+            events = await self._full_history(task, known_up_to=instance.last_event_id)
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
         except (NondeterminismError, WorkflowTaskFailure) as err:
             self.cache.pop(run_id, None)
@@ -301,6 +317,7 @@ class Worker:
                 "commands": [c.body() for c in commands],
                 "identity": self.identity,
                 "return_new_workflow_task": not instance.closed,
+                "partial_history": True,
             },
         )
         assert response is not None
@@ -414,7 +431,11 @@ class Worker:
             result = await work
             path = "/activity-tasks/complete"
             wants_next = task["workflow_type"] in self.workflows
-            outcome = {"result": to_json(result), "return_new_workflow_task": wants_next}
+            outcome = {
+                "result": to_json(result),
+                "return_new_workflow_task": wants_next,
+                "partial_history": True,
+            }
         except asyncio.CancelledError:
             if not ctx.cancelled.is_set():
                 raise
