@@ -10,9 +10,7 @@ itself (--spawn sqlite|postgres). Every loop is bounded by -n and by --timeout.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
@@ -22,7 +20,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from raw_http import Http  # noqa: E402
-from server import spawn  # noqa: E402
+from server import bench_arguments, report, run_levels  # noqa: E402
 
 QUEUE = "bench-asl"
 DEFINITION = {
@@ -104,44 +102,18 @@ async def run(
             elapsed = time.perf_counter() - began
             driver.stop.set()
             await asyncio.gather(*loops, return_exceptions=True)
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(
-        f"concurrency {concurrency:>3}: {len(latencies)} runs in {elapsed:.2f}s = "
-        f"{len(latencies) / elapsed:.1f} runs/s; start-to-result p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-        flush=True,
-    )
+    report("runs", concurrency, latencies, elapsed)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--spawn", choices=["sqlite", "postgres"])
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--url", default="http://127.0.0.1:8233")
-    parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
-    parser.add_argument("--namespace", default="default")
-    parser.add_argument("-n", type=int, default=200, help="runs per concurrency level")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
+    parser = bench_arguments(__doc__ or "", unit="runs", default_n=200)
     parser.add_argument("--pollers", type=int, default=4, help="activity worker loops")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds per level at most")
     args = parser.parse_args()
 
-    def levels(url: str, key: str, namespace: str) -> None:
-        for level in args.concurrency:
-            asyncio.run(run(url, key, namespace, args.n, level, args.pollers, args.timeout))
+    def level(url: str, key: str, namespace: str, concurrency: int) -> None:
+        asyncio.run(run(url, key, namespace, args.n, concurrency, args.pollers, args.timeout))
 
-    if args.spawn:
-        print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
-        with spawn(args.spawn, args.postgres_url) as server:
-            levels(server.url, server.key, server.namespace)
-    else:
-        key = args.key or Path(".perdure/dev-key").read_text().strip()
-        levels(args.url, key, args.namespace)
+    run_levels(args, level)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ running server (--url, --key, --namespace) or a throw-away one it starts itself
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
@@ -21,7 +19,7 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import spawn  # noqa: E402
+from server import bench_arguments, report, run_levels  # noqa: E402
 
 QUEUE = "bench"
 
@@ -171,62 +169,32 @@ async def run(
             elapsed = time.perf_counter() - began
             driver.stop.set()
             await asyncio.gather(*loops, return_exceptions=True)
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(
-        f"concurrency {concurrency:>3}: {len(latencies)} workflows in {elapsed:.2f}s = {len(latencies) / elapsed:.1f} workflows/s; "
-        f"start-to-result p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-        flush=True,
-    )
+    report("workflows", concurrency, latencies, elapsed)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--spawn", choices=["sqlite", "postgres"], help="start a throw-away server on this database"
-    )
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--url", default="http://127.0.0.1:8233")
-    parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
-    parser.add_argument("--namespace", default="default")
-    parser.add_argument("-n", type=int, default=200, help="workflows per concurrency level")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
+    parser = bench_arguments(__doc__ or "", unit="workflows", default_n=200)
     parser.add_argument("--pollers", type=int, default=4, help="decider and worker loops each")
     parser.add_argument(
         "--no-eager", action="store_true", help="do not take the first workflow task with the start"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=300, help="give up after this many seconds per level"
-    )
     args = parser.parse_args()
 
-    def levels(url: str, key: str, namespace: str) -> None:
-        for level in args.concurrency:
-            asyncio.run(
-                run(
-                    url,
-                    key,
-                    namespace,
-                    args.n,
-                    level,
-                    args.pollers,
-                    not args.no_eager,
-                    args.timeout,
-                )
+    def level(url: str, key: str, namespace: str, concurrency: int) -> None:
+        asyncio.run(
+            run(
+                url,
+                key,
+                namespace,
+                args.n,
+                concurrency,
+                args.pollers,
+                not args.no_eager,
+                args.timeout,
             )
+        )
 
-    if args.spawn:
-        print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
-        with spawn(args.spawn, args.postgres_url) as server:
-            levels(server.url, server.key, server.namespace)
-    else:
-        key = args.key or Path(".perdure/dev-key").read_text().strip()
-        levels(args.url, key, args.namespace)
+    run_levels(args, level)
     print(
         "Done. Compare with: Temporal dev server ~30 workflows/s, p50 ~100 ms sequential (this machine)."
     )

@@ -9,9 +9,7 @@ itself (--spawn sqlite|postgres). Every level is bounded by -n and by --timeout.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
@@ -23,7 +21,7 @@ from perdure.client import Client
 from perdure.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import spawn  # noqa: E402
+from server import bench_arguments, report, run_levels  # noqa: E402
 
 QUEUE = "bench-sdk"
 
@@ -73,46 +71,16 @@ async def run(url: str, key: str, namespace: str, n: int, level: int, limit: flo
             elapsed = time.perf_counter() - began
     finally:
         await client.close()
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(
-        f"concurrency {level:>3}: {n / elapsed:7.1f} workflows/s   "
-        f"p50 {statistics.median(latencies) * 1000:6.1f} ms   p99 {p99 * 1000:6.1f} ms",
-        flush=True,
-    )
+    report("workflows", level, latencies, elapsed)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--spawn", choices=["sqlite", "postgres"], help="start a throw-away server on this database"
-    )
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--url", default="http://127.0.0.1:8233")
-    parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
-    parser.add_argument("--namespace", default="default")
-    parser.add_argument("-n", type=int, default=300, help="workflows per concurrency level")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
-    parser.add_argument(
-        "--timeout", type=float, default=300, help="give up after this many seconds per level"
-    )
-    args = parser.parse_args()
+    args = bench_arguments(__doc__ or "", unit="workflows", default_n=300).parse_args()
 
-    def levels(url: str, key: str, namespace: str) -> None:
-        for level in args.concurrency:
-            asyncio.run(run(url, key, namespace, args.n, level, args.timeout))
+    def level(url: str, key: str, namespace: str, concurrency: int) -> None:
+        asyncio.run(run(url, key, namespace, args.n, concurrency, args.timeout))
 
-    if args.spawn:
-        print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
-        with spawn(args.spawn, args.postgres_url) as server:
-            levels(server.url, server.key, server.namespace)
-    else:
-        key = args.key or Path(".perdure/dev-key").read_text().strip()
-        levels(args.url, key, args.namespace)
+    run_levels(args, level)
 
 
 if __name__ == "__main__":

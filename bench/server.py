@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +98,53 @@ def spawn(kind: str, postgres_url: str, *, workers: int = 1) -> Iterator[BenchSe
         finally:
             proc.terminate()
             proc.wait(timeout=15)
+
+
+# -- what every benchmark script shares: its command line, its server, its report ---------------
+
+
+def bench_arguments(description: str, *, unit: str, default_n: int) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--spawn", choices=["sqlite", "postgres"], help="start a throw-away server on this database"
+    )
+    parser.add_argument(
+        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8233")
+    parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("-n", type=int, default=default_n, help=f"{unit} per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="give up after this many seconds per level"
+    )
+    return parser
+
+
+def run_levels(args: argparse.Namespace, level: Callable[[str, str, str, int], None]) -> None:
+    """Call `level(url, key, namespace, concurrency)` for each level, against a throw-away
+    server (--spawn) or the one named by --url/--key."""
+    if args.spawn:
+        print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
+        with spawn(args.spawn, args.postgres_url) as server:
+            for concurrency in args.concurrency:
+                level(server.url, server.key, server.namespace, concurrency)
+    else:
+        key = args.key or Path(".perdure/dev-key").read_text().strip()
+        for concurrency in args.concurrency:
+            level(args.url, key, args.namespace, concurrency)
+
+
+def report(unit: str, concurrency: int, latencies: list[float], elapsed: float) -> None:
+    """One line of figures: throughput and start-to-result latency."""
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    print(
+        f"concurrency {concurrency:>3}: {len(ordered)} {unit} in {elapsed:.2f}s = {len(ordered) / elapsed:.1f} {unit}/s; "
+        f"start-to-result p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        flush=True,
+    )
