@@ -627,3 +627,27 @@ async def test_a_worker_that_keeps_no_runs_in_memory_reads_whole_histories(env):
             60,
         )
     assert result == [0, 2, 4, 6]
+
+
+@workflow.defn
+class SecondTimeLuckyWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        attempt = workflow.info().attempt
+        if attempt == 1:
+            raise ApplicationError("first attempt fails")
+        return f"ok on attempt {attempt}"
+
+
+async def test_a_workflow_retry_policy_retries_a_failed_run(env):
+    async with Worker(env.client, task_queue="retried", workflows=[SecondTimeLuckyWorkflow]):
+        result = await asyncio.wait_for(
+            env.client.execute_workflow(
+                SecondTimeLuckyWorkflow.run,
+                id=new_id("retried"),
+                task_queue="retried",
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3),
+            ),
+            60,
+        )
+    assert result == "ok on attempt 2"

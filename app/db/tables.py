@@ -114,6 +114,9 @@ workflow_runs = sa.Table(
     sa.Column("signal_count", sa.Integer(), nullable=False, server_default="0"),
     # Where the run's decisions are made: 'queue' (code-first worker) or 'definition'.
     sa.Column("decider", sa.String(20), nullable=False, server_default="queue"),
+    # Workflow retries (Temporal's): the policy, and which attempt of the chain this run is.
+    sa.Column("retry_policy", sa.Text(), nullable=True),
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),
     # Only one run of a workflow id may be open: enforced by a partial unique index below.
     sa.Index(
         "ux_workflow_runs_open_workflow_id",

@@ -98,6 +98,7 @@ class StartChild(_Attrs):
     workflow_run_timeout: Seconds | None = None
     workflow_task_timeout: Seconds | None = None
     parent_close_policy: Literal["TERMINATE", "ABANDON", "REQUEST_CANCEL"] = "TERMINATE"
+    retry_policy: dict[str, Any] | None = None
     workflow_id_reuse_policy: Literal[
         "ALLOW_DUPLICATE", "ALLOW_DUPLICATE_FAILED_ONLY", "REJECT_DUPLICATE"
     ] = "ALLOW_DUPLICATE"
@@ -175,6 +176,13 @@ BAD_ATTRIBUTES_CAUSE = {
     "RECORD_MARKER": "BAD_RECORD_MARKER_ATTRIBUTES",
     "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "BAD_SEARCH_ATTRIBUTES",
 }
+
+
+def workflow_retry_policy(value: dict[str, Any] | None, *, field: str) -> str | None:
+    """A workflow retry policy as stored on the run (validated), or None."""
+    if not value:
+        return None
+    return dump_payload(RetryPolicy.from_json(value, field_name=field).to_json(), field=field)
 
 
 def _cause(command_type: str) -> str:
@@ -294,6 +302,7 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
                     )
             elif isinstance(a, StartChild):
                 new_children += 1
+                workflow_retry_policy(a.retry_policy, field=f"{where}.attributes.retry_policy")
                 search_attributes.validate(
                     a.search_attributes, field=f"{where}.attributes.search_attributes"
                 )
@@ -442,6 +451,14 @@ async def _complete(tx: Transition, run: Run, a: CompleteWorkflow, completed_id:
 
 async def _fail(tx: Transition, run: Run, a: FailWorkflow, completed_id: int) -> None:
     failure = a.failure.model_dump()
+    if await lifecycle.retry(
+        tx,
+        run,
+        failure,
+        E.WORKFLOW_EXECUTION_FAILED,
+        {"workflow_task_completed_event_id": completed_id},
+    ):
+        return
     await lifecycle.close(
         tx,
         run,
@@ -507,6 +524,7 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         memo_text=dump_payload(a.memo, field="memo"),
         search_attributes=a.search_attributes or {},
         decider=run.decider,
+        retry_policy_text=workflow_retry_policy(a.retry_policy, field="retry_policy"),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)
     try:

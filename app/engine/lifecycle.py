@@ -14,6 +14,7 @@ from app.engine import activities, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
+from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_closed_key
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
@@ -45,6 +46,8 @@ class StartRequest:
     parent: Run | None = None
     parent_initiated_event_id: int | None = None
     parent_close_policy: str | None = None
+    retry_policy_text: str | None = None  # JSON of a RetryPolicy; None: a failure is final
+    attempt: int = 1
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -195,6 +198,8 @@ async def create_run(
         "cancel_requested": False,
         "signal_count": 0,
         "decider": req.decider,
+        "retry_policy": req.retry_policy_text,
+        "attempt": req.attempt,
     }
     run = tx.add_new_run(data)
     tx.append(
@@ -217,7 +222,8 @@ async def create_run(
             "continued_execution_run_id": data["continued_from_run_id"],
             "first_execution_run_id": data["first_run_id"],
             "original_execution_run_id": run_id,
-            "attempt": 1,
+            "attempt": req.attempt,
+            "retry_policy": load(req.retry_policy_text),
         },
     )
     await search_attributes.upsert(tx, run, req.search_attributes)
@@ -318,17 +324,22 @@ async def terminate(
 async def time_out(tx: Transition, run: Run, kind: str) -> None:
     run.set(wft_state="none")
     await tx.flush_buffered(run)
+    failure = {
+        "message": f"workflow {kind.replace('_', ' ')} exceeded",
+        "type": "TimeoutError",
+        "timeout_type": kind.upper(),
+    }
+    if kind == "run_timeout" and await retry(
+        tx, run, failure, E.WORKFLOW_EXECUTION_TIMED_OUT, {"timeout": kind}
+    ):
+        return
     await close(
         tx,
         run,
         RunStatus.TIMED_OUT,
         E.WORKFLOW_EXECUTION_TIMED_OUT,
         {"retry_state": "RETRY_STATE_TIMEOUT", "timeout": kind},
-        failure={
-            "message": f"workflow {kind.replace('_', ' ')} exceeded",
-            "type": "TimeoutError",
-            "timeout_type": kind.upper(),
-        },
+        failure=failure,
     )
 
 
@@ -445,6 +456,7 @@ async def continue_as_new(
         or (load(run.search_attributes) or {}),
         start_delay=attributes.get("backoff_start_interval"),
         decider=run.decider,
+        retry_policy_text=run.retry_policy,
     )
     # The old run leaves the "open" index first so the new run can take the workflow id.
     run.set(status=RunStatus.CONTINUED_AS_NEW.value)
@@ -474,6 +486,70 @@ async def continue_as_new(
         continued_to=new_run,
     )
     return new_run
+
+
+async def retry(
+    tx: Transition, run: Run, failure: dict[str, Any], event_type: E, attributes: dict[str, Any]
+) -> bool:
+    """Under the run's retry policy, close it (FAILED or TIMED_OUT, naming the next run) and
+    start its next attempt after the back-off. False when no retry applies."""
+    if run.retry_policy is None:
+        return False
+    policy = RetryPolicy.from_json(load(run.retry_policy))
+    if not policy.is_retryable(failure.get("type"), bool(failure.get("non_retryable"))):
+        return False
+    if not policy.allows_another(run.attempt):
+        return False
+    backoff = policy.backoff(run.attempt)
+    if (
+        run.execution_deadline is not None
+        and tx.now + timedelta(seconds=backoff) >= run.execution_deadline
+    ):
+        return False
+    req = StartRequest(
+        namespace_id=run.namespace_id,
+        workflow_id=run.workflow_id,
+        workflow_type=run.workflow_type,
+        task_queue=run.task_queue,
+        input_text=run.input,
+        execution_timeout=run.execution_timeout,
+        run_timeout=run.run_timeout,
+        task_timeout=run.task_timeout,
+        memo_text=run.memo,
+        search_attributes=load(run.search_attributes) or {},
+        start_delay=backoff,
+        decider=run.decider,
+        retry_policy_text=run.retry_policy,
+        attempt=run.attempt + 1,
+    )
+    status = (
+        RunStatus.TIMED_OUT if event_type == E.WORKFLOW_EXECUTION_TIMED_OUT else RunStatus.FAILED
+    )
+    run.set(status=status.value)  # leave the "open" index before the next attempt takes the id
+    await tx.flush()
+    new_run = await create_run(
+        tx,
+        req,
+        first_run_id=run.first_run_id,
+        continued_from=run,
+        execution_deadline=run.execution_deadline,
+        inherited_parent=run,
+    )
+    await close(
+        tx,
+        run,
+        status,
+        event_type,
+        {
+            **attributes,
+            "failure": failure,
+            "retry_state": "RETRY_STATE_IN_PROGRESS",
+            "new_execution_run_id": new_run.id,
+        },
+        failure=failure,
+        continued_to=new_run,
+    )
+    return True
 
 
 def with_parent(

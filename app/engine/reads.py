@@ -136,6 +136,8 @@ async def describe(
         "first_run_id": row["first_run_id"],
         "continued_from_run_id": row["continued_from_run_id"],
         "continued_to_run_id": row["continued_to_run_id"],
+        "attempt": row["attempt"],
+        "retry_policy": load(row["retry_policy"]),
         "cancel_requested": row["cancel_requested"],
         "pending_workflow_task": (
             {

@@ -29,6 +29,7 @@ from app.api.schemas.workflows import (
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
 from app.engine import reads
+from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.lifecycle import StartRequest
 from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
@@ -72,6 +73,7 @@ def start_request(
         memo_text=dump_payload(body.memo, field="memo"),
         search_attributes=validate_search_attributes(body.search_attributes),
         start_delay=body.start_delay,
+        retry_policy_text=workflow_retry_policy(body.retry_policy, field="retry_policy"),
         request_id=request_id,
         identity=body.identity or caller.principal.key_name,
     )
@@ -338,7 +340,8 @@ async def get_result(
                     "failure": None,
                 }
             )
-        if found["status"] == RunStatus.CONTINUED_AS_NEW and found["continued_to_run_id"]:
+        # A chain goes on after continue-as-new and after a retried failure or time-out.
+        if found["continued_to_run_id"]:
             async with ctx.db.read() as conn:
                 row = await reads.run_row(conn, found["continued_to_run_id"])
             continue

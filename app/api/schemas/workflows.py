@@ -50,6 +50,12 @@ class StartFields(Body):
         description="Name → string, number, boolean or list of them; filterable with `search_attribute=Name=value`.",
     )
     start_delay: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] | None = None
+    retry_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="Retry the whole workflow when a run fails or its run timeout passes "
+        "(initial_interval, backoff_coefficient, maximum_interval, maximum_attempts, "
+        "non_retryable_error_types); each retry is a new run of the same workflow id.",
+    )
     identity: Annotated[str, Field(max_length=1000)] | None = None
 
 
@@ -188,6 +194,10 @@ class WorkflowDescription(WorkflowSummary):
     first_run_id: str
     continued_from_run_id: str | None
     continued_to_run_id: str | None
+    attempt: int = Field(
+        description="Which attempt of the workflow (retry policy) this run is, from 1."
+    )
+    retry_policy: dict[str, Any] | None
     cancel_requested: bool
     pending_workflow_task: dict[str, Any] | None
     pending_activities: list[PendingActivity]

@@ -394,9 +394,8 @@ class Client:
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
-        `retry_policy` is refused: the server has no workflow retry policy (activities do)."""
-        if retry_policy is not None:
-            raise NotImplementedError("Perdure has no workflow retry policy yet")
+        With `retry_policy` a failed (or run-timed-out) run is retried as a new run of the same
+        workflow id; the handle's `result()` follows the retries to the last one."""
         body = self._start_body(
             workflow,
             arg,
@@ -411,6 +410,8 @@ class Client:
             search_attributes,
             start_delay,
         )
+        if retry_policy is not None:
+            body["retry_policy"] = retry_policy.to_json()
         headers = {"Idempotency-Key": request_id} if request_id else None
         worker = self._eager_worker(task_queue, body["workflow_type"])
         if worker is not None:

@@ -19,7 +19,7 @@ def seconds(value: timedelta | float | None) -> float | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How an activity is retried (Temporal's fields and defaults)."""
+    """How an activity, or a whole workflow, is retried (Temporal's fields and defaults)."""
 
     initial_interval: timedelta = timedelta(seconds=1)
     backoff_coefficient: float = 2.0
