@@ -57,13 +57,13 @@ async def upsert(tx: Transition, run: Run, attributes: dict[str, Any]) -> None:
     merged = {**(load(run.search_attributes) or {}), **attributes}
     merged = {k: v for k, v in merged.items() if v is not None}
     run.set(search_attributes=dump(merged) if merged else None)
-    names = list(attributes)
-    await tx.conn.execute(
-        sa.delete(workflow_search_attributes).where(
-            workflow_search_attributes.c.run_id == run.id,
-            workflow_search_attributes.c.name.in_(names),
+    if not run.new:  # a run being started has no rows to replace yet
+        await tx.conn.execute(
+            sa.delete(workflow_search_attributes).where(
+                workflow_search_attributes.c.run_id == run.id,
+                workflow_search_attributes.c.name.in_(list(attributes)),
+            )
         )
-    )
     rows = [
         {"run_id": run.id, "name": n, "namespace_id": run.namespace_id, "value": canonical(v)}
         for n, v in attributes.items()
