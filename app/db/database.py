@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from app.db import hot
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
 T = TypeVar("T")
@@ -67,18 +69,24 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> sa.Engine:
 
 
 class SQLiteConnection:
-    """The async connection interface the server uses, over a synchronous SQLite connection."""
+    """The async connection interface the server uses, over a synchronous SQLite connection.
+    Statements marked `hot` run on the sqlite3 connection itself (see app/db/hot.py)."""
 
-    __slots__ = ("sync",)
+    __slots__ = ("sync", "raw", "dialect")
 
     def __init__(self, sync: sa.Connection) -> None:
         self.sync = sync
+        self.raw = sync.connection.driver_connection
+        self.dialect = sync.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
-        return self.sync.execute(statement, parameters)
+        result = hot.execute(self.raw, self.dialect, statement, parameters)  # type: ignore[arg-type]
+        if result is None:
+            result = self.sync.execute(statement, parameters)
+        return result  # type: ignore[no-any-return]
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
-        return self.sync.scalar(statement, parameters)
+        return (await self.execute(statement, parameters)).scalar()
 
     async def run_sync(self, fn: Callable[[sa.Connection], T]) -> T:
         return fn(self.sync)

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from app.db.hot import hot
 from app.db.tables import activities, definition_runs, history_events, tasks, workflow_runs
 from app.definitions import resources, store
 from app.definitions.interpreter import CHILD_META, Decider, RunInfo, replay
@@ -26,7 +27,7 @@ _pins: OrderedDict[str, tuple[str, int, dict[str, Any]]] = OrderedDict()
 # What the decision just made needs done once it is applied (see `after_decision`).
 _followups: dict[str, set[str]] = {}
 
-HISTORY = (
+HISTORY = hot(
     sa.select(history_events.c.event_type, history_events.c.attributes)
     .where(history_events.c.run_id == sa.bindparam("run_id"))
     .order_by(history_events.c.event_id)
@@ -45,7 +46,13 @@ async def _pin(tx: Transition, run_id: str) -> tuple[str, int, dict[str, Any]]:
     pin = await store.pinned(tx.conn, run_id)
     if pin is None or pin.document is None:
         raise FailedPrecondition(f"run '{run_id}' has no stored definition to follow")
-    cached = _pins[run_id] = (pin.name, pin.version, orjson.loads(pin.document))
+    return _remember_pin(run_id, pin.definition_id, pin.name, pin.version, pin.document)
+
+
+def _remember_pin(
+    run_id: str, definition_id: str, name: str, version: int, text: str
+) -> tuple[str, int, dict[str, Any]]:
+    cached = _pins[run_id] = (name, version, store.document_of(definition_id, text))
     if len(_pins) > MAX_CACHED:
         _pins.popitem(last=False)
     return cached
@@ -94,8 +101,9 @@ async def start(
     """Start a run of the definition (latest version unless one is named), pinned to it."""
 
     async def body(tx: Transition) -> tuple[Run, bool]:
-        row = await store.get(tx.conn, req.namespace_id, name, version)
-        timeout = row["definition"].get("TimeoutSeconds")
+        row = await store.version_row(tx.conn, req.namespace_id, name, version)
+        document = store.document_of(row.id, row.document)
+        timeout = document.get("TimeoutSeconds")
         pinned_req = replace(
             req,
             workflow_type=name,
@@ -105,17 +113,20 @@ async def start(
         run, created = await lifecycle.start(tx, pinned_req)
         if created:
             await store.pin(tx.conn, run.id, req.namespace_id, row)
+            _remember_pin(run.id, row.id, row.name, row.version, row.document)
         return run, created
 
     return await engine.transact(body)
 
 
-CALLBACKS_SCHEDULED = sa.select(activities).where(
-    activities.c.run_id == sa.bindparam("run_id"),
-    activities.c.task_queue == resources.CALLBACK_QUEUE,
-    activities.c.state == "scheduled",
+CALLBACKS_SCHEDULED = hot(
+    sa.select(activities).where(
+        activities.c.run_id == sa.bindparam("run_id"),
+        activities.c.task_queue == resources.CALLBACK_QUEUE,
+        activities.c.state == "scheduled",
+    )
 )
-UNPINNED_CHILDREN = (
+UNPINNED_CHILDREN = hot(
     sa.select(workflow_runs.c.id, workflow_runs.c.memo)
     .select_from(
         workflow_runs.outerjoin(definition_runs, definition_runs.c.run_id == workflow_runs.c.id)
@@ -163,7 +174,7 @@ async def _pin_children(tx: Transition, run: Run) -> None:
         meta = (orjson.loads(memo) if memo else {}).get(CHILD_META) or {}
         child = await tx.run(child_id)
         try:
-            row = await store.get(
+            row = await store.version_row(
                 tx.conn, run.namespace_id, meta.get("name", ""), meta.get("version")
             )
         except NotFound as err:

@@ -4,6 +4,7 @@ and what a namespace deletion must remove."""
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.hot import hot
 from app.db.tables import definition_runs, definitions, workflow_runs
 from app.definitions.validation import problems
 from app.engine.events import RunStatus
@@ -83,36 +85,63 @@ async def put(
     return as_dict(SimpleNamespace(**row)), True
 
 
+LATEST = hot(
+    sa.select(*COLUMNS)
+    .where(
+        definitions.c.namespace_id == sa.bindparam("namespace_id"),
+        definitions.c.name == sa.bindparam("name"),
+    )
+    .order_by(definitions.c.version.desc())
+    .limit(1)
+)
+VERSION = hot(
+    sa.select(*COLUMNS).where(
+        definitions.c.namespace_id == sa.bindparam("namespace_id"),
+        definitions.c.name == sa.bindparam("name"),
+        definitions.c.version == sa.bindparam("version"),
+    )
+)
+# Versions never change: each document is parsed once per process (by version id).
+MAX_PARSED = 1_000
+_parsed: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+
+def document_of(definition_id: str, text: str) -> dict[str, Any]:
+    """The parsed document of a version. Shared: callers must not change it."""
+    document = _parsed.get(definition_id)
+    if document is None:
+        document = _parsed[definition_id] = orjson.loads(text)
+        if len(_parsed) > MAX_PARSED:
+            _parsed.popitem(last=False)
+    return document
+
+
 async def _latest(conn: AsyncConnection, namespace_id: str, name: str) -> Any:
-    return (
-        await conn.execute(
-            sa.select(*COLUMNS)
-            .where(definitions.c.namespace_id == namespace_id, definitions.c.name == name)
-            .order_by(definitions.c.version.desc())
-            .limit(1)
-        )
-    ).one_or_none()
+    return (await conn.execute(LATEST, {"namespace_id": namespace_id, "name": name})).one_or_none()
 
 
-async def get(
+async def version_row(
     conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
-) -> dict[str, Any]:
+) -> Any:
+    """The row of a version (latest unless one is named); NotFound when there is none."""
     if version is None:
         row = await _latest(conn, namespace_id, name)
     else:
         row = (
             await conn.execute(
-                sa.select(*COLUMNS).where(
-                    definitions.c.namespace_id == namespace_id,
-                    definitions.c.name == name,
-                    definitions.c.version == version,
-                )
+                VERSION, {"namespace_id": namespace_id, "name": name, "version": version}
             )
         ).one_or_none()
     if row is None:
         which = f"version {version} of definition" if version is not None else "definition"
         raise NotFound(f"{which} '{name}' not found", definition=name)
-    return as_dict(row)
+    return row
+
+
+async def get(
+    conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
+) -> dict[str, Any]:
+    return as_dict(await version_row(conn, namespace_id, name, version))
 
 
 async def list_latest(
@@ -176,36 +205,38 @@ async def delete(conn: AsyncConnection, namespace_id: str, name: str) -> None:
     )
 
 
-async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: dict[str, Any]) -> None:
+INSERT_PIN = hot(sa.insert(definition_runs))
+SELECT_PIN = hot(
+    sa.select(
+        definition_runs.c.definition_id,
+        definition_runs.c.name,
+        definition_runs.c.version,
+        definitions.c.document,
+    )
+    .select_from(
+        definition_runs.outerjoin(definitions, definitions.c.id == definition_runs.c.definition_id)
+    )
+    .where(definition_runs.c.run_id == sa.bindparam("run_id"))
+)
+
+
+async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: Any) -> None:
+    """Pin the run to this version (a row of `version_row`)."""
     await conn.execute(
-        sa.insert(definition_runs).values(
-            run_id=run_id,
-            namespace_id=namespace_id,
-            definition_id=row["id"],
-            name=row["name"],
-            version=row["version"],
-        )
+        INSERT_PIN,
+        {
+            "run_id": run_id,
+            "namespace_id": namespace_id,
+            "definition_id": row.id,
+            "name": row.name,
+            "version": row.version,
+        },
     )
 
 
 async def pinned(conn: AsyncConnection, run_id: str) -> Any:
     """(definition_id, name, version, document text) of a run, or None."""
-    return (
-        await conn.execute(
-            sa.select(
-                definition_runs.c.definition_id,
-                definition_runs.c.name,
-                definition_runs.c.version,
-                definitions.c.document,
-            )
-            .select_from(
-                definition_runs.outerjoin(
-                    definitions, definitions.c.id == definition_runs.c.definition_id
-                )
-            )
-            .where(definition_runs.c.run_id == run_id)
-        )
-    ).one_or_none()
+    return (await conn.execute(SELECT_PIN, {"run_id": run_id})).one_or_none()
 
 
 async def delete_namespace_rows(conn: AsyncConnection, namespace_id: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.db.hot import hot
 from app.db.tables import activities, tasks
 from app.engine import workflow_tasks
 from app.engine.events import E
@@ -151,28 +152,41 @@ async def _dispatch_attempt(
         )
 
 
-SELECT_ACTIVITY = sa.select(activities).where(
-    activities.c.run_id == sa.bindparam("run_id"),
-    activities.c.scheduled_event_id == sa.bindparam("ref"),
+SELECT_ACTIVITY = hot(
+    sa.select(activities).where(
+        activities.c.run_id == sa.bindparam("run_id"),
+        activities.c.scheduled_event_id == sa.bindparam("ref"),
+    )
 )
-SELECT_ACTIVITY_BY_ID = sa.select(activities).where(
-    activities.c.run_id == sa.bindparam("run_id"),
-    activities.c.activity_id == sa.bindparam("activity_id"),
+SELECT_ACTIVITY_BY_ID = hot(
+    sa.select(activities).where(
+        activities.c.run_id == sa.bindparam("run_id"),
+        activities.c.activity_id == sa.bindparam("activity_id"),
+    )
 )
-COUNT_PENDING = sa.select(sa.func.count()).where(activities.c.run_id == sa.bindparam("run_id"))
-INSERT_ACTIVITY = sa.insert(activities)
-UPDATE_ACTIVITY = sa.update(activities).where(
-    activities.c.run_id == sa.bindparam("pk_run_id"),
-    activities.c.scheduled_event_id == sa.bindparam("pk_ref"),
+COUNT_PENDING = hot(sa.select(sa.func.count()).where(activities.c.run_id == sa.bindparam("run_id")))
+INSERT_ACTIVITY = hot(sa.insert(activities))
+UPDATE_ACTIVITY = hot(
+    sa.update(activities).where(
+        activities.c.run_id == sa.bindparam("pk_run_id"),
+        activities.c.scheduled_event_id == sa.bindparam("pk_ref"),
+    )
 )
-DELETE_ACTIVITY = sa.delete(activities).where(
-    activities.c.run_id == sa.bindparam("run_id"),
-    activities.c.scheduled_event_id == sa.bindparam("ref"),
+DELETE_ACTIVITY = hot(
+    sa.delete(activities).where(
+        activities.c.run_id == sa.bindparam("run_id"),
+        activities.c.scheduled_event_id == sa.bindparam("ref"),
+    )
 )
-DELETE_ACTIVITY_TASK = sa.delete(tasks).where(
-    tasks.c.run_id == sa.bindparam("run_id"),
-    tasks.c.kind == "activity",
-    tasks.c.scheduled_event_id == sa.bindparam("ref"),
+DELETE_RUN_ACTIVITIES = hot(
+    sa.delete(activities).where(activities.c.run_id == sa.bindparam("run_id"))
+)
+DELETE_ACTIVITY_TASK = hot(
+    sa.delete(tasks).where(
+        tasks.c.run_id == sa.bindparam("run_id"),
+        tasks.c.kind == "activity",
+        tasks.c.scheduled_event_id == sa.bindparam("ref"),
+    )
 )
 
 
@@ -439,4 +453,4 @@ async def request_cancel(
 
 async def forget_all(tx: Transition, run: Run) -> None:
     """The run closed: its activities will never report back."""
-    await tx.conn.execute(sa.delete(activities).where(activities.c.run_id == run.id))
+    await tx.conn.execute(DELETE_RUN_ACTIVITIES, {"run_id": run.id})

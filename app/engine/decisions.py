@@ -89,7 +89,7 @@ async def run_inline_deciders(tx: Transition) -> None:
             continue
         decider = inline_deciders.get(run.decider)
         identity = f"perdure:{run.decider}"
-        await workflow_tasks.start(tx, run, identity)
+        await workflow_tasks.start(tx, run, identity, inline=True)
         if decider is None:
             await workflow_tasks.fail_and_retry(
                 tx,

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
 from app.engine import activities, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
@@ -53,7 +54,7 @@ class StartRequest:
 # -- start ------------------------------------------------------------------------------------
 
 
-LATEST_RUN = (
+LATEST_RUN = hot(
     sa.select(workflow_runs.c.id, workflow_runs.c.status)
     .where(
         workflow_runs.c.namespace_id == sa.bindparam("namespace_id"),
@@ -62,14 +63,16 @@ LATEST_RUN = (
     .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
     .limit(1)
 )
-DELETE_RUN_TASKS = sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"))
-DELETE_RUN_TIMERS = sa.delete(timers).where(timers.c.run_id == sa.bindparam("run_id"))
-DELETE_RUN_BUFFER = sa.delete(buffered_events).where(
-    buffered_events.c.run_id == sa.bindparam("run_id")
+DELETE_RUN_TASKS = hot(sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id")))
+DELETE_RUN_TIMERS = hot(sa.delete(timers).where(timers.c.run_id == sa.bindparam("run_id")))
+DELETE_RUN_BUFFER = hot(
+    sa.delete(buffered_events).where(buffered_events.c.run_id == sa.bindparam("run_id"))
 )
-OPEN_CHILDREN = sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_policy).where(
-    workflow_runs.c.parent_run_id == sa.bindparam("run_id"),
-    workflow_runs.c.status == RunStatus.RUNNING.value,
+OPEN_CHILDREN = hot(
+    sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_policy).where(
+        workflow_runs.c.parent_run_id == sa.bindparam("run_id"),
+        workflow_runs.c.status == RunStatus.RUNNING.value,
+    )
 )
 
 

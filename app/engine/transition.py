@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.hot import hot
 from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
 from app.engine.events import E, RunStatus
 from app.engine.payloads import dump, load
@@ -22,19 +23,21 @@ from app.errors import NotFound
 
 # Hot statements, built once: building SQLAlchemy expressions per call costs more CPU than
 # SQLite takes to run them.
-SELECT_RUN = sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id"))
+SELECT_RUN = hot(sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id")))
 SELECT_RUN_FOR_UPDATE = SELECT_RUN.with_for_update()
-INSERT_RUN = sa.insert(workflow_runs)
-UPDATE_RUN = sa.update(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_pk"))
-INSERT_EVENTS = sa.insert(history_events)
-INSERT_BUFFERED = sa.insert(buffered_events)
-INSERT_TASK = sa.insert(tasks)
-INSERT_TIMER = sa.insert(timers)
-DELETE_TIMERS = sa.delete(timers).where(
-    timers.c.run_id == sa.bindparam("run_id"),
-    timers.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+INSERT_RUN = hot(sa.insert(workflow_runs))
+UPDATE_RUN = hot(sa.update(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_pk")))
+INSERT_EVENTS = hot(sa.insert(history_events))
+INSERT_BUFFERED = hot(sa.insert(buffered_events))
+INSERT_TASK = hot(sa.insert(tasks))
+INSERT_TIMER = hot(sa.insert(timers))
+DELETE_TIMERS = hot(
+    sa.delete(timers).where(
+        timers.c.run_id == sa.bindparam("run_id"),
+        timers.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+    )
 )
-DELETE_TIMERS_OF = DELETE_TIMERS.where(timers.c.ref == sa.bindparam("ref"))
+DELETE_TIMERS_OF = hot(DELETE_TIMERS.where(timers.c.ref == sa.bindparam("ref")))
 
 
 class Run:
@@ -76,6 +79,8 @@ class Transition:
     completing: set[str] = field(default_factory=set)
     # Runs whose new workflow task is decided inside the server (stored definitions).
     inline_decisions: set[str] = field(default_factory=set)
+    # Runs whose workflow task an in-server decider has started (no time-out timer armed).
+    inline_started: set[str] = field(default_factory=set)
     # Eager paths: tasks meant for the caller are held back here instead of being queued;
     # whatever the caller does not take is queued when the transition finishes.
     hold_workflow_tasks: bool = False

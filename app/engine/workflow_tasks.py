@@ -60,7 +60,9 @@ async def queue(tx: Transition, run: Run) -> None:
     )
 
 
-async def start(tx: Transition, run: Run, identity: str) -> int:
+async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False) -> int:
+    """Start the scheduled task. An `inline` task is decided inside this very transaction, so
+    it needs no time-out timer (and its close deletes none)."""
     started_id = tx.append(
         run,
         E.WORKFLOW_TASK_STARTED,
@@ -71,6 +73,9 @@ async def start(tx: Transition, run: Run, identity: str) -> int:
         },
     )
     run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
+    if inline:
+        tx.inline_started.add(run.id)
+        return started_id
     await tx.add_timer_after(
         run,
         TIMER_WFT_TIMEOUT,
@@ -92,7 +97,10 @@ async def close_started(tx: Transition, run: Run, event_type: E, attributes: dic
             **attributes,
         },
     )
-    await tx.cancel_timers(run, TIMER_WFT_TIMEOUT)
+    if run.id in tx.inline_started:
+        tx.inline_started.discard(run.id)
+    else:
+        await tx.cancel_timers(run, TIMER_WFT_TIMEOUT)
     run.set(wft_state="none", wft_identity=None)
     return event_id
 
