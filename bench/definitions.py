@@ -1,11 +1,18 @@
 """N runs of a one-Task stored definition, served by a raw-HTTP activity worker.
 
-The server decides every workflow task itself (no decider round trips); the worker polls the
-activity queue and completes each task. Prints throughput (runs/s) and start-to-result latency
-(p50, p99). Against a running server (--url, --key, --namespace) or a throw-away one it starts
-itself (--spawn sqlite|postgres). Every loop is bounded by -n and by --timeout.
+The server decides every workflow task itself (no decider round trips). Two ways to drive it:
 
-    python bench/definitions.py --spawn sqlite -n 300 --concurrency 1 50
+- `--style batched` (default): each run is one request, a start that waits for the result
+  (`wait_for_result`); the worker takes tasks with `poll-batch` and answers them with
+  `complete-batch`, so under load a handful of requests serve many runs;
+- `--style single`: start, then `GET .../result`; the worker polls and completes one task at
+  a time — four requests per run.
+
+Prints throughput (runs/s) and start-to-result latency (p50, p99). Against a running server
+(--url, --key, --namespace) or a throw-away one it starts itself (--spawn sqlite|postgres).
+Every loop is bounded by -n and by --timeout.
+
+    python bench/definitions.py --spawn sqlite -n 1000 --concurrency 1 50
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from raw_http import Http  # noqa: E402
 from server import bench_arguments, report, run_levels  # noqa: E402
 
 QUEUE = "bench-asl"
+BATCH = 50  # tasks per poll-batch and complete-batch
 DEFINITION = {
     "StartAt": "Echo",
     "States": {
@@ -62,6 +70,25 @@ class Driver:
                     },
                 )
 
+    async def batch_worker_loop(self) -> None:
+        while not self.stop.is_set():
+            _, batch = await self.c.post(
+                f"{self.ns}/task-queues/{QUEUE}/activity-tasks/poll-batch",
+                {"identity": "bench", "wait": 1, "max_tasks": BATCH},
+            )
+            if batch["tasks"]:
+                _, answer = await self.c.post(
+                    f"{self.ns}/activity-tasks/complete-batch",
+                    {
+                        "identity": "bench",
+                        "completions": [
+                            {"task_token": t["task_token"], "result": t["input"]}
+                            for t in batch["tasks"]
+                        ],
+                    },
+                )
+                assert all(r["ok"] for r in answer["results"]), answer
+
     async def one_run(self) -> float:
         workflow_id = f"wf-{uuid.uuid4().hex}"
         started = time.perf_counter()
@@ -75,9 +102,26 @@ class Driver:
         assert outcome["status"] == "COMPLETED", outcome
         return time.perf_counter() - started
 
+    async def one_run_waiting(self) -> float:
+        workflow_id = f"wf-{uuid.uuid4().hex}"
+        started = time.perf_counter()
+        _, answer = await self.c.post(
+            f"{self.ns}/workflows/{workflow_id}",
+            {"definition": {"name": "bench"}, "input": {"value": 1}, "wait_for_result": 30},
+        )
+        assert answer["outcome"]["status"] == "COMPLETED", answer
+        return time.perf_counter() - started
+
 
 async def run(
-    url: str, key: str, namespace: str, total: int, concurrency: int, pollers: int, limit: float
+    url: str,
+    key: str,
+    namespace: str,
+    total: int,
+    concurrency: int,
+    pollers: int,
+    limit: float,
+    batched: bool,
 ) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency + pollers + 10)
     async with aiohttp.ClientSession(
@@ -87,13 +131,15 @@ async def run(
     ) as session:
         driver = Driver(Http(session, url), namespace)
         await driver.store()
-        loops = [asyncio.create_task(driver.worker_loop()) for _ in range(pollers)]
+        worker = driver.batch_worker_loop if batched else driver.worker_loop
+        one_run = driver.one_run_waiting if batched else driver.one_run
+        loops = [asyncio.create_task(worker()) for _ in range(pollers)]
         latencies: list[float] = []
         gate = asyncio.Semaphore(concurrency)
 
         async def one() -> None:
             async with gate:
-                latencies.append(await driver.one_run())
+                latencies.append(await one_run())
 
         began = time.perf_counter()
         try:
@@ -108,10 +154,22 @@ async def run(
 def main() -> None:
     parser = bench_arguments(__doc__ or "", unit="runs", default_n=200)
     parser.add_argument("--pollers", type=int, default=4, help="activity worker loops")
+    parser.add_argument("--style", choices=["batched", "single"], default="batched")
     args = parser.parse_args()
 
     def level(url: str, key: str, namespace: str, concurrency: int) -> None:
-        asyncio.run(run(url, key, namespace, args.n, concurrency, args.pollers, args.timeout))
+        asyncio.run(
+            run(
+                url,
+                key,
+                namespace,
+                args.n,
+                concurrency,
+                args.pollers,
+                args.timeout,
+                args.style == "batched",
+            )
+        )
 
     run_levels(args, level)
 

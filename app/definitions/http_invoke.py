@@ -41,6 +41,7 @@ log = logging.getLogger("perdure.definitions")
 IDENTITY = "perdure:http"
 MAX_TIMEOUT = 60.0
 FALLBACK_SECONDS = 1.0
+CLAIM_BATCH = 50  # requests claimed per transaction
 READY_NAMESPACES = (
     sa.select(tasks.c.namespace_id)
     .where(tasks.c.kind == "activity", tasks.c.task_queue == HTTP_QUEUE)
@@ -153,14 +154,16 @@ class HttpInvokeLoop:
         )
 
     async def _claims(self, namespace_id: str) -> list[dispatch.ActivityTaskClaim]:
-        claims = []
+        claims: list[dispatch.ActivityTaskClaim] = []
         while True:
-            claim = await self.engine.transact(
-                lambda tx: dispatch.claim_activity_task(tx, namespace_id, HTTP_QUEUE, IDENTITY)
+            batch = await self.engine.transact(
+                lambda tx: dispatch.claim_activity_tasks(
+                    tx, namespace_id, HTTP_QUEUE, IDENTITY, CLAIM_BATCH
+                )
             )
-            if not isinstance(claim, dispatch.ActivityTaskClaim):
+            if not isinstance(batch, list) or not batch:
                 return claims
-            claims.append(claim)
+            claims.extend(batch)
 
     async def _serve(self, namespace_id: str, claim: dispatch.ActivityTaskClaim) -> None:
         body = claim.body

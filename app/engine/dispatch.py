@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
 from app.engine import activities, workflow_tasks
 from app.engine.payloads import load
@@ -43,24 +44,31 @@ class ActivityTaskClaim:
     body: dict[str, Any]
 
 
-async def _next_task(
-    tx: Transition, namespace_id: str, kind: str, task_queue: str, skip: list[int]
-) -> sa.Row | None:
-    query = (
-        sa.select(tasks)
-        .where(
-            tasks.c.namespace_id == namespace_id,
-            tasks.c.kind == kind,
-            tasks.c.task_queue == task_queue,
-        )
-        .order_by(tasks.c.id)
-        .limit(1)
+NEXT_TASKS = hot(
+    sa.select(tasks)
+    .where(
+        tasks.c.namespace_id == sa.bindparam("namespace_id"),
+        tasks.c.kind == sa.bindparam("kind"),
+        tasks.c.task_queue == sa.bindparam("task_queue"),
     )
+    .order_by(tasks.c.id)
+    .limit(sa.bindparam("limit"))
+)
+
+
+async def _next_tasks(
+    tx: Transition, namespace_id: str, kind: str, task_queue: str, skip: list[int], limit: int
+) -> list[sa.Row]:
+    query = NEXT_TASKS
     if skip:
         query = query.where(tasks.c.id.not_in(skip))
     if tx.is_postgres:
         query = query.with_for_update(skip_locked=True)
-    return (await tx.conn.execute(query)).one_or_none()
+    found = await tx.conn.execute(
+        query,
+        {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue, "limit": limit},
+    )
+    return list(found.all())
 
 
 async def lock_run(tx: Transition, run_id: str) -> Run | None:
@@ -95,25 +103,47 @@ async def _claim(
     kind: str,
     task_queue: str,
     take: Callable[[Run, sa.Row], Awaitable[Any | None]],
-) -> Any:
-    """The oldest task of the queue whose run can take it now. Stale tasks (the run closed or
-    moved on) are dropped on the way; a run busy in another transaction is skipped, and
-    CONTENDED tells the poller to look again very soon."""
+    limit: int = 1,
+) -> list[Any] | object:
+    """Up to `limit` of the queue's oldest tasks whose runs can take them now. Stale tasks (the
+    run closed or moved on) are dropped on the way; a run busy in another transaction is
+    skipped, and CONTENDED (when nothing was claimed) tells the poller to look again soon."""
+    claims: list[Any] = []
     skip: list[int] = []
     contended = False
     for _ in range(MAX_STALE_SKIPS):
-        task = await _next_task(tx, namespace_id, kind, task_queue, skip)
-        if task is None:
-            return CONTENDED if contended else None
-        run = await lock_run(tx, task.run_id)
-        if run is None:
-            skip.append(task.id)
-            contended = True
-            continue
-        await tx.conn.execute(sa.delete(tasks).where(tasks.c.id == task.id))
-        if run.is_open and (claim := await take(run, task)) is not None:
-            return claim
-    return CONTENDED
+        wanted = limit - len(claims)
+        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted)
+        for task in found:
+            run = await lock_run(tx, task.run_id)
+            if run is None:
+                skip.append(task.id)
+                contended = True
+                continue
+            await tx.conn.execute(DELETE_TASK, {"task_id": task.id})
+            if run.is_open and (claim := await take(run, task)) is not None:
+                claims.append(claim)
+        if len(claims) >= limit or len(found) < wanted:
+            break  # enough, or the queue has no more
+    if not claims and contended:
+        return CONTENDED
+    return claims
+
+
+DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
+
+
+async def _claim_one(
+    tx: Transition,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    take: Callable[[Run, sa.Row], Awaitable[Any | None]],
+) -> Any:
+    claims = await _claim(tx, namespace_id, kind, task_queue, take)
+    if not isinstance(claims, list):
+        return claims  # CONTENDED
+    return claims[0] if claims else None
 
 
 async def claim_workflow_task(
@@ -124,7 +154,7 @@ async def claim_workflow_task(
             return None
         return await start_workflow_task(tx, run, identity)
 
-    return await _claim(tx, namespace_id, "workflow", task_queue, take)
+    return await _claim_one(tx, namespace_id, "workflow", task_queue, take)
 
 
 async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
@@ -146,9 +176,9 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
     )
 
 
-async def claim_activity_task(
-    tx: Transition, namespace_id: str, task_queue: str, identity: str
-) -> ActivityTaskClaim | object | None:
+async def claim_activity_tasks(
+    tx: Transition, namespace_id: str, task_queue: str, identity: str, limit: int = 1
+) -> list[ActivityTaskClaim] | object:
     async def take(run: Run, task: sa.Row) -> ActivityTaskClaim | None:
         activity = await activities.get(tx, run.id, task.scheduled_event_id)
         if (
@@ -159,7 +189,7 @@ async def claim_activity_task(
             return None
         return await start_activity_task(tx, run, activity, identity)
 
-    return await _claim(tx, namespace_id, "activity", task_queue, take)
+    return await _claim(tx, namespace_id, "activity", task_queue, take, limit)
 
 
 async def start_activity_task(

@@ -14,6 +14,8 @@ DEFAULT_TASK_TIMEOUT = 10.0
 MAX_TASK_TIMEOUT = 120.0
 MAX_POLL_WAIT = 60.0
 MAX_HISTORY_WAIT = 30.0
+# Activity tasks one batch poll may take, and completions one batch may carry.
+MAX_TASK_BATCH = 100
 HISTORY_PAGE_SIZE = 1_000
 # Workflow tasks that keep failing are retried with a growing pause so that a broken worker
 # does not grow a history without bound (the first retry is immediate, as in Temporal).

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
+from app.db.hot import hot
 from app.db.tables import (
     activities,
     history_events,
@@ -30,20 +31,37 @@ from app.engine.wakeups import Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
 
+RUN_ROW = hot(sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id")))
+LATEST_RUN_ROW = hot(
+    sa.select(workflow_runs)
+    .where(
+        workflow_runs.c.namespace_id == sa.bindparam("namespace_id"),
+        workflow_runs.c.workflow_id == sa.bindparam("workflow_id"),
+    )
+    .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
+    .limit(1)
+)
+
 
 async def find_run_row(
     conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None = None
 ) -> sa.RowMapping:
-    query = sa.select(workflow_runs).where(
-        workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.workflow_id == workflow_id
-    )
     if run_id:
-        query = query.where(workflow_runs.c.id == run_id)
+        row = (await conn.execute(RUN_ROW, {"run_id": run_id})).mappings().one_or_none()
+        if row is not None and (
+            row["namespace_id"] != namespace_id or row["workflow_id"] != workflow_id
+        ):
+            row = None
     else:
-        query = query.order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc()).limit(
-            1
+        row = (
+            (
+                await conn.execute(
+                    LATEST_RUN_ROW, {"namespace_id": namespace_id, "workflow_id": workflow_id}
+                )
+            )
+            .mappings()
+            .one_or_none()
         )
-    row = (await conn.execute(query)).mappings().one_or_none()
     if row is None:
         which = f"run '{run_id}' of workflow" if run_id else "workflow"
         raise NotFound(f"{which} '{workflow_id}' not found", workflow_id=workflow_id)
@@ -349,6 +367,32 @@ class RunWatcher:
                 except TimeoutError:
                     pass
 
+    async def outcome(self, workflow_id: str, run_id: str, seconds: float) -> dict[str, Any]:
+        """The outcome of the chain from this run (following continue-as-new and workflow
+        retries) once it closes, or status RUNNING with the run it reached after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while True:
+
+            async def closed(conn: AsyncConnection, current: str = run_id) -> Any:
+                found = await run_row(conn, current)
+                return found if found["status"] != RunStatus.RUNNING else None
+
+            found = await self.wait(
+                run_id, closed, max(0.0, deadline - time.monotonic()), until_closed=True
+            )
+            if found is None:
+                return {
+                    "workflow_id": workflow_id,
+                    "run_id": run_id,
+                    "status": RunStatus.RUNNING.value,
+                    "result": None,
+                    "failure": None,
+                    "close_time": None,
+                }
+            if not found["continued_to_run_id"]:
+                return outcome(found)
+            run_id = found["continued_to_run_id"]
+
 
 def outcome(row: sa.RowMapping) -> dict[str, Any]:
     return {
@@ -362,11 +406,7 @@ def outcome(row: sa.RowMapping) -> dict[str, Any]:
 
 
 async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
-    return (
-        (await conn.execute(sa.select(workflow_runs).where(workflow_runs.c.id == run_id)))
-        .mappings()
-        .one()
-    )
+    return (await conn.execute(RUN_ROW, {"run_id": run_id})).mappings().one()
 
 
 # -- task queues ---------------------------------------------------------------------------------

@@ -365,12 +365,34 @@ class Engine:
         wait: float,
         caller_gone: CallerGone | None = None,
     ) -> dispatch.ActivityTaskClaim | None:
+        claims = await self.poll_activity_tasks(
+            namespace_id, task_queue, identity, wait, 1, caller_gone
+        )
+        return claims[0] if claims else None
+
+    async def poll_activity_tasks(
+        self,
+        namespace_id: str,
+        task_queue: str,
+        identity: str,
+        wait: float,
+        max_tasks: int,
+        caller_gone: CallerGone | None = None,
+    ) -> list[dispatch.ActivityTaskClaim]:
+        """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready."""
         await self.pollers.seen(namespace_id, task_queue, "activity", identity)
-        return await self._poll(
-            queue_key(namespace_id, "activity", task_queue),
-            lambda tx: dispatch.claim_activity_task(tx, namespace_id, task_queue, identity),
-            wait,
-            caller_gone,
+
+        async def claim(tx: Transition) -> Any:
+            claims = await dispatch.claim_activity_tasks(
+                tx, namespace_id, task_queue, identity, max_tasks
+            )
+            return claims if claims != [] else None
+
+        return (
+            await self._poll(
+                queue_key(namespace_id, "activity", task_queue), claim, wait, caller_gone
+            )
+            or []
         )
 
     async def _started_activity(
@@ -448,6 +470,50 @@ class Engine:
             return await dispatch.take_scheduled_workflow_task(tx, run, identity)
 
         return await self.transact(body)
+
+    async def complete_activities(
+        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str
+    ) -> list[PerdureError | None]:
+        """Complete many attempts (task token, result) in one transaction; per completion, None
+        or the error that refused it (a stale token, a result too large). A refusal is found
+        before anything of its completion is written, so it never costs the others theirs."""
+        prepared: list[tuple[str, str] | PerdureError] = []
+        for token, result in completions:
+            try:
+                prepared.append((token, dump_payload(result, field="result")))
+            except PerdureError as err:
+                prepared.append(err)
+
+        async def body(tx: Transition) -> list[PerdureError | None]:
+            outcomes: list[PerdureError | None] = []
+            for item in prepared:
+                if isinstance(item, PerdureError):
+                    outcomes.append(item)
+                    continue
+                try:
+                    run, activity = await self._started_activity(tx, namespace_id, item[0], None)
+                except PerdureError as err:
+                    outcomes.append(err)
+                    continue
+                await activities.complete(tx, run, activity, item[1], identity)
+                outcomes.append(None)
+            return outcomes
+
+        try:
+            return await self.transact(body)
+        except PerdureError:
+            # Something failed after writing had begun: none of the batch was kept, so each
+            # completion gets its own transaction and its own answer.
+            log.info("batch completion fell back to one transaction per task")
+        outcomes: list[PerdureError | None] = []
+        for token, result in completions:
+            try:
+                await self.complete_activity(namespace_id, result, identity, token=token)
+            except PerdureError as err:
+                outcomes.append(err)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     async def fail_activity(
         self,

@@ -12,10 +12,14 @@ from app.api.responses import FastJSON
 from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
 from app.api.schemas.workflows import (
     Accepted,
+    ActivitiesCompleted,
     ActivityCompleted,
+    ActivityPollBatch,
     ActivityTask,
+    ActivityTaskBatch,
     CanceledActivity,
     CanceledActivityById,
+    CompleteActivities,
     CompleteActivity,
     CompleteActivityById,
     CompleteWorkflowTask,
@@ -143,6 +147,61 @@ async def poll_activity_task(
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return FastJSON(claim.body)
+
+
+@router.post(
+    "/task-queues/{task_queue}/activity-tasks/poll-batch",
+    response_model=ActivityTaskBatch,
+    summary="Long-poll a task queue for up to max_tasks activity tasks",
+    description="Waits up to `wait` seconds for the first task, then answers with every task "
+    "ready at that moment, up to `max_tasks` (an empty list when none came). Each task is started "
+    "for the caller exactly as a single poll would start it.",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def poll_activity_tasks(
+    task_queue: TaskQueue,
+    body: ActivityPollBatch,
+    request: Request,
+    engine: EngineDep,
+    caller: NamespaceWorker,
+) -> FastJSON:
+    claims = await engine.poll_activity_tasks(
+        caller.namespace.id,
+        task_queue,
+        body.identity,
+        body.wait,
+        body.max_tasks,
+        request.is_disconnected,
+    )
+    return FastJSON({"tasks": [claim.body for claim in claims]})
+
+
+@router.post(
+    "/activity-tasks/complete-batch",
+    response_model=ActivitiesCompleted,
+    summary="Complete several activity tasks at once",
+    description="One answer per completion, in order: `ok`, or the problem that refused it "
+    "(nothing of a refused completion is recorded; the others are).",
+    responses=problem_responses(400, 401, 403, 404, 413),
+)
+async def complete_activities(
+    body: CompleteActivities, request: Request, engine: EngineDep, caller: NamespaceWorker
+) -> FastJSON:
+    refusals = await engine.complete_activities(
+        caller.namespace.id,
+        [(item.task_token, item.result) for item in body.completions],
+        body.identity,
+    )
+    return FastJSON(
+        {
+            "results": [
+                {"ok": True, "problem": None}
+                if refusal is None
+                else {"ok": False, "problem": refusal.to_problem(instance=request.url.path)}
+                for refusal in refusals
+            ]
+        }
+    )
 
 
 @router.post(

@@ -88,30 +88,28 @@ async def _start(
     key: str | None,
 ) -> FastJSON:
     req = start_request(caller, workflow_id, body, key)
+    claim = None
     if body.definition is not None:
         run, created = await definition_runs.start(
             engine, req, body.definition.name, body.definition.version
         )
-        return FastJSON(
-            {
-                "workflow_id": run.workflow_id,
-                "run_id": run.id,
-                "started": created,
-                "eager_workflow_task": None,
-            },
-            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    else:
+        run, created, claim = await engine.start_workflow(
+            req, eager_identity=body.identity if body.request_eager_execution else None
         )
-    run, created, claim = await engine.start_workflow(
-        req, eager_identity=body.identity if body.request_eager_execution else None
-    )
     answer: dict[str, Any] = {
         "workflow_id": run.workflow_id,
         "run_id": run.id,
         "started": created,
         "eager_workflow_task": None,
+        "outcome": None,
     }
     if claim is not None:
         answer["eager_workflow_task"] = await workflow_task_body(ctx.db, claim)
+    if body.wait_for_result is not None:
+        answer["outcome"] = await engine.watcher.outcome(
+            run.workflow_id, run.id, body.wait_for_result
+        )
     return FastJSON(answer, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -316,36 +314,9 @@ async def get_result(
     run_id: Annotated[str | None, Query(max_length=64)] = None,
     wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
 ) -> FastJSON:
-    import time
-
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
-    deadline = time.monotonic() + wait
-    while True:
-        current = row["id"]
-
-        async def closed(conn, current=current):  # type: ignore[no-untyped-def]
-            found = await reads.run_row(conn, current)
-            return found if found["status"] != RunStatus.RUNNING else None
-
-        found = await engine.watcher.wait(
-            current, closed, max(0.0, deadline - time.monotonic()), until_closed=True
-        )
-        if found is None:
-            return FastJSON(
-                {
-                    **reads.outcome(row),
-                    "status": RunStatus.RUNNING.value,
-                    "result": None,
-                    "failure": None,
-                }
-            )
-        # A chain goes on after continue-as-new and after a retried failure or time-out.
-        if found["continued_to_run_id"]:
-            async with ctx.db.read() as conn:
-                row = await reads.run_row(conn, found["continued_to_run_id"])
-            continue
-        return FastJSON(reads.outcome(found))
+    return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
 
 
 @router.post(

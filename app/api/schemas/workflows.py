@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.schemas.definitions import DefinitionRef
 from app.engine.events import RunStatus
-from app.engine.limits import DEFAULT_TASK_TIMEOUT, MAX_ID_LENGTH, MAX_POLL_WAIT, MAX_TASK_TIMEOUT
+from app.engine.limits import (
+    DEFAULT_TASK_TIMEOUT,
+    MAX_HISTORY_WAIT,
+    MAX_ID_LENGTH,
+    MAX_POLL_WAIT,
+    MAX_TASK_BATCH,
+    MAX_TASK_TIMEOUT,
+)
 
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400)]
@@ -74,6 +81,11 @@ class StartWorkflow(StartFields):
         default=False,
         description="Hand the first workflow task to the caller (as `identity`) in the answer.",
     )
+    wait_for_result: Annotated[float, Field(gt=0, le=MAX_HISTORY_WAIT)] | None = Field(
+        default=None,
+        description="Answer only when the workflow closes or this many seconds pass, with its "
+        "`outcome` as `GET .../result` gives it (like Step Functions' StartSyncExecution).",
+    )
 
     @model_validator(mode="after")
     def _one_kind_of_run(self) -> StartWorkflow:
@@ -81,6 +93,9 @@ class StartWorkflow(StartFields):
             raise ValueError("set exactly one of workflow_type and definition")
         if self.workflow_type is not None and self.task_queue is None:
             raise ValueError("task_queue is required with workflow_type")
+        if self.request_eager_execution and self.wait_for_result is not None:
+            # The answer would hold back the very task the run needs to go on.
+            raise ValueError("request_eager_execution cannot be combined with wait_for_result")
         return self
 
 
@@ -111,6 +126,10 @@ class StartedWorkflow(BaseModel):
         description="False when an existing run was returned (idempotent retry, USE_EXISTING)."
     )
     eager_workflow_task: WorkflowTask | None = None
+    outcome: WorkflowOutcome | None = Field(
+        default=None,
+        description="With `wait_for_result`: the outcome, or status RUNNING when the wait ended first.",
+    )
 
 
 class SignalBody(Body):
@@ -319,6 +338,43 @@ class WorkflowTaskCompleted(BaseModel):
         default_factory=list,
         description="Activities scheduled with `request_eager_execution`, already started for this caller (at most 3).",
     )
+
+
+class ActivityPollBatch(Body):
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    wait: Annotated[float, Field(ge=0, le=MAX_POLL_WAIT)] = Field(
+        default=MAX_POLL_WAIT,
+        description="Seconds to wait for the first task; the answer then holds every task ready, "
+        "up to `max_tasks`, and an empty list when none came.",
+    )
+    max_tasks: Annotated[int, Field(ge=1, le=MAX_TASK_BATCH)] = 10
+
+
+class ActivityTaskBatch(BaseModel):
+    tasks: list[ActivityTask]
+
+
+class ActivityCompletion(Body):
+    task_token: str = Field(max_length=4000)
+    result: Any = None
+
+
+class CompleteActivities(Body):
+    completions: list[ActivityCompletion] = Field(min_length=1, max_length=MAX_TASK_BATCH)
+    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+
+
+class CompletionOutcome(BaseModel):
+    ok: bool
+    problem: dict[str, Any] | None = Field(
+        default=None,
+        description="Why this completion was refused (RFC 9457 problem, e.g. a stale token); "
+        "nothing of it was recorded.",
+    )
+
+
+class ActivitiesCompleted(BaseModel):
+    results: list[CompletionOutcome] = Field(description="One per completion, in order.")
 
 
 class ActivityCompleted(BaseModel):
