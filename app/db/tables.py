@@ -128,8 +128,13 @@ workflow_runs = sa.Table(
     ),
     # Visibility: newest first, optionally by workflow id, type or status.
     sa.Index("ix_workflow_runs_namespace_id_start_time", "namespace_id", "start_time", "id"),
+    # With the id, so that "the latest run of a workflow id" is one probe (migration 0008).
     sa.Index(
-        "ix_workflow_runs_namespace_id_workflow_id", "namespace_id", "workflow_id", "start_time"
+        "ix_workflow_runs_namespace_id_workflow_id",
+        "namespace_id",
+        "workflow_id",
+        "start_time",
+        "id",
     ),
     sa.Index("ix_workflow_runs_namespace_id_status", "namespace_id", "status", "start_time"),
     sa.Index(
