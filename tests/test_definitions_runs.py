@@ -493,6 +493,44 @@ async def test_a_failing_branch_fails_the_parallel_and_cancels_the_other_branch(
     assert "ACTIVITY_TASK_CANCEL_REQUESTED" in await raw.event_types(wf)
 
 
+async def test_a_branch_given_up_has_its_pending_wait_canceled_and_the_run_goes_on(tenant):
+    q = queue()
+    raw = Raw(tenant, q)
+    wf = await run_definition(
+        tenant,
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Parallel",
+                    "Branches": [
+                        {
+                            "StartAt": "Nap",
+                            "States": {"Nap": {"Type": "Wait", "Seconds": 3600, "End": True}},
+                        },
+                        {"StartAt": "B", "States": {"B": task(q, "b", End=True)}},
+                    ],
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Next"}],
+                    "End": True,
+                },
+                "Next": task(q, "next", End=True),
+            },
+        },
+        {},
+    )
+    await raw.activity("fail", await raw.next_activity_task(), failure={"type": "Broken"})
+
+    after = await raw.next_activity_task()
+    assert after["activity_type"] == "next"
+    history = await raw.history(wf)
+    [started] = [e for e in history if e["event_type"] == "TIMER_STARTED"]
+    [canceled] = [e for e in history if e["event_type"] == "TIMER_CANCELED"]
+    assert canceled["attributes"]["timer_id"] == started["attributes"]["timer_id"]
+    await raw.activity("complete", after, result=None)
+    assert (await raw.result(wf))["status"] == "COMPLETED"
+    assert (await raw.describe(wf))["pending_timers"] == []
+
+
 async def test_map_runs_at_most_max_concurrency_items_at_once(tenant):
     q = queue()
     raw = Raw(tenant, q)

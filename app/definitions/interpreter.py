@@ -62,6 +62,7 @@ class History:
     started: set[str] = field(default_factory=set)  # activity and timer ids in use
     outcomes: dict[str, tuple[bool, Any]] = field(default_factory=dict)
     open_activities: dict[str, int] = field(default_factory=dict)  # id → scheduled event id
+    open_timers: set[str] = field(default_factory=set)  # started, not yet fired or canceled
     cancel_requested: set[int] = field(default_factory=set)
     run_cancel_requested: bool = False
     ended_count: int = 0
@@ -152,8 +153,12 @@ def replay(events: list[tuple[str, dict[str, Any]]]) -> History:
             h.cancel_requested.add(attributes.get("scheduled_event_id", -1))
         elif event_type == "TIMER_STARTED":
             h.started.add(attributes["timer_id"])
+            h.open_timers.add(attributes["timer_id"])
         elif event_type == "TIMER_FIRED":
             h.outcomes[attributes["timer_id"]] = (True, None)
+            h.open_timers.discard(attributes["timer_id"])
+        elif event_type == "TIMER_CANCELED":
+            h.open_timers.discard(attributes["timer_id"])
         elif event_type == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
             h.run_cancel_requested = True
         elif event_type == "START_CHILD_WORKFLOW_EXECUTION_INITIATED":
@@ -270,6 +275,7 @@ class Decider:
                 if self._live(frame) and self._advance(frame):
                     progressed = True
         self._cancel_abandoned_activities()
+        self._cancel_abandoned_timers()
         self.commands = [c for c in self.commands if not self._abandoned(c)]
         self._hand_out_tokens()
         root = self.h.frames[root_key]
@@ -371,6 +377,16 @@ class Decider:
                     "attributes": {"scheduled_event_id": scheduled_event_id},
                 }
             )
+
+    def _cancel_abandoned_timers(self) -> None:
+        """Waits and retry pauses of frames given up (a sibling branch failed) need not fire."""
+        for tid in sorted(self.h.open_timers):
+            path, entry, _attempt = json.loads(tid.split(":", 2)[2])
+            frame = self.h.frames.get(json.dumps(path))
+            if frame is not None and self._live(frame) and frame.entry == entry:
+                continue
+            self.h.open_timers.discard(tid)
+            self.commands.append({"command_type": "CANCEL_TIMER", "attributes": {"timer_id": tid}})
 
     def context(self, frame: Frame, attempt: int = 1, extra: dict[str, Any] | None = None) -> Any:
         ctx: dict[str, Any] = {
