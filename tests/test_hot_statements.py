@@ -94,3 +94,25 @@ async def test_hot_writes_and_reads_match_sqlalchemy_in_both_directions():
                 assert [r.kind for r in left] == ["b"]
         finally:
             await db.dispose()
+
+
+async def test_a_hot_statement_fails_with_the_exception_sqlalchemy_would_raise():
+    with conftest.fresh_database("sqlite://") as url:
+        db = Database(url)
+        event = {
+            "run_id": "r",
+            "event_id": 1,
+            "event_type": "X",
+            "event_time": WHEN,
+            "attributes": "{}",
+        }
+        try:
+            with pytest.raises(sa.exc.IntegrityError):
+                async with db.write() as conn:
+                    await conn.execute(INSERT_EVENTS, event)
+                    await conn.execute(INSERT_EVENTS, event)
+            async with db.read() as conn:
+                kept = (await conn.execute(EVENTS_OF_RUN, {"run_id": "r"})).all()
+            assert kept == [], "the failed transaction was rolled back whole"
+        finally:
+            await db.dispose()

@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.exc import DBAPIError
 
 S = TypeVar("S", bound=sa.Executable)
 _MISSING = object()
 # Marked statements, by identity (held here, so an id is never reused by another object).
 _marked: dict[int, sa.Executable] = {}
 _compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
+MAX_COMPILED = 5_000
 
 
 def hot(statement: S) -> S:
@@ -124,28 +126,38 @@ def execute(
     if id(statement) not in _marked:
         return None
     many = isinstance(parameters, list)
-    first: Mapping[str, Any] = (parameters[0] if parameters else {}) if many else (parameters or {})  # type: ignore[index,assignment]
-    keys = tuple(sorted(first))
-    cache_key = (id(statement), keys)
+    if many:
+        if not parameters:
+            return None
+        first: Mapping[str, Any] = parameters[0]  # type: ignore[index]
+    else:
+        first = parameters or {}  # type: ignore[assignment]
+    cache_key = (id(statement), tuple(sorted(first)))
     try:
         compiled = _compiled[cache_key]
     except KeyError:
-        compiled = _compiled[cache_key] = _compile(statement, keys, dialect)
+        if len(_compiled) >= MAX_COMPILED:
+            _compiled.clear()  # many column sets of one UPDATE: start over rather than grow
+        compiled = _compiled[cache_key] = _compile(statement, cache_key[1], dialect)
     if compiled is None:
         return None
-    if many:
-        if compiled.expanding or compiled.returns_rows or not parameters:
-            return None
-        sql = compiled.sql
-        rows = [compiled.arguments(values)[1] for values in parameters]  # type: ignore[union-attr]
-        cursor = raw.executemany(sql, rows)
-    else:
-        if compiled.expanding and any(
-            p.expanding and not first.get(p.name) for p in compiled.params
-        ):
-            return None  # an empty IN list: SQLAlchemy renders it specially
-        sql, arguments = compiled.arguments(first)
-        cursor = raw.execute(sql, arguments)
+    sql, arguments = compiled.sql, None
+    try:
+        if many:
+            if compiled.expanding or compiled.returns_rows:
+                return None
+            arguments = [compiled.arguments(values)[1] for values in parameters]  # type: ignore[union-attr]
+            cursor = raw.executemany(sql, arguments)
+        else:
+            if compiled.expanding and any(
+                p.expanding and not first.get(p.name) for p in compiled.params
+            ):
+                return None  # an empty IN list: SQLAlchemy renders it specially
+            sql, arguments = compiled.arguments(first)
+            cursor = raw.execute(sql, arguments)
+    except sqlite3.Error as err:
+        # The same exception classes SQLAlchemy would raise (IntegrityError, OperationalError…).
+        raise DBAPIError.instance(sql, arguments, err, sqlite3.Error, dialect=dialect) from err
     if compiled.returns_rows:
         return compiled.result(cursor)
     return DMLResult(cursor.rowcount)

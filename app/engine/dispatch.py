@@ -54,6 +54,7 @@ NEXT_TASKS = hot(
     .order_by(tasks.c.id)
     .limit(sa.bindparam("limit"))
 )
+DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
 
 
 async def _next_tasks(
@@ -128,9 +129,6 @@ async def _claim(
     if not claims and contended:
         return CONTENDED
     return claims
-
-
-DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
 
 
 async def _claim_one(
