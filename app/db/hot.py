@@ -48,11 +48,13 @@ class DMLResult:
 class _Param:
     __slots__ = ("name", "default", "process", "expanding")
 
-    def __init__(self, name: str, default: Any, process: Callable[[Any], Any] | None) -> None:
+    def __init__(
+        self, name: str, default: Any, process: Callable[[Any], Any] | None, expanding: bool
+    ) -> None:
         self.name = name
         self.default = default
         self.process = process
-        self.expanding = False
+        self.expanding = expanding
 
 
 class _Compiled:
@@ -66,9 +68,7 @@ class _Compiled:
         for name in compiled.positiontup or ():  # type: ignore[attr-defined]
             bind = binds[name]
             default = bind.value if bind.value is not None else _MISSING
-            param = _Param(name, default, processors.get(name))
-            param.expanding = bool(bind.expanding)
-            self.params.append(param)
+            self.params.append(_Param(name, default, processors.get(name), bool(bind.expanding)))
         self.expanding = any(p.expanding for p in self.params)
         columns = compiled._result_columns  # type: ignore[attr-defined]
         self.returns_rows = bool(columns)

@@ -27,11 +27,11 @@ from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.payloads import load
 from app.engine.search_attributes import canonical
+from app.engine.transition import SELECT_RUN
 from app.engine.wakeups import Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
 
-RUN_ROW = hot(sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id")))
 LATEST_RUN_ROW = hot(
     sa.select(workflow_runs)
     .where(
@@ -47,7 +47,7 @@ async def find_run_row(
     conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None = None
 ) -> sa.RowMapping:
     if run_id:
-        row = (await conn.execute(RUN_ROW, {"run_id": run_id})).mappings().one_or_none()
+        row = (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one_or_none()
         if row is not None and (
             row["namespace_id"] != namespace_id or row["workflow_id"] != workflow_id
         ):
@@ -406,7 +406,7 @@ def outcome(row: sa.RowMapping) -> dict[str, Any]:
 
 
 async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
-    return (await conn.execute(RUN_ROW, {"run_id": run_id})).mappings().one()
+    return (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one()
 
 
 # -- task queues ---------------------------------------------------------------------------------
