@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DATA_DIR}/perdure.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+psycopg://...",
     )
+    database_password: str | None = Field(
+        default=None,
+        description="Password for the database URL's user, kept out of the URL (e.g. from a Kubernetes Secret); replaces a password in the URL.",
+    )
     host: str = "127.0.0.1"
     port: int = 8233
     workers: int = 1
@@ -50,6 +54,15 @@ class Settings(BaseSettings):
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Settings:
+        if self.database_password:
+            from sqlalchemy.engine import make_url
+
+            url = make_url(self.database_url).set(password=self.database_password)
+            self.database_url = url.render_as_string(hide_password=False)
+        return self
 
     @model_validator(mode="after")
     def _time_skipping_is_never_production(self) -> Settings:
