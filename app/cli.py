@@ -214,8 +214,10 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int:
         _say(f"perdure: {problem}. Run 'perdure migrate' first.")
         return 2
     tenant, secret = asyncio.run(_create_tenant(settings, args.name))
-    _say(f"Created tenant '{tenant}'. Its admin API key (shown once, store it now):")
+    _say(f"Created tenant '{tenant}' with the namespace 'default'.")
+    _say("Its admin API key (shown once, store it now):")
     _say(secret)
+    _say("Next: send it as 'Authorization: Bearer <key>' to /api/v1/namespaces/default/...")
     return 0
 
 

@@ -26,6 +26,8 @@ tenants = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Set by the system administrator: the tenant's keys stop working; its data stays.
+    sa.Column("disabled_at", UTCDateTime(), nullable=True),
 )
 
 namespaces = sa.Table(
