@@ -163,6 +163,7 @@ async def _run_dev(settings: Settings) -> int:
     from app.clock import Clock
     from app.db.database import Database
     from app.devsetup import DEV_NAMESPACE, ensure_dev_tenant
+    from app.observability.logs import configure_logging
 
     db = Database(settings.database_url)
     clock = Clock()
@@ -179,6 +180,7 @@ async def _run_dev(settings: Settings) -> int:
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
         )
     )
+    configure_logging(settings)  # after uvicorn's Config, which sets up its own
     serving = asyncio.create_task(server.serve())
     # uvicorn exposes only a flag for "listening"; a short poll at start-up is all it takes.
     while not server.started and not serving.done():  # noqa: ASYNC110

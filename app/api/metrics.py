@@ -14,6 +14,8 @@ from prometheus_client import (
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.logs import log_request
+
 
 class RequestMetrics:
     def __init__(self) -> None:
@@ -62,4 +64,7 @@ class MetricsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            namespace = scope.get("path_params", {}).get("namespace")
+            log_request(method, template, status, elapsed, namespace)

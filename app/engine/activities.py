@@ -6,6 +6,7 @@ outcome, with the attempt count), so retries do not add an event per attempt.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -375,6 +376,14 @@ async def fail(
         if at is not None:
             await _retry(tx, run, activity, at, failure, details_text)
             return
+    tx.note(
+        logging.WARNING,
+        "activity failed and will not be retried",
+        run,
+        activity_type=activity["activity_type"],
+        attempt=activity["attempt"],
+        cause=retry_state,
+    )
     await _close(
         tx,
         run,
@@ -405,6 +414,14 @@ async def time_out(tx: Transition, run: Run, activity: sa.RowMapping, timer_kind
         retry_state = (
             RetryState.TIMEOUT if not activity["cancel_requested"] else RetryState.CANCEL_REQUESTED
         )
+    tx.note(
+        logging.WARNING,
+        f"activity {timeout_type.lower()} timeout; it will not be retried",
+        run,
+        activity_type=activity["activity_type"],
+        attempt=activity["attempt"],
+        cause=retry_state,
+    )
     await _close(
         tx,
         run,

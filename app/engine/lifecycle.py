@@ -3,6 +3,7 @@ continue-as-new, and what closing a run means for its parent and children."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -361,6 +362,8 @@ async def close(
     continued_to: Run | None = None,
 ) -> None:
     tx.append(run, event_type, attributes)
+    if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+        tx.note(logging.WARNING, f"workflow run {status.value.lower()}", run)
     run.set(
         status=status.value,
         close_time=tx.now,

@@ -39,6 +39,7 @@ from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
 from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureError
+from app.observability.logs import log_engine_events
 
 log = logging.getLogger("perdure.engine")
 
@@ -97,6 +98,8 @@ class Engine:
             ):
                 tx.wake_keys.add(TIMERS_KEY)
             self.wakeups.notify(tx.wake_keys)
+            if tx.notes:
+                log_engine_events(tx.notes)
             if isinstance(result, Rejected):
                 raise result.error
             return result

@@ -7,6 +7,7 @@ meanwhile is not changed by a late answer.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ from app.webhooks.outbound import TargetPolicy, TargetRefused, TargetUnreachable
 from app.webhooks.signing import signature_headers
 
 MIN_TIMEOUT = 0.5
+
+log = logging.getLogger("perdure.webhooks")
 
 
 def target_policy(ctx: ServerContext, namespace_settings: dict[str, Any] | None) -> TargetPolicy:
@@ -88,6 +91,13 @@ async def deliver(
             )
     note = await settle(engine, endpoint, claimed, outcome)
     error = outcome.failure["message"] if outcome.failure is not None else None
+    if outcome.state not in ("completed", "accepted"):
+        log.warning(
+            "webhook delivery %s: %s",
+            outcome.state,
+            f"HTTP {status_code}" if status_code is not None else (error or "no answer"),
+            extra={"endpoint": endpoint["name"], "outcome": outcome.state, "status": status_code},
+        )
     if note:
         error = f"{error}; {note}" if error else note
     async with ctx.db.write() as conn:
