@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Waiting long polls and loops look at the database this often even without a wake-up.",
     )
+    shutdown_grace_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=120,
+        description="On SIGTERM, keep listening this long after draining began (readyz 503, long polls answered) so load balancers stop sending first.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

@@ -22,6 +22,7 @@ from app.api.routers import (
     webhooks,
     workflows,
 )
+from app.api.shutdown import install_drain_handlers
 from app.background import BackgroundLoops
 from app.context import ServerContext
 from app.db.database import Database
@@ -49,9 +50,14 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = BackgroundLoops(ctx, engine, wakeups)
         await background.start()
+        restore_signals = install_drain_handlers(
+            engine.begin_drain, ctx.settings.shutdown_grace_seconds
+        )
         try:
             yield
         finally:
+            restore_signals()
+            engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()
             await ctx.db.dispose()
 

@@ -37,8 +37,21 @@ from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
-from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
-from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureError
+from app.engine.wakeups import (
+    CHANNEL,
+    DRAIN_KEY,
+    TIMERS_KEY,
+    Wakeups,
+    notify_payloads,
+    queue_key,
+)
+from app.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    NotFound,
+    PerdureError,
+    Unavailable,
+)
 from app.observability.logs import log_engine_events
 
 log = logging.getLogger("perdure.engine")
@@ -136,6 +149,12 @@ class Engine:
                     reason=f"history size limit exceeded ({what}); the run was terminated",
                     identity="perdure",
                 )
+
+    def begin_drain(self) -> None:
+        """Shutdown began: waiting long polls, result waits and queries answer at once."""
+        if not self.wakeups.draining:
+            log.info("shutting down: answering waiting long polls, taking no new tasks")
+            self.wakeups.begin_drain()
 
     # -- starting and driving runs ----------------------------------------------------------
 
@@ -257,7 +276,10 @@ class Engine:
     ) -> Any:
         deadline = time.monotonic() + wait
         while True:
-            async with self.wakeups.waiting(key) as woken:
+            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
+                # Shutting down: take no new task, answer empty as on timeout.
+                if self.wakeups.draining:
+                    return None
                 # A task handed to a poller that hung up would be lost until its timeout.
                 if caller_gone is not None and await caller_gone():
                     return None
@@ -578,7 +600,12 @@ class Engine:
         deadline = time.monotonic() + timeout
         try:
             while True:
-                async with self.wakeups.waiting(queries.query_key(query_id)) as woken:
+                async with self.wakeups.waiting(queries.query_key(query_id), DRAIN_KEY) as woken:
+                    if self.wakeups.draining:
+                        raise Unavailable(
+                            "the server is shutting down; send the query again",
+                            query_id=query_id,
+                        )
                     async with self.db.read() as conn:
                         found = await queries.outcome(conn, query_id)
                     if found is not None:

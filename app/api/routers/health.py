@@ -34,7 +34,9 @@ async def healthz() -> Health:
     summary="The database is reachable and migrated",
     responses=problem_responses(503),
 )
-async def readyz(ctx: Context) -> Readiness:
+async def readyz(ctx: Context, request: Request) -> Readiness:
+    if request.app.state.engine.wakeups.draining:
+        raise Unavailable("the server is shutting down")
     try:
         async with ctx.db.read() as conn:
             await conn.execute(sa.text("SELECT 1"))

@@ -64,6 +64,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: {{ .Values.config.workers | quote }}
 - name: PERDURE_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
+- name: PERDURE_SHUTDOWN_GRACE_SECONDS
+  value: {{ .Values.config.shutdownGraceSeconds | quote }}
 {{- if .Values.database.external.host }}
 {{- $db := .Values.database.external }}
 - name: PERDURE_DATABASE_PASSWORD
