@@ -127,6 +127,8 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
             f"perdure: {problem}. Run 'perdure migrate' first (PERDURE_DATABASE_URL={_redacted(settings.database_url)})."
         )
         return 2
+    if settings.workers > 1:
+        _prepare_multiprocess_metrics()
     _say(f"Serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)")
     uvicorn.run(
         "app.asgi:create",
@@ -138,6 +140,20 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Several worker processes: prometheus-client keeps each one's metrics in files of a
+    shared directory, and /metrics in any process sums them."""
+    import os
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="perdure-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the workers
+    for stale in Path(directory).glob("*.db"):  # counts of an earlier run
+        stale.unlink()
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:

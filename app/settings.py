@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         le=120,
         description="On SIGTERM, keep listening this long after draining began (readyz 503, long polls answered) so load balancers stop sending first.",
     )
+    metrics_max_namespaces: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="Namespaces that get their own `namespace` label on engine metrics (per process); the rest share '_other'.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

@@ -18,6 +18,26 @@ POLLS = 50
 EXIT_WITHIN = 5.0
 
 
+async def until_waiting(http: httpx.AsyncClient, polls: int) -> None:
+    """Until the server reports that many activity long polls waiting (its pollers gauge)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = (await http.get("/metrics")).text
+        if f'perdure_pollers{{kind="activity"}} {float(polls)}' in metrics:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{polls} polls never waited at once")
+
+
+def spawn_serve(tmp_path, env: dict[str, str]) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    """`perdure serve` on a migrated database, its output in server.log."""
+    assert run("migrate", cwd=tmp_path, env=env).returncode == 0
+    with open(tmp_path / "server.log", "w") as log_file:
+        return subprocess.Popen(
+            [PERDURE, "serve"], cwd=tmp_path, env=env, stdout=log_file, stderr=log_file
+        )
+
+
 async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_path):
     port = free_port()
     env = clean_environment(
@@ -26,11 +46,7 @@ async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_pat
         PERDURE_ADMIN_TOKEN="admin-token-for-shutdown",
         PERDURE_SECRET_KEY="a-secret-key-for-the-shutdown-test-0123456789",
     )
-    assert run("migrate", cwd=tmp_path, env=env).returncode == 0
-    with open(tmp_path / "server.log", "w") as log_file:
-        server = subprocess.Popen(
-            [PERDURE, "serve"], cwd=tmp_path, env=env, stdout=log_file, stderr=log_file
-        )
+    server = spawn_serve(tmp_path, env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base)
@@ -46,6 +62,9 @@ async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_pat
                 f"{ns}/workflows/waiting", json={"workflow_type": "W", "task_queue": "busy"}
             )
             assert started.status_code == 201
+            result_wait = asyncio.create_task(
+                http.get(f"{ns}/workflows/waiting/result", params={"wait": 30})
+            )
             polls = [
                 asyncio.create_task(
                     http.post(
@@ -55,10 +74,7 @@ async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_pat
                 )
                 for i in range(POLLS)
             ]
-            result_wait = asyncio.create_task(
-                http.get(f"{ns}/workflows/waiting/result", params={"wait": 30})
-            )
-            await asyncio.sleep(1.0)  # let every poll reach its wait
+            await until_waiting(http, POLLS)
             assert not any(p.done() for p in polls)
 
             signalled = time.monotonic()

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     )
     app.state.ctx = ctx
     app.state.engine = engine
-    app.state.metrics = RequestMetrics()
+    app.state.metrics = RequestMetrics(ctx.metrics_registry)
     install_problem_handlers(app)
     for module in (
         health,

@@ -206,6 +206,7 @@ async def create_run(
         "attempt": req.attempt,
     }
     run = tx.add_new_run(data)
+    tx.observe("workflow_started", (run.namespace_id,))
     tx.append(
         run,
         E.WORKFLOW_EXECUTION_STARTED,
@@ -362,6 +363,7 @@ async def close(
     continued_to: Run | None = None,
 ) -> None:
     tx.append(run, event_type, attributes)
+    tx.observe("workflow_closed", (run.namespace_id, status.value))
     if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
         tx.note(logging.WARNING, f"workflow run {status.value.lower()}", run)
     run.set(

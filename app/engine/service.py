@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
+from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
     deadlines,
@@ -101,6 +102,7 @@ class Engine:
             except DBAPIError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if sqlstate in RETRYABLE_SQLSTATES and attempt < MAX_TRANSITION_ATTEMPTS:
+                    self.ctx.metrics.transition_retries.labels(sqlstate).inc()
                     log.info("transition retried after %s (attempt %d)", sqlstate, attempt)
                     await asyncio.sleep(0.005 * attempt)
                     continue
@@ -113,10 +115,24 @@ class Engine:
             self.wakeups.notify(tx.wake_keys)
             if tx.notes:
                 log_engine_events(tx.notes)
+            if tx.observations:
+                await self.ctx.metrics.apply(tx.observations, self._namespace_label)
             if isinstance(result, Rejected):
                 raise result.error
             return result
         raise AssertionError("unreachable")
+
+    async def _namespace_label(self, namespace_id: str) -> str | None:
+        """'tenant/namespace' for metric labels (read once per namespace and process)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(tenants.c.name, namespaces.c.name)
+                    .join(tenants, tenants.c.id == namespaces.c.tenant_id)
+                    .where(namespaces.c.id == namespace_id)
+                )
+            ).one_or_none()
+        return f"{row[0]}/{row[1]}" if row is not None else None
 
     async def _finish(self, tx: Transition) -> None:
         await decisions.run_inline_deciders(tx)

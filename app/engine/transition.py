@@ -90,6 +90,8 @@ class Transition:
     caller_identity: str | None = None
     # Events worth an operator's attention, logged after commit: (level, message, fields).
     notes: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    # Metric observations, applied after commit: (metric, labels, value).
+    observations: list[tuple[str, tuple[str, ...], float]] = field(default_factory=list)
     # The earliest deadline this transition added (the deadline loop may need to wake sooner).
     earliest_timer: datetime | None = None
     _events: list[dict[str, Any]] = field(default_factory=list)
@@ -109,6 +111,11 @@ class Transition:
                 },
             )
         )
+
+    def observe(self, metric: str, labels: tuple[str, ...], value: float = 1.0) -> None:
+        """Count or time something for /metrics once this transition commits (see
+        app/observability/metrics.py; a namespaced metric's first label is a namespace id)."""
+        self.observations.append((metric, labels, value))
 
     # -- runs --------------------------------------------------------------------------------
 

@@ -72,6 +72,15 @@ class Wakeups:
             for event in self._waiters.get(key, ()):
                 event.set()
 
+    def queue_waiters(self) -> dict[str, int]:
+        """Long polls waiting on task queues now, by task kind (for the pollers gauge)."""
+        counts: dict[str, int] = {}
+        for key, waiters in self._waiters.items():
+            if key.startswith("q|"):
+                kind = key.split("|", 3)[2]
+                counts[kind] = counts.get(kind, 0) + len(waiters)
+        return counts
+
     def has_waiters(self, key: str) -> bool:
         return bool(self._waiters.get(key))
 

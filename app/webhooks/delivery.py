@@ -89,6 +89,9 @@ async def deliver(
             await service.disable_endpoint(
                 conn, endpoint["id"], outcome.disable_reason, ctx.clock.now()
             )
+    ctx.metrics.webhook_deliveries.labels(outcome.state).inc()
+    if latency is not None:
+        ctx.metrics.webhook_latency.observe(latency / 1000)
     note = await settle(engine, endpoint, claimed, outcome)
     error = outcome.failure["message"] if outcome.failure is not None else None
     if outcome.state not in ("completed", "accepted"):
