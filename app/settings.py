@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         le=10_000,
         description="Namespaces that get their own `namespace` label on engine metrics (per process); the rest share '_other'.",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318): spans of requests and transitions are exported there; unset, tracing is off.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

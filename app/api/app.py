@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
@@ -86,6 +87,9 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if ctx.tracer_provider is not None:
+        # Outermost: a span per request, continuing the caller's W3C `traceparent`.
+        app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
 

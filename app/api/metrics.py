@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry import trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -40,6 +41,21 @@ class RequestMetrics:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _name_request_span(scope: Scope) -> None:
+    """With tracing on, name the request's span by its route template (known only once the
+    router matched; the span ends with the response, so before it starts)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    route = getattr(scope.get("route"), "path", None)
+    if route:
+        span.update_name(f"{scope['method']} {route}")
+        span.set_attribute("http.route", route)
+    namespace = scope.get("path_params", {}).get("namespace")
+    if namespace:
+        span.set_attribute("perdure.namespace", namespace)
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
         self.app = app
@@ -56,6 +72,7 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                _name_request_span(scope)
             await send(message)
 
         try:

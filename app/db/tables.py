@@ -225,6 +225,8 @@ activities = sa.Table(
     sa.Column("last_failure", sa.Text(), nullable=True),
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
+    # W3C trace context of the request that scheduled it (tracing on), handed to its workers.
+    sa.Column("traceparent", sa.String(55), nullable=True),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 

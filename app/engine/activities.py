@@ -20,6 +20,7 @@ from app.engine.events import E
 from app.engine.payloads import dump, load
 from app.engine.retry import RetryPolicy, RetryState
 from app.engine.transition import Run, Transition
+from app.observability.traces import current_traceparent
 
 TIMER_RETRY = "activity_retry"
 TIMER_SCHEDULE_TO_START = "activity_schedule_to_start"
@@ -115,6 +116,7 @@ async def schedule(
         "last_failure": None,
         "cancel_requested": False,
         "cancel_requested_event_id": None,
+        "traceparent": current_traceparent(),
     }
     if eager_identity:
         row.update(state="started", started_time=tx.now, started_identity=eager_identity)

@@ -232,6 +232,7 @@ def activity_task(tx: Transition, run: Run, activity: Any) -> ActivityTaskClaim:
             "heartbeat_timeout": activity["heartbeat_timeout"],
             "heartbeat_details": load(activity["heartbeat_details"]),
             "last_failure": load(activity["last_failure"]),
+            "traceparent": activity.get("traceparent"),
         }
     )
 

@@ -93,6 +93,13 @@ class Engine:
     # -- the transition runner --------------------------------------------------------------
 
     async def transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+        if self.ctx.tracer is None:
+            return await self._transact(body)
+        name = body.__qualname__.split(".<locals>")[0]
+        with self.ctx.tracer.start_as_current_span(f"transition {name}"):
+            return await self._transact(body)
+
+    async def _transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_TRANSITION_ATTEMPTS + 1):
             try:
                 async with self.db.write() as conn:

@@ -60,7 +60,11 @@ async def deliver(
         answer = await post(
             endpoint["url"],
             claimed.body,
-            {**endpoint["headers"], **signed},
+            {
+                **endpoint["headers"],
+                **signed,
+                **({"traceparent": claimed.traceparent} if claimed.traceparent else {}),
+            },
             policy=policy,
             seconds=max(timeout, MIN_TIMEOUT),
         )

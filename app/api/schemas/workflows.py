@@ -328,6 +328,10 @@ class ActivityTask(BaseModel):
     heartbeat_timeout: float | None
     heartbeat_details: Any
     last_failure: Any
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context of the request that scheduled the activity (when the server traces): continue it in the worker.",
+    )
 
 
 class WorkflowTaskCompleted(BaseModel):

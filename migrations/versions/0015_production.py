@@ -1,4 +1,6 @@
-"""Tenants can be disabled by the system administrator (their keys stop working).
+"""Operating it: tenants can be disabled by the system administrator (their keys stop
+working); activities keep the W3C trace context of the request that scheduled them, so their
+tasks and webhook deliveries continue that trace.
 
 Revision ID: 0015
 Revises: 0008
@@ -21,8 +23,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("disabled_at", UTCDateTime(), nullable=True))
+    with op.batch_alter_table("activities") as batch:
+        batch.add_column(sa.Column("traceparent", sa.String(55), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("activities") as batch:
+        batch.drop_column("traceparent")
     with op.batch_alter_table("tenants") as batch:
         batch.drop_column("disabled_at")
