@@ -286,19 +286,23 @@ async def _close(
 
 
 async def complete(
-    tx: Transition, run: Run, activity: sa.RowMapping, result_text: str | None, identity: str
+    tx: Transition,
+    run: Run,
+    activity: sa.RowMapping,
+    result_text: str | None,
+    identity: str | None,
 ) -> None:
     await _close(
         tx,
         run,
         activity,
         E.ACTIVITY_TASK_COMPLETED,
-        {"result": load(result_text), "identity": identity},
+        {"result": load(result_text), "identity": _who(activity, identity)},
     )
 
 
 async def report_canceled(
-    tx: Transition, run: Run, activity: sa.RowMapping, details: Any, identity: str
+    tx: Transition, run: Run, activity: sa.RowMapping, details: Any, identity: str | None
 ) -> None:
     await _close(
         tx,
@@ -308,9 +312,15 @@ async def report_canceled(
         {
             "details": details,
             "latest_cancel_requested_event_id": activity["cancel_requested_event_id"],
-            "identity": identity,
+            "identity": _who(activity, identity),
         },
     )
+
+
+def _who(activity: Any, identity: str | None) -> str:
+    """The identity an answer is recorded with: the one it sent, else the poller's (Temporal
+    records the worker's identity on every closing event)."""
+    return identity or activity["started_identity"] or "unknown"
 
 
 def _policy(activity: sa.RowMapping) -> RetryPolicy:
@@ -363,7 +373,7 @@ async def fail(
     run: Run,
     activity: sa.RowMapping,
     failure: dict[str, Any],
-    identity: str,
+    identity: str | None,
     details_text: str | None = None,
 ) -> None:
     """A failed attempt: retried per the policy unless non-retryable or out of attempts/time."""
@@ -391,7 +401,7 @@ async def fail(
         run,
         activity,
         E.ACTIVITY_TASK_FAILED,
-        {"failure": failure, "retry_state": retry_state, "identity": identity},
+        {"failure": failure, "retry_state": retry_state, "identity": _who(activity, identity)},
     )
 
 

@@ -359,17 +359,18 @@ class Engine:
         namespace_id: str,
         token_text: str,
         raw_commands: list[dict[str, Any]],
-        identity: str,
+        identity: str | None,
         *,
         return_new_task: bool = False,
     ) -> dict[str, Any]:
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
-            tx.caller_identity = identity
             tx.hold_workflow_tasks = return_new_task
             run = await self._started_workflow_task(tx, namespace_id, token)
-            refused = await decisions.apply_decision(tx, run, raw_commands, identity)
+            who = identity or run.wft_identity or "unknown"  # the poller's, unless told
+            tx.caller_identity = who
+            refused = await decisions.apply_decision(tx, run, raw_commands, who)
             if refused is not None:
                 return Rejected(refused)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
@@ -381,14 +382,19 @@ class Engine:
             if return_new_task and run.is_open:
                 await workflow_tasks.schedule_pending(tx)
                 answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(
-                    tx, run, identity
+                    tx, run, who
                 )
             return answer
 
         return await self.transact(body)
 
     async def fail_workflow_task(
-        self, namespace_id: str, token_text: str, failure: dict[str, Any], cause: str, identity: str
+        self,
+        namespace_id: str,
+        token_text: str,
+        failure: dict[str, Any],
+        cause: str,
+        identity: str | None,
     ) -> None:
         token = TaskToken.decode(token_text, kind="w")
 
@@ -398,7 +404,11 @@ class Engine:
                 tx,
                 run,
                 E.WORKFLOW_TASK_FAILED,
-                {"cause": cause, "failure": failure, "identity": identity},
+                {
+                    "cause": cause,
+                    "failure": failure,
+                    "identity": identity or run.wft_identity or "unknown",
+                },
             )
 
         await self.transact(body)
@@ -499,7 +509,7 @@ class Engine:
         self,
         namespace_id: str,
         result: Any,
-        identity: str,
+        identity: str | None,
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
@@ -511,16 +521,17 @@ class Engine:
         async def body(tx: Transition) -> dispatch.WorkflowTaskClaim | None:
             tx.hold_workflow_tasks = return_new_workflow_task
             run, activity = await self._started_activity(tx, namespace_id, token, by_id)
-            await activities.complete(tx, run, activity, result_text, identity)
+            who = identity or activity["started_identity"] or "unknown"
+            await activities.complete(tx, run, activity, result_text, who)
             if not return_new_workflow_task:
                 return None
             await workflow_tasks.schedule_pending(tx)
-            return await dispatch.take_scheduled_workflow_task(tx, run, identity)
+            return await dispatch.take_scheduled_workflow_task(tx, run, who)
 
         return await self.transact(body)
 
     async def complete_activities(
-        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str
+        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str | None
     ) -> list[PerdureError | None]:
         """Complete many attempts (task token, result) in one transaction; per completion, None
         or the error that refused it (a stale token, a result too large). A refusal is found
@@ -567,7 +578,7 @@ class Engine:
         self,
         namespace_id: str,
         failure: dict[str, Any],
-        identity: str,
+        identity: str | None,
         *,
         last_heartbeat_details: Any = None,
         token: str | None = None,
@@ -586,7 +597,7 @@ class Engine:
         self,
         namespace_id: str,
         details: Any,
-        identity: str,
+        identity: str | None,
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
