@@ -50,7 +50,8 @@ async def scrape(client: httpx.AsyncClient) -> dict:
 async def one_activity_run(tenant: Tenant) -> None:
     raw = Raw(tenant, task_queue=uid("q"))
     workflow_id = uid()
-    await raw.start(workflow_id)
+    # A long task timeout: a slow machine must not time a task out between poll and answer.
+    await raw.start(workflow_id, task_timeout=60)
     await raw.complete(await raw.next_workflow_task(), schedule_activity("a1"))
     await raw.activity("complete", await raw.next_activity_task(), result=1)
     await raw.complete(await raw.next_workflow_task(), complete_workflow(2))
