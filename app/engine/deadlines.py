@@ -71,8 +71,8 @@ async def _fire(tx: Transition, run: Run, timer: sa.RowMapping) -> None:
     elif kind == workflow_tasks.TIMER_WFT_BACKOFF:
         if run.wft_attempt == timer["attempt"]:
             await workflow_tasks.schedule(tx, run)
-    elif kind == lifecycle.TIMER_START_DELAY:
-        await workflow_tasks.schedule(tx, run)
+    elif kind == workflow_tasks.TIMER_FIRST_TASK_BACKOFF:
+        await workflow_tasks.end_first_task_backoff(tx, run)
     elif kind == lifecycle.TIMER_RUN_TIMEOUT:
         await lifecycle.time_out(tx, run, "run_timeout")
     elif kind == lifecycle.TIMER_EXECUTION_TIMEOUT:

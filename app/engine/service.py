@@ -163,9 +163,12 @@ class Engine:
                 run = await tx.find_run(req.namespace_id, req.workflow_id)
             except NotFound:
                 run = None
-            created = False
-            if run is None or not run.is_open:
-                run, created = await lifecycle.start(tx, req)
+            if run is not None and run.is_open:
+                await lifecycle.signal_with_start_to_running(
+                    tx, run, signal_name, signal_input, req.identity
+                )
+                return run, False
+            run, created = await lifecycle.start(tx, req)
             await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
             return run, created
 
