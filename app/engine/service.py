@@ -26,6 +26,7 @@ from app.engine import (
     dispatch,
     lifecycle,
     queries,
+    reads,
     retention,
     workflow_tasks,
 )
@@ -37,7 +38,14 @@ from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
-from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
+from app.engine.wakeups import (
+    CHANNEL,
+    TIMERS_KEY,
+    Wakeups,
+    notify_payloads,
+    queue_key,
+    run_key,
+)
 from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureError
 
 log = logging.getLogger("perdure.engine")
@@ -569,13 +577,16 @@ class Engine:
         args_text: str | None,
         timeout: float,  # noqa: ASYNC109 - the caller's deadline, stored with the query
     ) -> dict[str, Any]:
-        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer."""
+        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer.
+        A run whose first workflow task has not completed is asked once it has (see
+        `queries.ready_for_query`)."""
+        deadline = time.monotonic() + timeout
+        run_id = await self._await_queryable(namespace_id, workflow_id, run_id, deadline)
         query_id = await self.transact(
             lambda tx: queries.create(
                 tx, namespace_id, workflow_id, run_id, query_type, args_text, timeout
             )
         )
-        deadline = time.monotonic() + timeout
         try:
             while True:
                 async with self.wakeups.waiting(queries.query_key(query_id)) as woken:
@@ -596,6 +607,30 @@ class Engine:
                         pass
         finally:
             await asyncio.shield(self.transact(lambda tx: queries.forget(tx, query_id)))
+
+    async def _await_queryable(
+        self, namespace_id: str, workflow_id: str, run_id: str | None, deadline: float
+    ) -> str:
+        """The run's id once a worker can answer a query on it; waits on the run's events."""
+        async with self.db.read() as conn:
+            row = await reads.find_run_row(conn, namespace_id, workflow_id, run_id)
+        while True:
+            async with self.wakeups.waiting(run_key(row["id"])) as woken:
+                async with self.db.read() as conn:
+                    row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
+                remaining = deadline - time.monotonic()
+                if queries.ready_for_query(row, self.clock.now(), remaining):
+                    return row["id"]
+                if remaining <= 0:
+                    raise DeadlineExceeded(
+                        "the run's first workflow task did not complete within the query's "
+                        "timeout; is a worker polling the workflow's task queue?",
+                        run_id=row["id"],
+                    )
+                try:
+                    await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
+                except TimeoutError:
+                    pass
 
     async def respond_query(
         self,
