@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
+from app.api.raw_paths import RawPathRouting, decode_path_params
 from app.api.routers import (
     api_keys,
     definitions,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(decode_path_params)],
     )
     app.state.ctx = ctx
     app.state.engine = engine
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RawPathRouting)
     _register_problem_schema(app)
     return app
 
