@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +83,8 @@ class Engine:
         self.deadline_loop_wakes_at: datetime | None = None
         self._next_purge = 0.0
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
+        # Time-skipping: the jumps made (engine time when made, length), newest last.
+        self._skips: deque[tuple[datetime, timedelta]] = deque(maxlen=1000)
 
     # -- the transition runner --------------------------------------------------------------
 
@@ -664,14 +667,29 @@ class Engine:
                 return fired  # due timers are held by another replica right now
 
     async def skip_time_if_idle(self) -> bool:
-        """Time-skipping mode: when nothing can happen before the next deadline, jump to it."""
+        """Time-skipping mode: when nothing can happen before the next deadline, jump to it.
+
+        Nothing can happen when no workflow task, activity attempt or query is in a worker's
+        hands, and every task still waiting for a worker has waited at least
+        `deadlines.UNSERVED_AFTER_SECONDS` (time skipped meanwhile not counted): its queue has
+        no worker, so it must not stall the runs that do."""
         async with self.db.read() as conn:
             tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
             next_at = await deadlines.next_fire_time(tx)
-            if next_at is None or next_at <= tx.now or not await deadlines.nothing_in_flight(tx):
+            if next_at is None or next_at <= tx.now or await deadlines.worked_on(tx):
                 return False
+            newest = await deadlines.newest_waiting_since(tx)
+        if newest is not None and self._waited_since(newest) < deadlines.UNSERVED_AFTER_SECONDS:
+            return False
+        now = self.clock.now()
+        self._skips.append((now, next_at - now))
         self.clock.advance_to(next_at)
         return True
+
+    def _waited_since(self, queued_at: datetime) -> float:
+        """Seconds since `queued_at` (engine clock), less the time skipped since."""
+        skipped = sum((delta for at, delta in self._skips if at >= queued_at), timedelta(0))
+        return (self.clock.now() - queued_at - skipped).total_seconds()
 
     async def run_deadline_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
