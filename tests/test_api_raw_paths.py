@@ -91,3 +91,19 @@ async def test_percent_signs_round_trip_next_to_encoded_slashes(tenant):
     await raw.complete(await raw.next_workflow_task(), complete_workflow("ok"))
     outcome = await raw.result(enc(wid))
     assert outcome["result"] == "ok"
+
+
+async def test_a_task_queue_with_a_slash_is_polled_by_its_encoded_name(tenant):
+    queue = f"team/{uuid.uuid4().hex[:8]}"
+    r = await tenant.client.post(
+        tenant.ns("/workflows/on-slashed-queue"),
+        json={"workflow_type": "Flow", "task_queue": queue},
+    )
+    assert r.status_code == 201, r.text
+
+    r = await tenant.client.post(
+        tenant.ns(f"/task-queues/{enc(queue)}/workflow-tasks/poll"), json={"wait": 5}
+    )
+
+    assert r.status_code == 200, r.text
+    assert r.json()["task_queue"] == queue
