@@ -19,7 +19,7 @@ import httpx
 
 from perdure import activity as activity_mod
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
-from perdure.client import Client, sleep_backoff
+from perdure.client import Client, segment, sleep_backoff
 from perdure.converter import decode_args, to_json
 from perdure.exceptions import ApplicationError, NondeterminismError, to_failure
 from perdure.workflow import WorkflowDefinition, definition
@@ -49,6 +49,7 @@ class Worker:
         activity_executor: concurrent.futures.Executor | None = None,
         graceful_shutdown_timeout: float = 30.0,
         identity: str | None = None,
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
     ) -> None:
         self.client = client
         self.http = client.http
@@ -75,6 +76,7 @@ class Worker:
         )
         self._own_executor = activity_executor is None
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        self.workflow_failure_exception_types = tuple(workflow_failure_exception_types)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
@@ -160,7 +162,7 @@ class Worker:
 
     async def _poll_loop(self, kind: str) -> None:
         slots = self.workflow_slots if kind == "workflow" else self.activity_slots
-        path = f"/task-queues/{self.task_queue}/{kind}-tasks/poll"
+        path = f"/task-queues/{segment(self.task_queue)}/{kind}-tasks/poll"
         while not self._stopping.is_set():
             await slots.acquire()
             try:
@@ -217,7 +219,7 @@ class Worker:
         if task["history"].get("after_event_id", 0) > known_up_to:
             first = await self.http.call(
                 "GET",
-                f"/workflows/{task['workflow_id']}/history",
+                f"/workflows/{segment(task['workflow_id'])}/history",
                 params={"run_id": task["run_id"]},
             )
             page = first.json()
@@ -226,7 +228,7 @@ class Worker:
         while token:
             r = await self.http.call(
                 "GET",
-                f"/workflows/{task['workflow_id']}/history",
+                f"/workflows/{segment(task['workflow_id'])}/history",
                 params={"run_id": task["run_id"], "next_page_token": token},
             )
             page = r.json()
@@ -270,6 +272,7 @@ class Worker:
             workflow_id=task["workflow_id"],
             run_id=task["run_id"],
             eager_activity_types=self._eager_ok,
+            failure_exception_types=self.workflow_failure_exception_types,
         )
 
     async def _decide(self, task: dict[str, Any]) -> dict[str, Any] | None:
@@ -287,12 +290,13 @@ class Worker:
                 else getattr(err, "cause", "WORKFLOW_WORKER_UNHANDLED_FAILURE")
             )
             log.warning("workflow task of %s failed: %s", task["workflow_id"], err)
+            original = getattr(err, "error", None) or err
             await self._post(
                 "/workflow-tasks/fail",
                 {
                     "task_token": task["task_token"],
                     "cause": cause,
-                    "failure": {"message": str(err), "type": type(err).__name__},
+                    "failure": {"message": str(err), "type": type(original).__name__},
                     "identity": self.identity,
                 },
             )
@@ -436,6 +440,8 @@ class Worker:
                 "return_new_workflow_task": wants_next,
                 "partial_history": True,
             }
+        except activity_mod.CompleteAsyncError:
+            return  # completed later, from outside this worker
         except asyncio.CancelledError:
             if not ctx.cancelled.is_set():
                 raise
