@@ -183,6 +183,37 @@ def rpc_error(response: httpx.Response) -> RPCError:
     return RPCError(message, response.status_code, problem)
 
 
+class LocalOutcomes:
+    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
+    the server (one long poll fewer per workflow). A run is followed from its eager first task
+    for as long as each next task comes back to this process; once it may go elsewhere, or
+    closes other than completed, `result()` asks the server as usual."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
+
+    def follow(self, run_id: str) -> None:
+        self._waiting[run_id] = asyncio.get_running_loop().create_future()
+
+    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
+        return self._waiting.get(run_id) if run_id else None
+
+    def completed(self, run_id: str, result: Any) -> None:
+        self._settle(run_id, (True, result))
+
+    def left(self, run_id: str) -> None:
+        self._settle(run_id, (False, None))
+
+    def leave_all(self) -> None:
+        for run_id in list(self._waiting):
+            self.left(run_id)
+
+    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
+        waiter = self._waiting.pop(run_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+
+
 class WorkflowHandle:
     """A workflow (and optionally one run of it) the client can wait on, signal, query…
 
@@ -218,6 +249,11 @@ class WorkflowHandle:
         start_run = self.run_id if not follow_runs else self.first_execution_run_id or self.run_id
         if start_run:
             params["run_id"] = start_run
+        local = self.client.local_outcomes.watch(start_run)
+        if local is not None:
+            completed, result = await asyncio.shield(local)
+            if completed:
+                return from_json(result, self.result_type)
         while True:
             r = await self.client.http.call(
                 "GET",
@@ -454,6 +490,7 @@ class Client:
         self.identity = identity
         # Workers of this process by task queue: a start may hand them its first task (eager).
         self.local_workers: dict[str, list[Any]] = {}
+        self.local_outcomes = LocalOutcomes()
 
     @property
     def namespace(self) -> str:
@@ -604,6 +641,7 @@ class Client:
             raise rpc_error(response)
         started = response.json()
         if worker is not None and started.get("eager_workflow_task"):
+            self.local_outcomes.follow(started["run_id"])
             worker.take_eager_workflow_task(started["eager_workflow_task"])
         return WorkflowHandle(
             self,
