@@ -177,6 +177,22 @@ class WrongResultTypes:
 
 
 @workflow.defn
+class WrongActivityArgs:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.execute_activity(
+                shout,
+                args=["two", "arguments"],
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError as err:
+            return f"{err.cause.type}: {err.cause}"
+        return "called"
+
+
+@workflow.defn
 class Hello:
     @workflow.run
     async def run(self) -> str:
@@ -209,6 +225,7 @@ WORKFLOWS = [
     CancelsChild,
     Positional,
     WrongResultTypes,
+    WrongActivityArgs,
     Hello,
     SecondTime,
     RetriesChild,
@@ -336,6 +353,13 @@ async def test_a_signal_with_the_wrong_argument_count_fails_the_workflow_task(cl
     failed = next(e for e in events if e["event_type"] == "WORKFLOW_TASK_FAILED")
     assert "takes 2 argument(s) but 1 were given" in failed["attributes"]["failure"]["message"]
     await handle.terminate(reason="test over")
+
+
+async def test_an_activity_given_the_wrong_argument_count_fails_its_attempt(client):
+    result = await client.execute_workflow(
+        WrongActivityArgs.run, id=new_id("activity-args"), task_queue=QUEUE
+    )
+    assert "shout() takes 1 argument(s) but 2 were given" in result
 
 
 # -- result types -----------------------------------------------------------------------------

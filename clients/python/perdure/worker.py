@@ -453,11 +453,16 @@ class Worker:
             info, lambda d: loop.call_soon_threadsafe(heartbeats.send, d), not defn.is_async
         )
         heartbeats.ctx = ctx
-        args = decode_args(defn.fn, task.get("input"))
         token_var = activity_mod._current.set(ctx)
         try:
+            # A wrong argument count or type fails the attempt, as calling the function would.
+            args = decode_args(defn.fn, task.get("input"))
+        except TypeError as err:
+            work: asyncio.Future[Any] = loop.create_future()
+            work.set_exception(err)
+        else:
             if defn.is_async:
-                work: asyncio.Future[Any] = asyncio.ensure_future(defn.fn(*args))
+                work = asyncio.ensure_future(defn.fn(*args))
             else:
                 import contextvars
 
