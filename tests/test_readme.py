@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import free_port
@@ -49,3 +50,40 @@ def test_every_readme_snippet_runs_in_order_on_a_fresh_dev_server(start, tmp_pat
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
     assert f">>> snippet {len(snippets)}" in done.stdout
     assert '"status":"COMPLETED","result":{"refunded":42}' in done.stdout.replace(" ", "")
+
+
+SDK_README = ROOT / "clients" / "python" / "README.md"
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def test_the_sdk_readme_examples_run_against_a_fresh_dev_server(start, tmp_path):  # noqa: F811
+    first, environment = PYTHON_BLOCK.findall(SDK_README.read_text())[:2]
+    port = free_port()
+    dev = start("dev", "--port", str(port), cwd=tmp_path, env=clean_environment())
+    dev.wait_for_line("curl ")
+    (tmp_path / "reminders.py").write_text(first.replace("127.0.0.1:8233", f"127.0.0.1:{port}"))
+    (tmp_path / "year.py").write_text(environment)
+    key = (tmp_path / ".perdure" / "dev-key").read_text().strip()
+    env = clean_environment(PERDURE_API_KEY=key)
+
+    example = subprocess.run(
+        [sys.executable, "reminders.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    year = subprocess.run(
+        [sys.executable, "year.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert example.returncode == 0, example.stderr[-3000:]
+    assert example.stdout.strip() == "True 1"
+    assert year.returncode == 0, year.stderr[-3000:]
+    assert year.stdout.strip() == "sent 12"
