@@ -60,3 +60,4 @@ async def test_a_run_survives_a_server_sigkill_and_sends_each_email_exactly_once
     finally:
         await client.close()
         await server.stop()
+        server.remove_directory()

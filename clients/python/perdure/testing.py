@@ -49,6 +49,8 @@ class DevServer:
         self, *, time_skipping: bool, directory: str | None = None, port: int | None = None
     ) -> None:
         self.time_skipping = time_skipping
+        # A directory made here is this server's to remove (`remove_directory`).
+        self.owns_directory = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="perdure-env-"))
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -113,6 +115,12 @@ class DevServer:
                 self.kill()
 
 
+    def remove_directory(self) -> None:
+        """Delete the temporary directory (database, key, log) if this server made it."""
+        if self.owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class WorkflowEnvironment:
     """A running test server and a client connected to it. Use as
     `async with await WorkflowEnvironment.start_time_skipping() as env: env.client ...`."""
@@ -143,6 +151,7 @@ class WorkflowEnvironment:
         """Close the client and stop the server."""
         await self.client.close()
         await self.server.stop()
+        self.server.remove_directory()
 
     async def __aenter__(self) -> WorkflowEnvironment:
         return self
