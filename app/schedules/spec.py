@@ -458,18 +458,20 @@ class Zone:
     def repeat_end(self, w: datetime) -> datetime:
         """The first wall-clock time after the repeated period that `w` lies in."""
         first, second = self.instants(w)
-        low, high = first, second  # the offset changes somewhere in (first, second]
-        while high - low > ONE_SECOND:
-            mid = low + (high - low) / 2
-            mid = mid.replace(microsecond=0)
-            if mid.astimezone(self.tz).utcoffset() == first.astimezone(self.tz).utcoffset():
+        before = first.astimezone(self.tz).utcoffset()
+        # The offset changes somewhere in (first, second]: find the second it does.
+        low, high = int(first.timestamp()), int(second.timestamp())
+        while high - low > 1:
+            mid = (low + high) // 2
+            if datetime.fromtimestamp(mid, self.tz).utcoffset() == before:
                 low = mid
             else:
                 high = mid
+        high_at = datetime.fromtimestamp(high, UTC)
         # From the change (`high`) the clock shows the repeated walls again, for as long as
         # the offset went back.
-        shift = first.astimezone(self.tz).utcoffset() - second.astimezone(self.tz).utcoffset()
-        return self.wall(high)[0] + shift
+        shift = before - second.astimezone(self.tz).utcoffset()
+        return self.wall(high_at)[0] + shift
 
 
 def next_calendar_time(cal: Calendar, zone: Zone, after: datetime) -> datetime | None:
@@ -554,6 +556,9 @@ class CompiledSpec:
             nominal = self._raw_next(nominal)
             if nominal is None or (self.end_at is not None and nominal > self.end_at):
                 return None
+            if nominal <= after:
+                # Never happens by construction; guards the firing loop from going backwards.
+                raise AssertionError(f"schedule spec went back from {after} to {nominal}")
             if not self._skipped(nominal):
                 break
         else:
