@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests.schedules_helpers
 """Schedules fire at the times their spec names, under the injected clock: cron, intervals and
 calendars, both daylight-saving changes, every overlap policy, backfill, pause, trigger."""
 
