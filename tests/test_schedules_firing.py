@@ -75,9 +75,7 @@ async def test_a_daily_cron_in_berlin_skips_the_hour_that_does_not_exist(
     ]
 
 
-async def test_a_daily_cron_in_berlin_fires_twice_in_the_repeated_hour(
-    clock_server, sched_tenant
-):
+async def test_a_daily_cron_in_berlin_fires_twice_in_the_repeated_hour(clock_server, sched_tenant):
     day = next_dst_day(clock_server.ctx.clock.now(), 10)  # 03:00 CEST becomes 02:00 CET
     await advance_to(clock_server, at(day, 0, days=-1))
     schedule = sid()
@@ -112,9 +110,7 @@ async def test_calendars_intervals_and_skips_fire_at_their_nominal_times(
         schedule,
         {
             # 09:15 and 13:15 on weekdays, from ranges as strings and as lists
-            "calendars": [
-                {"hour": "9-13/4", "minute": [{"start": 15}], "day_of_week": "mon-fri"}
-            ],
+            "calendars": [{"hour": "9-13/4", "minute": [{"start": 15}], "day_of_week": "mon-fri"}],
             # every 6 hours, 10 minutes past
             "intervals": [{"every": 6 * 3600, "offset": 600}],
             # but never at noon (12:10)
@@ -259,9 +255,7 @@ async def test_backfill_takes_past_times_in_a_range(clock_server, sched_tenant):
     assert {a["origin"] for a in recent} == {"backfill"}
 
 
-async def test_a_paused_schedule_takes_no_action_and_resumes_from_now(
-    clock_server, sched_tenant
-):
+async def test_a_paused_schedule_takes_no_action_and_resumes_from_now(clock_server, sched_tenant):
     schedule = sid()
     await create(
         sched_tenant, schedule, {"intervals": [{"every": 60}]}, policy={"overlap": "ALLOW_ALL"}
