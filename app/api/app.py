@@ -19,6 +19,7 @@ from app.api.routers import (
     health,
     me,
     namespaces,
+    schedules,
     tasks,
     tenants,
     webhooks,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         tasks,
         definitions,
         webhooks,
+        schedules,
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -21,6 +21,8 @@ from app.engine.transition import Run, Transition
 from app.errors import FailedPrecondition, NotFound
 
 DECIDER = "asl"
+# The task queue recorded for runs of stored definitions when the start names none.
+DEFAULT_TASK_QUEUE = "perdure-definitions"
 MAX_CACHED = 10_000
 # A run's pin and a definition version never change: read and parse each once per process.
 _pins: OrderedDict[str, tuple[str, int, dict[str, Any]]] = OrderedDict()
@@ -99,24 +101,27 @@ async def start(
     engine: Engine, req: lifecycle.StartRequest, name: str, version: int | None
 ) -> tuple[Run, bool]:
     """Start a run of the definition (latest version unless one is named), pinned to it."""
+    return await engine.transact(lambda tx: start_in(tx, req, name, version))
 
-    async def body(tx: Transition) -> tuple[Run, bool]:
-        row = await store.version_row(tx.conn, req.namespace_id, name, version)
-        document = store.document_of(row.id, row.document)
-        timeout = document.get("TimeoutSeconds")
-        pinned_req = replace(
-            req,
-            workflow_type=name,
-            decider=DECIDER,
-            execution_timeout=req.execution_timeout or timeout,
-        )
-        run, created = await lifecycle.start(tx, pinned_req)
-        if created:
-            await store.pin(tx.conn, run.id, req.namespace_id, row)
-            _remember_pin(run.id, row.id, row.name, row.version, row.document)
-        return run, created
 
-    return await engine.transact(body)
+async def start_in(
+    tx: Transition, req: lifecycle.StartRequest, name: str, version: int | None
+) -> tuple[Run, bool]:
+    """`start` inside a transition the caller runs (a schedule's action)."""
+    row = await store.version_row(tx.conn, req.namespace_id, name, version)
+    document = store.document_of(row.id, row.document)
+    timeout = document.get("TimeoutSeconds")
+    pinned_req = replace(
+        req,
+        workflow_type=name,
+        decider=DECIDER,
+        execution_timeout=req.execution_timeout or timeout,
+    )
+    run, created = await lifecycle.start(tx, pinned_req)
+    if created:
+        await store.pin(tx.conn, run.id, req.namespace_id, row)
+        _remember_pin(run.id, row.id, row.name, row.version, row.document)
+    return run, created
 
 
 CALLBACKS_SCHEDULED = hot(

@@ -2,11 +2,13 @@
 
 Due timers are grouped by run; each run is handled in its own transaction that locks the run
 first and then its timers (SKIP LOCKED), the same order every other transition uses, so
-several loop replicas never deadlock and never fire a timer twice.
+several loop replicas never deadlock and never fire a timer twice. Timers of a schedule are
+handled the same way, in a transaction that locks the schedule first (app/schedules).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -20,14 +22,32 @@ from app.engine.transition import Run, Transition
 BATCH = 200
 
 
-async def due_run_ids(tx: Transition, now: datetime) -> list[str]:
-    rows = await tx.conn.execute(
-        sa.select(timers.c.run_id)
-        .where(timers.c.fire_at <= now)
-        .order_by(timers.c.fire_at)
-        .limit(BATCH)
-    )
-    return list(dict.fromkeys(rows.scalars()))
+# Fires the due timers of one schedule (set by app.schedules), in a transaction that locks the
+# schedule first; returns how many timers it consumed (0: another replica got there first).
+ScheduleFirer = Callable[[Transition, str], Awaitable[int]]
+schedule_firer: ScheduleFirer | None = None
+
+
+async def due_owners(tx: Transition, now: datetime) -> tuple[list[str], list[str]]:
+    """The runs and the schedules that have due timers (oldest first, at most a batch)."""
+    rows = (
+        await tx.conn.execute(
+            sa.select(timers.c.run_id, timers.c.schedule_key)
+            .where(timers.c.fire_at <= now)
+            .order_by(timers.c.fire_at)
+            .limit(BATCH)
+        )
+    ).all()
+    run_ids = dict.fromkeys(r.run_id for r in rows if r.run_id is not None)
+    schedule_keys = dict.fromkeys(r.schedule_key for r in rows if r.schedule_key is not None)
+    return list(run_ids), list(schedule_keys)
+
+
+async def fire_for_schedule(tx: Transition, schedule_key: str) -> int:
+    if schedule_firer is not None:
+        return await schedule_firer(tx, schedule_key)
+    # Schedules are not loaded in this process: leave their timers to one that has them.
+    return 0
 
 
 async def fire_for_run(tx: Transition, run_id: str) -> int:

@@ -4,6 +4,7 @@ continue-as-new, and what closing a run means for its parent and children."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,11 @@ from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_closed_key
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
 from app.ids import new_id
+
+# Told when the last run of a chain a schedule started closes (set by app.schedules): it
+# records the outcome for the schedule in the closing transaction, without locking it.
+ScheduledRunClosed = Callable[[Transition, Run, RunStatus], Awaitable[None]]
+scheduled_run_closed: ScheduledRunClosed | None = None
 
 TIMER_RUN_TIMEOUT = "run_timeout"
 TIMER_EXECUTION_TIMEOUT = "execution_timeout"
@@ -49,6 +55,7 @@ class StartRequest:
     parent_close_policy: str | None = None
     retry_policy_text: str | None = None  # JSON of a RetryPolicy; None: a failure is final
     attempt: int = 1
+    schedule_key: str | None = None  # the schedule whose action starts this run
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -203,6 +210,8 @@ async def create_run(
         "decider": req.decider,
         "retry_policy": req.retry_policy_text,
         "attempt": req.attempt,
+        "schedule_key": req.schedule_key
+        or (continued_from.schedule_key if continued_from else None),
     }
     run = tx.add_new_run(data)
     tx.observe("workflow_started", (run.namespace_id,))
@@ -394,6 +403,8 @@ async def close(
     if run.buffered_events:
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await activities.forget_all(tx, run)
+    if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
+        await scheduled_run_closed(tx, run, status)
     await _apply_parent_close_policy(tx, run)
     if continued_to is None and run.parent_run_id:
         await _report_to_parent(tx, run, status, attributes, result_text, failure)

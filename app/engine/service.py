@@ -715,13 +715,17 @@ class Engine:
         while True:
             async with self.db.read() as conn:
                 tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
-                run_ids = await deadlines.due_run_ids(tx, tx.now)
-            if not run_ids:
+                run_ids, schedule_keys = await deadlines.due_owners(tx, tx.now)
+            if not run_ids and not schedule_keys:
                 return fired
             count_before = fired
             for run_id in run_ids:
                 fired += await self.transact(
                     lambda tx, run_id=run_id: deadlines.fire_for_run(tx, run_id)
+                )
+            for key in schedule_keys:
+                fired += await self.transact(
+                    lambda tx, key=key: deadlines.fire_for_schedule(tx, key)
                 )
             if fired == count_before:
                 return fired  # due timers are held by another replica right now

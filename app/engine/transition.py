@@ -283,6 +283,26 @@ class Transition:
         if self.earliest_timer is None or fire_at < self.earliest_timer:
             self.earliest_timer = fire_at
 
+    async def add_schedule_timer(
+        self, namespace_id: str, schedule_key: str, kind: str, fire_at: datetime
+    ) -> None:
+        """A timer that belongs to a schedule (its next firing, or a wake-up), not to a run."""
+        await self.conn.execute(
+            INSERT_TIMER,
+            {
+                "namespace_id": namespace_id,
+                "run_id": None,
+                "schedule_key": schedule_key,
+                "kind": kind,
+                "ref": 0,
+                "attempt": 0,
+                "label": None,
+                "fire_at": fire_at,
+            },
+        )
+        if self.earliest_timer is None or fire_at < self.earliest_timer:
+            self.earliest_timer = fire_at
+
     async def add_timer_after(self, run: Run, kind: str, seconds: float, **kw: Any) -> None:
         await self.add_timer(run, kind, self.now + timedelta(seconds=seconds), **kw)
 

@@ -52,8 +52,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
-# The task queue recorded for runs of stored definitions when the start names none.
-DEFINITION_TASK_QUEUE = "perdure-definitions"
 
 
 def start_request(
@@ -63,7 +61,7 @@ def start_request(
         namespace_id=caller.namespace.id,
         workflow_id=workflow_id,
         workflow_type=body.workflow_type or "",
-        task_queue=body.task_queue or DEFINITION_TASK_QUEUE,
+        task_queue=body.task_queue or definition_runs.DEFAULT_TASK_QUEUE,
         input_text=dump_payload(body.input, field="input"),
         execution_timeout=body.execution_timeout,
         run_timeout=body.run_timeout,

@@ -79,6 +79,12 @@ class NamespaceSettings(StrictModel):
         default=None,
         description="Let outbound calls (webhooks, HTTP tasks) reach private addresses.",
     )
+    max_schedules: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Most schedules the namespace may hold (default 1000).",
+    )
 
 
 class NamespaceCreate(StrictModel):

@@ -862,6 +862,27 @@ class Client:
         )
         return int((await self.http.call("GET", "/workflow-count", params=params)).json()["count"])
 
+    # -- schedules (perdure.schedules) ------------------------------------------------------
+
+    async def create_schedule(self, id: str, schedule: Any, **options: Any) -> Any:  # noqa: A002
+        """Create a schedule (`perdure.schedules.Schedule`); returns its `ScheduleHandle`.
+        Options: trigger_immediately, backfill, memo, search_attributes."""
+        from perdure import schedules
+
+        return await schedules.create_schedule(self, id, schedule, **options)
+
+    def get_schedule_handle(self, id: str) -> Any:  # noqa: A002
+        """A handle on an existing schedule."""
+        from perdure.schedules import ScheduleHandle
+
+        return ScheduleHandle(self, id)
+
+    def list_schedules(self, *, page_size: int = 100) -> AsyncIterator[Any]:
+        """The namespace's schedules by id (an async iterator over pages)."""
+        from perdure import schedules
+
+        return schedules.list_schedules(self, page_size=page_size)
+
 
 async def sleep_backoff(attempt: int) -> None:
     """Back-off between retries of a failed server call (0.1 s doubling up to 5 s)."""
