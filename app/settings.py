@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Waiting long polls and loops look at the database this often even without a wake-up.",
     )
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (bytes); larger ones are refused with 413.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.api.deps import Context, SystemAdmin
+from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.api.schemas.tenancy import ApiKeyWithSecret, Tenant, TenantCreate, TenantCreated
 from app.tenancy.tenants import create_tenant
 
-router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], route_class=EdgeRoute)
 
 
 @router.post(
