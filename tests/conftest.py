@@ -160,9 +160,11 @@ def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[RunningServer]:
+async def serve_app(
+    settings: Settings, *, db: Database | None = None
+) -> AsyncIterator[RunningServer]:
     """Another in-process server on a free loopback port, for tests that need their own."""
-    ctx = ServerContext(settings=settings, db=Database(settings.database_url))
+    ctx = ServerContext(settings=settings, db=db or Database(settings.database_url))
     app = create_app(settings, ctx)
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
