@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
+from app.engine.limits import MAX_COUNTER, MAX_ID_LENGTH
 from app.errors import InvalidArgument
+from app.names import name_problem
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -25,22 +27,41 @@ def decode_token(token: str | None, *, length: int) -> list[Any] | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         position = orjson.loads(raw)
     except (ValueError, orjson.JSONDecodeError):
-        raise InvalidArgument(
-            "next_page_token is not a token this server issued", field="next_page_token"
-        ) from None
-    if not isinstance(position, list) or len(position) != length:
-        raise InvalidArgument(
-            "next_page_token is not a token this server issued", field="next_page_token"
-        )
+        raise _not_ours() from None
+    # Positions hold names, ids, timestamps and event ids: anything else was not issued here
+    # (and would reach the database as a value its column cannot hold).
+    if (
+        not isinstance(position, list)
+        or len(position) != length
+        or not all(_fits_a_position(item) for item in position)
+    ):
+        raise _not_ours()
     return position
+
+
+def _fits_a_position(item: object) -> bool:
+    if type(item) is int:
+        return 0 <= item <= MAX_COUNTER
+    return isinstance(item, str) and len(item) <= MAX_ID_LENGTH and name_problem(item) is None
+
+
+def _not_ours() -> InvalidArgument:
+    return InvalidArgument(
+        "next_page_token is not a token this server issued", field="next_page_token"
+    )
+
+
+def token_int(value: object) -> int:
+    """An event id or version carried in a page token."""
+    if type(value) is not int:
+        raise _not_ours()
+    return value
 
 
 def token_time(value: object) -> datetime:
     """A timestamp carried in a page token; anything else means the token was not ours."""
     try:
         moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidArgument(
-            "next_page_token is not a token this server issued", field="next_page_token"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise _not_ours() from None

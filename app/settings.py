@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=None,
         description="OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318): spans of requests and transitions are exported there; unset, tracing is off.",
     )
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (bytes); larger ones are refused with 413.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

@@ -167,10 +167,12 @@ def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings, **context: Any) -> AsyncIterator[RunningServer]:
+async def serve_app(
+    settings: Settings, *, db: Database | None = None, **context: Any
+) -> AsyncIterator[RunningServer]:
     """Another in-process server on a free loopback port, for tests that need their own
     (`context`: more ServerContext fields, e.g. a tracer provider)."""
-    ctx = ServerContext(settings=settings, db=Database(settings.database_url), **context)
+    ctx = ServerContext(settings=settings, db=db or Database(settings.database_url), **context)
     app = create_app(settings, ctx)
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -10,14 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db.outage import RETRY_AFTER_SECONDS, describe, is_unavailable, outages, report_failure
 from app.errors import (
+    Conflict,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     PerdureError,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger("perdure.api")
@@ -43,7 +50,8 @@ _DESCRIPTIONS = {
     403: "The key's role does not allow this",
     404: "Not found (or not visible to this key)",
     409: "Conflict with the current state",
-    413: "Payload too large",
+    413: "Payload too large (a payload, or the whole request body)",
+    415: "Unsupported media type: the body is not sent as JSON (or, for definitions, YAML)",
     422: "A limit would be exceeded",
     429: "Rate limited",
     503: "Unavailable: the database is unreachable or not migrated",
@@ -65,7 +73,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def document_validation_as_problem(schema: dict[str, Any]) -> None:
     """FastAPI documents request validation failures as 422 `HTTPValidationError`; this server
-    answers them with 400 problems (see `_on_validation_error`), so the document must say so."""
+    answers them with 400 problems (see `_on_validation_error`), so the document must say so.
+    Routes that take a body also answer 413 and 415 (app/api/edge.py)."""
     problem = {
         "description": _DESCRIPTIONS[400],
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -76,6 +85,13 @@ def document_validation_as_problem(schema: dict[str, Any]) -> None:
             if "HTTPValidationError" in str(responses.get("422", "")):
                 del responses["422"]
                 responses.setdefault("400", problem)
+            if "requestBody" in operation:
+                # Every body passes app/api/edge.py: a size limit and a declared media type.
+                for status in (413, 415):
+                    responses.setdefault(
+                        str(status),
+                        {**problem, "description": _DESCRIPTIONS[status]},
+                    )
     if "#/components/schemas/HTTPValidationError" not in str(schema.get("paths", {})):
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)
@@ -103,7 +119,9 @@ def _field_of(location: tuple[Any, ...]) -> str:
 
 async def _on_perdure_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PerdureError)
-    if exc.status >= 500:
+    if isinstance(exc, Unavailable):
+        outages.report(f"{request.method} {request.url.path}: {exc.detail}")
+    elif exc.status >= 500:
         log.error("server error: %s", exc.detail)
     return problem_response(exc, request)
 
@@ -137,10 +155,8 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         error = NotFound(f"no route for {request.method} {request.url.path}")
     elif exc.status_code == 405:
         error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
-    elif exc.status_code == 401:
-        error = Unauthenticated(detail)
-    elif exc.status_code == 403:
-        error = PermissionDenied(detail)
+    elif exc.status_code in _HTTP_ERRORS:
+        error = _HTTP_ERRORS[exc.status_code](detail)
     else:
         error = PerdureError(detail)
         error.status = exc.status_code
@@ -150,13 +166,66 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(PerdureError("the server failed to handle this request"), request)
+# Starlette's and FastAPI's own refusals (a body that cannot be parsed, one too large, …).
+_HTTP_ERRORS: dict[int, type[PerdureError]] = {
+    400: InvalidArgument,
+    401: Unauthenticated,
+    403: PermissionDenied,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: RateLimited,
+    503: Unavailable,
+}
+
+
+def unexpected_problem(exc: BaseException) -> PerdureError:
+    """What an exception no handler knew becomes: 503 when the database went away, else 500."""
+    if is_unavailable(exc):
+        return Unavailable(
+            f"the database is unavailable ({describe(exc)}); try again later",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+    return PerdureError("the server failed to handle this request")
+
+
+class ProblemMiddleware:
+    """Answers every exception that reached it with a problem on the kept connection.
+
+    Starlette's outermost ServerErrorMiddleware answers a 500 too, but then re-raises, and
+    uvicorn closes the keep-alive connection without a word. Inside it, this middleware ends
+    the matter: 503 + Retry-After when the database went away, 500 for a bug (logged with its
+    traceback), and the connection stays open. Only an answer already under way cannot be
+    mended; that one is left to the server to cut.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope)
+            report_failure(log, f"{request.method} {request.url.path}", exc)
+            await problem_response(unexpected_problem(exc), request)(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PerdureError, _on_perdure_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(ProblemMiddleware)

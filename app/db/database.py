@@ -13,6 +13,8 @@ process per database file (`perdure serve` with several workers needs PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +28,14 @@ from app.db import hot
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
+# How long a write waits for another process to let go of SQLite's write lock, seconds. The
+# wait is asynchronous (BEGIN IMMEDIATE is retried every SQLITE_LOCK_POLL seconds), so a held
+# lock stalls the writes that need it, not the event loop; past it the write fails and is
+# answered 503.
+SQLITE_LOCK_TIMEOUT = 10.0
+SQLITE_LOCK_POLL = 0.02
+# A PostgreSQL that does not answer at all (a dropped network) is given up after this long.
+POSTGRES_CONNECT_TIMEOUT = 10
 T = TypeVar("T")
 
 
@@ -58,14 +68,26 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> sa.Engine:
         # last commits, which is the documented trade-off of the embedded default.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # The writer never sleeps in SQLite's busy handler: Database.write waits instead.
+        cursor.execute(f"PRAGMA busy_timeout={0 if writer else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        if writer:
+            # Database.write has issued BEGIN IMMEDIATE already (it may have had to wait).
+            if not conn.connection.driver_connection.in_transaction:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """psycopg options the URL does not set already."""
+    given = make_url(url).query
+    return {} if "connect_timeout" in given else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
 
 
 class SQLiteConnection:
@@ -95,8 +117,11 @@ class SQLiteConnection:
 class Database:
     """The engines of one server process and the two ways to use them: read and write."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, lock_timeout: float = SQLITE_LOCK_TIMEOUT
+    ) -> None:
         self.url = url
+        self.lock_timeout = lock_timeout
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             _prepare_sqlite_file(url)
@@ -111,7 +136,11 @@ class Database:
             self.dialect = "sqlite"
         else:
             self._engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                connect_args=_connect_args(url),
             )
             self.dialect = self._engine.dialect.name
 
@@ -122,11 +151,26 @@ class Database:
             async with self._write_lock:
                 if self._writer_conn is None:
                     self._writer_conn = self._sqlite_writer.connect()
+                await self._begin_immediate(self._writer_conn.connection.driver_connection)
                 with self._writer_conn.begin():
                     yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
         async with self._engine.begin() as conn:
             yield conn
+
+    async def _begin_immediate(self, raw: sqlite3.Connection) -> None:
+        """Take SQLite's write lock, waiting (without blocking the loop) while another process
+        holds it; after `lock_timeout` seconds SQLite's "database is locked" goes up."""
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+            await asyncio.sleep(SQLITE_LOCK_POLL)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -20,6 +20,7 @@ import httpx
 import sqlalchemy as sa
 
 from app.context import ServerContext
+from app.db.outage import report_failure
 from app.db.tables import namespaces, tasks
 from app.definitions.decider import HTTP_WAKE_KEY
 from app.definitions.resources import HTTP_QUEUE
@@ -200,7 +201,7 @@ class HttpInvokeLoop:
             async with self.wakeups.waiting(HTTP_WAKE_KEY) as woken:
                 try:
                     await self.tick()
-                except Exception:  # a bad tick must not end the loop
-                    log.exception("http:invoke tick failed")
+                except Exception as exc:  # a bad tick must not end the loop
+                    report_failure(log, "http:invoke tick", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), FALLBACK_SECONDS)

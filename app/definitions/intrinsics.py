@@ -15,8 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from app import strict_json
 from app.definitions import paths
 from app.definitions.errors import intrinsic_failure
+from app.engine.limits import MAX_JSON_INT, MIN_JSON_INT
+from app.errors import InvalidArgument
 
 HASHES = {
     "MD5": "md5",
@@ -212,8 +215,14 @@ def _need(args: list[Any], count: int, name: str) -> None:
 
 
 def _integer(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ValueError(f"{what} must be an integer")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or int(value) != value
+        or not MIN_JSON_INT <= int(value) <= MAX_JSON_INT
+    ):
+        raise ValueError(f"{what} must be an integer within 64 bits")
     return int(value)
 
 
@@ -223,10 +232,10 @@ def _rounded(value: Any, what: str) -> int:
     Step Functions documentation says it rounds."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{what} must be a number")
-    if isinstance(value, int):
-        return value
-    whole = math.floor(value)
-    return whole + 1 if value - whole >= 0.5 else whole
+    if not isinstance(value, int):
+        whole = math.floor(value)
+        value = whole + 1 if value - whole >= 0.5 else whole
+    return _integer(value, what)
 
 
 def _format(args: list[Any], call: Call, context: Any) -> str:
@@ -247,7 +256,12 @@ def _format(args: list[Any], call: Call, context: Any) -> str:
 
 def _string_to_json(args, call, context):  # type: ignore[no-untyped-def]
     _need(args, 1, "StringToJson")
-    return json.loads(args[0])
+    if not isinstance(args[0], str):
+        raise ValueError("StringToJson takes a string")
+    try:  # as strict as a request body: the result is stored like one
+        return strict_json.parse(args[0].encode("utf-8", "surrogatepass"), root="StringToJson")
+    except InvalidArgument as exc:
+        raise ValueError(exc.detail) from None
 
 
 def _json_to_string(args, call, context):  # type: ignore[no-untyped-def]
@@ -275,10 +289,10 @@ def _array_range(args, call, context):  # type: ignore[no-untyped-def]
     start, end, step = (_integer(a, "ArrayRange arguments") for a in args)
     if step == 0:
         raise ValueError("the step must not be 0")
-    values = list(range(start, end + (1 if step > 0 else -1), step))
-    if len(values) > 1000:
+    values = range(start, end + (1 if step > 0 else -1), step)
+    if len(values) > 1000:  # measured before it is built: the range may be huge
         raise ValueError("ArrayRange makes at most 1000 items")
-    return values
+    return list(values)
 
 
 def _array_get_item(args, call, context):  # type: ignore[no-untyped-def]
@@ -352,7 +366,8 @@ def _math_random(args, call, context):  # type: ignore[no-untyped-def]
 
 def _math_add(args, call, context):  # type: ignore[no-untyped-def]
     _need(args, 2, "MathAdd")
-    return _rounded(args[0], "MathAdd arguments") + _rounded(args[1], "MathAdd arguments")
+    total = _rounded(args[0], "MathAdd arguments") + _rounded(args[1], "MathAdd arguments")
+    return _integer(total, "the sum")
 
 
 def _string_split(args, call, context):  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +18,7 @@ from app.db.hot import hot
 from app.db.tables import definition_runs, definitions, workflow_runs
 from app.definitions.validation import problems
 from app.engine.events import RunStatus
-from app.errors import FailedPrecondition, InvalidArgument, NotFound
+from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
 from app.tenancy.namespaces import delete_cleanups
@@ -59,15 +60,37 @@ def check(document: Any) -> None:
         )
 
 
-async def put(
-    conn: AsyncConnection, namespace_id: str, name: str, document: Any, now: datetime
-) -> tuple[dict[str, Any], bool]:
-    """A new version, or the latest unchanged when it is identical; (row, created)."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A checked document in its stored form: canonical JSON text and its SHA-256."""
+
+    text: str
+    digest: str
+
+
+def prepare(document: Any) -> Prepared:
+    """Validate and canonicalise (CPU only, no database: callers may run it off the loop)."""
     check(document)
     text = canonical(document)
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise InvalidArgument(f"a definition has at most {MAX_DOCUMENT_BYTES} bytes")
-    digest = hashlib.sha256(text.encode()).hexdigest()
+        raise PayloadTooLarge(
+            f"a definition has at most {MAX_DOCUMENT_BYTES} bytes as canonical JSON",
+            field="definition",
+            limit=MAX_DOCUMENT_BYTES,
+        )
+    return Prepared(text, hashlib.sha256(text.encode()).hexdigest())
+
+
+async def put(
+    conn: AsyncConnection,
+    namespace_id: str,
+    name: str,
+    document: Any | Prepared,
+    now: datetime,
+) -> tuple[dict[str, Any], bool]:
+    """A new version, or the latest unchanged when it is identical; (row, created)."""
+    prepared = document if isinstance(document, Prepared) else prepare(document)
+    text, digest = prepared.text, prepared.digest
     latest = await _latest(conn, namespace_id, name)
     if latest is not None and latest.digest == digest:
         return as_dict(latest), False

@@ -8,23 +8,34 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.db.tables import timers, workflow_runs
 from app.engine import activities, lifecycle, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
-from app.engine.limits import MAX_ID_LENGTH, MAX_PENDING_ACTIVITIES, MAX_PENDING_CHILDREN
+from app.engine.limits import (
+    MAX_COUNTER,
+    MAX_DURATION,
+    MAX_ID_LENGTH,
+    MAX_PENDING_ACTIVITIES,
+    MAX_PENDING_CHILDREN,
+)
 from app.engine.payloads import dump_payload
 from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, InvalidArgument, NotFound
+from app.names import check_name, check_text
 
 TIMER_USER = "user_timer"
 # At most this many activities are handed back with one workflow task completion (Temporal's).
 MAX_EAGER_ACTIVITIES = 3
 
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-Seconds = Annotated[float, Field(gt=0)]
+# Ids and names follow app/names.py; durations are bounded like every duration a caller gives
+# (a timer of 1e308 s would overflow the clock).
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_name)]
+RunId = Annotated[str, Field(max_length=64), AfterValidator(check_name)]
+Text = Annotated[str, AfterValidator(check_text)]
+Seconds = Annotated[float, Field(gt=0, le=MAX_DURATION)]
 
 
 class _Attrs(BaseModel):
@@ -45,7 +56,7 @@ class ScheduleActivity(_Attrs):
 
 
 class RequestCancelActivity(_Attrs):
-    scheduled_event_id: int | None = None
+    scheduled_event_id: Annotated[int, Field(ge=1, le=MAX_COUNTER)] | None = None
     activity_id: Id | None = None
 
 
@@ -64,8 +75,8 @@ class CompleteWorkflow(_Attrs):
 
 class Failure(BaseModel):
     model_config = ConfigDict(extra="allow")
-    message: str | None = ""  # null: none given (an ASL Fail state without Cause)
-    type: str | None = None
+    message: Text | None = ""  # null: none given (an ASL Fail state without Cause)
+    type: Id | None = None
     non_retryable: bool = False
     details: Any = None
 
@@ -108,7 +119,7 @@ class StartChild(_Attrs):
 
 class SignalExternal(_Attrs):
     workflow_id: Id
-    run_id: str | None = None
+    run_id: RunId | None = None
     signal_name: Id
     input: Any = None
     child_workflow_only: bool = False
@@ -116,9 +127,9 @@ class SignalExternal(_Attrs):
 
 class RequestCancelExternal(_Attrs):
     workflow_id: Id
-    run_id: str | None = None
+    run_id: RunId | None = None
     child_workflow_only: bool = False
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class RecordMarker(_Attrs):

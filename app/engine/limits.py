@@ -20,3 +20,14 @@ HISTORY_PAGE_SIZE = 1_000
 # Workflow tasks that keep failing are retried with a growing pause so that a broken worker
 # does not grow a history without bound (the first retry is immediate, as in Temporal).
 WFT_RETRY_MAX_BACKOFF = 600.0
+
+# Request bodies (app/strict_json.py): JSON nests at most this many arrays and objects deep
+# (serde_json's default recursion limit), and integers fit in 64 bits (signed), the range every
+# JSON library with 64-bit integers reads exactly.
+MAX_JSON_DEPTH = 128
+MIN_JSON_INT = -(2**63)
+MAX_JSON_INT = 2**63 - 1
+# Event ids, attempts and versions are 32-bit columns on PostgreSQL.
+MAX_COUNTER = 2**31 - 1
+# Every duration a caller gives (timeouts, intervals, delays): at most ten years, in seconds.
+MAX_DURATION = 10 * 365 * 86400

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from app.engine.limits import MAX_COUNTER, MAX_DURATION
 from app.errors import InvalidArgument
 
 
@@ -40,6 +42,18 @@ class RetryPolicy:
         return policy
 
     def validate(self, field_name: str) -> None:
+        for name in ("initial_interval", "backoff_coefficient", "maximum_interval"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value <= MAX_DURATION):
+                raise InvalidArgument(
+                    f"{field_name}.{name} must be a finite number of at most {MAX_DURATION}",
+                    field=f"{field_name}.{name}",
+                )
+        if not 0 <= self.maximum_attempts <= MAX_COUNTER:
+            raise InvalidArgument(
+                f"{field_name}.maximum_attempts must be between 0 and {MAX_COUNTER}",
+                field=f"{field_name}.maximum_attempts",
+            )
         if self.initial_interval <= 0:
             raise InvalidArgument(
                 f"{field_name}.initial_interval must be positive", field=field_name
@@ -70,8 +84,12 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after attempt `attempt` (1-based) failed."""
-        interval = self.initial_interval * self.backoff_coefficient ** (attempt - 1)
-        return min(interval, self.effective_maximum_interval)
+        ceiling = self.effective_maximum_interval
+        try:
+            interval = self.initial_interval * self.backoff_coefficient ** (attempt - 1)
+        except OverflowError:  # a large coefficient to a large power: past any ceiling
+            return ceiling
+        return min(interval, ceiling)
 
     def allows_another(self, attempt: int) -> bool:
         return self.maximum_attempts == 0 or attempt < self.maximum_attempts

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
+from app.db.outage import report_failure
 from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
@@ -775,8 +776,8 @@ class Engine:
                     self.deadline_loop_wakes_at = None
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("deadline loop tick failed; retrying")
+            except Exception as exc:
+                report_failure(log, "deadline loop tick", exc)
                 await asyncio.sleep(1.0)
 
     async def purge_expired_runs(self) -> int:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from app.engine.limits import MAX_COUNTER
 from app.errors import InvalidArgument
+from app.names import name_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +36,25 @@ class TaskToken:
 
     @classmethod
     def decode(cls, token: str, *, kind: str) -> TaskToken:
+        """The token's fields, or 400 for anything this server could not have issued (ids with
+        control characters, counters beyond their 32-bit columns, wrong types)."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             k, ns, run, scheduled, attempt, started = orjson.loads(raw)
-            parsed = cls(str(k), str(ns), str(run), int(scheduled), int(attempt), int(started))
         except (ValueError, TypeError, orjson.JSONDecodeError):
-            raise InvalidArgument(
-                "task_token is not a token this server issued", field="task_token"
-            ) from None
+            raise _not_ours() from None
+        ids_ok = all(isinstance(v, str) and len(v) <= 64 and not name_problem(v) for v in (ns, run))
+        counters_ok = all(
+            type(v) is int and 0 <= v <= MAX_COUNTER for v in (scheduled, attempt, started)
+        )
+        if k not in ("w", "a") or not ids_ok or not counters_ok:
+            raise _not_ours()
+        parsed = cls(k, ns, run, scheduled, attempt, started)
         if parsed.kind != kind:
             what = "an activity" if kind == "a" else "a workflow"
             raise InvalidArgument(f"task_token is not {what} task token", field="task_token")
         return parsed
+
+
+def _not_ours() -> InvalidArgument:
+    return InvalidArgument("task_token is not a token this server issued", field="task_token")

@@ -13,6 +13,8 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 
+from app.db.outage import describe, outages
+
 log = logging.getLogger("perdure.wakeups")
 
 CHANNEL = "perdure_wakeups"
@@ -114,7 +116,7 @@ class PostgresListener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # reconnect: waiters still have their fallback poll
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                outages.report(f"LISTEN connection lost, reconnecting: {describe(exc)}")
                 await asyncio.sleep(1.0)
 
 

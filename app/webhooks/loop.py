@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from app.context import ServerContext
+from app.db.outage import report_failure
 from app.engine import dispatch
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups, queue_key
@@ -97,9 +98,9 @@ class DeliveryLoop:
             await deliver(self.ctx, self.engine, endpoint, claimed, policy)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # The attempt stays started: its start-to-close timeout retries it.
-            log.exception("webhook delivery %s failed", claimed.delivery_id)
+            report_failure(log, f"webhook delivery {claimed.delivery_id}", exc)
         finally:
             self.in_flight[endpoint["id"]] -= 1
             if not self.in_flight[endpoint["id"]]:
@@ -129,8 +130,8 @@ class DeliveryLoop:
                             await asyncio.wait_for(woken.wait(), pause)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("webhook delivery tick failed; retrying")
+                except Exception as exc:
+                    report_failure(log, "webhook delivery tick", exc)
                     await asyncio.sleep(1.0)
         finally:
             # Deliveries cut short stay started; their start-to-close timeout retries them.

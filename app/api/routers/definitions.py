@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-import orjson
-import yaml
 from fastapi import APIRouter, Path, Request, Response, status
 
+from app import strict_json
 from app.api.deps import Context, NamespaceOperator, NamespaceReader
+from app.api.edge import EdgeRoute, is_json, media_type, off_loop, read_body, require_utf8
 from app.api.problems import problem_responses
 from app.api.schemas.common import PageSize, PageToken
 from app.api.schemas.definitions import (
@@ -18,11 +19,15 @@ from app.api.schemas.definitions import (
     TestStateAnswer,
     TestStateRequest,
 )
-from app.definitions import store
+from app.definitions import documents, store
+from app.definitions.documents import MAX_SOURCE_BYTES
 from app.definitions.test_state import try_state
-from app.errors import InvalidArgument
+from app.engine.limits import MAX_COUNTER
+from app.errors import UnsupportedMediaType
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["definitions"])
+router = APIRouter(
+    prefix="/api/v1/namespaces/{namespace}", tags=["definitions"], route_class=EdgeRoute
+)
 
 NamePath = Annotated[DefinitionName, Path(description="Definition name")]
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -38,16 +43,25 @@ DOCUMENT_BODY = {
 }
 
 
-async def _document(request: Request) -> Any:
-    raw = await request.body()
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    try:
-        if kind in YAML_TYPES:
-            return yaml.safe_load(raw)
-        return orjson.loads(raw)
-    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
-        what = "YAML" if kind in YAML_TYPES else "JSON"
-        raise InvalidArgument(f"the body is not valid {what}: {exc}", field="definition") from None
+async def _prepared(request: Request) -> store.Prepared:
+    """The document by its declared type (JSON or YAML, else 415), read up to
+    MAX_SOURCE_BYTES (else 413), parsed, validated and canonicalised off the event loop when
+    large."""
+    kind, params = media_type(request)
+    if kind not in YAML_TYPES and not is_json(kind):
+        shown = f"'{kind}'" if kind else "no Content-Type"
+        raise UnsupportedMediaType(
+            "send the definition as 'Content-Type: application/json' or "
+            f"'application/yaml' (got {shown})",
+            field="Content-Type",
+        )
+    require_utf8(params)
+    raw = await read_body(request, MAX_SOURCE_BYTES)
+    if kind in YAML_TYPES:
+        load = documents.load_yaml
+    else:
+        load = partial(strict_json.parse, root="definition")
+    return await off_loop(lambda: store.prepare(load(raw)), len(raw))
 
 
 @router.put(
@@ -55,16 +69,16 @@ async def _document(request: Request) -> Any:
     response_model=Definition,
     status_code=status.HTTP_201_CREATED,
     summary="Store a new version of a definition",
-    description="201 with a new immutable version (1, 2, …); 200 with the latest version when the document is identical to it. 400 lists every problem with a JSON Pointer.",
-    responses=problem_responses(400, 401, 403, 404),
+    description="201 with a new immutable version (1, 2, …); 200 with the latest version when the document is identical to it. 400 lists every problem with a JSON Pointer. JSON or YAML by `Content-Type` (415 otherwise); YAML aliases may not expand a document past 100,000 nodes.",
+    responses=problem_responses(400, 401, 403, 404, 413, 415),
     openapi_extra=DOCUMENT_BODY,
 )
 async def put_definition(
     name: NamePath, request: Request, ctx: Context, caller: NamespaceOperator, response: Response
 ) -> dict[str, Any]:
-    document = await _document(request)
+    prepared = await _prepared(request)
     async with ctx.db.write() as conn:
-        row, created = await store.put(conn, caller.namespace.id, name, document, ctx.clock.now())
+        row, created = await store.put(conn, caller.namespace.id, name, prepared, ctx.clock.now())
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return row
 
@@ -105,7 +119,7 @@ async def get_definition(name: NamePath, ctx: Context, caller: NamespaceReader) 
 )
 async def get_definition_version(
     name: NamePath,
-    version: Annotated[int, Path(ge=1)],
+    version: Annotated[int, Path(ge=1, le=MAX_COUNTER)],
     ctx: Context,
     caller: NamespaceReader,
 ) -> dict[str, Any]:

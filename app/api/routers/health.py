@@ -7,12 +7,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from app.api.deps import Context
+from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.db.migrate import current_revision, head_revision
+from app.db.outage import RETRY_AFTER_SECONDS
 from app.errors import Unavailable
 from app.observability.metrics import refresh_gauges
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=EdgeRoute)
 
 
 class Health(BaseModel):
@@ -43,10 +45,13 @@ async def readyz(ctx: Context, request: Request) -> Readiness:
             await conn.execute(sa.text("SELECT 1"))
             revision = await current_revision(conn)
     except Exception as exc:  # any driver error means "not ready", with the reason
-        raise Unavailable(f"database unreachable: {exc.__class__.__name__}") from exc
+        raise Unavailable(
+            f"database unreachable: {exc.__class__.__name__}", retry_after=RETRY_AFTER_SECONDS
+        ) from exc
     if revision != head_revision():
         raise Unavailable(
-            f"database schema is at {revision or 'nothing'}, expected {head_revision()}: run 'perdure migrate'"
+            f"database schema is at {revision or 'nothing'}, expected {head_revision()}: run 'perdure migrate'",
+            retry_after=RETRY_AFTER_SECONDS,
         )
     return Readiness(status="ready", database=ctx.db.dialect, schema_revision=revision)
 

@@ -6,11 +6,12 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from app.api.deps import Context, Viewer
+from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.api.schemas.tenancy import Me
 from app.db.tables import namespaces
 
-router = APIRouter(prefix="/api/v1", tags=["me"])
+router = APIRouter(prefix="/api/v1", tags=["me"], route_class=EdgeRoute)
 
 
 @router.get(

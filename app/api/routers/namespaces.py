@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
+from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import Namespace, NamespaceCreate, NamespacePage, NamespaceUpdate
-from app.errors import PermissionDenied
+from app.errors import InvalidArgument, PermissionDenied
 from app.tenancy import namespaces as service
 
-router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
+router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"], route_class=EdgeRoute)
 
 
 def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]
@@ -74,6 +75,9 @@ async def update_namespace(
     body: NamespaceUpdate, ctx: Context, caller: NamespaceAdmin
 ) -> Namespace:
     changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:  # none of these can be removed, only changed
+            raise InvalidArgument(f"{field} cannot be null; leave it out to keep it", field=field)
     if body.settings is not None:
         changes["settings"] = body.settings.model_dump(exclude_unset=True)
     async with ctx.db.write() as conn:

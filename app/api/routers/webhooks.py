@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 
 from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
+from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.webhooks import (
@@ -24,7 +25,9 @@ from app.webhooks import endpoints as service
 from app.webhooks.delivery import redeliver
 from app.webhooks.loop import ENDPOINTS_KEY
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/namespaces/{namespace}/webhooks", tags=["webhooks"], route_class=EdgeRoute
+)
 
 WebhookName = Annotated[str, Path(min_length=1, max_length=200, description="Webhook name")]
 DeliveryId = Annotated[str, Path(min_length=1, max_length=36, description="Delivery id")]

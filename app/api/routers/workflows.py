@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, status
 
 from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
+from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
-from app.api.schemas.common import PageSize, PageToken
+from app.api.schemas.common import Moment, PageSize, PageToken
 from app.api.schemas.queries import QueryAnswer, QueryBody
 from app.api.schemas.workflows import (
     CancelBody,
@@ -38,9 +38,11 @@ from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import workflow_task_body
 from app.errors import QueryFailed
 from app.ids import new_id
-from app.pagination import decode_token, encode_token
+from app.pagination import decode_token, encode_token, token_int
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workflows"])
+router = APIRouter(
+    prefix="/api/v1/namespaces/{namespace}", tags=["workflows"], route_class=EdgeRoute
+)
 
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Workflow id")]
 IdempotencyKey = Annotated[
@@ -151,10 +153,10 @@ def run_filter(
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     workflow_type: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
     workflow_id_prefix: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
-    started_after: datetime | None = None,
-    started_before: datetime | None = None,
-    closed_after: datetime | None = None,
-    closed_before: datetime | None = None,
+    started_after: Moment | None = None,
+    started_before: Moment | None = None,
+    closed_after: Moment | None = None,
+    closed_before: Moment | None = None,
     search_attribute: Annotated[
         list[str], Query(description="Name=value (value as JSON, or a plain string); repeatable")
     ] = [],  # noqa: B006
@@ -277,7 +279,7 @@ async def get_history(
         return FastJSON({"run_id": target, "events": events, "next_page_token": None})
 
     position = decode_token(next_page_token, length=1)
-    after = int(position[0]) if position else 0
+    after = token_int(position[0]) if position else 0
 
     async def page(conn):  # type: ignore[no-untyped-def]
         events = await reads.history_page(

@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import AfterValidator, Field
 
+from app.engine.limits import MAX_ID_LENGTH
+from app.names import check_name, check_text
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+# Ids and names hold no control characters, free text no control characters but tab and line
+# breaks (app/names.py); path and query parameters get the same rule from app/api/edge.py.
+NameRule = AfterValidator(check_name)
+TextRule = AfterValidator(check_text)
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), NameRule]
+Identity = Annotated[str, Field(max_length=1000), NameRule]
+RunId = Annotated[str, Field(max_length=64), NameRule]
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")]
 PageToken = Annotated[
     str | None, Query(max_length=2000, description="`next_page_token` of the previous page")
 ]
 DEFAULT_PAGE = DEFAULT_PAGE_SIZE
+
+
+def as_utc(moment: datetime) -> datetime:
+    """In UTC (a time without an offset is taken as UTC); out-of-range times are refused, as
+    converting "9999-12-31T23:59:59-23:59" to UTC overflows."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+Moment = Annotated[datetime, AfterValidator(as_utc)]

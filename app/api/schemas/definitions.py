@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.engine.limits import MAX_COUNTER
+
 DefinitionName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -27,7 +29,7 @@ class DefinitionPage(BaseModel):
 class DefinitionRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: DefinitionName
-    version: Annotated[int, Field(ge=1)] | None = Field(
+    version: Annotated[int, Field(ge=1, le=MAX_COUNTER)] | None = Field(
         default=None, description="Omitted: the latest version when the run starts."
     )
 

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas.common import Identity, NameRule, RunId
 from app.api.schemas.workflows import Body, FailureBody, WorkflowTask
 from app.engine.queries import DEFAULT_QUERY_TIMEOUT, MAX_QUERY_TIMEOUT
 
 
 class QueryBody(Body):
     args: Any = Field(default=None, description="The query's input (any JSON).")
-    run_id: str | None = Field(default=None, description="A given run; the latest by default.")
+    run_id: RunId | None = Field(default=None, description="A given run; the latest by default.")
     timeout: Annotated[float, Field(gt=0, le=MAX_QUERY_TIMEOUT)] = Field(
         default=DEFAULT_QUERY_TIMEOUT, description="Seconds to wait for a worker's answer."
     )
@@ -41,10 +42,10 @@ class WorkflowTaskOrQuery(WorkflowTask):
 
 
 class RespondQuery(Body):
-    query_id: str = Field(max_length=64)
+    query_id: Annotated[str, Field(max_length=64), NameRule]
     answer: Any = None
     error: FailureBody | None = Field(
         default=None,
         description="The handler failed (or the query is unknown): the caller sees a 400 query-failed problem.",
     )
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Identity = "unknown"

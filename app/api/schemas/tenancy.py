@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import NameRule, TextRule, as_utc
 from app.auth.roles import Role
 from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS
 
@@ -40,12 +41,12 @@ class TenantPage(BaseModel):
 
 
 class ApiKeyCreate(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, NameRule] = Field(min_length=1, max_length=200)
     role: Role
-    namespaces: list[str] | None = Field(
+    namespaces: list[Annotated[str, NameRule]] | None = Field(
         default=None, max_length=1000, description="Namespaces the key may use; omit for all."
     )
-    expires_at: AwareDatetime | None = None
+    expires_at: Annotated[AwareDatetime, AfterValidator(as_utc)] | None = None
 
 
 class ApiKey(BaseModel):
@@ -89,13 +90,13 @@ class NamespaceSettings(StrictModel):
 
 class NamespaceCreate(StrictModel):
     name: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: Annotated[str, TextRule] = Field(default="", max_length=10_000)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
     settings: NamespaceSettings = Field(default_factory=NamespaceSettings)
 
 
 class NamespaceUpdate(StrictModel):
-    description: str | None = Field(default=None, max_length=10_000)
+    description: Annotated[str, TextRule] | None = Field(default=None, max_length=10_000)
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     settings: NamespaceSettings | None = None
 

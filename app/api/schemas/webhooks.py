@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from app.engine.limits import MAX_ID_LENGTH
+from app.api.schemas.common import Identifier
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Names = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]], Field(max_length=100)
-]
+Names = Annotated[list[Identifier], Field(max_length=100)]
+
+
+def check_header_value(value: str) -> str:
+    """RFC 9110 field values: visible characters, spaces and tabs; no line breaks or NUL."""
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise ValueError("a header value must not contain control characters other than tab")
+    return value
+
+
 Url = Annotated[AnyHttpUrl, Field(description="http:// or https:// URL the tasks are POSTed to")]
 Timeout = Annotated[float, Field(gt=0, le=600, description="Seconds to wait for an answer")]
 Headers = Annotated[
@@ -20,7 +27,7 @@ Headers = Annotated[
         Annotated[
             str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
         ],
-        Annotated[str, Field(max_length=4000)],
+        Annotated[str, Field(max_length=4000), AfterValidator(check_header_value)],
     ],
     Field(max_length=50, description="Extra headers sent with every delivery"),
 ]

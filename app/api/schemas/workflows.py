@@ -11,19 +11,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.api.schemas.common import Identifier, Identity, NameRule, RunId, TextRule
 from app.api.schemas.definitions import DefinitionRef
 from app.engine.events import RunStatus
 from app.engine.limits import (
     DEFAULT_TASK_TIMEOUT,
+    MAX_DURATION,
     MAX_HISTORY_WAIT,
-    MAX_ID_LENGTH,
     MAX_POLL_WAIT,
     MAX_TASK_BATCH,
     MAX_TASK_TIMEOUT,
 )
 
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400)]
+Seconds = Annotated[float, Field(gt=0, le=MAX_DURATION)]
 
 
 class Body(BaseModel):
@@ -56,14 +56,14 @@ class StartFields(Body):
         default=None,
         description="Name → string, number, boolean or list of them; filterable with `search_attribute=Name=value`.",
     )
-    start_delay: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] | None = None
+    start_delay: Annotated[float, Field(ge=0, le=MAX_DURATION)] | None = None
     retry_policy: dict[str, Any] | None = Field(
         default=None,
         description="Retry the whole workflow when a run fails or its run timeout passes "
         "(initial_interval, backoff_coefficient, maximum_interval, maximum_attempts, "
         "non_retryable_error_types); each retry is a new run of the same workflow id.",
     )
-    identity: Annotated[str, Field(max_length=1000)] | None = None
+    identity: Identity | None = None
 
 
 class StartWorkflow(StartFields):
@@ -134,14 +134,14 @@ class StartedWorkflow(BaseModel):
 
 class SignalBody(Body):
     input: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = None
-    run_id: str | None = None
+    identity: Identity | None = None
+    run_id: RunId | None = None
 
 
 class CancelBody(Body):
-    reason: Annotated[str, Field(max_length=10_000)] | None = None
-    identity: Annotated[str, Field(max_length=1000)] | None = None
-    run_id: str | None = None
+    reason: Annotated[str, Field(max_length=10_000), TextRule] | None = None
+    identity: Identity | None = None
+    run_id: RunId | None = None
 
 
 class TerminateBody(CancelBody):
@@ -262,7 +262,7 @@ class WorkflowOutcome(BaseModel):
 
 
 class PollBody(Body):
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Identity = "unknown"
     wait: Annotated[float, Field(ge=0, le=MAX_POLL_WAIT)] = Field(
         default=MAX_POLL_WAIT, description="Seconds to wait for a task before answering 204."
     )
@@ -282,7 +282,7 @@ class Command(BaseModel):
 class CompleteWorkflowTask(Body):
     task_token: str = Field(max_length=4000)
     commands: list[Command] = Field(default_factory=list, max_length=10_000)
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
     return_new_workflow_task: bool = Field(
@@ -298,8 +298,8 @@ class CompleteWorkflowTask(Body):
 
 class FailureBody(BaseModel):
     model_config = ConfigDict(extra="allow")
-    message: str = Field(default="", max_length=100_000)
-    type: Annotated[str, Field(max_length=1000)] | None = None
+    message: Annotated[str, TextRule] = Field(default="", max_length=100_000)
+    type: Identity | None = None
     non_retryable: bool = False
     details: Any = None
 
@@ -307,8 +307,8 @@ class FailureBody(BaseModel):
 class FailWorkflowTask(Body):
     task_token: str = Field(max_length=4000)
     failure: FailureBody = Field(default_factory=FailureBody)
-    cause: Annotated[str, Field(max_length=200)] = "WORKFLOW_WORKER_UNHANDLED_FAILURE"
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    cause: Annotated[str, Field(max_length=200), NameRule] = "WORKFLOW_WORKER_UNHANDLED_FAILURE"
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
 
@@ -349,7 +349,7 @@ class WorkflowTaskCompleted(BaseModel):
 
 
 class ActivityPollBatch(Body):
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Identity = "unknown"
     wait: Annotated[float, Field(ge=0, le=MAX_POLL_WAIT)] = Field(
         default=MAX_POLL_WAIT,
         description="Seconds to wait for the first task; the answer then holds every task ready, "
@@ -369,7 +369,7 @@ class ActivityCompletion(Body):
 
 class CompleteActivities(Body):
     completions: list[ActivityCompletion] = Field(min_length=1, max_length=MAX_TASK_BATCH)
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
 
@@ -402,7 +402,7 @@ class Heartbeat(Body):
 
 class HeartbeatById(Body):
     details: Any = None
-    run_id: str | None = None
+    run_id: RunId | None = None
 
 
 class HeartbeatAnswer(BaseModel):
@@ -412,7 +412,7 @@ class HeartbeatAnswer(BaseModel):
 class CompleteActivity(Body):
     task_token: str = Field(max_length=4000)
     result: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
     return_new_workflow_task: bool = Field(
@@ -428,17 +428,17 @@ class CompleteActivity(Body):
 
 class CompleteActivityById(Body):
     result: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
-    run_id: str | None = None
+    run_id: RunId | None = None
 
 
 class FailActivity(Body):
     task_token: str = Field(max_length=4000)
     failure: FailureBody
     last_heartbeat_details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
 
@@ -446,26 +446,26 @@ class FailActivity(Body):
 class FailActivityById(Body):
     failure: FailureBody
     last_heartbeat_details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
-    run_id: str | None = None
+    run_id: RunId | None = None
 
 
 class CanceledActivity(Body):
     task_token: str = Field(max_length=4000)
     details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
 
 
 class CanceledActivityById(Body):
     details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+    identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )
-    run_id: str | None = None
+    run_id: RunId | None = None
 
 
 class Accepted(BaseModel):

@@ -1,0 +1,150 @@
+"""What every API request passes before its route runs: bounded bodies, JSON by declared type
+only, strict JSON, and the id/name character rule for path and query parameters.
+
+Routers use `EdgeRoute` as their route class. A route with a JSON body answers 415 to a body
+sent without `Content-Type: application/json` (or `application/*+json`), 413 past the request
+size limit, and 400 to JSON that `app.strict_json` refuses. Big bodies are parsed on a worker
+thread (a few at a time) so that one request cannot hold the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from app import strict_json
+from app.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
+from app.names import name_problem
+
+JSON_MEDIA_TYPE = "application/json"
+# Bodies up to this size are parsed on the event loop: a thread hop costs more than the parse.
+INLINE_PARSE_BYTES = 64 * 1024
+# Parses running on worker threads at once; more requests wait for a turn.
+PARSE_THREADS = 2
+_parse_limiter: anyio.CapacityLimiter | None = None
+
+
+def media_type(request: Request) -> tuple[str, dict[str, str]]:
+    """The declared media type (lower case) and its parameters; ("", {}) when none."""
+    header = request.headers.get("content-type", "")
+    kind, _, rest = header.partition(";")
+    params: dict[str, str] = {}
+    for part in rest.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip():
+            params[key.strip().lower()] = value.strip().strip('"').lower()
+    return kind.strip().lower(), params
+
+
+def is_json(kind: str) -> bool:
+    return kind == JSON_MEDIA_TYPE or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def require_utf8(params: dict[str, str]) -> None:
+    charset = params.get("charset")
+    if charset is not None and charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"request bodies are UTF-8; charset={charset} is not accepted",
+            field="Content-Type",
+        )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes (before it is all
+    read when Content-Length says so)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body has more than {limit} bytes (at least {size})",
+        field="body",
+        limit=limit,
+    )
+
+
+async def off_loop(work: Callable[[], Any], size: int) -> Any:
+    """Run CPU-bound parsing of `size` bytes inline when small, else on a bounded worker thread."""
+    global _parse_limiter
+    if size <= INLINE_PARSE_BYTES:
+        return work()
+    if _parse_limiter is None:
+        _parse_limiter = anyio.CapacityLimiter(PARSE_THREADS)
+    return await anyio.to_thread.run_sync(work, limiter=_parse_limiter)
+
+
+def check_parameters(request: Request) -> None:
+    """Path and query parameters are ids, names, filters or tokens: the name rule applies."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (problem := name_problem(value)):
+            raise InvalidArgument(f"{name} {problem}", field=name)
+    for name, value in request.query_params.multi_items():
+        if problem := name_problem(value):
+            raise InvalidArgument(f"{name} {problem}", field=name)
+
+
+class EdgeRequest(Request):
+    """A request whose body is read within the server's size limit and whose JSON was parsed
+    strictly before FastAPI asks for it."""
+
+    _parsed: Any
+
+    def _limit(self) -> int:
+        return int(self.app.state.ctx.settings.max_request_bytes)
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            self._body = await read_body(self, self._limit())
+        return self._body
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_parsed"):
+            raw = await self.body()
+            self._parsed = await off_loop(lambda: strict_json.parse(raw), len(raw))
+        return self._parsed
+
+    async def load_json_body(self) -> None:
+        """Check the declared type and parse a non-empty body (415, 413, 400)."""
+        raw = await self.body()
+        if not raw:
+            return
+        kind, params = media_type(self)
+        if not is_json(kind):
+            shown = f"'{kind}'" if kind else "no Content-Type"
+            raise UnsupportedMediaType(
+                f"this route takes JSON: send 'Content-Type: application/json' (got {shown})",
+                field="Content-Type",
+            )
+        require_utf8(params)
+        await self.json()
+
+
+class EdgeRoute(APIRoute):
+    """The route class of every API router (see the module docstring)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        takes_json = self.body_field is not None
+
+        async def edge_handler(request: Request) -> Response:
+            check_parameters(request)
+            edge = EdgeRequest(request.scope, request.receive)
+            if takes_json:
+                await edge.load_json_body()
+            return await handler(edge)
+
+        return edge_handler
