@@ -99,3 +99,21 @@ def test_every_documented_error_is_a_problem(document):
     ]
 
     assert not_problems == []
+
+
+def test_every_api_route_goes_through_the_strict_edge(server):
+    """Each /api route parses bodies strictly and checks ids and names (app/api/edge.py): a
+    router added without `route_class=EdgeRoute` would take lax JSON."""
+    from fastapi.routing import APIRoute
+
+    from app.api.edge import EdgeRoute
+
+    lax = [
+        route.path
+        for route in server.app.routes
+        if isinstance(route, APIRoute)
+        and route.path.startswith("/api/")
+        and not isinstance(route, EdgeRoute)
+    ]
+
+    assert lax == []
