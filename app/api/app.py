@@ -12,10 +12,12 @@ from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
 from app.api.routers import (
     api_keys,
+    batch_operations,
     definitions,
     health,
     me,
     namespaces,
+    search_attributes,
     tasks,
     tenants,
     webhooks,
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         tasks,
         definitions,
         webhooks,
+        search_attributes,
+        batch_operations,
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -67,6 +67,9 @@ class NamespaceSettings(StrictModel):
         default=None,
         description="Let outbound calls (webhooks, HTTP tasks) reach private addresses.",
     )
+    max_concurrent_batch_operations: int | None = Field(
+        default=None, ge=1, le=100, description="Batch operations running at once (default 1)."
+    )
 
 
 class NamespaceCreate(StrictModel):
