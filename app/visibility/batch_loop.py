@@ -68,6 +68,9 @@ class BatchLoop:
 
     async def tick(self) -> bool:
         """Claim a job and work one slice of it; False when no job was free."""
+        async with self.ctx.db.read() as conn:
+            if not await batches.any_claimable(conn, self.ctx.clock.now()):
+                return False
         job = await self.engine.transact(lambda tx: batches.claim(tx, self.owner, self.lease))
         if job is None:
             return False

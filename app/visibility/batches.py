@@ -247,16 +247,28 @@ async def stop(
 # -- the work, for the loop -------------------------------------------------------------------------
 
 
+def _claimable(now: datetime) -> list[sa.ColumnElement[bool]]:
+    t = batch_operations
+    return [
+        t.c.state == JobState.RUNNING.value,
+        sa.or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at < now),
+    ]
+
+
+async def any_claimable(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether a job waits for a loop: looked at on a reader first, so an idle loop never
+    takes the write lock (ix_batch_operations_state)."""
+    found = await conn.scalar(sa.select(batch_operations.c.id).where(*_claimable(now)).limit(1))
+    return found is not None
+
+
 async def claim(tx: Transition, owner: str, lease_seconds: float) -> sa.RowMapping | None:
     """Take a running job whose lease is free, the one waiting longest (SKIP LOCKED: one
     loop per job across replicas)."""
     t = batch_operations
     query = (
         sa.select(t.c.id)
-        .where(
-            t.c.state == JobState.RUNNING.value,
-            sa.or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at < tx.now),
-        )
+        .where(*_claimable(tx.now))
         .order_by(t.c.lease_expires_at.asc().nulls_first(), t.c.created_at)
         .limit(1)
     )
