@@ -192,7 +192,7 @@ async def list_runs(
             if wanted <= 0:
                 break
             rows = conn.execute(
-                _phase_query(planned, phase, compiled.descending, after, wanted)
+                phase_query(planned, phase, compiled.descending, after, wanted)
             ).mappings()
             found += [(index, row) for row in rows]
             after = None
@@ -208,7 +208,7 @@ async def list_runs(
     return [run_summary(r) for r in rows], token
 
 
-def _phase_query(
+def phase_query(
     planned: Plan,
     phase: Phase,
     descending: bool,
@@ -226,6 +226,13 @@ def _phase_query(
     if descending:
         return query.order_by(phase.key.desc(), c.id.desc()).limit(limit)
     return query.order_by(phase.key.asc(), c.id.asc()).limit(limit)
+
+
+def count_query(planned: Plan) -> sa.Select[Any]:
+    """`SELECT count(*)`, or `SELECT status, count(*) … GROUP BY status`, of a plan."""
+    if planned.compiled.group_by_status:
+        return sa.select(c.status, sa.func.count()).where(*planned.where).group_by(c.status)
+    return sa.select(sa.func.count()).select_from(workflow_runs).where(*planned.where)
 
 
 async def count_runs(
@@ -261,13 +268,8 @@ async def count_runs(
         if not planned.narrowed:
             _refuse_unnarrowed(conn, namespace_id, settings.visibility_scan_limit)
         if not planned.compiled.group_by_status:
-            total = conn.execute(
-                sa.select(sa.func.count()).select_from(workflow_runs).where(*planned.where)
-            ).scalar_one()
-            return int(total), []
-        rows = conn.execute(
-            sa.select(c.status, sa.func.count()).where(*planned.where).group_by(c.status)
-        ).all()
+            return int(conn.execute(count_query(planned)).scalar_one()), []
+        rows = conn.execute(count_query(planned)).all()
         groups = [
             {"group_values": [STATUS_SHORTHAND[RunStatus(status)]], "count": int(count)}
             for status, count in sorted(rows, key=lambda r: (-r[1], r[0]))

@@ -191,6 +191,45 @@ def upgrade() -> None:
     op.create_index(
         "ix_batch_operation_runs_outcome", "batch_operation_runs", ["operation_id", "outcome", "at"]
     )
+    if not postgres:
+        _seed_sqlite_statistics()
+
+
+# What SQLite's planner assumes of the visibility tables (rows per index prefix), as ANALYZE
+# would write it for a large namespace. Without statistics SQLite takes `namespace_id = ?`
+# for a selective test, and lists by scanning a namespace's whole start-time index instead of
+# driving from a search attribute's few runs. "Manual control of query plans using
+# sqlite_stat tables" (https://www.sqlite.org/optoverview.html#manctrl); a later ANALYZE
+# replaces these with measured ones.
+SQLITE_STATISTICS = {
+    "workflow_runs": {
+        "sqlite_autoindex_workflow_runs_1": "1000000 1",
+        "ix_workflow_runs_namespace_id_start_time": "1000000 100000 2 1",
+        "ix_workflow_runs_namespace_id_workflow_id": "1000000 100000 2 1 1",
+        "ix_workflow_runs_namespace_id_status": "1000000 100000 15000 2",
+        "ix_workflow_runs_namespace_id_workflow_type": "1000000 100000 20000 2",
+        "ix_workflow_runs_namespace_id_close_time": "1000000 100000 2",
+        "ix_workflow_runs_namespace_id_request_id": "1000000 100000 1",
+        "ix_workflow_runs_parent_run_id": "1000000 10",
+        "ux_workflow_runs_open_workflow_id": "100000 10000 1",
+    },
+    "workflow_search_attributes": {
+        "ix_workflow_search_attributes_lookup": "3000000 300000 100000 20 1",
+        "ix_workflow_search_attributes_run_id": "3000000 3 1",
+    },
+}
+
+
+def _seed_sqlite_statistics() -> None:
+    op.execute("ANALYZE sqlite_master")  # makes sqlite_stat1 without reading any table
+    bind = op.get_bind()
+    for table, indexes in SQLITE_STATISTICS.items():
+        bind.execute(sa.text("DELETE FROM sqlite_stat1 WHERE tbl = :t"), {"t": table})
+        for index, stat in indexes.items():
+            bind.execute(
+                sa.text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (:t, :i, :s)"),
+                {"t": table, "i": index, "s": stat},
+            )
 
 
 def _backfill_root_workflow_ids() -> None:
@@ -311,6 +350,12 @@ def _migrate_untyped_values(values: sa.Table) -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        bind.execute(
+            sa.text(
+                "DELETE FROM sqlite_stat1 WHERE tbl IN ('workflow_runs', 'workflow_search_attributes')"
+            )
+        )
     op.drop_index("ix_batch_operation_runs_outcome", table_name="batch_operation_runs")
     op.drop_table("batch_operation_runs")
     op.drop_index("ix_batch_operations_state", table_name="batch_operations")
