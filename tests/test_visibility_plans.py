@@ -1,6 +1,7 @@
 """The common list filters are served by indexes on both databases: the plans, as the
 database itself reports them (EXPLAIN QUERY PLAN on SQLite; EXPLAIN on PostgreSQL with
-sequential scans priced out, since a test database is too small for the planner to care)."""
+sequential scans priced out, since a test database is too small for the planner to care;
+bench/visibility.py prints PostgreSQL's choices on 100,000 runs)."""
 
 from __future__ import annotations
 
@@ -82,5 +83,9 @@ async def test_the_common_filters_are_served_by_an_index(server, tenant, query, 
 
     plan = await explain(server, namespace_id, query, counting)
 
-    assert index in plan, plan
-    assert "SCAN workflow_runs" not in plan and "Seq Scan on workflow_runs" not in plan, plan
+    if server.ctx.db.is_sqlite:  # its statistics are seeded (migration 0011): plans are fixed
+        assert index in plan, plan
+        assert "SCAN workflow_runs" not in plan, plan
+    else:  # which index wins depends on statistics an almost empty database does not have
+        assert "Seq Scan" not in plan, plan
+        assert "Index" in plan, plan
