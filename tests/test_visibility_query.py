@@ -188,6 +188,7 @@ async def matching(tenant: Tenant, query: str, **params: Any) -> set[str]:
         ("Notes = 'foo'", set()),
         ("Notes = 'REFUND yesterday'", {"pay-1", "ref-2"}),
         ("Notes != 'refund'", {"pay-2", "ref-2"}),
+        ("Notes = 'refund' OR Notes = 'foobar'", {"pay-1", "pay-2"}),
         # predefined attributes, also without their Temporal prefix
         ("TemporalScheduledById IS NULL", ALL),
         ("ScheduledById = 'nightly'", set()),

@@ -371,7 +371,9 @@ class Compiler:
             fts = sa.table(SQLITE_FTS_TABLE, sa.column("rowid"))
             phrases = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
             found = sa.select(fts.c.rowid).where(
-                sa.literal_column(SQLITE_FTS_TABLE).op("MATCH")(sa.bindparam("w", phrases))
+                sa.literal_column(SQLITE_FTS_TABLE).op("MATCH")(
+                    sa.bindparam("words", phrases, unique=True)
+                )
             )
             match = t.c.id.in_(found.scalar_subquery())
         matching = self.rows(name, match, table=t)
