@@ -11,7 +11,7 @@ that worked before keep working. Names the system reserves are not registered; t
 stay in each run's own record (describe shows them) but are not indexed.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0015
 Create Date: 2026-11-25
 """
 
@@ -36,7 +36,7 @@ from app.engine.search_attribute_types import (
 )
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
