@@ -1,5 +1,5 @@
-"""The loops a server process runs beside the API: deadlines, webhook deliveries, and the
-LISTEN relay."""
+"""The loops a server process runs beside the API: deadlines, webhook deliveries, batch
+operations, and the LISTEN relay."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from app.context import ServerContext
 from app.definitions.http_invoke import HttpInvokeLoop
 from app.engine.service import Engine
 from app.engine.wakeups import PostgresListener, Wakeups
+from app.visibility.batch_loop import BatchLoop
 from app.webhooks.loop import DeliveryLoop
 
 
@@ -46,6 +47,10 @@ class BackgroundLoops:
             webhooks = DeliveryLoop(self.ctx, self.engine, self.wakeups)
             self._tasks.append(
                 asyncio.create_task(webhooks.run(self._stop), name="perdure-webhooks")
+            )
+            batch_operations = BatchLoop(self.ctx, self.engine, self.wakeups)
+            self._tasks.append(
+                asyncio.create_task(batch_operations.run(self._stop), name="perdure-batches")
             )
 
     async def stop(self) -> None:

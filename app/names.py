@@ -33,9 +33,15 @@ def check_name(value: str) -> str:
     return value
 
 
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be free text, or None when it can."""
+    found = _CONTROL_IN_TEXT.search(value)
+    return None if found is None else f"{TEXT_RULE}; found U+{ord(found.group()):04X}"
+
+
 def check_text(value: str) -> str:
     """A pydantic validator for free text (reasons, descriptions, messages)."""
-    found = _CONTROL_IN_TEXT.search(value)
-    if found is not None:
-        raise ValueError(f"{TEXT_RULE}; found U+{ord(found.group()):04X}")
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value

@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )
+    visibility_query_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a workflow list or count may read (s); past it the query is refused.",
+    )
+    visibility_scan_limit: int = Field(
+        default=100_000,
+        ge=0,
+        description="A list filter no index narrows is refused on namespaces with more runs.",
+    )
+    batch_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a loop holds a batch operation it works; another takes it over after.",
+    )
 
     @model_validator(mode="after")
     def _password_into_url(self) -> Settings:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.db.database import _prepare_sqlite_file
-from app.db.tables import metadata
+from app.db.tables import is_model_object, metadata
 from app.settings import get_settings
 
 
@@ -24,6 +24,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=is_model_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -64,6 +64,12 @@ async def run_history(tenant: Tenant, workflow_id: str, run_id: str) -> list[dic
     return r.json()["events"]
 
 
+async def register_search_attributes(tenant: Tenant, **types: str) -> None:
+    """Register custom search attributes in the tenant's namespace (Name="Keyword", ...)."""
+    r = await tenant.client.post(tenant.ns("/search-attributes"), json={"search_attributes": types})
+    assert r.status_code == 200, r.text
+
+
 async def start_and_take_first_task(
     raw: Raw, workflow_id: str, **fields: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:

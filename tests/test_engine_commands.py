@@ -14,6 +14,7 @@ from tests.engine_helpers import (
     command,
     of_type,
     raw_on_fresh_queue,
+    register_search_attributes,
     signal,
     start_and_take_first_task,
     types,
@@ -267,6 +268,7 @@ async def test_record_marker_appears_in_history_with_its_details(tenant):
 
 
 async def test_upserted_search_attributes_appear_in_history_describe_and_list_filters(tenant):
+    await register_search_attributes(tenant, Stage="Keyword", Region="Keyword", Amount="Double")
     raw = raw_on_fresh_queue(tenant)
     wid = uid()
     _, task = await start_and_take_first_task(

@@ -12,6 +12,7 @@ from tests.engine_helpers import (
     describe_run,
     of_type,
     raw_on_fresh_queue,
+    register_search_attributes,
     run_history,
     start_and_take_first_task,
     types,
@@ -128,6 +129,7 @@ async def test_describe_shows_continued_from_and_continued_to(tenant):
 
 
 async def test_continue_as_new_carries_memo_and_search_attributes_to_the_next_run(tenant):
+    await register_search_attributes(tenant, Tier="Keyword")
     raw = raw_on_fresh_queue(tenant)
     wid = uid()
     _, task = await start_and_take_first_task(

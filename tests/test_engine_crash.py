@@ -36,7 +36,7 @@ class ServerProcess:
             self.popen = subprocess.Popen(  # noqa: ASYNC220 - a child that outlives this call
                 [PERDURE, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded machine starts a server slowly
         async with httpx.AsyncClient(base_url=self.base_url) as http:
             while time.monotonic() < deadline:
                 assert self.popen.poll() is None, self.log.read_text()

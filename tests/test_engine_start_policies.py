@@ -13,6 +13,7 @@ from tests.engine_helpers import (
     describe_run,
     of_type,
     raw_on_fresh_queue,
+    register_search_attributes,
     run_history,
     run_to_cancellation,
     run_to_completion,
@@ -250,6 +251,7 @@ async def test_start_delay_holds_the_first_workflow_task_until_the_clock_passes_
 
 
 async def test_describe_shows_status_type_task_queue_memo_and_search_attributes(tenant):
+    await register_search_attributes(tenant, CustomerId="Keyword", Priority="Int")
     raw = raw_on_fresh_queue(tenant)
     wid = uid()
     started = await raw.start(
@@ -410,6 +412,7 @@ async def test_list_and_count_filter_by_workflow_id_prefix(tenant):
 
 
 async def test_list_and_count_filter_by_search_attribute(tenant):
+    await register_search_attributes(tenant, Tier="Keyword", Score="Int")
     raw = raw_on_fresh_queue(tenant)
     gold = await raw.start(uid(), search_attributes={"Tier": "gold", "Score": 7})
     await raw.start(uid(), search_attributes={"Tier": "silver", "Score": 7})

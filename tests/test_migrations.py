@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 from app.db.migrate import head_revision, upgrade_to_head
-from app.db.tables import metadata
+from app.db.tables import is_model_object, metadata
 
 
 def suite_database_url() -> str:
@@ -52,7 +52,9 @@ def schema_differences(url: str) -> list:
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": is_model_object}
+            )
             return compare_metadata(context, metadata)
     finally:
         engine.dispose()
@@ -87,6 +89,8 @@ def test_upgrade_from_empty_reaches_head(fresh_database_url):
     assert set(metadata.tables) <= table_names(fresh_database_url)
 
 
+# SQLite cannot reflect PostgreSQL's words index (an expression); it is compared on PostgreSQL.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_models_agree_with_migrations(fresh_database_url):
     upgrade_to_head(fresh_database_url)
 

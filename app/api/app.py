@@ -15,11 +15,13 @@ from app.api.problems import Problem, document_validation_as_problem, install_pr
 from app.api.raw_paths import RawPathRouting, decode_path_params
 from app.api.routers import (
     api_keys,
+    batch_operations,
     definitions,
     health,
     me,
     namespaces,
     schedules,
+    search_attributes,
     tasks,
     tenants,
     webhooks,
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         definitions,
         webhooks,
         schedules,
+        search_attributes,
+        batch_operations,
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

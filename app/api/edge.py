@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 
 from app import strict_json
 from app.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
-from app.names import name_problem
+from app.names import name_problem, text_problem
 
 JSON_MEDIA_TYPE = "application/json"
 # Bodies up to this size are parsed on the event loop: a thread hop costs more than the parse.
@@ -87,13 +87,18 @@ async def off_loop(work: Callable[[], Any], size: int) -> Any:
     return await anyio.to_thread.run_sync(work, limiter=_parse_limiter)
 
 
+FREE_TEXT_PARAMETERS = frozenset({"query"})
+
+
 def check_parameters(request: Request) -> None:
     """Path and query parameters are ids, names, filters or tokens: the name rule applies."""
     for name, value in request.path_params.items():
         if isinstance(value, str) and (problem := name_problem(value)):
             raise InvalidArgument(f"{name} {problem}", field=name)
     for name, value in request.query_params.multi_items():
-        if problem := name_problem(value):
+        # A visibility query is free text: it may span lines (the list filter's whitespace).
+        problem = text_problem(value) if name in FREE_TEXT_PARAMETERS else name_problem(value)
+        if problem:
             raise InvalidArgument(f"{name} {problem}", field=name)
 
 

@@ -196,6 +196,14 @@ def workflow_retry_policy(value: dict[str, Any] | None, *, field: str) -> str | 
     return dump_payload(RetryPolicy.from_json(value, field_name=field).to_json(), field=field)
 
 
+async def _check_search_attributes(
+    tx: Transition, run: Run, attributes: dict[str, Any] | None, where: str
+) -> None:
+    field = f"{where}.attributes.search_attributes"
+    search_attributes.validate(attributes, field=field)
+    await search_attributes.check(tx.conn, run.namespace_id, attributes or {}, field=field)
+
+
 def _cause(command_type: str) -> str:
     return BAD_ATTRIBUTES_CAUSE.get(command_type, "BAD_COMMAND")
 
@@ -314,13 +322,9 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
             elif isinstance(a, StartChild):
                 new_children += 1
                 workflow_retry_policy(a.retry_policy, field=f"{where}.attributes.retry_policy")
-                search_attributes.validate(
-                    a.search_attributes, field=f"{where}.attributes.search_attributes"
-                )
+                await _check_search_attributes(tx, run, a.search_attributes, where)
             elif isinstance(a, UpsertSearchAttributes | ContinueAsNew):
-                search_attributes.validate(
-                    a.search_attributes, field=f"{where}.attributes.search_attributes"
-                )
+                await _check_search_attributes(tx, run, a.search_attributes, where)
         except InvalidArgument as err:
             # Whatever check refused it, the cause names the command (Temporal's names).
             err.extra.setdefault("cause", cause)

@@ -157,6 +157,7 @@ async def create_run(
     if execution_deadline is None and req.execution_timeout:
         execution_deadline = now + timedelta(seconds=req.execution_timeout)
     parent = req.parent
+    lineage = parent or inherited_parent  # whose root this run shares
     delay = req.start_delay or 0.0
     data: dict[str, Any] = {
         "id": run_id,
@@ -194,6 +195,7 @@ async def create_run(
         "parent_close_policy": req.parent_close_policy
         if parent
         else (inherited_parent.parent_close_policy if inherited_parent else None),
+        "root_workflow_id": lineage.root_workflow_id if lineage else req.workflow_id,
         "result": None,
         "failure": None,
         "next_event_id": 1,

@@ -9,11 +9,13 @@ from app.db.tables import (
     activities,
     buffered_events,
     history_events,
+    namespace_search_attributes,
     task_queue_pollers,
     tasks,
     timers,
     workflow_runs,
     workflow_search_attributes,
+    workflow_search_texts,
 )
 from app.engine.events import RunStatus
 from app.errors import FailedPrecondition
@@ -40,9 +42,16 @@ async def delete_engine_rows(conn: AsyncConnection, namespace_id: str) -> None:
         .where(workflow_runs.c.namespace_id == namespace_id)
         .scalar_subquery()
     )
-    for table in (history_events, buffered_events):
+    for table in (history_events, buffered_events, workflow_search_texts):
         await conn.execute(sa.delete(table).where(table.c.run_id.in_(runs)))
-    for table in (activities, tasks, timers, workflow_search_attributes, task_queue_pollers):
+    for table in (
+        activities,
+        tasks,
+        timers,
+        workflow_search_attributes,
+        task_queue_pollers,
+        namespace_search_attributes,
+    ):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
     await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))
 

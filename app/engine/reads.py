@@ -21,16 +21,13 @@ from app.db.tables import (
     tasks,
     timers,
     workflow_runs,
-    workflow_search_attributes,
 )
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.payloads import load
-from app.engine.search_attributes import canonical
 from app.engine.transition import SELECT_RUN
 from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
-from app.pagination import decode_token, encode_token, token_time
 
 LATEST_RUN_ROW = hot(
     sa.select(workflow_runs)
@@ -196,6 +193,8 @@ class RunFilter:
                 setattr(self, name, moment.replace(tzinfo=UTC))
 
     def where(self, namespace_id: str) -> list[sa.ColumnElement[bool]]:
+        """The namespace and column filters; search attributes are typed, so the visibility
+        compiler turns them into clauses (app/visibility/listing.py)."""
         c = workflow_runs.c
         clauses: list[sa.ColumnElement[bool]] = [c.namespace_id == namespace_id]
         if self.status:
@@ -214,16 +213,6 @@ class RunFilter:
             clauses.append(c.close_time >= self.closed_after)
         if self.closed_before:
             clauses.append(c.close_time < self.closed_before)
-        for name, value in self.search_attributes.items():
-            sa_t = workflow_search_attributes
-            clauses.append(
-                sa.exists().where(
-                    sa_t.c.run_id == c.id,
-                    sa_t.c.namespace_id == namespace_id,
-                    sa_t.c.name == name,
-                    sa_t.c.value == canonical(value),
-                )
-            )
         return clauses
 
 
@@ -244,44 +233,6 @@ def parse_search_attribute_filters(values: list[str]) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             parsed[name] = raw
     return parsed
-
-
-async def list_runs(
-    conn: AsyncConnection,
-    namespace_id: str,
-    flt: RunFilter,
-    *,
-    page_size: int,
-    page_token: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    c = workflow_runs.c
-    query = (
-        sa.select(workflow_runs)
-        .where(*flt.where(namespace_id))
-        .order_by(c.start_time.desc(), c.id.desc())
-        .limit(page_size + 1)
-    )
-    position = decode_token(page_token, length=2)
-    if position is not None:
-        after = token_time(position[0])
-        query = query.where(
-            sa.or_(c.start_time < after, sa.and_(c.start_time == after, c.id < str(position[1])))
-        )
-    rows = (await conn.execute(query)).mappings().all()
-    token = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        token = encode_token([rows[-1]["start_time"].isoformat(), rows[-1]["id"]])
-    return [run_summary(r) for r in rows], token
-
-
-async def count_runs(conn: AsyncConnection, namespace_id: str, flt: RunFilter) -> int:
-    return int(
-        await conn.scalar(
-            sa.select(sa.func.count()).select_from(workflow_runs).where(*flt.where(namespace_id))
-        )
-        or 0
-    )
 
 
 # -- history and results -------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from app.db.tables import (
     history_events,
     namespaces,
     workflow_runs,
-    workflow_search_attributes,
 )
+from app.engine import search_attributes
 from app.engine.events import RunStatus
 from app.engine.transition import Transition
 
@@ -55,9 +55,15 @@ async def purge_expired_runs(tx: Transition) -> int:
             break
     if not expired:
         return 0
-    for table in (history_events, buffered_events, workflow_search_attributes):
-        await tx.conn.execute(sa.delete(table).where(table.c.run_id.in_(expired)))
-    for cleanup in run_cleanups:
-        await cleanup(tx.conn, expired)
-    await tx.conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.id.in_(expired)))
+    await delete_runs(tx.conn, expired)
     return len(expired)
+
+
+async def delete_runs(conn: AsyncConnection, run_ids: list[str]) -> None:
+    """Delete closed runs, history and all (retention, and batch deletes)."""
+    for table in (history_events, buffered_events):
+        await conn.execute(sa.delete(table).where(table.c.run_id.in_(run_ids)))
+    await search_attributes.delete_run_rows(conn, run_ids)
+    for cleanup in run_cleanups:
+        await cleanup(conn, run_ids)
+    await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.id.in_(run_ids)))

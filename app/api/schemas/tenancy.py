@@ -86,6 +86,9 @@ class NamespaceSettings(StrictModel):
         le=1_000_000,
         description="Most schedules the namespace may hold (default 1000).",
     )
+    max_concurrent_batch_operations: int | None = Field(
+        default=None, ge=1, le=100, description="Batch operations running at once (default 1)."
+    )
 
 
 class NamespaceCreate(StrictModel):

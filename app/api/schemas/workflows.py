@@ -54,7 +54,7 @@ class StartFields(Body):
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = Field(
         default=None,
-        description="Name → string, number, boolean or list of them; filterable with `search_attribute=Name=value`.",
+        description="Registered search attributes (`POST …/search-attributes`) → values of their types; filterable with `query` or `search_attribute=Name=value`.",
     )
     start_delay: Annotated[float, Field(ge=0, le=MAX_DURATION)] | None = None
     retry_policy: dict[str, Any] | None = Field(
@@ -235,8 +235,16 @@ class WorkflowPage(BaseModel):
     next_page_token: str | None
 
 
+class CountGroup(BaseModel):
+    group_values: list[Any] = Field(description="The group's values, e.g. ['Running'].")
+    count: int
+
+
 class WorkflowCount(BaseModel):
     count: int
+    groups: list[CountGroup] = Field(
+        default_factory=list, description="With `GROUP BY ExecutionStatus`: the count of each."
+    )
 
 
 class HistoryEvent(BaseModel):

@@ -33,6 +33,11 @@ from perdure.exceptions import (
     from_failure,
     to_failure,
 )
+from perdure.visibility import (
+    WorkflowExecution,
+    WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
+)
 
 __all__ = ["AsyncActivityHandle", "Client", "WorkflowExecutionDescription", "WorkflowHandle"]
 
@@ -803,6 +808,7 @@ class Client:
 
     async def list_workflows(
         self,
+        query: str | None = None,
         *,
         status: str | None = None,
         workflow_type: str | None = None,
@@ -813,8 +819,10 @@ class Client:
         closed_before: datetime | None = None,
         search_attributes: dict[str, Any] | None = None,
         page_size: int = 100,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Runs matching the server's filters, newest first (an async iterator over pages)."""
+    ) -> AsyncIterator[WorkflowExecution]:
+        """Runs matching a list filter (Temporal's, e.g. `"WorkflowType = 'Pay' AND
+        ExecutionStatus = 'Failed'"`) and the other filters, newest first unless the filter
+        says ORDER BY: an async iterator over pages."""
         params = self._filters(
             status,
             workflow_type,
@@ -825,20 +833,23 @@ class Client:
             closed_before,
             search_attributes,
         )
+        if query:
+            params.append(("query", query))
         token: str | None = None
         while True:
-            query = [*params, ("page_size", str(page_size))]
+            page_params = [*params, ("page_size", str(page_size))]
             if token:
-                query.append(("next_page_token", token))
-            page = (await self.http.call("GET", "/workflows", params=query)).json()
+                page_params.append(("next_page_token", token))
+            page = (await self.http.call("GET", "/workflows", params=page_params)).json()
             for item in page["workflows"]:
-                yield item
+                yield WorkflowExecution(item)
             token = page.get("next_page_token")
             if not token:
                 return
 
     async def count_workflows(
         self,
+        query: str | None = None,
         *,
         status: str | None = None,
         workflow_type: str | None = None,
@@ -848,8 +859,9 @@ class Client:
         closed_after: datetime | None = None,
         closed_before: datetime | None = None,
         search_attributes: dict[str, Any] | None = None,
-    ) -> int:
-        """How many runs match the filters."""
+    ) -> WorkflowExecutionCount:
+        """How many runs match the list filter and the other filters: a number, with `groups`
+        for `GROUP BY ExecutionStatus` (Temporal's WorkflowExecutionCount)."""
         params = self._filters(
             status,
             workflow_type,
@@ -860,7 +872,14 @@ class Client:
             closed_before,
             search_attributes,
         )
-        return int((await self.http.call("GET", "/workflow-count", params=params)).json()["count"])
+        if query:
+            params.append(("query", query))
+        answer = (await self.http.call("GET", "/workflow-count", params=params)).json()
+        groups = [
+            WorkflowExecutionCountAggregationGroup(count=g["count"], group_values=g["group_values"])
+            for g in answer.get("groups", [])
+        ]
+        return WorkflowExecutionCount(answer["count"], groups)
 
     # -- schedules (perdure.schedules) ------------------------------------------------------
 

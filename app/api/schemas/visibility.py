@@ -1,0 +1,103 @@
+"""Models of the search attribute and batch operation routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.engine.limits import MAX_ID_LENGTH
+from app.visibility.batches import JobState, OperationType
+from app.visibility.syntax import MAX_QUERY_LENGTH
+
+AttributeTypes = Annotated[
+    dict[str, str],
+    Field(
+        description="Name → type: Keyword, Text, Int, Double, Bool, Datetime or KeywordList.",
+        max_length=100,
+    ),
+]
+
+
+class SearchAttributesAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    search_attributes: AttributeTypes
+
+
+class SearchAttributes(BaseModel):
+    """Temporal's ListSearchAttributes: what the namespace registered, and what the system
+    provides (read from each run, or predefined `Temporal…` attributes the server sets)."""
+
+    custom_attributes: dict[str, str]
+    system_attributes: dict[str, str]
+
+
+class BatchOperationStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/]+$")] | None = Field(
+        default=None, description="The job's id; made by the server when omitted."
+    )
+    query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_LENGTH)] = Field(
+        description="A list filter: the runs (started before the job) to act on."
+    )
+    operation_type: OperationType
+    signal_name: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = Field(
+        default=None, description="For SIGNAL: the signal to send."
+    )
+    input: Any = Field(default=None, description="For SIGNAL: the signal's input.")
+    reason: Annotated[str, Field(max_length=10_000)] | None = None
+    identity: Annotated[str, Field(max_length=1000)] | None = None
+    max_operations_per_second: float = Field(
+        default=50.0, gt=0, le=1000, description="Runs acted on per second, at most."
+    )
+
+    @model_validator(mode="after")
+    def _signal_fields(self) -> BatchOperationStart:
+        is_signal = self.operation_type is OperationType.SIGNAL
+        if is_signal and not self.signal_name:
+            raise ValueError("a SIGNAL batch operation needs signal_name")
+        if not is_signal and (self.signal_name is not None or self.input is not None):
+            raise ValueError("signal_name and input are for SIGNAL batch operations only")
+        return self
+
+
+class BatchOperationStop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class BatchFailure(BaseModel):
+    workflow_id: str
+    run_id: str
+    error: str | None
+    time: datetime
+
+
+class BatchOperation(BaseModel):
+    job_id: str
+    operation_type: OperationType
+    state: JobState
+    query: str
+    signal_name: str | None
+    input: Any
+    reason: str | None
+    identity: str | None
+    max_operations_per_second: float
+    total_operation_count: int = Field(description="Runs the filter matched when the job began.")
+    complete_operation_count: int = Field(description="Runs acted on.")
+    failure_operation_count: int = Field(description="Runs the action refused (see `failures`).")
+    start_time: datetime
+    close_time: datetime | None
+    stop_reason: str | None
+    failures: list[BatchFailure] | None = Field(
+        default=None, description="The latest failures (at most 100); in describe only."
+    )
+
+
+class BatchOperationPage(BaseModel):
+    batch_operations: list[BatchOperation]
+    next_page_token: str | None

@@ -1,0 +1,280 @@
+"""List and count a namespace's runs: the query parameters and the list filter (ANDed), in
+pages ordered by a time, within the bounds that keep one query from stalling the server.
+
+Bounds: a filter that no index narrows beyond the namespace (e.g. only `TaskQueue = 'q'`) is
+refused (422) on a namespace of more than `visibility_scan_limit` runs, since it would read
+them all; any list or count that runs longer than `visibility_query_timeout` is cut off (504).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.bounded import read_bounded
+from app.db.database import Database
+from app.db.tables import workflow_runs
+from app.db.types import UTCDateTime
+from app.engine import search_attributes
+from app.engine.events import RunStatus
+from app.engine.reads import RunFilter, run_summary
+from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
+from app.pagination import decode_token, encode_token, token_time
+from app.settings import Settings
+from app.visibility.compiler import Compiled, Compiler
+from app.visibility.syntax import Compare, Field, Literal, parse
+from app.visibility.values import STATUS_SHORTHAND
+
+c = workflow_runs.c
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of an ordering: the runs it covers and the time they are ordered by
+    (then by run id). ORDER BY CloseTime has two: open runs (no close time) and closed."""
+
+    only: sa.ColumnElement[bool] | None
+    key: sa.Column[Any]
+
+
+_OPEN = c.status == RunStatus.RUNNING.value
+_CLOSED = c.close_time.is_not(None)
+# Temporal's order for CloseTime: open runs count as closing after every closed one.
+ORDERINGS: dict[tuple[str, bool], list[Phase]] = {
+    ("StartTime", True): [Phase(None, c.start_time)],
+    ("StartTime", False): [Phase(None, c.start_time)],
+    ("ExecutionTime", True): [Phase(None, c.execution_time)],
+    ("ExecutionTime", False): [Phase(None, c.execution_time)],
+    ("CloseTime", True): [Phase(_OPEN, c.start_time), Phase(_CLOSED, c.close_time)],
+    ("CloseTime", False): [Phase(_CLOSED, c.close_time), Phase(_OPEN, c.start_time)],
+}
+
+
+@dataclass
+class Plan:
+    where: list[sa.ColumnElement[bool]]
+    compiled: Compiled
+    narrowed: bool  # an index narrows the filter beyond the namespace (or there is none)
+
+
+def _old_parameter_query(flt: RunFilter) -> list[Compare]:
+    """`search_attribute=Name=value` parameters as `Name = value` predicates (a list value:
+    one per item, as a KeywordList holds them all)."""
+    predicates = []
+    for name, value in flt.search_attributes.items():
+        for item in value if isinstance(value, list) else [value]:
+            kind = (
+                "bool"
+                if isinstance(item, bool)
+                else "number"
+                if isinstance(item, int | float)
+                else "string"
+            )
+            literal = Literal(kind, item if kind != "string" else str(item), 0, repr(item))
+            predicates.append(Compare(Field(name, 0), "=", literal))
+    return predicates
+
+
+async def plan(
+    conn: AsyncConnection,
+    namespace_id: str,
+    flt: RunFilter,
+    query_text: str | None,
+    *,
+    dialect: str,
+    now: datetime,
+    counting: bool,
+) -> Plan:
+    """Parse and compile; InvalidArgument (400) for anything the language or types refuse."""
+    query = parse(query_text or "")
+    custom = await search_attributes.registered_types(conn, namespace_id)
+    compiler = Compiler(namespace_id, custom, dialect, now)
+    compiled = compiler.compile(query, counting=counting)
+    where = flt.where(namespace_id)
+    # Every query parameter is served by an index (see RunFilter and the lookup index).
+    old_parameters = len(where) > 1 or bool(flt.search_attributes)
+    if compiled.where is not None:
+        where.append(compiled.where)
+    for predicate in _old_parameter_query(flt):
+        try:
+            clause, _ = compiler.node(predicate)
+        except InvalidArgument as err:
+            raise InvalidArgument(err.detail, field="search_attribute") from None
+        where.append(clause)
+    narrowed = query.where is None or compiled.narrowed or old_parameters
+    if compiled.order == "ExecutionTime" and not (compiled.narrowed or old_parameters):
+        narrowed = False  # no index orders by it: every run would be sorted
+    return Plan(where=where, compiled=compiled, narrowed=narrowed)
+
+
+def _refuse_unnarrowed(conn: sa.Connection, namespace_id: str, limit: int) -> None:
+    """On a namespace of more than `limit` runs, a filter no index narrows is refused (its
+    plan would read every run). Counting stops at the limit (an index-only walk)."""
+    more = conn.execute(
+        sa.select(c.id)
+        .where(c.namespace_id == namespace_id)
+        .order_by(c.start_time)
+        .offset(limit)
+        .limit(1)
+    ).first()
+    if more is not None:
+        raise LimitExceeded(
+            f"this filter would read every run of a namespace of more than {limit} runs: "
+            "narrow it with an attribute an index serves (WorkflowId, RunId, WorkflowType, "
+            "ExecutionStatus, StartTime, CloseTime, or a custom search attribute)",
+            field="query",
+            limit=limit,
+        )
+
+
+async def _bounded(db: Database, settings: Settings, prepare: Any, work: Any) -> Any:
+    """Plan on a reader connection, then run the reading within the time budget."""
+    async with db.read() as conn:
+        planned: Plan = await prepare(conn)
+        try:
+            return await read_bounded(
+                conn, lambda sync: work(sync, planned), settings.visibility_query_timeout
+            )
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the query ran longer than {settings.visibility_query_timeout:g} s; "
+                "narrow it (an indexed attribute, a time range)",
+                field="query",
+            ) from None
+
+
+def _token_kind(compiled: Compiled) -> str:
+    return f"{compiled.order}:{'desc' if compiled.descending else 'asc'}"
+
+
+async def list_runs(
+    db: Database,
+    settings: Settings,
+    namespace_id: str,
+    flt: RunFilter,
+    query_text: str | None,
+    *,
+    now: datetime,
+    page_size: int,
+    page_token: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of runs (newest first unless the filter orders otherwise) and the token of the
+    next page. Tokens carry the ordering and the last run's place in it."""
+
+    async def prepare(conn: AsyncConnection) -> Plan:
+        return await plan(
+            conn, namespace_id, flt, query_text, dialect=db.dialect, now=now, counting=False
+        )
+
+    position = decode_token(page_token, length=4)
+
+    def work(conn: sa.Connection, planned: Plan) -> tuple[list[Any], str | None]:
+        if not planned.narrowed:
+            _refuse_unnarrowed(conn, namespace_id, settings.visibility_scan_limit)
+        compiled = planned.compiled
+        phases = ORDERINGS[(compiled.order, compiled.descending)]
+        start_phase, after = 0, None
+        if position is not None:
+            kind, phase_index, moment, run_id = position
+            if kind != _token_kind(compiled) or phase_index not in range(len(phases)):
+                raise InvalidArgument(
+                    "next_page_token belongs to a list in another order", field="next_page_token"
+                )
+            start_phase, after = phase_index, (token_time(moment), str(run_id))
+        found: list[tuple[int, Any]] = []
+        for index in range(start_phase, len(phases)):
+            phase = phases[index]
+            wanted = page_size + 1 - len(found)
+            if wanted <= 0:
+                break
+            rows = conn.execute(
+                phase_query(planned, phase, compiled.descending, after, wanted)
+            ).mappings()
+            found += [(index, row) for row in rows]
+            after = None
+        token = None
+        if len(found) > page_size:
+            found = found[:page_size]
+            index, last = found[-1]
+            key = last[phases[index].key.name]
+            token = encode_token([_token_kind(compiled), index, key.isoformat(), last["id"]])
+        return [row for _, row in found], token
+
+    rows, token = await _bounded(db, settings, prepare, work)
+    return [run_summary(r) for r in rows], token
+
+
+def phase_query(
+    planned: Plan,
+    phase: Phase,
+    descending: bool,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> sa.Select[Any]:
+    query = sa.select(workflow_runs).where(*planned.where)
+    if phase.only is not None:
+        query = query.where(phase.only)
+    if after is not None:
+        # A row-value comparison: an index range on (…, time, id), on both databases.
+        mark = sa.tuple_(sa.literal(after[0], UTCDateTime()), sa.literal(after[1], sa.String()))
+        here = sa.tuple_(phase.key, c.id)
+        query = query.where(here < mark if descending else here > mark)
+    if descending:
+        return query.order_by(phase.key.desc(), c.id.desc()).limit(limit)
+    return query.order_by(phase.key.asc(), c.id.asc()).limit(limit)
+
+
+def count_query(planned: Plan) -> sa.Select[Any]:
+    """`SELECT count(*)`, or `SELECT status, count(*) … GROUP BY status`, of a plan."""
+    if planned.compiled.group_by_status:
+        return sa.select(c.status, sa.func.count()).where(*planned.where).group_by(c.status)
+    return sa.select(sa.func.count()).select_from(workflow_runs).where(*planned.where)
+
+
+async def count_runs(
+    db: Database,
+    settings: Settings,
+    namespace_id: str,
+    flt: RunFilter,
+    query_text: str | None,
+    *,
+    now: datetime,
+    started_up_to: datetime | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many runs match, and with `GROUP BY ExecutionStatus` how many of each status
+    (Temporal's CountWorkflowExecutions: groups' values are its status names, e.g. 'Running').
+    With `started_up_to` (a batch operation's scope) only runs started by then count, and the
+    filter may not group."""
+
+    async def prepare(conn: AsyncConnection) -> Plan:
+        planned = await plan(
+            conn,
+            namespace_id,
+            flt,
+            query_text,
+            dialect=db.dialect,
+            now=now,
+            counting=started_up_to is None,
+        )
+        if started_up_to is not None:
+            planned.where.append(c.start_time <= started_up_to)
+        return planned
+
+    def work(conn: sa.Connection, planned: Plan) -> tuple[int, list[dict[str, Any]]]:
+        if not planned.narrowed:
+            _refuse_unnarrowed(conn, namespace_id, settings.visibility_scan_limit)
+        if not planned.compiled.group_by_status:
+            return int(conn.execute(count_query(planned)).scalar_one()), []
+        rows = conn.execute(count_query(planned)).all()
+        groups = [
+            {"group_values": [STATUS_SHORTHAND[RunStatus(status)]], "count": int(count)}
+            for status, count in sorted(rows, key=lambda r: (-r[1], r[0]))
+        ]
+        return sum(g["count"] for g in groups), groups
+
+    result: tuple[int, list[dict[str, Any]]] = await _bounded(db, settings, prepare, work)
+    return result

@@ -1,0 +1,91 @@
+"""What list and count answer, shaped like Temporal's `WorkflowExecution` and
+`WorkflowExecutionCount` (temporalio.client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+class WorkflowExecution(dict):  # type: ignore[type-arg]
+    """One run of a list: the server's JSON (so `run["workflow_id"]` works) with Temporal's
+    attribute names (`id`, `run_id`, `workflow_type`, `status`, `start_time`, …)."""
+
+    @property
+    def id(self) -> str:
+        return str(self["workflow_id"])
+
+    @property
+    def run_id(self) -> str:
+        return str(self["run_id"])
+
+    @property
+    def workflow_type(self) -> str:
+        return str(self["workflow_type"])
+
+    @property
+    def task_queue(self) -> str:
+        return str(self["task_queue"])
+
+    @property
+    def status(self) -> str:
+        """RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED, CONTINUED_AS_NEW or TIMED_OUT."""
+        return str(self["status"])
+
+    @property
+    def start_time(self) -> datetime:
+        return _time(self["start_time"])  # type: ignore[return-value]
+
+    @property
+    def execution_time(self) -> datetime | None:
+        return _time(self.get("execution_time"))
+
+    @property
+    def close_time(self) -> datetime | None:
+        return _time(self.get("close_time"))
+
+    @property
+    def history_length(self) -> int:
+        return int(self["history_length"])
+
+    @property
+    def search_attributes(self) -> dict[str, Any]:
+        return dict(self.get("search_attributes") or {})
+
+    @property
+    def parent_id(self) -> str | None:
+        return (self.get("parent") or {}).get("workflow_id")
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return (self.get("parent") or {}).get("run_id")
+
+    def memo(self) -> dict[str, Any]:
+        return dict(self.get("memo") or {})
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionCountAggregationGroup:
+    count: int
+    group_values: list[Any]
+
+
+class WorkflowExecutionCount(int):
+    """How many runs matched (it is that number) and, for `GROUP BY ExecutionStatus`,
+    `groups` with the count of each status (values as Temporal names them: 'Running', …)."""
+
+    groups: list[WorkflowExecutionCountAggregationGroup]
+
+    def __new__(cls, count: int, groups: list[WorkflowExecutionCountAggregationGroup]) -> Any:
+        made = super().__new__(cls, count)
+        made.groups = groups
+        return made
+
+    @property
+    def count(self) -> int:
+        return int(self)
