@@ -51,6 +51,31 @@ class Settings(BaseSettings):
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )
 
+    # -- the web console (app/console) ------------------------------------------------------
+    console_session_seconds: float = Field(
+        default=12 * 3600, gt=0, description="A console session ends this long after sign-in."
+    )
+    console_idle_seconds: float = Field(
+        default=3600, gt=0, description="A console session unused this long ends."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OIDC issuer URL; when set the console offers single sign-on (Authlib).",
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile email offline_access"
+    oidc_tenant_claim: str = Field(
+        default="perdure_tenant", description="ID-token claim naming the user's tenant."
+    )
+    oidc_role_claim: str = Field(
+        default="perdure_role", description="ID-token claim naming the role (admin, operator, …)."
+    )
+    oidc_namespaces_claim: str = Field(
+        default="perdure_namespaces",
+        description="ID-token claim listing the namespaces the user may use (absent: all).",
+    )
+
     @model_validator(mode="after")
     def _time_skipping_is_never_production(self) -> Settings:
         if self.time_skipping and self.environment == Environment.PRODUCTION:

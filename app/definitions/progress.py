@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import definition_runs, history_events
 from app.definitions.interpreter import ENTERED, FRAME_ENDED
+from app.definitions.resources import CALLBACK_QUEUE
 from app.engine.events import RunStatus
 
 
@@ -62,5 +63,20 @@ async def describe_definition(conn: AsyncConnection, described: dict[str, Any]) 
     )
     return {
         **described,
+        "waiting_on": _callback_wait(described.get("waiting_on"), states),
         "definition": {"name": pin.name, "version": pin.version, "current_states": states},
+    }
+
+
+def _callback_wait(wait: dict[str, Any] | None, states: list[str]) -> dict[str, Any] | None:
+    """A waitForTaskToken state waits on a queue no worker polls by design: it waits for
+    whoever holds the token, which is what the operator needs to hear."""
+    if wait is None or wait.get("task_queue") != CALLBACK_QUEUE:
+        return wait
+    which = f"State '{states[0]}'" if len(states) == 1 else "A waitForTaskToken state"
+    return {
+        **wait,
+        "kind": "CALLBACK",
+        "message": f"{which} waits for its task token to be completed, failed or heartbeated "
+        "(POST …/activity-tasks/complete).",
     }

@@ -28,6 +28,7 @@ from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.payloads import load
 from app.engine.search_attributes import canonical
 from app.engine.transition import SELECT_RUN
+from app.engine.waiting import waiting_on
 from app.engine.wakeups import Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
@@ -90,9 +91,28 @@ def run_summary(row: sa.RowMapping) -> dict[str, Any]:
 
 
 async def describe(
-    conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None
+    conn: AsyncConnection,
+    namespace_id: str,
+    workflow_id: str,
+    run_id: str | None,
+    now: datetime,
+    *,
+    with_input: bool = False,
 ) -> dict[str, Any]:
+    """The run (latest of the workflow id when `run_id` is None) with what it has pending and
+    `waiting_on` (app/engine/waiting.py); `input` too when asked. NotFound when absent."""
     row = await find_run_row(conn, namespace_id, workflow_id, run_id)
+    activity_rows = (
+        (
+            await conn.execute(
+                sa.select(activities)
+                .where(activities.c.run_id == row["id"])
+                .order_by(activities.c.scheduled_event_id)
+            )
+        )
+        .mappings()
+        .all()
+    )
     pending_activities = [
         {
             "activity_id": a["activity_id"],
@@ -109,13 +129,7 @@ async def describe(
             "last_worker_identity": a["started_identity"],
             "cancel_requested": a["cancel_requested"],
         }
-        for a in (
-            await conn.execute(
-                sa.select(activities)
-                .where(activities.c.run_id == row["id"])
-                .order_by(activities.c.scheduled_event_id)
-            )
-        ).mappings()
+        for a in activity_rows
     ]
     pending_timers = [
         {"timer_id": t.label, "started_event_id": t.ref, "fire_time": t.fire_at}
@@ -146,7 +160,7 @@ async def describe(
             )
         )
     ]
-    return {
+    described = {
         **run_summary(row),
         "execution_timeout": row["execution_timeout"],
         "run_timeout": row["run_timeout"],
@@ -171,7 +185,11 @@ async def describe(
         "pending_children": children,
         "result": load(row["result"]) if row["status"] == RunStatus.COMPLETED else None,
         "failure": load(row["failure"]),
+        "waiting_on": await waiting_on(conn, row, activity_rows, pending_timers, children, now),
     }
+    if with_input:
+        described["input"] = load(row["input"])
+    return described
 
 
 # -- list and count -------------------------------------------------------------------------------

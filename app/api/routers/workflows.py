@@ -222,7 +222,9 @@ async def describe_workflow(
     workflow_id: WorkflowId, ctx: Context, caller: NamespaceReader
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        described = await reads.describe(conn, caller.namespace.id, workflow_id, None)
+        described = await reads.describe(
+            conn, caller.namespace.id, workflow_id, None, ctx.clock.now()
+        )
         return FastJSON(await describe_definition(conn, described))
 
 
@@ -239,7 +241,9 @@ async def describe_run(
     caller: NamespaceReader,
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        described = await reads.describe(conn, caller.namespace.id, workflow_id, run_id)
+        described = await reads.describe(
+            conn, caller.namespace.id, workflow_id, run_id, ctx.clock.now()
+        )
         return FastJSON(await describe_definition(conn, described))
 
 
