@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from app.db.tables import (
 )
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
+from app.engine.limits import HISTORY_PAGE_SIZE
 from app.engine.payloads import load
 from app.engine.search_attributes import canonical
 from app.engine.transition import SELECT_RUN
@@ -384,6 +386,34 @@ class RunWatcher:
                     await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
                 except TimeoutError:
                     pass
+
+    async def follow(
+        self, run_id: str, after_event_id: int, keepalive_seconds: float
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The run's events after `after_event_id`, a page at a time as they are recorded;
+        an empty list when `keepalive_seconds` pass without any. Ends once the run is closed
+        and its last event was given. No connection is held while waiting."""
+
+        async def more(conn: AsyncConnection) -> Any:
+            events = await history_page(
+                conn,
+                run_id,
+                after_event_id=after_event_id,
+                up_to_event_id=None,
+                page_size=HISTORY_PAGE_SIZE,
+            )
+            if events:
+                return events
+            closed = (await run_row(conn, run_id))["status"] != RunStatus.RUNNING
+            return [] if closed else None
+
+        while True:
+            events = await self.wait(run_id, more, keepalive_seconds)
+            if events == []:
+                return
+            yield events or []
+            if events:
+                after_event_id = events[-1]["event_id"]
 
     async def outcome(self, workflow_id: str, run_id: str, seconds: float) -> dict[str, Any]:
         """The outcome of the chain from this run (following continue-as-new and workflow

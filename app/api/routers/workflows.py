@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
 
+from app import sse
 from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -301,6 +303,47 @@ async def get_history(
             still_open = (await reads.run_row(conn, target))["status"] == RunStatus.RUNNING
         token = encode_token([last]) if still_open else None
     return FastJSON({"run_id": target, "events": events, "next_page_token": token})
+
+
+@router.get(
+    "/workflows/{workflow_id}/events/stream",
+    response_class=StreamingResponse,
+    summary="Follow a run's new events as server-sent events",
+    description=(
+        "A `text/event-stream` of the run's history: each event as `id: <event_id>`, "
+        '`event: history`, `data: <event JSON>`; a `closed` event (`data: {"status": …}`) '
+        "ends the stream once the run has closed. Resume after a break with the "
+        "`Last-Event-ID` header (EventSource sends it by itself) or `after_event_id`. "
+        "204 when the run is closed and nothing is left to send (EventSource then stops)."
+    ),
+    responses={
+        200: {
+            "description": "The stream of events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        204: {"description": "The run is closed and every event was already sent"},
+        **problem_responses(400, 401, 403, 404),
+    },
+)
+async def stream_events(
+    workflow_id: WorkflowId,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceReader,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    after_event_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> Response:
+    after = sse.parse_last_event_id(last_event_id, after_event_id)
+    async with ctx.db.read() as conn:
+        row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
+    if sse.caught_up(row, after):
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return StreamingResponse(
+        sse.history_stream(engine.watcher, row["id"], after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get(
