@@ -22,6 +22,7 @@ from app.api.routers import (
     workflows,
 )
 from app.background import BackgroundLoops
+from app.console.app import create_console
 from app.context import ServerContext
 from app.db.database import Database
 from app.engine.service import Engine
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         webhooks,
     ):
         app.include_router(module.router)
+    app.mount("/console", create_console(ctx, engine))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _register_problem_schema(app)
     return app

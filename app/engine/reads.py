@@ -266,6 +266,15 @@ def parse_search_attribute_filters(values: list[str]) -> dict[str, Any]:
     return parsed
 
 
+# How a list may be ordered: (time column, descending). Close-time orders list closed runs only.
+RUN_ORDERS = {
+    "start_time_desc": ("start_time", True),
+    "start_time_asc": ("start_time", False),
+    "close_time_desc": ("close_time", True),
+    "close_time_asc": ("close_time", False),
+}
+
+
 async def list_runs(
     conn: AsyncConnection,
     namespace_id: str,
@@ -273,25 +282,34 @@ async def list_runs(
     *,
     page_size: int,
     page_token: str | None,
+    order: str = "start_time_desc",
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of run summaries in `order` (a RUN_ORDERS key; newest start first by default),
+    and the token of the next page. Served by the (namespace_id, start_time | close_time)
+    indexes."""
+    if order not in RUN_ORDERS:
+        raise InvalidArgument(f"order_by must be one of {', '.join(RUN_ORDERS)}", field="order_by")
+    column_name, descending = RUN_ORDERS[order]
     c = workflow_runs.c
-    query = (
-        sa.select(workflow_runs)
-        .where(*flt.where(namespace_id))
-        .order_by(c.start_time.desc(), c.id.desc())
-        .limit(page_size + 1)
-    )
+    column = c[column_name]
+    query = sa.select(workflow_runs).where(*flt.where(namespace_id)).limit(page_size + 1)
+    if column_name == "close_time":
+        query = query.where(column.is_not(None))
+    if descending:
+        query = query.order_by(column.desc(), c.id.desc())
+    else:
+        query = query.order_by(column.asc(), c.id.asc())
     position = decode_token(page_token, length=2)
     if position is not None:
         after = token_time(position[0])
-        query = query.where(
-            sa.or_(c.start_time < after, sa.and_(c.start_time == after, c.id < str(position[1])))
-        )
+        beyond = (column < after) if descending else (column > after)
+        beside = (c.id < str(position[1])) if descending else (c.id > str(position[1]))
+        query = query.where(sa.or_(beyond, sa.and_(column == after, beside)))
     rows = (await conn.execute(query)).mappings().all()
     token = None
     if len(rows) > page_size:
         rows = rows[:page_size]
-        token = encode_token([rows[-1]["start_time"].isoformat(), rows[-1]["id"]])
+        token = encode_token([rows[-1][column_name].isoformat(), rows[-1]["id"]])
     return [run_summary(r) for r in rows], token
 
 
@@ -302,6 +320,33 @@ async def count_runs(conn: AsyncConnection, namespace_id: str, flt: RunFilter) -
         )
         or 0
     )
+
+
+async def count_runs_by_status(
+    conn: AsyncConnection, namespace_id: str, flt: RunFilter
+) -> dict[str, int]:
+    """How many runs match `flt` (its status ignored), per status: one GROUP BY over the
+    (namespace_id, status) index."""
+    unfiltered = RunFilter(**{**flt.__dict__, "status": None})
+    rows = await conn.execute(
+        sa.select(workflow_runs.c.status, sa.func.count())
+        .where(*unfiltered.where(namespace_id))
+        .group_by(workflow_runs.c.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+async def list_children(
+    conn: AsyncConnection, run_id: str, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Child runs started by a run (open and closed), oldest first, at most `limit`."""
+    rows = await conn.execute(
+        sa.select(workflow_runs)
+        .where(workflow_runs.c.parent_run_id == run_id)
+        .order_by(workflow_runs.c.start_time, workflow_runs.c.id)
+        .limit(limit)
+    )
+    return [run_summary(r) for r in rows.mappings()]
 
 
 # -- history and results -------------------------------------------------------------------------
@@ -323,7 +368,10 @@ async def history_page(
     after_event_id: int,
     up_to_event_id: int | None,
     page_size: int,
+    event_types: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Events after `after_event_id` (up to `up_to_event_id`), oldest first, at most
+    `page_size`; only those of `event_types` when given. Served by the (run_id, event_id) key."""
     query = (
         sa.select(
             history_events.c.event_id,
@@ -337,6 +385,8 @@ async def history_page(
     )
     if up_to_event_id is not None:
         query = query.where(history_events.c.event_id <= up_to_event_id)
+    if event_types:
+        query = query.where(history_events.c.event_type.in_(event_types))
     return [event_json(r) for r in await conn.execute(query)]
 
 
@@ -458,6 +508,35 @@ async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
 
 
 # -- task queues ---------------------------------------------------------------------------------
+
+
+async def list_task_queues(
+    conn: AsyncConnection, namespace_id: str, *, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The namespace's task queues that were polled or hold tasks: name, last poll time,
+    backlog of workflow and activity tasks. At most `limit`, by name."""
+    polled = await conn.execute(
+        sa.select(task_queue_pollers.c.task_queue, sa.func.max(task_queue_pollers.c.last_poll_time))
+        .where(task_queue_pollers.c.namespace_id == namespace_id)
+        .group_by(task_queue_pollers.c.task_queue)
+        .limit(limit)
+    )
+    queues: dict[str, dict[str, Any]] = {
+        name: {"name": name, "last_poll_time": last, "workflow_tasks": 0, "activity_tasks": 0}
+        for name, last in polled
+    }
+    backlog = await conn.execute(
+        sa.select(tasks.c.task_queue, tasks.c.kind, sa.func.count())
+        .where(tasks.c.namespace_id == namespace_id)
+        .group_by(tasks.c.task_queue, tasks.c.kind)
+    )
+    for name, kind, count in backlog:
+        entry = queues.setdefault(
+            name,
+            {"name": name, "last_poll_time": None, "workflow_tasks": 0, "activity_tasks": 0},
+        )
+        entry[f"{kind}_tasks"] = int(count)
+    return [queues[name] for name in sorted(queues)[:limit]]
 
 
 async def describe_task_queue(

@@ -191,10 +191,19 @@ async def list_workflows(
     flt: Filter,
     page_size: PageSize = 100,
     next_page_token: PageToken = None,
+    order_by: Annotated[
+        Literal["start_time_desc", "start_time_asc", "close_time_desc", "close_time_asc"],
+        Query(description="Sort order; close-time orders list closed runs only."),
+    ] = "start_time_desc",
 ) -> FastJSON:
     async with ctx.db.read() as conn:
         items, token = await reads.list_runs(
-            conn, caller.namespace.id, flt, page_size=page_size, page_token=next_page_token
+            conn,
+            caller.namespace.id,
+            flt,
+            page_size=page_size,
+            page_token=next_page_token,
+            order=order_by,
         )
     return FastJSON({"workflows": items, "next_page_token": token})
 
