@@ -7,7 +7,9 @@ pages, not problem documents: a signed-out browser is sent to the sign-in page, 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -23,8 +25,33 @@ from app.engine.service import Engine
 from app.errors import PerdureError, Unauthenticated
 
 
+class ServerTiming:
+    """Adds `Server-Timing: app;dur=<ms>` to every console answer: the time until its headers,
+    which for a page is the whole of its server work (bench/console.py reads it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                message.setdefault("headers", []).append(
+                    (b"server-timing", f"app;dur={elapsed:.2f}".encode())
+                )
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+
 def create_console(ctx: ServerContext, engine: Engine) -> FastAPI:
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    console.add_middleware(ServerTiming)
     console.state.ctx = ctx
     console.state.engine = engine
     console.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
