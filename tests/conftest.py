@@ -26,6 +26,18 @@ from app.db.migrate import upgrade_to_head
 from app.settings import Environment, Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# The console's browser tests drive Debian's chromium (.ci/run installs it with apt).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_database_url() -> str:
@@ -78,6 +90,17 @@ async def server(database_url: str) -> AsyncIterator[RunningServer]:
     )
     async with serve_app(settings) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """One headless chromium for the whole session (each test opens its own context)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture

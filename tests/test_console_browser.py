@@ -16,24 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Tenant, keyed_client
+from tests.conftest import CHROMIUM, Tenant, keyed_client
 from tests.definitions_helpers import start as start_definition
 from tests.definitions_helpers import store
 from tests.engine_helpers import raw_on_fresh_queue, uid
 from tests.rawhttp import complete_workflow, schedule_activity, start_timer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
+ARTIFACTS.mkdir(parents=True, exist_ok=True)
 AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
 TIMEOUT_MS = 15_000
 
@@ -41,17 +31,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None,
     reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
 )
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture
@@ -67,7 +46,7 @@ async def sign_in(page: Any, key: str) -> None:
     await page.goto("/console/sign-in")
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(re.compile(r"/console/namespaces$"))
+    await page.wait_for_url(re.compile(r":\d+/console/namespaces$"))
 
 
 async def check_accessibility(page: Any, name: str) -> None:
@@ -251,12 +230,12 @@ async def test_sign_out_and_key_revocation_end_the_session_at_once(page, tenant:
     r = await tenant.client.post(f"/api/v1/api-keys/{body['id']}/revoke")
     assert r.status_code == 200
     await page.goto(f"/console/n/{tenant.namespace}/workflows")
-    await page.wait_for_url(re.compile(r"/console/sign-in"))
+    await page.wait_for_url(re.compile(r":\d+/console/sign-in"))
 
     await sign_in(page, tenant.admin_key)
     cookie = next(c for c in await page.context.cookies() if c["name"] == "perdure_console")
     await page.get_by_role("button", name="Sign out").click()
-    await page.wait_for_url(re.compile(r"/console/sign-in"))
+    await page.wait_for_url(re.compile(r":\d+/console/sign-in"))
     await page.context.add_cookies([cookie])  # the old cookie, replayed
     await page.goto("/console/namespaces")
-    await page.wait_for_url(re.compile(r"/console/sign-in"))
+    await page.wait_for_url(re.compile(r":\d+/console/sign-in"))

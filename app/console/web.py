@@ -104,7 +104,11 @@ async def signed_in(request: Request) -> Console:
     if session.oidc and session.tokens_expire_at is not None and session.tokens_expire_at <= now:
         from app.console import oidc
 
-        session = await oidc.refresh(ctx, session)
+        await oidc.refresh(ctx, session)
+        async with ctx.db.read() as conn:
+            session, stale = await sessions.load_session(
+                conn, token, now, ctx.settings.console_idle_seconds
+            )
     if stale:
         async with ctx.db.write() as conn:
             await sessions.touch_session(conn, session.id, now)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.auth import sessions
+from app.console import oidc
 from app.console.web import (
     COOKIE_PATH,
     SESSION_COOKIE,
@@ -21,7 +22,7 @@ from app.console.web import (
     secure_cookies,
     signed_in,
 )
-from app.errors import PermissionDenied, Unauthenticated
+from app.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 router = APIRouter()
 
@@ -109,6 +110,40 @@ async def sign_in_with_key(
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(response, request, token, ctx.settings.console_session_seconds)
     response.delete_cookie(SIGN_IN_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+@router.get("/oidc/sign-in")
+async def oidc_sign_in(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    ctx, _ = context_of(request)
+    if not ctx.settings.oidc_issuer:
+        raise InvalidArgument("single sign-on is not configured on this server")
+    redirect_uri = str(request.url_for("oidc_callback"))
+    url = await oidc.authorization_url(ctx, redirect_uri, safe_next(next))
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/oidc/callback", name="oidc_callback")
+async def oidc_callback(
+    request: Request, code: str | None = None, state: str = "", error: str | None = None
+) -> Response:
+    ctx, _ = context_of(request)
+    try:
+        if error or not code:
+            raise Unauthenticated(
+                f"the identity provider did not sign you in ({error or 'no code'})"
+            )
+        secret, next_path = await oidc.finish_sign_in(
+            ctx, str(request.url_for("oidc_callback")), code, state
+        )
+    except Unauthenticated as exc:
+        return render(request, "error.html", None, status_code=401, error=exc, title=exc.title)
+    # A page that moves on by itself rather than a redirect: this request came from the
+    # identity provider's site, and a SameSite=Strict cookie is not sent along a redirect chain
+    # that started on another site.
+    target = safe_next(next_path)
+    response = render(request, "signed_in.html", None, title="Signed in", target=target)
+    set_session_cookie(response, request, secret, ctx.settings.console_session_seconds)
     return response
 
 
