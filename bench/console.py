@@ -26,6 +26,19 @@ LOADS = 7
 DEADLINE_SECONDS = 900
 
 
+async def post(c: httpx.AsyncClient, path: str, body: dict) -> httpx.Response:
+    """POST, tried again when a kept-alive connection was closed under it (a start that did
+    go through answers 409 the second time, which is as good)."""
+    for attempt in range(3):
+        try:
+            return await c.post(path, json=body)
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 async def fill(url: str, key: str, namespace: str, runs: int) -> str:
     """Start `runs` runs (100 at a time) and build one run with about 5,000 events."""
     headers = {"Authorization": f"Bearer {key}"}
@@ -38,9 +51,10 @@ async def fill(url: str, key: str, namespace: str, runs: int) -> str:
                 raise SystemExit("filling took too long")
             await asyncio.gather(
                 *(
-                    c.post(
+                    post(
+                        c,
                         f"{ns}/workflows/bench-{i}",
-                        json={
+                        {
                             "workflow_type": "Bench" if i % 3 else "Other",
                             "task_queue": "idle",
                             "input": {"i": i},
@@ -102,7 +116,7 @@ async def fill(url: str, key: str, namespace: str, runs: int) -> str:
         for start in range(length, 5000, 50):
             await asyncio.gather(
                 *(
-                    c.post(f"{ns}/workflows/{big}/signal/poke", json={"input": j})
+                    post(c, f"{ns}/workflows/{big}/signal/poke", {"input": j})
                     for j in range(start, min(start + 50, 5000))
                 )
             )
