@@ -239,3 +239,32 @@ async def test_sign_out_and_key_revocation_end_the_session_at_once(page, tenant:
     await page.context.add_cookies([cookie])  # the old cookie, replayed
     await page.goto("/console/namespaces")
     await page.wait_for_url(re.compile(r":\d+/console/sign-in"))
+
+
+async def test_task_queues_webhooks_and_namespace_pages(page, tenant: Tenant):
+    raw = raw_on_fresh_queue(tenant)
+    assert await raw.poll_activity_task(wait=0) is None  # a poller on the queue
+    r = await tenant.client.post(
+        tenant.ns("/webhooks"),
+        json={"name": "billing", "url": "https://billing.example.com/hook", "task_queues": ["b"]},
+    )
+    assert r.status_code == 201, r.text
+    await sign_in(page, tenant.admin_key)
+    await page.goto(f"/console/n/{tenant.namespace}/task-queues")
+    await page.get_by_role("link", name=raw.q).click()
+    await page.get_by_role("cell", name="worker", exact=True).wait_for()
+    await check_accessibility(page, "task-queue")
+
+    await page.goto(f"/console/n/{tenant.namespace}/webhooks")
+    await page.get_by_role("link", name="billing").click()
+    await check_accessibility(page, "webhook")
+    await page.get_by_role("button", name="Rotate secret").click()
+    assert (await page.locator("section.secret code").inner_text()).startswith("whsec_")
+
+    await page.goto(f"/console/namespaces/{tenant.namespace}")
+    await page.get_by_label("Retention of closed runs (days)").fill("7")
+    await page.get_by_role("button", name="Save settings").click()
+    await page.get_by_text("Saved.").wait_for()
+    await check_accessibility(page, "namespace-settings")
+    described = (await tenant.client.get(tenant.ns())).json()
+    assert described["retention_days"] == 7

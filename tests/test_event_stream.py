@@ -112,3 +112,29 @@ async def test_another_tenant_gets_404_and_a_bad_last_event_id_400(tenant, other
     async with httpx.AsyncClient(base_url=str(tenant.client.base_url)) as anonymous:
         r = await anonymous.get(tenant.ns(f"/workflows/{workflow_id}/events/stream"))
     assert_problem(r, 401)
+
+
+async def test_runs_list_by_close_time_lists_closed_runs_newest_close_first(tenant):
+    raw = raw_on_fresh_queue(tenant)
+    prefix = uid("order")
+    for n in range(3):
+        await raw.start(f"{prefix}-{n}")
+    for _ in range(3):
+        task = await raw.next_workflow_task()
+        if task["workflow_id"] != f"{prefix}-1":
+            await raw.complete(task, complete_workflow(None))
+    r = await tenant.client.get(
+        tenant.ns("/workflows"),
+        params={"workflow_id_prefix": prefix, "order_by": "close_time_desc", "page_size": 1},
+    )
+    first = r.json()
+    assert [w["workflow_id"] for w in first["workflows"]] == [f"{prefix}-2"]
+    r = await tenant.client.get(
+        tenant.ns("/workflows"),
+        params={
+            "workflow_id_prefix": prefix,
+            "order_by": "close_time_desc",
+            "next_page_token": first["next_page_token"],
+        },
+    )
+    assert [w["workflow_id"] for w in r.json()["workflows"]] == [f"{prefix}-0"]
