@@ -187,6 +187,14 @@ async def serve_app(settings: Settings) -> AsyncIterator[RunningServer]:
     """Another in-process server on a free loopback port, for tests that need their own."""
     ctx = ServerContext(settings=settings, db=Database(settings.database_url))
     app = create_app(settings, ctx)
+    async with serving(app) as base_url:
+        yield RunningServer(base_url=base_url, ctx=ctx, database_url=settings.database_url, app=app)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, in this event loop; yields
+    its base URL."""
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(uv.serve())
@@ -195,12 +203,7 @@ async def serve_app(settings: Settings) -> AsyncIterator[RunningServer]:
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield RunningServer(
-            base_url=f"http://127.0.0.1:{port}",
-            ctx=ctx,
-            database_url=settings.database_url,
-            app=app,
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         uv.should_exit = True
         await task

@@ -8,7 +8,6 @@ refreshes. Runs on 127.0.0.1 in the suite's event loop.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -26,10 +24,10 @@ from authlib.oidc.core.grants import OpenIDCode
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from tests.conftest import serving
 
 
 @dataclass
@@ -321,21 +319,7 @@ class Provider:
 @asynccontextmanager
 async def running_provider() -> AsyncIterator[Provider]:
     provider = Provider()
-    port = free_port()
-    provider.base_url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(provider.app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    # The issuer URL must be known before the first request: the app reads it when called.
+    async with serving(provider.app()) as base_url:
+        provider.base_url = base_url
         yield provider
-    finally:
-        server.should_exit = True
-        await task
-
-
-__all__ = ["Provider", "RedirectResponse", "running_provider"]

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth.principal import Principal, authenticate
+from app.auth.principal import Principal, authenticate, key_principal
 from app.auth.roles import Role
 from app.db.tables import api_keys, console_sessions, console_sign_ins, tenants
 from app.errors import Unauthenticated
@@ -146,19 +146,9 @@ async def _key_principal(conn: AsyncConnection, session: Any, now: datetime) -> 
     key = (
         await conn.execute(sa.select(api_keys).where(api_keys.c.id == session.api_key_id))
     ).one_or_none()
-    if key is None or key.revoked_at is not None:
-        raise Unauthenticated("the API key of this console session was revoked; sign in again")
-    if key.expires_at is not None and key.expires_at <= now:
-        raise Unauthenticated("the API key of this console session has expired")
-    return Principal(
-        tenant_id=session.tenant_id,
-        tenant_name=session.tenant_name,
-        key_id=key.id,
-        key_name=key.name,
-        role=Role(key.role),
-        namespaces=tuple(key.namespaces) if key.namespaces is not None else None,
-        expires_at=key.expires_at,
-    )
+    if key is None:
+        raise Unauthenticated("the API key of this console session is gone; sign in again")
+    return key_principal(key, session.tenant_name, now)
 
 
 async def touch_session(conn: AsyncConnection, session_id: str, now: datetime) -> None:
