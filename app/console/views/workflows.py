@@ -86,8 +86,8 @@ def curl_of(console: Console, namespace: str, params: dict[str, str]) -> str:
 async def workflow_list(
     namespace: str,
     console: Page,
-    next_page_token: str | None = None,
-    refresh: int | None = None,
+    next_page_token: Annotated[str | None, Query(max_length=2000)] = None,
+    refresh: Annotated[int | None, Query(ge=0, le=3600)] = None,
     fragment: str | None = None,
 ) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
