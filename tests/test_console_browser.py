@@ -185,6 +185,9 @@ async def test_a_definition_run_shows_its_graph_with_the_current_state(page, ten
     await page.goto(f"/console/n/{tenant.namespace}/workflows/{workflow_id}")
     await page.locator('svg.graph g.node.current[data-state="Charge"]').wait_for()
     await page.locator('svg.graph g.node.taken[data-state="Prepare"]').wait_for()
+    await page.locator(
+        "#waiting-on", has_text="State 'Charge' (charge) waits on task queue"
+    ).wait_for()
     assert await page.locator("table.steps").get_by_text('"order"').count() >= 1
     await check_accessibility(page, "definition-run")
     await page.goto(f"/console/n/{tenant.namespace}/definitions/{name}")

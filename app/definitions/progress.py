@@ -71,7 +71,14 @@ async def describe_definition(conn: AsyncConnection, described: dict[str, Any]) 
 def _callback_wait(wait: dict[str, Any] | None, states: list[str]) -> dict[str, Any] | None:
     """A waitForTaskToken state waits on a queue no worker polls by design: it waits for
     whoever holds the token, which is what the operator needs to hear."""
-    if wait is None or wait.get("task_queue") != CALLBACK_QUEUE:
+    if wait is None:
+        return None
+    activity = wait.get("activity_id") or ""
+    if wait.get("task_queue") != CALLBACK_QUEUE:
+        # The interpreter's activity ids are its bookkeeping; the operator knows the state.
+        if activity.startswith("asl:") and len(states) == 1:
+            message = wait["message"].replace(f"Activity '{activity}'", f"State '{states[0]}'")
+            return {**wait, "message": message}
         return wait
     which = f"State '{states[0]}'" if len(states) == 1 else "A waitForTaskToken state"
     return {
