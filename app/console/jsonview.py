@@ -1,7 +1,8 @@
 """Payloads as a collapsible tree of <details> elements, built on the server within a budget.
 
 A 2 MiB payload must not become a page the browser chokes on: at most MAX_NODES values are
-drawn, strings are cut at MAX_STRING characters, and past the budget the rest is summarised.
+drawn (MAX_ITEMS per object or array), strings are cut at MAX_STRING characters, and past the
+budget the rest is summarised.
 The browser only opens and closes elements; no script walks the JSON.
 """
 
@@ -14,6 +15,7 @@ import orjson
 from markupsafe import Markup
 
 MAX_NODES = 1500
+MAX_ITEMS = 200  # per object or array, so one long list does not use up the whole budget
 MAX_STRING = 2000
 OPEN_DEPTH = 2
 
@@ -56,7 +58,7 @@ def _node(value: Any, depth: int, budget: _Budget, out: list[str]) -> None:
         f'<span class="j-size">{summary}</span></summary><ul class="j-list">'
     )
     for index, (key, child) in enumerate(items):
-        if budget.left <= 0:
+        if budget.left <= 0 or index >= MAX_ITEMS:
             out.append(f'<li class="j-cut">… {len(items) - index:,} more not shown</li>')
             break
         label = (
