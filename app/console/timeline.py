@@ -16,6 +16,7 @@ LABEL_WIDTH = 240
 ROW_HEIGHT = 22
 AXIS_HEIGHT = 24
 MAX_ROWS = 200
+MAX_MARKS = 200
 
 _CLOSE_STATE = {
     "ACTIVITY_TASK_COMPLETED": "completed",
@@ -94,7 +95,7 @@ def layout(events: list[dict[str, Any]], run_start: datetime, run_end: datetime)
     scale = (WIDTH - LABEL_WIDTH - 10) / span
 
     def x(moment: datetime) -> float:
-        return LABEL_WIDTH + max(0.0, (moment - run_start).total_seconds()) * scale
+        return round(LABEL_WIDTH + max(0.0, (moment - run_start).total_seconds()) * scale, 1)
 
     rows = []
     for index, g in enumerate(shown):
@@ -104,7 +105,7 @@ def layout(events: list[dict[str, Any]], run_start: datetime, run_end: datetime)
         if g.started is not None and g.started > g.start:
             bars.append({"x": x(g.start), "w": max(x(g.started) - x(g.start), 1), "cls": "wait"})
         begin = g.started or g.start
-        bars.append({"x": x(begin), "w": max(x(end) - x(begin), 2), "cls": g.state})
+        bars.append({"x": x(begin), "w": round(max(x(end) - x(begin), 2), 1), "cls": g.state})
         title = f"{g.label}: {g.state}, {(end - g.start).total_seconds():.3f} s" + (
             f", attempt {g.attempt}" if g.kind == "activity" else ""
         )
@@ -118,7 +119,7 @@ def layout(events: list[dict[str, Any]], run_start: datetime, run_end: datetime)
             }
         )
     marks_y = AXIS_HEIGHT + len(rows) * ROW_HEIGHT
-    marks = [{"x": x(when), "title": f"signal {name}"} for when, name in signals[:500]]
+    marks = [{"x": x(when), "title": f"signal {name}"} for when, name in signals[:MAX_MARKS]]
     ticks = [
         {"x": LABEL_WIDTH + i * (WIDTH - LABEL_WIDTH - 10) / 4, "label": f"{span * i / 4:.1f} s"}
         for i in range(5)
