@@ -3,7 +3,8 @@
 Each event is `id: <event_id>`, `event: history`, `data: <the event as JSON>`; a browser's
 EventSource sends the last id back as `Last-Event-ID` when it reconnects, and the stream
 resumes after it. When the run has closed and its last event was sent, a `closed` event
-(`data: {"status": …}`) ends the stream. A comment line keeps idle connections open.
+(`data: {"status": …}`) ends the stream; a server shutting down ends it without one, and
+the client resumes elsewhere. A comment line keeps idle connections open.
 """
 
 from __future__ import annotations
@@ -52,4 +53,5 @@ async def history_stream(
             yield b"id: %d\nevent: history\ndata: %s\n\n" % (event["event_id"], data)
     async with watcher.db.read() as conn:
         status = (await run_row(conn, run_id))["status"]
-    yield b"event: closed\ndata: %s\n\n" % orjson.dumps({"status": status})
+    if status != "RUNNING":  # else the server is shutting down: the client reconnects
+        yield b"event: closed\ndata: %s\n\n" % orjson.dumps({"status": status})

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
@@ -21,6 +23,7 @@ from app.api.routers import (
     webhooks,
     workflows,
 )
+from app.api.shutdown import install_drain_handlers
 from app.background import BackgroundLoops
 from app.console.app import create_console
 from app.context import ServerContext
@@ -49,13 +52,20 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = BackgroundLoops(ctx, engine, wakeups)
         await background.start()
+        restore_signals = install_drain_handlers(
+            engine.begin_drain, ctx.settings.shutdown_grace_seconds
+        )
         try:
             yield
         finally:
+            restore_signals()
+            engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()
             await ctx.db.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in a package, not a CDN: /docs works on a closed network.
+    app = FastAPIOffline(
+        static_url="/docs/static",
         title="Perdure",
         version=__version__,
         description=DESCRIPTION,
@@ -63,7 +73,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     )
     app.state.ctx = ctx
     app.state.engine = engine
-    app.state.metrics = RequestMetrics()
+    app.state.metrics = RequestMetrics(ctx.metrics_registry)
     install_problem_handlers(app)
     for module in (
         health,
@@ -79,6 +89,9 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if ctx.tracer_provider is not None:
+        # Outermost: a span per request, continuing the caller's W3C `traceparent`.
+        app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
 

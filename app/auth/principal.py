@@ -60,22 +60,31 @@ async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[
         raise Unauthenticated("the API key is malformed")
     row = (
         await conn.execute(
-            sa.select(api_keys, tenants.c.name.label("tenant_name"))
+            sa.select(
+                api_keys,
+                tenants.c.name.label("tenant_name"),
+                tenants.c.disabled_at.label("tenant_disabled_at"),
+            )
             .join(tenants, tenants.c.id == api_keys.c.tenant_id)
             .where(api_keys.c.key_hash == hash_api_key(key))
         )
     ).one_or_none()
     if row is None:
         raise Unauthenticated("the API key is not valid")
-    principal = key_principal(row, row.tenant_name, now)
+    principal = key_principal(row, row.tenant_name, row.tenant_disabled_at, now)
     stale = row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION
     return principal, stale
 
 
-def key_principal(key: Any, tenant_name: str, now: datetime) -> Principal:
-    """The principal of an api_keys row; Unauthenticated once it is revoked or expired."""
+def key_principal(
+    key: Any, tenant_name: str, tenant_disabled_at: datetime | None, now: datetime
+) -> Principal:
+    """The principal of an api_keys row; Unauthenticated once it is revoked or expired, or
+    its tenant is disabled."""
     if key.revoked_at is not None:
         raise Unauthenticated("the API key has been revoked")
+    if tenant_disabled_at is not None:
+        raise Unauthenticated(f"tenant '{tenant_name}' is disabled; ask the system administrator")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthenticated("the API key has expired")
     return Principal(

@@ -110,7 +110,11 @@ async def load_session(
         raise Unauthenticated("sign in to use the console")
     row = (
         await conn.execute(
-            sa.select(console_sessions, tenants.c.name.label("tenant_name"))
+            sa.select(
+                console_sessions,
+                tenants.c.name.label("tenant_name"),
+                tenants.c.disabled_at.label("tenant_disabled_at"),
+            )
             .join(tenants, tenants.c.id == console_sessions.c.tenant_id)
             .where(console_sessions.c.token_hash == _hash(token))
         )
@@ -122,6 +126,8 @@ async def load_session(
     if row.api_key_id is not None:
         principal = await _key_principal(conn, row, now)
     else:
+        if row.tenant_disabled_at is not None:
+            raise Unauthenticated(f"tenant '{row.tenant_name}' is disabled")
         principal = Principal(
             tenant_id=row.tenant_id,
             tenant_name=row.tenant_name,
@@ -148,7 +154,7 @@ async def _key_principal(conn: AsyncConnection, session: Any, now: datetime) -> 
     ).one_or_none()
     if key is None:
         raise Unauthenticated("the API key of this console session is gone; sign in again")
-    return key_principal(key, session.tenant_name, now)
+    return key_principal(key, session.tenant_name, session.tenant_disabled_at, now)
 
 
 async def touch_session(conn: AsyncConnection, session_id: str, now: datetime) -> None:

@@ -52,6 +52,8 @@ async def fire_for_run(tx: Transition, run_id: str) -> int:
 
 async def _fire(tx: Transition, run: Run, timer: sa.RowMapping) -> None:
     kind = timer["kind"]
+    tx.observe("timers_fired", (kind,))
+    tx.observe("timer_lateness", (kind,), max(0.0, (tx.now - timer["fire_at"]).total_seconds()))
     if kind == commands.TIMER_USER:
         await tx.record(
             run, E.TIMER_FIRED, {"timer_id": timer["label"], "started_event_id": timer["ref"]}

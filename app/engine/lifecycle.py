@@ -3,6 +3,7 @@ continue-as-new, and what closing a run means for its parent and children."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -205,6 +206,7 @@ async def create_run(
         "attempt": req.attempt,
     }
     run = tx.add_new_run(data)
+    tx.observe("workflow_started", (run.namespace_id,))
     tx.append(
         run,
         E.WORKFLOW_EXECUTION_STARTED,
@@ -361,6 +363,9 @@ async def close(
     continued_to: Run | None = None,
 ) -> None:
     tx.append(run, event_type, attributes)
+    tx.observe("workflow_closed", (run.namespace_id, status.value))
+    if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+        tx.note(logging.WARNING, f"workflow run {status.value.lower()}", run)
     run.set(
         status=status.value,
         close_time=tx.now,

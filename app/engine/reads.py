@@ -31,7 +31,7 @@ from app.engine.payloads import load
 from app.engine.search_attributes import canonical
 from app.engine.transition import SELECT_RUN
 from app.engine.waiting import waiting_on
-from app.engine.wakeups import Wakeups, run_closed_key, run_key
+from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
 
@@ -426,11 +426,12 @@ class RunWatcher:
         deadline = time.monotonic() + seconds
         key = run_closed_key(run_id) if until_closed else run_key(run_id)
         while True:
-            async with self.wakeups.waiting(key) as woken:
+            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
                 async with self.db.read() as conn:
                     found = await ready(conn)
                 remaining = deadline - time.monotonic()
-                if found is not None or remaining <= 0:
+                # Shutting down: answer with what there is now, as a timeout would.
+                if found is not None or remaining <= 0 or self.wakeups.draining:
                     return found
                 try:
                     await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
@@ -442,7 +443,8 @@ class RunWatcher:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """The run's events after `after_event_id`, a page at a time as they are recorded;
         an empty list when `keepalive_seconds` pass without any. Ends once the run is closed
-        and its last event was given. No connection is held while waiting."""
+        and its last event was given, or when the server starts shutting down. No connection is
+        held while waiting."""
 
         async def more(conn: AsyncConnection) -> Any:
             events = await history_page(
@@ -459,8 +461,8 @@ class RunWatcher:
 
         while True:
             events = await self.wait(run_id, more, keepalive_seconds)
-            if events == []:
-                return
+            if events == [] or (events is None and self.wakeups.draining):
+                return  # closed, or this server is shutting down (the client resumes elsewhere)
             yield events or []
             if events:
                 after_event_id = events[-1]["event_id"]

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
+from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
     deadlines,
@@ -37,8 +38,22 @@ from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
-from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
-from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureError
+from app.engine.wakeups import (
+    CHANNEL,
+    DRAIN_KEY,
+    TIMERS_KEY,
+    Wakeups,
+    notify_payloads,
+    queue_key,
+)
+from app.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    NotFound,
+    PerdureError,
+    Unavailable,
+)
+from app.observability.logs import log_engine_events
 
 log = logging.getLogger("perdure.engine")
 
@@ -78,6 +93,13 @@ class Engine:
     # -- the transition runner --------------------------------------------------------------
 
     async def transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+        if self.ctx.tracer is None:
+            return await self._transact(body)
+        name = body.__qualname__.split(".<locals>")[0]
+        with self.ctx.tracer.start_as_current_span(f"transition {name}"):
+            return await self._transact(body)
+
+    async def _transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_TRANSITION_ATTEMPTS + 1):
             try:
                 async with self.db.write() as conn:
@@ -87,6 +109,7 @@ class Engine:
             except DBAPIError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if sqlstate in RETRYABLE_SQLSTATES and attempt < MAX_TRANSITION_ATTEMPTS:
+                    self.ctx.metrics.transition_retries.labels(sqlstate).inc()
                     log.info("transition retried after %s (attempt %d)", sqlstate, attempt)
                     await asyncio.sleep(0.005 * attempt)
                     continue
@@ -97,10 +120,26 @@ class Engine:
             ):
                 tx.wake_keys.add(TIMERS_KEY)
             self.wakeups.notify(tx.wake_keys)
+            if tx.notes:
+                log_engine_events(tx.notes)
+            if tx.observations:
+                await self.ctx.metrics.apply(tx.observations, self._namespace_label)
             if isinstance(result, Rejected):
                 raise result.error
             return result
         raise AssertionError("unreachable")
+
+    async def _namespace_label(self, namespace_id: str) -> str | None:
+        """'tenant/namespace' for metric labels (read once per namespace and process)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(tenants.c.name, namespaces.c.name)
+                    .join(tenants, tenants.c.id == namespaces.c.tenant_id)
+                    .where(namespaces.c.id == namespace_id)
+                )
+            ).one_or_none()
+        return f"{row[0]}/{row[1]}" if row is not None else None
 
     async def _finish(self, tx: Transition) -> None:
         await decisions.run_inline_deciders(tx)
@@ -133,6 +172,12 @@ class Engine:
                     reason=f"history size limit exceeded ({what}); the run was terminated",
                     identity="perdure",
                 )
+
+    def begin_drain(self) -> None:
+        """Shutdown began: waiting long polls, result waits and queries answer at once."""
+        if not self.wakeups.draining:
+            log.info("shutting down: answering waiting long polls, taking no new tasks")
+            self.wakeups.begin_drain()
 
     # -- starting and driving runs ----------------------------------------------------------
 
@@ -254,7 +299,10 @@ class Engine:
     ) -> Any:
         deadline = time.monotonic() + wait
         while True:
-            async with self.wakeups.waiting(key) as woken:
+            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
+                # Shutting down: take no new task, answer empty as on timeout.
+                if self.wakeups.draining:
+                    return None
                 # A task handed to a poller that hung up would be lost until its timeout.
                 if caller_gone is not None and await caller_gone():
                     return None
@@ -311,17 +359,18 @@ class Engine:
         namespace_id: str,
         token_text: str,
         raw_commands: list[dict[str, Any]],
-        identity: str,
+        identity: str | None,
         *,
         return_new_task: bool = False,
     ) -> dict[str, Any]:
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
-            tx.caller_identity = identity
             tx.hold_workflow_tasks = return_new_task
             run = await self._started_workflow_task(tx, namespace_id, token)
-            refused = await decisions.apply_decision(tx, run, raw_commands, identity)
+            who = identity or run.wft_identity or "unknown"  # the poller's, unless told
+            tx.caller_identity = who
+            refused = await decisions.apply_decision(tx, run, raw_commands, who)
             if refused is not None:
                 return Rejected(refused)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
@@ -333,14 +382,19 @@ class Engine:
             if return_new_task and run.is_open:
                 await workflow_tasks.schedule_pending(tx)
                 answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(
-                    tx, run, identity
+                    tx, run, who
                 )
             return answer
 
         return await self.transact(body)
 
     async def fail_workflow_task(
-        self, namespace_id: str, token_text: str, failure: dict[str, Any], cause: str, identity: str
+        self,
+        namespace_id: str,
+        token_text: str,
+        failure: dict[str, Any],
+        cause: str,
+        identity: str | None,
     ) -> None:
         token = TaskToken.decode(token_text, kind="w")
 
@@ -350,7 +404,11 @@ class Engine:
                 tx,
                 run,
                 E.WORKFLOW_TASK_FAILED,
-                {"cause": cause, "failure": failure, "identity": identity},
+                {
+                    "cause": cause,
+                    "failure": failure,
+                    "identity": identity or run.wft_identity or "unknown",
+                },
             )
 
         await self.transact(body)
@@ -451,7 +509,7 @@ class Engine:
         self,
         namespace_id: str,
         result: Any,
-        identity: str,
+        identity: str | None,
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
@@ -463,16 +521,17 @@ class Engine:
         async def body(tx: Transition) -> dispatch.WorkflowTaskClaim | None:
             tx.hold_workflow_tasks = return_new_workflow_task
             run, activity = await self._started_activity(tx, namespace_id, token, by_id)
-            await activities.complete(tx, run, activity, result_text, identity)
+            who = identity or activity["started_identity"] or "unknown"
+            await activities.complete(tx, run, activity, result_text, who)
             if not return_new_workflow_task:
                 return None
             await workflow_tasks.schedule_pending(tx)
-            return await dispatch.take_scheduled_workflow_task(tx, run, identity)
+            return await dispatch.take_scheduled_workflow_task(tx, run, who)
 
         return await self.transact(body)
 
     async def complete_activities(
-        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str
+        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str | None
     ) -> list[PerdureError | None]:
         """Complete many attempts (task token, result) in one transaction; per completion, None
         or the error that refused it (a stale token, a result too large). A refusal is found
@@ -519,7 +578,7 @@ class Engine:
         self,
         namespace_id: str,
         failure: dict[str, Any],
-        identity: str,
+        identity: str | None,
         *,
         last_heartbeat_details: Any = None,
         token: str | None = None,
@@ -538,7 +597,7 @@ class Engine:
         self,
         namespace_id: str,
         details: Any,
-        identity: str,
+        identity: str | None,
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
@@ -575,7 +634,12 @@ class Engine:
         deadline = time.monotonic() + timeout
         try:
             while True:
-                async with self.wakeups.waiting(queries.query_key(query_id)) as woken:
+                async with self.wakeups.waiting(queries.query_key(query_id), DRAIN_KEY) as woken:
+                    if self.wakeups.draining:
+                        raise Unavailable(
+                            "the server is shutting down; send the query again",
+                            query_id=query_id,
+                        )
                     async with self.db.read() as conn:
                         found = await queries.outcome(conn, query_id)
                     if found is not None:

@@ -6,6 +6,7 @@ the completing task's events are all written, so the new WORKFLOW_TASK_SCHEDULED
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from app.engine.events import E
@@ -109,6 +110,15 @@ async def fail_and_retry(
     tx: Transition, run: Run, event_type: E, attributes: dict[str, Any]
 ) -> None:
     """A started task failed or timed out: record it, release buffered events, retry."""
+    what = "timed out" if event_type == E.WORKFLOW_TASK_TIMED_OUT else "failed"
+    tx.note(
+        logging.WARNING,
+        f"workflow task {what}; it is retried",
+        run,
+        task_queue=run.task_queue,
+        cause=attributes.get("cause") or attributes.get("timeout_type"),
+        attempt=run.wft_attempt,
+    )
     await close_started(tx, run, event_type, attributes)
     await tx.flush_buffered(run)
     attempt = run.wft_attempt + 1

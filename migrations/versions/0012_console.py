@@ -1,7 +1,7 @@
 """The web console: server-side sessions and OIDC sign-ins in progress.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0015
 Create Date: 2026-11-25
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from app.db.types import UTCDateTime
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
