@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
 from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
+from app.api.raw_paths import RawPathRouting, decode_path_params
 from app.api.routers import (
     api_keys,
     definitions,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(decode_path_params)],
     )
     app.state.ctx = ctx
     app.state.engine = engine
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RawPathRouting)
     if ctx.tracer_provider is not None:
         # Outermost: a span per request, continuing the caller's W3C `traceparent`.
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from app.engine import (
     dispatch,
     lifecycle,
     queries,
+    reads,
     retention,
     workflow_tasks,
 )
@@ -45,6 +47,7 @@ from app.engine.wakeups import (
     Wakeups,
     notify_payloads,
     queue_key,
+    run_key,
 )
 from app.errors import (
     DeadlineExceeded,
@@ -89,6 +92,8 @@ class Engine:
         self.deadline_loop_wakes_at: datetime | None = None
         self._next_purge = 0.0
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
+        # Time-skipping: the jumps made (engine time when made, length), newest last.
+        self._skips: deque[tuple[datetime, timedelta]] = deque(maxlen=1000)
 
     # -- the transition runner --------------------------------------------------------------
 
@@ -208,9 +213,12 @@ class Engine:
                 run = await tx.find_run(req.namespace_id, req.workflow_id)
             except NotFound:
                 run = None
-            created = False
-            if run is None or not run.is_open:
-                run, created = await lifecycle.start(tx, req)
+            if run is not None and run.is_open:
+                await lifecycle.signal_with_start_to_running(
+                    tx, run, signal_name, signal_input, req.identity
+                )
+                return run, False
+            run, created = await lifecycle.start(tx, req)
             await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
             return run, created
 
@@ -625,13 +633,16 @@ class Engine:
         args_text: str | None,
         timeout: float,  # noqa: ASYNC109 - the caller's deadline, stored with the query
     ) -> dict[str, Any]:
-        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer."""
+        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer.
+        A run whose first workflow task has not completed is asked once it has (see
+        `queries.ready_for_query`)."""
+        deadline = time.monotonic() + timeout
+        run_id = await self._await_queryable(namespace_id, workflow_id, run_id, deadline)
         query_id = await self.transact(
             lambda tx: queries.create(
                 tx, namespace_id, workflow_id, run_id, query_type, args_text, timeout
             )
         )
-        deadline = time.monotonic() + timeout
         try:
             while True:
                 async with self.wakeups.waiting(queries.query_key(query_id), DRAIN_KEY) as woken:
@@ -657,6 +668,32 @@ class Engine:
                         pass
         finally:
             await asyncio.shield(self.transact(lambda tx: queries.forget(tx, query_id)))
+
+    async def _await_queryable(
+        self, namespace_id: str, workflow_id: str, run_id: str | None, deadline: float
+    ) -> str:
+        """The run's id once a worker can answer a query on it; waits on the run's events."""
+        async with self.db.read() as conn:
+            row = await reads.find_run_row(conn, namespace_id, workflow_id, run_id)
+        while True:
+            async with self.wakeups.waiting(run_key(row["id"]), DRAIN_KEY) as woken:
+                async with self.db.read() as conn:
+                    row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
+                remaining = deadline - time.monotonic()
+                if queries.ready_for_query(row, self.clock.now(), remaining):
+                    return row["id"]
+                if self.wakeups.draining:
+                    raise Unavailable("the server is shutting down; send the query again")
+                if remaining <= 0:
+                    raise DeadlineExceeded(
+                        "the run's first workflow task did not complete within the query's "
+                        "timeout; is a worker polling the workflow's task queue?",
+                        run_id=row["id"],
+                    )
+                try:
+                    await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
+                except TimeoutError:
+                    pass
 
     async def respond_query(
         self,
@@ -690,14 +727,29 @@ class Engine:
                 return fired  # due timers are held by another replica right now
 
     async def skip_time_if_idle(self) -> bool:
-        """Time-skipping mode: when nothing can happen before the next deadline, jump to it."""
+        """Time-skipping mode: when nothing can happen before the next deadline, jump to it.
+
+        Nothing can happen when no workflow task, activity attempt or query is in a worker's
+        hands, and every task still waiting for a worker has waited at least
+        `deadlines.UNSERVED_AFTER_SECONDS` (time skipped meanwhile not counted): its queue has
+        no worker, so it must not stall the runs that do."""
         async with self.db.read() as conn:
             tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
             next_at = await deadlines.next_fire_time(tx)
-            if next_at is None or next_at <= tx.now or not await deadlines.nothing_in_flight(tx):
+            if next_at is None or next_at <= tx.now or await deadlines.worked_on(tx):
                 return False
+            newest = await deadlines.newest_waiting_since(tx)
+        if newest is not None and self._waited_since(newest) < deadlines.UNSERVED_AFTER_SECONDS:
+            return False
+        now = self.clock.now()
+        self._skips.append((now, next_at - now))
         self.clock.advance_to(next_at)
         return True
+
+    def _waited_since(self, queued_at: datetime) -> float:
+        """Seconds since `queued_at` (engine clock), less the time skipped since."""
+        skipped = sum((delta for at, delta in self._skips if at >= queued_at), timedelta(0))
+        return (self.clock.now() - queued_at - skipped).total_seconds()
 
     async def run_deadline_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
