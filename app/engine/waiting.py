@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.tables import task_queue_pollers, timers
 from app.engine.activities import TIMER_RETRY
 from app.engine.events import RunStatus
-from app.engine.lifecycle import TIMER_START_DELAY
 from app.engine.payloads import load
-from app.engine.workflow_tasks import TIMER_WFT_BACKOFF
+from app.engine.workflow_tasks import TIMER_FIRST_TASK_BACKOFF, TIMER_WFT_BACKOFF
 
 # A queue counts as unattended when no worker has polled it for this long. Pollers are recorded
 # when a poll starts (app/engine/pollers.py), and an idle worker polls again at least every
@@ -96,7 +95,7 @@ async def _engine_timers(conn: AsyncConnection, run_id: str) -> dict[tuple[str, 
     rows = await conn.execute(
         sa.select(timers.c.kind, timers.c.ref, timers.c.fire_at).where(
             timers.c.run_id == run_id,
-            timers.c.kind.in_([TIMER_RETRY, TIMER_WFT_BACKOFF, TIMER_START_DELAY]),
+            timers.c.kind.in_([TIMER_RETRY, TIMER_WFT_BACKOFF, TIMER_FIRST_TASK_BACKOFF]),
         )
     )
     return {(r.kind, r.ref): r.fire_at for r in rows}
@@ -236,12 +235,12 @@ async def waiting_on(
                 timer_id=timer["timer_id"],
             )
         )
-    delayed = engine_timers.get((TIMER_START_DELAY, 0))
+    delayed = engine_timers.get((TIMER_FIRST_TASK_BACKOFF, 0))
     if delayed is not None:
         waits.append(
             _wait(
                 START_DELAY,
-                f"The run starts at {_at(delayed)} (its start delay).",
+                f"The run starts at {_at(delayed)} (its start delay or retry back-off).",
                 until=delayed,
             )
         )
