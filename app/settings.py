@@ -91,6 +91,31 @@ class Settings(BaseSettings):
         description="How long a loop holds a batch operation it works; another takes it over after.",
     )
 
+    # -- the web console (app/console) ------------------------------------------------------
+    console_session_seconds: float = Field(
+        default=12 * 3600, gt=0, description="A console session ends this long after sign-in."
+    )
+    console_idle_seconds: float = Field(
+        default=3600, gt=0, description="A console session unused this long ends."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OIDC issuer URL; when set the console offers single sign-on (Authlib).",
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile email offline_access"
+    oidc_tenant_claim: str = Field(
+        default="perdure_tenant", description="ID-token claim naming the user's tenant."
+    )
+    oidc_role_claim: str = Field(
+        default="perdure_role", description="ID-token claim naming the role (admin, operator, …)."
+    )
+    oidc_namespaces_claim: str = Field(
+        default="perdure_namespaces",
+        description="ID-token claim listing the namespaces the user may use (absent: all).",
+    )
+
     @model_validator(mode="after")
     def _password_into_url(self) -> Settings:
         if self.database_password:

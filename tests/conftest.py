@@ -27,6 +27,18 @@ from app.db.migrate import upgrade_to_head
 from app.settings import Environment, Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# The console's browser tests drive Debian's chromium (.ci/run installs it with apt).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_database_url() -> str:
@@ -82,6 +94,17 @@ async def server(database_url: str) -> AsyncIterator[RunningServer]:
     )
     async with serve_app(settings) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """One headless chromium for the whole session (each test opens its own context)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture
@@ -174,6 +197,14 @@ async def serve_app(
     (`context`: more ServerContext fields, e.g. a tracer provider)."""
     ctx = ServerContext(settings=settings, db=db or Database(settings.database_url), **context)
     app = create_app(settings, ctx)
+    async with serving(app) as base_url:
+        yield RunningServer(base_url=base_url, ctx=ctx, database_url=settings.database_url, app=app)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, in this event loop; yields
+    its base URL."""
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(uv.serve())
@@ -182,12 +213,7 @@ async def serve_app(
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield RunningServer(
-            base_url=f"http://127.0.0.1:{port}",
-            ctx=ctx,
-            database_url=settings.database_url,
-            app=app,
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         uv.should_exit = True
         await task

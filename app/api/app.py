@@ -29,6 +29,7 @@ from app.api.routers import (
 )
 from app.api.shutdown import install_drain_handlers
 from app.background import BackgroundLoops
+from app.console.app import create_console
 from app.context import ServerContext
 from app.db.database import Database
 from app.engine.service import Engine
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         batch_operations,
     ):
         app.include_router(module.router)
+    app.mount("/console", create_console(ctx, engine))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RawPathRouting)
     if ctx.tracer_provider is not None:

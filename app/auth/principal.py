@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -70,25 +71,31 @@ async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[
     ).one_or_none()
     if row is None:
         raise Unauthenticated("the API key is not valid")
-    if row.revoked_at is not None:
-        raise Unauthenticated("the API key has been revoked")
-    if row.tenant_disabled_at is not None:
-        raise Unauthenticated(
-            f"tenant '{row.tenant_name}' is disabled; ask the system administrator"
-        )
-    if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated("the API key has expired")
-    principal = Principal(
-        tenant_id=row.tenant_id,
-        tenant_name=row.tenant_name,
-        key_id=row.id,
-        key_name=row.name,
-        role=Role(row.role),
-        namespaces=tuple(row.namespaces) if row.namespaces is not None else None,
-        expires_at=row.expires_at,
-    )
+    principal = key_principal(row, row.tenant_name, row.tenant_disabled_at, now)
     stale = row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION
     return principal, stale
+
+
+def key_principal(
+    key: Any, tenant_name: str, tenant_disabled_at: datetime | None, now: datetime
+) -> Principal:
+    """The principal of an api_keys row; Unauthenticated once it is revoked or expired, or
+    its tenant is disabled."""
+    if key.revoked_at is not None:
+        raise Unauthenticated("the API key has been revoked")
+    if tenant_disabled_at is not None:
+        raise Unauthenticated(f"tenant '{tenant_name}' is disabled; ask the system administrator")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthenticated("the API key has expired")
+    return Principal(
+        tenant_id=key.tenant_id,
+        tenant_name=tenant_name,
+        key_id=key.id,
+        key_name=key.name,
+        role=Role(key.role),
+        namespaces=tuple(key.namespaces) if key.namespaces is not None else None,
+        expires_at=key.expires_at,
+    )
 
 
 async def record_key_use(conn: AsyncConnection, key_id: str, now: datetime) -> None:

@@ -577,3 +577,44 @@ batch_operation_runs = sa.Table(
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Index("ix_batch_operation_runs_outcome", "operation_id", "outcome", "at"),
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# The web console. A signed-in browser holds only a random session id (its hash is stored);
+# the session names the API key it was opened with (checked on every request, so revoking the
+# key ends it) or, for OIDC sign-in, the principal its claims mapped to and the tokens that
+# refresh it. Sign-ins in progress keep their PKCE verifier and nonce server-side.
+# ---------------------------------------------------------------------------------------------
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("api_key_id", sa.String(36), nullable=True),  # NULL for OIDC sessions
+    sa.Column("oidc_subject", sa.String(1000), nullable=True),
+    sa.Column("display_name", sa.String(1000), nullable=False),
+    # OIDC sessions: the role and namespaces their claims mapped to (API-key sessions read
+    # them from the key on every request).
+    sa.Column("role", sa.String(20), nullable=True),
+    sa.Column("namespaces", JSONType, nullable=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("refresh_token", sa.Text(), nullable=True),
+    sa.Column("tokens_expire_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_console_sessions_expires_at", "expires_at"),
+)
+
+console_sign_ins = sa.Table(
+    "console_sign_ins",
+    metadata,
+    sa.Column("state", sa.String(64), primary_key=True),
+    sa.Column("code_verifier", sa.String(128), nullable=False),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("next_path", sa.String(2000), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_console_sign_ins_expires_at", "expires_at"),
+)

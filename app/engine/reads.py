@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +25,13 @@ from app.db.tables import (
 )
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
+from app.engine.limits import HISTORY_PAGE_SIZE
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
+from app.engine.waiting import waiting_on
 from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
+from app.pagination import decode_token, encode_token, token_time
 
 LATEST_RUN_ROW = hot(
     sa.select(workflow_runs)
@@ -87,9 +91,28 @@ def run_summary(row: sa.RowMapping) -> dict[str, Any]:
 
 
 async def describe(
-    conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None
+    conn: AsyncConnection,
+    namespace_id: str,
+    workflow_id: str,
+    run_id: str | None,
+    now: datetime,
+    *,
+    with_input: bool = False,
 ) -> dict[str, Any]:
+    """The run (latest of the workflow id when `run_id` is None) with what it has pending and
+    `waiting_on` (app/engine/waiting.py); `input` too when asked. NotFound when absent."""
     row = await find_run_row(conn, namespace_id, workflow_id, run_id)
+    activity_rows = (
+        (
+            await conn.execute(
+                sa.select(activities)
+                .where(activities.c.run_id == row["id"])
+                .order_by(activities.c.scheduled_event_id)
+            )
+        )
+        .mappings()
+        .all()
+    )
     pending_activities = [
         {
             "activity_id": a["activity_id"],
@@ -106,13 +129,7 @@ async def describe(
             "last_worker_identity": a["started_identity"],
             "cancel_requested": a["cancel_requested"],
         }
-        for a in (
-            await conn.execute(
-                sa.select(activities)
-                .where(activities.c.run_id == row["id"])
-                .order_by(activities.c.scheduled_event_id)
-            )
-        ).mappings()
+        for a in activity_rows
     ]
     pending_timers = [
         {"timer_id": t.label, "started_event_id": t.ref, "fire_time": t.fire_at}
@@ -143,7 +160,7 @@ async def describe(
             )
         )
     ]
-    return {
+    described = {
         **run_summary(row),
         "execution_timeout": row["execution_timeout"],
         "run_timeout": row["run_timeout"],
@@ -168,7 +185,11 @@ async def describe(
         "pending_children": children,
         "result": load(row["result"]) if row["status"] == RunStatus.COMPLETED else None,
         "failure": load(row["failure"]),
+        "waiting_on": await waiting_on(conn, row, activity_rows, pending_timers, children, now),
     }
+    if with_input:
+        described["input"] = load(row["input"])
+    return described
 
 
 # -- list and count -------------------------------------------------------------------------------
@@ -235,6 +256,89 @@ def parse_search_attribute_filters(values: list[str]) -> dict[str, Any]:
     return parsed
 
 
+# How a list may be ordered: (time column, descending). Close-time orders list closed runs only.
+RUN_ORDERS = {
+    "start_time_desc": ("start_time", True),
+    "start_time_asc": ("start_time", False),
+    "close_time_desc": ("close_time", True),
+    "close_time_asc": ("close_time", False),
+}
+
+
+async def list_runs(
+    conn: AsyncConnection,
+    namespace_id: str,
+    flt: RunFilter,
+    *,
+    page_size: int,
+    page_token: str | None,
+    order: str = "start_time_desc",
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of run summaries in `order` (a RUN_ORDERS key; newest start first by default),
+    and the token of the next page. Served by the (namespace_id, start_time | close_time)
+    indexes."""
+    if order not in RUN_ORDERS:
+        raise InvalidArgument(f"order_by must be one of {', '.join(RUN_ORDERS)}", field="order_by")
+    column_name, descending = RUN_ORDERS[order]
+    c = workflow_runs.c
+    column = c[column_name]
+    query = sa.select(workflow_runs).where(*flt.where(namespace_id)).limit(page_size + 1)
+    if column_name == "close_time":
+        query = query.where(column.is_not(None))
+    if descending:
+        query = query.order_by(column.desc(), c.id.desc())
+    else:
+        query = query.order_by(column.asc(), c.id.asc())
+    position = decode_token(page_token, length=2)
+    if position is not None:
+        after = token_time(position[0])
+        beyond = (column < after) if descending else (column > after)
+        beside = (c.id < str(position[1])) if descending else (c.id > str(position[1]))
+        query = query.where(sa.or_(beyond, sa.and_(column == after, beside)))
+    rows = (await conn.execute(query)).mappings().all()
+    token = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        token = encode_token([rows[-1][column_name].isoformat(), rows[-1]["id"]])
+    return [run_summary(r) for r in rows], token
+
+
+async def count_runs(conn: AsyncConnection, namespace_id: str, flt: RunFilter) -> int:
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count()).select_from(workflow_runs).where(*flt.where(namespace_id))
+        )
+        or 0
+    )
+
+
+async def count_runs_by_status(
+    conn: AsyncConnection, namespace_id: str, flt: RunFilter
+) -> dict[str, int]:
+    """How many runs match `flt` (its status ignored), per status: one GROUP BY over the
+    (namespace_id, status) index."""
+    unfiltered = RunFilter(**{**flt.__dict__, "status": None})
+    rows = await conn.execute(
+        sa.select(workflow_runs.c.status, sa.func.count())
+        .where(*unfiltered.where(namespace_id))
+        .group_by(workflow_runs.c.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+async def list_children(
+    conn: AsyncConnection, run_id: str, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Child runs started by a run (open and closed), oldest first, at most `limit`."""
+    rows = await conn.execute(
+        sa.select(workflow_runs)
+        .where(workflow_runs.c.parent_run_id == run_id)
+        .order_by(workflow_runs.c.start_time, workflow_runs.c.id)
+        .limit(limit)
+    )
+    return [run_summary(r) for r in rows.mappings()]
+
+
 # -- history and results -------------------------------------------------------------------------
 
 
@@ -254,7 +358,10 @@ async def history_page(
     after_event_id: int,
     up_to_event_id: int | None,
     page_size: int,
+    event_types: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Events after `after_event_id` (up to `up_to_event_id`), oldest first, at most
+    `page_size`; only those of `event_types` when given. Served by the (run_id, event_id) key."""
     query = (
         sa.select(
             history_events.c.event_id,
@@ -268,6 +375,8 @@ async def history_page(
     )
     if up_to_event_id is not None:
         query = query.where(history_events.c.event_id <= up_to_event_id)
+    if event_types:
+        query = query.where(history_events.c.event_type.in_(event_types))
     return [event_json(r) for r in await conn.execute(query)]
 
 
@@ -319,6 +428,35 @@ class RunWatcher:
                 except TimeoutError:
                     pass
 
+    async def follow(
+        self, run_id: str, after_event_id: int, keepalive_seconds: float
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The run's events after `after_event_id`, a page at a time as they are recorded;
+        an empty list when `keepalive_seconds` pass without any. Ends once the run is closed
+        and its last event was given, or when the server starts shutting down. No connection is
+        held while waiting."""
+
+        async def more(conn: AsyncConnection) -> Any:
+            events = await history_page(
+                conn,
+                run_id,
+                after_event_id=after_event_id,
+                up_to_event_id=None,
+                page_size=HISTORY_PAGE_SIZE,
+            )
+            if events:
+                return events
+            closed = (await run_row(conn, run_id))["status"] != RunStatus.RUNNING
+            return [] if closed else None
+
+        while True:
+            events = await self.wait(run_id, more, keepalive_seconds)
+            if events == [] or (events is None and self.wakeups.draining):
+                return  # closed, or this server is shutting down (the client resumes elsewhere)
+            yield events or []
+            if events:
+                after_event_id = events[-1]["event_id"]
+
     async def outcome(self, workflow_id: str, run_id: str, seconds: float) -> dict[str, Any]:
         """The outcome of the chain from this run (following continue-as-new and workflow
         retries) once it closes, or status RUNNING with the run it reached after `seconds`."""
@@ -362,6 +500,35 @@ async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
 
 
 # -- task queues ---------------------------------------------------------------------------------
+
+
+async def list_task_queues(
+    conn: AsyncConnection, namespace_id: str, *, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The namespace's task queues that were polled or hold tasks: name, last poll time,
+    backlog of workflow and activity tasks. At most `limit`, by name."""
+    polled = await conn.execute(
+        sa.select(task_queue_pollers.c.task_queue, sa.func.max(task_queue_pollers.c.last_poll_time))
+        .where(task_queue_pollers.c.namespace_id == namespace_id)
+        .group_by(task_queue_pollers.c.task_queue)
+        .limit(limit)
+    )
+    queues: dict[str, dict[str, Any]] = {
+        name: {"name": name, "last_poll_time": last, "workflow_tasks": 0, "activity_tasks": 0}
+        for name, last in polled
+    }
+    backlog = await conn.execute(
+        sa.select(tasks.c.task_queue, tasks.c.kind, sa.func.count())
+        .where(tasks.c.namespace_id == namespace_id)
+        .group_by(tasks.c.task_queue, tasks.c.kind)
+    )
+    for name, kind, count in backlog:
+        entry = queues.setdefault(
+            name,
+            {"name": name, "last_poll_time": None, "workflow_tasks": 0, "activity_tasks": 0},
+        )
+        entry[f"{kind}_tasks"] = int(count)
+    return [queues[name] for name in sorted(queues)[:limit]]
 
 
 async def describe_task_queue(

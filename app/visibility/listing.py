@@ -278,3 +278,27 @@ async def count_runs(
 
     result: tuple[int, list[dict[str, Any]]] = await _bounded(db, settings, prepare, work)
     return result
+
+
+# The list route's `order_by` parameter, as the list filter's ORDER BY.
+ORDER_PARAMETER = {
+    "start_time_desc": "StartTime DESC",
+    "start_time_asc": "StartTime ASC",
+    "close_time_desc": "CloseTime DESC",
+    "close_time_asc": "CloseTime ASC",
+}
+
+
+def with_order(query_text: str | None, order_by: str) -> str:
+    """The list filter with the `order_by` parameter appended as its ORDER BY (close-time
+    orders also keep closed runs only, as the parameter promises). InvalidArgument
+    when the filter has an ORDER BY of its own (two orders would be ambiguous)."""
+    if query_text and query_text.strip() and parse(query_text).order_by:
+        raise InvalidArgument(
+            "give the order either in the query's ORDER BY or as order_by, not both",
+            field="order_by",
+        )
+    text = (query_text or "").strip()
+    if order_by.startswith("close_time"):  # the parameter lists closed runs only
+        text = f"({text}) AND CloseTime IS NOT NULL" if text else "CloseTime IS NOT NULL"
+    return f"{text} ORDER BY {ORDER_PARAMETER[order_by]}"

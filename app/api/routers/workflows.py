@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
 
+from app import sse
 from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
@@ -203,9 +205,17 @@ async def list_workflows(
     query: ListFilter = None,
     page_size: PageSize = 100,
     next_page_token: PageToken = None,
+    order_by: Annotated[
+        Literal["start_time_desc", "start_time_asc", "close_time_desc", "close_time_asc"],
+        Query(description="Sort order; close-time orders list closed runs only."),
+    ] = "start_time_desc",
 ) -> FastJSON:
     """400 for a query the language or the attributes' types refuse (with its `position`);
-    422 for a filter no index narrows on a large namespace; 504 past the time budget."""
+    422 for a filter no index narrows on a large namespace; 504 past the time budget.
+    `order_by` is the ORDER BY of the list filter, as a parameter (a query with its own
+    ORDER BY and another `order_by` is refused)."""
+    if order_by != "start_time_desc":
+        query = listing.with_order(query, order_by)
     items, token = await listing.list_runs(
         ctx.db,
         ctx.settings,
@@ -248,7 +258,9 @@ async def describe_workflow(
     workflow_id: WorkflowId, ctx: Context, caller: NamespaceReader
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        described = await reads.describe(conn, caller.namespace.id, workflow_id, None)
+        described = await reads.describe(
+            conn, caller.namespace.id, workflow_id, None, ctx.clock.now()
+        )
         return FastJSON(await describe_definition(conn, described))
 
 
@@ -265,7 +277,9 @@ async def describe_run(
     caller: NamespaceReader,
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        described = await reads.describe(conn, caller.namespace.id, workflow_id, run_id)
+        described = await reads.describe(
+            conn, caller.namespace.id, workflow_id, run_id, ctx.clock.now()
+        )
         return FastJSON(await describe_definition(conn, described))
 
 
@@ -323,6 +337,47 @@ async def get_history(
             still_open = (await reads.run_row(conn, target))["status"] == RunStatus.RUNNING
         token = encode_token([last]) if still_open else None
     return FastJSON({"run_id": target, "events": events, "next_page_token": token})
+
+
+@router.get(
+    "/workflows/{workflow_id}/events/stream",
+    response_class=StreamingResponse,
+    summary="Follow a run's new events as server-sent events",
+    description=(
+        "A `text/event-stream` of the run's history: each event as `id: <event_id>`, "
+        '`event: history`, `data: <event JSON>`; a `closed` event (`data: {"status": …}`) '
+        "ends the stream once the run has closed. Resume after a break with the "
+        "`Last-Event-ID` header (EventSource sends it by itself) or `after_event_id`. "
+        "204 when the run is closed and nothing is left to send (EventSource then stops)."
+    ),
+    responses={
+        200: {
+            "description": "The stream of events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        204: {"description": "The run is closed and every event was already sent"},
+        **problem_responses(400, 401, 403, 404),
+    },
+)
+async def stream_events(
+    workflow_id: WorkflowId,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceReader,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    after_event_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> Response:
+    after = sse.parse_last_event_id(last_event_id, after_event_id)
+    async with ctx.db.read() as conn:
+        row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
+    if sse.caught_up(row, after):
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return StreamingResponse(
+        sse.history_stream(engine.watcher, row["id"], after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -206,6 +206,38 @@ class DefinitionOfRun(BaseModel):
     )
 
 
+class WaitingOn(BaseModel):
+    """What an open run waits for (the most pressing thing), in one sentence and as data."""
+
+    kind: Literal[
+        "WORKFLOW_TASK_NO_POLLER",
+        "ACTIVITY_NO_POLLER",
+        "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_SCHEDULED",
+        "WORKFLOW_TASK_BACKOFF",
+        "ACTIVITY_RETRY_BACKOFF",
+        "ACTIVITY_STARTED",
+        "ACTIVITY_SCHEDULED",
+        "CHILD_WORKFLOW",
+        "TIMER",
+        "START_DELAY",
+        "SIGNAL",
+        "CALLBACK",
+    ] = Field(
+        description="Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), "
+        "work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing "
+        "is pending. `CALLBACK`: a stored definition's waitForTaskToken state."
+    )
+    message: str = Field(description="One sentence for a person.")
+    since: datetime | None = Field(description="When this wait began, where known.")
+    until: datetime | None = Field(description="When it ends by itself (timers, back-offs).")
+    task_queue: str | None
+    activity_id: str | None
+    timer_id: str | None
+    workflow_id: str | None = Field(description="The child's workflow id (`CHILD_WORKFLOW`).")
+    others: int = Field(description="How many further things the run waits for.")
+
+
 class WorkflowDescription(WorkflowSummary):
     execution_timeout: float | None
     run_timeout: float | None
@@ -224,6 +256,9 @@ class WorkflowDescription(WorkflowSummary):
     pending_children: list[PendingChild]
     result: Any
     failure: Any
+    waiting_on: WaitingOn | None = Field(
+        description="Why the open run is waiting (null once it is closed)."
+    )
     definition: DefinitionOfRun | None = Field(
         default=None,
         description="Runs of a stored definition: its name, version and current states.",
