@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Waiting long polls and loops look at the database this often even without a wake-up.",
     )
+    idempotency_key_seconds: float = Field(
+        default=86400.0,
+        ge=86400.0,
+        description="Request ids (Idempotency-Key, request_id) are kept at least this long, "
+        "and while the run they reached is open (the IETF draft suggests 24 hours).",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

@@ -17,6 +17,7 @@ from app.auth.principal import (
     NamespaceRef,
     Principal,
     authenticate,
+    check_reaches,
     record_key_use,
     resolve_namespace,
 )
@@ -99,10 +100,12 @@ async def get_namespace_caller(
     principal = await _authenticate(ctx, credentials)
     # Visibility before role: a weak key must not learn that another tenant's namespace exists.
     ref = ctx.auth_cache.namespace(principal.tenant_id, namespace)
-    if ref is None or not principal.sees_namespace(namespace):
+    if ref is None:
         async with ctx.db.read() as conn:
             ref = await resolve_namespace(conn, principal, namespace)
         ctx.auth_cache.remember_namespace(ref)
+    else:
+        check_reaches(principal, ref)
     permission = _permission(scopes)
     if permission is not None:
         principal.require(permission)

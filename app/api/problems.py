@@ -44,7 +44,7 @@ _DESCRIPTIONS = {
     404: "Not found (or not visible to this key)",
     409: "Conflict with the current state",
     413: "Payload too large",
-    422: "A limit would be exceeded",
+    422: "A limit would be exceeded, or an Idempotency-Key was used by another request",
     429: "Rate limited",
     503: "Unavailable: the database is unreachable or not migrated",
     504: "Deadline exceeded: nobody answered in time",

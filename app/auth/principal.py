@@ -24,7 +24,8 @@ class Principal:
     key_id: str
     key_name: str
     role: Role
-    namespaces: tuple[str, ...] | None  # None: every namespace of the tenant
+    # Ids, not names: a namespace deleted and made again under its name is not reached.
+    namespace_ids: tuple[str, ...] | None  # None: every namespace of the tenant
     expires_at: datetime | None = None
 
     def check_not_expired(self, now: datetime) -> None:
@@ -42,8 +43,12 @@ class Principal:
                 role=self.role.value,
             )
 
-    def sees_namespace(self, name: str) -> bool:
-        return self.namespaces is None or name in self.namespaces
+    @property
+    def all_namespaces(self) -> bool:
+        return self.namespace_ids is None
+
+    def reaches(self, namespace_id: str) -> bool:
+        return self.namespace_ids is None or namespace_id in self.namespace_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,7 @@ async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[
         key_id=row.id,
         key_name=row.name,
         role=Role(row.role),
-        namespaces=tuple(row.namespaces) if row.namespaces is not None else None,
+        namespace_ids=tuple(row.namespace_ids) if row.namespace_ids is not None else None,
         expires_at=row.expires_at,
     )
     stale = row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION
@@ -90,8 +95,6 @@ async def record_key_use(conn: AsyncConnection, key_id: str, now: datetime) -> N
 async def resolve_namespace(conn: AsyncConnection, principal: Principal, name: str) -> NamespaceRef:
     """The caller's namespace of that name. Another tenant's, or one outside the key's scope,
     is reported as missing so that existence never leaks."""
-    if not principal.sees_namespace(name):
-        raise NotFound(f"namespace '{name}' not found", namespace=name)
     row = (
         await conn.execute(
             sa.select(namespaces.c.id, namespaces.c.name, namespaces.c.tenant_id).where(
@@ -101,4 +104,12 @@ async def resolve_namespace(conn: AsyncConnection, principal: Principal, name: s
     ).one_or_none()
     if row is None:
         raise NotFound(f"namespace '{name}' not found", namespace=name)
-    return NamespaceRef(id=row.id, name=row.name, tenant_id=row.tenant_id)
+    ref = NamespaceRef(id=row.id, name=row.name, tenant_id=row.tenant_id)
+    check_reaches(principal, ref)
+    return ref
+
+
+def check_reaches(principal: Principal, ref: NamespaceRef) -> None:
+    """NotFound, worded as for a missing namespace, unless the key's scope holds it."""
+    if not principal.reaches(ref.id):
+        raise NotFound(f"namespace '{ref.name}' not found", namespace=ref.name)

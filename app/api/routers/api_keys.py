@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from fastapi import APIRouter, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.deps import Admin, Context
 from app.api.problems import problem_responses
@@ -11,6 +15,21 @@ from app.api.schemas.tenancy import ApiKey, ApiKeyCreate, ApiKeyPage, ApiKeyWith
 from app.tenancy import api_keys as service
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+
+
+async def _shown(conn: AsyncConnection, tenant_id: str, rows: list[sa.Row]) -> list[dict[str, Any]]:
+    """Keys as the API shows them: the scope by namespace name (a deleted namespace is left
+    out, as the key reaches nothing there any more)."""
+    names = await service.namespace_names(conn, tenant_id, rows)
+    return [
+        {
+            **row._mapping,
+            "namespaces": None
+            if row.namespace_ids is None
+            else sorted(names[i] for i in row.namespace_ids if i in names),
+        }
+        for row in rows
+    ]
 
 
 @router.post(
@@ -29,9 +48,10 @@ async def create_api_key(body: ApiKeyCreate, ctx: Context, caller: Admin) -> Api
             namespace_names=body.namespaces,
             expires_at=body.expires_at,
             now=ctx.clock.now(),
-            creator_scope=caller.namespaces,
+            creator_scope=caller.namespace_ids,
         )
-    return ApiKeyWithSecret.model_validate({**row._mapping, "key": secret})
+        (shown,) = await _shown(conn, caller.tenant_id, [row])
+    return ApiKeyWithSecret.model_validate({**shown, "key": secret})
 
 
 @router.get("", summary="List the tenant's API keys", responses=problem_responses(400, 401, 403))
@@ -47,19 +67,20 @@ async def list_api_keys(
             caller.tenant_id,
             page_size=page_size,
             page_token=next_page_token,
-            scope=caller.namespaces,
+            scope=caller.namespace_ids,
         )
+        shown = await _shown(conn, caller.tenant_id, rows)
     return ApiKeyPage(
-        api_keys=[ApiKey.model_validate(r, from_attributes=True) for r in rows],
-        next_page_token=token,
+        api_keys=[ApiKey.model_validate(r) for r in shown], next_page_token=token
     )
 
 
 @router.get("/{key_id}", summary="Describe an API key", responses=problem_responses(401, 403, 404))
 async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.read() as conn:
-        row = await service.get_api_key(conn, caller.tenant_id, key_id, caller.namespaces)
-    return ApiKey.model_validate(row, from_attributes=True)
+        row = await service.get_api_key(conn, caller.tenant_id, key_id, caller.namespace_ids)
+        (shown,) = await _shown(conn, caller.tenant_id, [row])
+    return ApiKey.model_validate(shown)
 
 
 @router.post(
@@ -70,7 +91,8 @@ async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
 async def revoke_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.write() as conn:
         row = await service.revoke_api_key(
-            conn, caller.tenant_id, key_id, ctx.clock.now(), caller.namespaces
+            conn, caller.tenant_id, key_id, ctx.clock.now(), caller.namespace_ids
         )
+        (shown,) = await _shown(conn, caller.tenant_id, [row])
     ctx.auth_cache.forget_key(key_id)
-    return ApiKey.model_validate(row, from_attributes=True)
+    return ApiKey.model_validate(shown)

@@ -25,7 +25,7 @@ def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]
     responses=problem_responses(400, 401, 403, 409),
 )
 async def create_namespace(body: NamespaceCreate, ctx: Context, caller: Admin) -> Namespace:
-    if caller.namespaces is not None:
+    if not caller.all_namespaces:
         raise PermissionDenied(
             "a key scoped to some namespaces cannot create namespaces; use an admin key for all namespaces"
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
+from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.common import PageSize, PageToken
@@ -31,6 +32,7 @@ from app.definitions.progress import describe_definition
 from app.engine import reads
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
+from app.engine.idempotency import RequestKey
 from app.engine.lifecycle import StartRequest
 from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
@@ -43,21 +45,13 @@ from app.pagination import decode_token, encode_token
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workflows"])
 
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Workflow id")]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="A retried start with the same key returns the first answer.",
-    ),
-]
-START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
+START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422)
 # The task queue recorded for runs of stored definitions when the start names none.
 DEFINITION_TASK_QUEUE = "perdure-definitions"
 
 
 def start_request(
-    caller: NamespaceCaller, workflow_id: str, body: StartFields, request_id: str | None
+    caller: NamespaceCaller, workflow_id: str, body: StartFields, key: RequestKey | None
 ) -> StartRequest:
     return StartRequest(
         namespace_id=caller.namespace.id,
@@ -74,7 +68,8 @@ def start_request(
         search_attributes=validate_search_attributes(body.search_attributes),
         start_delay=body.start_delay,
         retry_policy_text=workflow_retry_policy(body.retry_policy, field="retry_policy"),
-        request_id=request_id,
+        request_id=key.key if key else None,
+        request_key=key,
         identity=body.identity or caller.principal.key_name,
     )
 
@@ -85,7 +80,7 @@ async def _start(
     caller: NamespaceCaller,
     workflow_id: str,
     body: StartWorkflow,
-    key: str | None,
+    key: RequestKey | None,
 ) -> FastJSON:
     req = start_request(caller, workflow_id, body, key)
     claim = None
@@ -127,7 +122,9 @@ async def start_workflow_new_id(
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    return await _start(ctx, engine, caller, new_id(), body, idempotency_key)
+    # The id is made here, so the request id is bound to the body alone.
+    key = request_key(ctx.settings, idempotency_key, body, "start", "")
+    return await _start(ctx, engine, caller, new_id(), body, key)
 
 
 @router.post(
@@ -146,7 +143,8 @@ async def start_workflow(
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    return await _start(ctx, engine, caller, workflow_id, body, idempotency_key)
+    key = request_key(ctx.settings, idempotency_key, body, "start", workflow_id)
+    return await _start(ctx, engine, caller, workflow_id, body, key)
 
 
 def run_filter(
@@ -324,14 +322,18 @@ async def get_result(
     response_model=None,
     status_code=202,
     summary="Signal a running workflow",
+    description="A retry with the same request id (`Idempotency-Key` or `request_id`) records "
+    "nothing more and gets the same answer.",
     responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
 )
 async def signal_workflow(
     workflow_id: WorkflowId,
     signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
     body: SignalBody,
+    ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     run = await engine.signal(
         caller.namespace.id,
@@ -340,6 +342,7 @@ async def signal_workflow(
         signal_name,
         dump_payload(body.input, field="input"),
         body.identity or caller.principal.key_name,
+        request_key(ctx.settings, idempotency_key, body, "signal", workflow_id, signal_name),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
 
@@ -355,11 +358,15 @@ async def signal_with_start(
     workflow_id: WorkflowId,
     signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
     body: SignalWithStart,
+    ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    req = start_request(caller, workflow_id, body, idempotency_key)
+    key = request_key(
+        ctx.settings, idempotency_key, body, "signal-with-start", workflow_id, signal_name
+    )
+    req = start_request(caller, workflow_id, body, key)
     run, created = await engine.signal_with_start(
         req, signal_name, dump_payload(body.signal_input, field="signal_input")
     )
@@ -378,10 +385,17 @@ async def signal_with_start(
     "/workflows/{workflow_id}/cancel",
     status_code=202,
     summary="Ask a workflow to cancel (the workflow decides how)",
-    responses=problem_responses(400, 401, 403, 404, 409),
+    description="A retry with the same request id (`Idempotency-Key` or `request_id`) gets the "
+    "same answer, also after the run has closed.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def cancel_workflow(
-    workflow_id: WorkflowId, body: CancelBody, engine: EngineDep, caller: NamespaceOperator
+    workflow_id: WorkflowId,
+    body: CancelBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     run = await engine.request_cancel(
         caller.namespace.id,
@@ -389,6 +403,7 @@ async def cancel_workflow(
         body.run_id,
         body.reason,
         body.identity or caller.principal.key_name,
+        request_key(ctx.settings, idempotency_key, body, "cancel", workflow_id),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
 
@@ -396,10 +411,17 @@ async def cancel_workflow(
 @router.post(
     "/workflows/{workflow_id}/terminate",
     summary="Terminate a workflow at once",
-    responses=problem_responses(400, 401, 403, 404, 409),
+    description="A retry with the same request id (`Idempotency-Key` or `request_id`) gets the "
+    "same answer instead of 409 for the run it closed.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def terminate_workflow(
-    workflow_id: WorkflowId, body: TerminateBody, engine: EngineDep, caller: NamespaceOperator
+    workflow_id: WorkflowId,
+    body: TerminateBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     run = await engine.terminate(
         caller.namespace.id,
@@ -408,6 +430,7 @@ async def terminate_workflow(
         body.reason,
         body.details,
         body.identity or caller.principal.key_name,
+        request_key(ctx.settings, idempotency_key, body, "terminate", workflow_id),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id})
 

@@ -23,6 +23,15 @@ from app.engine.limits import (
 )
 
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+RequestId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Temporal's request id: the same request sent again with it gets the first "
+        "answer and changes nothing (as the `Idempotency-Key` header, which it may replace).",
+    ),
+]
 Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400)]
 
 
@@ -64,6 +73,7 @@ class StartFields(Body):
         "non_retryable_error_types); each retry is a new run of the same workflow id.",
     )
     identity: Annotated[str, Field(max_length=1000)] | None = None
+    request_id: RequestId = None
 
 
 class StartWorkflow(StartFields):
@@ -136,12 +146,14 @@ class SignalBody(Body):
     input: Any = None
     identity: Annotated[str, Field(max_length=1000)] | None = None
     run_id: str | None = None
+    request_id: RequestId = None
 
 
 class CancelBody(Body):
     reason: Annotated[str, Field(max_length=10_000)] | None = None
     identity: Annotated[str, Field(max_length=1000)] | None = None
     run_id: str | None = None
+    request_id: RequestId = None
 
 
 class TerminateBody(CancelBody):
