@@ -1,4 +1,4 @@
-"""The `perdure` command: dev, serve, migrate, tenant create, openapi."""
+"""The `perdure` command: dev, serve, migrate, tenant create, rotate-secrets, openapi."""
 
 from __future__ import annotations
 
@@ -46,7 +46,21 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _secret_key_problem(settings: Settings) -> str | None:
+    from app.sealing import Sealer, SecretKeyMissing
+
+    try:
+        Sealer.from_settings(settings)
+    except SecretKeyMissing as exc:
+        return str(exc)
+    return None
+
+
 def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+    refused = _secret_key_problem(settings)
+    if refused:
+        _say(f"perdure: {refused}")
+        return 2
     problem = asyncio.run(_schema_problem(settings))
     if problem:
         _say(
@@ -66,6 +80,24 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_secret_key(settings: Settings) -> str:
+    """PERDURE_SECRET_KEY, or the one kept beside the development database (made once)."""
+    if settings.secret_key:
+        return settings.secret_key
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url).database
+    folder = Path(database).expanduser().parent if database else DATA_DIR
+    path = folder / "secret-key"
+    if not path.exists():
+        import secrets
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.migrate import upgrade_to_head
 
@@ -75,6 +107,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             "port": args.port or settings.port,
             "host": "127.0.0.1",
             "time_skipping": args.time_skipping or settings.time_skipping,
+            "secret_key": _dev_secret_key(settings),
         }
     )
     _say(f"Migrating {_redacted(settings.database_url)} ...")
@@ -156,6 +189,35 @@ async def _create_tenant(settings: Settings, name: str) -> tuple[str, str]:
     return tenant.name, secret
 
 
+def cmd_rotate_secrets(settings: Settings, _: argparse.Namespace) -> int:
+    refused = _secret_key_problem(settings)
+    if refused:
+        _say(f"perdure: {refused}")
+        return 2
+    problem = asyncio.run(_schema_problem(settings))
+    if problem:
+        _say(f"perdure: {problem}. Run 'perdure migrate' first.")
+        return 2
+    changed = asyncio.run(_reseal(settings))
+    _say(
+        f"Sealed {changed} webhook endpoint(s) with the current PERDURE_SECRET_KEY; "
+        "PERDURE_PREVIOUS_SECRET_KEYS can be emptied once every replica runs with this key."
+    )
+    return 0
+
+
+async def _reseal(settings: Settings) -> int:
+    from app.api.app import reseal_stored_secrets
+    from app.context import ServerContext
+    from app.db.database import Database
+
+    ctx = ServerContext(settings=settings, db=Database(settings.database_url, pool_size=1))
+    try:
+        return await reseal_stored_secrets(ctx)
+    finally:
+        await ctx.db.dispose()
+
+
 def cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
     from app.openapi import render_openapi
 
@@ -191,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     create = tenant.add_parser("create", help="create a tenant and print its admin key")
     create.add_argument("name")
     create.set_defaults(run=cmd_tenant_create)
+
+    commands.add_parser(
+        "rotate-secrets",
+        help="seal stored secrets again with PERDURE_SECRET_KEY (after a key rotation)",
+    ).set_defaults(run=cmd_rotate_secrets)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", "-o", default="openapi.json")

@@ -30,7 +30,14 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Bearer token of the system administrator (creates tenants)."
     )
-    secret_key: str | None = Field(default=None, description="Server secret for signed values.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Seals webhook secrets and credential headers at rest; required in production.",
+    )
+    previous_secret_keys: list[str] = Field(
+        default_factory=list,
+        description="Earlier PERDURE_SECRET_KEYs (JSON list) that still open what they sealed.",
+    )
     log_level: str = "info"
     environment: Environment = Environment.PRODUCTION
     time_skipping: bool = Field(

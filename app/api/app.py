@@ -27,6 +27,15 @@ from app.db.database import Database
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
 from app.settings import Settings, get_settings
+from app.webhooks.endpoints import reseal_secrets
+
+
+async def reseal_stored_secrets(ctx: ServerContext) -> int:
+    """Seal with the current PERDURE_SECRET_KEY what is stored plain or under an older key
+    (what `perdure rotate-secrets` does); returns how many webhook endpoints changed."""
+    async with ctx.db.write() as conn:
+        return await reseal_secrets(conn, ctx.sealer)
+
 
 DESCRIPTION = """REST-first, multi-tenant durable execution.
 
@@ -46,6 +55,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await reseal_stored_secrets(ctx)
         background = BackgroundLoops(ctx, engine, wakeups)
         await background.start()
         try:

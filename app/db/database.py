@@ -5,14 +5,14 @@ PostgreSQL: one async psycopg pool for reads and writes.
 SQLite: the database is a file in this process, and its statements take microseconds, while
 handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
 run synchronously on the event loop thread, behind the same async interface: one writer
-connection (`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) guarded by an
-`asyncio.Lock`, and a few reader connections under WAL. The embedded default is therefore one
+connection (`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) behind a lock that
+serves tenants in turn (app/db/fairness.py), and a few reader connections under WAL. The embedded default is therefore one
 process per database file (`perdure serve` with several workers needs PostgreSQL).
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db import hot
+from app.db.fairness import FairGate
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
@@ -30,9 +31,14 @@ T = TypeVar("T")
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode); it holds sealed secrets and hashed keys, but still."""
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sync_sqlite_url(url: str) -> str:
@@ -95,7 +101,7 @@ class SQLiteConnection:
 class Database:
     """The engines of one server process and the two ways to use them: read and write."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, concurrency: int | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -106,32 +112,35 @@ class Database:
             # than the transaction.
             self._writer_conn: sa.Connection | None = None
             self._idle_readers: list[sa.Connection] = []
-            self._write_lock = asyncio.Lock()
-            self._readers = asyncio.Semaphore(SQLITE_READERS)
+            # Fair between tenants (app/db/fairness.py): a queue per tenant, served in turn.
+            self._write_lock = FairGate(1)
+            self._readers = FairGate(SQLITE_READERS)
             self.dialect = "sqlite"
         else:
             self._engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.dialect = self._engine.dialect.name
+            # Transactions at once, shared fairly between tenants (app/db/fairness.py).
+            self._gate = FairGate(concurrency or pool_size)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction that commits when the block exits without an exception."""
         if self.is_sqlite:
-            async with self._write_lock:
+            async with self._write_lock.slot():
                 if self._writer_conn is None:
                     self._writer_conn = self._sqlite_writer.connect()
                 with self._writer_conn.begin():
                     yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
-        async with self._engine.begin() as conn:
+        async with self._gate.slot(), self._engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         if self.is_sqlite:
-            async with self._readers:
+            async with self._readers.slot():
                 conn = (
                     self._idle_readers.pop()
                     if self._idle_readers
@@ -143,7 +152,7 @@ class Database:
                 finally:
                     self._idle_readers.append(conn)
             return
-        async with self._engine.begin() as conn:
+        async with self._gate.slot(), self._engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:

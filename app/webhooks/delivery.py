@@ -50,14 +50,14 @@ async def deliver(
         claimed.message_id,
         datetime.now(UTC),
         claimed.body,
-        service.signing_secrets(endpoint, now),
+        service.signing_secrets(endpoint, now, ctx.sealer),
     )
     status_code = latency = response_excerpt = None
     try:
         answer = await post(
             endpoint["url"],
             claimed.body,
-            {**endpoint["headers"], **signed},
+            {**service.outgoing_headers(endpoint["headers"], ctx.sealer), **signed},
             policy=policy,
             seconds=max(timeout, MIN_TIMEOUT),
         )
