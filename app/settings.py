@@ -60,6 +60,27 @@ class Settings(BaseSettings):
         description="Request ids (Idempotency-Key, request_id) are kept at least this long, "
         "and while the run they reached is open (the IETF draft suggests 24 hours).",
     )
+    # Limits between tenants (app/api/limits): server defaults per namespace; a namespace's
+    # settings may change its own, up to `tenant_limit_multiple` times these for its tenant.
+    namespace_writes_per_second: float = Field(
+        default=1000.0, gt=0, description="Starts, signals and other writes a second (burst 2x)."
+    )
+    namespace_worker_requests_per_second: float = Field(
+        default=4000.0,
+        gt=0,
+        description="Worker polls, completions, heartbeats a second (burst 2x).",
+    )
+    namespace_reads_per_second: float = Field(
+        default=2000.0, gt=0, description="Reads a second (burst 2x)."
+    )
+    namespace_max_long_polls: int = Field(
+        default=5000, gt=0, description="Long polls waiting at once in one namespace (429 beyond)."
+    )
+    tenant_limit_multiple: float = Field(
+        default=4.0,
+        ge=1,
+        description="A tenant's namespaces together get at most this many times the defaults.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )

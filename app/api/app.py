@@ -8,8 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
-from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
+from app.api.problems import (
+    Problem,
+    document_rate_limits,
+    document_validation_as_problem,
+    install_problem_handlers,
+)
 from app.api.routers import (
     api_keys,
     definitions,
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.ctx = ctx
     app.state.engine = engine
     app.state.metrics = RequestMetrics()
+    app.state.limiter = Limiter(settings)
     install_problem_handlers(app)
     for module in (
         health,
@@ -102,6 +109,7 @@ def _register_problem_schema(app: FastAPI) -> None:
             Problem.model_json_schema()
         )
         document_validation_as_problem(schema)
+        document_rate_limits(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,6 +58,7 @@ class NamespaceRef:
     id: str
     name: str
     tenant_id: str
+    settings: Mapping[str, Any] = field(default_factory=dict)  # its limits among them
 
 
 async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[Principal, bool]:
@@ -97,14 +100,16 @@ async def resolve_namespace(conn: AsyncConnection, principal: Principal, name: s
     is reported as missing so that existence never leaks."""
     row = (
         await conn.execute(
-            sa.select(namespaces.c.id, namespaces.c.name, namespaces.c.tenant_id).where(
-                namespaces.c.tenant_id == principal.tenant_id, namespaces.c.name == name
-            )
+            sa.select(
+                namespaces.c.id, namespaces.c.name, namespaces.c.tenant_id, namespaces.c.settings
+            ).where(namespaces.c.tenant_id == principal.tenant_id, namespaces.c.name == name)
         )
     ).one_or_none()
     if row is None:
         raise NotFound(f"namespace '{name}' not found", namespace=name)
-    ref = NamespaceRef(id=row.id, name=row.name, tenant_id=row.tenant_id)
+    ref = NamespaceRef(
+        id=row.id, name=row.name, tenant_id=row.tenant_id, settings=row.settings or {}
+    )
     check_reaches(principal, ref)
     return ref
 

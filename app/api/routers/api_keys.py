@@ -70,9 +70,7 @@ async def list_api_keys(
             scope=caller.namespace_ids,
         )
         shown = await _shown(conn, caller.tenant_id, rows)
-    return ApiKeyPage(
-        api_keys=[ApiKey.model_validate(r) for r in shown], next_page_token=token
-    )
+    return ApiKeyPage(api_keys=[ApiKey.model_validate(r) for r in shown], next_page_token=token)
 
 
 @router.get("/{key_id}", summary="Describe an API key", responses=problem_responses(401, 403, 404))

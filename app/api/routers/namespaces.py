@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
+from app.api.limits.limiter import check_namespace_settings
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import Namespace, NamespaceCreate, NamespacePage, NamespaceUpdate
@@ -29,6 +30,7 @@ async def create_namespace(body: NamespaceCreate, ctx: Context, caller: Admin) -
         raise PermissionDenied(
             "a key scoped to some namespaces cannot create namespaces; use an admin key for all namespaces"
         )
+    check_namespace_settings(ctx.settings, body.settings.model_dump(exclude_none=True))
     async with ctx.db.write() as conn:
         row = await service.create_namespace(
             conn,
@@ -76,10 +78,13 @@ async def update_namespace(
     changes = body.model_dump(exclude_unset=True)
     if body.settings is not None:
         changes["settings"] = body.settings.model_dump(exclude_unset=True)
+        check_namespace_settings(ctx.settings, changes["settings"])
     async with ctx.db.write() as conn:
         row = await service.update_namespace(
             conn, caller.principal.tenant_id, caller.namespace.name, changes, ctx.clock.now()
         )
+    # Its settings (limits among them) travel with the cached namespace: take the new ones.
+    ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return _namespace(row)
 
 

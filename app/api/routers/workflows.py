@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
-from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
+from app.api.deps import (
+    Context,
+    EngineDep,
+    NamespaceCaller,
+    NamespaceOperator,
+    NamespaceReader,
+    long_poll,
+)
 from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -45,7 +53,7 @@ from app.pagination import decode_token, encode_token
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workflows"])
 
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Workflow id")]
-START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422)
+START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
 # The task queue recorded for runs of stored definitions when the start names none.
 DEFINITION_TASK_QUEUE = "perdure-definitions"
 
@@ -75,6 +83,7 @@ def start_request(
 
 
 async def _start(
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceCaller,
@@ -102,9 +111,10 @@ async def _start(
     if claim is not None:
         answer["eager_workflow_task"] = await workflow_task_body(ctx.db, claim)
     if body.wait_for_result is not None:
-        answer["outcome"] = await engine.watcher.outcome(
-            run.workflow_id, run.id, body.wait_for_result
-        )
+        async with long_poll(request, caller):
+            answer["outcome"] = await engine.watcher.outcome(
+                run.workflow_id, run.id, body.wait_for_result
+            )
     return FastJSON(answer, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -117,6 +127,7 @@ async def _start(
 )
 async def start_workflow_new_id(
     body: StartWorkflow,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
@@ -124,7 +135,7 @@ async def start_workflow_new_id(
 ) -> FastJSON:
     # The id is made here, so the request id is bound to the body alone.
     key = request_key(ctx.settings, idempotency_key, body, "start", "")
-    return await _start(ctx, engine, caller, new_id(), body, key)
+    return await _start(request, ctx, engine, caller, new_id(), body, key)
 
 
 @router.post(
@@ -138,13 +149,14 @@ async def start_workflow_new_id(
 async def start_workflow(
     workflow_id: WorkflowId,
     body: StartWorkflow,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     key = request_key(ctx.settings, idempotency_key, body, "start", workflow_id)
-    return await _start(ctx, engine, caller, workflow_id, body, key)
+    return await _start(request, ctx, engine, caller, workflow_id, body, key)
 
 
 def run_filter(
@@ -245,10 +257,11 @@ async def describe_run(
     "/workflows/{workflow_id}/history",
     response_model=History,
     summary="Read a run's history (optionally waiting for new events)",
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, 429),
 )
 async def get_history(
     workflow_id: WorkflowId,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceReader,
@@ -262,6 +275,23 @@ async def get_history(
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     target = row["id"]
+    waits = wait_new_event and wait > 0
+    async with long_poll(request, caller) if waits else nullcontext():
+        return await _history(
+            ctx, engine, target, event_filter, page_size, next_page_token, wait_new_event, wait
+        )
+
+
+async def _history(
+    ctx: Context,
+    engine: EngineDep,
+    target: str,
+    event_filter: str,
+    page_size: int,
+    next_page_token: str | None,
+    wait_new_event: bool,
+    wait: float,
+) -> FastJSON:
     if event_filter == "close":
 
         async def closed(conn):  # type: ignore[no-untyped-def]
@@ -302,10 +332,11 @@ async def get_history(
     response_model=WorkflowOutcome,
     summary="Wait for a workflow's outcome (following continue-as-new)",
     description="Answers when the run closes or `wait` seconds pass; status RUNNING means it has not closed yet.",
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, 429),
 )
 async def get_result(
     workflow_id: WorkflowId,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceReader,
@@ -314,7 +345,8 @@ async def get_result(
 ) -> FastJSON:
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
-    return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
+    async with long_poll(request, caller) if wait > 0 else nullcontext():
+        return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
 
 
 @router.post(
