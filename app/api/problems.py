@@ -83,7 +83,10 @@ def document_validation_as_problem(schema: dict[str, Any]) -> None:
 
 def document_rate_limits(schema: dict[str, Any]) -> None:
     """Every namespaced route may answer 429 (app/api/limits): say so once, here."""
-    problem = problem_responses(429)[429]
+    problem = {
+        "description": _DESCRIPTIONS[429],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     for path, operations in schema.get("paths", {}).items():
         if path.startswith("/api/v1/namespaces/{namespace}"):
             for operation in operations.values():

@@ -88,7 +88,9 @@ async def _namespace_ids(
     )
 
 
-async def namespace_names(conn: AsyncConnection, tenant_id: str, rows: Sequence[sa.Row]) -> dict[str, str]:
+async def namespace_names(
+    conn: AsyncConnection, tenant_id: str, rows: Sequence[sa.Row]
+) -> dict[str, str]:
     """Names of the namespaces the keys' scopes hold, by id (ids of deleted namespaces are
     missing: they reach nothing)."""
     ids = {i for row in rows for i in (row.namespace_ids or ())}
