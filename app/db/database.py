@@ -6,8 +6,9 @@ SQLite: the database is a file in this process, and its statements take microsec
 handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
 run synchronously on the event loop thread, behind the same async interface: one writer
 connection (`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) behind a lock that
-serves tenants in turn (app/db/fairness.py), and a few reader connections under WAL. The embedded default is therefore one
-process per database file (`perdure serve` with several workers needs PostgreSQL).
+serves tenants in turn (app/db/fairness.py), and a few reader connections under WAL. The
+embedded default is therefore one process per database file (`perdure serve` with several
+workers needs PostgreSQL).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Database:
             )
             self.dialect = self._engine.dialect.name
             # Transactions at once, shared fairly between tenants (app/db/fairness.py).
-            self._gate = FairGate(concurrency or pool_size)
+            self._gate = FairGate(concurrency or 2 * pool_size)  # the pool and its overflow
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
