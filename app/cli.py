@@ -56,16 +56,24 @@ def _secret_key_problem(settings: Settings) -> str | None:
     return None
 
 
-def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+def _refused(settings: Settings) -> bool:
+    """Says why this server cannot run on these settings (no secret key in production, a
+    database not migrated) and returns True; False when it can."""
     refused = _secret_key_problem(settings)
     if refused:
         _say(f"perdure: {refused}")
-        return 2
+        return True
     problem = asyncio.run(_schema_problem(settings))
     if problem:
         _say(
             f"perdure: {problem}. Run 'perdure migrate' first (PERDURE_DATABASE_URL={_redacted(settings.database_url)})."
         )
+        return True
+    return False
+
+
+def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+    if _refused(settings):
         return 2
     _say(f"Serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)")
     uvicorn.run(
@@ -190,13 +198,7 @@ async def _create_tenant(settings: Settings, name: str) -> tuple[str, str]:
 
 
 def cmd_rotate_secrets(settings: Settings, _: argparse.Namespace) -> int:
-    refused = _secret_key_problem(settings)
-    if refused:
-        _say(f"perdure: {refused}")
-        return 2
-    problem = asyncio.run(_schema_problem(settings))
-    if problem:
-        _say(f"perdure: {problem}. Run 'perdure migrate' first.")
+    if _refused(settings):
         return 2
     changed = asyncio.run(_reseal(settings))
     _say(
