@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint openapi bench clean
+.PHONY: dev test lint openapi image bench clean
 
 $(STAMP): pyproject.toml $(wildcard clients/python/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations clients bench
+
+# Build the container image (needs a Docker engine; CI lints the Dockerfile with .ci/packaging).
+IMAGE ?= perdure:dev
+image:
+	docker build -t $(IMAGE) .
 
 openapi: $(STAMP)
 	$(BIN)/perdure openapi

@@ -1,21 +1,82 @@
-"""The `perdure` command: dev, serve, migrate, tenant create, rotate-secrets, openapi."""
+"""The `perdure` command: dev, serve, migrate, tenant create, openapi."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import socket
 import sys
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from app import __version__
+from app.errors import PerdureError
 from app.settings import DATA_DIR, Environment, Settings
 
 DEV_KEY_FILE = DATA_DIR / "dev-key"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+psycopg")
+
+
+class CommandError(Exception):
+    """A mistake the user can fix: printed as one line that says what to do, exit status 2."""
 
 
 def _say(message: str = "") -> None:
     print(message, flush=True)
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse URLs Perdure has no driver for, naming the form it needs."""
+    try:
+        driver = make_url(url).drivername
+    except ArgumentError:
+        raise CommandError(
+            f"PERDURE_DATABASE_URL is not a database URL ({url!r}); write "
+            "sqlite+aiosqlite:///path/to/perdure.db or postgresql+psycopg://user@host:5432/db"
+        ) from None
+    if driver in SUPPORTED_DRIVERS:
+        return
+    if driver.split("+")[0] in ("postgres", "postgresql"):
+        fixed = "postgresql+psycopg://" + url.split("://", 1)[-1]
+        raise CommandError(
+            f"PERDURE_DATABASE_URL starts with '{driver}://'; Perdure talks to PostgreSQL "
+            f"through psycopg 3: write {_redacted(fixed)}"
+        )
+    if driver.split("+")[0] == "sqlite":
+        raise CommandError(
+            f"PERDURE_DATABASE_URL starts with '{driver}://'; write sqlite+aiosqlite:///path"
+        )
+    raise CommandError(
+        f"PERDURE_DATABASE_URL uses '{driver}', which Perdure does not support; use "
+        "sqlite+aiosqlite:///path (embedded) or postgresql+psycopg://... (production)"
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"port {port} on {host} is in use by another process: stop it, or choose "
+                    "another port with --port (dev) or PERDURE_PORT"
+                ) from None
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _sqlite_file_missing(url: str) -> Path | None:
+    """The SQLite file a URL names when it does not exist (opening it would create it)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).expanduser()
+    return None if path.exists() else path
 
 
 async def _schema_problem(settings: Settings) -> str | None:
@@ -23,6 +84,10 @@ async def _schema_problem(settings: Settings) -> str | None:
     from app.db.database import Database
     from app.db.migrate import current_revision, head_revision
 
+    missing = _sqlite_file_missing(settings.database_url)
+    if missing is not None:
+        # Opening it would leave an empty database file behind.
+        return f"the database file {missing} does not exist"
     db = Database(settings.database_url, pool_size=1)
     try:
         async with db.read() as conn:
@@ -40,41 +105,40 @@ async def _schema_problem(settings: Settings) -> str | None:
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     from app.db.migrate import head_revision, upgrade_to_head
 
+    _check_database_url(settings.database_url)
     _say(f"Migrating {_redacted(settings.database_url)} ...")
     upgrade_to_head(settings.database_url)
     _say(f"Database is at revision {head_revision()} (head). Start the server with: perdure serve")
     return 0
 
 
-def _secret_key_problem(settings: Settings) -> str | None:
+def _check_secret_key(settings: Settings) -> None:
     from app.sealing import Sealer, SecretKeyMissing
 
     try:
         Sealer.from_settings(settings)
     except SecretKeyMissing as exc:
-        return str(exc)
-    return None
+        raise CommandError(str(exc)) from None
 
 
-def _refused(settings: Settings) -> bool:
-    """Says why this server cannot run on these settings (no secret key in production, a
-    database not migrated) and returns True; False when it can."""
-    refused = _secret_key_problem(settings)
-    if refused:
-        _say(f"perdure: {refused}")
-        return True
+def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+    _check_database_url(settings.database_url)
+    if settings.workers > 1 and settings.is_sqlite:
+        raise CommandError(
+            f"PERDURE_WORKERS={settings.workers} needs PostgreSQL: an embedded SQLite database "
+            "is served by one process (its writer runs in that process); use "
+            "PERDURE_WORKERS=1, or PERDURE_DATABASE_URL=postgresql+psycopg://..."
+        )
+    _check_port_free(settings.host, settings.port)
     problem = asyncio.run(_schema_problem(settings))
     if problem:
         _say(
             f"perdure: {problem}. Run 'perdure migrate' first (PERDURE_DATABASE_URL={_redacted(settings.database_url)})."
         )
-        return True
-    return False
-
-
-def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
-    if _refused(settings):
         return 2
+    _check_secret_key(settings)
+    if settings.workers > 1:
+        _prepare_multiprocess_metrics()
     _say(f"Serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)")
     uvicorn.run(
         "app.asgi:create",
@@ -86,6 +150,20 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Several worker processes: prometheus-client keeps each one's metrics in files of a
+    shared directory, and /metrics in any process sums them."""
+    import os
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="perdure-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the workers
+    for stale in Path(directory).glob("*.db"):  # counts of an earlier run
+        stale.unlink()
 
 
 def _dev_secret_key(settings: Settings) -> str:
@@ -118,6 +196,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             "secret_key": _dev_secret_key(settings),
         }
     )
+    _check_database_url(settings.database_url)
+    _check_port_free(settings.host, settings.port)
     _say(f"Migrating {_redacted(settings.database_url)} ...")
     upgrade_to_head(settings.database_url)
     return asyncio.run(_run_dev(settings))
@@ -128,6 +208,7 @@ async def _run_dev(settings: Settings) -> int:
     from app.clock import Clock
     from app.db.database import Database
     from app.devsetup import DEV_NAMESPACE, ensure_dev_tenant
+    from app.observability.logs import configure_logging
 
     db = Database(settings.database_url)
     clock = Clock()
@@ -144,6 +225,7 @@ async def _run_dev(settings: Settings) -> int:
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
         )
     )
+    configure_logging(settings)  # after uvicorn's Config, which sets up its own
     serving = asyncio.create_task(server.serve())
     # uvicorn exposes only a flag for "listening"; a short poll at start-up is all it takes.
     while not server.started and not serving.done():  # noqa: ASYNC110
@@ -173,13 +255,16 @@ def _save_dev_key(key: str) -> None:
 
 
 def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int:
+    _check_database_url(settings.database_url)
     problem = asyncio.run(_schema_problem(settings))
     if problem:
         _say(f"perdure: {problem}. Run 'perdure migrate' first.")
         return 2
     tenant, secret = asyncio.run(_create_tenant(settings, args.name))
-    _say(f"Created tenant '{tenant}'. Its admin API key (shown once, store it now):")
+    _say(f"Created tenant '{tenant}' with the namespace 'default'.")
+    _say("Its admin API key (shown once, store it now):")
     _say(secret)
+    _say("Next: send it as 'Authorization: Bearer <key>' to /api/v1/namespaces/default/...")
     return 0
 
 
@@ -198,7 +283,11 @@ async def _create_tenant(settings: Settings, name: str) -> tuple[str, str]:
 
 
 def cmd_rotate_secrets(settings: Settings, _: argparse.Namespace) -> int:
-    if _refused(settings):
+    _check_database_url(settings.database_url)
+    _check_secret_key(settings)
+    problem = asyncio.run(_schema_problem(settings))
+    if problem:
+        _say(f"perdure: {problem}. Run 'perdure migrate' first.")
         return 2
     changed = asyncio.run(_reseal(settings))
     _say(
@@ -235,8 +324,40 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# The settings each command reads, listed in its --help.
+SERVE_SETTINGS = (
+    "database_url",
+    "database_password",
+    "host",
+    "port",
+    "workers",
+    "environment",
+    "admin_token",
+    "secret_key",
+    "previous_secret_keys",
+    "log_level",
+    "run_background_loops",
+    "poll_fallback_seconds",
+    "auth_cache_seconds",
+)
+MIGRATE_SETTINGS = ("database_url", "database_password")
+
+
+def _settings_help(names: tuple[str, ...]) -> str:
+    lines = ["settings (environment variables):"]
+    for name in names:
+        field = Settings.model_fields.get(name)
+        if field is None:
+            continue
+        default = field.default if field.default is not None else "unset"
+        about = f" {field.description}" if field.description else ""
+        lines.append(f"  PERDURE_{name.upper():<28} default {default}.{about}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perdure", description="Perdure durable-execution server")
+    parser.add_argument("--version", action="version", version=f"perdure {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run locally on SQLite with a ready-made tenant and key")
@@ -246,8 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(run=cmd_dev)
 
-    commands.add_parser("serve", help="run the server (production)").set_defaults(run=cmd_serve)
-    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
+    commands.add_parser(
+        "serve",
+        help="run the server (production)",
+        description="Serve the API and, unless PERDURE_RUN_BACKGROUND_LOOPS=false, the "
+        "background loops, on a database migrated with 'perdure migrate'.",
+        epilog=_settings_help(SERVE_SETTINGS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).set_defaults(run=cmd_serve)
+    commands.add_parser(
+        "migrate",
+        help="upgrade the database schema",
+        description="Upgrade the database to the schema this version needs (safe to repeat).",
+        epilog=_settings_help(MIGRATE_SETTINGS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).set_defaults(run=cmd_migrate)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="action", required=True
@@ -272,12 +406,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValueError as exc:
-        _say(f"perdure: invalid settings: {exc}")
+        errors = getattr(exc, "errors", lambda: [])()
+        detail = "; ".join(
+            f"PERDURE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in errors
+        )
+        _say(f"perdure: invalid settings: {detail or exc}")
         return 2
     try:
         return args.run(settings, args)
     except KeyboardInterrupt:
         return 0
+    except CommandError as exc:
+        _say(f"perdure: {exc}")
+    except PerdureError as exc:
+        _say(f"perdure: {exc.detail}")
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _say(
+            f"perdure: cannot use the database {_redacted(settings.database_url)}: {reason}. "
+            "Check PERDURE_DATABASE_URL (host, port, user, password, database)."
+        )
+    return 2
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from app.auth.keys import hash_api_key
 from app.auth.roles import Role
 from app.db.tables import api_keys, tenants
 from app.tenancy.api_keys import create_api_key
-from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS, create_namespace
-from app.tenancy.tenants import create_tenant
+from app.tenancy.namespaces import update_namespace
+from app.tenancy.tenants import DEFAULT_NAMESPACE, create_tenant
 
 DEV_TENANT = "default"
-DEV_NAMESPACE = "default"
+DEV_NAMESPACE = DEFAULT_NAMESPACE
 
 
 async def _key_still_valid(conn: AsyncConnection, key: str, tenant_id: str) -> bool:
@@ -40,14 +40,16 @@ async def ensure_dev_tenant(
     if tenant_id is None:
         tenant, _, secret = await create_tenant(conn, DEV_TENANT, now)
         tenant_id = tenant.id
-        await create_namespace(
+        # Development: webhooks and HTTP tasks may call services on this machine.
+        await update_namespace(
             conn,
-            tenant_id=tenant_id,
-            name=DEV_NAMESPACE,
-            description="Created by perdure dev",
-            retention_days=DEFAULT_RETENTION_DAYS,
-            settings={"allow_private_network_targets": True},
-            now=now,
+            tenant_id,
+            DEV_NAMESPACE,
+            {
+                "description": "Created by perdure dev",
+                "settings": {"allow_private_network_targets": True},
+            },
+            now,
         )
     else:
         if saved_key and await _key_still_valid(conn, saved_key, tenant_id):

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DATA_DIR}/perdure.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+psycopg://...",
     )
+    database_password: str | None = Field(
+        default=None,
+        description="Password for the database URL's user, kept out of the URL (e.g. from a Kubernetes Secret); replaces a password in the URL.",
+    )
     host: str = "127.0.0.1"
     port: int = 8233
     workers: int = 1
@@ -81,9 +85,34 @@ class Settings(BaseSettings):
         ge=1,
         description="A tenant's namespaces together get at most this many times the defaults.",
     )
+    shutdown_grace_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=120,
+        description="On SIGTERM, keep listening this long after draining began (readyz 503, long polls answered) so load balancers stop sending first.",
+    )
+    metrics_max_namespaces: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="Namespaces that get their own `namespace` label on engine metrics (per process); the rest share '_other'.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318): spans of requests and transitions are exported there; unset, tracing is off.",
+    )
     run_background_loops: bool = Field(
         default=True, description="Run the timer loop in this process (API-only replicas: false)."
     )
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Settings:
+        if self.database_password:
+            from sqlalchemy.engine import make_url
+
+            url = make_url(self.database_url).set(password=self.database_password)
+            self.database_url = url.render_as_string(hide_password=False)
+        return self
 
     @model_validator(mode="after")
     def _time_skipping_is_never_production(self) -> Settings:

@@ -56,14 +56,8 @@ async def run(url: str, key: str, namespace: str, n: int, level: int, limit: flo
             assert result == i
 
     try:
-        async with Worker(
-            client,
-            task_queue=QUEUE,
-            workflows=[OneActivity],
-            activities=[echo],
-            max_concurrent_workflow_task_polls=4,
-            max_concurrent_activity_task_polls=2,
-        ):
+        # The worker's default settings: what a user gets without tuning.
+        async with Worker(client, task_queue=QUEUE, workflows=[OneActivity], activities=[echo]):
             await one(-1)  # warm up
             latencies.clear()
             began = time.perf_counter()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,14 @@ class RunningServer:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url() -> Iterator[str]:
     url = test_database_url()
     reset_database(url)
     upgrade_to_head(url)
-    return url
+    yield url
+    if url.startswith("sqlite"):  # the suite's own temporary folder, not a given database
+        if not os.environ.get("PERDURE_TEST_DATABASE_URL", "").strip():
+            shutil.rmtree(Path(sa.engine.make_url(url).database).parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -142,8 +146,11 @@ def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
     if suite_url.startswith("sqlite"):
         directory = Path(tempfile.mkdtemp(prefix="perdure-fresh-"))
         url = f"sqlite+aiosqlite:///{directory}/fresh.db"
-        upgrade_to_head(url)
-        yield url
+        try:
+            upgrade_to_head(url)
+            yield url
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
         return
     name = f"perdure_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
@@ -160,9 +167,10 @@ def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[RunningServer]:
-    """Another in-process server on a free loopback port, for tests that need their own."""
-    ctx = ServerContext(settings=settings, db=Database(settings.database_url))
+async def serve_app(settings: Settings, **context: Any) -> AsyncIterator[RunningServer]:
+    """Another in-process server on a free loopback port, for tests that need their own
+    (`context`: more ServerContext fields, e.g. a tracer provider)."""
+    ctx = ServerContext(settings=settings, db=Database(settings.database_url), **context)
     app = create_app(settings, ctx)
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import free_port
 
 PERDURE = str(Path(sys.executable).with_name("perdure"))
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
 

@@ -276,8 +276,8 @@ class HeartbeatCancelWorkflow:
         handle.cancel()
         try:
             await handle
-        except asyncio.CancelledError:
-            return "activity cancelled"
+        except ActivityError as err:
+            return f"activity cancelled: {type(err.cause).__name__}"
         return "activity finished"
 
 
@@ -424,7 +424,7 @@ async def test_heartbeating_activity_learns_of_cancellation(env):
             break
         await asyncio.sleep(0.05)
     await handle.signal(HeartbeatCancelWorkflow.stop_it)
-    assert await handle.result() == "activity cancelled"
+    assert await handle.result() == "activity cancelled: CancelledError"
     for _ in range(100):
         if "cancelled" in calls[key]:
             break

@@ -74,7 +74,7 @@ async def test_namespace_list_never_shows_other_tenants_namespaces(
     listed = await tenant.client.get("/api/v1/namespaces")
 
     assert listed.status_code == 200
-    assert [n["name"] for n in listed.json()["namespaces"]] == ["main"]
+    assert [n["name"] for n in listed.json()["namespaces"]] == ["default", "main"]
 
 
 async def test_other_tenants_api_key_is_not_found(tenant, other_tenant):
@@ -175,7 +175,7 @@ async def test_me_of_unscoped_key_lists_every_namespace_of_its_tenant(tenant, fo
 
     me = await tenant.client.get("/api/v1/me")
 
-    assert me.json()["namespaces"] == ["main", "second"]
+    assert me.json()["namespaces"] == ["default", "main", "second"]
     assert me.json()["all_namespaces"] is True
 
 

@@ -192,3 +192,20 @@ async def test_credentials_in_headers_are_not_shown_back(tenant):
     expected = {"Authorization": "<redacted>", "X-Api-Key": "<redacted>", "X-Team": "billing"}
     assert created.json()["headers"] == expected
     assert described.json()["headers"] == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fd00:ec2::254]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ],
+)
+async def test_a_cloud_metadata_target_is_refused_at_creation_and_nothing_is_stored(tenant, url):
+    refused = await tenant.client.post(tenant.ns("/webhooks"), json={"name": "meta", "url": url})
+
+    problem = assert_problem(refused, 400, "invalid-argument")
+    assert "metadata" in problem["detail"]
+    assert (await tenant.client.get(tenant.ns("/webhooks/meta"))).status_code == 404

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
 from app.api.limits.limiter import Limiter
@@ -16,6 +18,7 @@ from app.api.problems import (
     document_validation_as_problem,
     install_problem_handlers,
 )
+from app.api.raw_paths import RawPathRouting, decode_path_params
 from app.api.routers import (
     api_keys,
     definitions,
@@ -27,6 +30,7 @@ from app.api.routers import (
     webhooks,
     workflows,
 )
+from app.api.shutdown import install_drain_handlers
 from app.background import BackgroundLoops
 from app.context import ServerContext
 from app.db.database import Database
@@ -64,21 +68,29 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         await reseal_stored_secrets(ctx)
         background = BackgroundLoops(ctx, engine, wakeups)
         await background.start()
+        restore_signals = install_drain_handlers(
+            engine.begin_drain, ctx.settings.shutdown_grace_seconds
+        )
         try:
             yield
         finally:
+            restore_signals()
+            engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()
             await ctx.db.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in a package, not a CDN: /docs works on a closed network.
+    app = FastAPIOffline(
+        static_url="/docs/static",
         title="Perdure",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(decode_path_params)],
     )
     app.state.ctx = ctx
     app.state.engine = engine
-    app.state.metrics = RequestMetrics()
+    app.state.metrics = RequestMetrics(ctx.metrics_registry)
     app.state.limiter = Limiter(settings)
     install_problem_handlers(app)
     for module in (
@@ -94,6 +106,10 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RawPathRouting)
+    if ctx.tracer_provider is not None:
+        # Outermost: a span per request, continuing the caller's W3C `traceparent`.
+        app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry import trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -14,10 +15,13 @@ from prometheus_client import (
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.logs import log_request
+from app.observability.metrics import scrape_registry
+
 
 class RequestMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.requests = Counter(
             "perdure_http_requests",
             "HTTP requests by method, route template and status",
@@ -33,7 +37,23 @@ class RequestMetrics:
         )
 
     def render(self) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = scrape_registry(self.registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _name_request_span(scope: Scope) -> None:
+    """With tracing on, name the request's span by its route template (known only once the
+    router matched; the span ends with the response, so before it starts)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    route = getattr(scope.get("route"), "path", None)
+    if route:
+        span.update_name(f"{scope['method']} {route}")
+        span.set_attribute("http.route", route)
+    namespace = scope.get("path_params", {}).get("namespace")
+    if namespace:
+        span.set_attribute("perdure.namespace", namespace)
 
 
 class MetricsMiddleware:
@@ -52,6 +72,7 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                _name_request_span(scope)
             await send(message)
 
         try:
@@ -62,4 +83,7 @@ class MetricsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            namespace = scope.get("path_params", {}).get("namespace")
+            log_request(method, template, status, elapsed, namespace)

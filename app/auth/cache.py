@@ -57,5 +57,8 @@ class AuthCache:
     def forget_key(self, key_id: str) -> None:
         self._keys = {h: e for h, e in self._keys.items() if e.value.key_id != key_id}  # type: ignore[attr-defined]
 
+    def forget_tenant(self, tenant_id: str) -> None:
+        self._keys = {h: e for h, e in self._keys.items() if e.value.tenant_id != tenant_id}  # type: ignore[attr-defined]
+
     def forget_namespace(self, tenant_id: str, name: str) -> None:
         self._namespaces.pop((tenant_id, name), None)

@@ -67,7 +67,11 @@ async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[
         raise Unauthenticated("the API key is malformed")
     row = (
         await conn.execute(
-            sa.select(api_keys, tenants.c.name.label("tenant_name"))
+            sa.select(
+                api_keys,
+                tenants.c.name.label("tenant_name"),
+                tenants.c.disabled_at.label("tenant_disabled_at"),
+            )
             .join(tenants, tenants.c.id == api_keys.c.tenant_id)
             .where(api_keys.c.key_hash == hash_api_key(key))
         )
@@ -76,6 +80,10 @@ async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[
         raise Unauthenticated("the API key is not valid")
     if row.revoked_at is not None:
         raise Unauthenticated("the API key has been revoked")
+    if row.tenant_disabled_at is not None:
+        raise Unauthenticated(
+            f"tenant '{row.tenant_name}' is disabled; ask the system administrator"
+        )
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated("the API key has expired")
     principal = Principal(

@@ -156,6 +156,13 @@ class Database:
         async with self._gate.slot(), self._engine.begin() as conn:
             yield conn
 
+    def connections_in_use(self) -> int:
+        """Connections checked out now (the pool-use gauge)."""
+        if self.is_sqlite:
+            readers_busy = SQLITE_READERS - self._readers._value  # noqa: SLF001
+            return int(self._write_lock.locked()) + readers_busy
+        return self._engine.sync_engine.pool.checkedout()  # type: ignore[attr-defined]
+
     async def dispose(self) -> None:
         if self.is_sqlite:
             for conn in [self._writer_conn, *self._idle_readers]:

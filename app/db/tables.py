@@ -26,6 +26,8 @@ tenants = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Set by the system administrator: the tenant's keys stop working; its data stays.
+    sa.Column("disabled_at", UTCDateTime(), nullable=True),
 )
 
 namespaces = sa.Table(
@@ -240,6 +242,8 @@ activities = sa.Table(
     sa.Column("last_failure", sa.Text(), nullable=True),
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
+    # W3C trace context of the request that scheduled it (tracing on), handed to its workers.
+    sa.Column("traceparent", sa.String(55), nullable=True),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 

@@ -106,7 +106,7 @@ def _activity_error(event_type: str, attributes: dict[str, Any]) -> StatesError:
         return StatesError("States.Timeout", failure.get("message", ""))
     if event_type == "ACTIVITY_TASK_CANCELED":
         return StatesError("States.TaskFailed", "the activity was canceled")
-    return StatesError(failure.get("type") or "States.TaskFailed", failure.get("message") or "")
+    return StatesError(failure.get("type") or "States.TaskFailed", failure.get("message") or None)
 
 
 def replay(events: list[tuple[str, dict[str, Any]]]) -> History:
@@ -126,7 +126,7 @@ def replay(events: list[tuple[str, dict[str, Any]]]) -> History:
                 h.ended_count += 1
                 frame.ended, frame.end_order = True, h.ended_count
                 if "error" in d:
-                    frame.error = StatesError(d["error"]["Error"], d["error"]["Cause"])
+                    frame.error = StatesError(d["error"]["Error"], d["error"].get("Cause"))
                     if frame.path:
                         h.failed_groups.add(group_key(frame.path))
                 else:
@@ -728,19 +728,20 @@ def _positive(value: Any, what: str) -> float:
     return float(value)
 
 
-def fail_values(state: dict[str, Any], raw: Any) -> tuple[str, str]:
-    """A Fail state's Error and Cause (ErrorPath/CausePath: a path or an intrinsic function)."""
+def fail_values(state: dict[str, Any], raw: Any) -> tuple[str | None, str | None]:
+    """A Fail state's Error and Cause (ErrorPath/CausePath: a path or an intrinsic function);
+    None for one the state does not give."""
 
-    def value(field: str) -> str:
+    def value(field: str) -> str | None:
         path = state.get(f"{field}Path")
         if path is None:
-            return str(state.get(field, ""))
+            return state.get(field)
         found = (
             intrinsics.evaluate(path, raw, None)
             if path.startswith("States.")
             else paths.read(path, raw)
         )
-        return "" if found is None else str(found)
+        return None if found is None else str(found)
 
     return value("Error"), value("Cause")
 

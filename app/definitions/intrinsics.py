@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import uuid
 from dataclasses import dataclass
@@ -26,10 +27,22 @@ HASHES = {
 }
 
 
+# The characters an intrinsic's string literal may escape with a backslash (the States
+# Language's reserved characters); any other escape makes the definition invalid.
+ESCAPABLE = frozenset("'{}\\")
+
+
 @dataclass(frozen=True)
 class Call:
     name: str
     args: tuple[Any, ...]
+
+
+class Text(str):
+    """A string literal; `pieces` is its text cut at each `{}` that is not escaped (`\\{`,
+    `\\}` stay literal braces in a States.Format template)."""
+
+    pieces: list[str]
 
 
 @dataclass(frozen=True)
@@ -96,19 +109,37 @@ class _Parser:
         except ValueError:
             raise self.fail(f"unexpected argument '{word}'") from None
 
-    def string(self) -> str:
+    def string(self) -> Text:
         self.at += 1
-        out = []
+        out: list[str] = []  # the literal's text
+        pieces: list[str] = []  # the text between unescaped `{}`, for States.Format
+        piece: list[str] = []
         while self.at < len(self.text):
             ch = self.text[self.at]
-            if ch == "\\" and self.at + 1 < len(self.text):
-                out.append(self.text[self.at + 1])
+            if ch == "\\":
+                escaped = self.text[self.at + 1 : self.at + 2]
+                if escaped not in ESCAPABLE:
+                    raise self.fail(
+                        f"'\\{escaped}' is not an escape of the States Language (only "
+                        "\\' \\{ \\} \\\\ are)"
+                    )
+                out.append(escaped)
+                piece.append(escaped)
                 self.at += 2
                 continue
             if ch == "'":
                 self.at += 1
-                return "".join(out)
+                text = Text("".join(out))
+                text.pieces = [*pieces, "".join(piece)]
+                return text
+            if ch == "{" and self.text[self.at + 1 : self.at + 2] == "}":
+                out.append("{}")
+                pieces.append("".join(piece))
+                piece = []
+                self.at += 2
+                continue
             out.append(ch)
+            piece.append(ch)
             self.at += 1
         raise self.fail("unterminated string")
 
@@ -186,11 +217,23 @@ def _integer(value: Any, what: str) -> int:
     return int(value)
 
 
+def _rounded(value: Any, what: str) -> int:
+    """A number rounded to the nearest integer, a half toward positive infinity (Java's
+    Math.round, which Step Functions uses: 2.5 → 3, -2.5 → -2), for the arguments the
+    Step Functions documentation says it rounds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a number")
+    if isinstance(value, int):
+        return value
+    whole = math.floor(value)
+    return whole + 1 if value - whole >= 0.5 else whole
+
+
 def _format(args: list[Any], call: Call, context: Any) -> str:
     template, values = args[0], args[1:]
     if not isinstance(template, str):
         raise ValueError("the template must be a string")
-    pieces = template.split("{}")
+    pieces = template.pieces if isinstance(template, Text) else template.split("{}")
     if len(pieces) - 1 != len(values):
         raise ValueError("the number of '{}' does not match the number of arguments")
     out = pieces[0]
@@ -302,14 +345,14 @@ def _json_merge(args, call, context):  # type: ignore[no-untyped-def]
 def _math_random(args, call, context):  # type: ignore[no-untyped-def]
     if len(args) not in (2, 3):
         raise ValueError("MathRandom takes a start, an end and an optional seed")
-    start, end = _integer(args[0], "start"), _integer(args[1], "end")
+    start, end = _rounded(args[0], "start"), _rounded(args[1], "end")
     seed = _integer(args[2], "seed") if len(args) == 3 else _seed(context, call)
     return random.Random(seed).randrange(start, end)
 
 
 def _math_add(args, call, context):  # type: ignore[no-untyped-def]
     _need(args, 2, "MathAdd")
-    return _integer(args[0], "MathAdd arguments") + _integer(args[1], "MathAdd arguments")
+    return _rounded(args[0], "MathAdd arguments") + _rounded(args[1], "MathAdd arguments")
 
 
 def _string_split(args, call, context):  # type: ignore[no-untyped-def]

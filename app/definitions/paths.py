@@ -19,13 +19,36 @@ _INDEFINITE = re.compile(r"\*|\.\.|\?\(|\[[^\]]*[:,][^\]]*\]")
 _REFERENCE_STEP = re.compile(r"\.([A-Za-z_$][\w$-]*)|\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
 
 
+def _backslashes_kept(path: str) -> str:
+    """The path as jsonpath-ng must read it for a backslash inside a quoted name to stay a
+    character, as Step Functions keeps it: `$['a\\"b']` names the key a, backslash, quote, b.
+    A backslash before the closing quote character keeps that quote in the name."""
+    out, quote, at = [], None, 0
+    while at < len(path):
+        ch = path[at]
+        if quote is None:
+            if ch in "'\"":
+                quote = ch
+            out.append(ch)
+        elif ch == "\\":
+            escaped_quote = path[at + 1 : at + 2] == quote
+            out.append("\\\\" + ("\\" + quote if escaped_quote else ""))
+            at += 1 if escaped_quote else 0
+        else:
+            if ch == quote:
+                quote = None
+            out.append(ch)
+        at += 1
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_path(path: str) -> JSONPath:
     """The parsed Path; ValueError when it is not one."""
     if not isinstance(path, str) or not path.startswith("$"):
         raise ValueError("a path starts with '$'")
     try:
-        return _parse(path)
+        return _parse(_backslashes_kept(path))
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
         raise ValueError(f"not a valid JSONPath: {exc}") from None
 
@@ -42,7 +65,7 @@ def reference_steps(path: str) -> list[str | int]:
         if m.group(1) is not None:
             steps.append(m.group(1))
         elif m.group(2) is not None:
-            steps.append(re.sub(r"\\(.)", r"\1", m.group(2)))
+            steps.append(m.group(2))  # a backslash stays a character, as in Step Functions
         else:
             steps.append(int(m.group(3)))
         at = m.end()

@@ -18,8 +18,9 @@ from app.definitions.errors import StatesError
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_INTERVAL = 1.0
 DEFAULT_BACKOFF = 2.0
-# Errors that States.ALL and States.TaskFailed do not cover.
-_NOT_WILDCARD = {"States.Runtime"}
+# Never retried nor caught, also when named (Step Functions: "A States.Runtime error isn't
+# retriable, and will always cause the execution to fail").
+_UNCATCHABLE = {"States.Runtime"}
 
 
 def input_path(state: dict[str, Any], raw: Any, context: Any) -> Any:
@@ -59,11 +60,11 @@ def steps_after_result(
     }
 
 
-def error_matches(names: list[str], error: str) -> bool:
+def error_matches(names: list[str], error: str | None) -> bool:
+    if error in _UNCATCHABLE:
+        return False
     if error in names:
         return True
-    if error in _NOT_WILDCARD:
-        return False
     if "States.ALL" in names:
         return True
     return "States.TaskFailed" in names and error != "States.Timeout"

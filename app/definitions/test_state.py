@@ -91,7 +91,10 @@ def try_state(
             answer["next_state"] = state.get("Next")
             return answer
         if mock_error is not None:
-            raise StatesError(str(mock_error.get("error", "")), str(mock_error.get("cause", "")))
+            cause = mock_error.get("cause")
+            raise StatesError(
+                str(mock_error.get("error", "")), None if cause is None else str(cause)
+            )
         inspection["result"] = mock_result
         steps = processing.steps_after_result(state, raw, mock_result, ctx)
         inspection["afterResultSelector"] = steps["afterResultSelector"]

@@ -48,6 +48,9 @@ def pointer(*parts: str | int) -> str:
 class Checker:
     def __init__(self) -> None:
         self.errors: list[dict[str, str]] = []
+        # Where each state name was first seen: names are unique across the whole machine,
+        # Parallel branches and Map processors included (as in Step Functions).
+        self.names: dict[str, tuple[str | int, ...]] = {}
 
     def add(self, where: tuple[str | int, ...], message: str) -> None:
         self.errors.append({"pointer": pointer(*where), "message": message})
@@ -72,6 +75,16 @@ class Checker:
             self.add((*where, "StartAt"), f"StartAt names '{start}', which is not a state")
         if top and "TimeoutSeconds" in doc:
             self.positive_int(doc["TimeoutSeconds"], (*where, "TimeoutSeconds"))
+        for name in states:  # this machine's names first: a nested repeat is the one flagged
+            at = (*where, "States", name)
+            if name in self.names:
+                self.add(
+                    at,
+                    f"state name '{name}' is used twice in the machine "
+                    f"(first at {pointer(*self.names[name])})",
+                )
+            else:
+                self.names[name] = at
         for name, state in states.items():
             self.state(name, state, states, (*where, "States", name))
         if isinstance(start, str) and start in states:
@@ -81,6 +94,12 @@ class Checker:
                     self.add(
                         (*where, "States", name), f"state '{name}' cannot be reached from StartAt"
                     )
+            if not any(_ends(states[name], states) for name in reached):
+                self.add(
+                    (*where, "States"),
+                    "no state can end the execution: no Succeed or Fail state, nor one with "
+                    "End: true, can be reached from StartAt",
+                )
 
     @staticmethod
     def reachable(start: str, states: dict[str, Any]) -> set[str]:
@@ -227,6 +246,11 @@ class Checker:
             self.machine(branch, (*where, "Branches", i))
 
     def _map(self, state: dict, states: dict, where: tuple) -> None:
+        if "Parameters" in state and "ItemSelector" in state:
+            self.add(
+                (*where, "ItemSelector"),
+                "set ItemSelector or Parameters (its former name), not both",
+            )
         field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         if field not in state:
             self.add(where, "a Map state needs an ItemProcessor (or Iterator)")
@@ -406,6 +430,19 @@ class Checker:
         elif isinstance(template, list):
             for i, item in enumerate(template):
                 self.template(item, (*where, i))
+
+
+def _ends(state: Any, states: dict[str, Any]) -> bool:
+    """A terminal state: the execution (or branch) ends there. A state whose flow is broken
+    (no Next, or a Next to nowhere) counts too: that is reported on its own."""
+    if not isinstance(state, dict):
+        return True
+    kind = state.get("Type")
+    return (
+        kind in ("Succeed", "Fail")
+        or state.get("End") is True
+        or (kind in _FLOWING and state.get("Next") not in states)
+    )
 
 
 def problems(document: Any) -> list[dict[str, str]]:

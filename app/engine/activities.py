@@ -6,6 +6,7 @@ outcome, with the attempt count), so retries do not add an event per attempt.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from app.engine.events import E
 from app.engine.payloads import dump, load
 from app.engine.retry import RetryPolicy, RetryState
 from app.engine.transition import Run, Transition
+from app.observability.traces import current_traceparent
 
 TIMER_RETRY = "activity_retry"
 TIMER_SCHEDULE_TO_START = "activity_schedule_to_start"
@@ -114,6 +116,7 @@ async def schedule(
         "last_failure": None,
         "cancel_requested": False,
         "cancel_requested_event_id": None,
+        "traceparent": current_traceparent(),
     }
     if eager_identity:
         row.update(state="started", started_time=tx.now, started_identity=eager_identity)
@@ -283,19 +286,23 @@ async def _close(
 
 
 async def complete(
-    tx: Transition, run: Run, activity: sa.RowMapping, result_text: str | None, identity: str
+    tx: Transition,
+    run: Run,
+    activity: sa.RowMapping,
+    result_text: str | None,
+    identity: str | None,
 ) -> None:
     await _close(
         tx,
         run,
         activity,
         E.ACTIVITY_TASK_COMPLETED,
-        {"result": load(result_text), "identity": identity},
+        {"result": load(result_text), "identity": _who(activity, identity)},
     )
 
 
 async def report_canceled(
-    tx: Transition, run: Run, activity: sa.RowMapping, details: Any, identity: str
+    tx: Transition, run: Run, activity: sa.RowMapping, details: Any, identity: str | None
 ) -> None:
     await _close(
         tx,
@@ -305,9 +312,15 @@ async def report_canceled(
         {
             "details": details,
             "latest_cancel_requested_event_id": activity["cancel_requested_event_id"],
-            "identity": identity,
+            "identity": _who(activity, identity),
         },
     )
+
+
+def _who(activity: Any, identity: str | None) -> str:
+    """The identity an answer is recorded with: the one it sent, else the poller's (Temporal
+    records the worker's identity on every closing event)."""
+    return identity or activity["started_identity"] or "unknown"
 
 
 def _policy(activity: sa.RowMapping) -> RetryPolicy:
@@ -360,7 +373,7 @@ async def fail(
     run: Run,
     activity: sa.RowMapping,
     failure: dict[str, Any],
-    identity: str,
+    identity: str | None,
     details_text: str | None = None,
 ) -> None:
     """A failed attempt: retried per the policy unless non-retryable or out of attempts/time."""
@@ -375,12 +388,20 @@ async def fail(
         if at is not None:
             await _retry(tx, run, activity, at, failure, details_text)
             return
+    tx.note(
+        logging.WARNING,
+        "activity failed and will not be retried",
+        run,
+        activity_type=activity["activity_type"],
+        attempt=activity["attempt"],
+        cause=retry_state,
+    )
     await _close(
         tx,
         run,
         activity,
         E.ACTIVITY_TASK_FAILED,
-        {"failure": failure, "retry_state": retry_state, "identity": identity},
+        {"failure": failure, "retry_state": retry_state, "identity": _who(activity, identity)},
     )
 
 
@@ -405,6 +426,14 @@ async def time_out(tx: Transition, run: Run, activity: sa.RowMapping, timer_kind
         retry_state = (
             RetryState.TIMEOUT if not activity["cancel_requested"] else RetryState.CANCEL_REQUESTED
         )
+    tx.note(
+        logging.WARNING,
+        f"activity {timeout_type.lower()} timeout; it will not be retried",
+        run,
+        activity_type=activity["activity_type"],
+        attempt=activity["attempt"],
+        cause=retry_state,
+    )
     await _close(
         tx,
         run,

@@ -64,7 +64,7 @@ class CompleteWorkflow(_Attrs):
 
 class Failure(BaseModel):
     model_config = ConfigDict(extra="allow")
-    message: str = ""
+    message: str | None = ""  # null: none given (an ASL Fail state without Cause)
     type: str | None = None
     non_retryable: bool = False
     details: Any = None

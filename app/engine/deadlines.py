@@ -52,6 +52,8 @@ async def fire_for_run(tx: Transition, run_id: str) -> int:
 
 async def _fire(tx: Transition, run: Run, timer: sa.RowMapping) -> None:
     kind = timer["kind"]
+    tx.observe("timers_fired", (kind,))
+    tx.observe("timer_lateness", (kind,), max(0.0, (tx.now - timer["fire_at"]).total_seconds()))
     if kind == commands.TIMER_USER:
         await tx.record(
             run, E.TIMER_FIRED, {"timer_id": timer["label"], "started_event_id": timer["ref"]}
@@ -71,8 +73,8 @@ async def _fire(tx: Transition, run: Run, timer: sa.RowMapping) -> None:
     elif kind == workflow_tasks.TIMER_WFT_BACKOFF:
         if run.wft_attempt == timer["attempt"]:
             await workflow_tasks.schedule(tx, run)
-    elif kind == lifecycle.TIMER_START_DELAY:
-        await workflow_tasks.schedule(tx, run)
+    elif kind == workflow_tasks.TIMER_FIRST_TASK_BACKOFF:
+        await workflow_tasks.end_first_task_backoff(tx, run)
     elif kind == lifecycle.TIMER_RUN_TIMEOUT:
         await lifecycle.time_out(tx, run, "run_timeout")
     elif kind == lifecycle.TIMER_EXECUTION_TIMEOUT:
@@ -114,22 +116,37 @@ async def next_fire_time(tx: Transition) -> datetime | None:
     return await tx.conn.scalar(sa.select(sa.func.min(timers.c.fire_at)))
 
 
-async def nothing_in_flight(tx: Transition) -> bool:
-    """True when no task waits for a poller and none is being worked on: only timers remain,
-    so time-skipping may jump the clock to the next one."""
-    if await tx.conn.scalar(sa.select(tasks.c.id).limit(1)) is not None:
-        return False
-    busy_run = await tx.conn.scalar(
+# Time-skipping: a task (or query) that has waited this long for a worker, with no worker
+# taking it, sits on a queue nobody serves. It cannot move until someone polls, so it no
+# longer holds the clock for every other run of the server.
+UNSERVED_AFTER_SECONDS = 10.0
+
+
+async def worked_on(tx: Transition) -> bool:
+    """A workflow task, activity attempt or query is in a worker's hands right now."""
+    started_task = await tx.conn.scalar(
         sa.select(workflow_runs.c.id)
-        .where(workflow_runs.c.status == "RUNNING", workflow_runs.c.wft_state != "none")
+        .where(workflow_runs.c.status == "RUNNING", workflow_runs.c.wft_state == "started")
         .limit(1)
     )
-    if busy_run is not None:
-        return False
-    busy_activity = await tx.conn.scalar(
-        sa.select(activities_table.c.run_id).where(activities_table.c.state != "backoff").limit(1)
+    if started_task is not None:
+        return True
+    started_activity = await tx.conn.scalar(
+        sa.select(activities_table.c.run_id).where(activities_table.c.state == "started").limit(1)
     )
-    if busy_activity is not None:
-        return False
-    # A query waiting for (or being answered by) a worker: its deadline is on the same clock.
-    return await tx.conn.scalar(sa.select(query_tasks.c.id).limit(1)) is None
+    if started_activity is not None:
+        return True
+    claimed_query = await tx.conn.scalar(
+        sa.select(query_tasks.c.id).where(query_tasks.c.state == "claimed").limit(1)
+    )
+    return claimed_query is not None
+
+
+async def newest_waiting_since(tx: Transition) -> datetime | None:
+    """When the newest task or query still waiting for a worker was queued (engine clock)."""
+    task = await tx.conn.scalar(sa.select(sa.func.max(tasks.c.created_at)))
+    query = await tx.conn.scalar(
+        sa.select(sa.func.max(query_tasks.c.created_at)).where(query_tasks.c.state == "pending")
+    )
+    found = [t for t in (task, query) if t is not None]
+    return max(found) if found else None

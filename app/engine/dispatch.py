@@ -21,6 +21,11 @@ from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
 
+# The metric that times a task's wait in its queue, by task kind.
+SCHEDULE_TO_START = {
+    "workflow": "workflow_task_schedule_to_start",
+    "activity": "activity_schedule_to_start",
+}
 CONTENDED = object()  # a task was there but its run was busy: look again very soon
 MAX_STALE_SKIPS = 20
 
@@ -124,6 +129,11 @@ async def _claim(
             await tx.conn.execute(DELETE_TASK, {"task_id": task.id})
             if run.is_open and (claim := await take(run, task)) is not None:
                 claims.append(claim)
+                tx.observe(
+                    SCHEDULE_TO_START[kind],
+                    (namespace_id,),
+                    max(0.0, (tx.now - task.created_at).total_seconds()),
+                )
         if len(claims) >= limit or len(found) < wanted:
             break  # enough, or the queue has no more
     if not claims and contended:
@@ -222,6 +232,7 @@ def activity_task(tx: Transition, run: Run, activity: Any) -> ActivityTaskClaim:
             "heartbeat_timeout": activity["heartbeat_timeout"],
             "heartbeat_details": load(activity["heartbeat_details"]),
             "last_failure": load(activity["last_failure"]),
+            "traceparent": activity.get("traceparent"),
         }
     )
 

@@ -3,6 +3,7 @@ continue-as-new, and what closing a run means for its parent and children."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -21,7 +22,6 @@ from app.engine.wakeups import run_closed_key
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
 from app.ids import new_id
 
-TIMER_START_DELAY = "start_delay"
 TIMER_RUN_TIMEOUT = "run_timeout"
 TIMER_EXECUTION_TIMEOUT = "execution_timeout"
 
@@ -205,6 +205,7 @@ async def create_run(
         "attempt": req.attempt,
     }
     run = tx.add_new_run(data)
+    tx.observe("workflow_started", (run.namespace_id,))
     tx.append(
         run,
         E.WORKFLOW_EXECUTION_STARTED,
@@ -231,7 +232,7 @@ async def create_run(
     )
     await search_attributes.upsert(tx, run, req.search_attributes)
     if delay:
-        await tx.add_timer_after(run, TIMER_START_DELAY, delay)
+        await tx.add_timer_after(run, workflow_tasks.TIMER_FIRST_TASK_BACKOFF, delay)
     else:
         await workflow_tasks.schedule(tx, run)
     if req.run_timeout:
@@ -280,6 +281,20 @@ async def signal(
         },
     )
     workflow_tasks.needs_decision(tx, run)
+
+
+async def signal_with_start_to_running(
+    tx: Transition, run: Run, name: str, input_text: str | None, identity: str | None
+) -> None:
+    """Signal-with-start that found its run running: the signal, and, if the run still waits
+    out its start delay, its first workflow task at once. Temporal ends a start delay this way
+    on purpose (`SignalWithStartWorkflowExecutionRequest.workflow_start_delay`: "If the
+    workflow gets another SignalWithStartWorkflow before the delay a workflow task will be
+    dispatched immediately"); a workflow retry's or continue-as-new back-off is kept, as
+    Temporal means to (temporalio/temporal#3805, #11810)."""
+    await signal(tx, run, name, input_text, identity)
+    if run.continued_from_run_id is None:  # a first run: its back-off is a start delay
+        await workflow_tasks.end_first_task_backoff(tx, run, early=True)
 
 
 async def request_cancel(
@@ -361,6 +376,9 @@ async def close(
     continued_to: Run | None = None,
 ) -> None:
     tx.append(run, event_type, attributes)
+    tx.observe("workflow_closed", (run.namespace_id, status.value))
+    if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+        tx.note(logging.WARNING, f"workflow run {status.value.lower()}", run)
     run.set(
         status=status.value,
         close_time=tx.now,

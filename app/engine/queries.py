@@ -9,20 +9,23 @@ rows are deleted when the caller stops waiting, answered or not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.db.tables import query_tasks
+from app.engine.events import RunStatus
 from app.engine.payloads import dump, load
 from app.engine.transition import Transition
 from app.engine.wakeups import queue_key
-from app.errors import NotFound
+from app.errors import FailedPrecondition, NotFound
 from app.ids import new_id
 
 MAX_QUERY_TIMEOUT = 30.0
 DEFAULT_QUERY_TIMEOUT = 10.0
+# Temporal fails a query at once while the run's workflow task keeps failing.
+FAILING_TASK_ATTEMPT = 3
 
 
 def query_key(query_id: str) -> str:
@@ -40,6 +43,42 @@ class QueryClaim:
     task_queue: str
     query_type: str
     args: Any
+
+
+def ready_for_query(run: Any, now: datetime, remaining: float) -> bool:
+    """Whether a worker can answer a query on this run (a row of `workflow_runs`) now: only
+    once a workflow task of the run has completed, so that the worker's code has run. False:
+    wait for that (a task is coming). Temporal's rules (history service, QueryWorkflow):
+    FailedPrecondition at once when the run closed before any workflow task completed, when
+    its first task's back-off ends after the query's `remaining` seconds, or while its
+    workflow task keeps failing."""
+    completed = bool(run["last_completed_started_event_id"])
+    if run["status"] != RunStatus.RUNNING.value:
+        if completed:
+            return True
+        raise FailedPrecondition(
+            "workflow execution closed before its first workflow task completed: no worker "
+            "can answer a query (Temporal: 'Workflow execution closed before "
+            "WorkflowTaskStarted event')",
+            run_id=run["id"],
+            run_status=run["status"],
+        )
+    if run["wft_attempt"] >= FAILING_TASK_ATTEMPT:
+        raise FailedPrecondition(
+            "unable to query workflow due to workflow task in failed state", run_id=run["id"]
+        )
+    if completed:
+        return True
+    if run["wft_scheduled_event_id"] is None and run["execution_time"] > now + timedelta(
+        seconds=remaining
+    ):
+        raise FailedPrecondition(
+            "workflow task is not scheduled yet: the run's first workflow task waits out a "
+            "back-off that ends after the query's timeout",
+            run_id=run["id"],
+            execution_time=run["execution_time"].isoformat(),
+        )
+    return False
 
 
 async def create(

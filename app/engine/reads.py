@@ -28,7 +28,7 @@ from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.payloads import load
 from app.engine.search_attributes import canonical
 from app.engine.transition import SELECT_RUN
-from app.engine.wakeups import Wakeups, run_closed_key, run_key
+from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
 
@@ -356,11 +356,12 @@ class RunWatcher:
         deadline = time.monotonic() + seconds
         key = run_closed_key(run_id) if until_closed else run_key(run_id)
         while True:
-            async with self.wakeups.waiting(key) as woken:
+            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
                 async with self.db.read() as conn:
                     found = await ready(conn)
                 remaining = deadline - time.monotonic()
-                if found is not None or remaining <= 0:
+                # Shutting down: answer with what there is now, as a timeout would.
+                if found is not None or remaining <= 0 or self.wakeups.draining:
                     return found
                 try:
                     await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))

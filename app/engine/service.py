@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
+from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
     deadlines,
@@ -27,6 +29,7 @@ from app.engine import (
     idempotency,
     lifecycle,
     queries,
+    reads,
     retention,
     workflow_tasks,
 )
@@ -38,8 +41,23 @@ from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
-from app.engine.wakeups import CHANNEL, TIMERS_KEY, Wakeups, notify_payloads, queue_key
-from app.errors import DeadlineExceeded, FailedPrecondition, NotFound, PerdureError
+from app.engine.wakeups import (
+    CHANNEL,
+    DRAIN_KEY,
+    TIMERS_KEY,
+    Wakeups,
+    notify_payloads,
+    queue_key,
+    run_key,
+)
+from app.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    NotFound,
+    PerdureError,
+    Unavailable,
+)
+from app.observability.logs import log_engine_events
 
 log = logging.getLogger("perdure.engine")
 
@@ -75,10 +93,19 @@ class Engine:
         self.deadline_loop_wakes_at: datetime | None = None
         self._next_purge = 0.0
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
+        # Time-skipping: the jumps made (engine time when made, length), newest last.
+        self._skips: deque[tuple[datetime, timedelta]] = deque(maxlen=1000)
 
     # -- the transition runner --------------------------------------------------------------
 
     async def transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+        if self.ctx.tracer is None:
+            return await self._transact(body)
+        name = body.__qualname__.split(".<locals>")[0]
+        with self.ctx.tracer.start_as_current_span(f"transition {name}"):
+            return await self._transact(body)
+
+    async def _transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_TRANSITION_ATTEMPTS + 1):
             try:
                 async with self.db.write() as conn:
@@ -88,6 +115,7 @@ class Engine:
             except DBAPIError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if sqlstate in RETRYABLE_SQLSTATES and attempt < MAX_TRANSITION_ATTEMPTS:
+                    self.ctx.metrics.transition_retries.labels(sqlstate).inc()
                     log.info("transition retried after %s (attempt %d)", sqlstate, attempt)
                     await asyncio.sleep(0.005 * attempt)
                     continue
@@ -98,10 +126,26 @@ class Engine:
             ):
                 tx.wake_keys.add(TIMERS_KEY)
             self.wakeups.notify(tx.wake_keys)
+            if tx.notes:
+                log_engine_events(tx.notes)
+            if tx.observations:
+                await self.ctx.metrics.apply(tx.observations, self._namespace_label)
             if isinstance(result, Rejected):
                 raise result.error
             return result
         raise AssertionError("unreachable")
+
+    async def _namespace_label(self, namespace_id: str) -> str | None:
+        """'tenant/namespace' for metric labels (read once per namespace and process)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(tenants.c.name, namespaces.c.name)
+                    .join(tenants, tenants.c.id == namespaces.c.tenant_id)
+                    .where(namespaces.c.id == namespace_id)
+                )
+            ).one_or_none()
+        return f"{row[0]}/{row[1]}" if row is not None else None
 
     async def _finish(self, tx: Transition) -> None:
         await decisions.run_inline_deciders(tx)
@@ -134,6 +178,12 @@ class Engine:
                     reason=f"history size limit exceeded ({what}); the run was terminated",
                     identity="perdure",
                 )
+
+    def begin_drain(self) -> None:
+        """Shutdown began: waiting long polls, result waits and queries answer at once."""
+        if not self.wakeups.draining:
+            log.info("shutting down: answering waiting long polls, taking no new tasks")
+            self.wakeups.begin_drain()
 
     # -- starting and driving runs ----------------------------------------------------------
 
@@ -170,9 +220,13 @@ class Engine:
             except NotFound:
                 run = None
             created = False
-            if run is None or not run.is_open:
+            if run is not None and run.is_open:
+                await lifecycle.signal_with_start_to_running(
+                    tx, run, signal_name, signal_input, req.identity
+                )
+            else:
                 run, created = await lifecycle.start(tx, start_req)
-            await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
+                await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
             if key is not None:
                 await idempotency.remember(tx, req.namespace_id, key, "signal-with-start", run)
             return run, created
@@ -298,7 +352,10 @@ class Engine:
     ) -> Any:
         deadline = time.monotonic() + wait
         while True:
-            async with self.wakeups.waiting(key) as woken:
+            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
+                # Shutting down: take no new task, answer empty as on timeout.
+                if self.wakeups.draining:
+                    return None
                 # A task handed to a poller that hung up would be lost until its timeout.
                 if caller_gone is not None and await caller_gone():
                     return None
@@ -355,17 +412,18 @@ class Engine:
         namespace_id: str,
         token_text: str,
         raw_commands: list[dict[str, Any]],
-        identity: str,
+        identity: str | None,
         *,
         return_new_task: bool = False,
     ) -> dict[str, Any]:
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
-            tx.caller_identity = identity
             tx.hold_workflow_tasks = return_new_task
             run = await self._started_workflow_task(tx, namespace_id, token)
-            refused = await decisions.apply_decision(tx, run, raw_commands, identity)
+            who = identity or run.wft_identity or "unknown"  # the poller's, unless told
+            tx.caller_identity = who
+            refused = await decisions.apply_decision(tx, run, raw_commands, who)
             if refused is not None:
                 return Rejected(refused)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
@@ -376,15 +434,18 @@ class Engine:
             ]
             if return_new_task and run.is_open:
                 await workflow_tasks.schedule_pending(tx)
-                answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(
-                    tx, run, identity
-                )
+                answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(tx, run, who)
             return answer
 
         return await self.transact(body)
 
     async def fail_workflow_task(
-        self, namespace_id: str, token_text: str, failure: dict[str, Any], cause: str, identity: str
+        self,
+        namespace_id: str,
+        token_text: str,
+        failure: dict[str, Any],
+        cause: str,
+        identity: str | None,
     ) -> None:
         token = TaskToken.decode(token_text, kind="w")
 
@@ -394,7 +455,11 @@ class Engine:
                 tx,
                 run,
                 E.WORKFLOW_TASK_FAILED,
-                {"cause": cause, "failure": failure, "identity": identity},
+                {
+                    "cause": cause,
+                    "failure": failure,
+                    "identity": identity or run.wft_identity or "unknown",
+                },
             )
 
         await self.transact(body)
@@ -495,7 +560,7 @@ class Engine:
         self,
         namespace_id: str,
         result: Any,
-        identity: str,
+        identity: str | None,
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
@@ -507,16 +572,17 @@ class Engine:
         async def body(tx: Transition) -> dispatch.WorkflowTaskClaim | None:
             tx.hold_workflow_tasks = return_new_workflow_task
             run, activity = await self._started_activity(tx, namespace_id, token, by_id)
-            await activities.complete(tx, run, activity, result_text, identity)
+            who = identity or activity["started_identity"] or "unknown"
+            await activities.complete(tx, run, activity, result_text, who)
             if not return_new_workflow_task:
                 return None
             await workflow_tasks.schedule_pending(tx)
-            return await dispatch.take_scheduled_workflow_task(tx, run, identity)
+            return await dispatch.take_scheduled_workflow_task(tx, run, who)
 
         return await self.transact(body)
 
     async def complete_activities(
-        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str
+        self, namespace_id: str, completions: list[tuple[str, Any]], identity: str | None
     ) -> list[PerdureError | None]:
         """Complete many attempts (task token, result) in one transaction; per completion, None
         or the error that refused it (a stale token, a result too large). A refusal is found
@@ -563,7 +629,7 @@ class Engine:
         self,
         namespace_id: str,
         failure: dict[str, Any],
-        identity: str,
+        identity: str | None,
         *,
         last_heartbeat_details: Any = None,
         token: str | None = None,
@@ -582,7 +648,7 @@ class Engine:
         self,
         namespace_id: str,
         details: Any,
-        identity: str,
+        identity: str | None,
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
@@ -610,16 +676,24 @@ class Engine:
         args_text: str | None,
         timeout: float,  # noqa: ASYNC109 - the caller's deadline, stored with the query
     ) -> dict[str, Any]:
-        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer."""
+        """Ask a worker of the run's task queue; wait up to `timeout` seconds for its answer.
+        A run whose first workflow task has not completed is asked once it has (see
+        `queries.ready_for_query`)."""
+        deadline = time.monotonic() + timeout
+        run_id = await self._await_queryable(namespace_id, workflow_id, run_id, deadline)
         query_id = await self.transact(
             lambda tx: queries.create(
                 tx, namespace_id, workflow_id, run_id, query_type, args_text, timeout
             )
         )
-        deadline = time.monotonic() + timeout
         try:
             while True:
-                async with self.wakeups.waiting(queries.query_key(query_id)) as woken:
+                async with self.wakeups.waiting(queries.query_key(query_id), DRAIN_KEY) as woken:
+                    if self.wakeups.draining:
+                        raise Unavailable(
+                            "the server is shutting down; send the query again",
+                            query_id=query_id,
+                        )
                     async with self.db.read() as conn:
                         found = await queries.outcome(conn, query_id)
                     if found is not None:
@@ -637,6 +711,32 @@ class Engine:
                         pass
         finally:
             await asyncio.shield(self.transact(lambda tx: queries.forget(tx, query_id)))
+
+    async def _await_queryable(
+        self, namespace_id: str, workflow_id: str, run_id: str | None, deadline: float
+    ) -> str:
+        """The run's id once a worker can answer a query on it; waits on the run's events."""
+        async with self.db.read() as conn:
+            row = await reads.find_run_row(conn, namespace_id, workflow_id, run_id)
+        while True:
+            async with self.wakeups.waiting(run_key(row["id"]), DRAIN_KEY) as woken:
+                async with self.db.read() as conn:
+                    row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
+                remaining = deadline - time.monotonic()
+                if queries.ready_for_query(row, self.clock.now(), remaining):
+                    return row["id"]
+                if self.wakeups.draining:
+                    raise Unavailable("the server is shutting down; send the query again")
+                if remaining <= 0:
+                    raise DeadlineExceeded(
+                        "the run's first workflow task did not complete within the query's "
+                        "timeout; is a worker polling the workflow's task queue?",
+                        run_id=row["id"],
+                    )
+                try:
+                    await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
+                except TimeoutError:
+                    pass
 
     async def respond_query(
         self,
@@ -670,14 +770,29 @@ class Engine:
                 return fired  # due timers are held by another replica right now
 
     async def skip_time_if_idle(self) -> bool:
-        """Time-skipping mode: when nothing can happen before the next deadline, jump to it."""
+        """Time-skipping mode: when nothing can happen before the next deadline, jump to it.
+
+        Nothing can happen when no workflow task, activity attempt or query is in a worker's
+        hands, and every task still waiting for a worker has waited at least
+        `deadlines.UNSERVED_AFTER_SECONDS` (time skipped meanwhile not counted): its queue has
+        no worker, so it must not stall the runs that do."""
         async with self.db.read() as conn:
             tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
             next_at = await deadlines.next_fire_time(tx)
-            if next_at is None or next_at <= tx.now or not await deadlines.nothing_in_flight(tx):
+            if next_at is None or next_at <= tx.now or await deadlines.worked_on(tx):
                 return False
+            newest = await deadlines.newest_waiting_since(tx)
+        if newest is not None and self._waited_since(newest) < deadlines.UNSERVED_AFTER_SECONDS:
+            return False
+        now = self.clock.now()
+        self._skips.append((now, next_at - now))
         self.clock.advance_to(next_at)
         return True
+
+    def _waited_since(self, queued_at: datetime) -> float:
+        """Seconds since `queued_at` (engine clock), less the time skipped since."""
+        skipped = sum((delta for at, delta in self._skips if at >= queued_at), timedelta(0))
+        return (self.clock.now() - queued_at - skipped).total_seconds()
 
     async def run_deadline_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

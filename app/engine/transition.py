@@ -88,10 +88,34 @@ class Transition:
     # Activities started at once for the caller (eager execution): (run, activity row).
     eager_activities: list[tuple[Run, dict[str, Any]]] = field(default_factory=list)
     caller_identity: str | None = None
+    # Events worth an operator's attention, logged after commit: (level, message, fields).
+    notes: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    # Metric observations, applied after commit: (metric, labels, value).
+    observations: list[tuple[str, tuple[str, ...], float]] = field(default_factory=list)
     # The earliest deadline this transition added (the deadline loop may need to wake sooner).
     earliest_timer: datetime | None = None
     _events: list[dict[str, Any]] = field(default_factory=list)
     _history_bytes: dict[str, int] = field(default_factory=dict)
+
+    def note(self, level: int, message: str, run: Run, **fields: Any) -> None:
+        """Log `message` about the run once this transition commits (ids only, no payloads)."""
+        self.notes.append(
+            (
+                level,
+                message,
+                {
+                    "namespace_id": run.namespace_id,
+                    "workflow_id": run.workflow_id,
+                    "run_id": run.id,
+                    **fields,
+                },
+            )
+        )
+
+    def observe(self, metric: str, labels: tuple[str, ...], value: float = 1.0) -> None:
+        """Count or time something for /metrics once this transition commits (see
+        app/observability/metrics.py; a namespaced metric's first label is a namespace id)."""
+        self.observations.append((metric, labels, value))
 
     # -- runs --------------------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ def run_closed_key(run_id: str) -> str:
 
 
 TIMERS_KEY = "timers"
+# Shutdown began: every long poll answers now (see Wakeups.begin_drain).
+DRAIN_KEY = "drain"
 
 
 class Wakeups:
@@ -42,6 +44,13 @@ class Wakeups:
 
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self.draining = False
+
+    def begin_drain(self) -> None:
+        """The process is shutting down: long polls waiting on DRAIN_KEY (with their own key)
+        wake and answer empty, and new ones answer at once (they check `draining`)."""
+        self.draining = True
+        self.notify([DRAIN_KEY])
 
     @contextlib.asynccontextmanager
     async def waiting(self, *keys: str) -> AsyncIterator[asyncio.Event]:
@@ -62,6 +71,15 @@ class Wakeups:
         for key in keys:
             for event in self._waiters.get(key, ()):
                 event.set()
+
+    def queue_waiters(self) -> dict[str, int]:
+        """Long polls waiting on task queues now, by task kind (for the pollers gauge)."""
+        counts: dict[str, int] = {}
+        for key, waiters in self._waiters.items():
+            if key.startswith("q|"):
+                kind = key.split("|", 3)[2]
+                counts[kind] = counts.get(kind, 0) + len(waiters)
+        return counts
 
     def has_waiters(self, key: str) -> bool:
         return bool(self._waiters.get(key))

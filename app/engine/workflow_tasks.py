@@ -6,6 +6,7 @@ the completing task's events are all written, so the new WORKFLOW_TASK_SCHEDULED
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from app.engine.events import E
@@ -14,6 +15,9 @@ from app.engine.transition import Run, Transition
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
 TIMER_WFT_BACKOFF = "wft_backoff"
+# Ends the back-off of a run's first workflow task: a start delay, a workflow retry's back-off
+# or a continue-as-new back-off (Temporal's WorkflowBackoffTimer).
+TIMER_FIRST_TASK_BACKOFF = "start_delay"
 
 
 def needs_decision(tx: Transition, run: Run) -> None:
@@ -29,9 +33,36 @@ async def schedule_pending(tx: Transition) -> None:
     tx.decision_needed.clear()
 
 
+def in_first_task_backoff(run: Run) -> bool:
+    """The run was started with a back-off (start delay, workflow retry or continue-as-new
+    back-off) that has not ended: it has never had a workflow task. Temporal's
+    `IsWorkflowPendingOnWorkflowTaskBackoff`: until the back-off ends, events are recorded but
+    schedule no task; the first task then carries all of them."""
+    return run.wft_scheduled_event_id is None and run.execution_time > run.start_time
+
+
 async def schedule(tx: Transition, run: Run) -> None:
-    if not run.is_open or run.wft_state != "none" or run.id in tx.completing:
+    if (
+        not run.is_open
+        or run.wft_state != "none"
+        or run.id in tx.completing
+        or in_first_task_backoff(run)
+    ):
         return
+    await _schedule(tx, run)
+
+
+async def end_first_task_backoff(tx: Transition, run: Run, *, early: bool = False) -> None:
+    """Schedule the first workflow task of a run in back-off: its timer fired, or (`early`)
+    the back-off is ended on purpose and its timer is dropped."""
+    if not run.is_open or not in_first_task_backoff(run):
+        return
+    if early:
+        await tx.cancel_timers(run, TIMER_FIRST_TASK_BACKOFF)
+    await _schedule(tx, run)
+
+
+async def _schedule(tx: Transition, run: Run) -> None:
     scheduled_id = tx.append(
         run,
         E.WORKFLOW_TASK_SCHEDULED,
@@ -109,6 +140,15 @@ async def fail_and_retry(
     tx: Transition, run: Run, event_type: E, attributes: dict[str, Any]
 ) -> None:
     """A started task failed or timed out: record it, release buffered events, retry."""
+    what = "timed out" if event_type == E.WORKFLOW_TASK_TIMED_OUT else "failed"
+    tx.note(
+        logging.WARNING,
+        f"workflow task {what}; it is retried",
+        run,
+        task_queue=run.task_queue,
+        cause=attributes.get("cause") or attributes.get("timeout_type"),
+        attempt=run.wft_attempt,
+    )
     await close_started(tx, run, event_type, attributes)
     await tx.flush_buffered(run)
     attempt = run.wft_attempt + 1

@@ -31,6 +31,7 @@ class Claimed:
     task_queue: str
     body: bytes
     deadline: datetime | None  # when the attempt times out
+    traceparent: str | None = None  # W3C trace context the receiver may continue
 
 
 def next_task_query(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
@@ -164,4 +165,5 @@ async def log_delivery(
         task_queue=payload["task_queue"],
         body=body,
         deadline=deadline,
+        traceparent=payload.get("traceparent"),
     )

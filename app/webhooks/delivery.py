@@ -7,6 +7,7 @@ meanwhile is not changed by a late answer.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ from app.webhooks.outbound import TargetPolicy, TargetRefused, TargetUnreachable
 from app.webhooks.signing import signature_headers
 
 MIN_TIMEOUT = 0.5
+
+log = logging.getLogger("perdure.webhooks")
 
 
 def target_policy(ctx: ServerContext, namespace_settings: dict[str, Any] | None) -> TargetPolicy:
@@ -57,7 +60,11 @@ async def deliver(
         answer = await post(
             endpoint["url"],
             claimed.body,
-            {**service.outgoing_headers(endpoint["headers"], ctx.sealer), **signed},
+            {
+                **service.outgoing_headers(endpoint["headers"], ctx.sealer),
+                **signed,
+                **({"traceparent": claimed.traceparent} if claimed.traceparent else {}),
+            },
             policy=policy,
             seconds=max(timeout, MIN_TIMEOUT),
         )
@@ -86,8 +93,18 @@ async def deliver(
             await service.disable_endpoint(
                 conn, endpoint["id"], outcome.disable_reason, ctx.clock.now()
             )
+    ctx.metrics.webhook_deliveries.labels(outcome.state).inc()
+    if latency is not None:
+        ctx.metrics.webhook_latency.observe(latency / 1000)
     note = await settle(engine, endpoint, claimed, outcome)
     error = outcome.failure["message"] if outcome.failure is not None else None
+    if outcome.state not in ("completed", "accepted"):
+        log.warning(
+            "webhook delivery %s: %s",
+            outcome.state,
+            f"HTTP {status_code}" if status_code is not None else (error or "no answer"),
+            extra={"endpoint": endpoint["name"], "outcome": outcome.state, "status": status_code},
+        )
     if note:
         error = f"{error}; {note}" if error else note
     async with ctx.db.write() as conn:

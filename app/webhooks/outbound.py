@@ -23,6 +23,9 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
 
+# Names of metadata services, refused as written (other names are checked when resolved).
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -64,6 +67,17 @@ def check_url(url: str) -> str | None:
         return "credentials in the URL are not allowed; use `headers`"
     if parts.fragment:
         return "the URL must not have a #fragment"
+    host = parts.hostname.rstrip(".").lower()
+    if host in METADATA_HOSTS:
+        return f"{host} is a cloud metadata service"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
     return None
 
 

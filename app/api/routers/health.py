@@ -10,6 +10,7 @@ from app.api.deps import Context
 from app.api.problems import problem_responses
 from app.db.migrate import current_revision, head_revision
 from app.errors import Unavailable
+from app.observability.metrics import refresh_gauges
 
 router = APIRouter(tags=["health"])
 
@@ -34,7 +35,9 @@ async def healthz() -> Health:
     summary="The database is reachable and migrated",
     responses=problem_responses(503),
 )
-async def readyz(ctx: Context) -> Readiness:
+async def readyz(ctx: Context, request: Request) -> Readiness:
+    if request.app.state.engine.wakeups.draining:
+        raise Unavailable("the server is shutting down")
     try:
         async with ctx.db.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
@@ -49,5 +52,7 @@ async def readyz(ctx: Context) -> Readiness:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, ctx: Context) -> Response:
+    engine = request.app.state.engine
+    await refresh_gauges(ctx.metrics, ctx.db, engine.wakeups.queue_waiters())
     return request.app.state.metrics.render()

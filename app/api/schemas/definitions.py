@@ -35,7 +35,7 @@ class DefinitionRef(BaseModel):
 class MockError(BaseModel):
     model_config = ConfigDict(extra="forbid")
     error: str
-    cause: str = ""
+    cause: str | None = None  # omitted: the error has no cause
 
 
 class Mock(BaseModel):

@@ -25,6 +25,18 @@ class Tenant(BaseModel):
     id: str
     name: str
     created_at: datetime
+    disabled_at: datetime | None = Field(
+        default=None, description="When the system administrator disabled it; null: enabled."
+    )
+
+
+class TenantDetail(Tenant):
+    namespaces: list[str] = Field(description="Names of the tenant's namespaces.")
+
+
+class TenantPage(BaseModel):
+    tenants: list[Tenant]
+    next_page_token: str | None
 
 
 class ApiKeyCreate(StrictModel):

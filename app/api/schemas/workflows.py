@@ -294,7 +294,9 @@ class Command(BaseModel):
 class CompleteWorkflowTask(Body):
     task_token: str = Field(max_length=4000)
     commands: list[Command] = Field(default_factory=list, max_length=10_000)
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
     return_new_workflow_task: bool = Field(
         default=False,
         description="If the run needs another workflow task now, start it for this caller and return it.",
@@ -318,7 +320,9 @@ class FailWorkflowTask(Body):
     task_token: str = Field(max_length=4000)
     failure: FailureBody = Field(default_factory=FailureBody)
     cause: Annotated[str, Field(max_length=200)] = "WORKFLOW_WORKER_UNHANDLED_FAILURE"
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
 
 
 class ActivityTask(BaseModel):
@@ -340,6 +344,10 @@ class ActivityTask(BaseModel):
     heartbeat_timeout: float | None
     heartbeat_details: Any
     last_failure: Any
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context of the request that scheduled the activity (when the server traces): continue it in the worker.",
+    )
 
 
 class WorkflowTaskCompleted(BaseModel):
@@ -373,7 +381,9 @@ class ActivityCompletion(Body):
 
 class CompleteActivities(Body):
     completions: list[ActivityCompletion] = Field(min_length=1, max_length=MAX_TASK_BATCH)
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
 
 
 class CompletionOutcome(BaseModel):
@@ -414,7 +424,9 @@ class HeartbeatAnswer(BaseModel):
 class CompleteActivity(Body):
     task_token: str = Field(max_length=4000)
     result: Any = None
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
     return_new_workflow_task: bool = Field(
         default=False,
         description="Also start and return the workflow task this completion causes (eager).",
@@ -428,7 +440,9 @@ class CompleteActivity(Body):
 
 class CompleteActivityById(Body):
     result: Any = None
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
     run_id: str | None = None
 
 
@@ -436,25 +450,33 @@ class FailActivity(Body):
     task_token: str = Field(max_length=4000)
     failure: FailureBody
     last_heartbeat_details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
 
 
 class FailActivityById(Body):
     failure: FailureBody
     last_heartbeat_details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
     run_id: str | None = None
 
 
 class CanceledActivity(Body):
     task_token: str = Field(max_length=4000)
     details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
 
 
 class CanceledActivityById(Body):
     details: Any = None
-    identity: Annotated[str, Field(max_length=1000)] = "unknown"
+    identity: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, description="Who answers; defaults to the identity that polled the task."
+    )
     run_id: str | None = None
 
 

@@ -6,47 +6,69 @@ from perdure.worker import Worker
 """
 
 from perdure import activity, workflow
-from perdure.client import Client, WorkflowHandle
+from perdure.client import AsyncActivityHandle, Client, WorkflowHandle
 from perdure.common import (
+    ActivityCancellationType,
+    ChildWorkflowCancellationType,
     ParentClosePolicy,
     RetryPolicy,
+    WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from perdure.description import WorkflowExecution, WorkflowExecutionDescription
 from perdure.exceptions import (
     ActivityError,
     ApplicationError,
+    AsyncActivityCancelledError,
     CancelledError,
     ChildWorkflowError,
+    FailureError,
     NondeterminismError,
+    PerdureError,
+    QueryTimeoutError,
     RPCError,
     TerminatedError,
     TimeoutError,
     WorkflowAlreadyStartedError,
+    WorkflowContinuedAsNewError,
     WorkflowFailureError,
     WorkflowQueryFailedError,
+    is_cancelled_exception,
 )
 from perdure.worker import Worker
 
 __all__ = [
+    "ActivityCancellationType",
     "ActivityError",
     "ApplicationError",
+    "AsyncActivityCancelledError",
+    "AsyncActivityHandle",
     "CancelledError",
+    "ChildWorkflowCancellationType",
     "ChildWorkflowError",
     "Client",
+    "FailureError",
     "NondeterminismError",
     "ParentClosePolicy",
+    "PerdureError",
+    "QueryTimeoutError",
     "RPCError",
     "RetryPolicy",
     "TerminatedError",
     "TimeoutError",
     "Worker",
     "WorkflowAlreadyStartedError",
+    "WorkflowContinuedAsNewError",
+    "WorkflowExecution",
+    "WorkflowExecutionDescription",
+    "WorkflowExecutionStatus",
     "WorkflowFailureError",
     "WorkflowHandle",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
     "WorkflowQueryFailedError",
     "activity",
+    "is_cancelled_exception",
     "workflow",
 ]

@@ -10,18 +10,24 @@ recorded after that task's WORKFLOW_TASK_COMPLETED. A difference is non-determin
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import contextvars
 import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from perdure.common import RetryPolicy
-from perdure.converter import decode_args, encode_args, from_json, to_json
+from perdure.common import (
+    ARG_UNSET,
+    ActivityCancellationType,
+    ChildWorkflowCancellationType,
+    RetryPolicy,
+)
+from perdure.converter import ArgumentCountError, decode_args, encode_args, from_json, to_json
 from perdure.exceptions import (
     ActivityError,
     ApplicationError,
@@ -32,6 +38,7 @@ from perdure.exceptions import (
     NondeterminismError,
     WorkflowAlreadyStartedError,
     from_failure,
+    is_cancelled_exception,
     to_failure,
 )
 from perdure.workflow import Info, WorkflowDefinition
@@ -195,6 +202,8 @@ class Command:
     event_id: int | None = None
     done: bool = False
     result_type: Any = None
+    cancellation_type: str | None = None
+    handle: Any = None  # the ActivityHandle or ChildWorkflowHandle workflow code holds
 
     def body(self) -> dict[str, Any]:
         return {"command_type": self.command_type, "attributes": self.attributes}
@@ -205,41 +214,58 @@ class Command:
         return f"{self.command_type}({shown})"
 
 
-class ActivityHandle(asyncio.Future):  # type: ignore[type-arg]
-    """The future of a scheduled activity; `cancel()` asks the server to cancel it."""
+class _Operation(asyncio.Task):  # type: ignore[type-arg]
+    """An activity or child workflow as workflow code sees it: a task that waits for the
+    outcome its history events settle. Cancelling the task applies the operation's
+    cancellation type instead of abandoning the wait; the outcome still decides what the
+    awaiting code sees (Temporal's handles behave so)."""
 
-    _perdure_command: Command | None = None
+    def __init__(self, instance: WorkflowInstance, outcome: asyncio.Future[Any], name: str):
+        self._outcome = outcome
+        super().__init__(self._wait(), loop=instance.loop, name=name)
 
-    def cancel(self, msg: Any = None) -> bool:
-        if self.done():
-            return False
-        command = self._perdure_command
-        if command is not None:
-            current_loop_instance(self).cancel_activity(command)
-        return super().cancel(msg)
+    async def _wait(self) -> Any:
+        while True:
+            try:
+                return await asyncio.shield(self._outcome)
+            except asyncio.CancelledError:
+                if self._outcome.done():
+                    raise  # settled in the same step: the cancellation wins
+                self._request_cancel()
+                self.uncancel()
+
+    def _request_cancel(self) -> None:
+        raise NotImplementedError
 
 
-class ChildWorkflowHandle(asyncio.Future):  # type: ignore[type-arg]
-    """A started child workflow: `id`, `first_execution_run_id`, and a future of its result."""
+class ActivityHandle(_Operation):
+    """A scheduled activity: awaiting it gives its result or raises `ActivityError`."""
 
-    id: str = ""
-    first_execution_run_id: str | None = None
+    def __init__(self, instance: WorkflowInstance, command: Command) -> None:
+        self._command = command
+        super().__init__(instance, command.future, f"activity {command.describe()}")
 
-    def cancel(self, msg: Any = None) -> bool:
-        if self.done():
-            return False
-        current_loop_instance(self).add_command(
-            "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION",
-            {"workflow_id": self.id, "child_workflow_only": True},
-            None,
-        )
-        return super().cancel(msg)
+    def _request_cancel(self) -> None:
+        current_loop_instance(self).cancel_activity(self._command)
 
-    async def signal(self, signal: Any, arg: Any = None) -> None:
+
+class ChildWorkflowHandle(_Operation):
+    """A started child workflow: `id`, `first_execution_run_id`, and a task of its result."""
+
+    def __init__(self, instance: WorkflowInstance, command: Command, workflow_id: str) -> None:
+        self._command = command
+        self.id = workflow_id
+        self.first_execution_run_id: str | None = None
+        super().__init__(instance, command.future, f"child workflow {workflow_id}")
+
+    def _request_cancel(self) -> None:
+        current_loop_instance(self).cancel_child(self._command)
+
+    async def signal(self, signal: Any, arg: Any = ARG_UNSET, *, args: Any = ()) -> None:
         """Signal the child."""
         from perdure.workflow import get_external_workflow_handle
 
-        await get_external_workflow_handle(self.id).signal(signal, arg)
+        await get_external_workflow_handle(self.id).signal(signal, arg, args=args)
 
 
 def current_loop_instance(future: asyncio.Future[Any]) -> WorkflowInstance:
@@ -259,8 +285,13 @@ class WorkflowInstance:
         workflow_id: str,
         run_id: str,
         eager_activity_types: Callable[[str, str | None], bool] | None = None,
+        failure_exception_types: Sequence[type[BaseException]] = (),
     ) -> None:
         self.definition = definition
+        self.failure_exception_types = (
+            *definition.failure_exception_types,
+            *failure_exception_types,
+        )
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
@@ -283,7 +314,10 @@ class WorkflowInstance:
         self.last_started_event_id = 0
         self.pending_events: list[dict[str, Any]] = []
         self.eager_activity_types = eager_activity_types
-        self._handler_failure: FailureError | None = None
+        # What a signal handler raised: a failure exception fails the workflow, anything
+        # else fails this workflow task.
+        self._handler_failure: BaseException | None = None
+        self._task_failure: WorkflowTaskFailure | None = None
 
     # -- feeding history --------------------------------------------------------------------
 
@@ -397,8 +431,13 @@ class WorkflowInstance:
         return list(self.new_commands)
 
     def _run_until_blocked(self) -> None:
-        while True:
+        while not self.closed:
             self.loop.run_ready()
+            if self._task_failure is not None:
+                raise self._task_failure
+            if self._handler_failure is not None:
+                self._close()
+                return
             progressed = False
             for fn, future in list(self.conditions):
                 if future.done():
@@ -442,43 +481,53 @@ class WorkflowInstance:
 
     def _start_main(self) -> None:
         run_fn = self.definition.run_fn
-        args = decode_args(run_fn, self._start_input)
-        self.main_task = self.loop.create_task(run_fn(self.obj, *args), name="workflow-run")
-
-    def _close(self) -> None:
-        assert self.main_task is not None
-        self.closed = True
-        if self._handler_failure is not None:
-            failure = to_failure(self._handler_failure)
-            self._emit(Command("FAIL_WORKFLOW_EXECUTION", {"failure": failure}))
-            return
         try:
-            result = self.main_task.result()
-        except ContinueAsNewError as can:
-            self._emit(Command(can.command["command_type"], can.command["attributes"]))
-        except asyncio.CancelledError:
-            if self.cancel_requested:
-                self._emit(Command("CANCEL_WORKFLOW_EXECUTION", {"details": None}))
-            else:
-                self._emit(
-                    Command(
-                        "FAIL_WORKFLOW_EXECUTION",
-                        {"failure": to_failure(CancelledError("workflow task cancelled"))},
-                    )
-                )
-        except FailureError as err:
-            self._emit(Command("FAIL_WORKFLOW_EXECUTION", {"failure": to_failure(err)}))
-        except NondeterminismError:
-            raise
-        except Exception as err:
-            self.closed = False
+            args = decode_args(run_fn, self._start_input)
+        except TypeError as err:
             raise WorkflowTaskFailure(
-                f"workflow code raised {type(err).__name__}: {err}",
+                f"the workflow's input does not fit {self.definition.name}.run: {err}",
                 "WORKFLOW_WORKER_UNHANDLED_FAILURE",
                 err,
             ) from err
+        self.main_task = self.loop.create_task(run_fn(self.obj, *args), name="workflow-run")
+
+    def is_failure_exception(self, err: BaseException) -> bool:
+        """Whether `err`, escaping workflow code, fails the workflow (else only the task):
+        Temporal's failure errors, timeouts, and the types the workflow or worker names."""
+        return isinstance(err, FailureError | builtins.TimeoutError) or isinstance(
+            err, self.failure_exception_types
+        )
+
+    def _close(self) -> None:
+        """The run's code has ended (or a signal handler failed it): emit the close command,
+        or raise `WorkflowTaskFailure` when the error is a bug rather than a failure."""
+        assert self.main_task is not None
+        error = self._handler_failure
+        if error is None:
+            try:
+                result = self.main_task.result()
+            except ContinueAsNewError as can:
+                self._emit_close(Command(can.command["command_type"], can.command["attributes"]))
+                return
+            except BaseException as err:
+                error = err
+            else:
+                self._emit_close(
+                    Command("COMPLETE_WORKFLOW_EXECUTION", {"result": to_json(result)})
+                )
+                return
+        if isinstance(error, asyncio.CancelledError):
+            error = CancelledError(str(error) or "workflow cancelled")
+        if self.cancel_requested and is_cancelled_exception(error):
+            self._emit_close(Command("CANCEL_WORKFLOW_EXECUTION", {"details": None}))
+        elif self.is_failure_exception(error):
+            self._emit_close(Command("FAIL_WORKFLOW_EXECUTION", {"failure": to_failure(error)}))
         else:
-            self._emit(Command("COMPLETE_WORKFLOW_EXECUTION", {"result": to_json(result)}))
+            raise _task_failure(error)
+
+    def _emit_close(self, command: Command) -> None:
+        self._emit(command)
+        self.closed = True
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event["event_type"]
@@ -498,23 +547,23 @@ class WorkflowInstance:
             if future.done():
                 return
             if kind == "ACTIVITY_TASK_COMPLETED":
-                future.set_result(from_json(a.get("result"), command.result_type))
-                return
-            if kind == "ACTIVITY_TASK_CANCELED":
-                cause: BaseException = CancelledError("activity canceled", a.get("details"))
-            else:
-                cause = from_failure(a.get("failure"))
-            future.set_exception(
-                ActivityError(
-                    "activity task failed"
-                    if kind != "ACTIVITY_TASK_CANCELED"
-                    else "activity canceled",
-                    activity_type=command.attributes["activity_type"],
-                    activity_id=command.attributes["activity_id"],
-                    retry_state=a.get("retry_state"),
-                    cause=cause,
+                future.set_result(_result(a.get("result"), command))
+            elif kind == "ACTIVITY_TASK_CANCELED":
+                future.set_exception(
+                    _activity_cancelled(
+                        command, CancelledError("activity canceled", a.get("details"))
+                    )
                 )
-            )
+            else:
+                future.set_exception(
+                    ActivityError(
+                        "activity task failed",
+                        activity_type=command.attributes["activity_type"],
+                        activity_id=command.attributes["activity_id"],
+                        retry_state=a.get("retry_state"),
+                        cause=from_failure(a.get("failure")),
+                    )
+                )
         elif kind == "TIMER_FIRED":
             command = self.by_event.get(a.get("started_event_id", -1))
             if command is None or command.done:
@@ -538,7 +587,7 @@ class WorkflowInstance:
             command = self.by_event.get(a.get("initiated_event_id", -1))
             if command is None:
                 return
-            handle = command.future
+            handle = command.handle
             handle.first_execution_run_id = (a.get("workflow_execution") or {}).get("run_id")
             if not command.start_future.done():
                 command.start_future.set_result(handle)
@@ -551,17 +600,10 @@ class WorkflowInstance:
             if future.done():
                 return
             if kind == "CHILD_WORKFLOW_EXECUTION_COMPLETED":
-                future.set_result(from_json(a.get("result"), command.result_type))
+                future.set_result(_result(a.get("result"), command))
             else:
                 failure = a.get("failure") or {"message": kind, "type": "CanceledError"}
-                future.set_exception(
-                    ChildWorkflowError(
-                        "child workflow execution failed",
-                        workflow_id=command.attributes["workflow_id"],
-                        workflow_type=command.attributes["workflow_type"],
-                        cause=from_failure(failure),
-                    )
-                )
+                future.set_exception(_child_failed(command, from_failure(failure)))
         elif kind in (
             "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED",
             "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
@@ -587,24 +629,42 @@ class WorkflowInstance:
         if handler is None:
             log.warning("workflow %s: no handler for signal '%s'; dropped", self.workflow_id, name)
             return
-        args = decode_args(handler, payload)
+        try:
+            args = decode_args(handler, payload)
+        except ArgumentCountError as err:
+            # Temporal calls the handler with the arguments as sent: the call fails the task.
+            self._task_failure = _task_failure(err)
+            return
+        except TypeError as err:
+            log.warning(
+                "workflow %s: signal '%s' dropped, its input does not fit: %s",
+                self.workflow_id,
+                name,
+                err,
+            )
+            return
 
         async def run_handler() -> None:
             try:
                 outcome = handler(self.obj, *args)
                 if asyncio.iscoroutine(outcome):
                     await outcome
-            except FailureError as err:
-                # A signal handler's failure fails the workflow (as Temporal does).
-                self._handler_failure = err
-                if self.main_task is not None and not self.main_task.done():
-                    self.main_task.cancel()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as err:
+                # As Temporal: a failure exception fails the workflow, anything else the task.
+                if self.is_failure_exception(err):
+                    self._handler_failure = err
+                else:
+                    self._task_failure = _task_failure(err)
 
         self.loop.create_task(run_handler(), name=f"signal-{name}")
 
     # -- commands ---------------------------------------------------------------------------
 
     def _emit(self, command: Command) -> Command:
+        if self.closed:
+            return command  # code still running after the close command is not heard
         self.unmatched.append(command)
         self.new_commands.append(command)
         return command
@@ -634,6 +694,7 @@ class WorkflowInstance:
         task_queue: str | None,
         timeouts: dict[str, float | None],
         retry_policy: RetryPolicy | None,
+        cancellation_type: ActivityCancellationType,
         activity_id: str | None,
         result_type: Any,
     ) -> ActivityHandle:
@@ -656,20 +717,37 @@ class WorkflowInstance:
             activity_type, task_queue
         ):
             attributes["request_eager_execution"] = True
-        handle = ActivityHandle(loop=self.loop)
         command = self._emit(
-            Command("SCHEDULE_ACTIVITY_TASK", attributes, future=handle, result_type=result_type)
+            Command(
+                "SCHEDULE_ACTIVITY_TASK",
+                attributes,
+                future=self.loop.create_future(),
+                result_type=result_type,
+                cancellation_type=cancellation_type,
+            )
         )
-        handle._perdure_command = command
-        return handle
+        command.handle = ActivityHandle(self, command)
+        return command.handle
 
     def cancel_activity(self, command: Command) -> None:
-        if command.done or self._withdraw(command):
+        """Cancel a scheduled activity as its cancellation type says (see
+        `ActivityCancellationType`); a schedule not sent yet is withdrawn."""
+        if command.done:
             return
-        self._emit(
-            Command(
-                "REQUEST_CANCEL_ACTIVITY_TASK", {"activity_id": command.attributes["activity_id"]}
-            )
+        kind = command.cancellation_type
+        if not self._withdraw(command):
+            if kind != ActivityCancellationType.ABANDON:
+                self._emit(
+                    Command(
+                        "REQUEST_CANCEL_ACTIVITY_TASK",
+                        {"activity_id": command.attributes["activity_id"]},
+                    )
+                )
+            if kind == ActivityCancellationType.WAIT_CANCELLATION_COMPLETED:
+                return  # the history's ACTIVITY_TASK_CANCELED (or other end) settles it
+        command.done = True
+        command.future.set_exception(
+            _activity_cancelled(command, CancelledError("activity canceled"))
         )
 
     def start_timer(self, delay: float, callback: Any, args: Any, context: Any) -> DurableTimer:
@@ -703,6 +781,7 @@ class WorkflowInstance:
         *,
         workflow_id: str,
         attributes: dict[str, Any],
+        cancellation_type: ChildWorkflowCancellationType,
         result_type: Any,
     ) -> ChildWorkflowHandle:
         self._next_seq()
@@ -712,19 +791,50 @@ class WorkflowInstance:
             "input": encode_args(args),
             **{k: to_json(v) for k, v in attributes.items() if v is not None},
         }
-        handle = ChildWorkflowHandle(loop=self.loop)
-        handle.id = workflow_id
         start_future = self.loop.create_future()
-        self._emit(
+        command = self._emit(
             Command(
                 "START_CHILD_WORKFLOW_EXECUTION",
                 attrs,
-                future=handle,
+                future=self.loop.create_future(),
                 start_future=start_future,
                 result_type=result_type,
+                cancellation_type=cancellation_type,
             )
         )
+        command.handle = ChildWorkflowHandle(self, command, workflow_id)
         return await start_future
+
+    def cancel_child(self, command: Command) -> None:
+        """Cancel a started child as its cancellation type says (see
+        `ChildWorkflowCancellationType`)."""
+        if command.done:
+            return
+        kind = command.cancellation_type
+        if kind != ChildWorkflowCancellationType.ABANDON:
+            waits_for_request = kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED
+            request = self.add_command(
+                "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION",
+                {"workflow_id": command.attributes["workflow_id"], "child_workflow_only": True},
+                self.loop.create_future() if waits_for_request else None,
+            )
+            if waits_for_request:
+                # Settled once the child has the request; a failed request means the child
+                # has closed, and its close event settles the handle instead.
+                request.future.add_done_callback(
+                    lambda done: done.exception() is None and self._child_cancelled(command)
+                )
+                return
+            if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED:
+                return  # the child's close event settles it
+        self._child_cancelled(command)
+
+    def _child_cancelled(self, command: Command) -> None:
+        if not command.done:
+            command.done = True
+            command.future.set_exception(
+                _child_failed(command, CancelledError("child workflow canceled"))
+            )
 
     async def signal_external(
         self, workflow_id: str, run_id: str | None, signal_name: str, args: list[Any]
@@ -771,6 +881,49 @@ class WorkflowInstance:
         finally:
             _current.reset(token)
             asyncio._set_running_loop(previous)
+
+
+def _result(value: Any, command: Command) -> Any:
+    """An activity's or child's result as its type hint says; a value of another type fails
+    the workflow task (Temporal's converter refuses it the same way)."""
+    try:
+        return from_json(value, command.result_type)
+    except TypeError as err:
+        raise WorkflowTaskFailure(
+            f"the result of {command.describe()} does not fit its result type: {err}",
+            "WORKFLOW_WORKER_UNHANDLED_FAILURE",
+            err,
+        ) from err
+
+
+def _activity_cancelled(command: Command, cause: BaseException) -> ActivityError:
+    return ActivityError(
+        "activity canceled",
+        activity_type=command.attributes["activity_type"],
+        activity_id=command.attributes["activity_id"],
+        retry_state="CANCEL_REQUESTED",
+        cause=cause,
+    )
+
+
+def _child_failed(command: Command, cause: BaseException) -> ChildWorkflowError:
+    return ChildWorkflowError(
+        "child workflow execution failed",
+        workflow_id=command.attributes["workflow_id"],
+        workflow_type=command.attributes["workflow_type"],
+        cause=cause,
+    )
+
+
+def _task_failure(err: BaseException) -> WorkflowTaskFailure:
+    """The workflow task failure for an exception that is a bug, not a workflow failure."""
+    failure = WorkflowTaskFailure(
+        f"workflow code raised {type(err).__name__}: {err}",
+        "WORKFLOW_WORKER_UNHANDLED_FAILURE",
+        err,
+    )
+    failure.__cause__ = err
+    return failure
 
 
 def _parse_time(value: str | datetime) -> datetime:

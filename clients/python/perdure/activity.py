@@ -1,5 +1,6 @@
 """Activities: `@activity.defn` functions (async, or sync run in a thread pool) and what they
-can ask while running: `info()`, `heartbeat(details)`, `is_cancelled()`."""
+can ask while running: `info()`, `heartbeat(details)`, `is_cancelled()`,
+`raise_complete_async()`."""
 
 from __future__ import annotations
 
@@ -109,6 +110,17 @@ def heartbeat(*details: Any) -> None:
 def is_cancelled() -> bool:
     """True once the server has asked this attempt to cancel (learned through heartbeats)."""
     return _context().cancelled.is_set()
+
+
+class CompleteAsyncError(BaseException):
+    """Raised by `raise_complete_async()`; the worker then reports nothing (never catch it)."""
+
+
+def raise_complete_async() -> None:
+    """Leave this attempt running after the function returns: someone completes, fails or
+    heartbeats it later through `Client.get_async_activity_handle` (or the HTTP routes) with
+    `info().task_token`, or by workflow id and activity id."""
+    raise CompleteAsyncError()
 
 
 def in_activity() -> bool:

@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from perdure.common import (
+    ARG_UNSET,
     RetryPolicy,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
+    arg_or_args,
     seconds,
 )
 from perdure.converter import encode_args, from_json, return_hint, to_json
+from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
+    ApplicationError,
+    AsyncActivityCancelledError,
     QueryTimeoutError,
     RPCError,
     WorkflowAlreadyStartedError,
+    WorkflowContinuedAsNewError,
     WorkflowFailureError,
     WorkflowQueryFailedError,
     from_failure,
+    to_failure,
 )
+
+__all__ = ["AsyncActivityHandle", "Client", "WorkflowExecutionDescription", "WorkflowHandle"]
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 # About a minute of back-off for a read while the server is unreachable.
@@ -46,6 +55,18 @@ def workflow_name(workflow: Any) -> str:
     return defn.name
 
 
+def segment(value: Any) -> str:
+    """`value` as one URL path segment that the server decodes back to exactly `value`: every
+    character but letters, digits and `-._~` percent-encoded (`/`, `?`, `#`, `%`, spaces,
+    unicode...), and a segment of dots spelled `%2E`, which URL normalisation would drop."""
+    text = str(value)
+    if not text:
+        raise ValueError("an id or name in a URL path must not be empty")
+    if text.strip(".") == "":
+        return "%2E" * len(text)
+    return quote(text, safe="")
+
+
 def _run_hint(workflow: Any) -> Any:
     if isinstance(workflow, str):
         return None
@@ -56,10 +77,19 @@ def _run_hint(workflow: Any) -> Any:
 class Http:
     """The JSON-over-HTTP layer shared by the client and the worker."""
 
-    def __init__(self, address: str, api_key: str | None, namespace: str) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    def __init__(
+        self,
+        address: str,
+        api_key: str | None,
+        namespace: str,
+        rpc_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        headers = dict(rpc_metadata or {})
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         self.address = address.rstrip("/")
         self.namespace = namespace
+        self._prefix = f"/api/v1/namespaces/{segment(namespace)}"
         # Several small pools, used in turn: httpcore scans (and polls the socket of) every
         # connection of a pool on each request, so one big pool costs O(connections) a call.
         # Long polls (results, worker polls, queries) have pools of their own.
@@ -93,7 +123,7 @@ class Http:
 
     def ns(self, path: str) -> str:
         """The URL path of a route inside the namespace."""
-        return f"/api/v1/namespaces/{self.namespace}{path}"
+        return self._prefix + path
 
     async def call(
         self,
@@ -104,14 +134,23 @@ class Http:
         params: Any = None,
         ok: Sequence[int] = (200, 201, 202, 204),
         long: bool = False,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> httpx.Response:
         """One call; RPCError unless the status is in `ok`. Reads are retried while the
-        server is unreachable."""
+        server is unreachable. `rpc_metadata` adds headers, `rpc_timeout` bounds the call."""
         attempt = 0
+        extra: dict[str, Any] = {}
+        if rpc_metadata:
+            extra["headers"] = dict(rpc_metadata)
+        if rpc_timeout is not None:
+            extra["timeout"] = rpc_timeout.total_seconds()
         while True:
             try:
                 pool = self.long_client if long else self.client
-                response = await pool.request(method, self.ns(path), json=json, params=params)
+                response = await pool.request(
+                    method, self.ns(path), json=json, params=params, **extra
+                )
                 break
             except httpx.TransportError:
                 # Reads are safe to repeat while the server restarts; writes are the caller's call.
@@ -144,22 +183,41 @@ def rpc_error(response: httpx.Response) -> RPCError:
     return RPCError(message, response.status_code, problem)
 
 
-@dataclass
-class WorkflowExecutionDescription:
-    """What `describe()` answers: the server's description, with the common fields typed."""
+class LocalOutcomes:
+    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
+    the server (one long poll fewer per workflow). A run is followed from its eager first task
+    for as long as each next task comes back to this process; once it may go elsewhere, or
+    closes other than completed, `result()` asks the server as usual."""
 
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    status: str
-    start_time: str
-    close_time: str | None
-    raw: dict[str, Any]
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
+
+    def follow(self, run_id: str) -> None:
+        self._waiting[run_id] = asyncio.get_running_loop().create_future()
+
+    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
+        return self._waiting.get(run_id) if run_id else None
+
+    def completed(self, run_id: str, result: Any) -> None:
+        self._settle(run_id, (True, result))
+
+    def left(self, run_id: str) -> None:
+        self._settle(run_id, (False, None))
+
+    def leave_all(self) -> None:
+        for run_id in list(self._waiting):
+            self.left(run_id)
+
+    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
+        waiter = self._waiting.pop(run_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
 
 
 class WorkflowHandle:
-    """A workflow (and optionally one run of it) the client can wait on, signal, query…"""
+    """A workflow (and optionally one run of it) the client can wait on, signal, query…
+
+    Every call takes Temporal's `rpc_metadata` (extra HTTP headers) and `rpc_timeout`."""
 
     def __init__(
         self,
@@ -175,70 +233,120 @@ class WorkflowHandle:
         self.run_id = run_id
         self.first_execution_run_id = first_execution_run_id
         self.result_type = result_type
+        self._path = f"/workflows/{segment(workflow_id)}"
 
-    async def result(self, *, follow_runs: bool = True) -> Any:
-        """Wait for the workflow's outcome; raise `WorkflowFailureError` unless it completed."""
+    async def result(
+        self,
+        *,
+        follow_runs: bool = True,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Wait for the workflow's outcome, checked against the result type (`TypeError` when
+        it does not fit); `WorkflowFailureError` unless it completed. Without `follow_runs`
+        only this run counts: `WorkflowContinuedAsNewError` if it continued as new."""
         params: dict[str, Any] = {"wait": 30}
-        if self.run_id and not follow_runs:
-            params["run_id"] = self.run_id
-        elif self.first_execution_run_id or self.run_id:
-            params["run_id"] = self.first_execution_run_id or self.run_id
+        start_run = self.run_id if not follow_runs else self.first_execution_run_id or self.run_id
+        if start_run:
+            params["run_id"] = start_run
+        local = self.client.local_outcomes.watch(start_run)
+        if local is not None:
+            completed, result = await asyncio.shield(local)
+            if completed:
+                return from_json(result, self.result_type)
         while True:
             r = await self.client.http.call(
-                "GET", f"/workflows/{self.id}/result", params=params, long=True
+                "GET",
+                f"{self._path}/result",
+                params=params,
+                long=True,
+                rpc_metadata=rpc_metadata,
+                rpc_timeout=rpc_timeout,
             )
             outcome = r.json()
             status = outcome["status"]
             if status == "RUNNING":
                 continue
+            if not follow_runs and start_run and outcome["run_id"] != start_run:
+                # The server follows the chain; this run itself ended before the last one.
+                outcome = await self._outcome_of(start_run)
+                status = outcome["status"]
             if status == "COMPLETED":
                 return from_json(outcome.get("result"), self.result_type)
-            if status == "CONTINUED_AS_NEW" and not follow_runs:
-                raise WorkflowFailureError(
-                    cause=from_failure({"message": "continued as new"}), status=status
-                )
+            if status == "CONTINUED_AS_NEW":
+                raise WorkflowContinuedAsNewError(outcome.get("continued_to_run_id"))
             raise WorkflowFailureError(cause=from_failure(outcome.get("failure")), status=status)
 
-    async def describe(self) -> WorkflowExecutionDescription:
-        """The run's status, pending activities, timers and children."""
-        path = f"/workflows/{self.id}" + (f"/runs/{self.run_id}" if self.run_id else "")
-        d = (await self.client.http.call("GET", path)).json()
-        return WorkflowExecutionDescription(
-            workflow_id=d["workflow_id"],
-            run_id=d["run_id"],
-            workflow_type=d["workflow_type"],
-            task_queue=d["task_queue"],
-            status=d["status"],
-            start_time=d["start_time"],
-            close_time=d.get("close_time"),
-            raw=d,
-        )
+    async def _outcome_of(self, run_id: str) -> dict[str, Any]:
+        return (await self.client.http.call("GET", f"{self._path}/runs/{segment(run_id)}")).json()
 
-    async def signal(self, signal: Any, arg: Any = None, *, args: Sequence[Any] = ()) -> None:
+    async def describe(
+        self,
+        *,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> WorkflowExecutionDescription:
+        """The run's description with Temporal's typed fields (status, times, memo, search
+        attributes, history length, parent, ...) and Perdure's pending work; the server's
+        answer stays in `raw_description`."""
+        path = self._path + (f"/runs/{segment(self.run_id)}" if self.run_id else "")
+        answer = await self.client.http.call(
+            "GET", path, rpc_metadata=rpc_metadata, rpc_timeout=rpc_timeout
+        )
+        return WorkflowExecutionDescription.from_raw(answer.json(), self.client.namespace)
+
+    async def signal(
+        self,
+        signal: Any,
+        arg: Any = ARG_UNSET,
+        *,
+        args: Sequence[Any] = (),
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> None:
         """Send a signal (a `@workflow.signal` method or its name) with arguments."""
-        name = _handler_name(signal)
-        payload = encode_args(list(args) or ([] if arg is None else [arg]))
         await self.client.http.call(
             "POST",
-            f"/workflows/{self.id}/signal/{name}",
-            json={"input": payload, "run_id": self.run_id, "identity": self.client.identity},
+            f"{self._path}/signal/{segment(_handler_name(signal))}",
+            json={
+                "input": encode_args(arg_or_args(arg, args)),
+                "run_id": self.run_id,
+                "identity": self.client.identity,
+            },
+            rpc_metadata=rpc_metadata,
+            rpc_timeout=rpc_timeout,
         )
 
     async def query(
         self,
         query: Any,
-        arg: Any = None,
+        arg: Any = ARG_UNSET,
         *,
         args: Sequence[Any] = (),
-        timeout: timedelta | float = 10,  # noqa: ASYNC109 - Temporal's name
+        result_type: Any = None,
+        timeout: timedelta | float = 10,  # noqa: ASYNC109 - how long the server waits
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> Any:
-        """Ask a worker to answer a `@workflow.query` from the workflow's current state."""
-        name = _handler_name(query)
-        payload = encode_args(list(args) or ([] if arg is None else [arg]))
-        body = {"args": payload, "run_id": self.run_id, "timeout": seconds(timeout)}
+        """Ask a worker to answer a `@workflow.query` from the workflow's current state.
+
+        The answer is checked against `result_type` (else the handler's return hint):
+        `TypeError` when it does not fit. `WorkflowQueryFailedError` when the handler raised,
+        is unknown, or was given a wrong number of arguments; `QueryTimeoutError` when no
+        worker answered within `timeout` seconds."""
+        body = {
+            "args": encode_args(arg_or_args(arg, args)),
+            "run_id": self.run_id,
+            "timeout": seconds(timeout),
+        }
         try:
             r = await self.client.http.call(
-                "POST", f"/workflows/{self.id}/query/{name}", json=body, long=True
+                "POST",
+                f"{self._path}/query/{segment(_handler_name(query))}",
+                json=body,
+                long=True,
+                rpc_metadata=rpc_metadata,
+                rpc_timeout=rpc_timeout,
             )
         except RPCError as err:
             if err.status == 504:
@@ -249,28 +357,45 @@ class WorkflowHandle:
         answer = r.json()
         if answer.get("error") is not None:
             raise WorkflowQueryFailedError(str(answer["error"].get("message", answer["error"])))
-        hint = return_hint(query) if callable(query) else None
+        hint = result_type or (return_hint(query) if callable(query) else None)
         return from_json(answer.get("answer"), hint)
 
-    async def cancel(self, reason: str | None = None) -> None:
+    async def cancel(
+        self,
+        reason: str | None = None,
+        *,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> None:
         """Ask the workflow to cancel; its code sees `asyncio.CancelledError` and decides."""
         await self.client.http.call(
             "POST",
-            f"/workflows/{self.id}/cancel",
+            f"{self._path}/cancel",
             json={"run_id": self.run_id, "reason": reason, "identity": self.client.identity},
+            rpc_metadata=rpc_metadata,
+            rpc_timeout=rpc_timeout,
         )
 
-    async def terminate(self, reason: str | None = None, details: Any = None) -> None:
-        """End the workflow at once, without running its code."""
+    async def terminate(
+        self,
+        *args: Any,
+        reason: str | None = None,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> None:
+        """End the workflow at once, without running its code; `args` are recorded as the
+        termination's details (Temporal's signature)."""
         await self.client.http.call(
             "POST",
-            f"/workflows/{self.id}/terminate",
+            f"{self._path}/terminate",
             json={
                 "run_id": self.run_id,
                 "reason": reason,
-                "details": to_json(details),
+                "details": encode_args(args),
                 "identity": self.client.identity,
             },
+            rpc_metadata=rpc_metadata,
+            rpc_timeout=rpc_timeout,
         )
 
     async def fetch_history(self) -> dict[str, Any]:
@@ -281,13 +406,71 @@ class WorkflowHandle:
             params["run_id"] = self.run_id
         run_id = self.run_id
         while True:
-            r = await self.client.http.call("GET", f"/workflows/{self.id}/history", params=params)
+            r = await self.client.http.call("GET", f"{self._path}/history", params=params)
             page = r.json()
             run_id = page["run_id"]
             events.extend(page["events"])
             if not page.get("next_page_token"):
                 return {"workflow_id": self.id, "run_id": run_id, "events": events}
             params = {"run_id": run_id, "next_page_token": page["next_page_token"]}
+
+
+class AsyncActivityHandle:
+    """An activity completed from outside its worker (the worker raised
+    `activity.raise_complete_async()` or simply left it running), by task token or by
+    workflow id and activity id. Temporal's `AsyncActivityHandle`."""
+
+    def __init__(
+        self,
+        client: Client,
+        task_token: str | None,
+        workflow_id: str | None,
+        run_id: str | None,
+        activity_id: str | None,
+    ) -> None:
+        self.client = client
+        self.task_token = task_token
+        if task_token is not None:
+            self._path, self._ref = "/activity-tasks", {"task_token": task_token}
+        else:
+            self._path = f"/workflows/{segment(workflow_id)}/activities/{segment(activity_id)}"
+            self._ref = {"run_id": run_id}
+
+    async def _send(self, verb: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.client.http.call(
+            "POST", f"{self._path}/{verb}", json={**self._ref, **body}
+        )
+
+    async def heartbeat(self, *details: Any) -> None:
+        """Record progress; `AsyncActivityCancelledError` once cancellation was requested."""
+        answer = await self._send("heartbeat", {"details": encode_args(details)})
+        if answer.json().get("cancel_requested"):
+            raise AsyncActivityCancelledError()
+
+    async def complete(self, result: Any = None) -> None:
+        """Complete the activity with `result`."""
+        await self._send("complete", {"result": to_json(result), "identity": self.client.identity})
+
+    async def fail(self, error: Exception, *, last_heartbeat_details: Sequence[Any] = ()) -> None:
+        """Fail this attempt with `error` (retried per the activity's retry policy unless it
+        is a non-retryable `ApplicationError`)."""
+        failure = to_failure(error)
+        if not isinstance(error, ApplicationError):
+            failure["type"] = type(error).__name__
+        await self._send(
+            "fail",
+            {
+                "failure": failure,
+                "last_heartbeat_details": encode_args(last_heartbeat_details),
+                "identity": self.client.identity,
+            },
+        )
+
+    async def report_cancellation(self, *details: Any) -> None:
+        """Report the activity canceled (after a cancellation request)."""
+        await self._send(
+            "canceled", {"details": encode_args(details), "identity": self.client.identity}
+        )
 
 
 def _handler_name(handler: Any) -> str:
@@ -307,6 +490,7 @@ class Client:
         self.identity = identity
         # Workers of this process by task queue: a start may hand them its first task (eager).
         self.local_workers: dict[str, list[Any]] = {}
+        self.local_outcomes = LocalOutcomes()
 
     @property
     def namespace(self) -> str:
@@ -321,16 +505,18 @@ class Client:
         api_key: str | None = None,
         namespace: str | None = None,
         identity: str | None = None,
+        rpc_metadata: Mapping[str, str] | None = None,
     ) -> Client:
         """Connect to a server (defaults: env PERDURE_ADDRESS, PERDURE_API_KEY,
-        PERDURE_NAMESPACE, then http://127.0.0.1:8233 and namespace `default`)."""
+        PERDURE_NAMESPACE, then http://127.0.0.1:8233 and namespace `default`);
+        `rpc_metadata` are HTTP headers sent with every call."""
         address = target_host or os.environ.get("PERDURE_ADDRESS") or DEFAULT_ADDRESS
         if "://" not in address:
             address = "http://" + address
         key = api_key if api_key is not None else os.environ.get("PERDURE_API_KEY")
         ns = namespace or os.environ.get("PERDURE_NAMESPACE") or "default"
         identity = identity or f"{os.getpid()}@{os.uname().nodename}"
-        return cls(Http(address, key, ns), identity)
+        return cls(Http(address, key, ns, rpc_metadata), identity)
 
     async def close(self) -> None:
         """Close the HTTP connections."""
@@ -339,34 +525,26 @@ class Client:
     def _start_body(
         self,
         workflow: Any,
-        arg: Any,
-        args: Sequence[Any],
+        args: list[Any],
         task_queue: str,
-        execution_timeout: timedelta | None,
-        run_timeout: timedelta | None,
-        task_timeout: timedelta | None,
+        timeouts: dict[str, timedelta | None],
         id_reuse_policy: WorkflowIDReusePolicy,
-        id_conflict_policy: WorkflowIDConflictPolicy,
-        memo: dict[str, Any] | None,
-        search_attributes: dict[str, Any] | None,
-        start_delay: timedelta | None,
+        retry_policy: RetryPolicy | None,
+        memo: Mapping[str, Any] | None,
+        search_attributes: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "workflow_type": workflow_name(workflow),
             "task_queue": task_queue,
-            "input": encode_args(list(args) or ([] if arg is None else [arg])),
+            "input": encode_args(args),
             "id_reuse_policy": str(id_reuse_policy),
-            "id_conflict_policy": str(id_conflict_policy),
             "identity": self.identity,
         }
-        for name, value in (
-            ("execution_timeout", execution_timeout),
-            ("run_timeout", run_timeout),
-            ("task_timeout", task_timeout),
-            ("start_delay", start_delay),
-        ):
+        for name, value in timeouts.items():
             if value is not None:
                 body[name] = seconds(value)
+        if retry_policy is not None:
+            body["retry_policy"] = retry_policy.to_json()
         if memo is not None:
             body["memo"] = to_json(memo)
         if search_attributes is not None:
@@ -376,61 +554,101 @@ class Client:
     async def start_workflow(
         self,
         workflow: Any,
-        arg: Any = None,
+        arg: Any = ARG_UNSET,
         *,
         id: str,  # noqa: A002 - Temporal's name
         task_queue: str,
         args: Sequence[Any] = (),
+        result_type: Any = None,
         execution_timeout: timedelta | None = None,
         run_timeout: timedelta | None = None,
         task_timeout: timedelta | None = None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
         retry_policy: RetryPolicy | None = None,
-        memo: dict[str, Any] | None = None,
-        search_attributes: dict[str, Any] | None = None,
+        memo: Mapping[str, Any] | None = None,
+        search_attributes: Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
+        start_signal: str | None = None,
+        start_signal_args: Sequence[Any] = (),
+        request_eager_start: bool = True,
         request_id: str | None = None,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
-        With `retry_policy` a failed (or run-timed-out) run is retried as a new run of the same
-        workflow id; the handle's `result()` follows the retries to the last one."""
+        Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
+        a new run of the same workflow id, and `result()` follows the retries; `start_signal`
+        signals the workflow, starting it only when it is not running (signal-with-start).
+        `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
+        straight to a `Worker` of this client that serves the workflow, when one has room.
+        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run."""
+        if start_signal is not None:
+            return await self.signal_with_start(
+                workflow,
+                arg,
+                id=id,
+                task_queue=task_queue,
+                signal=start_signal,
+                signal_args=start_signal_args,
+                args=args,
+                result_type=result_type,
+                execution_timeout=execution_timeout,
+                run_timeout=run_timeout,
+                task_timeout=task_timeout,
+                id_reuse_policy=id_reuse_policy,
+                retry_policy=retry_policy,
+                memo=memo,
+                search_attributes=search_attributes,
+                start_delay=start_delay,
+                request_id=request_id,
+                rpc_metadata=rpc_metadata,
+                rpc_timeout=rpc_timeout,
+            )
         body = self._start_body(
             workflow,
-            arg,
-            args,
+            arg_or_args(arg, args),
             task_queue,
-            execution_timeout,
-            run_timeout,
-            task_timeout,
+            {
+                "execution_timeout": execution_timeout,
+                "run_timeout": run_timeout,
+                "task_timeout": task_timeout,
+                "start_delay": start_delay,
+            },
             id_reuse_policy,
-            id_conflict_policy,
+            retry_policy,
             memo,
             search_attributes,
-            start_delay,
         )
-        if retry_policy is not None:
-            body["retry_policy"] = retry_policy.to_json()
-        headers = {"Idempotency-Key": request_id} if request_id else None
-        worker = self._eager_worker(task_queue, body["workflow_type"])
+        body["id_conflict_policy"] = str(id_conflict_policy)
+        headers = dict(rpc_metadata or {})
+        if request_id:
+            headers["Idempotency-Key"] = request_id
+        worker = (
+            self._eager_worker(task_queue, body["workflow_type"]) if request_eager_start else None
+        )
         if worker is not None:
             body["request_eager_execution"] = True
             body["identity"] = worker.identity
         response = await self.http.client.post(
-            self.http.ns(f"/workflows/{id}"), json=body, headers=headers
+            self.http.ns(f"/workflows/{segment(id)}"),
+            json=body,
+            headers=headers,
+            **({"timeout": rpc_timeout.total_seconds()} if rpc_timeout is not None else {}),
         )
         if response.status_code not in (200, 201):
             raise rpc_error(response)
         started = response.json()
         if worker is not None and started.get("eager_workflow_task"):
+            self.local_outcomes.follow(started["run_id"])
             worker.take_eager_workflow_task(started["eager_workflow_task"])
         return WorkflowHandle(
             self,
             id,
             run_id=started["run_id"],
             first_execution_run_id=started["run_id"],
-            result_type=_run_hint(workflow),
+            result_type=result_type or _run_hint(workflow),
         )
 
     def _eager_worker(self, task_queue: str, workflow_type: str) -> Any:
@@ -440,62 +658,115 @@ class Client:
                 return worker
         return None
 
-    async def execute_workflow(self, workflow: Any, arg: Any = None, **options: Any) -> Any:
-        """Start a workflow and wait for its result."""
+    async def execute_workflow(self, workflow: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
+        """Start a workflow and wait for its result (the options of `start_workflow`)."""
         handle = await self.start_workflow(workflow, arg, **options)
-        return await handle.result()
+        return await handle.result(
+            rpc_metadata=options.get("rpc_metadata"), rpc_timeout=options.get("rpc_timeout")
+        )
 
     def get_workflow_handle(
-        self, workflow_id: str, *, run_id: str | None = None, result_type: Any = None
+        self,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
+        result_type: Any = None,
     ) -> WorkflowHandle:
         """A handle on an existing workflow (its latest run unless `run_id` is given)."""
-        return WorkflowHandle(self, workflow_id, run_id=run_id, result_type=result_type)
+        return WorkflowHandle(
+            self,
+            workflow_id,
+            run_id=run_id,
+            first_execution_run_id=first_execution_run_id,
+            result_type=result_type,
+        )
 
     def get_workflow_handle_for(
-        self, workflow: Any, workflow_id: str, *, run_id: str | None = None
+        self,
+        workflow: Any,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
     ) -> WorkflowHandle:
         """Like `get_workflow_handle`, typed by the workflow's run method."""
-        return WorkflowHandle(self, workflow_id, run_id=run_id, result_type=_run_hint(workflow))
+        return WorkflowHandle(
+            self,
+            workflow_id,
+            run_id=run_id,
+            first_execution_run_id=first_execution_run_id,
+            result_type=_run_hint(workflow),
+        )
+
+    def get_async_activity_handle(
+        self,
+        *,
+        task_token: str | None = None,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        activity_id: str | None = None,
+    ) -> AsyncActivityHandle:
+        """A handle to complete, fail, heartbeat or report cancelled an activity that its
+        worker left running (by task token, or by workflow id and activity id)."""
+        if task_token is None and (workflow_id is None or activity_id is None):
+            raise ValueError("give task_token, or workflow_id and activity_id")
+        return AsyncActivityHandle(self, task_token, workflow_id, run_id, activity_id)
 
     async def signal_with_start(
         self,
         workflow: Any,
-        arg: Any = None,
+        arg: Any = ARG_UNSET,
         *,
         id: str,  # noqa: A002
         task_queue: str,
         signal: Any,
         signal_args: Sequence[Any] = (),
         args: Sequence[Any] = (),
+        result_type: Any = None,
         execution_timeout: timedelta | None = None,
         run_timeout: timedelta | None = None,
         task_timeout: timedelta | None = None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        memo: dict[str, Any] | None = None,
-        search_attributes: dict[str, Any] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        memo: Mapping[str, Any] | None = None,
+        search_attributes: Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
+        request_id: str | None = None,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> WorkflowHandle:
-        """Signal the workflow, starting it first when it is not running."""
+        """Signal the workflow, starting it first when it is not running (what Temporal's
+        `start_workflow(start_signal=...)` does; that spelling works here too)."""
         body = self._start_body(
             workflow,
-            arg,
-            args,
+            arg_or_args(arg, args),
             task_queue,
-            execution_timeout,
-            run_timeout,
-            task_timeout,
+            {
+                "execution_timeout": execution_timeout,
+                "run_timeout": run_timeout,
+                "task_timeout": task_timeout,
+                "start_delay": start_delay,
+            },
             id_reuse_policy,
-            WorkflowIDConflictPolicy.FAIL,
+            retry_policy,
             memo,
             search_attributes,
-            start_delay,
         )
-        body.pop("id_conflict_policy")
         body["signal_input"] = encode_args(list(signal_args))
+        metadata = dict(rpc_metadata or {})
+        if request_id:
+            metadata["Idempotency-Key"] = request_id
         r = await self.http.call(
-            "POST", f"/workflows/{id}/signal-with-start/{_handler_name(signal)}", json=body
+            "POST",
+            f"/workflows/{segment(id)}/signal-with-start/{segment(_handler_name(signal))}",
+            json=body,
+            rpc_metadata=metadata,
+            rpc_timeout=rpc_timeout,
         )
-        return WorkflowHandle(self, id, run_id=r.json()["run_id"], result_type=_run_hint(workflow))
+        return WorkflowHandle(
+            self, id, run_id=r.json()["run_id"], result_type=result_type or _run_hint(workflow)
+        )
 
     @staticmethod
     def _filters(

@@ -1,4 +1,5 @@
-"""Options shared by clients, workflows and activities: retry policy, id policies."""
+"""Options shared by clients, workflows and activities: retry policy, id and cancellation
+policies, statuses, and how calls take their arguments."""
 
 from __future__ import annotations
 
@@ -6,6 +7,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
+
+# `arg` left out (so that `None` can be passed as the one argument, as in Temporal).
+ARG_UNSET: Any = object()
+
+
+def arg_or_args(arg: Any, args: Any) -> list[Any]:
+    """The positional arguments of a call that takes `arg` or `args`, never both."""
+    if arg is not ARG_UNSET:
+        if args:
+            raise ValueError("give either arg or args, not both")
+        return [arg]
+    return list(args)
 
 
 def seconds(value: timedelta | float | None) -> float | None:
@@ -60,3 +73,40 @@ class ParentClosePolicy(StrEnum):
     TERMINATE = "TERMINATE"
     ABANDON = "ABANDON"
     REQUEST_CANCEL = "REQUEST_CANCEL"
+
+
+class ActivityCancellationType(StrEnum):
+    """What cancelling an activity from workflow code does (Temporal's types).
+
+    TRY_CANCEL: ask the server to cancel it and raise `ActivityError` (cause `CancelledError`)
+    at once; WAIT_CANCELLATION_COMPLETED: ask, and raise only when the activity has ended
+    (canceled, or its result if it finished first); ABANDON: ask nothing, raise at once."""
+
+    TRY_CANCEL = "TRY_CANCEL"
+    WAIT_CANCELLATION_COMPLETED = "WAIT_CANCELLATION_COMPLETED"
+    ABANDON = "ABANDON"
+
+
+class ChildWorkflowCancellationType(StrEnum):
+    """What cancelling a child workflow from its parent does (Temporal's types).
+
+    ABANDON: ask nothing; TRY_CANCEL: ask, raise `ChildWorkflowError` (cause `CancelledError`)
+    at once; WAIT_CANCELLATION_REQUESTED: raise once the child has received the request;
+    WAIT_CANCELLATION_COMPLETED (the default): raise once the child has closed."""
+
+    ABANDON = "ABANDON"
+    TRY_CANCEL = "TRY_CANCEL"
+    WAIT_CANCELLATION_COMPLETED = "WAIT_CANCELLATION_COMPLETED"
+    WAIT_CANCELLATION_REQUESTED = "WAIT_CANCELLATION_REQUESTED"
+
+
+class WorkflowExecutionStatus(StrEnum):
+    """A run's status (compares equal to the server's strings)."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TERMINATED = "TERMINATED"
+    CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+    TIMED_OUT = "TIMED_OUT"

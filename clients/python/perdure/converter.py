@@ -1,61 +1,188 @@
-"""Payloads are plain JSON. Dataclasses go out as objects and come back typed by hints.
+"""Payloads are plain JSON. Values go out as JSON and come back checked against type hints.
 
-Arguments: no parameter → no input; one parameter → the input itself; several → a JSON array.
+Positional arguments travel as one payload whose form keeps their count (any language can
+write and read it):
+
+- no argument: `null` (or the field left out);
+- one argument whose JSON is neither an array nor `null`: that value itself;
+- anything else (several arguments, or a single array or `null`): a JSON array of them.
+
+So an array always lists arguments: a single array argument is wrapped (`[[1, 2]]`), a single
+`null` is `[null]`. Reading a value back refuses what its type hint does not allow (a string
+for an `int`), as Temporal's JSON converter does, with `TypeError`.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import enum
 import inspect
+import types
 import typing
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 
 def to_json(value: Any) -> Any:
-    """A JSON-ready form of `value`."""
+    """A JSON-ready form of `value` (dataclasses and pydantic models become objects)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [to_json(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value
 
 
 def from_json(value: Any, hint: Any) -> Any:
-    """`value` shaped as `hint` says (dataclasses and pydantic models are rebuilt)."""
-    if value is None or hint is None or hint is inspect.Parameter.empty or hint is Any:
+    """`value` as `hint` says; `TypeError` when it is not of that type (no hint: as it is)."""
+    if hint is None or hint is Any or hint is object or hint is inspect.Parameter.empty:
         return value
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        hints = typing.get_type_hints(hint)
-        return hint(**{k: from_json(v, hints.get(k)) for k, v in value.items()})
-    if isinstance(hint, type) and hasattr(hint, "model_validate"):
-        return hint.model_validate(value)
+    if isinstance(hint, typing.TypeVar):
+        return value
+    if hint is type(None):
+        if value is not None:
+            raise TypeError(f"expected null, got {_kind(value)}")
+        return None
     origin = typing.get_origin(hint)
-    if origin in (list, Sequence) and isinstance(value, list):
-        (item,) = typing.get_args(hint) or (None,)
-        return [from_json(v, item) for v in value]
-    return value
+    if origin is typing.Union or origin is types.UnionType:
+        return _one_of(value, hint, typing.get_args(hint))
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise TypeError(f"expected one of {typing.get_args(hint)}, got {value!r}")
+        return value
+    if isinstance(hint, type):
+        return _of_class(value, hint)
+    if origin is not None and isinstance(origin, type):
+        return _of_generic(value, hint, origin, typing.get_args(hint))
+    raise TypeError(f"cannot read a value as {hint!r}")
 
 
-def parameters(fn: Callable[..., Any]) -> list[tuple[str, Any]]:
-    """(name, type hint) of the parameters a payload fills (not `self`)."""
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _one_of(value: Any, hint: Any, options: tuple[Any, ...]) -> Any:
+    for option in options:
+        try:
+            return from_json(value, option)
+        except (TypeError, ValueError):
+            continue
+    raise TypeError(f"expected {hint}, got {_kind(value)}")
+
+
+def _of_class(value: Any, hint: type) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected bool, got {_kind(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected int, got {_kind(value)}")
+        if isinstance(value, float) and not value.is_integer():
+            raise TypeError(f"expected int, got the fraction {value}")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected float, got {_kind(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected str, got {_kind(value)}")
+        return value
+    if hint is datetime:
+        if not isinstance(value, str):
+            raise TypeError(f"expected an ISO 8601 date-time, got {_kind(value)}")
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as err:
+            raise TypeError(f"expected an ISO 8601 date-time, got {value!r}") from err
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {hint.__name__}, got {_kind(value)}")
+        hints = typing.get_type_hints(hint)
+        known = {f.name for f in dataclasses.fields(hint)}
+        fields = {k: from_json(v, hints.get(k)) for k, v in value.items() if k in known}
+        return hint(**fields)
+    if hasattr(hint, "model_validate"):
+        try:
+            return hint.model_validate(value)
+        except ValueError as err:  # pydantic's ValidationError
+            raise TypeError(f"not a valid {hint.__name__}: {err}") from err
+    if issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError as err:
+            raise TypeError(str(err)) from err
+    if issubclass(hint, uuid.UUID):
+        if not isinstance(value, str):
+            raise TypeError(f"expected a UUID string, got {_kind(value)}")
+        return hint(value)
+    if hint in (dict, list, tuple, set, frozenset):
+        return _of_generic(value, hint, hint, ())
+    if isinstance(value, hint):
+        return value
+    raise TypeError(f"expected {hint.__name__}, got {_kind(value)}")
+
+
+def _of_generic(value: Any, hint: Any, origin: type, args: tuple[Any, ...]) -> Any:
+    if issubclass(origin, collections.abc.Mapping):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {hint}, got {_kind(value)}")
+        item = args[1] if len(args) == 2 else None
+        return {k: from_json(v, item) for k, v in value.items()}
+    if issubclass(origin, collections.abc.Iterable) and not issubclass(origin, str | bytes):
+        if not isinstance(value, list):
+            raise TypeError(f"expected an array for {hint}, got {_kind(value)}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise TypeError(f"expected {len(args)} items for {hint}, got {len(value)}")
+            return tuple(from_json(v, a) for v, a in zip(value, args, strict=True))
+        item = args[0] if args else None
+        items = [from_json(v, item) for v in value]
+        if origin in (tuple, set, frozenset):
+            return origin(items)
+        return items
+    raise TypeError(f"cannot read a value as {hint!r}")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter that a payload fills: its name, type hint, and whether it may be left out."""
+
+    name: str
+    hint: Any
+    required: bool
+
+
+def parameters(fn: Callable[..., Any]) -> tuple[list[Parameter], bool]:
+    """The positional parameters a payload fills (not `self`), and whether `*args` takes more."""
     try:
         hints = typing.get_type_hints(fn)
     except Exception:
         hints = {}
-    params = []
+    params: list[Parameter] = []
+    varargs = False
     for name, p in inspect.signature(fn).parameters.items():
-        if name == "self" or p.kind in (p.VAR_KEYWORD,):
+        if name == "self":
             continue
-        params.append((name, hints.get(name)))
-    return params
+        if p.kind is p.VAR_POSITIONAL:
+            varargs = True
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            params.append(Parameter(name, hints.get(name), p.default is p.empty))
+    return params, varargs
 
 
 def return_hint(fn: Callable[..., Any]) -> Any:
@@ -67,20 +194,53 @@ def return_hint(fn: Callable[..., Any]) -> Any:
 
 
 def encode_args(args: Sequence[Any]) -> Any:
-    """The input payload for positional arguments."""
-    if not args:
+    """The payload of positional arguments, in the wire form above."""
+    values = [to_json(a) for a in args]
+    if not values:
         return None
-    if len(args) == 1:
-        return to_json(args[0])
-    return [to_json(a) for a in args]
+    if len(values) == 1 and values[0] is not None and not isinstance(values[0], list):
+        return values[0]
+    return values
+
+
+def split_args(payload: Any) -> list[Any]:
+    """The positional arguments a payload holds (the inverse of `encode_args`)."""
+    if payload is None:
+        return []
+    if isinstance(payload, list):
+        return payload
+    return [payload]
+
+
+class ArgumentCountError(TypeError):
+    """A payload holds more or fewer arguments than the function takes."""
 
 
 def decode_args(fn: Callable[..., Any], payload: Any) -> list[Any]:
-    """Positional arguments for `fn` from an input payload."""
-    params = parameters(fn)
-    if not params:
-        return []
-    if len(params) == 1:
-        return [from_json(payload, params[0][1])]
-    values = payload if isinstance(payload, list) else [payload]
-    return [from_json(v, params[i][1] if i < len(params) else None) for i, v in enumerate(values)]
+    """Positional arguments for `fn` from a payload, each checked against its type hint.
+
+    Raises `ArgumentCountError` when the count does not fit `fn`'s parameters (as calling it
+    would) and `TypeError` when a value is not of its parameter's type."""
+    values = split_args(payload)
+    params, varargs = parameters(fn)
+    required = sum(1 for p in params if p.required)
+    if len(values) < required or (len(values) > len(params) and not varargs):
+        if varargs:
+            takes = f"at least {required}"
+        elif required == len(params):
+            takes = str(required)
+        else:
+            takes = f"{required} to {len(params)}"
+        raise ArgumentCountError(
+            f"{getattr(fn, '__qualname__', fn)}() takes {takes} argument(s) "
+            f"but {len(values)} were given"
+        )
+    decoded = []
+    for index, value in enumerate(values):
+        param = params[index] if index < len(params) else None
+        try:
+            decoded.append(from_json(value, param.hint if param else None))
+        except TypeError as err:
+            name = param.name if param else f"argument {index + 1}"
+            raise TypeError(f"argument '{name}': {err}") from err
+    return decoded

@@ -36,7 +36,22 @@ class WorkflowQueryFailedError(PerdureError):
 
 
 class QueryTimeoutError(PerdureError):
-    """No worker answered the query in time."""
+    """No worker answered the query in time (the server's 504)."""
+
+
+class AsyncActivityCancelledError(PerdureError):
+    """An `AsyncActivityHandle.heartbeat()` learned that cancellation was requested."""
+
+    def __init__(self) -> None:
+        super().__init__("activity cancellation requested")
+
+
+class WorkflowContinuedAsNewError(PerdureError):
+    """`handle.result(follow_runs=False)` of a run that continued as new."""
+
+    def __init__(self, new_execution_run_id: str | None) -> None:
+        super().__init__("workflow continued as new")
+        self.new_execution_run_id = new_execution_run_id
 
 
 class FailureError(PerdureError):
@@ -154,6 +169,18 @@ class NondeterminismError(PerdureError):
     """Replaying the workflow code produced commands that differ from its history."""
 
 
+def is_cancelled_exception(err: BaseException) -> bool:
+    """Whether `err` stands for a cancellation: `asyncio.CancelledError`, `CancelledError`, or an
+    `ActivityError` / `ChildWorkflowError` caused by one (Temporal's rule)."""
+    import asyncio
+
+    return (
+        isinstance(err, asyncio.CancelledError | CancelledError)
+        or isinstance(err, ActivityError | ChildWorkflowError)
+        and isinstance(err.cause, CancelledError)
+    )
+
+
 def to_failure(err: BaseException) -> dict[str, Any]:
     """The JSON failure form of an exception (the server's FailureBody plus a cause chain)."""
     failure: dict[str, Any] = {"message": str(err), "type": type(err).__name__}
@@ -210,7 +237,9 @@ def from_failure(failure: dict[str, Any] | None) -> BaseException:
             workflow_type=failure.get("workflow_type", ""),
             cause=cause,
         )
-    elif kind == "TimeoutError":
+    elif kind == "TimeoutError" and "timeout_type" in failure:
+        # A Perdure timeout (the server's); a Python `TimeoutError` that failed a workflow
+        # travels without `timeout_type` and reads back as an ApplicationError, as in Temporal.
         err = TimeoutError(
             message,
             type=failure.get("timeout_type"),

@@ -13,13 +13,15 @@ import collections
 import concurrent.futures
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from perdure import activity as activity_mod
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
-from perdure.client import Client, sleep_backoff
+from perdure.client import Client, segment, sleep_backoff
+from perdure.common import seconds
 from perdure.converter import decode_args, to_json
 from perdure.exceptions import ApplicationError, NondeterminismError, to_failure
 from perdure.workflow import WorkflowDefinition, definition
@@ -28,6 +30,8 @@ log = logging.getLogger("perdure.worker")
 # Long polls end this often: a server's graceful shutdown waits for them.
 POLL_WAIT = 10.0
 RETRYABLE_STATUS = {500, 502, 503, 504}
+# Activity tasks one poll may take at most (each needs a free activity slot).
+ACTIVITY_POLL_BATCH = 10
 
 
 class Worker:
@@ -47,9 +51,18 @@ class Worker:
         max_concurrent_workflow_task_polls: int = 4,
         max_concurrent_activity_task_polls: int = 4,
         activity_executor: concurrent.futures.Executor | None = None,
-        graceful_shutdown_timeout: float = 30.0,
+        graceful_shutdown_timeout: timedelta | float = 30.0,
         identity: str | None = None,
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        disable_eager_activity_execution: bool = False,
     ) -> None:
+        """Temporal's worker options (poller counts, slots, cache, shutdown, failure types).
+
+        Fast paths are on by default: the first task of a workflow this client starts, the
+        activities a workflow task schedules here (unless `disable_eager_activity_execution`)
+        and the workflow task an activity completion causes all come back in the answer of
+        the call that made them; activity polls take up to 10 ready tasks at once; a run
+        decided here answers `result()` without asking the server."""
         self.client = client
         self.http = client.http
         self.task_queue = task_queue
@@ -74,7 +87,9 @@ class Worker:
             max_workers=max_concurrent_activities, thread_name_prefix="perdure-activity"
         )
         self._own_executor = activity_executor is None
-        self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        self.graceful_shutdown_timeout = seconds(graceful_shutdown_timeout) or 0.0
+        self.eager_activities = not disable_eager_activity_execution
+        self.workflow_failure_exception_types = tuple(workflow_failure_exception_types)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
@@ -100,6 +115,7 @@ class Worker:
             await self._stopping.wait()
         finally:
             self.client.local_workers[self.task_queue].remove(self)
+            self.client.local_outcomes.leave_all()
             for p in pollers:
                 p.cancel()
             await asyncio.gather(*pollers, return_exceptions=True)
@@ -160,33 +176,43 @@ class Worker:
 
     async def _poll_loop(self, kind: str) -> None:
         slots = self.workflow_slots if kind == "workflow" else self.activity_slots
-        path = f"/task-queues/{self.task_queue}/{kind}-tasks/poll"
+        path = f"/task-queues/{segment(self.task_queue)}/{kind}-tasks/poll"
+        if kind == "activity":
+            path += "-batch"
         while not self._stopping.is_set():
             await slots.acquire()
+            taken = 1
             try:
                 body: dict[str, Any] = {"identity": self.identity, "wait": POLL_WAIT}
                 if kind == "workflow":
                     # Cached runs need only what they have not seen; a miss reads the rest.
                     body["partial_history"] = True
-                response = await self._post(
-                    path,
-                    body,
-                    give_up_on_stop=True,
-                    long=True,
-                )
+                else:
+                    # One poll takes as many ready activity tasks as there are free slots.
+                    while taken < ACTIVITY_POLL_BATCH and not slots.locked():
+                        await slots.acquire()
+                        taken += 1
+                    body["max_tasks"] = taken
+                response = await self._post(path, body, give_up_on_stop=True, long=True)
             except BaseException:
-                slots.release()
+                for _ in range(taken):
+                    slots.release()
                 raise
             if response is None or response.status_code != 200:
-                slots.release()
+                for _ in range(taken):
+                    slots.release()
                 if response is not None and response.status_code not in (204,):
                     log.error("poll failed: %s %s", response.status_code, response.text)
                     await asyncio.sleep(1.0)
                 continue
-            task = response.json()
+            answer = response.json()
             if kind == "workflow":
-                self._spawn(self._workflow_task(task, slots))
-            else:
+                self._spawn(self._workflow_task(answer, slots))
+                continue
+            tasks = answer["tasks"]
+            for _ in range(taken - len(tasks)):
+                slots.release()
+            for task in tasks:
                 self.running_activities += 1
                 self._spawn(self._activity_task(task, slots))
 
@@ -217,7 +243,7 @@ class Worker:
         if task["history"].get("after_event_id", 0) > known_up_to:
             first = await self.http.call(
                 "GET",
-                f"/workflows/{task['workflow_id']}/history",
+                f"/workflows/{segment(task['workflow_id'])}/history",
                 params={"run_id": task["run_id"]},
             )
             page = first.json()
@@ -226,7 +252,7 @@ class Worker:
         while token:
             r = await self.http.call(
                 "GET",
-                f"/workflows/{task['workflow_id']}/history",
+                f"/workflows/{segment(task['workflow_id'])}/history",
                 params={"run_id": task["run_id"], "next_page_token": token},
             )
             page = r.json()
@@ -240,7 +266,8 @@ class Worker:
 
     def _eager_ok(self, activity_type: str, task_queue: str | None) -> bool:
         return (
-            activity_type in self.activities
+            self.eager_activities
+            and activity_type in self.activities
             and (task_queue is None or task_queue == self.task_queue)
             and self.running_activities < self.max_activities
         )
@@ -270,6 +297,7 @@ class Worker:
             workflow_id=task["workflow_id"],
             run_id=task["run_id"],
             eager_activity_types=self._eager_ok,
+            failure_exception_types=self.workflow_failure_exception_types,
         )
 
     async def _decide(self, task: dict[str, Any]) -> dict[str, Any] | None:
@@ -281,24 +309,27 @@ class Worker:
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
         except (NondeterminismError, WorkflowTaskFailure) as err:
             self.cache.pop(run_id, None)
+            self.client.local_outcomes.left(run_id)
             cause = (
                 "NON_DETERMINISTIC_ERROR"
                 if isinstance(err, NondeterminismError)
                 else getattr(err, "cause", "WORKFLOW_WORKER_UNHANDLED_FAILURE")
             )
             log.warning("workflow task of %s failed: %s", task["workflow_id"], err)
+            original = getattr(err, "error", None) or err
             await self._post(
                 "/workflow-tasks/fail",
                 {
                     "task_token": task["task_token"],
                     "cause": cause,
-                    "failure": {"message": str(err), "type": type(err).__name__},
+                    "failure": {"message": str(err), "type": type(original).__name__},
                     "identity": self.identity,
                 },
             )
             return None
         except Exception as err:  # a bug in workflow code before it could even run
             self.cache.pop(run_id, None)
+            self.client.local_outcomes.left(run_id)
             log.exception("workflow task of %s failed", task["workflow_id"])
             await self._post(
                 "/workflow-tasks/fail",
@@ -321,17 +352,26 @@ class Worker:
             },
         )
         assert response is not None
+        outcomes = self.client.local_outcomes
         if response.status_code != 200:
             # Stale token, or the server refused the commands: replay afresh next time.
             self.cache.pop(run_id, None)
+            outcomes.left(run_id)
             if response.status_code not in (404, 409):
                 log.error(
                     "completing a workflow task failed: %s %s", response.status_code, response.text
                 )
             return None
+        answer = response.json()
         if instance.closed:
             self.cache.pop(run_id, None)
-        answer = response.json()
+            close = commands[-1]
+            if close.command_type == "COMPLETE_WORKFLOW_EXECUTION":
+                outcomes.completed(run_id, close.attributes.get("result"))
+            else:
+                outcomes.left(run_id)
+        elif not answer.get("workflow_task") and not answer.get("activity_tasks"):
+            outcomes.left(run_id)  # its next task may go to any worker
         for activity_task in answer.get("activity_tasks") or []:
             self.running_activities += 1
             self._spawn(self._activity_task(activity_task, None))
@@ -386,6 +426,7 @@ class Worker:
                     "identity": self.identity,
                 },
             )
+            self.client.local_outcomes.left(task["run_id"])
             return
         loop = asyncio.get_running_loop()
         heartbeats = _Heartbeats(self, task)
@@ -412,11 +453,16 @@ class Worker:
             info, lambda d: loop.call_soon_threadsafe(heartbeats.send, d), not defn.is_async
         )
         heartbeats.ctx = ctx
-        args = decode_args(defn.fn, task.get("input"))
         token_var = activity_mod._current.set(ctx)
         try:
+            # A wrong argument count or type fails the attempt, as calling the function would.
+            args = decode_args(defn.fn, task.get("input"))
+        except TypeError as err:
+            work: asyncio.Future[Any] = loop.create_future()
+            work.set_exception(err)
+        else:
             if defn.is_async:
-                work: asyncio.Future[Any] = asyncio.ensure_future(defn.fn(*args))
+                work = asyncio.ensure_future(defn.fn(*args))
             else:
                 import contextvars
 
@@ -436,6 +482,9 @@ class Worker:
                 "return_new_workflow_task": wants_next,
                 "partial_history": True,
             }
+        except activity_mod.CompleteAsyncError:
+            self.client.local_outcomes.left(task["run_id"])
+            return  # completed later, from outside this worker
         except asyncio.CancelledError:
             if not ctx.cancelled.is_set():
                 raise
@@ -458,13 +507,16 @@ class Worker:
             path, {"task_token": token, "identity": self.identity, **outcome}
         )
         if response is None or response.status_code != 200:
+            self.client.local_outcomes.left(task["run_id"])
             if response is not None and response.status_code not in (404,):
                 log.error(
                     "reporting an activity failed: %s %s", response.status_code, response.text
                 )
             return
         next_task = response.json().get("workflow_task") if path.endswith("complete") else None
-        if next_task:
+        if not next_task:
+            self.client.local_outcomes.left(task["run_id"])
+        else:
             await self.workflow_slots.acquire()
             self._spawn(self._workflow_task(next_task, self.workflow_slots))
 

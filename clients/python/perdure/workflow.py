@@ -16,25 +16,54 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from perdure.common import ParentClosePolicy, RetryPolicy, WorkflowIDReusePolicy, seconds
+from perdure.common import (
+    ARG_UNSET,
+    ActivityCancellationType,
+    ChildWorkflowCancellationType,
+    ParentClosePolicy,
+    RetryPolicy,
+    WorkflowIDReusePolicy,
+    arg_or_args,
+    seconds,
+)
 from perdure.exceptions import ContinueAsNewError
+
+__all__ = [
+    "ActivityCancellationType",
+    "ChildWorkflowCancellationType",
+    "ParentClosePolicy",
+]
 
 T = TypeVar("T")
 
 
 @dataclass
 class WorkflowDefinition:
-    """A `@workflow.defn` class: its type name, run method, signal and query handlers."""
+    """A `@workflow.defn` class: its type name, run method, signal and query handlers, and the
+    exception types that fail the workflow (besides Temporal's, see `failure_exception_types`)."""
 
     name: str
     cls: type
     run_fn: Callable[..., Any]
     signals: dict[str, Callable[..., Any]] = field(default_factory=dict)
     queries: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    failure_exception_types: tuple[type[BaseException], ...] = ()
 
 
-def defn(cls: type | None = None, *, name: str | None = None) -> Any:
-    """Mark a class as a workflow; exactly one method must be `@workflow.run`."""
+def defn(
+    cls: type | None = None,
+    *,
+    name: str | None = None,
+    failure_exception_types: Sequence[type[BaseException]] = (),
+) -> Any:
+    """Mark a class as a workflow; exactly one method must be `@workflow.run`.
+
+    An exception that escapes the workflow fails the workflow when it is a `FailureError`
+    (`ApplicationError`, `ActivityError`, `ChildWorkflowError`, `CancelledError`, ...), an
+    `asyncio.TimeoutError`, or an instance of `failure_exception_types` (or of the worker's
+    `workflow_failure_exception_types`); any other exception (a bug such as `KeyError`) fails
+    only the workflow task, which is retried, so the run stays open until fixed code is
+    deployed (Temporal's rule)."""
 
     def wrap(c: type) -> type:
         run_fn = None
@@ -50,7 +79,9 @@ def defn(cls: type | None = None, *, name: str | None = None) -> Any:
                     queries[attr.__perdure_handler_name__] = attr
         if run_fn is None:
             raise TypeError(f"workflow {c.__name__} has no @workflow.run method")
-        definition = WorkflowDefinition(name or c.__name__, c, run_fn, signals, queries)
+        definition = WorkflowDefinition(
+            name or c.__name__, c, run_fn, signals, queries, tuple(failure_exception_types)
+        )
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
         c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]
         run_fn.__perdure_run_of__ = c  # type: ignore[attr-defined]
@@ -216,15 +247,9 @@ def _activity_name(activity: Any) -> str:
     return defn_.name
 
 
-def _args(arg: Any, args: Sequence[Any]) -> list[Any]:
-    if args:
-        return list(args)
-    return [] if arg is None else [arg]
-
-
 def start_activity(
     activity: Any,
-    arg: Any = None,
+    arg: Any = ARG_UNSET,
     *,
     args: Sequence[Any] = (),
     task_queue: str | None = None,
@@ -233,17 +258,22 @@ def start_activity(
     start_to_close_timeout: timedelta | None = None,
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     activity_id: str | None = None,
     result_type: Any = None,
 ) -> Any:
-    """Schedule an activity; the returned handle is an asyncio future of its result
-    (cancelling it asks the server to cancel the activity)."""
+    """Schedule an activity; the returned handle is an asyncio task of its result.
+
+    `handle.cancel()` (or cancelling the task that awaits it) cancels the activity as
+    `cancellation_type` says; awaiting it then raises `ActivityError` caused by
+    `CancelledError`. The result is checked against `result_type` (else the activity's return
+    hint): a value of another type fails the workflow task with `TypeError`."""
     from perdure.converter import return_hint
 
     hint = result_type or (return_hint(activity) if callable(activity) else None)
     return _instance().schedule_activity(
         _activity_name(activity),
-        _args(arg, args),
+        arg_or_args(arg, args),
         task_queue=task_queue,
         timeouts={
             "schedule_to_close_timeout": seconds(schedule_to_close_timeout),
@@ -252,12 +282,13 @@ def start_activity(
             "heartbeat_timeout": seconds(heartbeat_timeout),
         },
         retry_policy=retry_policy,
+        cancellation_type=ActivityCancellationType(cancellation_type),
         activity_id=activity_id,
         result_type=hint,
     )
 
 
-async def execute_activity(activity: Any, arg: Any = None, **options: Any) -> Any:
+async def execute_activity(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
     """Run an activity and wait for its result (ActivityError if it finally fails)."""
     return await start_activity(activity, arg, **options)
 
@@ -270,25 +301,36 @@ def _workflow_type(workflow: Any) -> tuple[str, Any]:
 
 async def start_child_workflow(
     workflow: Any,
-    arg: Any = None,
+    arg: Any = ARG_UNSET,
     *,
     args: Sequence[Any] = (),
     id: str | None = None,  # noqa: A002
     task_queue: str | None = None,
+    result_type: Any = None,
+    cancellation_type: ChildWorkflowCancellationType = (
+        ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
+    ),
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
     execution_timeout: timedelta | None = None,
     run_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+    retry_policy: RetryPolicy | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
 ) -> Any:
-    """Start a child workflow; returns its handle (a future of its result) once started."""
+    """Start a child workflow; returns its handle (an asyncio task of its result) once started.
+
+    `retry_policy` retries the child as new runs of its id when a run fails or times out.
+    Cancelling the handle cancels the child as `cancellation_type` says (Temporal's default:
+    wait until the child has closed); awaiting it then raises `ChildWorkflowError` caused by
+    `CancelledError`."""
     name, hint = _workflow_type(workflow)
+    hint = result_type or hint
     inst = _instance()
     return await inst.start_child(
         name,
-        _args(arg, args),
+        arg_or_args(arg, args),
         workflow_id=id or f"{inst.info.workflow_id}-child-{uuid4()}",
         attributes={
             "task_queue": task_queue,
@@ -297,34 +339,38 @@ async def start_child_workflow(
             "workflow_task_timeout": seconds(task_timeout),
             "workflow_id_reuse_policy": str(id_reuse_policy),
             "parent_close_policy": str(parent_close_policy),
+            "retry_policy": retry_policy.to_json() if retry_policy is not None else None,
             "memo": memo,
             "search_attributes": search_attributes,
         },
+        cancellation_type=ChildWorkflowCancellationType(cancellation_type),
         result_type=hint,
     )
 
 
-async def execute_child_workflow(workflow: Any, arg: Any = None, **options: Any) -> Any:
+async def execute_child_workflow(workflow: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
     """Start a child workflow and wait for its result (ChildWorkflowError if it fails)."""
     handle = await start_child_workflow(workflow, arg, **options)
     return await handle
 
 
 def continue_as_new(
-    arg: Any = None,
+    arg: Any = ARG_UNSET,
     *,
     args: Sequence[Any] = (),
     workflow: Any = None,
     task_queue: str | None = None,
     run_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
+    backoff_start_interval: timedelta | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
 ) -> Any:
-    """End this run and start a fresh one of the same workflow id with new input (never returns)."""
+    """End this run and start a fresh one of the same workflow id with new input (never
+    returns); `backoff_start_interval` delays the new run's first workflow task."""
     from perdure.converter import encode_args, to_json
 
-    attributes: dict[str, Any] = {"input": encode_args(_args(arg, args))}
+    attributes: dict[str, Any] = {"input": encode_args(arg_or_args(arg, args))}
     if workflow is not None:
         attributes["workflow_type"] = _workflow_type(workflow)[0]
     if task_queue:
@@ -333,6 +379,8 @@ def continue_as_new(
         attributes["workflow_run_timeout"] = seconds(run_timeout)
     if task_timeout:
         attributes["workflow_task_timeout"] = seconds(task_timeout)
+    if backoff_start_interval:
+        attributes["backoff_start_interval"] = seconds(backoff_start_interval)
     if memo is not None:
         attributes["memo"] = to_json(memo)
     if search_attributes is not None:
@@ -356,12 +404,12 @@ class ExternalWorkflowHandle:
         self.id = workflow_id
         self.run_id = run_id
 
-    async def signal(self, signal: Any, arg: Any = None, *, args: Sequence[Any] = ()) -> None:
+    async def signal(self, signal: Any, arg: Any = ARG_UNSET, *, args: Sequence[Any] = ()) -> None:
         """Signal it (raises ApplicationError when it is not running)."""
         from perdure.client import _handler_name
 
         await _instance().signal_external(
-            self.id, self.run_id, _handler_name(signal), _args(arg, args)
+            self.id, self.run_id, _handler_name(signal), arg_or_args(arg, args)
         )
 
     async def cancel(self) -> None:

@@ -1,0 +1,117 @@
+"""Logging: JSON lines in production, readable lines in `perdure dev`; one line per request
+and a line for each engine event worth an operator's attention. Never payloads or secrets:
+callers pass ids, names, statuses and durations only."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from app.settings import Environment, Settings
+
+REQUEST_LOG = logging.getLogger("perdure.http")
+ENGINE_LOG = logging.getLogger("perdure.engine")
+# Fields every record may carry beside its message; the readable format appends those set.
+CONTEXT_FIELDS = (
+    "method",
+    "route",
+    "status",
+    "duration_ms",
+    "namespace",
+    "namespace_id",
+    "workflow_id",
+    "run_id",
+    "task_queue",
+    "activity_type",
+    "cause",
+    "attempt",
+    "endpoint",
+    "outcome",
+)
+
+
+class ReadableFormatter(logging.Formatter):
+    """`12:00:01.234 INFO  perdure.http  GET /api/... 201 3.1 ms  namespace=default`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-5s %(name)s  %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [
+            f"{name}={getattr(record, name)}"
+            for name in CONTEXT_FIELDS
+            if getattr(record, name, None) is not None and name not in _IN_MESSAGE
+        ]
+        return f"{line}  {' '.join(extras)}" if extras else line
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime(datefmt or "%H:%M:%S", time.localtime(record.created)) + (
+            f".{int(record.msecs):03d}"
+        )
+
+
+# Request lines already say these in their message.
+_IN_MESSAGE = {"method", "route", "status", "duration_ms"}
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route every logger (uvicorn's included) to stderr in the environment's format, at
+    PERDURE_LOG_LEVEL. uvicorn's own access log is switched off: `perdure.http` replaces it
+    with lines that carry the route template, namespace and duration."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.environment == Environment.PRODUCTION:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                timestamp=False,
+            )
+        )
+    else:
+        handler.setFormatter(ReadableFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
+    access.disabled = True
+
+
+def log_request(
+    method: str, route: str, status: int, seconds: float, namespace: str | None
+) -> None:
+    """One line per request: `GET /api/v1/namespaces/{namespace}/... 200 2.4 ms`."""
+    if not REQUEST_LOG.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round(seconds * 1000, 2)
+    REQUEST_LOG.info(
+        "%s %s %d %.1f ms",
+        method,
+        route,
+        status,
+        duration_ms,
+        extra={
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "namespace": namespace,
+        },
+    )
+
+
+def log_engine_events(notes: list[tuple[int, str, dict[str, Any]]]) -> None:
+    """Engine events a transition noted, logged after it committed (a rolled-back transition
+    logs nothing)."""
+    for level, message, fields in notes:
+        ENGINE_LOG.log(level, message, extra=fields)
