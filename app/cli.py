@@ -112,6 +112,15 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _check_secret_key(settings: Settings) -> None:
+    from app.sealing import Sealer, SecretKeyMissing
+
+    try:
+        Sealer.from_settings(settings)
+    except SecretKeyMissing as exc:
+        raise CommandError(str(exc)) from None
+
+
 def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     _check_database_url(settings.database_url)
     if settings.workers > 1 and settings.is_sqlite:
@@ -127,6 +136,7 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
             f"perdure: {problem}. Run 'perdure migrate' first (PERDURE_DATABASE_URL={_redacted(settings.database_url)})."
         )
         return 2
+    _check_secret_key(settings)
     if settings.workers > 1:
         _prepare_multiprocess_metrics()
     _say(f"Serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)")
@@ -156,6 +166,24 @@ def _prepare_multiprocess_metrics() -> None:
         stale.unlink()
 
 
+def _dev_secret_key(settings: Settings) -> str:
+    """PERDURE_SECRET_KEY, or the one kept beside the development database (made once)."""
+    if settings.secret_key:
+        return settings.secret_key
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url).database
+    folder = Path(database).expanduser().parent if database else DATA_DIR
+    path = folder / "secret-key"
+    if not path.exists():
+        import secrets
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.migrate import upgrade_to_head
 
@@ -165,6 +193,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             "port": args.port or settings.port,
             "host": "127.0.0.1",
             "time_skipping": args.time_skipping or settings.time_skipping,
+            "secret_key": _dev_secret_key(settings),
         }
     )
     _check_database_url(settings.database_url)
@@ -254,6 +283,33 @@ async def _create_tenant(settings: Settings, name: str) -> tuple[str, str]:
     return tenant.name, secret
 
 
+def cmd_rotate_secrets(settings: Settings, _: argparse.Namespace) -> int:
+    _check_database_url(settings.database_url)
+    _check_secret_key(settings)
+    problem = asyncio.run(_schema_problem(settings))
+    if problem:
+        _say(f"perdure: {problem}. Run 'perdure migrate' first.")
+        return 2
+    changed = asyncio.run(_reseal(settings))
+    _say(
+        f"Sealed {changed} webhook endpoint(s) with the current PERDURE_SECRET_KEY; "
+        "PERDURE_PREVIOUS_SECRET_KEYS can be emptied once every replica runs with this key."
+    )
+    return 0
+
+
+async def _reseal(settings: Settings) -> int:
+    from app.api.app import reseal_stored_secrets
+    from app.context import ServerContext
+    from app.db.database import Database
+
+    ctx = ServerContext(settings=settings, db=Database(settings.database_url, pool_size=1))
+    try:
+        return await reseal_stored_secrets(ctx)
+    finally:
+        await ctx.db.dispose()
+
+
 def cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
     from app.openapi import render_openapi
 
@@ -279,6 +335,7 @@ SERVE_SETTINGS = (
     "environment",
     "admin_token",
     "secret_key",
+    "previous_secret_keys",
     "log_level",
     "run_background_loops",
     "poll_fallback_seconds",
@@ -333,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     create = tenant.add_parser("create", help="create a tenant and print its admin key")
     create.add_argument("name")
     create.set_defaults(run=cmd_tenant_create)
+
+    commands.add_parser(
+        "rotate-secrets",
+        help="seal stored secrets again with PERDURE_SECRET_KEY (after a key rotation)",
+    ).set_defaults(run=cmd_rotate_secrets)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", "-o", default="openapi.json")

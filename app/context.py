@@ -13,6 +13,7 @@ from app.clock import Clock
 from app.db.database import Database
 from app.observability.metrics import EngineMetrics
 from app.observability.traces import provider_from_settings
+from app.sealing import Sealer
 from app.settings import Settings
 
 
@@ -22,6 +23,7 @@ class ServerContext:
     db: Database
     clock: Clock = field(default_factory=Clock)
     auth_cache: AuthCache = field(init=False)
+    sealer: Sealer = field(init=False)
     # Every Prometheus metric of this process (HTTP and engine) lives in this registry.
     metrics_registry: CollectorRegistry = field(init=False)
     metrics: EngineMetrics = field(init=False)
@@ -35,5 +37,6 @@ class ServerContext:
         if self.tracer_provider is not None:
             self.tracer = self.tracer_provider.get_tracer("perdure")
         self.auth_cache = AuthCache(self.settings.auth_cache_seconds)
+        self.sealer = Sealer.from_settings(self.settings)  # refuses production without a key
         self.metrics_registry = CollectorRegistry()
         self.metrics = EngineMetrics(self.metrics_registry, self.settings.metrics_max_namespaces)

@@ -86,6 +86,12 @@ class LimitExceeded(PerdureError):
     status, kind, title = 422, "limit-exceeded", "Limit exceeded"
 
 
+class IdempotencyKeyReused(PerdureError):
+    """The IETF httpapi-idempotency-key draft: a key reused with another request is a 422."""
+
+    status, kind, title = 422, "idempotency-key-reused", "Idempotency-Key is already used"
+
+
 class RateLimited(PerdureError):
     status, kind, title = 429, "rate-limited", "Too many requests"
 
@@ -114,6 +120,7 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     PayloadTooLarge,
     UnsupportedMediaType,
     LimitExceeded,
+    IdempotencyKeyReused,
     RateLimited,
     Unavailable,
     QueryFailed,

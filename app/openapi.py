@@ -6,11 +6,17 @@ import json
 import tempfile
 
 from app.api.app import create_app
-from app.settings import Settings
+from app.settings import Environment, Settings
 
 
 def render_openapi() -> str:
     # Creating engines opens nothing, but SQLite needs a directory that exists.
     scratch = tempfile.mkdtemp(prefix="perdure-openapi-")
-    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{scratch}/unused.db"))
+    # Development: no secret key is needed to describe the API.
+    app = create_app(
+        Settings(
+            database_url=f"sqlite+aiosqlite:///{scratch}/unused.db",
+            environment=Environment.DEVELOPMENT,
+        )
+    )
     return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

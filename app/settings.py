@@ -34,7 +34,14 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Bearer token of the system administrator (creates tenants)."
     )
-    secret_key: str | None = Field(default=None, description="Server secret for signed values.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Seals webhook secrets and credential headers at rest; required in production.",
+    )
+    previous_secret_keys: list[str] = Field(
+        default_factory=list,
+        description="Earlier PERDURE_SECRET_KEYs (JSON list) that still open what they sealed.",
+    )
     log_level: str = "info"
     environment: Environment = Environment.PRODUCTION
     time_skipping: bool = Field(
@@ -50,6 +57,33 @@ class Settings(BaseSettings):
         default=2.0,
         gt=0,
         description="Waiting long polls and loops look at the database this often even without a wake-up.",
+    )
+    idempotency_key_seconds: float = Field(
+        default=86400.0,
+        ge=86400.0,
+        description="Request ids (Idempotency-Key, request_id) are kept at least this long, "
+        "and while the run they reached is open (the IETF draft suggests 24 hours).",
+    )
+    # Limits between tenants (app/api/limits): server defaults per namespace; a namespace's
+    # settings may change its own, up to `tenant_limit_multiple` times these for its tenant.
+    namespace_writes_per_second: float = Field(
+        default=1000.0, gt=0, description="Starts, signals and other writes a second (burst 2x)."
+    )
+    namespace_worker_requests_per_second: float = Field(
+        default=4000.0,
+        gt=0,
+        description="Worker polls, completions, heartbeats a second (burst 2x).",
+    )
+    namespace_reads_per_second: float = Field(
+        default=2000.0, gt=0, description="Reads a second (burst 2x)."
+    )
+    namespace_max_long_polls: int = Field(
+        default=5000, gt=0, description="Long polls waiting at once in one namespace (429 beyond)."
+    )
+    tenant_limit_multiple: float = Field(
+        default=4.0,
+        ge=1,
+        description="A tenant's namespaces together get at most this many times the defaults.",
     )
     shutdown_grace_seconds: float = Field(
         default=0.0,

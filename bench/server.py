@@ -69,6 +69,7 @@ def spawn(kind: str, postgres_url: str, *, workers: int = 1) -> Iterator[BenchSe
             PERDURE_ADMIN_TOKEN=ADMIN_TOKEN,
             PERDURE_LOG_LEVEL="warning",
             PERDURE_WORKERS=str(workers),
+            PERDURE_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
         )
         subprocess.run([PERDURE, "migrate"], env=env, check=True, capture_output=True)
         proc = subprocess.Popen(

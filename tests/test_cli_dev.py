@@ -155,7 +155,11 @@ def test_dev_starts_from_a_clean_directory_and_its_curl_line_works(start, tmp_pa
     key_file = tmp_path / ".perdure" / "dev-key"
     assert key_file.read_text().strip() in key_line
     assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
-    assert (tmp_path / ".perdure" / "perdure.db").exists()
+    database = tmp_path / ".perdure" / "perdure.db"
+    assert database.stat().st_mode & 0o077 == 0
+    secret_key = tmp_path / ".perdure" / "secret-key"  # seals webhook secrets, kept beside
+    assert len(secret_key.read_text().strip()) >= 32
+    assert secret_key.stat().st_mode & 0o077 == 0
 
 
 def test_dev_restarted_reuses_its_key(start, tmp_path):
@@ -179,8 +183,24 @@ def test_dev_restarted_reuses_its_key(start, tmp_path):
     assert run_curl_line(curl_line, tmp_path)["tenant"] == "default"
 
 
-def test_serve_refuses_an_unmigrated_database_and_names_perdure_migrate(tmp_path):
+SECRET_KEY = "a-test-secret-key-of-enough-length-0123456789"
+
+
+def test_serve_refuses_to_start_in_production_without_a_secret_key(tmp_path):
     env = clean_environment(PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db")
+    assert run("migrate", cwd=tmp_path, env=env).returncode == 0
+
+    refused = run("serve", cwd=tmp_path, env=env)
+
+    assert refused.returncode != 0
+    assert "PERDURE_SECRET_KEY is required" in refused.stdout + refused.stderr
+
+
+def test_serve_refuses_an_unmigrated_database_and_names_perdure_migrate(tmp_path):
+    env = clean_environment(
+        PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        PERDURE_SECRET_KEY=SECRET_KEY,
+    )
 
     refused = run("serve", cwd=tmp_path, env=env)
 
@@ -191,7 +211,9 @@ def test_serve_refuses_an_unmigrated_database_and_names_perdure_migrate(tmp_path
 def test_migrate_then_serve_answers_ready(start, tmp_path):
     port = free_port()
     env = clean_environment(
-        PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db", PERDURE_PORT=str(port)
+        PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        PERDURE_PORT=str(port),
+        PERDURE_SECRET_KEY=SECRET_KEY,
     )
 
     migrated = run("migrate", cwd=tmp_path, env=env)

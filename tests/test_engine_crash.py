@@ -26,6 +26,7 @@ class ServerProcess:
             PERDURE_PORT=str(port),
             PERDURE_ADMIN_TOKEN=ADMIN_TOKEN,
             PERDURE_LOG_LEVEL="warning",
+            PERDURE_SECRET_KEY="crash-test-secret-key-0123456789abcdef",
         )
         self.base_url = f"http://127.0.0.1:{port}"
         self.log = log

@@ -145,9 +145,7 @@ async def test_a_workflow_retry_back_off_holds_against_signals_and_signal_with_s
     ]
 
 
-async def test_a_continue_as_new_back_off_holds_against_signals_and_cancel_requests(
-    tenant, server
-):
+async def test_a_continue_as_new_back_off_holds_against_signals_and_cancel_requests(tenant, server):
     raw = raw_on_fresh_queue(tenant)
     wid = uid()
     _, task = await start_and_take_first_task(raw, wid)

@@ -83,12 +83,16 @@ async def test_runs_and_task_latencies_are_counted_per_tenant_namespace(server):
     label = f"{tenant.name}/main"
     assert value(found, "perdure_workflow_started_total", namespace=label) == 2
     assert value(found, "perdure_workflow_closed_total", namespace=label, status="COMPLETED") == 2
-    assert value(
-        found, "perdure_workflow_task_schedule_to_start_latency_seconds_count", namespace=label
-    ) == 4
-    assert value(
-        found, "perdure_activity_schedule_to_start_latency_seconds_count", namespace=label
-    ) == 2
+    assert (
+        value(
+            found, "perdure_workflow_task_schedule_to_start_latency_seconds_count", namespace=label
+        )
+        == 4
+    )
+    assert (
+        value(found, "perdure_activity_schedule_to_start_latency_seconds_count", namespace=label)
+        == 2
+    )
     assert value(found, "perdure_approximate_backlog_count", kind="activity") >= 0
     assert value(found, "perdure_db_connections_in_use") >= 0
     assert value(found, "process_cpu_seconds_total") > 0

@@ -85,7 +85,8 @@ def test_serve_logs_json_requests_and_engine_warnings_without_payloads(tmp_path)
     request = next(
         line
         for line in lines
-        if line.get("logger") == "perdure.http" and line.get("method") == "POST"
+        if line.get("logger") == "perdure.http"
+        and line.get("method") == "POST"
         and line.get("route") == "/api/v1/namespaces/{namespace}/workflows/{workflow_id}"
     )
     assert request["status"] == 201 and request["namespace"] == "default"

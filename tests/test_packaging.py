@@ -61,9 +61,7 @@ def test_default_values_render_api_and_loop_deployments_with_probes_and_budgets(
     deployments = by_kind(docs, "Deployment")
     assert set(deployments) == {"perdure-api", "perdure-loops"}
     loops_flag = {
-        name: env_of(d["spec"]["template"]["spec"]["containers"][0])[
-            "PERDURE_RUN_BACKGROUND_LOOPS"
-        ]
+        name: env_of(d["spec"]["template"]["spec"]["containers"][0])["PERDURE_RUN_BACKGROUND_LOOPS"]
         for name, d in deployments.items()
     }
     assert loops_flag == {"perdure-api": "false", "perdure-loops": "true"}
@@ -79,9 +77,10 @@ def test_default_values_render_api_and_loop_deployments_with_probes_and_budgets(
             "kubernetes.io/hostname"
         )
     assert set(by_kind(docs, "PodDisruptionBudget")) == {"perdure-api", "perdure-loops"}
-    assert by_kind(docs, "Service")["perdure"]["spec"]["selector"][
-        "app.kubernetes.io/component"
-    ] == "api"
+    assert (
+        by_kind(docs, "Service")["perdure"]["spec"]["selector"]["app.kubernetes.io/component"]
+        == "api"
+    )
     assert "PERDURE_ADMIN_TOKEN" in by_kind(docs, "Secret")["perdure"]["stringData"]
     assert not by_kind(docs, "Ingress") and not by_kind(docs, "ServiceMonitor")
 

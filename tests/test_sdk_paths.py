@@ -19,7 +19,19 @@ from tests.sdk_helpers import (
 )
 
 QUEUE = "tq ?#%&+ ünï"
-ODD = ["q?x=1#frag", "a b", "100%", "%2F", "ünï ☃", "..", ".", "a+b;c=d&e", "~x", "order/42", "a//b/"]
+ODD = [
+    "q?x=1#frag",
+    "a b",
+    "100%",
+    "%2F",
+    "ünï ☃",
+    "..",
+    ".",
+    "a+b;c=d&e",
+    "~x",
+    "order/42",
+    "a//b/",
+]
 
 
 @activity.defn(name="wait outside?#%")

@@ -259,3 +259,27 @@ async def test_scoped_admin_key_pages_through_exactly_its_keys(tenant, scoped_ad
         if token is None:
             break
     assert sorted(seen) == sorted(expected)
+
+
+async def test_a_scoped_key_does_not_reach_a_namespace_made_again_under_a_deleted_ones_name(
+    tenant, scoped_client
+):
+    workflows = "/api/v1/namespaces/alpha/workflows"
+    assert (await scoped_client.get(workflows)).status_code == 200
+    assert (await tenant.client.delete("/api/v1/namespaces/alpha")).status_code == 204
+    assert (
+        await tenant.client.post("/api/v1/namespaces", json={"name": "alpha"})
+    ).status_code == 201
+
+    described = await scoped_client.get("/api/v1/namespaces/alpha")
+    listed = await scoped_client.get(workflows)
+    me = await scoped_client.get("/api/v1/me")
+
+    assert_problem(described, 404, "not-found")
+    assert_problem(listed, 404, "not-found")
+    assert me.json()["namespaces"] == [] and me.json()["all_namespaces"] is False
+    keys = (await tenant.client.get("/api/v1/api-keys")).json()["api_keys"]
+    assert [k["namespaces"] for k in keys if k["role"] == "reader"] == [[]]
+    fresh = await create_key(tenant.client, "reader", namespaces=["alpha"])
+    async with keyed_client(tenant.client, fresh["key"]) as client:
+        assert (await client.get(workflows)).status_code == 200

@@ -145,7 +145,10 @@ async def test_in_production_loopback_is_refused_until_the_namespace_allows_priv
 ):
     with fresh_database(database_url) as url:
         settings = Settings(
-            database_url=url, admin_token=ADMIN_TOKEN, environment=Environment.PRODUCTION
+            database_url=url,
+            admin_token=ADMIN_TOKEN,
+            environment=Environment.PRODUCTION,
+            secret_key="production-test-secret-key-0123456789",
         )
         async with serve_app(settings) as prod, receiving(Receiver()) as receiver:
             async with httpx.AsyncClient(base_url=prod.base_url, timeout=30) as http:

@@ -10,8 +10,14 @@ from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
+from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
-from app.api.problems import Problem, document_validation_as_problem, install_problem_handlers
+from app.api.problems import (
+    Problem,
+    document_rate_limits,
+    document_validation_as_problem,
+    install_problem_handlers,
+)
 from app.api.raw_paths import RawPathRouting, decode_path_params
 from app.api.routers import (
     api_keys,
@@ -35,6 +41,15 @@ from app.db.database import Database
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
 from app.settings import Settings, get_settings
+from app.webhooks.endpoints import reseal_secrets
+
+
+async def reseal_stored_secrets(ctx: ServerContext) -> int:
+    """Seal with the current PERDURE_SECRET_KEY what is stored plain or under an older key
+    (what `perdure rotate-secrets` does); returns how many webhook endpoints changed."""
+    async with ctx.db.write() as conn:
+        return await reseal_secrets(conn, ctx.sealer)
+
 
 DESCRIPTION = """REST-first, multi-tenant durable execution.
 
@@ -54,6 +69,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await reseal_stored_secrets(ctx)
         background = BackgroundLoops(ctx, engine, wakeups)
         await background.start()
         restore_signals = install_drain_handlers(
@@ -79,6 +95,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.ctx = ctx
     app.state.engine = engine
     app.state.metrics = RequestMetrics(ctx.metrics_registry)
+    app.state.limiter = Limiter(settings)
     install_problem_handlers(app)
     for module in (
         health,
@@ -116,6 +133,7 @@ def _register_problem_schema(app: FastAPI) -> None:
             Problem.model_json_schema()
         )
         document_validation_as_problem(schema)
+        document_rate_limits(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,21 +7,25 @@ security scope of its dependency, so every operation's role requirement shows in
 from __future__ import annotations
 
 import hmac
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
+from app.api.limits.limiter import KIND_OF_PERMISSION, Limiter
 from app.auth.principal import (
     NamespaceRef,
     Principal,
     authenticate,
+    check_reaches,
     record_key_use,
     resolve_namespace,
 )
 from app.auth.roles import Permission
 from app.context import ServerContext
+from app.db.fairness import work_share
 from app.engine.service import Engine
 from app.errors import Unauthenticated
 
@@ -58,6 +62,7 @@ async def _authenticate(
     cached = ctx.auth_cache.principal(token)
     if cached is not None:
         cached.check_not_expired(now)
+        work_share.set(cached.tenant_id)
         return cached
     async with ctx.db.read() as conn:
         principal, stale = await authenticate(conn, token, now)
@@ -65,6 +70,7 @@ async def _authenticate(
         async with ctx.db.write() as conn:
             await record_key_use(conn, principal.key_id, now)
     ctx.auth_cache.remember_principal(token, principal)
+    work_share.set(principal.tenant_id)  # the database is shared fairly between tenants
     return principal
 
 
@@ -92,6 +98,7 @@ class NamespaceCaller:
 
 async def get_namespace_caller(
     scopes: SecurityScopes,
+    request: Request,
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     namespace: Annotated[str, Path(description="Namespace name", max_length=200)],
@@ -99,14 +106,28 @@ async def get_namespace_caller(
     principal = await _authenticate(ctx, credentials)
     # Visibility before role: a weak key must not learn that another tenant's namespace exists.
     ref = ctx.auth_cache.namespace(principal.tenant_id, namespace)
-    if ref is None or not principal.sees_namespace(namespace):
+    if ref is None:
         async with ctx.db.read() as conn:
             ref = await resolve_namespace(conn, principal, namespace)
         ctx.auth_cache.remember_namespace(ref)
+    else:
+        check_reaches(principal, ref)
     permission = _permission(scopes)
     if permission is not None:
         principal.require(permission)
+        # Rates after the checks: a refused request should not cost the namespace a token.
+        limiter: Limiter = request.app.state.limiter
+        limiter.admit(principal.tenant_id, ref.id, KIND_OF_PERMISSION[permission], ref.settings)
     return NamespaceCaller(principal=principal, namespace=ref)
+
+
+def long_poll(request: Request, caller: NamespaceCaller) -> AbstractAsyncContextManager[None]:
+    """`async with long_poll(request, caller):` around a wait (poll, result or history wait,
+    event stream) counts it against the namespace's cap of long polls; 429 beyond."""
+    limiter: Limiter = request.app.state.limiter
+    return limiter.long_poll(
+        caller.principal.tenant_id, caller.namespace.id, caller.namespace.settings
+    )
 
 
 async def require_admin_token(

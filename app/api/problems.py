@@ -52,8 +52,8 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "Payload too large (a payload, or the whole request body)",
     415: "Unsupported media type: the body is not sent as JSON (or, for definitions, YAML)",
-    422: "A limit would be exceeded",
-    429: "Rate limited",
+    422: "A limit would be exceeded, or an Idempotency-Key was used by another request",
+    429: "Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After",
     503: "Unavailable: the database is unreachable or not migrated",
     504: "Deadline exceeded: nobody answered in time",
 }
@@ -95,6 +95,18 @@ def document_validation_as_problem(schema: dict[str, Any]) -> None:
     if "#/components/schemas/HTTPValidationError" not in str(schema.get("paths", {})):
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)
+
+
+def document_rate_limits(schema: dict[str, Any]) -> None:
+    """Every namespaced route may answer 429 (app/api/limits): say so once, here."""
+    problem = {
+        "description": _DESCRIPTIONS[429],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith("/api/v1/namespaces/{namespace}"):
+            for operation in operations.values():
+                operation.setdefault("responses", {}).setdefault("429", problem)
 
 
 def problem_response(error: PerdureError, request: Request) -> JSONResponse:

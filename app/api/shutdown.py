@@ -50,4 +50,3 @@ def install_drain_handlers(drain: Callable[[], None], grace_seconds: float) -> C
                 signal.signal(sig, handler)
 
     return restore
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,8 @@ class Principal:
     key_id: str
     key_name: str
     role: Role
-    namespaces: tuple[str, ...] | None  # None: every namespace of the tenant
+    # Ids, not names: a namespace deleted and made again under its name is not reached.
+    namespace_ids: tuple[str, ...] | None  # None: every namespace of the tenant
     expires_at: datetime | None = None
 
     def check_not_expired(self, now: datetime) -> None:
@@ -43,8 +45,12 @@ class Principal:
                 role=self.role.value,
             )
 
-    def sees_namespace(self, name: str) -> bool:
-        return self.namespaces is None or name in self.namespaces
+    @property
+    def all_namespaces(self) -> bool:
+        return self.namespace_ids is None
+
+    def reaches(self, namespace_id: str) -> bool:
+        return self.namespace_ids is None or namespace_id in self.namespace_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class NamespaceRef:
     id: str
     name: str
     tenant_id: str
+    settings: Mapping[str, Any] = field(default_factory=dict)  # its limits among them
 
 
 async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[Principal, bool]:
@@ -93,7 +100,7 @@ def key_principal(
         key_id=key.id,
         key_name=key.name,
         role=Role(key.role),
-        namespaces=tuple(key.namespaces) if key.namespaces is not None else None,
+        namespace_ids=tuple(key.namespace_ids) if key.namespace_ids is not None else None,
         expires_at=key.expires_at,
     )
 
@@ -105,15 +112,23 @@ async def record_key_use(conn: AsyncConnection, key_id: str, now: datetime) -> N
 async def resolve_namespace(conn: AsyncConnection, principal: Principal, name: str) -> NamespaceRef:
     """The caller's namespace of that name. Another tenant's, or one outside the key's scope,
     is reported as missing so that existence never leaks."""
-    if not principal.sees_namespace(name):
-        raise NotFound(f"namespace '{name}' not found", namespace=name)
     row = (
         await conn.execute(
-            sa.select(namespaces.c.id, namespaces.c.name, namespaces.c.tenant_id).where(
-                namespaces.c.tenant_id == principal.tenant_id, namespaces.c.name == name
-            )
+            sa.select(
+                namespaces.c.id, namespaces.c.name, namespaces.c.tenant_id, namespaces.c.settings
+            ).where(namespaces.c.tenant_id == principal.tenant_id, namespaces.c.name == name)
         )
     ).one_or_none()
     if row is None:
         raise NotFound(f"namespace '{name}' not found", namespace=name)
-    return NamespaceRef(id=row.id, name=row.name, tenant_id=row.tenant_id)
+    ref = NamespaceRef(
+        id=row.id, name=row.name, tenant_id=row.tenant_id, settings=row.settings or {}
+    )
+    check_reaches(principal, ref)
+    return ref
+
+
+def check_reaches(principal: Principal, ref: NamespaceRef) -> None:
+    """NotFound, worded as for a missing namespace, unless the key's scope holds it."""
+    if not principal.reaches(ref.id):
+        raise NotFound(f"namespace '{ref.name}' not found", namespace=ref.name)

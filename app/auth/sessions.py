@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal, authenticate, key_principal
 from app.auth.roles import Role
-from app.db.tables import api_keys, console_sessions, console_sign_ins, tenants
+from app.db.tables import api_keys, console_sessions, console_sign_ins, namespaces, tenants
 from app.errors import Unauthenticated
 from app.ids import new_id
 
@@ -134,7 +134,7 @@ async def load_session(
             key_id=f"oidc:{row.id}",
             key_name=row.display_name,
             role=Role(row.role),
-            namespaces=tuple(row.namespaces) if row.namespaces is not None else None,
+            namespace_ids=await _namespace_ids(conn, row.tenant_id, row.namespaces),
         )
     session = Session(
         id=row.id,
@@ -196,3 +196,18 @@ async def end_session(conn: AsyncConnection, token: str | None) -> None:
 
 async def end_session_by_id(conn: AsyncConnection, session_id: str) -> None:
     await conn.execute(sa.delete(console_sessions).where(console_sessions.c.id == session_id))
+
+
+async def _namespace_ids(
+    conn: AsyncConnection, tenant_id: str, names: list[str] | None
+) -> tuple[str, ...] | None:
+    """The ids of the namespaces an OIDC user's claim names (claims name namespaces; a
+    principal's scope is by id), or None for every namespace."""
+    if names is None:
+        return None
+    found = await conn.execute(
+        sa.select(namespaces.c.id).where(
+            namespaces.c.tenant_id == tenant_id, namespaces.c.name.in_(list(names))
+        )
+    )
+    return tuple(found.scalars())

@@ -5,14 +5,16 @@ PostgreSQL: one async psycopg pool for reads and writes.
 SQLite: the database is a file in this process, and its statements take microseconds, while
 handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
 run synchronously on the event loop thread, behind the same async interface: one writer
-connection (`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) guarded by an
-`asyncio.Lock`, and a few reader connections under WAL. The embedded default is therefore one
-process per database file (`perdure serve` with several workers needs PostgreSQL).
+connection (`BEGIN IMMEDIATE`, which also avoids lock-upgrade deadlocks) behind a lock that
+serves tenants in turn (app/db/fairness.py), and a few reader connections under WAL. The
+embedded default is therefore one process per database file (`perdure serve` with several
+workers needs PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db import hot
+from app.db.fairness import FairGate
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
@@ -40,9 +43,14 @@ T = TypeVar("T")
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode); it holds sealed secrets and hashed keys, but still."""
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sync_sqlite_url(url: str) -> str:
@@ -118,7 +126,12 @@ class Database:
     """The engines of one server process and the two ways to use them: read and write."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, lock_timeout: float = SQLITE_LOCK_TIMEOUT
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        lock_timeout: float = SQLITE_LOCK_TIMEOUT,
+        concurrency: int | None = None,
     ) -> None:
         self.url = url
         self.lock_timeout = lock_timeout
@@ -131,8 +144,9 @@ class Database:
             # than the transaction.
             self._writer_conn: sa.Connection | None = None
             self._idle_readers: list[sa.Connection] = []
-            self._write_lock = asyncio.Lock()
-            self._readers = asyncio.Semaphore(SQLITE_READERS)
+            # Fair between tenants (app/db/fairness.py): a queue per tenant, served in turn.
+            self._write_lock = FairGate(1)
+            self._readers = FairGate(SQLITE_READERS)
             self.dialect = "sqlite"
         else:
             self._engine = create_async_engine(
@@ -143,19 +157,21 @@ class Database:
                 connect_args=_connect_args(url),
             )
             self.dialect = self._engine.dialect.name
+            # Transactions at once, shared fairly between tenants (app/db/fairness.py).
+            self._gate = FairGate(concurrency or 2 * pool_size)  # the pool and its overflow
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction that commits when the block exits without an exception."""
         if self.is_sqlite:
-            async with self._write_lock:
+            async with self._write_lock.slot():
                 if self._writer_conn is None:
                     self._writer_conn = self._sqlite_writer.connect()
                 await self._begin_immediate(self._writer_conn.connection.driver_connection)
                 with self._writer_conn.begin():
                     yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
-        async with self._engine.begin() as conn:
+        async with self._gate.slot(), self._engine.begin() as conn:
             yield conn
 
     async def _begin_immediate(self, raw: sqlite3.Connection) -> None:
@@ -175,7 +191,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         if self.is_sqlite:
-            async with self._readers:
+            async with self._readers.slot():
                 conn = (
                     self._idle_readers.pop()
                     if self._idle_readers
@@ -187,7 +203,7 @@ class Database:
                 finally:
                     self._idle_readers.append(conn)
             return
-        async with self._engine.begin() as conn:
+        async with self._gate.slot(), self._engine.begin() as conn:
             yield conn
 
     def connections_in_use(self) -> int:

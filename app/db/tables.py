@@ -52,8 +52,9 @@ api_keys = sa.Table(
     sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("role", sa.String(20), nullable=False),
-    # NULL: every namespace of the tenant; otherwise a JSON list of namespace names.
-    sa.Column("namespaces", JSONType, nullable=True),
+    # NULL: every namespace of the tenant; otherwise a JSON list of namespace ids (ids, not
+    # names: a namespace deleted and made again under the same name is not in the scope).
+    sa.Column("namespace_ids", JSONType, nullable=True),
     # SHA-256 of the whole secret: keys carry 256 random bits, so a fast hash is safe.
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("key_prefix", sa.String(16), nullable=False),
@@ -79,7 +80,7 @@ workflow_runs = sa.Table(
     sa.Column("workflow_type", sa.String(1000), nullable=False),
     sa.Column("task_queue", sa.String(1000), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("request_id", sa.String(200), nullable=True),  # Idempotency-Key of the start
+    sa.Column("request_id", sa.String(200), nullable=True),  # of the start (idempotency_keys)
     sa.Column("input", sa.Text(), nullable=True),  # JSON text, passed through untouched
     sa.Column("memo", sa.Text(), nullable=True),
     sa.Column("search_attributes", sa.Text(), nullable=True),
@@ -148,8 +149,24 @@ workflow_runs = sa.Table(
         "ix_workflow_runs_namespace_id_workflow_type", "namespace_id", "workflow_type", "start_time"
     ),
     sa.Index("ix_workflow_runs_namespace_id_close_time", "namespace_id", "close_time"),
-    sa.Index("ix_workflow_runs_namespace_id_request_id", "namespace_id", "request_id"),
     sa.Index("ix_workflow_runs_parent_run_id", "parent_run_id"),
+)
+
+# Request ids (Idempotency-Key, Temporal's request_id) of starts, signals, cancels and
+# terminates: the fingerprint of the request that used each one and the run it reached.
+# Kept until `expires_at` and while that run is open (app/engine/idempotency.py).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("namespace_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("workflow_id", sa.String(1000), nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
 
 history_events = sa.Table(
@@ -374,7 +391,7 @@ definition_runs = sa.Table(
 
 # ---------------------------------------------------------------------------------------------
 # Webhook activities. Endpoints a namespace delivers activity tasks to, and the log of every
-# delivery attempt. Secrets are kept as given: the server signs with them, so it cannot hash.
+# delivery attempt. The server signs with the secrets, so it cannot hash them: they are sealed.
 # ---------------------------------------------------------------------------------------------
 
 webhook_endpoints = sa.Table(
@@ -392,9 +409,10 @@ webhook_endpoints = sa.Table(
     sa.Column("disabled_reason", sa.Text(), nullable=True),
     sa.Column("retry_client_errors", sa.Boolean(), nullable=False),
     sa.Column("max_concurrency", sa.Integer(), nullable=False),
-    sa.Column("secret", sa.String(200), nullable=False),
+    # Sealed with PERDURE_SECRET_KEY (app/sealing.py), like credential values in `headers`.
+    sa.Column("secret", sa.Text(), nullable=False),
     # After a rotation the previous secret still signs until it expires.
-    sa.Column("previous_secret", sa.String(200), nullable=True),
+    sa.Column("previous_secret", sa.Text(), nullable=True),
     sa.Column("previous_secret_expires_at", UTCDateTime(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),

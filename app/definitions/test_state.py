@@ -92,7 +92,9 @@ def try_state(
             return answer
         if mock_error is not None:
             cause = mock_error.get("cause")
-            raise StatesError(str(mock_error.get("error", "")), None if cause is None else str(cause))
+            raise StatesError(
+                str(mock_error.get("error", "")), None if cause is None else str(cause)
+            )
         inspection["result"] = mock_result
         steps = processing.steps_after_result(state, raw, mock_result, ctx)
         inspection["afterResultSelector"] = steps["afterResultSelector"]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, search_attributes, workflow_tasks
+from app.engine import activities, idempotency, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
@@ -48,6 +48,8 @@ class StartRequest:
     search_attributes: dict[str, Any] = field(default_factory=dict)
     start_delay: float | None = None
     request_id: str | None = None
+    # The request id bound to this start's request (None: the start is not idempotent).
+    request_key: idempotency.RequestKey | None = None
     identity: str | None = None
     decider: str = "queue"
     parent: Run | None = None
@@ -91,16 +93,6 @@ async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) ->
     return result.one_or_none()
 
 
-async def find_by_request_id(tx: Transition, namespace_id: str, request_id: str) -> Run | None:
-    await tx.flush()
-    found = await tx.conn.scalar(
-        sa.select(workflow_runs.c.id).where(
-            workflow_runs.c.namespace_id == namespace_id, workflow_runs.c.request_id == request_id
-        )
-    )
-    return await tx.run(found) if found else None
-
-
 def _already_started(req: StartRequest, run_id: str, why: str) -> AlreadyExists:
     return AlreadyExists(
         f"workflow '{req.workflow_id}' {why}", workflow_id=req.workflow_id, run_id=run_id
@@ -108,11 +100,19 @@ def _already_started(req: StartRequest, run_id: str, why: str) -> AlreadyExists:
 
 
 async def start(tx: Transition, req: StartRequest) -> tuple[Run, bool]:
-    """Start a run under the id reuse and conflict policies; (run, True if it is new)."""
-    if req.request_id:
-        earlier = await find_by_request_id(tx, req.namespace_id, req.request_id)
+    """Start a run under the id reuse and conflict policies; (run, True if it is new). A
+    retried request (same request id and request) gets the run the first one reached."""
+    if req.request_key is not None:
+        earlier = await idempotency.recall(tx, req.namespace_id, req.request_key)
         if earlier is not None:
-            return earlier, False
+            return await tx.run(earlier.run_id), False
+    run, created = await _start(tx, req)
+    if req.request_key is not None:
+        await idempotency.remember(tx, req.namespace_id, req.request_key, "start", run)
+    return run, created
+
+
+async def _start(tx: Transition, req: StartRequest) -> tuple[Run, bool]:
     latest = await _latest_run_id(tx, req.namespace_id, req.workflow_id)
     if latest is not None and latest.status == RunStatus.RUNNING:
         current = await tx.run(latest.id)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from app.engine import (
     deadlines,
     decisions,
     dispatch,
+    idempotency,
     lifecycle,
     queries,
     reads,
@@ -205,23 +206,56 @@ class Engine:
     async def signal_with_start(
         self, req: lifecycle.StartRequest, signal_name: str, signal_input: str | None
     ) -> tuple[Run, bool]:
+        """Signal the workflow's open run, or start one and signal it; (run, started). A
+        retried request (same request id and request) gets the first answer's run."""
+        key = req.request_key
+        start_req = replace(req, request_key=None)
+
         async def body(tx: Transition) -> tuple[Run, bool]:
-            if req.request_id:
-                earlier = await lifecycle.find_by_request_id(tx, req.namespace_id, req.request_id)
+            if key is not None:
+                earlier = await idempotency.recall(tx, req.namespace_id, key)
                 if earlier is not None:
-                    return earlier, False  # a retry: the signal was delivered the first time
+                    return await tx.run(earlier.run_id), False  # signaled the first time
             try:
                 run = await tx.find_run(req.namespace_id, req.workflow_id)
             except NotFound:
                 run = None
+            created = False
             if run is not None and run.is_open:
                 await lifecycle.signal_with_start_to_running(
                     tx, run, signal_name, signal_input, req.identity
                 )
-                return run, False
-            run, created = await lifecycle.start(tx, req)
-            await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
+            else:
+                run, created = await lifecycle.start(tx, start_req)
+                await lifecycle.signal(tx, run, signal_name, signal_input, req.identity)
+            if key is not None:
+                await idempotency.remember(tx, req.namespace_id, key, "signal-with-start", run)
             return run, created
+
+        return await self.transact(body)
+
+    async def _on_run(
+        self,
+        operation: str,
+        namespace_id: str,
+        workflow_id: str,
+        run_id: str | None,
+        request_key: idempotency.RequestKey | None,
+        change: Callable[[Transition, Run], Awaitable[None]],
+    ) -> Run:
+        """One request from outside to a run (signal, cancel, terminate), answered from the
+        first time when it is a retry (its request id was seen with the same request)."""
+
+        async def body(tx: Transition) -> Run:
+            if request_key is not None:
+                earlier = await idempotency.recall(tx, namespace_id, request_key)
+                if earlier is not None:
+                    return await tx.run(earlier.run_id)
+            run = await tx.find_run(namespace_id, workflow_id, run_id)
+            await change(tx, run)
+            if request_key is not None:
+                await idempotency.remember(tx, namespace_id, request_key, operation, run)
+            return run
 
         return await self.transact(body)
 
@@ -233,13 +267,16 @@ class Engine:
         name: str,
         input_text: str | None,
         identity: str | None,
+        request_key: idempotency.RequestKey | None = None,
     ) -> Run:
-        async def body(tx: Transition) -> Run:
-            run = await tx.find_run(namespace_id, workflow_id, run_id)
-            await lifecycle.signal(tx, run, name, input_text, identity)
-            return run
-
-        return await self.transact(body)
+        return await self._on_run(
+            "signal",
+            namespace_id,
+            workflow_id,
+            run_id,
+            request_key,
+            lambda tx, run: lifecycle.signal(tx, run, name, input_text, identity),
+        )
 
     async def request_cancel(
         self,
@@ -248,13 +285,16 @@ class Engine:
         run_id: str | None,
         reason: str | None,
         identity: str | None,
+        request_key: idempotency.RequestKey | None = None,
     ) -> Run:
-        async def body(tx: Transition) -> Run:
-            run = await tx.find_run(namespace_id, workflow_id, run_id)
-            await lifecycle.request_cancel(tx, run, reason=reason, identity=identity)
-            return run
-
-        return await self.transact(body)
+        return await self._on_run(
+            "cancel",
+            namespace_id,
+            workflow_id,
+            run_id,
+            request_key,
+            lambda tx, run: lifecycle.request_cancel(tx, run, reason=reason, identity=identity),
+        )
 
     async def terminate(
         self,
@@ -264,13 +304,18 @@ class Engine:
         reason: str | None,
         details: Any,
         identity: str | None,
+        request_key: idempotency.RequestKey | None = None,
     ) -> Run:
-        async def body(tx: Transition) -> Run:
-            run = await tx.find_run(namespace_id, workflow_id, run_id)
-            await lifecycle.terminate(tx, run, reason=reason, identity=identity, details=details)
-            return run
-
-        return await self.transact(body)
+        return await self._on_run(
+            "terminate",
+            namespace_id,
+            workflow_id,
+            run_id,
+            request_key,
+            lambda tx, run: lifecycle.terminate(
+                tx, run, reason=reason, identity=identity, details=details
+            ),
+        )
 
     # -- workflow tasks ---------------------------------------------------------------------
 
@@ -390,9 +435,7 @@ class Engine:
             ]
             if return_new_task and run.is_open:
                 await workflow_tasks.schedule_pending(tx)
-                answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(
-                    tx, run, who
-                )
+                answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(tx, run, who)
             return answer
 
         return await self.transact(body)
@@ -781,12 +824,16 @@ class Engine:
                 await asyncio.sleep(1.0)
 
     async def purge_expired_runs(self) -> int:
-        """Delete closed runs past their namespace's retention, a batch per transaction."""
+        """Delete closed runs past their namespace's retention, a batch per transaction, and
+        request ids past their time (app/engine/idempotency.py)."""
         purged = 0
         for _ in range(MAX_PURGE_BATCHES):
             batch = await self.transact(retention.purge_expired_runs)
             purged += batch
             if batch < retention.BATCH:
+                break
+        for _ in range(MAX_PURGE_BATCHES):
+            if await self.transact(idempotency.forget_expired) < idempotency.FORGET_BATCH:
                 break
         return purged
 

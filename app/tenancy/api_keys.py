@@ -1,9 +1,13 @@
-"""Creating, listing and revoking the API keys of a tenant."""
+"""Creating, listing and revoking the API keys of a tenant.
+
+A key's scope is a list of namespace *ids*, not names: a namespace deleted and created again
+under the same name is a new namespace, and keys of the old one do not reach it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +20,7 @@ from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_time
 
 KEY_COLUMNS = [c for c in api_keys.c if c.name != "key_hash"]
+Scope = Sequence[str] | None  # namespace ids a key reaches; None: every namespace of its tenant
 
 
 async def create_api_key(
@@ -27,23 +32,30 @@ async def create_api_key(
     namespace_names: Sequence[str] | None,
     expires_at: datetime | None,
     now: datetime,
-    creator_scope: Sequence[str] | None = None,
+    creator_scope: Scope = None,
 ) -> tuple[sa.Row, str]:
     """Store a new key and return its row and its secret; the secret is never seen again.
-    `creator_scope` is the namespaces of the key asking (None: all); the new key cannot reach
-    beyond them, or a scoped admin key could mint itself an unscoped one."""
+    `namespace_names` (None: all) are bound to the namespaces' ids now. `creator_scope` is
+    the namespace ids of the key asking (None: all); the new key cannot reach beyond them, or
+    a scoped admin key could mint itself an unscoped one."""
     if expires_at is not None and expires_at <= now:
         raise InvalidArgument("expires_at must be in the future", field="expires_at")
-    if creator_scope is not None and (
-        namespace_names is None or not set(namespace_names) <= set(creator_scope)
-    ):
+    namespace_ids = None
+    missing: list[str] = []
+    if namespace_names is not None:
+        found = await _namespace_ids(conn, tenant_id, namespace_names)
+        namespace_ids = sorted(found.values())
+        missing = sorted(set(namespace_names) - set(found))
+    # A scoped creator learns nothing of namespaces outside its scope, not even their absence.
+    if missing and creator_scope is None:
+        raise InvalidArgument(
+            f"unknown namespace(s): {', '.join(missing)}", field="namespaces", unknown=missing
+        )
+    if missing or not within_scope(namespace_ids, creator_scope):
         raise PermissionDenied(
             "a key scoped to some namespaces may only create keys scoped within them",
             field="namespaces",
         )
-    if namespace_names is not None:
-        await _check_namespaces_exist(conn, tenant_id, namespace_names)
-        namespace_names = sorted(set(namespace_names))
     secret = new_api_key()
     key_id = new_id()
     await conn.execute(
@@ -52,7 +64,7 @@ async def create_api_key(
             tenant_id=tenant_id,
             name=name,
             role=role.value,
-            namespaces=namespace_names,
+            namespace_ids=namespace_ids,
             key_hash=hash_api_key(secret),
             key_prefix=display_prefix(secret),
             expires_at=expires_at,
@@ -62,35 +74,67 @@ async def create_api_key(
     return await get_api_key(conn, tenant_id, key_id), secret
 
 
-async def _check_namespaces_exist(
+async def _namespace_ids(
     conn: AsyncConnection, tenant_id: str, names: Sequence[str]
-) -> None:
-    found = set(
+) -> dict[str, str]:
+    """The ids of those of the tenant's namespaces, by name, that exist."""
+    return dict(
         (
             await conn.execute(
-                sa.select(namespaces.c.name).where(
+                sa.select(namespaces.c.name, namespaces.c.id).where(
                     namespaces.c.tenant_id == tenant_id, namespaces.c.name.in_(list(names))
                 )
             )
-        ).scalars()
+        ).all()
     )
-    missing = sorted(set(names) - found)
-    if missing:
-        raise InvalidArgument(
-            f"unknown namespace(s): {', '.join(missing)}", field="namespaces", unknown=missing
-        )
 
 
-def within_scope(key_namespaces: Sequence[str] | None, scope: Sequence[str] | None) -> bool:
-    """Whether a key reaching `key_namespaces` (None: all) lies inside `scope` (None: all).
+async def namespace_names(
+    conn: AsyncConnection, tenant_id: str, rows: Sequence[sa.Row]
+) -> dict[str, str]:
+    """Names of the namespaces the keys' scopes hold, by id (ids of deleted namespaces are
+    missing: they reach nothing)."""
+    ids = {i for row in rows for i in (row.namespace_ids or ())}
+    if not ids:
+        return {}
+    return dict(
+        (
+            await conn.execute(
+                sa.select(namespaces.c.id, namespaces.c.name).where(
+                    namespaces.c.tenant_id == tenant_id, namespaces.c.id.in_(sorted(ids))
+                )
+            )
+        ).all()
+    )
+
+
+async def shown_keys(
+    conn: AsyncConnection, tenant_id: str, rows: Sequence[sa.Row]
+) -> list[dict[str, Any]]:
+    """Keys as the API and console show them: the scope by namespace name (a deleted
+    namespace is left out, as the key reaches nothing there any more)."""
+    names = await namespace_names(conn, tenant_id, rows)
+    return [
+        {
+            **row._mapping,
+            "namespaces": None
+            if row.namespace_ids is None
+            else sorted(names[i] for i in row.namespace_ids if i in names),
+        }
+        for row in rows
+    ]
+
+
+def within_scope(key_scope: Scope, scope: Scope) -> bool:
+    """Whether a key reaching `key_scope` (namespace ids; None: all) lies inside `scope`.
     A namespace-scoped admin sees and manages only keys it could have made itself."""
     if scope is None:
         return True
-    return key_namespaces is not None and set(key_namespaces) <= set(scope)
+    return key_scope is not None and set(key_scope) <= set(scope)
 
 
 async def get_api_key(
-    conn: AsyncConnection, tenant_id: str, key_id: str, scope: Sequence[str] | None = None
+    conn: AsyncConnection, tenant_id: str, key_id: str, scope: Scope = None
 ) -> sa.Row:
     row = (
         await conn.execute(
@@ -99,7 +143,7 @@ async def get_api_key(
             )
         )
     ).one_or_none()
-    if row is None or not within_scope(row.namespaces, scope):
+    if row is None or not within_scope(row.namespace_ids, scope):
         raise NotFound(f"API key '{key_id}' not found", key_id=key_id)
     return row
 
@@ -110,7 +154,7 @@ async def list_api_keys(
     *,
     page_size: int,
     page_token: str | None,
-    scope: Sequence[str] | None = None,
+    scope: Scope = None,
 ) -> tuple[list[sa.Row], str | None]:
     """Oldest first. For a scoped caller, keys outside its scope are skipped (filtered here,
     as scopes are JSON lists; pages keep their size by reading on)."""
@@ -133,7 +177,7 @@ async def list_api_keys(
             )
         rows = list((await conn.execute(query)).all())
         for row in rows[:page_size]:
-            if within_scope(row.namespaces, scope):
+            if within_scope(row.namespace_ids, scope):
                 found.append(row)
                 if len(found) == page_size:
                     more = row is not rows[-1]
@@ -150,7 +194,7 @@ async def revoke_api_key(
     tenant_id: str,
     key_id: str,
     now: datetime,
-    scope: Sequence[str] | None = None,
+    scope: Scope = None,
 ) -> sa.Row:
     await get_api_key(conn, tenant_id, key_id, scope)
     await conn.execute(

@@ -81,8 +81,8 @@ async def list_namespaces(
         .order_by(namespaces.c.name)
         .limit(page_size + 1)
     )
-    if principal.namespaces is not None:
-        query = query.where(namespaces.c.name.in_(principal.namespaces))
+    if principal.namespace_ids is not None:
+        query = query.where(namespaces.c.id.in_(principal.namespace_ids))
     position = decode_token(page_token, length=1)
     if position is not None:
         query = query.where(namespaces.c.name > str(position[0]))

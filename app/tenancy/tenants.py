@@ -95,5 +95,7 @@ async def set_tenant_disabled(
         value = current.disabled_at
     else:
         value = None
-    await conn.execute(sa.update(tenants).where(tenants.c.id == current.id).values(disabled_at=value))
+    await conn.execute(
+        sa.update(tenants).where(tenants.c.id == current.id).values(disabled_at=value)
+    )
     return await get_tenant_by_name(conn, name)

@@ -53,7 +53,7 @@ async def deliver(
         claimed.message_id,
         datetime.now(UTC),
         claimed.body,
-        service.signing_secrets(endpoint, now),
+        service.signing_secrets(endpoint, now, ctx.sealer),
     )
     status_code = latency = response_excerpt = None
     try:
@@ -61,7 +61,7 @@ async def deliver(
             endpoint["url"],
             claimed.body,
             {
-                **endpoint["headers"],
+                **service.outgoing_headers(endpoint["headers"], ctx.sealer),
                 **signed,
                 **({"traceparent": claimed.traceparent} if claimed.traceparent else {}),
             },

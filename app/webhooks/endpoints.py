@@ -13,6 +13,7 @@ from app.db.tables import namespaces, webhook_deliveries, webhook_endpoints
 from app.errors import AlreadyExists, InvalidArgument, NotFound
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_time
+from app.sealing import Sealer
 from app.tenancy.names import check_name
 from app.tenancy.namespaces import delete_cleanups
 from app.webhooks.outbound import check_url
@@ -62,12 +63,34 @@ def _check_binding(row: dict[str, Any]) -> None:
         )
 
 
+def _is_credential(header: str) -> bool:
+    return any(word in header.lower() for word in CREDENTIAL_WORDS)
+
+
+def sealed_headers(headers: dict[str, str], sealer: Sealer) -> dict[str, str]:
+    """Headers as stored: credential values sealed (app/sealing.py), the others as given."""
+    return {
+        name: sealer.seal(value) if _is_credential(name) else value
+        for name, value in headers.items()
+    }
+
+
+def outgoing_headers(headers: dict[str, str], sealer: Sealer) -> dict[str, str]:
+    """Headers as sent: credential values opened."""
+    return {
+        name: sealer.open(value) if _is_credential(name) else value
+        for name, value in headers.items()
+    }
+
+
 async def create_endpoint(
-    conn: AsyncConnection, namespace_id: str, fields: dict[str, Any], now: datetime
+    conn: AsyncConnection, namespace_id: str, fields: dict[str, Any], now: datetime, sealer: Sealer
 ) -> tuple[sa.RowMapping, str]:
-    """Store an endpoint; returns its row and its secret (generated when not given)."""
+    """Store an endpoint (its secret and credential headers sealed); returns its row and its
+    secret (generated when not given)."""
     check_name(fields["name"])
     _check(fields)
+    secret = fields.get("secret") or new_secret()
     row = {
         "id": new_id(),
         "namespace_id": namespace_id,
@@ -76,12 +99,12 @@ async def create_endpoint(
         "activity_types": sorted(set(fields.get("activity_types") or [])),
         "task_queues": sorted(set(fields.get("task_queues") or [])),
         "timeout": fields.get("timeout") or DEFAULT_TIMEOUT,
-        "headers": fields.get("headers") or {},
+        "headers": sealed_headers(fields.get("headers") or {}, sealer),
         "enabled": fields.get("enabled", True),
         "disabled_reason": None,
         "retry_client_errors": fields.get("retry_client_errors", False),
         "max_concurrency": fields.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY,
-        "secret": fields.get("secret") or new_secret(),
+        "secret": sealer.seal(secret),
         "previous_secret": None,
         "previous_secret_expires_at": None,
         "created_at": now,
@@ -97,7 +120,7 @@ async def create_endpoint(
     if taken:
         raise AlreadyExists(f"webhook '{row['name']}' already exists", webhook=row["name"])
     await conn.execute(sa.insert(webhook_endpoints), row)
-    return await get_endpoint(conn, namespace_id, row["name"]), row["secret"]
+    return await get_endpoint(conn, namespace_id, row["name"]), secret
 
 
 async def get_endpoint(conn: AsyncConnection, namespace_id: str, name: str) -> sa.RowMapping:
@@ -137,11 +160,18 @@ async def list_endpoints(
 
 
 async def update_endpoint(
-    conn: AsyncConnection, namespace_id: str, name: str, changes: dict[str, Any], now: datetime
+    conn: AsyncConnection,
+    namespace_id: str,
+    name: str,
+    changes: dict[str, Any],
+    now: datetime,
+    sealer: Sealer,
 ) -> sa.RowMapping:
     current = await get_endpoint(conn, namespace_id, name)
     _check(changes)
     values = {k: v for k, v in changes.items() if v is not None}  # null: leave as it is
+    if "headers" in values:
+        values["headers"] = sealed_headers(values["headers"], sealer)
     for key in ("activity_types", "task_queues"):
         if changes.get(key) is not None:
             values[key] = sorted(set(changes[key]))
@@ -165,6 +195,7 @@ async def rotate_secret(
     *,
     secret: str | None,
     grace_seconds: float,
+    sealer: Sealer,
 ) -> tuple[sa.RowMapping, str]:
     """A new secret signs from now on; the old one also signs until the grace period ends."""
     current = await get_endpoint(conn, namespace_id, name)
@@ -174,7 +205,7 @@ async def rotate_secret(
         sa.update(webhook_endpoints)
         .where(webhook_endpoints.c.id == current["id"])
         .values(
-            secret=secret,
+            secret=sealer.seal(secret),
             previous_secret=current["secret"] if grace_seconds > 0 else None,
             previous_secret_expires_at=(
                 now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
@@ -205,20 +236,52 @@ async def delete_endpoint(conn: AsyncConnection, namespace_id: str, name: str) -
 
 def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
     """Header values as readers may see them: credentials are not shown back."""
-    return {
-        name: REDACTED if any(word in name.lower() for word in CREDENTIAL_WORDS) else value
-        for name, value in headers.items()
-    }
+    return {name: REDACTED if _is_credential(name) else value for name, value in headers.items()}
 
 
-def signing_secrets(endpoint: Any, now: datetime) -> list[str]:
+def signing_secrets(endpoint: Any, now: datetime, sealer: Sealer) -> list[str]:
     """The secrets a message is signed with now: the current one, and the previous one while
     its grace period lasts."""
-    found = [endpoint["secret"]]
+    found = [sealer.open(endpoint["secret"])]
     expires = endpoint["previous_secret_expires_at"]
     if endpoint["previous_secret"] and expires is not None and expires > now:
-        found.append(endpoint["previous_secret"])
+        found.append(sealer.open(endpoint["previous_secret"]))
     return found
+
+
+async def reseal_secrets(conn: AsyncConnection, sealer: Sealer) -> int:
+    """Seal with the current key every stored secret that is not (plain values from before
+    sealing, or sealed with a previous key); returns how many endpoints changed."""
+    changed = 0
+    rows = (
+        await conn.execute(
+            sa.select(
+                webhook_endpoints.c.id,
+                webhook_endpoints.c.secret,
+                webhook_endpoints.c.previous_secret,
+                webhook_endpoints.c.headers,
+            )
+        )
+    ).all()
+    for row in rows:
+        values = {
+            "secret": sealer.reseal(row.secret),
+            "previous_secret": row.previous_secret and sealer.reseal(row.previous_secret),
+            "headers": {
+                name: sealer.reseal(value) if _is_credential(name) else value
+                for name, value in row.headers.items()
+            },
+        }
+        if values != {
+            "secret": row.secret,
+            "previous_secret": row.previous_secret,
+            "headers": row.headers,
+        }:
+            await conn.execute(
+                sa.update(webhook_endpoints).where(webhook_endpoints.c.id == row.id).values(values)
+            )
+            changed += 1
+    return changed
 
 
 async def enabled_endpoints(conn: AsyncConnection) -> list[sa.RowMapping]:

@@ -30,9 +30,10 @@ async def create_api_key(body: ApiKeyCreate, ctx: Context, caller: Admin) -> Api
             namespace_names=body.namespaces,
             expires_at=body.expires_at,
             now=ctx.clock.now(),
-            creator_scope=caller.namespaces,
+            creator_scope=caller.namespace_ids,
         )
-    return ApiKeyWithSecret.model_validate({**row._mapping, "key": secret})
+        (shown,) = await service.shown_keys(conn, caller.tenant_id, [row])
+    return ApiKeyWithSecret.model_validate({**shown, "key": secret})
 
 
 @router.get("", summary="List the tenant's API keys", responses=problem_responses(400, 401, 403))
@@ -48,19 +49,18 @@ async def list_api_keys(
             caller.tenant_id,
             page_size=page_size,
             page_token=next_page_token,
-            scope=caller.namespaces,
+            scope=caller.namespace_ids,
         )
-    return ApiKeyPage(
-        api_keys=[ApiKey.model_validate(r, from_attributes=True) for r in rows],
-        next_page_token=token,
-    )
+        shown = await service.shown_keys(conn, caller.tenant_id, rows)
+    return ApiKeyPage(api_keys=[ApiKey.model_validate(r) for r in shown], next_page_token=token)
 
 
 @router.get("/{key_id}", summary="Describe an API key", responses=problem_responses(401, 403, 404))
 async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.read() as conn:
-        row = await service.get_api_key(conn, caller.tenant_id, key_id, caller.namespaces)
-    return ApiKey.model_validate(row, from_attributes=True)
+        row = await service.get_api_key(conn, caller.tenant_id, key_id, caller.namespace_ids)
+        (shown,) = await service.shown_keys(conn, caller.tenant_id, [row])
+    return ApiKey.model_validate(shown)
 
 
 @router.post(
@@ -71,7 +71,8 @@ async def get_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
 async def revoke_api_key(key_id: str, ctx: Context, caller: Admin) -> ApiKey:
     async with ctx.db.write() as conn:
         row = await service.revoke_api_key(
-            conn, caller.tenant_id, key_id, ctx.clock.now(), caller.namespaces
+            conn, caller.tenant_id, key_id, ctx.clock.now(), caller.namespace_ids
         )
+        (shown,) = await service.shown_keys(conn, caller.tenant_id, [row])
     ctx.auth_cache.forget_key(key_id)
-    return ApiKey.model_validate(row, from_attributes=True)
+    return ApiKey.model_validate(shown)

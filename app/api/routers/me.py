@@ -19,8 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["me"], route_class=EdgeRoute)
 )
 async def get_me(ctx: Context, caller: Viewer) -> Me:
     query = sa.select(namespaces.c.name).where(namespaces.c.tenant_id == caller.tenant_id)
-    if caller.namespaces is not None:
-        query = query.where(namespaces.c.name.in_(caller.namespaces))
+    if caller.namespace_ids is not None:
+        query = query.where(namespaces.c.id.in_(caller.namespace_ids))
     async with ctx.db.read() as conn:
         names = list((await conn.execute(query.order_by(namespaces.c.name))).scalars())
     return Me(
@@ -30,5 +30,5 @@ async def get_me(ctx: Context, caller: Viewer) -> Me:
         key_name=caller.key_name,
         role=caller.role,
         namespaces=names,
-        all_namespaces=caller.namespaces is None,
+        all_namespaces=caller.all_namespaces,
     )

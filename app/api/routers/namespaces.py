@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
 from app.api.edge import EdgeRoute
+from app.api.limits.limiter import check_namespace_settings
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import Namespace, NamespaceCreate, NamespacePage, NamespaceUpdate
@@ -26,10 +27,11 @@ def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]
     responses=problem_responses(400, 401, 403, 409),
 )
 async def create_namespace(body: NamespaceCreate, ctx: Context, caller: Admin) -> Namespace:
-    if caller.namespaces is not None:
+    if not caller.all_namespaces:
         raise PermissionDenied(
             "a key scoped to some namespaces cannot create namespaces; use an admin key for all namespaces"
         )
+    check_namespace_settings(ctx.settings, body.settings.model_dump(exclude_none=True))
     async with ctx.db.write() as conn:
         row = await service.create_namespace(
             conn,
@@ -80,10 +82,13 @@ async def update_namespace(
             raise InvalidArgument(f"{field} cannot be null; leave it out to keep it", field=field)
     if body.settings is not None:
         changes["settings"] = body.settings.model_dump(exclude_unset=True)
+        check_namespace_settings(ctx.settings, changes["settings"])
     async with ctx.db.write() as conn:
         row = await service.update_namespace(
             conn, caller.principal.tenant_id, caller.namespace.name, changes, ctx.clock.now()
         )
+    # Its settings (limits among them) travel with the cached namespace: take the new ones.
+    ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return _namespace(row)
 
 

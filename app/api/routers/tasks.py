@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker
+from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker, long_poll
 from app.api.edge import EdgeRoute
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -53,7 +53,7 @@ TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
     "/task-queues/{task_queue}/workflow-tasks/poll",
     response_model=WorkflowTaskOrQuery,
     summary="Long-poll a task queue for a workflow task (or a query to answer)",
-    responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
+    responses={**NO_TASK, **problem_responses(400, 401, 403, 404, 429)},
 )
 async def poll_workflow_task(
     task_queue: TaskQueue,
@@ -63,9 +63,10 @@ async def poll_workflow_task(
     engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Response:
-    claim = await engine.poll_workflow_task(
-        caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
-    )
+    async with long_poll(request, caller):
+        claim = await engine.poll_workflow_task(
+            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
+        )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if isinstance(claim, queries.QueryClaim):
@@ -133,7 +134,7 @@ async def fail_workflow_task(
     "/task-queues/{task_queue}/activity-tasks/poll",
     response_model=ActivityTask,
     summary="Long-poll a task queue for an activity task",
-    responses={**NO_TASK, **problem_responses(400, 401, 403, 404)},
+    responses={**NO_TASK, **problem_responses(400, 401, 403, 404, 429)},
 )
 async def poll_activity_task(
     task_queue: TaskQueue,
@@ -142,9 +143,10 @@ async def poll_activity_task(
     engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Response:
-    claim = await engine.poll_activity_task(
-        caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
-    )
+    async with long_poll(request, caller):
+        claim = await engine.poll_activity_task(
+            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
+        )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return FastJSON(claim.body)
@@ -157,7 +159,7 @@ async def poll_activity_task(
     description="Waits up to `wait` seconds for the first task, then answers with every task "
     "ready at that moment, up to `max_tasks` (an empty list when none came). Each task is started "
     "for the caller exactly as a single poll would start it.",
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, 429),
 )
 async def poll_activity_tasks(
     task_queue: TaskQueue,
@@ -166,14 +168,15 @@ async def poll_activity_tasks(
     engine: EngineDep,
     caller: NamespaceWorker,
 ) -> FastJSON:
-    claims = await engine.poll_activity_tasks(
-        caller.namespace.id,
-        task_queue,
-        body.identity,
-        body.wait,
-        body.max_tasks,
-        request.is_disconnected,
-    )
+    async with long_poll(request, caller):
+        claims = await engine.poll_activity_tasks(
+            caller.namespace.id,
+            task_queue,
+            body.identity,
+            body.wait,
+            body.max_tasks,
+            request.is_disconnected,
+        )
     return FastJSON({"tasks": [claim.body for claim in claims]})
 
 

@@ -35,7 +35,9 @@ async def post_tenant(body: TenantCreate, ctx: Context, _: SystemAdmin) -> Tenan
         tenant, key, secret = await service.create_tenant(conn, body.name, ctx.clock.now())
     return TenantCreated(
         tenant=Tenant.model_validate(tenant, from_attributes=True),
-        api_key=ApiKeyWithSecret.model_validate({**key._mapping, "key": secret}),
+        api_key=ApiKeyWithSecret.model_validate(
+            {**key._mapping, "namespaces": None, "key": secret}
+        ),
     )
 
 

@@ -50,7 +50,7 @@ async def create_webhook(
     fields["url"] = str(body.url)
     async with ctx.db.write() as conn:
         row, secret = await service.create_endpoint(
-            conn, caller.namespace.id, fields, ctx.clock.now()
+            conn, caller.namespace.id, fields, ctx.clock.now(), ctx.sealer
         )
     engine.wakeups.notify([ENDPOINTS_KEY])
     return WebhookWithSecret.model_validate({**_webhook(row).model_dump(), "secret": secret})
@@ -101,7 +101,7 @@ async def update_webhook(
         changes["url"] = str(body.url)
     async with ctx.db.write() as conn:
         row = await service.update_endpoint(
-            conn, caller.namespace.id, name, changes, ctx.clock.now()
+            conn, caller.namespace.id, name, changes, ctx.clock.now(), ctx.sealer
         )
     engine.wakeups.notify([ENDPOINTS_KEY])
     return _webhook(row)
@@ -135,6 +135,7 @@ async def rotate_webhook_secret(
             ctx.clock.now(),
             secret=body.secret,
             grace_seconds=body.grace_period,
+            sealer=ctx.sealer,
         )
     return WebhookWithSecret.model_validate({**_webhook(row).model_dump(), "secret": secret})
 

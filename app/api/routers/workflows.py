@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app import sse
-from app.api.deps import Context, EngineDep, NamespaceCaller, NamespaceOperator, NamespaceReader
+from app.api.deps import (
+    Context,
+    EngineDep,
+    NamespaceCaller,
+    NamespaceOperator,
+    NamespaceReader,
+    long_poll,
+)
 from app.api.edge import EdgeRoute
+from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.common import Moment, PageSize, PageToken
@@ -33,6 +43,7 @@ from app.definitions.progress import describe_definition
 from app.engine import reads
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
+from app.engine.idempotency import RequestKey
 from app.engine.lifecycle import StartRequest
 from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
@@ -49,19 +60,13 @@ router = APIRouter(
 )
 
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Workflow id")]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="A retried start with the same key returns the first answer.",
-    ),
-]
-START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
+START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
+# The task queue recorded for runs of stored definitions when the start names none.
+DEFINITION_TASK_QUEUE = "perdure-definitions"
 
 
 def start_request(
-    caller: NamespaceCaller, workflow_id: str, body: StartFields, request_id: str | None
+    caller: NamespaceCaller, workflow_id: str, body: StartFields, key: RequestKey | None
 ) -> StartRequest:
     return StartRequest(
         namespace_id=caller.namespace.id,
@@ -78,18 +83,20 @@ def start_request(
         search_attributes=validate_search_attributes(body.search_attributes),
         start_delay=body.start_delay,
         retry_policy_text=workflow_retry_policy(body.retry_policy, field="retry_policy"),
-        request_id=request_id,
+        request_id=key.key if key else None,
+        request_key=key,
         identity=body.identity or caller.principal.key_name,
     )
 
 
 async def _start(
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceCaller,
     workflow_id: str,
     body: StartWorkflow,
-    key: str | None,
+    key: RequestKey | None,
 ) -> FastJSON:
     req = start_request(caller, workflow_id, body, key)
     claim = None
@@ -111,9 +118,10 @@ async def _start(
     if claim is not None:
         answer["eager_workflow_task"] = await workflow_task_body(ctx.db, claim)
     if body.wait_for_result is not None:
-        answer["outcome"] = await engine.watcher.outcome(
-            run.workflow_id, run.id, body.wait_for_result
-        )
+        async with long_poll(request, caller):
+            answer["outcome"] = await engine.watcher.outcome(
+                run.workflow_id, run.id, body.wait_for_result
+            )
     return FastJSON(answer, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -126,12 +134,15 @@ async def _start(
 )
 async def start_workflow_new_id(
     body: StartWorkflow,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    return await _start(ctx, engine, caller, new_id(), body, idempotency_key)
+    # The id is made here, so the request id is bound to the body alone.
+    key = request_key(ctx.settings, idempotency_key, body, "start", "")
+    return await _start(request, ctx, engine, caller, new_id(), body, key)
 
 
 @router.post(
@@ -145,12 +156,14 @@ async def start_workflow_new_id(
 async def start_workflow(
     workflow_id: WorkflowId,
     body: StartWorkflow,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    return await _start(ctx, engine, caller, workflow_id, body, idempotency_key)
+    key = request_key(ctx.settings, idempotency_key, body, "start", workflow_id)
+    return await _start(request, ctx, engine, caller, workflow_id, body, key)
 
 
 def run_filter(
@@ -287,10 +300,11 @@ async def describe_run(
     "/workflows/{workflow_id}/history",
     response_model=History,
     summary="Read a run's history (optionally waiting for new events)",
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, 429),
 )
 async def get_history(
     workflow_id: WorkflowId,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceReader,
@@ -304,6 +318,23 @@ async def get_history(
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     target = row["id"]
+    waits = wait_new_event and wait > 0
+    async with long_poll(request, caller) if waits else nullcontext():
+        return await _history(
+            ctx, engine, target, event_filter, page_size, next_page_token, wait_new_event, wait
+        )
+
+
+async def _history(
+    ctx: Context,
+    engine: EngineDep,
+    target: str,
+    event_filter: str,
+    page_size: int,
+    next_page_token: str | None,
+    wait_new_event: bool,
+    wait: float,
+) -> FastJSON:
     if event_filter == "close":
 
         async def closed(conn):  # type: ignore[no-untyped-def]
@@ -356,11 +387,12 @@ async def get_history(
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         204: {"description": "The run is closed and every event was already sent"},
-        **problem_responses(400, 401, 403, 404),
+        **problem_responses(400, 401, 403, 404, 429),
     },
 )
 async def stream_events(
     workflow_id: WorkflowId,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceReader,
@@ -373,8 +405,20 @@ async def stream_events(
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     if sse.caught_up(row, after):
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+    # A stream is a long poll: it holds one of the namespace's slots until it ends (429 now,
+    # before anything is streamed, when none is free).
+    slot = long_poll(request, caller)
+    await slot.__aenter__()
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in sse.history_stream(engine.watcher, row["id"], after):
+                yield chunk
+        finally:
+            await slot.__aexit__(None, None, None)
+
     return StreamingResponse(
-        sse.history_stream(engine.watcher, row["id"], after),
+        events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -385,10 +429,11 @@ async def stream_events(
     response_model=WorkflowOutcome,
     summary="Wait for a workflow's outcome (following continue-as-new)",
     description="Answers when the run closes or `wait` seconds pass; status RUNNING means it has not closed yet.",
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, 429),
 )
 async def get_result(
     workflow_id: WorkflowId,
+    request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceReader,
@@ -397,7 +442,8 @@ async def get_result(
 ) -> FastJSON:
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
-    return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
+    async with long_poll(request, caller) if wait > 0 else nullcontext():
+        return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
 
 
 @router.post(
@@ -405,14 +451,18 @@ async def get_result(
     response_model=None,
     status_code=202,
     summary="Signal a running workflow",
+    description="A retry with the same request id (`Idempotency-Key` or `request_id`) records "
+    "nothing more and gets the same answer.",
     responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
 )
 async def signal_workflow(
     workflow_id: WorkflowId,
     signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
     body: SignalBody,
+    ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     run = await engine.signal(
         caller.namespace.id,
@@ -421,6 +471,7 @@ async def signal_workflow(
         signal_name,
         dump_payload(body.input, field="input"),
         body.identity or caller.principal.key_name,
+        request_key(ctx.settings, idempotency_key, body, "signal", workflow_id, signal_name),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
 
@@ -436,11 +487,15 @@ async def signal_with_start(
     workflow_id: WorkflowId,
     signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
     body: SignalWithStart,
+    ctx: Context,
     engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    req = start_request(caller, workflow_id, body, idempotency_key)
+    key = request_key(
+        ctx.settings, idempotency_key, body, "signal-with-start", workflow_id, signal_name
+    )
+    req = start_request(caller, workflow_id, body, key)
     run, created = await engine.signal_with_start(
         req, signal_name, dump_payload(body.signal_input, field="signal_input")
     )
@@ -459,10 +514,17 @@ async def signal_with_start(
     "/workflows/{workflow_id}/cancel",
     status_code=202,
     summary="Ask a workflow to cancel (the workflow decides how)",
-    responses=problem_responses(400, 401, 403, 404, 409),
+    description="A retry with the same request id (`Idempotency-Key` or `request_id`) gets the "
+    "same answer, also after the run has closed.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def cancel_workflow(
-    workflow_id: WorkflowId, body: CancelBody, engine: EngineDep, caller: NamespaceOperator
+    workflow_id: WorkflowId,
+    body: CancelBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     run = await engine.request_cancel(
         caller.namespace.id,
@@ -470,6 +532,7 @@ async def cancel_workflow(
         body.run_id,
         body.reason,
         body.identity or caller.principal.key_name,
+        request_key(ctx.settings, idempotency_key, body, "cancel", workflow_id),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
 
@@ -477,10 +540,17 @@ async def cancel_workflow(
 @router.post(
     "/workflows/{workflow_id}/terminate",
     summary="Terminate a workflow at once",
-    responses=problem_responses(400, 401, 403, 404, 409),
+    description="A retry with the same request id (`Idempotency-Key` or `request_id`) gets the "
+    "same answer instead of 409 for the run it closed.",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def terminate_workflow(
-    workflow_id: WorkflowId, body: TerminateBody, engine: EngineDep, caller: NamespaceOperator
+    workflow_id: WorkflowId,
+    body: TerminateBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     run = await engine.terminate(
         caller.namespace.id,
@@ -489,6 +559,7 @@ async def terminate_workflow(
         body.reason,
         body.details,
         body.identity or caller.principal.key_name,
+        request_key(ctx.settings, idempotency_key, body, "terminate", workflow_id),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id})
 

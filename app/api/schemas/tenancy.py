@@ -89,6 +89,25 @@ class NamespaceSettings(StrictModel):
     max_concurrent_batch_operations: int | None = Field(
         default=None, ge=1, le=100, description="Batch operations running at once (default 1)."
     )
+    writes_per_second: float | None = Field(
+        default=None,
+        ge=0.5,
+        description="Starts, signals, cancels and other writes a second (burst: twice as many); "
+        "default PERDURE_NAMESPACE_WRITES_PER_SECOND, at most the tenant's cap.",
+    )
+    worker_requests_per_second: float | None = Field(
+        default=None,
+        ge=0.5,
+        description="Worker polls, completions and heartbeats a second (burst: twice as many).",
+    )
+    reads_per_second: float | None = Field(
+        default=None, ge=0.5, description="Reads a second (burst: twice as many)."
+    )
+    max_long_polls: int | None = Field(
+        default=None,
+        ge=1,
+        description="Long polls (worker polls, result and history waits) waiting at once; 429 beyond.",
+    )
 
 
 class NamespaceCreate(StrictModel):

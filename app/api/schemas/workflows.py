@@ -23,6 +23,15 @@ from app.engine.limits import (
     MAX_TASK_TIMEOUT,
 )
 
+RequestId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Temporal's request id: the same request sent again with it gets the first "
+        "answer and changes nothing (as the `Idempotency-Key` header, which it may replace).",
+    ),
+]
 Seconds = Annotated[float, Field(gt=0, le=MAX_DURATION)]
 
 
@@ -64,6 +73,7 @@ class StartFields(Body):
         "non_retryable_error_types); each retry is a new run of the same workflow id.",
     )
     identity: Identity | None = None
+    request_id: RequestId = None
 
 
 class StartWorkflow(StartFields):
@@ -136,12 +146,14 @@ class SignalBody(Body):
     input: Any = None
     identity: Identity | None = None
     run_id: RunId | None = None
+    request_id: RequestId = None
 
 
 class CancelBody(Body):
     reason: Annotated[str, Field(max_length=10_000), TextRule] | None = None
     identity: Identity | None = None
     run_id: RunId | None = None
+    request_id: RequestId = None
 
 
 class TerminateBody(CancelBody):

@@ -122,7 +122,13 @@ async def webhook_rotate(namespace: str, name: str, console: Page) -> Response:
     ref = await console.namespace(namespace, Permission.OPERATE)
     async with console.ctx.db.write() as conn:
         _, secret = await endpoints.rotate_secret(
-            conn, ref.id, name, console.now(), secret=None, grace_seconds=86400
+            conn,
+            ref.id,
+            name,
+            console.now(),
+            secret=None,
+            grace_seconds=86400,
+            sealer=console.ctx.sealer,
         )
     # Shown once, in this answer.
     return await _webhook_page(console, namespace, name, None, secret)

@@ -43,7 +43,7 @@ async def namespace_list(console: Page) -> Response:
 async def namespace_create(console: Page) -> Response:
     form = await checked_form(console)
     console.principal.require(Permission.MANAGE)
-    if console.principal.namespaces is not None:
+    if console.principal.namespace_ids is not None:
         raise PermissionDenied("a key scoped to some namespaces cannot create namespaces")
     async with console.ctx.db.write() as conn:
         row = await namespaces.create_namespace(
@@ -90,8 +90,9 @@ async def _keys_page(console: Console, created: tuple | None = None) -> Response
             console.principal.tenant_id,
             page_size=LIST_LIMIT,
             page_token=None,
-            scope=console.principal.namespaces,
+            scope=console.principal.namespace_ids,
         )
+        rows = await api_keys.shown_keys(conn, console.principal.tenant_id, rows)
         names, _ = await namespaces.list_namespaces(
             conn, console.principal, page_size=LIST_LIMIT, page_token=None
         )
@@ -144,7 +145,7 @@ async def key_create(console: Page) -> Response:
             namespace_names=[str(n) for n in form.getlist("namespaces")] if scoped else None,
             expires_at=expires_at,
             now=console.now(),
-            creator_scope=console.principal.namespaces,
+            creator_scope=console.principal.namespace_ids,
         )
     # The secret is shown in this answer only, never stored or put in a URL.
     return await _keys_page(console, created=(row, secret))
@@ -156,7 +157,7 @@ async def key_revoke(key_id: str, console: Page) -> Response:
     console.principal.require(Permission.MANAGE)
     async with console.ctx.db.write() as conn:
         await api_keys.revoke_api_key(
-            conn, console.principal.tenant_id, key_id, console.now(), console.principal.namespaces
+            conn, console.principal.tenant_id, key_id, console.now(), console.principal.namespace_ids
         )
     console.ctx.auth_cache.forget_key(key_id)
     return RedirectResponse("/console/api-keys", status_code=303)
