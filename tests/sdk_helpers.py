@@ -17,10 +17,18 @@ from tests.conftest import RunningServer, new_tenant
 
 
 @contextlib.asynccontextmanager
-async def sdk_client(server: RunningServer) -> AsyncIterator[Client]:
-    """A client of a new tenant's namespace on the suite's server."""
+async def sdk_client(
+    server: RunningServer, *, search_attributes: dict[str, str] | None = None
+) -> AsyncIterator[Client]:
+    """A client of a new tenant's namespace on the suite's server, with these custom search
+    attributes registered (name -> type), as Temporal requires before they are used."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as http:
         tenant = await new_tenant(http)
+        if search_attributes:
+            registered = await tenant.client.post(
+                tenant.ns("/search-attributes"), json={"search_attributes": search_attributes}
+            )
+            assert registered.status_code < 300, registered.text
         await tenant.client.aclose()
     client = await Client.connect(
         server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace

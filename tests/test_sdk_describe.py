@@ -62,7 +62,7 @@ class Busy:
 
 @pytest.fixture(scope="module")
 async def client(server) -> AsyncIterator[Client]:
-    async with sdk_client(server) as client:
+    async with sdk_client(server, search_attributes={"Customer": "Keyword"}) as client:
         async with Worker(
             client, task_queue=QUEUE, workflows=[Parent, Child, Busy], activities=[left_open]
         ):

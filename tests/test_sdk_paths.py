@@ -102,7 +102,10 @@ async def test_workflow_ids_signal_query_and_activity_names_round_trip(client, o
 
 async def test_a_workflow_can_be_cancelled_and_terminated_by_an_odd_id(client):
     workflow_id = f"stop?now#{new_id('x')} %"
-    handle = await client.start_workflow(OddNames.run, id=workflow_id, task_queue=QUEUE)
+    # No worker polls this queue: the cancel request stays a request until the terminate.
+    handle = await client.start_workflow(
+        OddNames.run, id=workflow_id, task_queue=f"{QUEUE}-unpolled"
+    )
     await handle.cancel()
     await handle.terminate("details", reason="done ?#%")
     described = await handle.describe()

@@ -209,8 +209,7 @@ class Database:
     def connections_in_use(self) -> int:
         """Connections checked out now (the pool-use gauge)."""
         if self.is_sqlite:
-            readers_busy = SQLITE_READERS - self._readers._value  # noqa: SLF001
-            return int(self._write_lock.locked()) + readers_busy
+            return self._write_lock.in_use + self._readers.in_use
         return self._engine.sync_engine.pool.checkedout()  # type: ignore[attr-defined]
 
     async def dispose(self) -> None:
