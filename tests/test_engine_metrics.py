@@ -59,17 +59,18 @@ async def one_activity_run(tenant: Tenant) -> None:
 
 @contextlib.asynccontextmanager
 async def own_server(server, **settings):  # type: ignore[no-untyped-def]
-    """A second server process-in-loop on the suite's database, with fresh metrics."""
-    config = Settings(
-        database_url=server.database_url,
-        admin_token=ADMIN_TOKEN,
-        environment=Environment.DEVELOPMENT,
-        run_background_loops=False,
-        **settings,
-    )
-    async with serve_app(config) as running:
-        async with httpx.AsyncClient(base_url=running.base_url, timeout=30) as http:
-            yield http
+    """A server of its own with fresh metrics, on a database of its own (the suite server's
+    clock may have been moved ahead by other tests: its deadline loop would time tasks out)."""
+    with fresh_database(server.database_url) as url:
+        config = Settings(
+            database_url=url,
+            admin_token=ADMIN_TOKEN,
+            environment=Environment.DEVELOPMENT,
+            **settings,
+        )
+        async with serve_app(config) as running:
+            async with httpx.AsyncClient(base_url=running.base_url, timeout=30) as http:
+                yield http
 
 
 async def test_runs_and_task_latencies_are_counted_per_tenant_namespace(server):

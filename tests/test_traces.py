@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from app.settings import Environment, Settings
-from tests.conftest import ADMIN_TOKEN, Tenant, new_tenant, serve_app
+from tests.conftest import ADMIN_TOKEN, Tenant, fresh_database, new_tenant, serve_app
 from tests.engine_helpers import uid
 from tests.rawhttp import Raw, schedule_activity
 from tests.test_webhooks import create_webhook, receiving
@@ -28,16 +28,19 @@ async def traced_server(server):  # type: ignore[no-untyped-def]
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    settings = Settings(
-        database_url=server.database_url,
-        admin_token=ADMIN_TOKEN,
-        environment=Environment.DEVELOPMENT,
-    )
-    async with serve_app(settings, tracer_provider=provider) as running:
-        async with httpx.AsyncClient(base_url=running.base_url, timeout=30) as http:
-            tenant = await new_tenant(http)
-            yield tenant, exporter
-            await tenant.client.aclose()
+    # A database of its own: the suite server's clock may have been moved ahead by other
+    # tests, and its deadline loop would time this server's tasks out.
+    with fresh_database(server.database_url) as url:
+        settings = Settings(
+            database_url=url,
+            admin_token=ADMIN_TOKEN,
+            environment=Environment.DEVELOPMENT,
+        )
+        async with serve_app(settings, tracer_provider=provider) as running:
+            async with httpx.AsyncClient(base_url=running.base_url, timeout=30) as http:
+                tenant = await new_tenant(http)
+                yield tenant, exporter
+                await tenant.client.aclose()
 
 
 async def schedule_with_traceparent(tenant: Tenant, queue: str, activity_type: str) -> Raw:
