@@ -27,6 +27,14 @@ class BenchServer:
     url: str
     key: str
     namespace: str
+    pid: int = 0  # the server process (for CPU-time figures)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process `pid` and its reaped children (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -95,7 +103,7 @@ def spawn(kind: str, postgres_url: str, *, workers: int = 1) -> Iterator[BenchSe
                 json={"name": "bench"},
                 headers={"Authorization": f"Bearer {key}"},
             )
-            yield BenchServer(url=url, key=key, namespace="bench")
+            yield BenchServer(url=url, key=key, namespace="bench", pid=proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=15)

@@ -353,6 +353,8 @@ task_queue_pollers = sa.Table(
     sa.Column("kind", sa.String(10), primary_key=True),
     sa.Column("identity", sa.String(1000), primary_key=True),
     sa.Column("last_poll_time", UTCDateTime(), nullable=False),
+    # The end of the poller's latest long poll: present until then (migration 0016).
+    sa.Column("open_until", UTCDateTime(), nullable=True),
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
@@ -60,6 +61,24 @@ NEXT_TASKS = hot(
     .limit(sa.bindparam("limit"))
 )
 DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
+ANY_TASK = hot(
+    sa.select(tasks.c.id)
+    .where(
+        tasks.c.namespace_id == sa.bindparam("namespace_id"),
+        tasks.c.kind == sa.bindparam("kind"),
+        tasks.c.task_queue == sa.bindparam("task_queue"),
+    )
+    .limit(1)
+)
+
+
+async def has_backlog(conn: AsyncConnection, namespace_id: str, kind: str, task_queue: str) -> bool:
+    """Whether the queue's backlog holds a task (a read: the look an idle poll makes before it
+    would run a claim transaction)."""
+    found = await conn.execute(
+        ANY_TASK, {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue}
+    )
+    return found.first() is not None
 
 
 async def _next_tasks(
@@ -119,8 +138,10 @@ async def _claim(
     contended = False
     for _ in range(MAX_STALE_SKIPS):
         wanted = limit - len(claims)
-        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted)
-        for task in found:
+        # One row beyond those wanted tells whether the backlog holds more (tx.more_ready).
+        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted + 1)
+        tx.more_ready = len(found) > wanted
+        for task in found[:wanted]:
             run = await lock_run(tx, task.run_id)
             if run is None:
                 skip.append(task.id)
@@ -134,7 +155,7 @@ async def _claim(
                     (namespace_id,),
                     max(0.0, (tx.now - task.created_at).total_seconds()),
                 )
-        if len(claims) >= limit or len(found) < wanted:
+        if len(claims) >= limit or not tx.more_ready:
             break  # enough, or the queue has no more
     if not claims and contended:
         return CONTENDED

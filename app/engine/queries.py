@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import query_tasks
 from app.engine.events import RunStatus
@@ -110,6 +111,23 @@ async def create(
     )
     tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue))
     return query_id
+
+
+async def has_pending(
+    conn: AsyncConnection, namespace_id: str, task_queue: str, now: datetime
+) -> bool:
+    """Whether the queue has a pending, unexpired query (a read, before any claim)."""
+    found = await conn.execute(
+        sa.select(query_tasks.c.id)
+        .where(
+            query_tasks.c.namespace_id == namespace_id,
+            query_tasks.c.task_queue == task_queue,
+            query_tasks.c.state == "pending",
+            query_tasks.c.expires_at > now,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def claim(

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.limits import HISTORY_PAGE_SIZE
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
-from app.engine.waiting import waiting_on
+from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
 from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
 from app.errors import InvalidArgument, NotFound
 from app.pagination import decode_token, encode_token, token_time
@@ -532,19 +532,30 @@ async def list_task_queues(
 
 
 async def describe_task_queue(
-    conn: AsyncConnection, namespace_id: str, task_queue: str
+    conn: AsyncConnection, namespace_id: str, task_queue: str, now: datetime
 ) -> dict[str, Any]:
-    backlog = dict(
-        (
-            await conn.execute(
-                sa.select(tasks.c.kind, sa.func.count())
-                .where(tasks.c.namespace_id == namespace_id, tasks.c.task_queue == task_queue)
-                .group_by(tasks.c.kind)
-            )
-        ).all()
-    )
+    """A task queue as Temporal's DescribeTaskQueue shows it: the backlog per task kind (count,
+    and the age in seconds of its oldest task, None when empty) and the latest 100 pollers.
+    A poller is `present` while a poll of it may be open (`open_until`, app/engine/pollers.py)
+    or it polled within the last minute (app/engine/waiting.py's NO_POLLER_SECONDS)."""
+    backlog = {
+        kind: (count, oldest)
+        for kind, count, oldest in await conn.execute(
+            sa.select(tasks.c.kind, sa.func.count(), sa.func.min(tasks.c.created_at))
+            .where(tasks.c.namespace_id == namespace_id, tasks.c.task_queue == task_queue)
+            .group_by(tasks.c.kind)
+        )
+    }
+    recent = now - timedelta(seconds=NO_POLLER_SECONDS)
     pollers = [
-        {"identity": p.identity, "kind": p.kind, "last_poll_time": p.last_poll_time}
+        {
+            "identity": p.identity,
+            "kind": p.kind,
+            "last_poll_time": p.last_poll_time,
+            "open_until": p.open_until,
+            "present": (p.open_until is not None and p.open_until > now)
+            or p.last_poll_time >= recent,
+        }
         for p in await conn.execute(
             sa.select(task_queue_pollers)
             .where(
@@ -555,11 +566,17 @@ async def describe_task_queue(
             .limit(100)
         )
     ]
+
+    def age(kind: str) -> float | None:
+        oldest = backlog.get(kind, (0, None))[1]
+        return None if oldest is None else max(0.0, (now - oldest).total_seconds())
+
     return {
         "name": task_queue,
         "backlog": {
-            "workflow_tasks": backlog.get("workflow", 0),
-            "activity_tasks": backlog.get("activity", 0),
+            "workflow_tasks": backlog.get("workflow", (0, None))[0],
+            "activity_tasks": backlog.get("activity", (0, None))[0],
         },
+        "backlog_age_seconds": {"workflow": age("workflow"), "activity": age("activity")},
         "pollers": pollers,
     }

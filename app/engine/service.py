@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.context import ServerContext
 from app.db.outage import report_failure
@@ -126,7 +127,7 @@ class Engine:
                 or tx.earliest_timer < self.deadline_loop_wakes_at
             ):
                 tx.wake_keys.add(TIMERS_KEY)
-            self.wakeups.notify(tx.wake_keys)
+            self.wakeups.notify(tx.wake_keys, tx.task_counts)
             if tx.notes:
                 log_engine_events(tx.notes)
             if tx.observations:
@@ -156,7 +157,7 @@ class Engine:
         if self.is_postgres and (tx.wake_keys or tx.earliest_timer is not None):
             # Other replicas' deadline loops cannot know their plans here: tell them always.
             keys = tx.wake_keys | ({TIMERS_KEY} if tx.earliest_timer is not None else set())
-            for payload in notify_payloads(keys):
+            for payload in notify_payloads(keys, self.wakeups.origin):
                 await tx.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
     async def _queue_held_tasks(self, tx: Transition) -> None:
@@ -327,10 +328,18 @@ class Engine:
         wait: float,
         caller_gone: CallerGone | None = None,
     ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
-        await self.pollers.seen(namespace_id, task_queue, "workflow", identity)
+        """Wait up to `wait` seconds for the queue's next query or workflow task and claim it."""
+        await self.pollers.seen(namespace_id, task_queue, "workflow", identity, wait)
+
+        async def look(conn: AsyncConnection) -> bool:
+            return await queries.has_pending(
+                conn, namespace_id, task_queue, self.clock.now()
+            ) or await dispatch.has_backlog(conn, namespace_id, "workflow", task_queue)
+
         return await self._poll(
             queue_key(namespace_id, "workflow", task_queue),
             lambda tx: self._claim_query_or_workflow_task(tx, namespace_id, task_queue, identity),
+            look,
             wait,
             caller_gone,
         )
@@ -341,6 +350,7 @@ class Engine:
         """Queries go first: their callers are waiting, and they take no workflow task."""
         query = await queries.claim(tx, namespace_id, task_queue, identity)
         if query is not None:
+            tx.more_ready = True  # not known; the next waiter's look settles it
             return query
         return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
 
@@ -348,29 +358,57 @@ class Engine:
         self,
         key: str,
         claim: Callable[[Transition], Awaitable[Any]],
+        look: Callable[[AsyncConnection], Awaitable[bool]],
         wait: float,
         caller_gone: CallerGone | None = None,
     ) -> Any:
+        """One long poll on a task queue (see app/engine/matching.py): join the queue's line,
+        claim when offered a task (or when a look at the backlog finds one), else wait up to
+        `wait` seconds. Returns the claim, or None on timeout, hang-up or shutdown."""
         deadline = time.monotonic() + wait
-        while True:
-            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
+        async with self.wakeups.matcher.waiting(key) as waiter:
+            # Arriving: a line with others in it has no task that is not offered to one of
+            # them, so only the first in line looks at the backlog.
+            should_look = waiter.is_oldest
+            while True:
                 # Shutting down: take no new task, answer empty as on timeout.
                 if self.wakeups.draining:
                     return None
-                # A task handed to a poller that hung up would be lost until its timeout.
-                if caller_gone is not None and await caller_gone():
-                    return None
-                found = await self.transact(claim)
-                if found is not None and found is not dispatch.CONTENDED:
-                    return found
+                should_claim = waiter.take_offer()
+                if not should_claim and should_look:
+                    async with self.db.read() as conn:
+                        should_claim = await look(conn)
+                if should_claim:
+                    # A task handed to a poller that hung up would be lost until its timeout;
+                    # leaving with the offer passes it on.
+                    if caller_gone is not None and await caller_gone():
+                        waiter.offered = True
+                        return None
+                    found, more = await self.transact(lambda tx: self._claimed(tx, claim))
+                    if found is dispatch.CONTENDED:
+                        # A ready task's run is busy in another transition: look again soon.
+                        await asyncio.sleep(0.01)
+                        waiter.offered = True
+                        continue
+                    if found is not None:
+                        if more:
+                            self.wakeups.matcher.offer(key)
+                        return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                pause = 0.01 if found is dispatch.CONTENDED else min(remaining, self.fallback)
-                try:
-                    await asyncio.wait_for(woken.wait(), pause)
-                except TimeoutError:
-                    pass
+                # Only the oldest waiter keeps the queue's fallback look (once per interval).
+                oldest = waiter.is_oldest
+                woken = await waiter.wait(min(remaining, self.fallback) if oldest else remaining)
+                should_look = not woken and oldest and waiter.line.look_due(self.fallback)
+
+    @staticmethod
+    async def _claimed(
+        tx: Transition, claim: Callable[[Transition], Awaitable[Any]]
+    ) -> tuple[Any, bool]:
+        """(what `claim` took, whether the backlog holds more ready tasks)."""
+        found = await claim(tx)
+        return found, tx.more_ready and found is not None and found is not dispatch.CONTENDED
 
     async def _run_of_token(
         self, tx: Transition, namespace_id: str, token: TaskToken, task: str
@@ -490,7 +528,7 @@ class Engine:
         caller_gone: CallerGone | None = None,
     ) -> list[dispatch.ActivityTaskClaim]:
         """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready."""
-        await self.pollers.seen(namespace_id, task_queue, "activity", identity)
+        await self.pollers.seen(namespace_id, task_queue, "activity", identity, wait)
 
         async def claim(tx: Transition) -> Any:
             claims = await dispatch.claim_activity_tasks(
@@ -498,9 +536,12 @@ class Engine:
             )
             return claims if claims != [] else None
 
+        async def look(conn: AsyncConnection) -> bool:
+            return await dispatch.has_backlog(conn, namespace_id, "activity", task_queue)
+
         return (
             await self._poll(
-                queue_key(namespace_id, "activity", task_queue), claim, wait, caller_gone
+                queue_key(namespace_id, "activity", task_queue), claim, look, wait, caller_gone
             )
             or []
         )

@@ -73,6 +73,10 @@ class Transition:
     is_postgres: bool
     runs: dict[str, Run] = field(default_factory=dict)
     wake_keys: set[str] = field(default_factory=set)
+    # Tasks added per task queue key: each is offered to one waiting poll after commit.
+    task_counts: dict[str, int] = field(default_factory=dict)
+    # A claim saw more ready tasks in its queue than it took (app/engine/dispatch.py).
+    more_ready: bool = False
     # Runs that must get a workflow task once this transition's events are written.
     decision_needed: set[str] = field(default_factory=set)
     # Runs whose workflow task is being completed right now (new tasks wait until the end).
@@ -256,7 +260,9 @@ class Transition:
                 "created_at": self.now,
             },
         )
-        self.wake_keys.add(queue_key(run.namespace_id, kind, task_queue))
+        key = queue_key(run.namespace_id, kind, task_queue)
+        self.wake_keys.add(key)
+        self.task_counts[key] = self.task_counts.get(key, 0) + 1
 
     async def add_timer(
         self,

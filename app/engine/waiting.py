@@ -21,9 +21,9 @@ from app.engine.events import RunStatus
 from app.engine.payloads import load
 from app.engine.workflow_tasks import TIMER_FIRST_TASK_BACKOFF, TIMER_WFT_BACKOFF
 
-# A queue counts as unattended when no worker has polled it for this long. Pollers are recorded
-# when a poll starts (app/engine/pollers.py), and an idle worker polls again at least every
-# long-poll period, so a live worker is never older than this.
+# A queue counts as unattended when no worker has polled it for this long and no poll of it is
+# open. Pollers are recorded when a poll starts, with the time it ends at the latest
+# (app/engine/pollers.py).
 NO_POLLER_SECONDS = 60.0
 
 # Kinds, most pressing first (the order in which they are reported).
@@ -83,7 +83,10 @@ async def _polled_queues(
         .where(
             task_queue_pollers.c.namespace_id == namespace_id,
             task_queue_pollers.c.task_queue.in_(sorted({q for q, _ in queues})),
-            task_queue_pollers.c.last_poll_time >= now - timedelta(seconds=NO_POLLER_SECONDS),
+            sa.or_(
+                task_queue_pollers.c.last_poll_time >= now - timedelta(seconds=NO_POLLER_SECONDS),
+                task_queue_pollers.c.open_until > now,
+            ),
         )
         .distinct()
     )

@@ -3,6 +3,9 @@
 A wake-up only says "look again"; the database stays the truth. A waiter registers before it
 looks, so a notification between its look and its wait is never lost. A slow fallback poll
 covers a notification lost with a dropped connection.
+
+Task queue keys (`q|…`) are not broadcast: each new task is offered to one waiting poll by the
+`Matcher` (app/engine/matching.py). Every other key wakes all its waiters.
 """
 
 from __future__ import annotations
@@ -10,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from app.db.outage import describe, outages
+from app.engine.matching import Matcher
 
 log = logging.getLogger("perdure.wakeups")
 
 CHANNEL = "perdure_wakeups"
 # NOTIFY payloads must stay under 8000 bytes; a batch larger than this is split.
 MAX_NOTIFY_PAYLOAD = 7000
-
-
 def queue_key(namespace_id: str, kind: str, task_queue: str) -> str:
     return f"q|{namespace_id}|{kind}|{task_queue}"
 
@@ -46,13 +50,18 @@ class Wakeups:
 
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self.matcher = Matcher()
         self.draining = False
+        # The first line of this app's NOTIFY payloads: its listener skips its own
+        # notifications, which were delivered in-process after commit.
+        self.origin = f"@{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     def begin_drain(self) -> None:
         """The process is shutting down: long polls waiting on DRAIN_KEY (with their own key)
         wake and answer empty, and new ones answer at once (they check `draining`)."""
         self.draining = True
         self.notify([DRAIN_KEY])
+        self.matcher.wake_all()
 
     @contextlib.asynccontextmanager
     async def waiting(self, *keys: str) -> AsyncIterator[asyncio.Event]:
@@ -69,19 +78,19 @@ class Wakeups:
                     if not waiters:
                         del self._waiters[key]
 
-    def notify(self, keys: Iterable[str]) -> None:
+    def notify(self, keys: Iterable[str], task_counts: Mapping[str, int] | None = None) -> None:
+        """Wake the waiters of `keys`. A task queue key offers its new tasks to one waiting
+        poll each: `task_counts` says how many tasks a key stands for (1 when absent)."""
         for key in keys:
+            if key.startswith("q|"):
+                self.matcher.offer(key, task_counts.get(key, 1) if task_counts else 1)
+                continue
             for event in self._waiters.get(key, ()):
                 event.set()
 
     def queue_waiters(self) -> dict[str, int]:
         """Long polls waiting on task queues now, by task kind (for the pollers gauge)."""
-        counts: dict[str, int] = {}
-        for key, waiters in self._waiters.items():
-            if key.startswith("q|"):
-                kind = key.split("|", 3)[2]
-                counts[kind] = counts.get(kind, 0) + len(waiters)
-        return counts
+        return self.matcher.waiting_counts()
 
     def has_waiters(self, key: str) -> bool:
         return bool(self._waiters.get(key))
@@ -112,7 +121,10 @@ class PostgresListener:
                 async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     async for note in conn.notifies():
-                        self.wakeups.notify(note.payload.split("\n"))
+                        keys = note.payload.split("\n")
+                        if keys[0] == self.wakeups.origin:
+                            continue  # ours: delivered in-process after commit
+                        self.wakeups.notify(keys[1:] if keys[0].startswith("@") else keys)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # reconnect: waiters still have their fallback poll
@@ -120,17 +132,19 @@ class PostgresListener:
                 await asyncio.sleep(1.0)
 
 
-def notify_payloads(keys: Iterable[str]) -> list[str]:
-    """Group keys into NOTIFY payloads that fit PostgreSQL's limit."""
+def notify_payloads(keys: Iterable[str], origin: str) -> list[str]:
+    """Group keys into NOTIFY payloads that fit PostgreSQL's limit, each headed by `origin`
+    (the sending `Wakeups.origin`)."""
+    head = origin
     payloads: list[str] = []
-    current: list[str] = []
-    size = 0
+    current: list[str] = [head]
+    size = len(head) + 1
     for key in sorted(set(keys)):
-        if current and size + len(key) + 1 > MAX_NOTIFY_PAYLOAD:
+        if len(current) > 1 and size + len(key) + 1 > MAX_NOTIFY_PAYLOAD:
             payloads.append("\n".join(current))
-            current, size = [], 0
+            current, size = [head], len(head) + 1
         current.append(key)
         size += len(key) + 1
-    if current:
+    if len(current) > 1:
         payloads.append("\n".join(current))
     return payloads

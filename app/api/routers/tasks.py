@@ -372,4 +372,6 @@ async def describe_task_queue(
     task_queue: TaskQueue, ctx: Context, caller: NamespaceReader
 ) -> FastJSON:
     async with ctx.db.read() as conn:
-        return FastJSON(await reads.describe_task_queue(conn, caller.namespace.id, task_queue))
+        return FastJSON(
+            await reads.describe_task_queue(conn, caller.namespace.id, task_queue, ctx.clock.now())
+        )

@@ -529,11 +529,25 @@ class Accepted(BaseModel):
 
 class Poller(BaseModel):
     identity: str
-    kind: str
-    last_poll_time: datetime
+    kind: str = Field(description="`workflow` or `activity`.")
+    last_poll_time: datetime = Field(description="When a poll of this poller last started.")
+    open_until: datetime | None = Field(
+        default=None, description="When its latest long poll ends at the latest."
+    )
+    present: bool = Field(
+        description="A poll of it may be open now, or it polled within the last minute."
+    )
 
 
 class TaskQueueDescription(BaseModel):
+    """Temporal's DescribeTaskQueue: backlog and pollers of one task queue."""
+
     name: str
-    backlog: dict[str, int]
+    backlog: dict[str, int] = Field(
+        description="Tasks waiting for a poller, by kind: `workflow_tasks`, `activity_tasks`."
+    )
+    backlog_age_seconds: dict[str, float | None] = Field(
+        description="Age of the oldest waiting task by kind (`workflow`, `activity`); null "
+        "when that backlog is empty."
+    )
     pollers: list[Poller]

@@ -68,7 +68,7 @@ async def task_queue_list(namespace: str, console: Page) -> Response:
 async def task_queue_detail(namespace: str, task_queue: str, console: Page) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
     async with console.ctx.db.read() as conn:
-        queue = await reads.describe_task_queue(conn, ref.id, task_queue)
+        queue = await reads.describe_task_queue(conn, ref.id, task_queue, console.ctx.clock.now())
     return render(
         console.request, "task_queue.html", console, title=task_queue, ns=ref.name, queue=queue
     )
