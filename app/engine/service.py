@@ -366,6 +366,13 @@ class Engine:
         claim when offered a task (or when a look at the backlog finds one), else wait up to
         `wait` seconds. Returns the claim, or None on timeout, hang-up or shutdown."""
         deadline = time.monotonic() + wait
+        _, namespace_id, kind, _ = key.split("|", 3)
+
+        async def counted(outcome: str) -> None:
+            await self.ctx.metrics.apply(
+                [("poll_looks", (namespace_id, kind, outcome), 1)], self._namespace_label
+            )
+
         async with self.wakeups.matcher.waiting(key) as waiter:
             # Arriving: a line with others in it has no task that is not offered to one of
             # them, so only the first in line looks at the backlog.
@@ -378,6 +385,8 @@ class Engine:
                 if not should_claim and should_look:
                     async with self.db.read() as conn:
                         should_claim = await look(conn)
+                    if not should_claim:
+                        await counted("empty_look")
                 if should_claim:
                     # A task handed to a poller that hung up would be lost until its timeout;
                     # leaving with the offer passes it on.
@@ -387,13 +396,16 @@ class Engine:
                     found, more = await self.transact(lambda tx: self._claimed(tx, claim))
                     if found is dispatch.CONTENDED:
                         # A ready task's run is busy in another transition: look again soon.
+                        await counted("contended")
                         await asyncio.sleep(0.01)
                         waiter.offered = True
                         continue
                     if found is not None:
+                        await counted("claimed")
                         if more:
                             self.wakeups.matcher.offer(key)
                         return found
+                    await counted("empty_claim")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None

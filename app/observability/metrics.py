@@ -93,6 +93,15 @@ class EngineMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.poll_looks = Counter(
+            "perdure_poll_looks",
+            "Database looks made for long polls, by outcome: `claimed` (a claim took a task), "
+            "`empty_claim` (a claim transaction found nothing: wasted work), `empty_look` (a "
+            "read of the backlog found nothing), `contended` (the task's run was busy). "
+            "Temporal: poll_success; its pollers never look without a task.",
+            ["namespace", "kind", "outcome"],
+            registry=registry,
+        )
         self.transition_retries = Counter(
             "perdure_transition_retries",
             "Transitions retried after a deadlock or serialization failure, by SQLSTATE",
@@ -147,6 +156,7 @@ class EngineMetrics:
 
 
 NAMESPACED = {
+    "poll_looks",
     "workflow_started",
     "workflow_closed",
     "workflow_task_schedule_to_start",

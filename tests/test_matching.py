@@ -1,0 +1,196 @@
+"""Matching (app/engine/matching.py): each new task is offered to one waiting poller, oldest
+first; a poller that hung up passes its offer on; idle polls cost one look per queue and
+fallback interval, not one claim per poll; the task queue view shows backlog age and open polls.
+
+Each test runs its own server with a long fallback where a hand-off must be proved: a task that
+arrives within the test's bound cannot have come from the fallback look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.settings import Environment, Settings
+from tests.conftest import ADMIN_TOKEN, Tenant, fresh_database, new_tenant, serve_app
+from tests.rawhttp import Raw, schedule_activity
+
+
+@asynccontextmanager
+async def own_server(database_url: str, fallback: float) -> AsyncIterator[tuple[str, Tenant]]:
+    with fresh_database(database_url) as url:
+        settings = Settings(
+            database_url=url,
+            admin_token=ADMIN_TOKEN,
+            environment=Environment.DEVELOPMENT,
+            poll_fallback_seconds=fallback,
+        )
+        async with serve_app(settings) as server:
+            async with httpx.AsyncClient(base_url=server.base_url) as http:
+                tenant = await new_tenant(http)
+            try:
+                yield server.base_url, tenant
+            finally:
+                await tenant.client.aclose()
+
+
+async def metric(base_url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        text = (await http.get("/metrics")).text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def until_waiting(base_url: str, kind: str, count: int) -> None:
+    """Return once `count` polls of `kind` wait in the server (its pollers gauge)."""
+    deadline = time.monotonic() + 10
+    while await metric(base_url, "perdure_pollers", kind=kind) != count:
+        assert time.monotonic() < deadline, f"{count} {kind} polls never waited together"
+        await asyncio.sleep(0.01)
+
+
+def poll(tenant: Tenant, queue: str, kind: str, identity: str, wait: float = 30) -> asyncio.Task:
+    async def once() -> dict | None:
+        r = await tenant.client.post(
+            tenant.ns(f"/task-queues/{queue}/{kind}-tasks/poll"),
+            json={"identity": identity, "wait": wait},
+        )
+        assert r.status_code in (200, 204), r.text
+        return r.json() if r.status_code == 200 else None
+
+    return asyncio.create_task(once())
+
+
+def looks(base_url: str, tenant: Tenant, outcome: str, kind: str = "workflow"):  # noqa: ANN201
+    return metric(
+        base_url,
+        "perdure_poll_looks_total",
+        namespace=f"{tenant.name}/{tenant.namespace}",
+        kind=kind,
+        outcome=outcome,
+    )
+
+
+async def test_each_task_goes_to_the_oldest_waiting_poller_and_wakes_no_other(database_url):
+    async with own_server(database_url, fallback=120) as (base_url, tenant):
+        raw = Raw(tenant, task_queue=f"q-{uuid.uuid4().hex[:6]}")
+        polls = {}
+        for i in range(4):
+            polls[f"p{i}"] = poll(tenant, raw.q, "workflow", f"p{i}")
+            await until_waiting(base_url, "workflow", i + 1)
+
+        # Each start goes to the oldest poller still waiting; the others stay asleep.
+        for i in range(4):
+            await raw.start(f"wf-{i}")
+            task = await asyncio.wait_for(polls[f"p{i}"], 10)
+            assert task is not None and task["workflow_id"] == f"wf-{i}"
+            assert not any(polls[f"p{j}"].done() for j in range(i + 1, 4))
+        assert await looks(base_url, tenant, "claimed") == 4
+        assert await looks(base_url, tenant, "empty_claim") == 0
+
+        history = await raw.history("wf-2")
+        started = [e for e in history if e["event_type"] == "WORKFLOW_TASK_STARTED"]
+        assert started[0]["attributes"]["identity"] == "p2"
+
+
+async def test_a_poller_that_hung_up_passes_its_task_to_the_next(database_url):
+    async with own_server(database_url, fallback=120) as (base_url, tenant):
+        raw = Raw(tenant, task_queue=f"q-{uuid.uuid4().hex[:6]}")
+        gone = httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {tenant.admin_key}"}
+        )
+        first = poll(
+            Tenant(tenant.name, tenant.admin_key, tenant.namespace, gone),
+            raw.q,
+            "workflow",
+            "hung-up",
+        )
+        await until_waiting(base_url, "workflow", 1)
+        second = poll(tenant, raw.q, "workflow", "still-here")
+        await until_waiting(base_url, "workflow", 2)
+        first.cancel()
+        await gone.aclose()  # the oldest poller's connection is closed
+
+        await raw.start("handed-on")
+        task = await asyncio.wait_for(second, 20)
+        assert task is not None and task["workflow_id"] == "handed-on"
+        started = [
+            e for e in await raw.history("handed-on") if e["event_type"] == "WORKFLOW_TASK_STARTED"
+        ]
+        assert [e["attributes"]["identity"] for e in started] == ["still-here"]
+
+
+async def test_idle_polls_look_once_per_queue_and_interval_and_never_claim(database_url):
+    fallback, wait, polls = 0.2, 2.0, 40
+    async with own_server(database_url, fallback=fallback) as (base_url, tenant):
+        queue = f"q-{uuid.uuid4().hex[:6]}"
+        waiting = [poll(tenant, queue, "activity", f"idle-{i}", wait=wait) for i in range(polls)]
+        assert await asyncio.gather(*waiting) == [None] * polls
+
+        # One arrival look plus one look per fallback interval, whatever the number of polls
+        # (each poll claiming once per interval would make 400 transactions).
+        assert await looks(base_url, tenant, "empty_claim", "activity") == 0
+        assert await looks(base_url, tenant, "empty_look", "activity") <= 2 + wait / fallback + 2
+
+
+async def test_tasks_added_together_go_to_as_many_waiting_pollers(database_url):
+    async with own_server(database_url, fallback=120) as (base_url, tenant):
+        raw = Raw(tenant, task_queue=f"q-{uuid.uuid4().hex[:6]}")
+        await raw.start("fan-out")
+        task = await raw.next_workflow_task()
+        workers = [poll(tenant, raw.q, "activity", f"w{i}") for i in range(5)]
+        await until_waiting(base_url, "activity", 5)
+        await raw.complete(task, *[schedule_activity(str(i)) for i in range(5)])
+
+        taken = await asyncio.wait_for(asyncio.gather(*workers), 20)
+        assert sorted(t["activity_id"] for t in taken) == ["0", "1", "2", "3", "4"]
+        assert await looks(base_url, tenant, "empty_claim", "activity") == 0
+
+
+async def test_a_backlog_is_drained_by_arriving_polls_and_shown_with_its_age(database_url):
+    async with own_server(database_url, fallback=120) as (base_url, tenant):
+        raw = Raw(tenant, task_queue=f"q-{uuid.uuid4().hex[:6]}")
+        for i in range(6):
+            await raw.start(f"backlog-{i}")
+        view = (await tenant.client.get(tenant.ns(f"/task-queues/{raw.q}"))).json()
+        assert view["backlog"] == {"workflow_tasks": 6, "activity_tasks": 0}
+        assert view["backlog_age_seconds"]["workflow"] >= 0
+        assert view["backlog_age_seconds"]["activity"] is None
+
+        async def worker(identity: str) -> list[str]:
+            taken = []
+            while (task := await poll(tenant, raw.q, "workflow", identity, wait=1)) is not None:
+                taken.append(task["workflow_id"])
+            return taken
+
+        drained = await asyncio.wait_for(asyncio.gather(worker("a"), worker("b")), 30)
+        assert sorted(drained[0] + drained[1]) == [f"backlog-{i}" for i in range(6)]
+        view = (await tenant.client.get(tenant.ns(f"/task-queues/{raw.q}"))).json()
+        assert view["backlog"]["workflow_tasks"] == 0
+        assert view["backlog_age_seconds"]["workflow"] is None
+
+
+async def test_a_poller_is_present_while_its_poll_is_open(database_url):
+    async with own_server(database_url, fallback=120) as (base_url, tenant):
+        queue = f"q-{uuid.uuid4().hex[:6]}"
+        open_poll = poll(tenant, queue, "activity", "long-poller", wait=50)
+        await until_waiting(base_url, "activity", 1)
+        view = (await tenant.client.get(tenant.ns(f"/task-queues/{queue}"))).json()
+        [poller] = view["pollers"]
+        assert poller["identity"] == "long-poller" and poller["present"] is True
+        opened = datetime.fromisoformat(poller["last_poll_time"])
+        until = datetime.fromisoformat(poller["open_until"])
+        assert 49 <= (until - opened).total_seconds() <= 51
+        open_poll.cancel()
