@@ -50,8 +50,21 @@ class ActivityTaskClaim:
     body: dict[str, Any]
 
 
+# A queue's oldest tasks, each with whether a later one is waiting behind it (`later`: read,
+# never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
+_behind = tasks.alias("behind")
 NEXT_TASKS = hot(
-    sa.select(tasks)
+    sa.select(
+        tasks,
+        sa.exists()
+        .where(
+            _behind.c.namespace_id == tasks.c.namespace_id,
+            _behind.c.kind == tasks.c.kind,
+            _behind.c.task_queue == tasks.c.task_queue,
+            _behind.c.id > tasks.c.id,
+        )
+        .label("later"),
+    )
     .where(
         tasks.c.namespace_id == sa.bindparam("namespace_id"),
         tasks.c.kind == sa.bindparam("kind"),
@@ -88,7 +101,7 @@ async def _next_tasks(
     if skip:
         query = query.where(tasks.c.id.not_in(skip))
     if tx.is_postgres:
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(of=tasks, skip_locked=True)
     found = await tx.conn.execute(
         query,
         {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue, "limit": limit},
@@ -138,10 +151,10 @@ async def _claim(
     contended = False
     for _ in range(MAX_STALE_SKIPS):
         wanted = limit - len(claims)
-        # One row beyond those wanted tells whether the backlog holds more (tx.more_ready).
-        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted + 1)
-        tx.more_ready = len(found) > wanted
-        for task in found[:wanted]:
+        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted)
+        # Whether the backlog holds more than this claim takes (tx.more_ready).
+        tx.more_ready = len(found) == wanted and bool(found[-1].later)
+        for task in found:
             run = await lock_run(tx, task.run_id)
             if run is None:
                 skip.append(task.id)

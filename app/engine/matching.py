@@ -11,9 +11,13 @@ Per task queue (a wake-up key `q|namespace|kind|queue`, see app/engine/wakeups.p
 process, `Matcher` keeps a *line* of waiting polls in arrival order:
 
 - a committed transition that added n tasks to the queue offers them to n waiters, oldest
-  first (a NOTIFY from another process offers one: that process's own waiters got the rest);
-- a waiter whose claim found more ready tasks than it took passes one offer on, so a backlog
-  drains through the line without waking everyone at once;
+  first (a TASK offer);
+- a look at the backlog that finds a task (an arriving poll's, or the fallback's), and a
+  NOTIFY from another process (which does not say how many tasks it stands for), make a DRAIN
+  offer: the waiter that claims on it passes another DRAIN offer on when its claim saw more
+  tasks behind the one it took, so a backlog drains through the line one claim at a time
+  without waking everyone at once (a TASK offer is never passed on this way: its task was
+  counted, and chaining on it would race the other offered waiters into empty claims);
 - only the oldest waiter of a line keeps a fallback timer: one look at the backlog per queue
   and process every `poll_fallback_seconds` covers a NOTIFY lost with a dropped connection,
   whatever the number of idle polls;
@@ -28,15 +32,19 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
+TASK = "task"  # one counted new task
+DRAIN = "drain"  # the backlog may hold more than one: pass on while it does
+
 
 class Waiter:
-    """One waiting poll. `offered` is an offer not yet taken up by a claim of this waiter."""
+    """One waiting poll. `offered` is an offer (TASK or DRAIN) not yet taken up by a claim of
+    this waiter."""
 
     __slots__ = ("_event", "line", "offered")
 
     def __init__(self, line: Line) -> None:
         self.line = line
-        self.offered = False
+        self.offered: str | None = None
         self._event = asyncio.Event()
 
     @property
@@ -46,9 +54,9 @@ class Waiter:
     def wake(self) -> None:
         self._event.set()
 
-    def take_offer(self) -> bool:
-        """Whether an offer is pending; it is consumed (the caller is about to claim)."""
-        offered, self.offered = self.offered, False
+    def take_offer(self) -> str | None:
+        """The pending offer (TASK or DRAIN), consumed: the caller is about to claim."""
+        offered, self.offered = self.offered, None
         return offered
 
     async def wait(self, seconds: float) -> bool:
@@ -74,14 +82,14 @@ class Line:
         self.waiters: dict[Waiter, None] = {}
         self.last_look = time.monotonic()
 
-    def offer(self, count: int) -> int:
+    def offer(self, count: int, kind: str = TASK) -> int:
         """Offer to up to `count` waiters that hold no offer yet, oldest first; how many."""
         offered = 0
         for waiter in self.waiters:
             if offered >= count:
                 break
-            if not waiter.offered:
-                waiter.offered = True
+            if waiter.offered is None:
+                waiter.offered = kind
                 waiter.wake()
                 offered += 1
         return offered
@@ -119,8 +127,8 @@ class Matcher:
             if not line.waiters:
                 del self._lines[key]
             else:
-                if waiter.offered:
-                    line.offer(1)
+                if waiter.offered is not None:
+                    line.offer(1, waiter.offered)
                 if was_oldest:
                     # The next oldest now owns the fallback timer: let it re-arm.
                     next(iter(line.waiters)).wake()
@@ -128,10 +136,11 @@ class Matcher:
     def has_waiters(self, key: str) -> bool:
         return key in self._lines
 
-    def offer(self, key: str, count: int = 1) -> int:
-        """New tasks on the queue: offer them to `count` waiters; returns how many got one."""
+    def offer(self, key: str, count: int = 1, kind: str = TASK) -> int:
+        """Offer `count` waiters of the queue a TASK (new tasks, counted) or a DRAIN (the
+        backlog may hold several); returns how many got one."""
         line = self._lines.get(key)
-        return line.offer(count) if line is not None else 0
+        return line.offer(count, kind) if line is not None else 0
 
     def wake_all(self) -> None:
         """Wake every waiter (shutdown: they see `draining` and answer)."""

@@ -38,6 +38,7 @@ from app.engine import (
 from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
+from app.engine.matching import DRAIN
 from app.engine.payloads import dump_payload
 from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
@@ -381,29 +382,30 @@ class Engine:
                 # Shutting down: take no new task, answer empty as on timeout.
                 if self.wakeups.draining:
                     return None
-                should_claim = waiter.take_offer()
-                if not should_claim and should_look:
+                offer = waiter.take_offer()
+                if offer is None and should_look:
                     async with self.db.read() as conn:
-                        should_claim = await look(conn)
-                    if not should_claim:
+                        if await look(conn):
+                            offer = DRAIN  # found in the backlog: there may be more
+                    if offer is None:
                         await counted("empty_look")
-                if should_claim:
+                if offer is not None:
                     # A task handed to a poller that hung up would be lost until its timeout;
                     # leaving with the offer passes it on.
                     if caller_gone is not None and await caller_gone():
-                        waiter.offered = True
+                        waiter.offered = offer
                         return None
                     found, more = await self.transact(lambda tx: self._claimed(tx, claim))
                     if found is dispatch.CONTENDED:
                         # A ready task's run is busy in another transition: look again soon.
                         await counted("contended")
                         await asyncio.sleep(0.01)
-                        waiter.offered = True
+                        waiter.offered = offer
                         continue
                     if found is not None:
                         await counted("claimed")
-                        if more:
-                            self.wakeups.matcher.offer(key)
+                        if offer == DRAIN and more:
+                            self.wakeups.matcher.offer(key, 1, DRAIN)
                         return found
                     await counted("empty_claim")
                 remaining = deadline - time.monotonic()

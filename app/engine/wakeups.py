@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from app.db.outage import describe, outages
-from app.engine.matching import Matcher
+from app.engine.matching import DRAIN, TASK, Matcher
 
 log = logging.getLogger("perdure.wakeups")
 
@@ -80,10 +80,15 @@ class Wakeups:
 
     def notify(self, keys: Iterable[str], task_counts: Mapping[str, int] | None = None) -> None:
         """Wake the waiters of `keys`. A task queue key offers its new tasks to one waiting
-        poll each: `task_counts` says how many tasks a key stands for (1 when absent)."""
+        poll each when `task_counts` counts them (this process's commits); without a count
+        (a NOTIFY, or a query) it makes one DRAIN offer (app/engine/matching.py)."""
         for key in keys:
             if key.startswith("q|"):
-                self.matcher.offer(key, task_counts.get(key, 1) if task_counts else 1)
+                count = task_counts.get(key) if task_counts else None
+                if count:
+                    self.matcher.offer(key, count, TASK)
+                else:
+                    self.matcher.offer(key, 1, DRAIN)
                 continue
             for event in self._waiters.get(key, ()):
                 event.set()
