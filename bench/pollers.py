@@ -89,7 +89,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
-    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     parser.add_argument("--pollers", type=int, nargs="+", default=[2, 8, 32, 128])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument("-n", type=int, default=300, help="workflows per level")
@@ -123,12 +125,16 @@ def main() -> None:
                         flush=True,
                     )
     print()
-    print("| database | pollers per kind | concurrent | workflows/s | p50 ms | server CPU ms/workflow |")
+    print(
+        "| database | pollers per kind | concurrent | workflows/s | p50 ms | server CPU ms/workflow |"
+    )
     print("|---|---|---|---|---|---|")
     for database, pollers, concurrency, rate, p50, cpu in rows:
         print(f"| {database} | {pollers} | {concurrency} | {rate:.1f} | {p50:.1f} | {cpu:.1f} |")
-    print("\nDone. Issue 11's targets: >= 100 workflows/s at 50 concurrent on SQLite for 8, 32 and "
-          "128 pollers; 128 within 85 % of 8; p50 <= 15 ms at 1 concurrent.")
+    print(
+        "\nDone. Issue 11's targets: >= 100 workflows/s at 50 concurrent on SQLite for 8, 32 and "
+        "128 pollers; 128 within 85 % of 8; p50 <= 15 ms at 1 concurrent."
+    )
 
 
 if __name__ == "__main__":

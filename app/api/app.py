@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
             restore_signals()
             engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()
+            await engine.pollers.close()
             await ctx.db.dispose()
 
     # Swagger UI and ReDoc from files in a package, not a CDN: /docs works on a closed network.

@@ -369,8 +369,11 @@ async def canceled_by_id(
     responses=problem_responses(401, 403, 404),
 )
 async def describe_task_queue(
-    task_queue: TaskQueue, ctx: Context, caller: NamespaceReader
+    task_queue: TaskQueue, ctx: Context, engine: EngineDep, caller: NamespaceReader
 ) -> FastJSON:
+    """Temporal's DescribeTaskQueue: backlog count and oldest task age per kind, and the
+    latest pollers with whether each is present (see `reads.describe_task_queue`)."""
+    await engine.pollers.flush()  # this process's latest polls count
     async with ctx.db.read() as conn:
         return FastJSON(
             await reads.describe_task_queue(conn, caller.namespace.id, task_queue, ctx.clock.now())

@@ -268,8 +268,10 @@ async def count_workflows(
     responses=problem_responses(401, 403, 404),
 )
 async def describe_workflow(
-    workflow_id: WorkflowId, ctx: Context, caller: NamespaceReader
+    workflow_id: WorkflowId, ctx: Context,
+    engine: EngineDep, caller: NamespaceReader
 ) -> FastJSON:
+    await engine.pollers.flush()  # waiting_on reads the pollers this process saw
     async with ctx.db.read() as conn:
         described = await reads.describe(
             conn, caller.namespace.id, workflow_id, None, ctx.clock.now()
@@ -287,8 +289,10 @@ async def describe_run(
     workflow_id: WorkflowId,
     run_id: Annotated[str, Path(max_length=64)],
     ctx: Context,
+    engine: EngineDep,
     caller: NamespaceReader,
 ) -> FastJSON:
+    await engine.pollers.flush()  # waiting_on reads the pollers this process saw
     async with ctx.db.read() as conn:
         described = await reads.describe(
             conn, caller.namespace.id, workflow_id, run_id, ctx.clock.now()

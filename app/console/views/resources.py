@@ -57,6 +57,7 @@ async def definition_detail(
 @router.get("/task-queues")
 async def task_queue_list(namespace: str, console: Page) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
+    await console.engine.pollers.flush()
     async with console.ctx.db.read() as conn:
         queues = await reads.list_task_queues(conn, ref.id)
     return render(
@@ -67,6 +68,7 @@ async def task_queue_list(namespace: str, console: Page) -> Response:
 @router.get("/task-queues/{task_queue}")
 async def task_queue_detail(namespace: str, task_queue: str, console: Page) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
+    await console.engine.pollers.flush()
     async with console.ctx.db.read() as conn:
         queue = await reads.describe_task_queue(conn, ref.id, task_queue, console.ctx.clock.now())
     return render(
