@@ -10,6 +10,7 @@ test's bound was handed over, not found by the fallback look. Each test leaves n
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -218,3 +219,32 @@ async def test_a_poller_is_present_while_its_poll_is_open(slow_fallback):
         until = datetime.fromisoformat(poller["open_until"])
         assert 2.9 <= (until - opened).total_seconds() <= 3.1
         assert await open_poll is None
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PERDURE_TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="several server processes share a database only on PostgreSQL",
+)
+async def test_a_notify_from_another_replica_wakes_one_waiter(database_url):
+    with fresh_database(database_url) as url:
+        settings = Settings(
+            database_url=url,
+            admin_token=ADMIN_TOKEN,
+            environment=Environment.DEVELOPMENT,
+            poll_fallback_seconds=120,
+        )
+        async with serve_app(settings) as a, serve_app(settings) as b:
+            async with tenant_on(a.base_url) as on_a, tenant_on(b.base_url) as other:
+                on_b = Tenant(on_a.name, on_a.admin_key, on_a.namespace, other.client)
+                other.client.headers["Authorization"] = f"Bearer {on_a.admin_key}"
+                queue = f"q-{uuid.uuid4().hex[:6]}"
+                polls = [poll(on_b, queue, "workflow", f"b{i}", wait=5) for i in range(3)]
+                await until_waiting(b.base_url, "workflow", 3)
+
+                # Replica A has no waiter: its NOTIFY reaches B, which offers it to one.
+                await Raw(on_a, task_queue=queue).start("from-a")
+                done, pending = await asyncio.wait(polls, timeout=20, return_when="FIRST_COMPLETED")
+                assert [t.result()["workflow_id"] for t in done] == ["from-a"]
+                assert await asyncio.gather(*pending) == [None, None]
+                assert await looks(b.base_url, on_b, "claimed") == 1
+                assert await looks(b.base_url, on_b, "empty_claim") == 0

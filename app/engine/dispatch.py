@@ -172,6 +172,11 @@ async def _claim(
             break  # enough, or the queue has no more
     if not claims and contended:
         return CONTENDED
+    if not claims and tx.is_postgres and await has_backlog(tx.conn, namespace_id, kind, task_queue):
+        # SKIP LOCKED saw nothing, yet tasks are there: other claimers hold them right now.
+        # Should one of them give a task up (its run is busy), this poller, which was offered
+        # a task, must still be there to take it.
+        return CONTENDED
     return claims
 
 

@@ -136,6 +136,20 @@ class Matcher:
     def has_waiters(self, key: str) -> bool:
         return key in self._lines
 
+    def can_take(self, key: str, count: int) -> bool:
+        """Whether `count` waiters of the queue hold no offer now: new tasks will find takers
+        in this process, and other processes need not be told (app/engine/service.py)."""
+        line = self._lines.get(key)
+        if line is None:
+            return False
+        idle = 0
+        for waiter in line.waiters:
+            if waiter.offered is None:
+                idle += 1
+                if idle >= count:
+                    return True
+        return False
+
     def offer(self, key: str, count: int = 1, kind: str = TASK) -> int:
         """Offer `count` waiters of the queue a TASK (new tasks, counted) or a DRAIN (the
         backlog may hold several); returns how many got one."""

@@ -158,6 +158,15 @@ class Engine:
         if self.is_postgres and (tx.wake_keys or tx.earliest_timer is not None):
             # Other replicas' deadline loops cannot know their plans here: tell them always.
             keys = tx.wake_keys | ({TIMERS_KEY} if tx.earliest_timer is not None else set())
+            # New tasks that this process's own waiting polls will take need no NOTIFY: other
+            # processes' polls would only race them into empty claims. (Should the local
+            # waiter leave before commit, the task waits in the backlog for the next arriving
+            # poll, or at most poll_fallback_seconds for some process's fallback look.)
+            keys -= {
+                key
+                for key, count in tx.task_counts.items()
+                if self.wakeups.matcher.can_take(key, count)
+            }
             for payload in notify_payloads(keys, self.wakeups.origin):
                 await tx.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
