@@ -152,10 +152,9 @@ def measure(url: str, key: str, namespace: str, runs: int) -> None:
     client = sign_in(url, key)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
         run_id = api.get(f"/api/v1/namespaces/{namespace}/workflows/{big}").json()["run_id"]
-        page2 = api.get(
-            f"/api/v1/namespaces/{namespace}/workflows", params={"page_size": 50}
-        ).json()["next_page_token"]
     n = f"/console/n/{namespace}"
+    first = client.get(f"{n}/workflows").text
+    page2 = re.search(r"next_page_token=([A-Za-z0-9_=-]+)", first).group(1)
     run = f"{n}/workflows/{big}/runs/{run_id}"
     pages = {
         "namespaces": "/console/namespaces",
