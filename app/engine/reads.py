@@ -309,6 +309,55 @@ async def history_page(
     return [event_json(r) for r in await conn.execute(query)]
 
 
+def _event_ref(dialect: str) -> sa.ColumnElement[Any]:
+    """The event id an event refers to: its scheduled_event_id (activities), started_event_id
+    (timers) or initiated_event_id (children), read from the attributes' JSON, as text."""
+    attributes = history_events.c.attributes
+    if dialect == "postgresql":
+        as_json = sa.cast(attributes, sa.JSON)
+        parts = [
+            sa.func.json_extract_path_text(as_json, key)
+            for key in ("scheduled_event_id", "started_event_id", "initiated_event_id")
+        ]
+    else:
+        parts = [
+            sa.cast(sa.func.json_extract(attributes, f"$.{key}"), sa.Text)
+            for key in ("scheduled_event_id", "started_event_id", "initiated_event_id")
+        ]
+    return sa.func.coalesce(*parts)
+
+
+async def events_referring_to(
+    conn: AsyncConnection,
+    run_id: str,
+    event_ids: list[int],
+    *,
+    event_types: list[str],
+) -> list[dict[str, Any]]:
+    """The events of `event_types` that refer to one of `event_ids` (an activity's started and
+    closed events refer to its scheduled event, a timer's fired event to its started event…),
+    oldest first. The database reads the run's later events; only the matches come back, so a
+    timeline page of 100 rows costs 100 rows' events whatever the history's length."""
+    if not event_ids:
+        return []
+    query = (
+        sa.select(
+            history_events.c.event_id,
+            history_events.c.event_type,
+            history_events.c.event_time,
+            history_events.c.attributes,
+        )
+        .where(
+            history_events.c.run_id == run_id,
+            history_events.c.event_id > min(event_ids),
+            history_events.c.event_type.in_(event_types),
+            _event_ref(conn.dialect.name).in_([str(i) for i in event_ids]),
+        )
+        .order_by(history_events.c.event_id)
+    )
+    return [event_json(r) for r in await conn.execute(query)]
+
+
 async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
     row = (
         await conn.execute(

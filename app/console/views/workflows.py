@@ -27,7 +27,6 @@ router = APIRouter(prefix="/n/{namespace}")
 Page = Annotated[Console, Depends(signed_in)]
 PAGE_SIZE = 50
 HISTORY_PAGE = 100
-TIMELINE_EVENTS = 5000
 LARGE_NAMESPACE = 1000  # runs: above this, the list does not refresh by itself unless asked
 COUNT_CAP = 10_000  # a status count stops here and shows "10,000+", as Temporal's Web UI does
 # Shown under the query box; each one a click away (see the README's list filter section).
@@ -250,13 +249,19 @@ async def history_rows(
 
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}/timeline")
-async def run_timeline(namespace: str, workflow_id: str, run_id: str, console: Page) -> Response:
+async def run_timeline(
+    namespace: str,
+    workflow_id: str,
+    run_id: str,
+    console: Page,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """A page of the timeline's rows: those that begin after event `after` (see
+    app/console/timeline.py)."""
     ref = await console.namespace(namespace, Permission.READ)
     async with console.ctx.db.read() as conn:
         row = await reads.find_run_row(conn, ref.id, workflow_id, run_id)
-        events = await reads.history_page(
-            conn, row["id"], after_event_id=0, up_to_event_id=None, page_size=TIMELINE_EVENTS
-        )
+        events, following = await timeline.page_events(conn, row["id"], after)
     end = row["close_time"] or console.now()
     picture = timeline.layout(events, row["start_time"], end)
     return render(
@@ -266,6 +271,8 @@ async def run_timeline(namespace: str, workflow_id: str, run_id: str, console: P
         ns=ref.name,
         run={"workflow_id": workflow_id, "run_id": row["id"]},
         timeline=picture,
+        after=after,
+        following=following,
     )
 
 
