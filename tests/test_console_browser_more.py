@@ -34,6 +34,7 @@ async def test_a_schedule_is_created_paused_triggered_backfilled_and_deleted(pag
     await page.get_by_role("button", name="Create schedule").click()
     await page.wait_for_url(re.compile(rf"/schedules/{schedule_id}$"))
     assert "-01-01 00:00:00" in await page.locator("#next-times li").first.inner_text()
+    assert await page.locator("#spec-lines").inner_text() == "0 0 1 1 *"
     await check_accessibility(page, "schedule")
 
     await page.get_by_label("Note").fill("quiet week")

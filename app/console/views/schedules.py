@@ -21,6 +21,7 @@ from app.console.web import (
     form_moment,
     render,
     signed_in,
+    templates,
     validated,
 )
 from app.engine.limits import MAX_ID_LENGTH
@@ -32,6 +33,54 @@ router = APIRouter(prefix="/n/{namespace}")
 Page = Annotated[Console, Depends(signed_in)]
 PAGE_SIZE = 50
 OVERLAPS = [p.value for p in OverlapPolicy]
+
+
+_FULL = {
+    "second": (0, 59),
+    "minute": (0, 59),
+    "hour": (0, 23),
+    "day_of_month": (1, 31),
+    "month": (1, 12),
+    "year": (1970, 2099),
+    "day_of_week": (0, 6),
+}
+
+
+def _ranges(name: str, ranges: list[dict[str, int]]) -> str:
+    parts = []
+    for r in ranges:
+        start, end, step = r["start"], max(r["end"], r["start"]), r.get("step") or 1
+        low, high = _FULL[name]
+        if start == low and (end == high or end + step > high):  # 0-45/15 is */15
+            parts.append("*" if step == 1 else f"*/{step}")
+        elif start == end:
+            parts.append(str(start))
+        else:
+            parts.append(f"{start}-{end}" + (f"/{step}" if step != 1 else ""))
+    return ",".join(parts) or "*"
+
+
+def spec_lines(spec: dict[str, Any]) -> list[str]:
+    """A stored spec as lines a reader knows: each calendar as a cron line (seconds and year
+    only when they are not the defaults), each interval as `every …`."""
+    lines = []
+    for cal in spec.get("calendars") or []:
+        fields = ["minute", "hour", "day_of_month", "month", "day_of_week"]
+        text = " ".join(_ranges(f, cal.get(f) or []) for f in fields)
+        if _ranges("second", cal.get("second") or []) != "0":
+            text = _ranges("second", cal.get("second") or []) + " " + text
+        if _ranges("year", cal.get("year") or []) != "*":
+            text += " " + _ranges("year", cal.get("year") or [])
+        lines.append(text + (f"  # {cal['comment']}" if cal.get("comment") else ""))
+    for interval in spec.get("intervals") or []:
+        offset = f" offset {interval['offset']:g} s" if interval.get("offset") else ""
+        lines.append(f"every {interval['every']:g} s{offset}")
+    if spec.get("time_zone_name"):
+        lines.append(f"time zone {spec['time_zone_name']}")
+    return lines
+
+
+templates.env.filters["spec_lines"] = spec_lines
 
 
 def _text(form: Any, name: str) -> str:
