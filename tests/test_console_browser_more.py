@@ -42,10 +42,15 @@ async def test_a_schedule_is_created_paused_triggered_backfilled_and_deleted(pag
     await page.locator("#schedule-state", has_text="paused").wait_for()
     assert await page.locator("#schedule-note").inner_text() == "quiet week"
 
+    await page.get_by_text("Edit", exact=True).click()
+    await page.get_by_label("New cron expressions").fill("0 0 1 7 *")
+    await page.get_by_role("button", name="Save changes").click()
+    await page.locator("#spec-lines", has_text="0 0 1 7 *").wait_for()
+
     await page.get_by_role("button", name="Trigger now").click()
     await page.locator("#outcome", has_text="Triggered: started").wait_for()
-    await page.get_by_label("From (UTC)").fill("2020-01-01T00:00:00")
-    await page.get_by_label("To (UTC)").fill("2023-01-01T00:00:00")
+    await page.get_by_label("From (UTC)").fill("2020-07-01T00:00:00")
+    await page.get_by_label("To (UTC)").fill("2023-07-01T00:00:00")
     await page.get_by_role("button", name="Backfill").click()
     await page.locator("#outcome", has_text="Backfilled: 4 started").wait_for()
     assert await page.locator("#recent-actions tbody tr").count() == 5

@@ -12,7 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import RedirectResponse, Response
 
-from app.api.schemas.schedules import BackfillBody, CreateSchedule, NoteBody, TriggerBody
+from app.api.schemas.schedules import (
+    BackfillBody,
+    CreateSchedule,
+    NoteBody,
+    TriggerBody,
+    UpdateSchedule,
+)
 from app.auth.roles import Permission
 from app.console.web import (
     Console,
@@ -182,6 +188,40 @@ async def _schedule_page(
 @router.get("/schedules/{schedule_id}")
 async def schedule_detail(namespace: str, schedule_id: str, console: Page) -> Response:
     return await _schedule_page(console, namespace, schedule_id)
+
+
+@router.post("/schedules/{schedule_id}/update")
+async def schedule_update(namespace: str, schedule_id: str, console: Page) -> Response:
+    """Change the workflow it starts (type, task queue, input), the overlap policy and, when
+    cron lines are given, the spec's times (time zone, jitter and bounds are kept). The form's
+    conflict token refuses (409) a change made by someone else since the page was read."""
+    form = await checked_form(console)
+    ref = await console.namespace(namespace, Permission.OPERATE)
+    async with console.ctx.db.read() as conn:
+        current = await service.describe(conn, ref.id, schedule_id)
+    schedule = current["schedule"]
+    crons = [line.strip() for line in _text(form, "cron_expressions").splitlines() if line.strip()]
+    if crons:
+        schedule["spec"] = {**schedule["spec"], "calendars": [], "cron_expressions": crons}
+    start = schedule["action"]["start_workflow"]
+    if start.get("workflow_type") is not None:
+        start["workflow_type"] = _text(form, "workflow_type") or None
+        start["task_queue"] = _text(form, "task_queue") or None
+    start["input"] = form_json(str(form.get("input") or ""), "input")
+    schedule["policy"]["overlap"] = _text(form, "overlap") or schedule["policy"]["overlap"]
+    try:
+        conflict_token = int(_text(form, "conflict_token"))
+    except ValueError:
+        raise InvalidArgument("the form has no conflict token", field="conflict_token") from None
+    body = validated(UpdateSchedule, {"schedule": schedule, "conflict_token": conflict_token})
+    await service.update(
+        console.engine,
+        ref.id,
+        schedule_id,
+        body.schedule.model_dump(),
+        conflict_token=body.conflict_token,
+    )
+    return _back(ref.name, schedule_id)
 
 
 @router.post("/schedules/{schedule_id}/pause")
