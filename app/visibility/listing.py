@@ -267,13 +267,17 @@ async def count_by_status(
     def work(conn: sa.Connection, planned: Plan) -> dict[str, int]:
         if not planned.narrowed:
             _refuse_unnarrowed(conn, namespace_id, settings.visibility_scan_limit)
-        counts = {
-            status.value: int(
-                conn.execute(_bounded_status_count(planned, status, cap)).scalar_one()
+        # One statement (one round trip): a bounded count per status, side by side.
+        statuses = list(RunStatus)
+        row = conn.execute(
+            sa.select(
+                *(
+                    _bounded_status_count(planned, status, cap).scalar_subquery()
+                    for status in statuses
+                )
             )
-            for status in RunStatus
-        }
-        return {status: count for status, count in counts.items() if count}
+        ).one()
+        return {status.value: int(n) for status, n in zip(statuses, row, strict=True) if n}
 
     result: dict[str, int] = await _bounded(db, settings, prepare, work)
     return result
