@@ -136,7 +136,10 @@ async def workflow_list(
         "rows": rows,
         "next_page_token": token,
         "counts": {s: _count_text(n) for s, n in counts.items()},
-        "total": _count_text(COUNT_CAP + 1 if capped else total),
+        # Past the cap a total says "at least": the sum of the counts as far as they went.
+        "total": f"{sum(min(n, COUNT_CAP) for n in counts.values()):,}+"
+        if capped
+        else f"{total:,}",
         "statuses": STATUSES,
         "params": params,
         "refresh": refresh,
