@@ -8,7 +8,7 @@ to the API's request model (BatchOperationStart).
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import RedirectResponse, Response
@@ -102,7 +102,7 @@ async def batch_start(namespace: str, console: Page) -> Response:
     fields["input"] = dump_payload(start.input, field="input")
     row = await batches.start(console.engine, ref.id, fields, identity=console.principal.key_name)
     return RedirectResponse(
-        f"/console/n/{ref.name}/batch-operations/{row['job_id']}", status_code=303
+        f"/console/n/{ref.name}/batch-operations/{quote(row['job_id'], safe='')}", status_code=303
     )
 
 
@@ -128,4 +128,6 @@ async def batch_stop(namespace: str, job_id: str, console: Page) -> Response:
     stop = validated(BatchOperationStop, {"reason": str(form.get("reason") or "").strip() or None})
     async with console.ctx.db.write() as conn:
         await batches.stop(conn, ref.id, job_id, stop.reason, console.now())
-    return RedirectResponse(f"/console/n/{ref.name}/batch-operations/{job_id}", status_code=303)
+    return RedirectResponse(
+        f"/console/n/{ref.name}/batch-operations/{quote(job_id, safe='')}", status_code=303
+    )

@@ -8,6 +8,7 @@ schedule is held to the same rules as one posted to `…/schedules/{id}`.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import RedirectResponse, Response
@@ -94,7 +95,8 @@ def _text(form: Any, name: str) -> str:
 
 
 def _back(namespace: str, schedule_id: str) -> RedirectResponse:
-    return RedirectResponse(f"/console/n/{namespace}/schedules/{schedule_id}", status_code=303)
+    target = f"/console/n/{namespace}/schedules/{quote(schedule_id, safe='')}"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/schedules")
