@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -152,10 +153,9 @@ def measure(url: str, key: str, namespace: str, runs: int) -> None:
     client = sign_in(url, key)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
         run_id = api.get(f"/api/v1/namespaces/{namespace}/workflows/{big}").json()["run_id"]
-        page2 = api.get(
-            f"/api/v1/namespaces/{namespace}/workflows", params={"page_size": 50}
-        ).json()["next_page_token"]
     n = f"/console/n/{namespace}"
+    first = client.get(f"{n}/workflows").text
+    page2 = re.search(r"next_page_token=([A-Za-z0-9_=-]+)", first).group(1)
     run = f"{n}/workflows/{big}/runs/{run_id}"
     pages = {
         "namespaces": "/console/namespaces",
@@ -166,14 +166,20 @@ def measure(url: str, key: str, namespace: str, runs: int) -> None:
         "workflows (type Other)": f"{n}/workflows?workflow_type=Other",
         "workflows (by close time)": f"{n}/workflows?order_by=close_time_desc",
         "workflows (auto-refresh fragment)": f"{n}/workflows?fragment=rows&refresh=5",
+        "workflows (query box)": f"{n}/workflows?"
+        + urlencode({"query": "WorkflowType = 'Other' AND StartTime > NOW() - 1d"}),
+        "batch operation confirmation (count)": f"{n}/batch-operations/new?workflow_type=Other",
         "run (5,000 events)": run,
         "run history (page at event 2,500)": f"{run}/history?after=2500",
         "run history (filtered by type)": f"{run}/history?event_type=ACTIVITY_TASK_COMPLETED",
         "run timeline (5,000 events)": f"{run}/timeline",
+        "run timeline (rows from event 600)": f"{run}/timeline?after=600",
         "run event": f"{run}/events/2500",
         "task queues": f"{n}/task-queues",
         "task queue": f"{n}/task-queues/big-act",
         "definitions": f"{n}/definitions",
+        "schedules": f"{n}/schedules",
+        "batch operations": f"{n}/batch-operations",
         "webhooks": f"{n}/webhooks",
     }
     print(f"{'page':<40} server time (median of {LOADS})")

@@ -3,6 +3,11 @@
 One row per activity (scheduled → started → closed: the wait, back-offs included, is the light
 part of the bar, the last attempt the dark part), per timer (started → fired or canceled), per
 child workflow (initiated → closed), and one row of signals as marks. Open items reach "now".
+
+Drawn in pages of ROWS rows, so that a 5,000-event history costs a page, not the history: a
+page reads the ROWS events that begin its rows, the events that refer to those, and the
+signals in between; the next page starts at the event that begins its first row. The time
+axis is the whole run's on every page.
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.engine import reads
+
 WIDTH = 960
 LABEL_WIDTH = 240
 ROW_HEIGHT = 22
 AXIS_HEIGHT = 24
-MAX_ROWS = 200
+ROWS = 100  # rows per page
 MAX_MARKS = 200
 
 _CLOSE_STATE = {
@@ -32,6 +41,12 @@ _CLOSE_STATE = {
     "CHILD_WORKFLOW_EXECUTION_TERMINATED": "failed",
     "START_CHILD_WORKFLOW_EXECUTION_FAILED": "failed",
 }
+
+
+_BEGIN = ("ACTIVITY_TASK_SCHEDULED", "TIMER_STARTED", "START_CHILD_WORKFLOW_EXECUTION_INITIATED")
+# The events that move a row on after it began (the others, workflow tasks above all, are
+# never read for a timeline).
+_FOLLOWERS = [*_CLOSE_STATE, "ACTIVITY_TASK_STARTED", "CHILD_WORKFLOW_EXECUTION_STARTED"]
 
 
 @dataclass
@@ -87,10 +102,42 @@ def group_events(events: list[dict[str, Any]]) -> tuple[list[Group], list[tuple[
     return sorted(groups.values(), key=lambda g: g.first_event_id), signals
 
 
+async def page_events(
+    conn: AsyncConnection, run_id: str, after_event_id: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The events one page draws: the first ROWS events that begin a row after
+    `after_event_id`, the events that refer to them (started, closed), and the signals in
+    between; and the cursor of the next page (None on the last). Bounded by ROWS, not by the
+    history's length."""
+    begins = await reads.history_page(
+        conn,
+        run_id,
+        after_event_id=after_event_id,
+        up_to_event_id=None,
+        page_size=ROWS + 1,
+        event_types=list(_BEGIN),
+    )
+    following = begins[ROWS]["event_id"] - 1 if len(begins) > ROWS else None
+    begins = begins[:ROWS]
+    followers = await reads.events_referring_to(
+        conn, run_id, [e["event_id"] for e in begins], event_types=_FOLLOWERS
+    )
+    signals = await reads.history_page(
+        conn,
+        run_id,
+        after_event_id=after_event_id,
+        up_to_event_id=following,
+        page_size=MAX_MARKS,
+        event_types=["WORKFLOW_EXECUTION_SIGNALED"],
+    )
+    events = sorted([*begins, *followers, *signals], key=lambda e: e["event_id"])
+    return events, following
+
+
 def layout(events: list[dict[str, Any]], run_start: datetime, run_end: datetime) -> dict[str, Any]:
     """What the template draws: rows of bars in SVG units, axis ticks, and the size."""
     groups, signals = group_events(events)
-    shown = groups[:MAX_ROWS]
+    shown = groups[:ROWS]
     span = max((run_end - run_start).total_seconds(), 0.001)
     scale = (WIDTH - LABEL_WIDTH - 10) / span
 
@@ -133,6 +180,5 @@ def layout(events: list[dict[str, Any]], run_start: datetime, run_end: datetime)
         "marks": marks,
         "marks_y": marks_y,
         "ticks": ticks,
-        "hidden": len(groups) - len(shown),
         "row_height": ROW_HEIGHT,
     }

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from app.auth import sessions
@@ -24,8 +26,9 @@ from app.auth.roles import Permission
 from app.console import jsonview
 from app.context import ServerContext
 from app.engine.service import Engine
-from app.errors import PermissionDenied
+from app.errors import InvalidArgument, PermissionDenied
 
+M = TypeVar("M", bound=BaseModel)
 SESSION_COOKIE = "perdure_console"
 SIGN_IN_COOKIE = "perdure_console_sign_in"
 COOKIE_PATH = "/console"
@@ -144,3 +147,35 @@ def render(
 
 def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https"
+
+
+def form_json(text: str, field: str) -> Any:
+    """A form's JSON field (blank: None); InvalidArgument naming the field when it is not JSON."""
+    if not text.strip():
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"{field} is not valid JSON: {exc}", field=field) from None
+
+
+def form_moment(value: str | None, field: str) -> datetime | None:
+    """A `datetime-local` field (blank: None), read as UTC when it has no offset."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(f"{field} is not a date and time", field=field) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def validated(model: type[M], value: dict[str, Any]) -> M:
+    """`value` checked by the API's request model, so that a console form is held to exactly
+    the rules of the route it mirrors; the first complaint as InvalidArgument."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidArgument(f"{where}: {first.get('msg')}", field=where) from None

@@ -12,3 +12,8 @@ document.addEventListener("click", (event) => {
     document.execCommand("copy"); area.remove(); done();
   }
 });
+// Forms with data-confirm ask before they are sent (deletes, batch operations).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});

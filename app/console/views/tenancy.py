@@ -157,7 +157,11 @@ async def key_revoke(key_id: str, console: Page) -> Response:
     console.principal.require(Permission.MANAGE)
     async with console.ctx.db.write() as conn:
         await api_keys.revoke_api_key(
-            conn, console.principal.tenant_id, key_id, console.now(), console.principal.namespace_ids
+            conn,
+            console.principal.tenant_id,
+            key_id,
+            console.now(),
+            console.principal.namespace_ids,
         )
     console.ctx.auth_cache.forget_key(key_id)
     return RedirectResponse("/console/api-keys", status_code=303)

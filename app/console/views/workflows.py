@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from app import sse
 from app.auth.roles import Permission
 from app.console import graph, timeline
-from app.console.web import Console, checked_form, render, signed_in
+from app.console.web import Console, checked_form, form_json, form_moment, render, signed_in
 from app.definitions import decider as definition_runs
 from app.definitions import progress, store
 from app.engine import reads
 from app.engine.events import RunStatus
 from app.engine.lifecycle import StartRequest
 from app.engine.payloads import dump_payload
-from app.errors import InvalidArgument
+from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded, PerdureError
 from app.ids import new_id
+from app.visibility import listing
 
 router = APIRouter(prefix="/n/{namespace}")
 Page = Annotated[Console, Depends(signed_in)]
 PAGE_SIZE = 50
 HISTORY_PAGE = 100
-TIMELINE_EVENTS = 5000
 LARGE_NAMESPACE = 1000  # runs: above this, the list does not refresh by itself unless asked
+COUNT_CAP = 10_000  # a status count stops here and shows "10,000+", as Temporal's Web UI does
+# Shown under the query box; each one a click away (see the README's list filter section).
+EXAMPLE_QUERIES = (
+    "ExecutionStatus = 'Running' AND StartTime < NOW() - 1h",
+    "ExecutionStatus = 'Failed' ORDER BY CloseTime DESC",
+    "WorkflowType = 'Payment' AND CloseTime > NOW() - 1d",
+    "WorkflowId STARTS_WITH 'order-'",
+)
 REFRESH_CHOICES = (0, 1, 5, 15, 60)
 FILTER_FIELDS = (
     "status",
@@ -41,18 +47,9 @@ FILTER_FIELDS = (
     "closed_before",
     "search_attribute",
     "order_by",
+    "query",
 )
 STATUSES = [s.value for s in RunStatus]
-
-
-def _moment(value: str | None, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(f"{field} is not a date and time", field=field) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run_filter(params: dict[str, str]) -> reads.RunFilter:
@@ -64,10 +61,10 @@ def run_filter(params: dict[str, str]) -> reads.RunFilter:
         status=RunStatus(status) if status else None,
         workflow_type=params.get("workflow_type") or None,
         workflow_id_prefix=params.get("workflow_id_prefix") or None,
-        started_after=_moment(params.get("started_after"), "started_after"),
-        started_before=_moment(params.get("started_before"), "started_before"),
-        closed_after=_moment(params.get("closed_after"), "closed_after"),
-        closed_before=_moment(params.get("closed_before"), "closed_before"),
+        started_after=form_moment(params.get("started_after"), "started_after"),
+        started_before=form_moment(params.get("started_before"), "started_before"),
+        closed_after=form_moment(params.get("closed_after"), "closed_after"),
+        closed_before=form_moment(params.get("closed_before"), "closed_before"),
         search_attributes=reads.parse_search_attribute_filters(attributes),
     )
 
@@ -82,6 +79,37 @@ def curl_of(console: Console, namespace: str, params: dict[str, str]) -> str:
     return f'curl -s -H "Authorization: Bearer $PERDURE_API_KEY" {shlex.quote(url)}'
 
 
+async def _listed(
+    console: Console,
+    namespace_id: str,
+    params: dict[str, str],
+    page_token: str | None,
+) -> tuple[list[dict[str, Any]], str | None, dict[str, int]]:
+    """The page of runs and the status counts, through the same visibility functions as the
+    API's list and count routes (the filter parameters ANDed with the list filter)."""
+    flt = run_filter(params)
+    query_text = params.get("query")
+    order = params.get("order_by") or "start_time_desc"
+    if order not in listing.ORDER_PARAMETER:
+        raise InvalidArgument("unknown order", field="order_by")
+    listed = query_text if order == "start_time_desc" else listing.with_order(query_text, order)
+    ctx = console.ctx
+    rows, token = await listing.list_runs(
+        ctx.db,
+        ctx.settings,
+        namespace_id,
+        flt,
+        listed,
+        now=console.now(),
+        page_size=PAGE_SIZE,
+        page_token=page_token,
+    )
+    counts = await listing.count_by_status(
+        ctx.db, ctx.settings, namespace_id, flt, query_text, now=console.now(), cap=COUNT_CAP
+    )
+    return rows, token, counts
+
+
 @router.get("/workflows")
 async def workflow_list(
     namespace: str,
@@ -90,24 +118,28 @@ async def workflow_list(
     refresh: Annotated[int | None, Query(ge=0, le=3600)] = None,
     fragment: str | None = None,
 ) -> Response:
+    """The list. A filter the visibility language or the limits refuse is shown as the
+    problem's message above an empty list, with the problem's status (400, 422 or 504)."""
     ref = await console.namespace(namespace, Permission.READ)
     params = {k: v for k, v in console.request.query_params.items() if k in FILTER_FIELDS and v}
-    flt = run_filter(params)
-    order = params.get("order_by") or "start_time_desc"
-    async with console.ctx.db.read() as conn:
-        rows, token = await reads.list_runs(
-            conn, ref.id, flt, page_size=PAGE_SIZE, page_token=next_page_token, order=order
-        )
-        counts = await reads.count_runs_by_status(conn, ref.id, flt)
+    problem: PerdureError | None = None
+    try:
+        rows, token, counts = await _listed(console, ref.id, params, next_page_token)
+    except (InvalidArgument, LimitExceeded, DeadlineExceeded) as refused:
+        problem, rows, token, counts = refused, [], None, {}
     total = sum(counts.values())
+    capped = any(n > COUNT_CAP for n in counts.values())
     if refresh is None:
-        refresh = 0 if total > LARGE_NAMESPACE else 5
+        refresh = 0 if total > LARGE_NAMESPACE or problem else 5
     values: dict[str, Any] = {
         "ns": ref.name,
         "rows": rows,
         "next_page_token": token,
-        "counts": counts,
-        "total": total,
+        "counts": {s: _count_text(n) for s, n in counts.items()},
+        # Past the cap a total says "at least": the sum of the counts as far as they went.
+        "total": f"{sum(min(n, COUNT_CAP) for n in counts.values()):,}+"
+        if capped
+        else f"{total:,}",
         "statuses": STATUSES,
         "params": params,
         "refresh": refresh,
@@ -115,9 +147,18 @@ async def workflow_list(
         "curl": curl_of(console, ref.name, params),
         "query": urlencode(params),
         "page_token": next_page_token,
+        "problem": problem,
+        "examples": EXAMPLE_QUERIES,
     }
     template = "workflow_rows.html" if fragment == "rows" else "workflows.html"
-    return render(console.request, template, console, title="Workflows", **values)
+    status_code = problem.status if problem else 200
+    return render(
+        console.request, template, console, status_code=status_code, title="Workflows", **values
+    )
+
+
+def _count_text(count: int) -> str:
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
 
 
 async def _run_values(
@@ -211,13 +252,19 @@ async def history_rows(
 
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}/timeline")
-async def run_timeline(namespace: str, workflow_id: str, run_id: str, console: Page) -> Response:
+async def run_timeline(
+    namespace: str,
+    workflow_id: str,
+    run_id: str,
+    console: Page,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """A page of the timeline's rows: those that begin after event `after` (see
+    app/console/timeline.py)."""
     ref = await console.namespace(namespace, Permission.READ)
     async with console.ctx.db.read() as conn:
         row = await reads.find_run_row(conn, ref.id, workflow_id, run_id)
-        events = await reads.history_page(
-            conn, row["id"], after_event_id=0, up_to_event_id=None, page_size=TIMELINE_EVENTS
-        )
+        events, following = await timeline.page_events(conn, row["id"], after)
     end = row["close_time"] or console.now()
     picture = timeline.layout(events, row["start_time"], end)
     return render(
@@ -227,6 +274,8 @@ async def run_timeline(namespace: str, workflow_id: str, run_id: str, console: P
         ns=ref.name,
         run={"workflow_id": workflow_id, "run_id": row["id"]},
         timeline=picture,
+        after=after,
+        following=following,
     )
 
 
@@ -277,15 +326,6 @@ async def run_stream(
     )
 
 
-def _json_field(text: str, field: str) -> Any:
-    if not text.strip():
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidArgument(f"{field} is not valid JSON: {exc}", field=field) from None
-
-
 def _back(namespace: str, workflow_id: str, run_id: str) -> RedirectResponse:
     return RedirectResponse(
         f"/console/n/{namespace}/workflows/{workflow_id}/runs/{run_id}", status_code=303
@@ -299,7 +339,7 @@ async def signal_run(namespace: str, workflow_id: str, run_id: str, console: Pag
     name = str(form.get("signal_name", "")).strip()
     if not name:
         raise InvalidArgument("name the signal", field="signal_name")
-    payload = _json_field(str(form.get("input", "")), "input")
+    payload = form_json(str(form.get("input", "")), "input")
     await console.engine.signal(
         ref.id,
         workflow_id,
@@ -350,7 +390,7 @@ async def start_like(namespace: str, workflow_id: str, run_id: str, console: Pag
         workflow_id=new_workflow_id,
         workflow_type=row["workflow_type"],
         task_queue=row["task_queue"],
-        input_text=dump_payload(_json_field(str(form.get("input", "")), "input"), field="input"),
+        input_text=dump_payload(form_json(str(form.get("input", "")), "input"), field="input"),
         execution_timeout=row["execution_timeout"],
         run_timeout=row["run_timeout"],
         task_timeout=row["task_timeout"],
