@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     namespace_max_long_polls: int = Field(
         default=5000, gt=0, description="Long polls waiting at once in one namespace (429 beyond)."
     )
+    tenant_requests_at_work: int | None = Field(
+        default=None,
+        ge=1,
+        description="API requests of one tenant worked on at once in a process; the others wait "
+        "their turn in the tenant's queue (default: 2 on SQLite, 8 on PostgreSQL).",
+    )
+    tenant_max_requests_in_flight: int = Field(
+        default=1000,
+        ge=1,
+        description="API requests of one tenant in a process at once, at work or waiting their "
+        "turn (long polls while they wait are not counted); beyond it 429 at once.",
+    )
     tenant_limit_multiple: float = Field(
         default=4.0,
         ge=1,
