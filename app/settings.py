@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     tenant_requests_at_work: int | None = Field(
         default=None,
         ge=1,
-        description="API requests of one tenant worked on at once in a process; the others wait "
-        "their turn in the tenant's queue (default: 2 on SQLite, 8 on PostgreSQL).",
+        description="API requests of one tenant worked on at once in a process while no other "
+        "tenant's are (2 while others' are); the others wait their turn in the tenant's queue "
+        "(default: 2 on SQLite, 16 on PostgreSQL).",
     )
     tenant_max_requests_in_flight: int = Field(
         default=1000,

@@ -128,9 +128,9 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
 
 def tenant_gate(settings: Settings, db: Database) -> TenantGate:
     """Requests at work per tenant (app/api/limits/admission.py). SQLite's transactions run on
-    the event loop, one at a time, so a second request at work only waits; PostgreSQL's wait
-    on the network, and a tenant needs a few at once to keep its connections busy."""
-    at_work = settings.tenant_requests_at_work or (2 if db.is_sqlite else 8)
+    the event loop, one at a time, so more requests at work would only wait; PostgreSQL's wait
+    on the network, and a tenant alone needs more at once to keep its connections busy."""
+    at_work = settings.tenant_requests_at_work or (2 if db.is_sqlite else 16)
     return TenantGate(at_work, max(at_work, settings.tenant_max_requests_in_flight))
 
 

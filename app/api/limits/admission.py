@@ -17,7 +17,8 @@ console, health, metrics) do not pass the gate.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -33,6 +34,12 @@ from app.errors import RateLimited
 
 UNKNOWN = ""  # the share of keys this process has not seen authenticate
 MAX_KNOWN_KEYS = 100_000  # keys whose tenant a process remembers
+# While another tenant was let in this recently, a tenant has SHARED_AT_WORK requests at work
+# at most: each request at work takes an equal part of the event loop, so this keeps a busy
+# tenant's part near another's rather than `tenant_requests_at_work` times it.
+ACTIVE_SECONDS = 1.0
+SHARED_AT_WORK = 2
+MAX_SEEN = 10_000
 
 
 @dataclass(slots=True)
@@ -55,16 +62,20 @@ _turn: ContextVar[Turn | None] = ContextVar("perdure_admission_turn", default=No
 
 
 class TenantGate:
-    """At most `at_work` requests of a tenant at work at once, the rest queued in arrival
-    order; `in_flight` (at work + queued) beyond which a tenant's requests are refused."""
+    """At most `at_work` requests of a tenant at work at once while it is alone, `shared` while
+    other tenants are active too; the rest queued in arrival order; `in_flight` (at work +
+    queued) beyond which a tenant's requests are refused."""
 
-    def __init__(self, at_work: int, in_flight: int) -> None:
+    def __init__(self, at_work: int, in_flight: int, shared: int = SHARED_AT_WORK) -> None:
         if at_work < 1 or in_flight < at_work:
             raise ValueError("a gate needs 1 <= at_work <= in_flight")
         self.at_work = at_work
+        self.shared = min(shared, at_work)
         self.in_flight = in_flight
         self._queues: dict[str, _Queue] = {}
         self._tenant_of_key: dict[str, str] = {}
+        # share -> when it last had a request let in; the most recent last.
+        self._seen: OrderedDict[str, float] = OrderedDict()
 
     def share_of(self, token: str) -> str:
         return self._tenant_of_key.get(hash_api_key(token), UNKNOWN) if token else UNKNOWN
@@ -83,12 +94,30 @@ class TenantGate:
         queue = self._queues.get(share)
         return queue is not None and queue.at_work + len(queue.waiting) >= self.in_flight
 
+    def cap(self, share: str) -> int:
+        """Requests the share may have at work now: all its turns while no other share was
+        let in for ACTIVE_SECONDS, else the shared number."""
+        horizon = time.monotonic() - ACTIVE_SECONDS
+        for other, seen in reversed(self._seen.items()):
+            if seen < horizon:
+                break
+            if other != share:
+                return self.shared
+        return self.at_work
+
+    def _let_in(self, share: str, queue: _Queue) -> None:
+        queue.at_work += 1
+        self._seen[share] = time.monotonic()
+        self._seen.move_to_end(share)
+        if len(self._seen) > MAX_SEEN:
+            self._seen.popitem(last=False)
+
     async def enter(self, share: str) -> None:
         queue = self._queues.get(share)
         if queue is None:
             queue = self._queues[share] = _Queue()
-        if queue.at_work < self.at_work and not queue.waiting:
-            queue.at_work += 1
+        if not queue.waiting and queue.at_work < self.cap(share):
+            self._let_in(share, queue)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.waiting.append(waiter)
@@ -103,7 +132,7 @@ class TenantGate:
             raise
 
     def leave(self, share: str) -> None:
-        """End a request's turn: the tenant's oldest waiting request takes it over, on the
+        """End a request's turn: the tenant's oldest waiting requests are let in, on the
         event loop's next round. Not at once: on SQLite a request often runs from start to
         answer without waiting on anything, so its turn would end before the next of its
         tenant's requests began, and a tenant could run one request after another within a
@@ -112,12 +141,13 @@ class TenantGate:
 
     def _hand_over(self, share: str) -> None:
         queue = self._queues[share]
-        while queue.waiting:
+        queue.at_work -= 1
+        cap = self.cap(share)
+        while queue.waiting and queue.at_work < cap:
             waiter = queue.waiting.popleft()
             if not waiter.done():
+                self._let_in(share, queue)
                 waiter.set_result(None)
-                return
-        queue.at_work -= 1
         self._forget_if_idle(share, queue)
 
     def _forget_if_idle(self, share: str, queue: _Queue) -> None:
