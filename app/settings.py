@@ -84,8 +84,14 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description="API requests of one tenant worked on at once in a process while no other "
-        "tenant's are (2 while others' are); the others wait their turn in the tenant's queue "
+        "tenant's are; the others wait their turn in the tenant's queue "
         "(default: 2 on SQLite, 16 on PostgreSQL).",
+    )
+    tenant_shared_requests_at_work: int = Field(
+        default=1,
+        ge=1,
+        description="The same while other tenants' requests were let in within the last second: "
+        "tenants sharing a process take turns.",
     )
     tenant_max_requests_in_flight: int = Field(
         default=1000,

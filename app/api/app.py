@@ -131,7 +131,8 @@ def tenant_gate(settings: Settings, db: Database) -> TenantGate:
     the event loop, one at a time, so more requests at work would only wait; PostgreSQL's wait
     on the network, and a tenant alone needs more at once to keep its connections busy."""
     at_work = settings.tenant_requests_at_work or (2 if db.is_sqlite else 16)
-    return TenantGate(at_work, max(at_work, settings.tenant_max_requests_in_flight))
+    shared = min(settings.tenant_shared_requests_at_work, at_work)
+    return TenantGate(at_work, max(at_work, settings.tenant_max_requests_in_flight), shared)
 
 
 def _register_problem_schema(app: FastAPI) -> None:

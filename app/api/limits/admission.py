@@ -34,11 +34,8 @@ from app.errors import RateLimited
 
 UNKNOWN = ""  # the share of keys this process has not seen authenticate
 MAX_KNOWN_KEYS = 100_000  # keys whose tenant a process remembers
-# While another tenant was let in this recently, a tenant has SHARED_AT_WORK requests at work
-# at most: each request at work takes an equal part of the event loop, so this keeps a busy
-# tenant's part near another's rather than `tenant_requests_at_work` times it.
+# A tenant shares the server while another tenant was let in this recently (seconds).
 ACTIVE_SECONDS = 1.0
-SHARED_AT_WORK = 2
 MAX_SEEN = 10_000
 
 
@@ -66,11 +63,13 @@ class TenantGate:
     other tenants are active too; the rest queued in arrival order; `in_flight` (at work +
     queued) beyond which a tenant's requests are refused."""
 
-    def __init__(self, at_work: int, in_flight: int, shared: int = SHARED_AT_WORK) -> None:
-        if at_work < 1 or in_flight < at_work:
-            raise ValueError("a gate needs 1 <= at_work <= in_flight")
+    def __init__(self, at_work: int, in_flight: int, shared: int = 1) -> None:
+        if not 1 <= shared <= at_work <= in_flight:
+            raise ValueError("a gate needs 1 <= shared <= at_work <= in_flight")
         self.at_work = at_work
-        self.shared = min(shared, at_work)
+        # Each request at work gets an equal part of the event loop: while tenants share the
+        # server, a busy tenant's part stays near another's rather than `at_work` times it.
+        self.shared = shared
         self.in_flight = in_flight
         self._queues: dict[str, _Queue] = {}
         self._tenant_of_key: dict[str, str] = {}
