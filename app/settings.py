@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         "tenants sharing a process take turns.",
     )
     tenant_max_requests_in_flight: int = Field(
-        default=1000,
+        default=5000,
         ge=1,
         description="API requests of one tenant in a process at once, at work or waiting their "
         "turn (long polls while they wait are not counted); beyond it 429 at once.",
