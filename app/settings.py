@@ -80,6 +80,25 @@ class Settings(BaseSettings):
     namespace_max_long_polls: int = Field(
         default=5000, gt=0, description="Long polls waiting at once in one namespace (429 beyond)."
     )
+    tenant_requests_at_work: int | None = Field(
+        default=None,
+        ge=1,
+        description="API requests of one tenant worked on at once in a process while no other "
+        "tenant's are; the others wait their turn in the tenant's queue "
+        "(default: 2 on SQLite, 16 on PostgreSQL).",
+    )
+    tenant_shared_requests_at_work: int = Field(
+        default=1,
+        ge=1,
+        description="The same while other tenants' requests were let in within the last second: "
+        "tenants sharing a process take turns.",
+    )
+    tenant_max_requests_in_flight: int = Field(
+        default=5000,
+        ge=1,
+        description="API requests of one tenant in a process at once, at work or waiting their "
+        "turn (long polls while they wait are not counted); beyond it 429 at once.",
+    )
     tenant_limit_multiple: float = Field(
         default=4.0,
         ge=1,

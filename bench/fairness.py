@@ -3,8 +3,10 @@
 Tenant B starts workflows one at a time and records each start's latency, first alone and then
 while tenant A starts workflows as fast as 64 connections allow (A's namespace at the default
 limits; A ignores `Retry-After` and sends again at once, as an abusive client would, unless
---polite). Prints B's start p50/p99 idle and under A's flood, and what A got (starts accepted,
-429s). Every loop is bounded by -n and by --timeout.
+--polite), for --rounds rounds. A's connections run in a process of their own, B's in this
+one, the server in a third. Prints B's start p50/p99 alone and under A's flood each round, what
+A got (starts accepted, 429s), and the medians over the rounds. Every loop is bounded by -n,
+--flood-seconds and --timeout.
 
     python bench/fairness.py --spawn sqlite
     python bench/fairness.py --spawn postgres
@@ -123,32 +125,49 @@ async def measure(url: str, key: str, n: int, deadline: float) -> list[float]:
         return await measure_b(b, url, "b", n, deadline)
 
 
-def run(url: str, key_a: str, key_b: str, args: argparse.Namespace) -> None:
-    deadline = time.monotonic() + args.timeout
-    idle = asyncio.run(measure(url, key_b, args.n, deadline))
-    print(f"tenant B alone:           {_figures(idle)}", flush=True)
-
+def _flood_round(url: str, key_a: str, key_b: str, args: argparse.Namespace) -> tuple:
+    """B's latencies while A floods, and A's answers counted by status, per second."""
     receive, send = multiprocessing.Pipe(duplex=False)
     flood = multiprocessing.Process(target=_flood_process, args=(url, key_a, args, send))
     flood.start()
     try:
         time.sleep(1.0)  # let A's flood reach its pace
-        busy = asyncio.run(
-            measure(url, key_b, args.n, min(deadline, time.monotonic() + args.flood_seconds - 2))
-        )
+        deadline = time.monotonic() + args.flood_seconds - 2
+        busy = asyncio.run(measure(url, key_b, args.n, deadline))
     finally:
         counts, elapsed = receive.recv()
         flood.join(timeout=30)
-    print(f"tenant B under A's flood: {_figures(busy)}", flush=True)
+    return busy, {status: n / elapsed for status, n in counts.items() if n}
+
+
+def run(url: str, key_a: str, key_b: str, args: argparse.Namespace) -> None:
+    """Rounds of B alone then B under A's flood: on a shared machine the load drifts, and
+    alternating lets the drift fall on both figures alike."""
+    idle_p50s, busy_p50s = [], []
+    for round_ in range(1, args.rounds + 1):
+        idle = asyncio.run(measure(url, key_b, args.n, time.monotonic() + args.timeout))
+        busy, rates = _flood_round(url, key_a, key_b, args)
+        idle_p50s.append(statistics.median(idle))
+        busy_p50s.append(statistics.median(busy))
+        print(f"round {round_}: tenant B alone:           {_figures(idle)}", flush=True)
+        print(f"round {round_}: tenant B under A's flood: {_figures(busy)}", flush=True)
+        print(
+            f"round {round_}: tenant A meanwhile: "
+            + ", ".join(
+                f"{rate:.0f}/s answered {status}" for status, rate in sorted(rates.items())
+            ),
+            flush=True,
+        )
+        print(
+            f"round {round_}: B's p50 under the flood is {busy_p50s[-1] / idle_p50s[-1]:.2f}x alone",
+            flush=True,
+        )
+    ratio = statistics.median(busy_p50s) / statistics.median(idle_p50s)
     print(
-        "tenant A meanwhile: "
-        + ", ".join(
-            f"{n / elapsed:.0f}/s answered {status}" for status, n in sorted(counts.items()) if n
-        ),
+        f"median of the rounds: B's p50 {statistics.median(idle_p50s) * 1000:.1f} ms alone, "
+        f"{statistics.median(busy_p50s) * 1000:.1f} ms under A's flood ({ratio:.2f}x)",
         flush=True,
     )
-    ratio = statistics.median(busy) / statistics.median(idle)
-    print(f"B's p50 under the flood is {ratio:.2f}x its idle figure", flush=True)
 
 
 def _tenant(url: str, name: str, writes_per_second: float | None = None) -> str:
@@ -190,7 +209,10 @@ def main() -> None:
     parser.add_argument(
         "--flood-seconds", type=float, default=20, help="how long A floods (B measures meanwhile)"
     )
-    parser.add_argument("--timeout", type=float, default=120, help="give up after this long")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of B alone, then flooded")
+    parser.add_argument(
+        "--timeout", type=float, default=120, help="give up on B's measurement after this long"
+    )
     args = parser.parse_args()
     print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
     with spawn(args.spawn, args.postgres_url) as server:

@@ -51,7 +51,9 @@ def _database(kind: str, postgres_url: str) -> Iterator[str]:
         directory = tempfile.mkdtemp(prefix="perdure-bench-")
         yield f"sqlite+aiosqlite:///{directory}/bench.db"
         return
-    name = f"perdure_bench_{uuid.uuid4().hex[:8]}"
+    # Named after the database the URL names (perdure_x -> perdure_x_1a2b3c4d), so each user of
+    # a shared cluster keeps to names of its own.
+    name = f"{sa.engine.make_url(postgres_url).database}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))

@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
+from app.api.limits.admission import AdmissionMiddleware, TenantGate
 from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.problems import (
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.engine = engine
     app.state.metrics = RequestMetrics(ctx.metrics_registry)
     app.state.limiter = Limiter(settings)
+    app.state.admission = tenant_gate(settings, ctx.db)
     install_problem_handlers(app)
     for module in (
         health,
@@ -114,6 +116,8 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine))
+    # Innermost of these: request metrics count the time a request waited for its turn.
+    app.add_middleware(AdmissionMiddleware, gate=app.state.admission)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RawPathRouting)
     if ctx.tracer_provider is not None:
@@ -121,6 +125,15 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
+
+
+def tenant_gate(settings: Settings, db: Database) -> TenantGate:
+    """Requests at work per tenant (app/api/limits/admission.py). SQLite's transactions run on
+    the event loop, one at a time, so more requests at work would only wait; PostgreSQL's wait
+    on the network, and a tenant alone needs more at once to keep its connections busy."""
+    at_work = settings.tenant_requests_at_work or (2 if db.is_sqlite else 16)
+    shared = min(settings.tenant_shared_requests_at_work, at_work)
+    return TenantGate(at_work, max(at_work, settings.tenant_max_requests_in_flight), shared)
 
 
 def _register_problem_schema(app: FastAPI) -> None:

@@ -7,13 +7,15 @@ security scope of its dependency, so every operation's role requirement shows in
 from __future__ import annotations
 
 import hmac
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
+from app.api.limits.admission import TenantGate
 from app.api.limits.limiter import KIND_OF_PERMISSION, Limiter
 from app.auth.principal import (
     NamespaceRef,
@@ -121,13 +123,26 @@ async def get_namespace_caller(
     return NamespaceCaller(principal=principal, namespace=ref)
 
 
-def long_poll(request: Request, caller: NamespaceCaller) -> AbstractAsyncContextManager[None]:
+@asynccontextmanager
+async def long_poll(request: Request, caller: NamespaceCaller) -> AsyncIterator[None]:
     """`async with long_poll(request, caller):` around a wait (poll, result or history wait,
-    event stream) counts it against the namespace's cap of long polls; 429 beyond."""
+    event stream) counts it against the namespace's cap of long polls (429 beyond), and gives
+    the request's turn to the tenant's next request while it waits."""
     limiter: Limiter = request.app.state.limiter
-    return limiter.long_poll(
-        caller.principal.tenant_id, caller.namespace.id, caller.namespace.settings
-    )
+    async with (
+        limiter.long_poll(
+            caller.principal.tenant_id, caller.namespace.id, caller.namespace.settings
+        ),
+        standing_aside(request),
+    ):
+        yield
+
+
+def standing_aside(request: Request) -> AbstractAsyncContextManager[None]:
+    """`async with standing_aside(request):` around any other wait of a request (a query
+    waiting for its worker): its tenant's next request is worked on meanwhile."""
+    gate: TenantGate = request.app.state.admission
+    return gate.standing_aside()
 
 
 async def require_admin_token(

@@ -17,6 +17,7 @@ from app.api.deps import (
     NamespaceOperator,
     NamespaceReader,
     long_poll,
+    standing_aside,
 )
 from app.api.edge import EdgeRoute
 from app.api.idempotency import IdempotencyKey, request_key
@@ -583,17 +584,19 @@ async def query_workflow(
     workflow_id: WorkflowId,
     query_name: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     body: QueryBody,
+    request: Request,
     engine: EngineDep,
     caller: NamespaceReader,
 ) -> FastJSON:
-    answered = await engine.query_workflow(
-        caller.namespace.id,
-        workflow_id,
-        body.run_id,
-        query_name,
-        dump_payload(body.args, field="args"),
-        body.timeout,
-    )
+    async with standing_aside(request):
+        answered = await engine.query_workflow(
+            caller.namespace.id,
+            workflow_id,
+            body.run_id,
+            query_name,
+            dump_payload(body.args, field="args"),
+            body.timeout,
+        )
     error = answered.get("error")
     if error is not None:
         raise QueryFailed(
