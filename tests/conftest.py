@@ -4,10 +4,12 @@ PERDURE_TEST_DATABASE_URL (default: a fresh SQLite file), built with Alembic mig
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +24,7 @@ import uvicorn
 
 from app.api.app import create_app
 from app.context import ServerContext
-from app.db.database import Database
+from app.db.database import Database, _prepare_sqlite_file
 from app.db.migrate import upgrade_to_head
 from app.settings import Environment, Settings
 
@@ -163,14 +165,56 @@ def keyed_client(server_or_client: httpx.AsyncClient, key: str) -> httpx.AsyncCl
     )
 
 
+# Migrated once per session and copied for each fresh database: running the migrations again
+# for every test that needs a database of its own cost seconds each (the session's own database
+# and tests/test_migrations.py still run them from an empty schema).
+_templates: dict[str, str] = {}
+
+
+def _template_of(suite_url: str) -> str:
+    """A migrated database to copy, made on first use: a SQLite file path, or the name of a
+    PostgreSQL database on the suite's server (`<suite database>_template`)."""
+    kind = "sqlite" if suite_url.startswith("sqlite") else suite_url
+    if kind in _templates:
+        return _templates[kind]
+    if kind == "sqlite":
+        directory = Path(tempfile.mkdtemp(prefix="perdure-template-"))
+        upgrade_to_head(f"sqlite+aiosqlite:///{directory}/template.db")
+        _templates[kind] = str(directory / "template.db")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        return _templates[kind]
+    name = f"{sa.engine.make_url(suite_url).database}_template"
+    admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # left over by a session that was killed, maybe older code
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    upgrade_to_head(sa.engine.make_url(suite_url).set(database=name).render_as_string(False))
+    _templates[kind] = name
+
+    def drop() -> None:
+        engine = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+
+    atexit.register(drop)
+    return name
+
+
 @contextlib.contextmanager
 def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
-    """A new, empty, migrated database of the suite's kind, dropped afterwards."""
+    """A new, empty, migrated database of the suite's kind (a copy of a database migrated once
+    per session), dropped afterwards."""
+    template = _template_of(suite_url)
     if suite_url.startswith("sqlite"):
         directory = Path(tempfile.mkdtemp(prefix="perdure-fresh-"))
         url = f"sqlite+aiosqlite:///{directory}/fresh.db"
         try:
-            upgrade_to_head(url)
+            _prepare_sqlite_file(url)  # the server's own file mode (owner only)
+            with contextlib.closing(sqlite3.connect(template)) as source:
+                with contextlib.closing(sqlite3.connect(directory / "fresh.db")) as copy:
+                    source.backup(copy)
             yield url
         finally:
             shutil.rmtree(directory, ignore_errors=True)
@@ -178,10 +222,9 @@ def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
     name = f"perdure_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template}"))
     url = sa.engine.make_url(suite_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade_to_head(url)
         yield url
     finally:
         with admin.connect() as conn:
