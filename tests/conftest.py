@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import ssl
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,9 @@ from app.db.migrate import upgrade_to_head
 from app.settings import Environment, Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# One TLS context for the suite's clients: they speak plain HTTP to 127.0.0.1, but httpx loads
+# the CA bundle into a new context for every client otherwise (tens of ms, twice per test).
+LOOPBACK_TLS = ssl.create_default_context()
 # The console's browser tests drive Debian's chromium (.ci/run installs it with apt).
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -112,7 +116,9 @@ async def browser() -> AsyncIterator[Any]:
 @pytest.fixture
 async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     """An unauthenticated client of the suite's server."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, timeout=90, verify=LOOPBACK_TLS
+    ) as client:
         yield client
 
 
@@ -135,7 +141,10 @@ async def new_tenant(http: httpx.AsyncClient, namespace: str = "main") -> Tenant
     assert created.status_code == 201, created.text
     key = created.json()["api_key"]["key"]
     client = httpx.AsyncClient(
-        base_url=str(http.base_url), headers={"Authorization": f"Bearer {key}"}, timeout=90
+        base_url=str(http.base_url),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=90,
+        verify=LOOPBACK_TLS,
     )
     made = await client.post("/api/v1/namespaces", json={"name": namespace})
     assert made.status_code == 201, made.text
@@ -162,6 +171,7 @@ def keyed_client(server_or_client: httpx.AsyncClient, key: str) -> httpx.AsyncCl
         base_url=str(server_or_client.base_url),
         headers={"Authorization": f"Bearer {key}"},
         timeout=90,
+        verify=LOOPBACK_TLS,
     )
 
 
