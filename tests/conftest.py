@@ -212,23 +212,29 @@ def _template_of(suite_url: str) -> str:
     return name
 
 
+def migrated_sqlite_file(path: Path) -> str:
+    """A SQLite database at `path`, migrated to head (a copy of the session's template, made
+    with the server's file mode: owner only); its URL."""
+    url = f"sqlite+aiosqlite:///{path}"
+    _prepare_sqlite_file(url)
+    with contextlib.closing(sqlite3.connect(_template_of("sqlite"))) as source:
+        with contextlib.closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+    return url
+
+
 @contextlib.contextmanager
 def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
     """A new, empty, migrated database of the suite's kind (a copy of a database migrated once
     per session), dropped afterwards."""
-    template = _template_of(suite_url)
     if suite_url.startswith("sqlite"):
         directory = Path(tempfile.mkdtemp(prefix="perdure-fresh-"))
-        url = f"sqlite+aiosqlite:///{directory}/fresh.db"
         try:
-            _prepare_sqlite_file(url)  # the server's own file mode (owner only)
-            with contextlib.closing(sqlite3.connect(template)) as source:
-                with contextlib.closing(sqlite3.connect(directory / "fresh.db")) as copy:
-                    source.backup(copy)
-            yield url
+            yield migrated_sqlite_file(directory / "fresh.db")
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return
+    template = _template_of(suite_url)
     name = f"perdure_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
