@@ -4,10 +4,13 @@ PERDURE_TEST_DATABASE_URL (default: a fresh SQLite file), built with Alembic mig
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import shutil
 import socket
+import sqlite3
+import ssl
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,11 +25,14 @@ import uvicorn
 
 from app.api.app import create_app
 from app.context import ServerContext
-from app.db.database import Database
+from app.db.database import Database, _prepare_sqlite_file
 from app.db.migrate import upgrade_to_head
 from app.settings import Environment, Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# One TLS context for the suite's clients: they speak plain HTTP to 127.0.0.1, but httpx loads
+# the CA bundle into a new context for every client otherwise (tens of ms, twice per test).
+LOOPBACK_TLS = ssl.create_default_context()
 # The console's browser tests drive Debian's chromium (.ci/run installs it with apt).
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,7 +63,16 @@ def reset_database(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
+        commit_without_waiting_for_disk(conn, sa.engine.make_url(url).database)
     engine.dispose()
+
+
+def commit_without_waiting_for_disk(conn: sa.Connection, database: str | None) -> None:
+    """PostgreSQL: the test database's sessions commit without waiting for the WAL to reach
+    the disk (synchronous_commit=off). Only a crash of PostgreSQL itself could lose the last
+    commits, which no test does; what other sessions see, and when, is unchanged. Each commit
+    was a disk flush of several ms, and the suite makes thousands."""
+    conn.execute(sa.text(f'ALTER DATABASE "{database}" SET synchronous_commit = off'))
 
 
 def free_port() -> int:
@@ -110,7 +125,9 @@ async def browser() -> AsyncIterator[Any]:
 @pytest.fixture
 async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     """An unauthenticated client of the suite's server."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, timeout=90, verify=LOOPBACK_TLS
+    ) as client:
         yield client
 
 
@@ -133,7 +150,10 @@ async def new_tenant(http: httpx.AsyncClient, namespace: str = "main") -> Tenant
     assert created.status_code == 201, created.text
     key = created.json()["api_key"]["key"]
     client = httpx.AsyncClient(
-        base_url=str(http.base_url), headers={"Authorization": f"Bearer {key}"}, timeout=90
+        base_url=str(http.base_url),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=90,
+        verify=LOOPBACK_TLS,
     )
     made = await client.post("/api/v1/namespaces", json={"name": namespace})
     assert made.status_code == 201, made.text
@@ -160,28 +180,78 @@ def keyed_client(server_or_client: httpx.AsyncClient, key: str) -> httpx.AsyncCl
         base_url=str(server_or_client.base_url),
         headers={"Authorization": f"Bearer {key}"},
         timeout=90,
+        verify=LOOPBACK_TLS,
     )
+
+
+# Migrated once per session and copied for each fresh database: running the migrations again
+# for every test that needs a database of its own cost seconds each (the session's own database
+# and tests/test_migrations.py still run them from an empty schema).
+_templates: dict[str, str] = {}
+
+
+def _template_of(suite_url: str) -> str:
+    """A migrated database to copy, made on first use: a SQLite file path, or the name of a
+    PostgreSQL database on the suite's server (`<suite database>_template`)."""
+    kind = "sqlite" if suite_url.startswith("sqlite") else suite_url
+    if kind in _templates:
+        return _templates[kind]
+    if kind == "sqlite":
+        directory = Path(tempfile.mkdtemp(prefix="perdure-template-"))
+        upgrade_to_head(f"sqlite+aiosqlite:///{directory}/template.db")
+        _templates[kind] = str(directory / "template.db")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        return _templates[kind]
+    name = f"{sa.engine.make_url(suite_url).database}_template"
+    admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # left over by a session that was killed, maybe older code
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        commit_without_waiting_for_disk(conn, name)
+    admin.dispose()
+    upgrade_to_head(sa.engine.make_url(suite_url).set(database=name).render_as_string(False))
+    _templates[kind] = name
+
+    def drop() -> None:
+        engine = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+
+    atexit.register(drop)
+    return name
+
+
+def migrated_sqlite_file(path: Path) -> str:
+    """A SQLite database at `path`, migrated to head (a copy of the session's template, made
+    with the server's file mode: owner only); its URL."""
+    url = f"sqlite+aiosqlite:///{path}"
+    _prepare_sqlite_file(url)
+    with contextlib.closing(sqlite3.connect(_template_of("sqlite"))) as source:
+        with contextlib.closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+    return url
 
 
 @contextlib.contextmanager
 def fresh_database(suite_url: str):  # type: ignore[no-untyped-def]
-    """A new, empty, migrated database of the suite's kind, dropped afterwards."""
+    """A new, empty, migrated database of the suite's kind (a copy of a database migrated once
+    per session), dropped afterwards."""
     if suite_url.startswith("sqlite"):
         directory = Path(tempfile.mkdtemp(prefix="perdure-fresh-"))
-        url = f"sqlite+aiosqlite:///{directory}/fresh.db"
         try:
-            upgrade_to_head(url)
-            yield url
+            yield migrated_sqlite_file(directory / "fresh.db")
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return
+    template = _template_of(suite_url)
     name = f"perdure_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(suite_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+        commit_without_waiting_for_disk(conn, name)  # not copied from the template
     url = sa.engine.make_url(suite_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade_to_head(url)
         yield url
     finally:
         with admin.connect() as conn:

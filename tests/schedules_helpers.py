@@ -16,7 +16,15 @@ import httpx
 import pytest
 
 from app.settings import Environment, Settings
-from tests.conftest import ADMIN_TOKEN, RunningServer, Tenant, fresh_database, new_tenant, serve_app
+from tests.conftest import (
+    ADMIN_TOKEN,
+    LOOPBACK_TLS,
+    RunningServer,
+    Tenant,
+    fresh_database,
+    new_tenant,
+    serve_app,
+)
 
 
 def own_server_settings(url: str, **overrides: Any) -> Settings:
@@ -38,7 +46,7 @@ async def clock_server(database_url: str) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def sched_tenant(clock_server: RunningServer) -> AsyncIterator[Tenant]:
-    async with httpx.AsyncClient(base_url=clock_server.base_url) as http:
+    async with httpx.AsyncClient(base_url=clock_server.base_url, verify=LOOPBACK_TLS) as http:
         tenant = await new_tenant(http)
     yield tenant
     await delete_all_schedules(tenant)

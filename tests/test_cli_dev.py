@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, migrated_sqlite_file
 
 PERDURE = str(Path(sys.executable).with_name("perdure"))
 START_TIMEOUT = 60.0
@@ -187,8 +187,7 @@ SECRET_KEY = "a-test-secret-key-of-enough-length-0123456789"
 
 
 def test_serve_refuses_to_start_in_production_without_a_secret_key(tmp_path):
-    env = clean_environment(PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db")
-    assert run("migrate", cwd=tmp_path, env=env).returncode == 0
+    env = clean_environment(PERDURE_DATABASE_URL=migrated_sqlite_file(tmp_path / "serve.db"))
 
     refused = run("serve", cwd=tmp_path, env=env)
 

@@ -9,8 +9,8 @@ import time
 
 import httpx
 
-from tests.conftest import free_port
-from tests.test_cli_dev import clean_environment, run, start, wait_until_ready  # noqa: F401 (fixture)
+from tests.conftest import free_port, migrated_sqlite_file
+from tests.test_cli_dev import clean_environment, start, wait_until_ready  # noqa: F401 (fixture)
 
 SECRET_INPUT = "card-4111-1111-1111-1111"
 
@@ -36,12 +36,11 @@ def wait_for_log(path, predicate, timeout: float = 15.0) -> list[dict]:  # type:
 def test_serve_logs_json_requests_and_engine_warnings_without_payloads(tmp_path):
     port = free_port()
     env = clean_environment(
-        PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        PERDURE_DATABASE_URL=migrated_sqlite_file(tmp_path / "p.db"),  # as `perdure migrate` does
         PERDURE_PORT=str(port),
         PERDURE_ADMIN_TOKEN="admin-token-for-logs-test",
         PERDURE_SECRET_KEY="a-secret-key-for-the-logs-test-0123456789",
     )
-    assert run("migrate", cwd=tmp_path, env=env).returncode == 0
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:
         import subprocess

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from app.clock import Clock
 from tests.conftest import Tenant, fresh_database, new_tenant, serve_app
 from tests.schedules_helpers import (
     create,
@@ -70,22 +71,28 @@ async def test_times_missed_while_down_are_taken_inside_the_catch_up_window(data
 async def test_two_replicas_take_each_second_of_a_schedule_exactly_once(database_url):
     with fresh_database(database_url) as url:
         settings = own_server_settings(url)
-        async with serve_app(settings) as a, serve_app(settings) as b:
+        # One clock for both replicas, moved a second or two at a time: every step both fire
+        # what became due at once (their deadline loops race along too), so each second is
+        # contended without waiting for it in real time.
+        clock = Clock()
+        async with serve_app(settings, clock=clock) as a, serve_app(settings, clock=clock) as b:
             async with httpx.AsyncClient(base_url=a.base_url) as http:
                 tenant = await new_tenant(http)
             schedule = sid()
-            # Real time on purpose: both replicas' deadline loops race for every second.
             await create(
                 tenant, schedule, {"intervals": [{"every": 1}]}, policy={"overlap": "ALLOW_ALL"}
             )
-            await asyncio.sleep(30)
+            replicas = (a.app.state.engine, b.app.state.engine)
+            for step in range(40):
+                clock.advance(timedelta(seconds=1 + step % 2))
+                await asyncio.gather(*(engine.fire_due_timers() for engine in replicas))
             assert (
                 await tenant.client.delete(tenant.ns(f"/schedules/{schedule}"))
             ).status_code == 204
 
             seen = await nominal_times(on(tenant, b.base_url), schedule)
             seconds = [datetime.fromisoformat(t) for t in seen]
-            assert len(seconds) >= 25, seen
+            assert len(seconds) >= 58, seen
             assert len(set(seconds)) == len(seconds), "a second was taken twice"
             assert seconds == [seconds[0] + timedelta(seconds=i) for i in range(len(seconds))], (
                 "a second was skipped"

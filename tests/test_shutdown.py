@@ -11,8 +11,8 @@ import time
 
 import httpx
 
-from tests.conftest import free_port
-from tests.test_cli_dev import PERDURE, clean_environment, run, wait_until_ready
+from tests.conftest import free_port, migrated_sqlite_file
+from tests.test_cli_dev import PERDURE, clean_environment, wait_until_ready
 
 POLLS = 50
 EXIT_WITHIN = 5.0
@@ -31,7 +31,6 @@ async def until_waiting(http: httpx.AsyncClient, polls: int) -> None:
 
 def spawn_serve(tmp_path, env: dict[str, str]) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
     """`perdure serve` on a migrated database, its output in server.log."""
-    assert run("migrate", cwd=tmp_path, env=env).returncode == 0
     with open(tmp_path / "server.log", "w") as log_file:
         return subprocess.Popen(
             [PERDURE, "serve"], cwd=tmp_path, env=env, stdout=log_file, stderr=log_file
@@ -41,7 +40,7 @@ def spawn_serve(tmp_path, env: dict[str, str]) -> subprocess.Popen[bytes]:  # ty
 async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_path):
     port = free_port()
     env = clean_environment(
-        PERDURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        PERDURE_DATABASE_URL=migrated_sqlite_file(tmp_path / "p.db"),  # as `perdure migrate` does
         PERDURE_PORT=str(port),
         PERDURE_ADMIN_TOKEN="admin-token-for-shutdown",
         PERDURE_SECRET_KEY="a-secret-key-for-the-shutdown-test-0123456789",
