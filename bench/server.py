@@ -43,7 +43,10 @@ def _database(kind: str, postgres_url: str) -> Iterator[str]:
         directory = tempfile.mkdtemp(prefix="perdure-bench-")
         yield f"sqlite+aiosqlite:///{directory}/bench.db"
         return
-    name = f"perdure_bench_{uuid.uuid4().hex[:8]}"
+    # Named after the database of --postgres-url, so a bench's throw-away databases sit beside
+    # the one it was given (perdure_x -> perdure_x_bench_1a2b3c4d).
+    base = sa.engine.make_url(postgres_url).database or "perdure"
+    name = f"{base}_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -59,9 +62,11 @@ def _database(kind: str, postgres_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def spawn(kind: str, postgres_url: str, *, workers: int = 1) -> Iterator[BenchServer]:
+def spawn(
+    kind: str, postgres_url: str, *, workers: int = 1, port: int = 0
+) -> Iterator[BenchServer]:
     with _database(kind, postgres_url) as db_url:
-        port = _free_port()
+        port = port or _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERDURE_")}
         env.update(
             PERDURE_DATABASE_URL=db_url,
@@ -114,6 +119,10 @@ def bench_arguments(description: str, *, unit: str, default_n: int) -> argparse.
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes of --spawn (PERDURE_WORKERS)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port of --spawn (default: a free one)")
     parser.add_argument("--url", default="http://127.0.0.1:8233")
     parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
     parser.add_argument("--namespace", default="default")
@@ -130,7 +139,7 @@ def run_levels(args: argparse.Namespace, level: Callable[[str, str, str, int], N
     server (--spawn) or the one named by --url/--key."""
     if args.spawn:
         print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
-        with spawn(args.spawn, args.postgres_url) as server:
+        with spawn(args.spawn, args.postgres_url, workers=args.workers, port=args.port) as server:
             for concurrency in args.concurrency:
                 level(server.url, server.key, server.namespace, concurrency)
     else:
