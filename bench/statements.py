@@ -4,9 +4,9 @@ Wall-clock figures on a shared machine are noisy; what each request asks of the 
 not. This runs a server in this process (background loops off) and drives workflows one
 request at a time, the way bench/raw_http.py and bench/definitions.py do, counting per request:
 
-- statements: what SQLAlchemy executes (an executemany counts once), plus `hot` statements
-  run on SQLite's own connection (app/db/hot.py), which SQLAlchemy never sees;
-- transactions: commits;
+- statements: the queries the database executed (on PostgreSQL read off the wire, so an
+  executemany counts each row set; on SQLite from its trace callback, hot statements included);
+- commits;
 - round trips (PostgreSQL): the times the server turned from waiting on the database to
   waiting on the client, counted by a TCP relay between the server and PostgreSQL, so BEGIN,
   pings, COMMIT and pipelined batches are counted as the network sees them.
@@ -75,8 +75,50 @@ class Counter:
         return taken
 
     def statement(self, sql: str) -> None:
-        self.statements += 1
+        word = sql.lstrip()[:8].upper()
+        if word.startswith("COMMIT"):
+            self.commits += 1
+        elif not word.startswith(("BEGIN", "ROLLBACK", "PRAGMA")):
+            self.statements += 1
         self.sql.append(" ".join(sql.split())[:160])
+
+
+class Protocol:
+    """Reads PostgreSQL's frontend messages off the wire: every query executed (simple Query,
+    or Bind of a parsed statement, pipelined or not) goes to the counter."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.buffer = b""
+        self.started = False
+        self.parsed: dict[bytes, str] = {}
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            if not self.started:  # the startup message has no type byte
+                if len(self.buffer) < 4:
+                    return
+                length = int.from_bytes(self.buffer[:4], "big")
+                if len(self.buffer) < length:
+                    return
+                self.buffer = self.buffer[length:]
+                self.started = True
+                continue
+            if len(self.buffer) < 5:
+                return
+            kind, length = self.buffer[:1], int.from_bytes(self.buffer[1:5], "big")
+            if len(self.buffer) < 1 + length:
+                return
+            body, self.buffer = self.buffer[5 : 1 + length], self.buffer[1 + length :]
+            if kind == b"Q":
+                self.counter.statement(body.rstrip(b"\0").decode())
+            elif kind == b"P":
+                name, rest = body.split(b"\0", 1)
+                self.parsed[name] = rest.split(b"\0", 1)[0].decode()
+            elif kind == b"B":
+                _portal, name, _ = body.split(b"\0", 2)
+                self.counter.statement(self.parsed.get(name, "?"))
 
 
 class Relay:
@@ -94,12 +136,16 @@ class Relay:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         turn = {"answered": True}
+        protocol = Protocol(self.counter)
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
             try:
                 while data := await src.read(65536):
                     if up and turn["answered"]:
                         self.counter.round_trips += 1
+                        self.counter.sql.append(f"-- round trip {self.counter.round_trips}")
+                    if up:
+                        protocol.feed(data)
                     turn["answered"] = not up
                     dst.write(data)
                     await dst.drain()
@@ -116,32 +162,13 @@ class Relay:
             self.server.close()
 
 
-def watch(db: Database, counter: Counter) -> None:
-    engines = (
-        [db._sqlite_writer, db._sqlite_reader] if db.is_sqlite else [db._engine.sync_engine]
-    )
-    for engine in engines:
-        if db.is_sqlite:
-            # Every statement SQLite runs, hot ones included (BEGIN/COMMIT counted apart).
-            @sa.event.listens_for(engine, "connect")
-            def _trace(dbapi_connection: Any, _record: Any) -> None:
-                def traced(sql: str) -> None:
-                    word = sql.split(None, 1)[0].upper() if sql.strip() else ""
-                    if word == "COMMIT":
-                        counter.commits += 1
-                    elif word not in ("BEGIN", "ROLLBACK", "PRAGMA"):
-                        counter.statement(sql)
+def watch_sqlite(db: Database, counter: Counter) -> None:
+    """Every statement SQLite runs, hot ones included (on PostgreSQL the relay reads them)."""
+    for engine in [db._sqlite_writer, db._sqlite_reader]:
 
-                dbapi_connection.set_trace_callback(traced)
-        else:
-
-            @sa.event.listens_for(engine, "before_cursor_execute")
-            def _statement(*args: Any) -> None:
-                counter.statement(args[2])
-
-            @sa.event.listens_for(engine, "commit")
-            def _commit(_conn: Any) -> None:
-                counter.commits += 1
+        @sa.event.listens_for(engine, "connect")
+        def _trace(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.set_trace_callback(counter.statement)
 
 
 @contextlib.asynccontextmanager
@@ -183,8 +210,10 @@ def database(postgres_url: str | None) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     try:
-        yield sa.engine.make_url(postgres_url).set(database=name).render_as_string(
-            hide_password=False
+        yield (
+            sa.engine.make_url(postgres_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         with admin.connect() as conn:
@@ -271,7 +300,8 @@ class Flows:
         poll_act = f"/task-queues/{QUEUE}/activity-tasks/poll"
         poll = {"identity": "b", "wait": 1}
         await m(
-            "start", lambda: self.post(f"/workflows/{wid}", {"workflow_type": "B", "task_queue": QUEUE})
+            "start",
+            lambda: self.post(f"/workflows/{wid}", {"workflow_type": "B", "task_queue": QUEUE}),
         )
         task = await m("poll wft", lambda: self.post(poll_wft, poll))
         await m("complete wft: schedule", self.complete_wft(task, self.schedule(False)))
@@ -312,7 +342,9 @@ async def main_async(args: argparse.Namespace) -> None:
             with socket_port() as relay_port:
                 pass
             await relay.start(args.relay_port or relay_port)
-            served_url = parsed.set(host="127.0.0.1", port=args.relay_port or relay_port)
+            served_url = parsed.set(
+                host="127.0.0.1", port=args.relay_port or relay_port
+            ).update_query_dict({"sslmode": "disable", "gssencmode": "disable"})
             served_url = served_url.render_as_string(hide_password=False)
         settings = Settings(
             database_url=served_url,
@@ -321,7 +353,8 @@ async def main_async(args: argparse.Namespace) -> None:
             run_background_loops=False,
         )
         db = Database(served_url)
-        watch(db, counter)
+        if db.is_sqlite:
+            watch_sqlite(db, counter)
         figures: dict[str, dict[str, list[tuple[int, int, int]]]] = defaultdict(
             lambda: defaultdict(list)
         )
@@ -383,7 +416,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--postgres-url", help="measure on PostgreSQL (a database is made beside it)")
+    parser.add_argument(
+        "--postgres-url", help="measure on PostgreSQL (a database is made beside it)"
+    )
     parser.add_argument("--relay-port", type=int, default=0, help="the counting relay's port")
     parser.add_argument("--workflows", type=int, default=5, help="workflows per flow, measured")
     parser.add_argument("--show", help="print the SQL of the operations whose name has this")

@@ -91,7 +91,7 @@ class BatchLoop:
         cursor = (job["cursor_start_time"], job["cursor_run_id"]) if job["cursor_run_id"] else None
         planned = None
         while time.monotonic() < deadline:
-            async with self.ctx.db.read() as conn:
+            async with self.ctx.db.read(transaction=True) as conn:
                 if planned is None:
                     planned = await batches.job_plan(
                         conn, job, self.ctx.clock.now(), self.ctx.db.dialect
