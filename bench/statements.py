@@ -4,12 +4,12 @@ Wall-clock figures on a shared machine are noisy; what each request asks of the 
 not. This runs a server in this process (background loops off) and drives workflows one
 request at a time, the way bench/raw_http.py and bench/definitions.py do, counting per request:
 
-- statements: the queries the database executed (on PostgreSQL read off the wire, so an
+- statements: the queries the database executed (on PostgreSQL read off the wire by a TCP
+  relay between the server and PostgreSQL, so an
   executemany counts each row set; on SQLite from its trace callback, hot statements included);
 - commits;
-- round trips (PostgreSQL): the times the server turned from waiting on the database to
-  waiting on the client, counted by a TCP relay between the server and PostgreSQL, so BEGIN,
-  pings, COMMIT and pipelined batches are counted as the network sees them.
+- round trips (PostgreSQL): the times the driver waited for PostgreSQL's answer (a statement
+  sent alone, BEGIN, a ping, COMMIT, a pipeline synced or a result fetched from it).
 
     .venv/bin/python bench/statements.py                                   # a fresh SQLite file
     .venv/bin/python bench/statements.py --postgres-url postgresql+psycopg://postgres@127.0.0.1/perdure_x
@@ -122,8 +122,7 @@ class Protocol:
 
 
 class Relay:
-    """A TCP relay to PostgreSQL that counts round trips: each time bytes go to the database
-    after bytes came back from it (or first), one turn."""
+    """A TCP relay to PostgreSQL that reads the statements off the wire."""
 
     def __init__(self, counter: Counter, host: str, port: int) -> None:
         self.counter = counter
@@ -135,18 +134,13 @@ class Relay:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
-        turn = {"answered": True}
         protocol = Protocol(self.counter)
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
             try:
                 while data := await src.read(65536):
-                    if up and turn["answered"]:
-                        self.counter.round_trips += 1
-                        self.counter.sql.append(f"-- round trip {self.counter.round_trips}")
                     if up:
                         protocol.feed(data)
-                    turn["answered"] = not up
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, asyncio.CancelledError):
@@ -160,6 +154,33 @@ class Relay:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+
+
+def count_waits(counter: Counter) -> None:
+    """Count psycopg's waits for an answer: each time the driver must read from PostgreSQL
+    before it can go on (a statement sent alone, a pipeline synced, a result fetched), one
+    round trip. Sending without waiting (a pipeline's queued statements) counts nothing."""
+    import psycopg.waiting
+    from psycopg.waiting import Wait
+
+    wait_async = psycopg.waiting.wait_async
+
+    def counted(gen: Any) -> Any:
+        try:
+            state = next(gen)
+            while True:
+                if state == Wait.R:
+                    counter.round_trips += 1
+                    counter.sql.append(f"-- wait {counter.round_trips}")
+                ready = yield state
+                state = gen.send(ready)
+        except StopIteration as stop:
+            return stop.value
+
+    async def waiting(gen: Any, *args: Any, **kwargs: Any) -> Any:
+        return await wait_async(counted(gen), *args, **kwargs)
+
+    psycopg.waiting.wait_async = waiting
 
 
 def watch_sqlite(db: Database, counter: Counter) -> None:
@@ -342,6 +363,7 @@ async def main_async(args: argparse.Namespace) -> None:
             with socket_port() as relay_port:
                 pass
             await relay.start(args.relay_port or relay_port)
+            count_waits(counter)
             served_url = parsed.set(
                 host="127.0.0.1", port=args.relay_port or relay_port
             ).update_query_dict({"sslmode": "disable", "gssencmode": "disable"})

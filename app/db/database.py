@@ -179,6 +179,9 @@ class Database:
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
+                # The connection used last is used next: busy connections stay warm (their
+                # prepared statements too) and the rest idle out of the ping-free window.
+                pool_use_lifo=True,
                 connect_args=_connect_args(url),
             )
             _ping_idle_connections(self._engine.sync_engine)
@@ -198,7 +201,9 @@ class Database:
                 with self._writer_conn.begin():
                     yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
-        async with self._gate.slot(), self._engine.connect() as conn:
+        # In autocommit mode: the transaction's BEGIN is sent by PipelinedConnection, in the
+        # same pipeline as its first statements.
+        async with self._gate.slot(), self._autocommit.connect() as conn:
             raw = await conn.get_raw_connection()
             piped = PipelinedConnection(conn, raw.driver_connection)  # type: ignore[arg-type]
             yield piped  # type: ignore[misc]

@@ -124,14 +124,16 @@ class PipelinedConnection:
     """The async connection interface the engine uses, over one PostgreSQL write transaction
     whose hot statements are pipelined (see the module's docstring)."""
 
-    __slots__ = ("conn", "raw", "dialect", "_queue")
+    __slots__ = ("conn", "raw", "dialect", "_queue", "_begun")
 
     def __init__(self, conn: AsyncConnection, raw: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
         self.raw = raw
         self.dialect = conn.dialect
         # (sql, arguments, many): statements sent with the next answered one or with COMMIT.
-        self._queue: list[tuple[str, Any, bool]] = []
+        # The connection is in autocommit mode: the transaction is ours to BEGIN and COMMIT.
+        self._queue: list[tuple[str, Any, bool]] = [("BEGIN", None, False)]
+        self._begun = False
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         many = isinstance(parameters, list)
@@ -168,8 +170,10 @@ class PipelinedConnection:
 
     async def commit(self) -> None:
         """Send what is queued and COMMIT, in one round trip; return once it is durable."""
-        await self._send(commit=True)
-        await self.conn.commit()  # SQLAlchemy's bookkeeping; the driver has committed already
+        if self._begun or len(self._queue) > 1:
+            await self._send(commit=True)
+        self._queue = []
+        await self.conn.commit()  # SQLAlchemy's bookkeeping only (autocommit mode)
 
     async def _send(
         self, query: tuple[str, dict[str, Any]] | None = None, *, commit: bool = False
@@ -179,24 +183,29 @@ class PipelinedConnection:
         if not self._queue and query is None and not commit:
             return [], []
         queue, self._queue = self._queue, []
+        self._begun = True
         sql, arguments = "", None
         rows: list[tuple[Any, ...]] = []
         type_codes: list[int] = []
         try:
-            async with self.raw.pipeline(), self.raw.cursor() as cursor:
-                for sql, arguments, many in queue:
-                    if many:
-                        await cursor.executemany(sql, arguments)
-                    else:
+            async with self.raw.cursor() as cursor:
+                # Leaving the pipeline syncs it: the one wait for every answer. The query's
+                # rows are read after it (fetching inside would wait once more).
+                async with self.raw.pipeline():
+                    for sql, arguments, many in queue:
+                        if many:
+                            await cursor.executemany(sql, arguments)
+                        else:
+                            await cursor.execute(sql, arguments)
+                    if query is not None:
+                        sql, arguments = query
                         await cursor.execute(sql, arguments)
+                    if commit:
+                        sql, arguments = "COMMIT", None
+                        await cursor.execute(sql)
                 if query is not None:
-                    sql, arguments = query
-                    await cursor.execute(sql, arguments)
                     rows = await cursor.fetchall()
                     type_codes = [c.type_code for c in cursor.description or ()]
-                if commit:
-                    sql, arguments = "COMMIT", None
-                    await self.raw.commit()
         except psycopg.Error as err:
             invalidated = self.dialect.is_disconnect(err, None, None)
             if invalidated:
