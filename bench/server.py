@@ -27,6 +27,75 @@ class BenchServer:
     url: str
     key: str
     namespace: str
+    pid: int = 0
+    database_url: str = ""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's workers under PERDURE_WORKERS)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(current := todo.pop())
+        todo.extend(children.get(current, []))
+    return tree
+
+
+class CpuMeter:
+    """CPU seconds spent by the bench server's processes and by its PostgreSQL backends (this
+    machine only): a cost per workflow that a busy, shared machine disturbs far less than
+    wall-clock throughput."""
+
+    def __init__(self, server: BenchServer) -> None:
+        self.server = server
+        self.engine = (
+            sa.create_engine(server.database_url.replace("+asyncpg", "+psycopg"))
+            if server.database_url.startswith("postgresql")
+            else None
+        )
+
+    def _backends(self) -> list[int]:
+        if self.engine is None:
+            return []
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            )
+
+    def sample(self) -> dict[int, float]:
+        pids = _process_tree(self.server.pid) + self._backends()
+        return {pid: _cpu_seconds(pid) for pid in pids}
+
+    def report(self, before: dict[int, float], units: int, unit: str) -> None:
+        after = self.sample()
+        server = set(_process_tree(self.server.pid))
+        spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+        own = sum(v for pid, v in spent.items() if pid in server)
+        backends = sum(v for pid, v in spent.items() if pid not in server)
+        line = f"  CPU per {unit[:-1]}: server {own / units * 1000:.2f} ms"
+        if self.engine is not None:
+            line += f", PostgreSQL backends {backends / units * 1000:.2f} ms"
+        print(line, flush=True)
 
 
 def _free_port() -> int:
@@ -100,7 +169,9 @@ def spawn(
                 json={"name": "bench"},
                 headers={"Authorization": f"Bearer {key}"},
             )
-            yield BenchServer(url=url, key=key, namespace="bench")
+            yield BenchServer(
+                url=url, key=key, namespace="bench", pid=proc.pid, database_url=db_url
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=15)
@@ -127,6 +198,7 @@ def bench_arguments(description: str, *, unit: str, default_n: int) -> argparse.
     parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("-n", type=int, default=default_n, help=f"{unit} per concurrency level")
+    parser.set_defaults(unit=unit)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument(
         "--timeout", type=float, default=300, help="give up after this many seconds per level"
@@ -140,8 +212,11 @@ def run_levels(args: argparse.Namespace, level: Callable[[str, str, str, int], N
     if args.spawn:
         print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
         with spawn(args.spawn, args.postgres_url, workers=args.workers, port=args.port) as server:
+            meter = CpuMeter(server)
             for concurrency in args.concurrency:
+                before = meter.sample()
                 level(server.url, server.key, server.namespace, concurrency)
+                meter.report(before, args.n, args.unit)
     else:
         key = args.key or Path(".perdure/dev-key").read_text().strip()
         for concurrency in args.concurrency:
