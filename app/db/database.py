@@ -175,13 +175,10 @@ class Database:
             self._readers = FairGate(SQLITE_READERS)
             self.dialect = "sqlite"
         else:
-            # As many connections as before (the pool and its overflow), all kept open: an
-            # overflow connection closed at check-in is a new backend (a fork and a login on
-            # the server) a moment later, every time the load dips and rises.
             self._engine = create_async_engine(
                 url,
-                pool_size=2 * pool_size,
-                max_overflow=0,
+                pool_size=pool_size,
+                max_overflow=pool_size,
                 # The connection used last is used next: busy connections stay warm (their
                 # prepared statements too) and the rest idle out of the ping-free window.
                 pool_use_lifo=True,
