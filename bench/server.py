@@ -27,14 +27,80 @@ class BenchServer:
     url: str
     key: str
     namespace: str
-    pid: int = 0  # the server process (for CPU-time figures)
+    pid: int = 0
+    database_url: str = ""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's workers under PERDURE_WORKERS)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(current := todo.pop())
+        todo.extend(children.get(current, []))
+    return tree
+
+
+class CpuMeter:
+    """CPU seconds spent by the bench server's processes and by its PostgreSQL backends (this
+    machine only): a cost per workflow that a busy, shared machine disturbs far less than
+    wall-clock throughput."""
+
+    def __init__(self, server: BenchServer) -> None:
+        self.server = server
+        self.engine = (
+            sa.create_engine(server.database_url.replace("+asyncpg", "+psycopg"))
+            if server.database_url.startswith("postgresql")
+            else None
+        )
+
+    def _backends(self) -> list[int]:
+        if self.engine is None:
+            return []
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            )
+
+    def sample(self) -> dict[int, float]:
+        pids = _process_tree(self.server.pid) + self._backends()
+        return {pid: _cpu_seconds(pid) for pid in pids}
+
+    def report(self, before: dict[int, float], units: int, unit: str) -> None:
+        after = self.sample()
+        server = set(_process_tree(self.server.pid))
+        spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+        own = sum(v for pid, v in spent.items() if pid in server)
+        backends = sum(v for pid, v in spent.items() if pid not in server)
+        line = f"  CPU per {unit[:-1]}: server {own / units * 1000:.2f} ms"
+        if self.engine is not None:
+            line += f", PostgreSQL backends {backends / units * 1000:.2f} ms"
+        print(line, flush=True)
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process `pid` and its reaped children (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds used so far by process `pid` and its descendants (Linux)."""
+    return sum(_cpu_seconds(p) for p in _process_tree(pid))
 
 
 def _free_port() -> int:
@@ -51,9 +117,10 @@ def _database(kind: str, postgres_url: str) -> Iterator[str]:
         directory = tempfile.mkdtemp(prefix="perdure-bench-")
         yield f"sqlite+aiosqlite:///{directory}/bench.db"
         return
-    # Named after the database the URL names (perdure_x -> perdure_x_1a2b3c4d), so each user of
-    # a shared cluster keeps to names of its own.
-    name = f"{sa.engine.make_url(postgres_url).database}_{uuid.uuid4().hex[:8]}"
+    # Named after the database of --postgres-url, so a bench's throw-away databases sit beside
+    # the one it was given (perdure_x -> perdure_x_bench_1a2b3c4d).
+    base = sa.engine.make_url(postgres_url).database or "perdure"
+    name = f"{base}_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -69,9 +136,11 @@ def _database(kind: str, postgres_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def spawn(kind: str, postgres_url: str, *, workers: int = 1) -> Iterator[BenchServer]:
+def spawn(
+    kind: str, postgres_url: str, *, workers: int = 1, port: int = 0
+) -> Iterator[BenchServer]:
     with _database(kind, postgres_url) as db_url:
-        port = _free_port()
+        port = port or _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERDURE_")}
         env.update(
             PERDURE_DATABASE_URL=db_url,
@@ -105,7 +174,9 @@ def spawn(kind: str, postgres_url: str, *, workers: int = 1) -> Iterator[BenchSe
                 json={"name": "bench"},
                 headers={"Authorization": f"Bearer {key}"},
             )
-            yield BenchServer(url=url, key=key, namespace="bench", pid=proc.pid)
+            yield BenchServer(
+                url=url, key=key, namespace="bench", pid=proc.pid, database_url=db_url
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=15)
@@ -124,10 +195,15 @@ def bench_arguments(description: str, *, unit: str, default_n: int) -> argparse.
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes of --spawn (PERDURE_WORKERS)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port of --spawn (default: a free one)")
     parser.add_argument("--url", default="http://127.0.0.1:8233")
     parser.add_argument("--key", default=None, help="API key (default: .perdure/dev-key)")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("-n", type=int, default=default_n, help=f"{unit} per concurrency level")
+    parser.set_defaults(unit=unit)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument(
         "--timeout", type=float, default=300, help="give up after this many seconds per level"
@@ -140,9 +216,12 @@ def run_levels(args: argparse.Namespace, level: Callable[[str, str, str, int], N
     server (--spawn) or the one named by --url/--key."""
     if args.spawn:
         print(f"Starting a throw-away server on {args.spawn} ...", flush=True)
-        with spawn(args.spawn, args.postgres_url) as server:
+        with spawn(args.spawn, args.postgres_url, workers=args.workers, port=args.port) as server:
+            meter = CpuMeter(server)
             for concurrency in args.concurrency:
+                before = meter.sample()
                 level(server.url, server.key, server.namespace, concurrency)
+                meter.report(before, args.n, args.unit)
     else:
         key = args.key or Path(".perdure/dev-key").read_text().strip()
         for concurrency in args.concurrency:

@@ -1,6 +1,7 @@
 """Engines and transactions for SQLite (embedded default) and PostgreSQL.
 
-PostgreSQL: one async psycopg pool for reads and writes.
+PostgreSQL: one async psycopg pool for reads and writes; a write transaction pipelines its
+statements (app/db/pipeline.py).
 
 SQLite: the database is a file in this process, and its statements take microseconds, while
 handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db import hot
 from app.db.fairness import FairGate
+from app.db.pipeline import PipelinedConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
@@ -39,6 +41,8 @@ SQLITE_LOCK_TIMEOUT = 10.0
 SQLITE_LOCK_POLL = 0.02
 # A PostgreSQL that does not answer at all (a dropped network) is given up after this long.
 POSTGRES_CONNECT_TIMEOUT = 10
+# A pooled PostgreSQL connection idle at least this long is pinged before use, seconds.
+PING_AFTER_IDLE_SECONDS = 1.0
 T = TypeVar("T")
 
 
@@ -90,6 +94,28 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> sa.Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle for a while: one that has
+    just been checked in is alive, and a ping per transaction is a round trip per transaction.
+    A connection that fails its ping is replaced (as `pool_pre_ping` does), so a restarted
+    PostgreSQL costs no request; one that dies while busy fails its transaction, and the
+    pool then replaces every connection of that generation."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError() from exc
 
 
 def _connect_args(url: str) -> dict[str, Any]:
@@ -153,9 +179,13 @@ class Database:
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
+                # The connection used last is used next: busy connections stay warm (their
+                # prepared statements too) and the rest idle out of the ping-free window.
+                pool_use_lifo=True,
                 connect_args=_connect_args(url),
             )
+            _ping_idle_connections(self._engine.sync_engine)
+            self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
             self.dialect = self._engine.dialect.name
             # Transactions at once, shared fairly between tenants (app/db/fairness.py).
             self._gate = FairGate(concurrency or 2 * pool_size)  # the pool and its overflow
@@ -171,8 +201,13 @@ class Database:
                 with self._writer_conn.begin():
                     yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
-        async with self._gate.slot(), self._engine.begin() as conn:
-            yield conn
+        # In autocommit mode: the transaction's BEGIN is sent by PipelinedConnection, in the
+        # same pipeline as its first statements.
+        async with self._gate.slot(), self._autocommit.connect() as conn:
+            raw = await conn.get_raw_connection()
+            piped = PipelinedConnection(conn, raw.driver_connection)  # type: ignore[arg-type]
+            yield piped  # type: ignore[misc]
+            await piped.commit()
 
     async def _begin_immediate(self, raw: sqlite3.Connection) -> None:
         """Take SQLite's write lock, waiting (without blocking the loop) while another process
@@ -189,7 +224,11 @@ class Database:
             await asyncio.sleep(SQLITE_LOCK_POLL)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, transaction: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading. On PostgreSQL each statement runs on its own (autocommit),
+        unless `transaction` asks for one around them (e.g. for settings local to it): under
+        READ COMMITTED a transaction gives reads no common snapshot anyway, and its BEGIN and
+        COMMIT would be two more round trips. SQLite's readers always run in one."""
         if self.is_sqlite:
             async with self._readers.slot():
                 conn = (
@@ -203,7 +242,11 @@ class Database:
                 finally:
                     self._idle_readers.append(conn)
             return
-        async with self._gate.slot(), self._engine.begin() as conn:
+        if transaction:
+            async with self._gate.slot(), self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._gate.slot(), self._autocommit.connect() as conn:
             yield conn
 
     def connections_in_use(self) -> int:

@@ -36,6 +36,10 @@ def hot(statement: S) -> S:
     return statement
 
 
+def is_hot(statement: Any) -> bool:
+    return id(statement) in _marked
+
+
 class DMLResult:
     """What a hot INSERT, UPDATE or DELETE answers: how many rows it touched."""
 

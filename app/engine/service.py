@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.context import ServerContext
 from app.db.outage import report_failure
+from app.db.pipeline import notify_statement
 from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
@@ -67,6 +68,8 @@ log = logging.getLogger("perdure.engine")
 T = TypeVar("T")
 # Tells a long poll whether its HTTP caller has disconnected (checked before each claim).
 CallerGone = Callable[[], Awaitable[bool]]
+# Sent with the transaction's other writes and its COMMIT (app/db/pipeline.py).
+NOTIFY = notify_statement()
 RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
 MAX_TRANSITION_ATTEMPTS = 5
 # Retention runs from the deadline loop this often, at most this many batches at a time.
@@ -168,7 +171,7 @@ class Engine:
                 if self.wakeups.matcher.can_take(key, count)
             }
             for payload in notify_payloads(keys, self.wakeups.origin):
-                await tx.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+                await tx.conn.execute(NOTIFY, {"channel": CHANNEL, "payload": payload})
 
     async def _queue_held_tasks(self, tx: Transition) -> None:
         """Workflow tasks held back for an eager caller that it did not take go to their queues."""

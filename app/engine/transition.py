@@ -24,7 +24,7 @@ from app.errors import NotFound
 # Hot statements, built once: building SQLAlchemy expressions per call costs more CPU than
 # SQLite takes to run them.
 SELECT_RUN = hot(sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id")))
-SELECT_RUN_FOR_UPDATE = SELECT_RUN.with_for_update()
+SELECT_RUN_FOR_UPDATE = hot(SELECT_RUN.with_for_update())
 INSERT_RUN = hot(sa.insert(workflow_runs))
 UPDATE_RUN = hot(sa.update(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_pk")))
 INSERT_EVENTS = hot(sa.insert(history_events))

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.context import ServerContext
 from app.db.bounded import read_bounded
+from app.db.outage import report_failure
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
 from app.errors import PerdureError
@@ -62,8 +63,9 @@ class BatchLoop:
                         await asyncio.wait_for(woken.wait(), fallback)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("batch operation tick failed; retrying")
+            except Exception as exc:
+                # One line while the database is away (as the other loops), a traceback else.
+                report_failure(log, "batch operation tick", exc)
                 await asyncio.sleep(1.0)
 
     async def tick(self) -> bool:
@@ -91,7 +93,7 @@ class BatchLoop:
         cursor = (job["cursor_start_time"], job["cursor_run_id"]) if job["cursor_run_id"] else None
         planned = None
         while time.monotonic() < deadline:
-            async with self.ctx.db.read() as conn:
+            async with self.ctx.db.read(transaction=True) as conn:
                 if planned is None:
                     planned = await batches.job_plan(
                         conn, job, self.ctx.clock.now(), self.ctx.db.dialect

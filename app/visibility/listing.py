@@ -134,7 +134,7 @@ def _refuse_unnarrowed(conn: sa.Connection, namespace_id: str, limit: int) -> No
 
 async def _bounded(db: Database, settings: Settings, prepare: Any, work: Any) -> Any:
     """Plan on a reader connection, then run the reading within the time budget."""
-    async with db.read() as conn:
+    async with db.read(transaction=True) as conn:
         planned: Plan = await prepare(conn)
         try:
             return await read_bounded(
