@@ -96,14 +96,16 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.metrics = RequestMetrics(ctx.metrics_registry)
     app.state.limiter = Limiter(settings)
     install_problem_handlers(app)
+    # Routes are matched one pattern after another in the order they are included: the
+    # workers' and the workflows' routes, which carry nearly every request, are tried first.
     for module in (
+        tasks,
+        workflows,
         health,
         tenants,
         namespaces,
         api_keys,
         me,
-        workflows,
-        tasks,
         definitions,
         webhooks,
         schedules,
