@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
@@ -19,7 +19,7 @@ from app.api.problems import (
     document_validation_as_problem,
     install_problem_handlers,
 )
-from app.api.raw_paths import RawPathRouting, decode_path_params
+from app.api.raw_paths import RawPathRouting
 from app.api.routers import (
     api_keys,
     batch_operations,
@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(decode_path_params)],
     )
     app.state.ctx = ctx
     app.state.engine = engine
@@ -100,14 +99,16 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.limiter = Limiter(settings)
     app.state.admission = tenant_gate(settings, ctx.db)
     install_problem_handlers(app)
+    # Routes are matched one pattern after another in the order they are included: the
+    # workers' and the workflows' routes, which carry nearly every request, are tried first.
     for module in (
+        tasks,
+        workflows,
         health,
         tenants,
         namespaces,
         api_keys,
         me,
-        workflows,
-        tasks,
         definitions,
         webhooks,
         schedules,

@@ -17,6 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from app import strict_json
+from app.api.raw_paths import decode_path_params
 from app.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
 from app.names import name_problem, text_problem
 
@@ -147,6 +148,7 @@ class EdgeRoute(APIRoute):
 
         async def edge_handler(request: Request) -> Response:
             check_parameters(request)
+            decode_path_params(request.scope)
             edge = EdgeRequest(request.scope, request.receive)
             if takes_json:
                 await edge.load_json_body()

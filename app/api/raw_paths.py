@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from urllib.parse import unquote, unquote_to_bytes
 
-from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Set in the scope of a request routed on its raw path: its path parameters are still encoded.
@@ -40,12 +39,13 @@ class RawPathRouting:
         await self.app(scope, receive, send)
 
 
-async def decode_path_params(request: Request) -> None:
-    """App-wide dependency, solved before every other: the path parameters of a request routed
-    on its raw path, decoded (`order%2F42` → `order/42`). Async, though it never waits: FastAPI
-    runs a plain `def` dependency on a worker thread, a hop per request for nothing."""
-    if request.scope.get(ENCODED_PARAMS):
-        params = request.scope["path_params"]
+def decode_path_params(scope: Scope) -> None:
+    """The path parameters of a request routed on its raw path, decoded (`order%2F42` →
+    `order/42`). Called by the API edge (`app.api.edge.EdgeRoute`) once the route is chosen and
+    before any dependency reads them: a plain function, not an app-wide FastAPI dependency,
+    which every request would pay for in dependency solving."""
+    if scope.get(ENCODED_PARAMS):
+        params = scope["path_params"]
         for name, value in params.items():
             if isinstance(value, str):
                 params[name] = unquote(value)

@@ -73,15 +73,13 @@ def tenant_caps(settings: Settings) -> Limits:
     )
 
 
-def namespace_limits(settings: Settings, namespace_settings: Mapping[str, Any]) -> Limits:
-    defaults = server_limits(settings)
-    return Limits(
-        rates={
-            kind: float(namespace_settings.get(name) or defaults.rates[kind])
-            for kind, name in RATE_SETTINGS.items()
-        },
-        long_polls=int(namespace_settings.get(LONG_POLL_SETTING) or defaults.long_polls),
-    )
+def namespace_rate(defaults: Limits, namespace_settings: Mapping[str, Any], kind: str) -> float:
+    """A namespace's requests a second of `kind`: its own setting, else the server's default."""
+    return float(namespace_settings.get(RATE_SETTINGS[kind]) or defaults.rates[kind])
+
+
+def namespace_long_polls(defaults: Limits, namespace_settings: Mapping[str, Any]) -> int:
+    return int(namespace_settings.get(LONG_POLL_SETTING) or defaults.long_polls)
 
 
 def check_namespace_settings(settings: Settings, changes: Mapping[str, Any]) -> None:
@@ -107,6 +105,8 @@ class Limiter:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Read once: every request looks its limits up (a namespace's settings, then these).
+        self.defaults = server_limits(settings)
         self.caps = tenant_caps(settings)
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._long_polls: dict[str, int] = {}
@@ -126,8 +126,8 @@ class Limiter:
     ) -> None:
         """Take a token of `kind` for the namespace and its tenant, or raise RateLimited."""
         now = time.monotonic()
-        limits = namespace_limits(self.settings, namespace_settings)
-        own = self._bucket("ns:" + namespace_id, kind, limits.rates[kind], now)
+        rate = namespace_rate(self.defaults, namespace_settings, kind)
+        own = self._bucket("ns:" + namespace_id, kind, rate, now)
         tenant = self._bucket("tenant:" + tenant_id, kind, self.caps.rates[kind], now)
         wait = max(own.wait_for_one(now), tenant.wait_for_one(now))
         if wait > 0:
@@ -147,7 +147,7 @@ class Limiter:
     ) -> AsyncIterator[None]:
         """Count a long poll while it waits; beyond the namespace's (or the tenant's) cap it
         is refused at once with 429, never queued behind the others."""
-        cap = namespace_limits(self.settings, namespace_settings).long_polls
+        cap = namespace_long_polls(self.defaults, namespace_settings)
         own_key, tenant_key = "ns:" + namespace_id, "tenant:" + tenant_id
         if self._long_polls.get(own_key, 0) >= cap:
             raise self._too_many_polls("namespace", cap)

@@ -167,7 +167,7 @@ async def start_workflow(
     return await _start(request, ctx, engine, caller, workflow_id, body, key)
 
 
-def run_filter(
+async def run_filter(
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     workflow_type: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
     workflow_id_prefix: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,

@@ -167,8 +167,30 @@ class Parameter:
     required: bool
 
 
-def parameters(fn: Callable[..., Any]) -> tuple[list[Parameter], bool]:
-    """The positional parameters a payload fills (not `self`), and whether `*args` takes more."""
+# A function's hints and parameters, read once: `typing.get_type_hints` evaluates the string
+# annotations (`from __future__ import annotations`) anew on every call, and arguments and
+# results are decoded for every workflow task and activity.
+_SIGNATURES: dict[Any, tuple[tuple[Parameter, ...], bool, Any]] = {}
+_MAX_SIGNATURES = 4096
+
+
+def _signature(fn: Callable[..., Any]) -> tuple[tuple[Parameter, ...], bool, Any]:
+    # A bound method is a new object at each attribute access: key on its function (and
+    # whether it is bound, which drops its first parameter).
+    key = (getattr(fn, "__func__", fn), hasattr(fn, "__self__"))
+    try:
+        return _SIGNATURES[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable callable: read it every time
+        return _read_signature(fn)
+    if len(_SIGNATURES) >= _MAX_SIGNATURES:
+        _SIGNATURES.clear()
+    found = _SIGNATURES[key] = _read_signature(fn)
+    return found
+
+
+def _read_signature(fn: Callable[..., Any]) -> tuple[tuple[Parameter, ...], bool, Any]:
     try:
         hints = typing.get_type_hints(fn)
     except Exception:
@@ -182,15 +204,24 @@ def parameters(fn: Callable[..., Any]) -> tuple[list[Parameter], bool]:
             varargs = True
         elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             params.append(Parameter(name, hints.get(name), p.default is p.empty))
+    return tuple(params), varargs, hints.get("return")
+
+
+def parameters(fn: Callable[..., Any]) -> tuple[Sequence[Parameter], bool]:
+    """The positional parameters a payload fills (not `self`), and whether `*args` takes more."""
+    params, varargs, _ = _signature(fn)
     return params, varargs
 
 
 def return_hint(fn: Callable[..., Any]) -> Any:
     """The return type hint of `fn` (None when absent)."""
     try:
-        return typing.get_type_hints(fn).get("return")
-    except Exception:
-        return None
+        return _signature(fn)[2]
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        try:
+            return typing.get_type_hints(fn).get("return")
+        except Exception:
+            return None
 
 
 def encode_args(args: Sequence[Any]) -> Any:
