@@ -150,6 +150,15 @@ def spawn(
             PERDURE_WORKERS=str(workers),
             PERDURE_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
         )
+        # BENCH_PERDURE_X=v sets PERDURE_X=v for the spawned server (the bench's own
+        # environment's PERDURE_ settings are not passed on).
+        env.update(
+            {
+                k.removeprefix("BENCH_"): v
+                for k, v in os.environ.items()
+                if k.startswith("BENCH_PERDURE_")
+            }
+        )
         subprocess.run([PERDURE, "migrate"], env=env, check=True, capture_output=True)
         proc = subprocess.Popen(
             [PERDURE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
