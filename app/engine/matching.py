@@ -21,8 +21,11 @@ process, `Matcher` keeps a *line* of waiting polls in arrival order:
 - only the oldest waiter of a line keeps a fallback timer: one look at the backlog per queue
   and process every `poll_fallback_seconds` covers a NOTIFY lost with a dropped connection,
   whatever the number of idle polls;
-- an arriving poll looks at the backlog only when nobody waits in its line already (a line
-  with waiters has no ready task that is not offered to one of them).
+- offers that find no waiter free to take them are kept by the line (`owed`) and given to
+  the next polls that join it, so a task committed while every waiter was busy claiming is
+  not left for the fallback look;
+- an arriving poll looks at the backlog only when nobody waits in its line already: a line
+  with waiters has no ready task that is not offered to one of them or owed to the next.
 """
 
 from __future__ import annotations
@@ -74,16 +77,20 @@ class Waiter:
 class Line:
     """The waiting polls of one task queue (and kind) in this process, oldest first."""
 
-    __slots__ = ("key", "last_look", "waiters")
+    __slots__ = ("key", "last_look", "owed_drain", "owed_tasks", "waiters")
 
     def __init__(self, key: str) -> None:
         self.key = key
         # An insertion-ordered set: oldest first, O(1) removal.
         self.waiters: dict[Waiter, None] = {}
         self.last_look = time.monotonic()
+        # Offers no waiter was free to take: TASK offers counted, a DRAIN offer or none.
+        self.owed_tasks = 0
+        self.owed_drain = False
 
     def offer(self, count: int, kind: str = TASK) -> int:
-        """Offer to up to `count` waiters that hold no offer yet, oldest first; how many."""
+        """Offer to up to `count` waiters that hold no offer yet, oldest first; the rest are
+        owed to the next waiters to join. Returns how many were offered now."""
         offered = 0
         for waiter in self.waiters:
             if offered >= count:
@@ -92,7 +99,22 @@ class Line:
                 waiter.offered = kind
                 waiter.wake()
                 offered += 1
+        if offered < count:
+            if kind == TASK:
+                self.owed_tasks += count - offered
+            else:
+                self.owed_drain = True
         return offered
+
+    def join(self, waiter: Waiter) -> None:
+        """A new waiter takes its place at the end, and an owed offer if there is one."""
+        self.waiters[waiter] = None
+        if self.owed_tasks:
+            self.owed_tasks -= 1
+            waiter.offered = TASK
+        elif self.owed_drain:
+            self.owed_drain = False
+            waiter.offered = DRAIN
 
     def look_due(self, fallback: float) -> bool:
         """Whether the queue's periodic look at the backlog is due now (and claim it if so)."""
@@ -118,7 +140,7 @@ class Matcher:
         if line is None:
             line = self._lines[key] = Line(key)
         waiter = Waiter(line)
-        line.waiters[waiter] = None
+        line.join(waiter)
         try:
             yield waiter
         finally:
