@@ -39,7 +39,7 @@ from app.engine import (
 from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
-from app.engine.matching import DRAIN
+from app.engine.matching import DRAIN, TASK
 from app.engine.payloads import dump_payload
 from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
@@ -351,26 +351,37 @@ class Engine:
 
         return await self._poll(
             queue_key(namespace_id, "workflow", task_queue),
-            lambda tx: self._claim_query_or_workflow_task(tx, namespace_id, task_queue, identity),
+            lambda tx, offer: self._claim_query_or_workflow_task(
+                tx, namespace_id, task_queue, identity, queries_too=offer != TASK
+            ),
             look,
             wait,
             caller_gone,
         )
 
     async def _claim_query_or_workflow_task(
-        self, tx: Transition, namespace_id: str, task_queue: str, identity: str
+        self,
+        tx: Transition,
+        namespace_id: str,
+        task_queue: str,
+        identity: str,
+        *,
+        queries_too: bool = True,
     ) -> Any:
-        """Queries go first: their callers are waiting, and they take no workflow task."""
-        query = await queries.claim(tx, namespace_id, task_queue, identity)
-        if query is not None:
-            tx.more_ready = True  # not known; the next waiter's look settles it
-            return query
+        """Queries go first: their callers are waiting, and they take no workflow task. A poll
+        offered a counted new task (TASK) skips the look for queries: a new query makes an
+        offer of its own (DRAIN), which is kept for the next poll if nobody is free."""
+        if queries_too:
+            query = await queries.claim(tx, namespace_id, task_queue, identity)
+            if query is not None:
+                tx.more_ready = True  # not known; the next waiter's look settles it
+                return query
         return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
 
     async def _poll(
         self,
         key: str,
-        claim: Callable[[Transition], Awaitable[Any]],
+        claim: Callable[[Transition, str], Awaitable[Any]],
         look: Callable[[AsyncConnection], Awaitable[bool]],
         wait: float,
         caller_gone: CallerGone | None = None,
@@ -407,7 +418,9 @@ class Engine:
                     if caller_gone is not None and await caller_gone():
                         waiter.offered = offer
                         return None
-                    found, more = await self.transact(lambda tx: self._claimed(tx, claim))
+                    found, more = await self.transact(
+                        lambda tx, offer=offer: self._claimed(tx, claim, offer)
+                    )
                     if found is dispatch.CONTENDED:
                         # A ready task's run is busy in another transition: look again soon.
                         await counted("contended")
@@ -430,10 +443,10 @@ class Engine:
 
     @staticmethod
     async def _claimed(
-        tx: Transition, claim: Callable[[Transition], Awaitable[Any]]
+        tx: Transition, claim: Callable[[Transition, str], Awaitable[Any]], offer: str
     ) -> tuple[Any, bool]:
         """(what `claim` took, whether the backlog holds more ready tasks)."""
-        found = await claim(tx)
+        found = await claim(tx, offer)
         return found, tx.more_ready and found is not None and found is not dispatch.CONTENDED
 
     async def _run_of_token(
@@ -556,7 +569,7 @@ class Engine:
         """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready."""
         await self.pollers.seen(namespace_id, task_queue, "activity", identity, wait)
 
-        async def claim(tx: Transition) -> Any:
+        async def claim(tx: Transition, offer: str) -> Any:
             claims = await dispatch.claim_activity_tasks(
                 tx, namespace_id, task_queue, identity, max_tasks
             )
