@@ -155,7 +155,7 @@ class Database:
         self,
         url: str,
         *,
-        pool_size: int = 10,
+        pool_size: int = 16,
         lock_timeout: float = SQLITE_LOCK_TIMEOUT,
         concurrency: int | None = None,
     ) -> None:
@@ -177,8 +177,12 @@ class Database:
         else:
             self._engine = create_async_engine(
                 url,
+                # Kept open: as many as one tenant's requests at work on PostgreSQL (16, see
+                # app/api/limits/admission.py), so a busy tenant does not make the pool open
+                # and close overflow connections (a login and a backend fork each) all along.
+                # The overflow serves the background loops; 20 at most, as before.
                 pool_size=pool_size,
-                max_overflow=pool_size,
+                max_overflow=max(4, pool_size // 4),
                 # The connection used last is used next: busy connections stay warm (their
                 # prepared statements too) and the rest idle out of the ping-free window.
                 pool_use_lifo=True,
@@ -188,7 +192,8 @@ class Database:
             self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
             self.dialect = self._engine.dialect.name
             # Transactions at once, shared fairly between tenants (app/db/fairness.py).
-            self._gate = FairGate(concurrency or 2 * pool_size)  # the pool and its overflow
+            # The pool and its overflow.
+            self._gate = FairGate(concurrency or pool_size + max(4, pool_size // 4))
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
