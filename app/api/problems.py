@@ -138,6 +138,13 @@ async def _on_perdure_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc, request)
 
 
+def _message(error: dict) -> str:
+    """A validation error's message without pydantic's "Value error, " (or "Assertion failed, ")
+    prefix: the message our validator wrote is what the caller should read."""
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -146,7 +153,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
             "field": "body"
             if e.get("type") == "json_invalid"
             else _field_of(tuple(e.get("loc", ()))),
-            "message": e.get("msg", "invalid"),
+            "message": _message(e),
         }
         for e in exc.errors()
     ]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -28,6 +28,14 @@ from app.context import ServerContext
 from app.db.tables import console_sign_ins
 from app.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from app.tenancy.tenants import get_tenant_by_name
+
+with warnings.catch_warnings():
+    # Authlib 1.9 asks for its `httpx2` extra; its httpx integration, which we use, works as is.
+    # (Importing `authlib.deprecate` turns its warnings on: silence this one after that.)
+    import authlib.deprecate  # noqa: F401
+
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 DISCOVERY_TTL = 300.0
 SIGN_IN_SECONDS = 600
