@@ -43,6 +43,15 @@ LATEST_RUN_ROW = hot(
 )
 
 
+# What `event_json` reads of a history event.
+EVENT_COLUMNS = (
+    history_events.c.event_id,
+    history_events.c.event_type,
+    history_events.c.event_time,
+    history_events.c.attributes,
+)
+
+
 async def find_run_row(
     conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None = None
 ) -> sa.RowMapping:
@@ -292,12 +301,7 @@ async def history_page(
     """Events after `after_event_id` (up to `up_to_event_id`), oldest first, at most
     `page_size`; only those of `event_types` when given. Served by the (run_id, event_id) key."""
     query = (
-        sa.select(
-            history_events.c.event_id,
-            history_events.c.event_type,
-            history_events.c.event_time,
-            history_events.c.attributes,
-        )
+        sa.select(*EVENT_COLUMNS)
         .where(history_events.c.run_id == run_id, history_events.c.event_id > after_event_id)
         .order_by(history_events.c.event_id)
         .limit(page_size)
@@ -341,12 +345,7 @@ async def events_referring_to(
     if not event_ids:
         return []
     query = (
-        sa.select(
-            history_events.c.event_id,
-            history_events.c.event_type,
-            history_events.c.event_time,
-            history_events.c.attributes,
-        )
+        sa.select(*EVENT_COLUMNS)
         .where(
             history_events.c.run_id == run_id,
             history_events.c.event_id > min(event_ids),
@@ -361,12 +360,7 @@ async def events_referring_to(
 async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
     row = (
         await conn.execute(
-            sa.select(
-                history_events.c.event_id,
-                history_events.c.event_type,
-                history_events.c.event_time,
-                history_events.c.attributes,
-            )
+            sa.select(*EVENT_COLUMNS)
             .where(
                 history_events.c.run_id == run_id,
                 history_events.c.event_type.in_([e.value for e in CLOSE_EVENTS]),
