@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.context import ServerContext
 from app.db.outage import report_failure
@@ -31,6 +30,7 @@ from app.engine import (
     dispatch,
     idempotency,
     lifecycle,
+    polls,
     queries,
     reads,
     retention,
@@ -39,7 +39,6 @@ from app.engine import (
 from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
-from app.engine.matching import DRAIN, TASK
 from app.engine.payloads import dump_payload
 from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
@@ -51,7 +50,6 @@ from app.engine.wakeups import (
     TIMERS_KEY,
     Wakeups,
     notify_payloads,
-    queue_key,
     run_key,
 )
 from app.errors import (
@@ -135,13 +133,13 @@ class Engine:
             if tx.notes:
                 log_engine_events(tx.notes)
             if tx.observations:
-                await self.ctx.metrics.apply(tx.observations, self._namespace_label)
+                await self.ctx.metrics.apply(tx.observations, self.namespace_label)
             if isinstance(result, Rejected):
                 raise result.error
             return result
         raise AssertionError("unreachable")
 
-    async def _namespace_label(self, namespace_id: str) -> str | None:
+    async def namespace_label(self, namespace_id: str) -> str | None:
         """'tenant/namespace' for metric labels (read once per namespace and process)."""
         async with self.db.read() as conn:
             row = (
@@ -341,113 +339,11 @@ class Engine:
         wait: float,
         caller_gone: CallerGone | None = None,
     ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
-        """Wait up to `wait` seconds for the queue's next query or workflow task and claim it."""
-        await self.pollers.seen(namespace_id, task_queue, "workflow", identity, wait)
-
-        async def look(conn: AsyncConnection) -> bool:
-            return await queries.has_pending(
-                conn, namespace_id, task_queue, self.clock.now()
-            ) or await dispatch.has_backlog(conn, namespace_id, "workflow", task_queue)
-
-        return await self._poll(
-            queue_key(namespace_id, "workflow", task_queue),
-            lambda tx, offer: self._claim_query_or_workflow_task(
-                tx, namespace_id, task_queue, identity, queries_too=offer != TASK
-            ),
-            look,
-            wait,
-            caller_gone,
+        """Wait up to `wait` seconds for the queue's next query or workflow task and claim it
+        (app/engine/polls.py)."""
+        return await polls.poll_workflow_task(
+            self, namespace_id, task_queue, identity, wait, caller_gone
         )
-
-    async def _claim_query_or_workflow_task(
-        self,
-        tx: Transition,
-        namespace_id: str,
-        task_queue: str,
-        identity: str,
-        *,
-        queries_too: bool = True,
-    ) -> Any:
-        """Queries go first: their callers are waiting, and they take no workflow task. A poll
-        offered a counted new task (TASK) skips the look for queries: a new query makes an
-        offer of its own (DRAIN), which is kept for the next poll if nobody is free."""
-        if queries_too:
-            query = await queries.claim(tx, namespace_id, task_queue, identity)
-            if query is not None:
-                tx.more_ready = True  # not known; the next waiter's look settles it
-                return query
-        return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
-
-    async def _poll(
-        self,
-        key: str,
-        claim: Callable[[Transition, str], Awaitable[Any]],
-        look: Callable[[AsyncConnection], Awaitable[bool]],
-        wait: float,
-        caller_gone: CallerGone | None = None,
-    ) -> Any:
-        """One long poll on a task queue (see app/engine/matching.py): join the queue's line,
-        claim when offered a task (or when a look at the backlog finds one), else wait up to
-        `wait` seconds. Returns the claim, or None on timeout, hang-up or shutdown."""
-        deadline = time.monotonic() + wait
-        _, namespace_id, kind, _ = key.split("|", 3)
-
-        async def counted(outcome: str) -> None:
-            await self.ctx.metrics.apply(
-                [("poll_looks", (namespace_id, kind, outcome), 1)], self._namespace_label
-            )
-
-        async with self.wakeups.matcher.waiting(key) as waiter:
-            # Arriving: a line with others in it has no task that is not offered to one of
-            # them, so only the first in line looks at the backlog.
-            should_look = waiter.is_oldest
-            while True:
-                # Shutting down: take no new task, answer empty as on timeout.
-                if self.wakeups.draining:
-                    return None
-                offer = waiter.take_offer()
-                if offer is None and should_look:
-                    async with self.db.read() as conn:
-                        if await look(conn):
-                            offer = DRAIN  # found in the backlog: there may be more
-                    if offer is None:
-                        await counted("empty_look")
-                if offer is not None:
-                    # A task handed to a poller that hung up would be lost until its timeout;
-                    # leaving with the offer passes it on.
-                    if caller_gone is not None and await caller_gone():
-                        waiter.offered = offer
-                        return None
-                    found, more = await self.transact(
-                        lambda tx, offer=offer: self._claimed(tx, claim, offer)
-                    )
-                    if found is dispatch.CONTENDED:
-                        # A ready task's run is busy in another transition: look again soon.
-                        await counted("contended")
-                        await asyncio.sleep(0.01)
-                        waiter.offered = offer
-                        continue
-                    if found is not None:
-                        await counted("claimed")
-                        if offer == DRAIN and more:
-                            self.wakeups.matcher.offer(key, 1, DRAIN)
-                        return found
-                    await counted("empty_claim")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                # Only the oldest waiter keeps the queue's fallback look (once per interval).
-                oldest = waiter.is_oldest
-                woken = await waiter.wait(min(remaining, self.fallback) if oldest else remaining)
-                should_look = not woken and oldest and waiter.line.look_due(self.fallback)
-
-    @staticmethod
-    async def _claimed(
-        tx: Transition, claim: Callable[[Transition, str], Awaitable[Any]], offer: str
-    ) -> tuple[Any, bool]:
-        """(what `claim` took, whether the backlog holds more ready tasks)."""
-        found = await claim(tx, offer)
-        return found, tx.more_ready and found is not None and found is not dispatch.CONTENDED
 
     async def _run_of_token(
         self, tx: Transition, namespace_id: str, token: TaskToken, task: str
@@ -566,23 +462,10 @@ class Engine:
         max_tasks: int,
         caller_gone: CallerGone | None = None,
     ) -> list[dispatch.ActivityTaskClaim]:
-        """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready."""
-        await self.pollers.seen(namespace_id, task_queue, "activity", identity, wait)
-
-        async def claim(tx: Transition, offer: str) -> Any:
-            claims = await dispatch.claim_activity_tasks(
-                tx, namespace_id, task_queue, identity, max_tasks
-            )
-            return claims if claims != [] else None
-
-        async def look(conn: AsyncConnection) -> bool:
-            return await dispatch.has_backlog(conn, namespace_id, "activity", task_queue)
-
-        return (
-            await self._poll(
-                queue_key(namespace_id, "activity", task_queue), claim, look, wait, caller_gone
-            )
-            or []
+        """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready
+        (app/engine/polls.py)."""
+        return await polls.poll_activity_tasks(
+            self, namespace_id, task_queue, identity, wait, max_tasks, caller_gone
         )
 
     async def _started_activity(

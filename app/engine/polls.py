@@ -1,0 +1,160 @@
+"""Long polls on task queues: a poll joins its queue's line (app/engine/matching.py), claims
+when offered a task or when its look at the backlog finds one, and otherwise waits.
+
+A claim is a transition of its own (app/engine/dispatch.py): the task is started only when
+that claim commits. Every look and claim is counted in `perdure_poll_looks_total` by outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.engine import dispatch, queries
+from app.engine.matching import DRAIN, TASK
+from app.engine.transition import Transition
+from app.engine.wakeups import queue_key
+
+if TYPE_CHECKING:
+    from app.engine.service import CallerGone, Engine
+
+# claim(tx, offer) -> what was taken, None, or dispatch.CONTENDED; offer is TASK or DRAIN.
+Claim = Callable[[Transition, str], Awaitable[Any]]
+# look(conn) -> whether the backlog holds something to claim (a read).
+Look = Callable[[AsyncConnection], Awaitable[bool]]
+
+
+async def poll_workflow_task(
+    engine: Engine,
+    namespace_id: str,
+    task_queue: str,
+    identity: str,
+    wait: float,
+    caller_gone: CallerGone | None = None,
+) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
+    """Wait up to `wait` seconds (a float) for the queue's next query or workflow task and
+    claim it; None when nothing came."""
+    await engine.pollers.seen(namespace_id, task_queue, "workflow", identity, wait)
+
+    async def look(conn: AsyncConnection) -> bool:
+        return await queries.has_pending(
+            conn, namespace_id, task_queue, engine.clock.now()
+        ) or await dispatch.has_backlog(conn, namespace_id, "workflow", task_queue)
+
+    async def claim(tx: Transition, offer: str) -> Any:
+        # Queries go first: their callers are waiting, and they take no workflow task. A poll
+        # offered a counted new task (TASK) skips the look for queries: a new query makes an
+        # offer of its own (DRAIN), which is kept for the next poll if nobody is free.
+        if offer != TASK:
+            query = await queries.claim(tx, namespace_id, task_queue, identity)
+            if query is not None:
+                tx.more_ready = True  # not known; the next waiter's look settles it
+                return query
+        return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
+
+    return await _poll(engine, namespace_id, "workflow", task_queue, claim, look, wait, caller_gone)
+
+
+async def poll_activity_tasks(
+    engine: Engine,
+    namespace_id: str,
+    task_queue: str,
+    identity: str,
+    wait: float,
+    max_tasks: int,
+    caller_gone: CallerGone | None = None,
+) -> list[dispatch.ActivityTaskClaim]:
+    """Wait up to `wait` seconds for an activity task, then take up to `max_tasks` that are
+    ready; [] when nothing came."""
+    await engine.pollers.seen(namespace_id, task_queue, "activity", identity, wait)
+
+    async def look(conn: AsyncConnection) -> bool:
+        return await dispatch.has_backlog(conn, namespace_id, "activity", task_queue)
+
+    async def claim(tx: Transition, offer: str) -> Any:
+        claims = await dispatch.claim_activity_tasks(
+            tx, namespace_id, task_queue, identity, max_tasks
+        )
+        return claims if claims != [] else None
+
+    found = await _poll(
+        engine, namespace_id, "activity", task_queue, claim, look, wait, caller_gone
+    )
+    return found or []
+
+
+async def _poll(
+    engine: Engine,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    claim: Claim,
+    look: Look,
+    wait: float,
+    caller_gone: CallerGone | None,
+) -> Any:
+    """One long poll: join the queue's line, claim when offered a task (or when a look at the
+    backlog finds one), else wait up to `wait` seconds. Returns the claim, or None on
+    timeout, hang-up or shutdown."""
+    key = queue_key(namespace_id, kind, task_queue)
+    matcher = engine.wakeups.matcher
+    deadline = time.monotonic() + wait
+
+    async def counted(outcome: str) -> None:
+        await engine.ctx.metrics.apply(
+            [("poll_looks", (namespace_id, kind, outcome), 1)], engine.namespace_label
+        )
+
+    async with matcher.waiting(key) as waiter:
+        # Arriving: a line with others in it has no task that is not offered to one of them
+        # or owed to the next, so only the first in line looks at the backlog.
+        should_look = waiter.is_oldest
+        while True:
+            # Shutting down: take no new task, answer empty as on timeout.
+            if engine.wakeups.draining:
+                return None
+            offer = waiter.take_offer()
+            if offer is None and should_look:
+                async with engine.db.read() as conn:
+                    if await look(conn):
+                        offer = DRAIN  # found in the backlog: there may be more
+                if offer is None:
+                    await counted("empty_look")
+            if offer is not None:
+                # A task handed to a poller that hung up would be lost until its timeout;
+                # leaving with the offer passes it on.
+                if caller_gone is not None and await caller_gone():
+                    waiter.offered = offer
+                    return None
+                found, more = await engine.transact(
+                    lambda tx, offer=offer: _claimed(tx, claim, offer)
+                )
+                if found is dispatch.CONTENDED:
+                    # A ready task's run is busy in another transition: look again soon.
+                    await counted("contended")
+                    await asyncio.sleep(0.01)
+                    waiter.offered = offer
+                    continue
+                if found is not None:
+                    await counted("claimed")
+                    if offer == DRAIN and more:
+                        matcher.offer(key, 1, DRAIN)
+                    return found
+                await counted("empty_claim")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            # Only the oldest waiter keeps the queue's fallback look (once per interval).
+            oldest = waiter.is_oldest
+            woken = await waiter.wait(min(remaining, engine.fallback) if oldest else remaining)
+            should_look = not woken and oldest and waiter.line.look_due(engine.fallback)
+
+
+async def _claimed(tx: Transition, claim: Claim, offer: str) -> tuple[Any, bool]:
+    """(what `claim` took, whether the backlog holds more ready tasks)."""
+    found = await claim(tx, offer)
+    return found, tx.more_ready and found is not None and found is not dispatch.CONTENDED
