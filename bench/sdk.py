@@ -10,6 +10,7 @@ itself (--spawn sqlite|postgres). Every level is bounded by -n and by --timeout.
 from __future__ import annotations
 
 import asyncio
+import resource
 import sys
 import time
 import uuid
@@ -60,12 +61,22 @@ async def run(url: str, key: str, namespace: str, n: int, level: int, limit: flo
         async with Worker(client, task_queue=QUEUE, workflows=[OneActivity], activities=[echo]):
             await one(-1)  # warm up
             latencies.clear()
+            cpu_before = _own_cpu_seconds()
             began = time.perf_counter()
             await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), limit)
             elapsed = time.perf_counter() - began
+            cpu = _own_cpu_seconds() - cpu_before
     finally:
         await client.close()
     report("workflows", level, latencies, elapsed)
+    # The SDK (client and worker) shares the machine with the server: its CPU counts too.
+    print(f"  CPU per workflow: SDK process {cpu / n * 1000:.2f} ms", flush=True)
+
+
+def _own_cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from perdure._transport import LeanTransport
 from perdure.common import (
     ARG_UNSET,
     RetryPolicy,
@@ -95,27 +96,35 @@ class Http:
         self.address = address.rstrip("/")
         self.namespace = namespace
         self._prefix = f"/api/v1/namespaces/{segment(namespace)}"
-        # Several small pools, used in turn: httpcore scans (and polls the socket of) every
-        # connection of a pool on each request, so one big pool costs O(connections) a call.
-        # Long polls (results, worker polls, queries) have pools of their own.
-        self._pools = [self._pool(address, headers) for _ in range(POOLS)]
-        self._long_pools = [self._pool(address, headers) for _ in range(POOLS)]
+        if self.address.startswith("http://"):
+            # One client on the lean transport (perdure._transport): it keeps idle connections
+            # in a stack and checks none of them per request, so one pool serves every call.
+            lean = self._pool(address, headers, LeanTransport())
+            self._pools = self._long_pools = [lean]
+        else:
+            # httpx's own transport (TLS): several small pools, used in turn, since httpcore
+            # scans (and polls the socket of) every connection of a pool on each request.
+            # Long polls (results, worker polls, queries) have pools of their own.
+            self._pools = [self._pool(address, headers) for _ in range(POOLS)]
+            self._long_pools = [self._pool(address, headers) for _ in range(POOLS)]
         self._turn = 0
 
     @property
     def client(self) -> httpx.AsyncClient:
         """A connection pool for short calls (the next in turn)."""
         self._turn += 1
-        return self._pools[self._turn % POOLS]
+        return self._pools[self._turn % len(self._pools)]
 
     @property
     def long_client(self) -> httpx.AsyncClient:
         """A connection pool for long polls (the next in turn)."""
         self._turn += 1
-        return self._long_pools[self._turn % POOLS]
+        return self._long_pools[self._turn % len(self._long_pools)]
 
     @staticmethod
-    def _pool(address: str, headers: dict[str, str]) -> httpx.AsyncClient:
+    def _pool(
+        address: str, headers: dict[str, str], transport: httpx.AsyncBaseTransport | None = None
+    ) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=address.rstrip("/"),
             headers=headers,
@@ -124,6 +133,7 @@ class Http:
             limits=httpx.Limits(
                 max_connections=500, max_keepalive_connections=500, keepalive_expiry=4.0
             ),
+            transport=transport,
         )
 
     def ns(self, path: str) -> str:
@@ -169,7 +179,7 @@ class Http:
 
     async def aclose(self) -> None:
         """Close the connections."""
-        for pool in self._pools + self._long_pools:
+        for pool in {id(p): p for p in self._pools + self._long_pools}.values():
             await pool.aclose()
 
 
