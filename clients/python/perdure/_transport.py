@@ -110,10 +110,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
 
 async def _connect(
-    loop: asyncio.AbstractEventLoop, key: tuple[str, int], timeout: float | None, request: Any
+    loop: asyncio.AbstractEventLoop, key: tuple[str, int], seconds: float | None, request: Any
 ) -> _Connection:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             _, conn = await loop.create_connection(lambda: _Connection(loop), *key)
     except TimeoutError as err:
         raise httpx.ConnectTimeout("timed out connecting", request=request) from err
@@ -202,11 +202,11 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    async def _wait(self, timeout: float | None) -> bool:
-        """Wait for bytes, the end of the stream or room to write; False when `timeout`
-        seconds passed first."""
+    async def _wait(self, seconds: float | None) -> bool:
+        """Wait for bytes, the end of the stream or room to write; False when `seconds`
+        passed first (None: no limit)."""
         waiter = self.waiter = self.loop.create_future()
-        timer = None if timeout is None else self.loop.call_later(timeout, self._wake, False)
+        timer = None if seconds is None else self.loop.call_later(seconds, self._wake, False)
         try:
             return await waiter
         finally:
@@ -288,7 +288,7 @@ class _Connection(asyncio.Protocol):
     async def _read_until(
         self,
         separator: bytes,
-        timeout: float | None,
+        seconds: float | None,
         request: httpx.Request,
         limit: int,
         started: bool,
@@ -306,33 +306,35 @@ class _Connection(asyncio.Protocol):
             searched = max(0, len(self.buffer) - len(separator) + 1)
             if self.eof:
                 raise self._broken(request, started=started or bool(self.buffer))
-            if not await self._wait(timeout):
+            if not await self._wait(seconds):
                 raise httpx.ReadTimeout("timed out reading the answer", request=request)
 
-    async def _read_exactly(self, size: int, timeout: float | None, request: httpx.Request) -> bytes:
+    async def _read_exactly(
+        self, size: int, seconds: float | None, request: httpx.Request
+    ) -> bytes:
         while len(self.buffer) < size:
             if self.eof:
                 raise self._broken(request, started=True)
-            if not await self._wait(timeout):
+            if not await self._wait(seconds):
                 raise httpx.ReadTimeout("timed out reading the answer", request=request)
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         return data
 
-    async def _read_chunked(self, timeout: float | None, request: httpx.Request) -> bytes:
+    async def _read_chunked(self, seconds: float | None, request: httpx.Request) -> bytes:
         body = bytearray()
         while True:
-            line = await self._read_until(b"\r\n", timeout, request, MAX_HEAD, True)
+            line = await self._read_until(b"\r\n", seconds, request, MAX_HEAD, True)
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise httpx.RemoteProtocolError("invalid chunk size", request=request) from None
             if size == 0:
-                while await self._read_until(b"\r\n", timeout, request, MAX_HEAD, True):
+                while await self._read_until(b"\r\n", seconds, request, MAX_HEAD, True):
                     pass  # trailers, up to the empty line
                 return bytes(body)
-            body += await self._read_exactly(size, timeout, request)
-            if await self._read_exactly(2, timeout, request) != b"\r\n":
+            body += await self._read_exactly(size, seconds, request)
+            if await self._read_exactly(2, seconds, request) != b"\r\n":
                 raise httpx.RemoteProtocolError("a chunk does not end in CRLF", request=request)
 
 

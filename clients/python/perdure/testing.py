@@ -114,7 +114,6 @@ class DevServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-
     def remove_directory(self) -> None:
         """Delete the temporary directory (database, key, log) if this server made it."""
         if self.owns_directory:
