@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from json import dumps as json_dumps
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -46,6 +48,8 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 # About a minute of back-off for a read while the server is unreachable.
 READ_RETRIES = 16
 POOLS = 8
+# Parsed URLs kept (the routes a worker calls all along, and the latest workflow ids).
+MAX_CACHED_URLS = 1024
 
 
 def workflow_name(workflow: Any) -> str:
@@ -73,6 +77,19 @@ def segment(value: Any) -> str:
     return quote(text, safe="")
 
 
+def lean_transport_fits(address: str) -> bool:
+    """Whether calls to `address` may take the lean transport: plain http, and no proxy
+    setting (HTTP_PROXY, ALL_PROXY, unless NO_PROXY exempts the host) that httpx would
+    honour by routing the calls through the proxy instead."""
+    parts = urlsplit(address)
+    if parts.scheme != "http":
+        return False
+    proxies = urllib.request.getproxies()
+    if not (proxies.get("http") or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass(parts.netloc))
+
+
 def _run_hint(workflow: Any) -> Any:
     if isinstance(workflow, str):
         return None
@@ -96,15 +113,24 @@ class Http:
         self.address = address.rstrip("/")
         self.namespace = namespace
         self._prefix = f"/api/v1/namespaces/{segment(namespace)}"
-        if self.address.startswith("http://"):
+        self._lean: LeanTransport | None = None
+        if lean_transport_fits(self.address):
             # One client on the lean transport (perdure._transport): it keeps idle connections
-            # in a stack and checks none of them per request, so one pool serves every call.
-            lean = self._pool(address, headers, LeanTransport())
+            # in a stack and checks none of them per request, so one pool serves every call;
+            # `send` hands it requests directly.
+            self._lean = LeanTransport()
+            lean = self._pool(address, headers, self._lean)
             self._pools = self._long_pools = [lean]
+            self._headers = list(lean.headers.multi_items())
+            json_headers = httpx.Headers(self._headers)
+            json_headers.setdefault("Content-Type", "application/json")
+            self._json_headers = list(json_headers.multi_items())
+            self._timeout = lean.timeout.as_dict()
+            self._urls: dict[str, httpx.URL] = {}
         else:
-            # httpx's own transport (TLS): several small pools, used in turn, since httpcore
-            # scans (and polls the socket of) every connection of a pool on each request.
-            # Long polls (results, worker polls, queries) have pools of their own.
+            # httpx's own transport (TLS, proxies): several small pools, used in turn, since
+            # httpcore scans (and polls the socket of) every connection of a pool on each
+            # request. Long polls (results, worker polls, queries) have pools of their own.
             self._pools = [self._pool(address, headers) for _ in range(POOLS)]
             self._long_pools = [self._pool(address, headers) for _ in range(POOLS)]
         self._turn = 0
@@ -140,6 +166,72 @@ class Http:
         """The URL path of a route inside the namespace."""
         return self._prefix + path
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: timedelta | None = None,  # noqa: ASYNC109 - httpx's per-request timeout
+        long: bool = False,
+    ) -> httpx.Response:
+        """One request to a route inside the namespace, as `httpx.AsyncClient.request` sends
+        it (the client's headers, then `headers`; `timeout` for all of connect, read and
+        write): its response whatever the status, httpx's TransportError when it failed."""
+        if self._lean is None:
+            pool = self.long_client if long else self.client
+            return await pool.request(
+                method,
+                self.ns(path),
+                json=json,
+                params=params,
+                headers=headers,
+                **({"timeout": timeout.total_seconds()} if timeout is not None else {}),
+            )
+        # The lean transport is handed the request directly: httpx's client would parse the
+        # URL, merge headers and cookies, and build cookie-jar objects for every answer,
+        # which cost more than the exchange itself; the SDK uses no cookies, auth flows,
+        # redirects or event hooks.
+        content = None
+        if json is not None:
+            content = json_dumps(
+                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        if headers:  # merged as httpx merges them: a name given again replaces the default
+            merged = httpx.Headers(self._headers)
+            merged.update(headers)
+            if content is not None:
+                merged.setdefault("Content-Type", "application/json")
+            request_headers: Any = merged
+        else:
+            request_headers = self._headers if content is None else self._json_headers
+        request = httpx.Request(
+            method,
+            self._url(path),
+            params=params,
+            headers=request_headers,
+            content=content,
+            extensions={
+                "timeout": self._timeout
+                if timeout is None
+                else httpx.Timeout(timeout.total_seconds()).as_dict()
+            },
+        )
+        response = await self._lean.handle_async_request(request)
+        response.request = request
+        return response
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of a route inside the namespace (parsed once per path)."""
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= MAX_CACHED_URLS:
+                self._urls.clear()
+            url = self._urls[path] = httpx.URL(self.address + self.ns(path))
+        return url
+
     async def call(
         self,
         method: str,
@@ -155,16 +247,16 @@ class Http:
         """One call; RPCError unless the status is in `ok`. Reads are retried while the
         server is unreachable. `rpc_metadata` adds headers, `rpc_timeout` bounds the call."""
         attempt = 0
-        extra: dict[str, Any] = {}
-        if rpc_metadata:
-            extra["headers"] = dict(rpc_metadata)
-        if rpc_timeout is not None:
-            extra["timeout"] = rpc_timeout.total_seconds()
         while True:
             try:
-                pool = self.long_client if long else self.client
-                response = await pool.request(
-                    method, self.ns(path), json=json, params=params, **extra
+                response = await self.send(
+                    method,
+                    path,
+                    json=json,
+                    params=params,
+                    headers=rpc_metadata,
+                    timeout=rpc_timeout,
+                    long=long,
                 )
                 break
             except httpx.TransportError:
@@ -646,11 +738,8 @@ class Client:
         if worker is not None:
             body["request_eager_execution"] = True
             body["identity"] = worker.identity
-        response = await self.http.client.post(
-            self.http.ns(f"/workflows/{segment(id)}"),
-            json=body,
-            headers=headers,
-            **({"timeout": rpc_timeout.total_seconds()} if rpc_timeout is not None else {}),
+        response = await self.http.send(
+            "POST", f"/workflows/{segment(id)}", json=body, headers=headers, timeout=rpc_timeout
         )
         if response.status_code not in (200, 201):
             raise rpc_error(response)

@@ -159,11 +159,10 @@ class Worker:
         self, path: str, body: dict[str, Any], *, give_up_on_stop: bool = False, long: bool = False
     ) -> httpx.Response | None:
         """POST with retries while the server is unreachable or failing; None when stopping."""
-        pool = self.http.long_client if long else self.http.client
         attempt = 0
         while True:
             try:
-                response = await pool.post(self.http.ns(path), json=body)
+                response = await self.http.send("POST", path, json=body, long=long)
                 if response.status_code not in RETRYABLE_STATUS:
                     return response
                 log.warning("server answered %s to %s; retrying", response.status_code, path)
@@ -547,8 +546,9 @@ class _Heartbeats:
         while self.has_pending and not self.stopped:
             details, self.has_pending = self.pending, False
             try:
-                r = await self.worker.http.client.post(
-                    self.worker.http.ns("/activity-tasks/heartbeat"),
+                r = await self.worker.http.send(
+                    "POST",
+                    "/activity-tasks/heartbeat",
                     json={"task_token": self.token, "details": to_json(details)},
                 )
             except httpx.TransportError:
