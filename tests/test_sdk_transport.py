@@ -188,3 +188,61 @@ def socket_of_nobody() -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]
+
+
+async def test_the_sdk_sends_on_the_lean_path_what_httpx_s_client_would_send(monkeypatch):
+    """Same request line, headers (the client's, rpc_metadata at connect and per call, the
+    Idempotency-Key, the JSON content type) and body on both paths; rpc_timeout bounds a call."""
+    from datetime import timedelta
+
+    import perdure.client
+    from perdure.client import Client
+
+    seen: list[bytes] = []
+
+    async def record(request: bytes, writer: asyncio.StreamWriter) -> None:
+        seen.append(request)
+        if b"/slow" not in request:
+            writer.write(answer(b'{"run_id": "r1"}', status=b"201 Created"))
+
+    def parsed(raw: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+        head, _, body = raw.partition(b"\r\n\r\n")
+        line, *fields = head.split(b"\r\n")
+        headers = {}
+        for field in fields:
+            name, _, value = field.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        return line, headers, body
+
+    async def calls(client: Client) -> None:
+        await client.start_workflow(
+            "W", 1, id="a b/c", task_queue="q", request_id="key-1", rpc_metadata={"X-A": "2"}
+        )
+        await client.http.call("GET", "/workflows/x/history", params={"run_id": "r 1"})
+        with pytest.raises(httpx.ReadTimeout):  # a write: not retried
+            await client.http.call("POST", "/slow", json={}, rpc_timeout=timedelta(seconds=0.2))
+
+    async with scripted(record) as (_, http):
+        url = str(http.base_url).rstrip("/")
+        for lean in (True, False):
+            monkeypatch.setattr(perdure.client, "lean_transport_fits", lambda _a, lean=lean: lean)
+            client = await Client.connect(
+                url, api_key="k", namespace="n s", identity="me", rpc_metadata={"X-A": "1"}
+            )
+            assert (client.http._lean is not None) is lean
+            await calls(client)
+            await client.close()
+    assert len(seen) == 6
+    for lean_raw, httpx_raw in zip(seen[:3], seen[3:], strict=True):
+        assert parsed(lean_raw) == parsed(httpx_raw)
+    line, headers, body = parsed(seen[0])
+    assert line == b"POST /api/v1/namespaces/n%20s/workflows/a%20b%2Fc HTTP/1.1"
+    assert headers[b"authorization"] == b"Bearer k"
+    assert headers[b"x-a"] == b"2"
+    assert headers[b"idempotency-key"] == b"key-1"
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"content-length"] == str(len(body)).encode()
+    assert (
+        parsed(seen[1])[0]
+        == b"GET /api/v1/namespaces/n%20s/workflows/x/history?run_id=r+1 HTTP/1.1"
+    )
