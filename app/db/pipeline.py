@@ -1,4 +1,4 @@
-"""PostgreSQL write transactions that wait on the database as few times as they can.
+"""PostgreSQL connections that wait on the database, and on Python, as little as they can.
 
 Each statement sent alone costs a round trip to PostgreSQL (~0.25 ms here, and CPU on both
 sides), and a transition runs a dozen: BEGIN, read the run, then INSERTs, UPDATEs, DELETEs
@@ -6,7 +6,8 @@ and pg_notify whose answers nobody reads, then COMMIT. In a write transaction, s
 marked `hot` (app/db/hot.py) are sent through a psycopg pipeline instead: INSERT, UPDATE,
 DELETE (without RETURNING) and pg_notify are queued, and go out together with the next
 statement that must be answered — a hot SELECT, answered from the same pipeline, or anything
-else, sent after them — or with COMMIT. BEGIN rides along with the first of them.
+else, sent after them — or with COMMIT. BEGIN rides along with the first of them. In a read,
+a hot statement is sent alone, straight on psycopg.
 
 Nothing changes in what is written or when it is durable: the statements run in the order they
 were issued, in the same transaction, and commit waits for PostgreSQL's answer (with
@@ -14,6 +15,12 @@ were issued, in the same transaction, and commit waits for PostgreSQL's answer (
 exception of the driver's error at the latest at commit, so a unique violation or a deadlock
 still rolls the whole transaction back and the engine retries it. Queued statements answer no
 rowcount: code that needs one runs a statement that is not marked hot.
+
+The Python around each statement matters as much as the round trips: the server spends more
+CPU per workflow in SQLAlchemy's and psycopg's per-call work than PostgreSQL spends running the
+statements. A hot statement is compiled once and its arguments are built here; a transaction
+uses the pool's psycopg connection directly, and a SQLAlchemy connection is made only for a
+statement that is not hot.
 """
 
 from __future__ import annotations
