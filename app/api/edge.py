@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from app import strict_json
 from app.api.raw_paths import decode_path_params
+from app.api.solver import plan_route
 from app.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
 from app.names import name_problem, text_problem
 
@@ -140,18 +141,22 @@ class EdgeRequest(Request):
 
 
 class EdgeRoute(APIRoute):
-    """The route class of every API router (see the module docstring)."""
+    """The route class of every API router (see the module docstring). A route whose
+    dependencies app/api/solver.py knows is solved by its plan, not by FastAPI's solver."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
+        plan = plan_route(self)
         takes_json = self.body_field is not None
 
         async def edge_handler(request: Request) -> Response:
-            check_parameters(request)
-            decode_path_params(request.scope)
             edge = EdgeRequest(request.scope, request.receive)
+            check_parameters(edge)
+            decode_path_params(edge.scope)
             if takes_json:
                 await edge.load_json_body()
-            return await handler(edge)
+            if plan is None or edge.app.dependency_overrides:
+                return await handler(edge)
+            return await plan.run(edge)
 
         return edge_handler
