@@ -167,37 +167,47 @@ class EdgeRoute(APIRoute):
 
 
 class EdgeRouter(APIRouter):
-    """The API's routers: `EdgeRoute` routes, and a quick no for a path none of them has.
+    """The API's routers: `EdgeRoute` routes, and a quick answer to "is this path yours?".
 
     FastAPI asks each included router in turn whether it has a request's route, and a router
-    answers by trying each of its routes through FastAPI's route contexts (about a microsecond
-    each, and twice for the router that has it): a workflow's request was tried against every
-    worker route first. Here a router first tries its routes' own path patterns; only a router
-    with a pattern that fits the path goes on to FastAPI's matching, which chooses the route (or
-    answers 405) as before. The patterns are the request's paths because the app includes its
-    routers without a prefix (app/api/app.py).
+    answers by trying its routes one by one through FastAPI's route contexts (about a
+    microsecond each), then tries them again to handle the request: a workflow's request was
+    tried against every worker route first. The question only wants a yes (FULL), a "yes, but
+    not this method" (PARTIAL: 405) or a no, so a router of plain API routes answers it from its
+    routes' own path patterns and methods, as FastAPI's route contexts would; FastAPI's matching
+    then chooses the route as before. The patterns are the request's paths because the app
+    includes its routers without a prefix (app/api/app.py).
     """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("route_class", EdgeRoute)
         super().__init__(**kwargs)
-        # (how many routes the patterns were taken from, the patterns or None: no quick no)
-        self._patterns: tuple[int, list[re.Pattern[str]] | None] = (-1, None)
+        # (how many routes the patterns were taken from, (pattern, methods) of each route, or
+        # None when a route is not a plain API route)
+        self._patterns: tuple[int, list[tuple[re.Pattern[str], set[str]]] | None] = (-1, None)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http":
-            patterns = self._route_patterns()
-            if patterns is not None:
-                path = get_route_path(scope)
-                if not any(pattern.match(path) for pattern in patterns):
-                    return Match.NONE, {}
-        return super().matches(scope)  # type: ignore[misc]
+        patterns = self._route_patterns()
+        if patterns is None or scope["type"] != "http":
+            return super().matches(scope)  # type: ignore[misc]
+        path = get_route_path(scope)
+        partial = False
+        for pattern, methods in patterns:
+            if pattern.match(path):
+                if not methods or scope["method"] in methods:
+                    return Match.FULL, {}
+                partial = True
+        # The inclusion that asks keeps only the kind of match, not the scope (FastAPI's
+        # `_IncludedRouter.matches`); it finds the route again when it handles the request.
+        return (Match.PARTIAL if partial else Match.NONE), {}
 
-    def _route_patterns(self) -> list[re.Pattern[str]] | None:
+    def _route_patterns(self) -> list[tuple[re.Pattern[str], set[str]]] | None:
         count, patterns = self._patterns
         if count != len(self.routes):
             # Only plain API routes: a mount or an included router matches more than its pattern.
             plain = all(isinstance(route, APIRoute) for route in self.routes)
-            patterns = [route.path_regex for route in self.routes] if plain else None
+            patterns = (
+                [(route.path_regex, route.methods) for route in self.routes] if plain else None
+            )
             self._patterns = (len(self.routes), patterns)
         return patterns
