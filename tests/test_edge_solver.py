@@ -239,6 +239,21 @@ CASES: list[tuple[str, str, str, dict[str, Any], str]] = [
         {"params": {"run_id": "r" * 65, "wait": "x"}},
         "admin",
     ),
+    ("result, no parameters", "GET", f"{NS}/workflows/nobody/result", {}, "admin"),
+    (
+        "result, empty run id, repeated wait",
+        "GET",
+        f"{NS}/workflows/nobody/result?run_id=&wait=0&wait=x",
+        {},
+        "admin",
+    ),
+    (
+        "Idempotency-Key given, lower case",
+        "POST",
+        f"{NS}/workflows/w1",
+        {"json": [1], "headers": {"idempotency-key": "k1"}},
+        "admin",
+    ),
     (
         "encoded slash in a workflow id",
         "GET",
