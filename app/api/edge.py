@@ -148,6 +148,14 @@ class EdgeRoute(APIRoute):
     """The route class of every API router (see the module docstring). A route whose
     dependencies app/api/solver.py knows is solved by its plan, not by FastAPI's solver."""
 
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # Most routes FastAPI tries do not fit the path: say so from the path pattern alone
+        # (the pattern FastAPI's route context has too, see `EdgeRouter`); a fitting one is
+        # matched by FastAPI.
+        if scope["type"] == "http" and self.path_regex.match(get_route_path(scope)) is None:
+            return Match.NONE, {}
+        return super().matches(scope)
+
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
         plan = plan_route(self)
