@@ -101,6 +101,8 @@ def check_parameters(request: Request) -> None:
     for name, value in request.path_params.items():
         if isinstance(value, str) and (problem := name_problem(value)):
             raise InvalidArgument(f"{name} {problem}", field=name)
+    if not request.scope.get("query_string"):
+        return  # nothing to parse (most requests: parsing an empty query string still costs)
     for name, value in request.query_params.multi_items():
         # A visibility query is free text: it may span lines (the list filter's whitespace).
         problem = text_problem(value) if name in FREE_TEXT_PARAMETERS else name_problem(value)
