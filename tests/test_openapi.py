@@ -103,7 +103,7 @@ def test_every_documented_error_is_a_problem(document):
 
 def test_every_api_route_goes_through_the_strict_edge(server):
     """Each /api route parses bodies strictly and checks ids and names (app/api/edge.py): a
-    router added without `route_class=EdgeRoute` would take lax JSON."""
+    router made with FastAPI's APIRouter instead of `EdgeRouter` would take lax JSON."""
     from fastapi.routing import APIRoute
 
     from app.api.edge import EdgeRoute
