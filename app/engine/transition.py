@@ -31,13 +31,28 @@ INSERT_EVENTS = hot(sa.insert(history_events))
 INSERT_BUFFERED = hot(sa.insert(buffered_events))
 INSERT_TASK = hot(sa.insert(tasks))
 INSERT_TIMER = hot(sa.insert(timers))
-DELETE_TIMERS = hot(
-    sa.delete(timers).where(
-        timers.c.run_id == sa.bindparam("run_id"),
-        timers.c.kind.in_(sa.bindparam("kinds", expanding=True)),
-    )
-)
-DELETE_TIMERS_OF = hot(DELETE_TIMERS.where(timers.c.ref == sa.bindparam("ref")))
+# DELETE of a run's timers of some kinds (and one ref), one statement per set of kinds, built
+# at first use: the kinds are bound with their values, so no IN list is expanded per call.
+# Callers name constant kinds, so there are a few dozen at most; past the bound, they are
+# built per call (correct, only slower).
+_delete_timers: dict[tuple[tuple[str, ...], bool], sa.Delete] = {}
+MAX_DELETE_TIMERS = 64
+
+
+def delete_timers_statement(kinds: tuple[str, ...], *, of_ref: bool) -> sa.Delete:
+    """`DELETE FROM timers WHERE run_id = :run_id AND kind IN (<kinds>) [AND ref = :ref]`."""
+    key = (kinds, of_ref)
+    statement = _delete_timers.get(key)
+    if statement is None:
+        statement = sa.delete(timers).where(
+            timers.c.run_id == sa.bindparam("run_id"),
+            timers.c.kind.in_([sa.bindparam(f"kind_{i}", kind) for i, kind in enumerate(kinds)]),
+        )
+        if of_ref:
+            statement = statement.where(timers.c.ref == sa.bindparam("ref"))
+        if len(_delete_timers) < MAX_DELETE_TIMERS:
+            _delete_timers[key] = hot(statement)
+    return statement
 
 
 class Run:
@@ -314,10 +329,12 @@ class Transition:
 
     async def cancel_timers(self, run: Run, *kinds: str, ref: int | None = None) -> None:
         if ref is None:
-            await self.conn.execute(DELETE_TIMERS, {"run_id": run.id, "kinds": list(kinds)})
+            await self.conn.execute(
+                delete_timers_statement(kinds, of_ref=False), {"run_id": run.id}
+            )
         else:
             await self.conn.execute(
-                DELETE_TIMERS_OF, {"run_id": run.id, "kinds": list(kinds), "ref": ref}
+                delete_timers_statement(kinds, of_ref=True), {"run_id": run.id, "ref": ref}
             )
 
     # -- write-back --------------------------------------------------------------------------
