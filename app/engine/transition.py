@@ -31,6 +31,34 @@ INSERT_EVENTS = hot(sa.insert(history_events))
 INSERT_BUFFERED = hot(sa.insert(buffered_events))
 INSERT_TASK = hot(sa.insert(tasks))
 INSERT_TIMER = hot(sa.insert(timers))
+# A transition's events in one multi-row INSERT on PostgreSQL, one statement per row count up
+# to this many: each statement in a pipeline costs the driver (and the server) about as much
+# as a row more in one. More events than this (a large decision) go as one executemany.
+# SQLite keeps the executemany: its statements cost no message each.
+MAX_EVENTS_PER_INSERT = 16
+_EVENT_COLUMNS = ("run_id", "event_id", "event_type", "event_time", "attributes")
+_insert_events: dict[int, sa.Insert] = {}
+
+
+def insert_events_statement(rows: int) -> sa.Insert:
+    """`INSERT INTO history_events (...) VALUES (...), ...` of `rows` rows, hot; the values of
+    row i are bound as `<column>_<i>`."""
+    statement = _insert_events.get(rows)
+    if statement is None:
+        statement = _insert_events[rows] = hot(
+            sa.insert(history_events).values(
+                [
+                    {
+                        c: sa.bindparam(f"{c}_{i}", type_=history_events.c[c].type)
+                        for c in _EVENT_COLUMNS
+                    }
+                    for i in range(rows)
+                ]
+            )
+        )
+    return statement
+
+
 # DELETE of a run's timers of some kinds (and one ref), one statement per set of kinds, built
 # at first use: the kinds are bound with their values, so no IN list is expanded per call.
 # Callers name constant kinds, so there are a few dozen at most; past the bound, they are
@@ -341,8 +369,18 @@ class Transition:
 
     async def flush(self) -> None:
         if self._events:
-            await self.conn.execute(INSERT_EVENTS, self._events)
-            self._events = []
+            events, self._events = self._events, []
+            if self.is_postgres and 1 < len(events) <= MAX_EVENTS_PER_INSERT:
+                await self.conn.execute(
+                    insert_events_statement(len(events)),
+                    {
+                        f"{column}_{i}": value
+                        for i, event in enumerate(events)
+                        for column, value in event.items()
+                    },
+                )
+            else:
+                await self.conn.execute(INSERT_EVENTS, events)
         for run in self.runs.values():
             if run.new:
                 await self.conn.execute(INSERT_RUN, run.data)
