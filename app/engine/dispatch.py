@@ -43,6 +43,9 @@ class WorkflowTaskClaim:
     scheduled_event_id: int
     started_event_id: int
     previous_started_event_id: int
+    # Its run's history up to started_event_id when the claiming transition knows all of it
+    # (a run it started: the eager first task), as Transition.new_run_history gives it.
+    history: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -81,6 +84,9 @@ SELECT_RUN_SKIP_LOCKED = hot(
     .with_for_update(skip_locked=True)
 )
 RUN_EXISTS = hot(sa.select(workflow_runs.c.id).where(workflow_runs.c.id == sa.bindparam("run_id")))
+DELETE_WORKFLOW_TASKS_OF_RUN = hot(
+    sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"), tasks.c.kind == "workflow")
+)
 DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
 ANY_TASK = hot(
     sa.select(tasks.c.id)
@@ -282,7 +288,7 @@ async def take_scheduled_workflow_task(
     if run.id in tx.held_workflow_tasks:
         tx.held_workflow_tasks.discard(run.id)
     else:
-        await tx.conn.execute(
-            sa.delete(tasks).where(tasks.c.run_id == run.id, tasks.c.kind == "workflow")
-        )
-    return await start_workflow_task(tx, run, identity)
+        await tx.conn.execute(DELETE_WORKFLOW_TASKS_OF_RUN, {"run_id": run.id})
+    claim = await start_workflow_task(tx, run, identity)
+    claim.history = tx.new_run_history(run.id)
+    return claim

@@ -142,6 +142,8 @@ class Transition:
     # The earliest deadline this transition added (the deadline loop may need to wake sooner).
     earliest_timer: datetime | None = None
     _events: list[dict[str, Any]] = field(default_factory=list)
+    # The whole history of each run this transition started, as written (see new_run_history).
+    _new_run_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _history_bytes: dict[str, int] = field(default_factory=dict)
 
     def note(self, level: int, message: str, run: Run, **fields: Any) -> None:
@@ -205,7 +207,15 @@ class Transition:
     def add_new_run(self, data: dict[str, Any]) -> Run:
         run = Run(data, new=True)
         self.runs[data["id"]] = run
+        self._new_run_events[data["id"]] = []
         return run
+
+    def new_run_history(self, run_id: str) -> list[dict[str, Any]] | None:
+        """The history of a run this transition started — every event it has, oldest first,
+        as `append` wrote them (attributes as JSON text) — or None for any other run. What a
+        reader would read back once this transition commits, without reading it."""
+        events = self._new_run_events.get(run_id)
+        return None if events is None else list(events)
 
     # -- history -----------------------------------------------------------------------------
 
@@ -213,15 +223,16 @@ class Transition:
         """Append an event to the run's history now; returns its event id."""
         event_id = run.next_event_id
         text = dump(attributes)
-        self._events.append(
-            {
-                "run_id": run.id,
-                "event_id": event_id,
-                "event_type": event_type.value,
-                "event_time": self.now,
-                "attributes": text,
-            }
-        )
+        event = {
+            "run_id": run.id,
+            "event_id": event_id,
+            "event_type": event_type.value,
+            "event_time": self.now,
+            "attributes": text,
+        }
+        self._events.append(event)
+        if (new_run_events := self._new_run_events.get(run.id)) is not None:
+            new_run_events.append(event)
         run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
         self.wake_keys.add(run_key(run.id))
         return event_id
