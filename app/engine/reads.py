@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -464,9 +464,25 @@ class RunWatcher:
             if events:
                 after_event_id = events[-1]["event_id"]
 
-    async def outcome(self, workflow_id: str, run_id: str, seconds: float) -> dict[str, Any]:
+    async def outcome(
+        self,
+        workflow_id: str,
+        run_id: str,
+        seconds: float,
+        *,
+        known: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The outcome of the chain from this run (following continue-as-new and workflow
-        retries) once it closes, or status RUNNING with the run it reached after `seconds`."""
+        retries) once it closes, or status RUNNING with the run it reached after `seconds`.
+        `known`: the run's row as the caller just read it (find_run_row); when it shows the
+        run closed and not continued, that is the outcome, without reading the run again."""
+        if (
+            known is not None
+            and known["id"] == run_id
+            and known["status"] != RunStatus.RUNNING
+            and not known["continued_to_run_id"]
+        ):
+            return outcome(known)  # a closed run never changes again
         deadline = time.monotonic() + seconds
         while True:
 
