@@ -280,15 +280,16 @@ class Transition:
                 ):
                     attributes["started_event_id"] = started_ids[attributes["scheduled_event_id"]]
                     text = dump(attributes)
-            self._events.append(
-                {
-                    "run_id": run.id,
-                    "event_id": event_id,
-                    "event_type": row.event_type,
-                    "event_time": row.event_time,
-                    "attributes": text,
-                }
-            )
+            event = {
+                "run_id": run.id,
+                "event_id": event_id,
+                "event_type": row.event_type,
+                "event_time": row.event_time,
+                "attributes": text,
+            }
+            self._events.append(event)
+            if (new_run_events := self._new_run_events.get(run.id)) is not None:
+                new_run_events.append(event)
             run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
         await self.conn.execute(
             sa.delete(buffered_events).where(buffered_events.c.run_id == run.id)
