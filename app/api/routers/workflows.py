@@ -445,7 +445,9 @@ async def get_result(
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     async with long_poll(request, caller) if wait > 0 else nullcontext():
-        return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
+        return FastJSON(
+            await engine.watcher.outcome(row["workflow_id"], row["id"], wait, known=row)
+        )
 
 
 @router.post(
