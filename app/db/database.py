@@ -159,6 +159,9 @@ class SQLiteConnection:
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
 
+    def read_with_next(self, statement: Any, parameters: Any) -> None:
+        """Nothing to save on SQLite: a statement costs no round trip (see PostgresConnection)."""
+
     async def run_sync(self, fn: Callable[[sa.Connection], T]) -> T:
         return fn(self.sync)
 

@@ -217,6 +217,8 @@ class PostgresConnection:
         "_begun",
         "_cursor",
         "_alchemy",
+        "_trailing",
+        "_read_ahead",
     )
 
     def __init__(self, engine: AsyncEngine, fairy: Any, *, transaction: bool) -> None:
@@ -232,6 +234,27 @@ class PostgresConnection:
         # One cursor for every statement sent here (its results are replaced at each).
         self._cursor = self.raw.cursor()
         self._alchemy: AsyncConnection | None = None
+        # Hot SELECTs to send right after the next answered statement, in its pipeline, and
+        # their answers until asked for (see `read_with_next`).
+        self._trailing: dict[Any, tuple[_Compiled, str, dict[str, Any]]] = {}
+        self._read_ahead: dict[Any, tuple[_Compiled, list[tuple[Any, ...]], Any]] = {}
+
+    def read_with_next(self, statement: Any, parameters: Mapping[str, Any]) -> None:
+        """Send the hot SELECT `statement` right after the next statement that is answered, in
+        the same round trip; `execute(statement, parameters)` later answers what it read.
+
+        For a read the code will certainly make next, that does not depend on the statement
+        before it: "lock the run, then read its activity" is one round trip instead of two.
+        Statements run in order, so the SELECT still sees what the one before it locked or
+        wrote (under READ COMMITTED each statement reads what was committed when it began).
+        Outside a write transaction, or for a statement not hot, this does nothing."""
+        key = _read_key(statement, parameters)
+        if not self.transaction or key is None or key in self._read_ahead:
+            return
+        compiled = _compiled_for(statement, parameters, self.dialect)
+        if compiled is None or not compiled.returns_rows:
+            return
+        self._trailing[key] = (compiled, *compiled.arguments(parameters))
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         """Run `statement` with `parameters` (a mapping, or a list of them for executemany).
@@ -254,6 +277,12 @@ class PostgresConnection:
             rows = [compiled.arguments(values)[1] for values in parameters]
             self._queue.append((sql, rows, True))
             return QUEUED
+        if self._trailing or self._read_ahead:
+            key = _read_key(statement, first)
+            if key in self._read_ahead:
+                _, rows, answer = self._read_ahead.pop(key)
+                return compiled.result(rows, answer, self.dialect)
+            self._trailing.pop(key, None)  # asked for before it went: sent as asked
         sql, arguments = compiled.arguments(first)
         if not self.transaction:
             return await self._alone(compiled, sql, arguments)
@@ -325,6 +354,7 @@ class PostgresConnection:
         if not self._queue and query is None and not commit:
             return [], None
         queue, self._queue = self._queue, []
+        trailing: list[tuple[Any, _Compiled, psycopg.AsyncCursor[Any]]] = []
         self._begun = True
         sql, arguments = "", None
         rows: list[tuple[Any, ...]] = []
@@ -342,15 +372,31 @@ class PostgresConnection:
                 if query is not None:
                     sql, arguments = query
                     await cursor.execute(sql, arguments)
+                    for key, (compiled, sql, arguments) in self._trailing.items():
+                        ahead = self.raw.cursor()  # its own cursor: holds its own rows
+                        await ahead.execute(sql, arguments)
+                        trailing.append((key, compiled, ahead))
+                    self._trailing.clear()
                 if commit:
                     sql, arguments = "COMMIT", None
                     await cursor.execute(sql)
             if query is not None:
                 rows = await cursor.fetchall()
                 answer = cursor.pgresult
+            for key, compiled, ahead in trailing:
+                self._read_ahead[key] = (compiled, await ahead.fetchall(), ahead.pgresult)
         except psycopg.Error as err:
             raise await self._failed(err, sql, arguments) from err
         return rows, answer
+
+
+def _read_key(statement: Any, parameters: Mapping[str, Any]) -> Any:
+    """What names one read in `read_with_next`: the statement and its values (None when a
+    value cannot be a key)."""
+    try:
+        return (id(statement), frozenset(parameters.items()))
+    except TypeError:
+        return None
 
 
 # pg_notify statements: SELECTs whose answer (void) nobody reads, queued like DML.

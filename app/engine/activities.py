@@ -200,6 +200,12 @@ async def get(tx: Transition, run_id: str, scheduled_event_id: int) -> sa.RowMap
     return result.mappings().one_or_none()
 
 
+def read_with_next(tx: Transition, run_id: str, scheduled_event_id: int) -> None:
+    """`get(tx, run_id, scheduled_event_id)` sent with the transaction's next read (one round
+    trip fewer on PostgreSQL; see PostgresConnection.read_with_next)."""
+    tx.conn.read_with_next(SELECT_ACTIVITY, {"run_id": run_id, "ref": scheduled_event_id})
+
+
 async def find_by_activity_id(
     tx: Transition, run_id: str, activity_id: str
 ) -> sa.RowMapping | None:
@@ -215,6 +221,11 @@ async def pending_ids(tx: Transition, run_id: str) -> list[str]:
     duplicate id, no more than the limit — in one query instead of one per activity and a
     count."""
     return list((await tx.conn.execute(PENDING_IDS, {"run_id": run_id})).scalars())
+
+
+def read_pending_ids_with_next(tx: Transition, run_id: str) -> None:
+    """`pending_ids(tx, run_id)` sent with the transaction's next read (see read_with_next)."""
+    tx.conn.read_with_next(PENDING_IDS, {"run_id": run_id})
 
 
 async def _set(tx: Transition, activity: Any, **values: Any) -> None:

@@ -394,6 +394,9 @@ class Engine:
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
             tx.hold_workflow_tasks = return_new_task
+            if any(c.get("command_type") == "SCHEDULE_ACTIVITY_TASK" for c in raw_commands):
+                # Read in the same round trip as the run (commands.validate needs them).
+                activities.read_pending_ids_with_next(tx, token.run_id)
             run = await self._started_workflow_task(tx, namespace_id, token)
             who = identity or run.wft_identity or "unknown"  # the poller's, unless told
             tx.caller_identity = who
@@ -481,6 +484,8 @@ class Engine:
             token = TaskToken.decode(token_text, kind="a")
             if token.namespace_id != namespace_id:
                 raise NotFound("activity task not found in this namespace", task="activity")
+            # The activity is read in the same round trip as the run it follows.
+            activities.read_with_next(tx, token.run_id, token.scheduled_event_id)
             run = await self._run_of_token(tx, namespace_id, token, "activity")
             activity = await activities.get(tx, run.id, token.scheduled_event_id)
             stale = activity is None or activity["attempt"] != token.attempt
