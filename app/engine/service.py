@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from app.context import ServerContext
 from app.db.outage import report_failure
 from app.db.pipeline import notify_statement
-from app.db.tables import namespaces, tenants
+from app.db.tables import history_events, namespaces, tenants
 from app.engine import (
     activities,
     deadlines,
@@ -761,6 +761,19 @@ class Engine:
         self._skips.append((now, next_at - now))
         self.clock.advance_to(next_at)
         return True
+
+    async def resume_skipped_time(self) -> None:
+        """Time-skipping mode, at startup: the skipped time lives in this process's clock only,
+        so a restarted server would start again from the wall clock, months behind the runs'
+        history, with every started task's timeout as far ahead. The clock starts instead at
+        the newest event recorded (time never goes back for a run), so that a task whose
+        worker's answer was lost in the restart times out and is retried as it would have."""
+        async with self.db.read() as conn:
+            newest = (
+                await conn.execute(sa.select(sa.func.max(history_events.c.event_time)))
+            ).scalar()
+        if newest is not None:
+            self.clock.advance_to(newest)
 
     def _waited_since(self, queued_at: datetime) -> float:
         """Seconds since `queued_at` (engine clock), less the time skipped since."""
