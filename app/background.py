@@ -31,6 +31,8 @@ class BackgroundLoops:
         self._listener: PostgresListener | None = None
 
     async def start(self) -> None:
+        if self.ctx.settings.time_skipping:
+            await self.engine.resume_skipped_time()
         if not self.ctx.db.is_sqlite:
             self._listener = PostgresListener(libpq_dsn(self.ctx.db.url), self.wakeups)
             self._listener.start()

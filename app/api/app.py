@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -92,7 +94,9 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        **without_native_telemetry(),
     )
+    documentation_routes = list(app.router.routes)
     app.state.ctx = ctx
     app.state.engine = engine
     app.state.metrics = RequestMetrics(ctx.metrics_registry)
@@ -117,6 +121,12 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine))
+    # FastAPI puts its own routes (the OpenAPI document, /docs, /redoc) first, so every API
+    # request was tried against them before its own; their paths share nothing with the API's
+    # or the console's, so behind them they answer the same requests.
+    app.router.routes[:] = [
+        route for route in app.router.routes if route not in documentation_routes
+    ] + documentation_routes
     # Innermost of these: request metrics count the time a request waited for its turn.
     app.add_middleware(AdmissionMiddleware, gate=app.state.admission)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -126,6 +136,16 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
+
+
+def without_native_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry instrumentation, off (where this FastAPI has it). Perdure
+    traces requests with its own middleware (PERDURE_OTLP_ENDPOINT) and counts them in its
+    own metrics; FastAPI's would only add to that if a global OpenTelemetry provider were
+    set, and finding out whether one is cost every request a few microseconds."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def tenant_gate(settings: Settings, db: Database) -> TenantGate:

@@ -105,6 +105,20 @@ async def get_namespace_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     namespace: Annotated[str, Path(description="Namespace name", max_length=200)],
 ) -> NamespaceCaller:
+    return await namespace_caller(request, ctx, credentials, namespace, _permission(scopes))
+
+
+async def namespace_caller(
+    request: Request,
+    ctx: ServerContext,
+    credentials: HTTPAuthorizationCredentials | None,
+    namespace: str,
+    permission: Permission | None,
+) -> NamespaceCaller:
+    """The caller of a namespaced route: its key authenticated, the namespace visible to it,
+    `permission` held (none: any role), and a request token of the namespace's rate taken
+    (401, 404, 403, 429). What `get_namespace_caller` resolves, also called directly by the
+    edge's own solver (app/api/solver.py)."""
     principal = await _authenticate(ctx, credentials)
     # Visibility before role: a weak key must not learn that another tenant's namespace exists.
     ref = ctx.auth_cache.namespace(principal.tenant_id, namespace)
@@ -114,7 +128,6 @@ async def get_namespace_caller(
         ctx.auth_cache.remember_namespace(ref)
     else:
         check_reaches(principal, ref)
-    permission = _permission(scopes)
     if permission is not None:
         principal.require(permission)
         # Rates after the checks: a refused request should not cost the namespace a token.

@@ -9,15 +9,20 @@ thread (a few at a time) so that one request cannot hold the event loop.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
+from starlette._utils import get_route_path
+from starlette.routing import Match
+from starlette.types import Scope
 
 from app import strict_json
 from app.api.raw_paths import decode_path_params
+from app.api.solver import plan_route
 from app.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
 from app.names import name_problem, text_problem
 
@@ -96,6 +101,8 @@ def check_parameters(request: Request) -> None:
     for name, value in request.path_params.items():
         if isinstance(value, str) and (problem := name_problem(value)):
             raise InvalidArgument(f"{name} {problem}", field=name)
+    if not request.scope.get("query_string"):
+        return  # nothing to parse (most requests: parsing an empty query string still costs)
     for name, value in request.query_params.multi_items():
         # A visibility query is free text: it may span lines (the list filter's whitespace).
         problem = text_problem(value) if name in FREE_TEXT_PARAMETERS else name_problem(value)
@@ -140,18 +147,77 @@ class EdgeRequest(Request):
 
 
 class EdgeRoute(APIRoute):
-    """The route class of every API router (see the module docstring)."""
+    """The route class of every API router (see the module docstring). A route whose
+    dependencies app/api/solver.py knows is solved by its plan, not by FastAPI's solver."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # Most routes FastAPI tries do not fit the path: say so from the path pattern alone
+        # (the pattern FastAPI's route context has too, see `EdgeRouter`); a fitting one is
+        # matched by FastAPI.
+        if scope["type"] == "http" and self.path_regex.match(get_route_path(scope)) is None:
+            return Match.NONE, {}
+        return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
+        plan = plan_route(self)
         takes_json = self.body_field is not None
 
         async def edge_handler(request: Request) -> Response:
-            check_parameters(request)
-            decode_path_params(request.scope)
             edge = EdgeRequest(request.scope, request.receive)
+            check_parameters(edge)
+            decode_path_params(edge.scope)
             if takes_json:
                 await edge.load_json_body()
-            return await handler(edge)
+            if plan is None or edge.app.dependency_overrides:
+                return await handler(edge)
+            return await plan.run(edge)
 
         return edge_handler
+
+
+class EdgeRouter(APIRouter):
+    """The API's routers: `EdgeRoute` routes, and a quick answer to "is this path yours?".
+
+    FastAPI asks each included router in turn whether it has a request's route, and a router
+    answers by trying its routes one by one through FastAPI's route contexts (about a
+    microsecond each), then tries them again to handle the request: a workflow's request was
+    tried against every worker route first. The question only wants a yes (FULL), a "yes, but
+    not this method" (PARTIAL: 405) or a no, so a router of plain API routes answers it from its
+    routes' own path patterns and methods, as FastAPI's route contexts would; FastAPI's matching
+    then chooses the route as before. The patterns are the request's paths because the app
+    includes its routers without a prefix (app/api/app.py).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("route_class", EdgeRoute)
+        super().__init__(**kwargs)
+        # (how many routes the patterns were taken from, (pattern, methods) of each route, or
+        # None when a route is not a plain API route)
+        self._patterns: tuple[int, list[tuple[re.Pattern[str], set[str]]] | None] = (-1, None)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        patterns = self._route_patterns()
+        if patterns is None or scope["type"] != "http":
+            return super().matches(scope)  # type: ignore[misc]
+        path = get_route_path(scope)
+        partial = False
+        for pattern, methods in patterns:
+            if pattern.match(path):
+                if not methods or scope["method"] in methods:
+                    return Match.FULL, {}
+                partial = True
+        # The inclusion that asks keeps only the kind of match, not the scope (FastAPI's
+        # `_IncludedRouter.matches`); it finds the route again when it handles the request.
+        return (Match.PARTIAL if partial else Match.NONE), {}
+
+    def _route_patterns(self) -> list[tuple[re.Pattern[str], set[str]]] | None:
+        count, patterns = self._patterns
+        if count != len(self.routes):
+            # Only plain API routes: a mount or an included router matches more than its pattern.
+            plain = all(isinstance(route, APIRoute) for route in self.routes)
+            patterns = (
+                [(route.path_regex, route.methods) for route in self.routes] if plain else None
+            )
+            self._patterns = (len(self.routes), patterns)
+        return patterns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from opentelemetry import trace
 from prometheus_client import (
@@ -35,6 +36,22 @@ class RequestMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 60),
         )
+        # (method, route, status) -> its counter and histogram children: `labels()` checks
+        # and converts its arguments and takes a lock on every call. As many entries as the
+        # metrics themselves have children.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> Response:
         registry = scrape_registry(self.registry)
@@ -82,8 +99,7 @@ class MetricsMiddleware:
             # The template, not the raw path, so that ids do not explode the label set.
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
             elapsed = time.perf_counter() - started
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            self.metrics.observe(method, template, status, elapsed)
             namespace = scope.get("path_params", {}).get("namespace")
             log_request(method, template, status, elapsed, namespace)

@@ -1,7 +1,8 @@
 """Engines and transactions for SQLite (embedded default) and PostgreSQL.
 
-PostgreSQL: one async psycopg pool for reads and writes; a write transaction pipelines its
-statements (app/db/pipeline.py).
+PostgreSQL: one async psycopg pool for reads and writes, its connections in autocommit mode; a
+write transaction sends its own BEGIN and COMMIT and pipelines its statements, and a read runs
+each statement on its own (app/db/pipeline.py).
 
 SQLite: the database is a file in this process, and its statements take microseconds, while
 handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
@@ -23,13 +24,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db import hot
 from app.db.fairness import FairGate
-from app.db.pipeline import PipelinedConnection
+from app.db.pipeline import PostgresConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
@@ -118,6 +120,19 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
             raise sa.exc.DisconnectionError() from exc
 
 
+def _roll_back_on_return(engine: sa.Engine) -> None:
+    """Roll back a connection that comes back to the pool inside a transaction (a write that
+    raised before its COMMIT, or one cancelled mid-way); an idle one is left as it is."""
+
+    @sa.event.listens_for(engine, "reset")
+    def _reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+        if not state.asyncio_safe:
+            return  # garbage collected outside the event loop: the pool closes it
+        status = dbapi_connection.driver_connection.info.transaction_status
+        if status != psycopg.pq.TransactionStatus.IDLE:
+            dbapi_connection.rollback()
+
+
 def _connect_args(url: str) -> dict[str, Any]:
     """psycopg options the URL does not set already."""
     given = make_url(url).query
@@ -143,6 +158,9 @@ class SQLiteConnection:
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
+
+    def read_with_next(self, statement: Any, parameters: Any) -> None:
+        """Nothing to save on SQLite: a statement costs no round trip (see PostgresConnection)."""
 
     async def run_sync(self, fn: Callable[[sa.Connection], T]) -> T:
         return fn(self.sync)
@@ -186,10 +204,17 @@ class Database:
                 # The connection used last is used next: busy connections stay warm (their
                 # prepared statements too) and the rest idle out of the ping-free window.
                 pool_use_lifo=True,
+                # Autocommit once per connection, not set and reset at every checkout: write
+                # transactions send their own BEGIN (app/db/pipeline.py).
+                isolation_level="AUTOCOMMIT",
+                # A connection comes back idle unless a transaction failed or was abandoned;
+                # `_roll_back_on_return` checks, rather than a ROLLBACK call per checkin.
+                pool_reset_on_return=None,
                 connect_args=_connect_args(url),
             )
             _ping_idle_connections(self._engine.sync_engine)
-            self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            _roll_back_on_return(self._engine.sync_engine)
+            self._transactional = self._engine.execution_options(isolation_level="READ COMMITTED")
             self.dialect = self._engine.dialect.name
             # Transactions at once, shared fairly between tenants (app/db/fairness.py).
             # The pool and its overflow.
@@ -206,13 +231,25 @@ class Database:
                 with self._writer_conn.begin():
                     yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
             return
-        # In autocommit mode: the transaction's BEGIN is sent by PipelinedConnection, in the
+        # In autocommit mode: the transaction's BEGIN is sent by PostgresConnection, in the
         # same pipeline as its first statements.
-        async with self._gate.slot(), self._autocommit.connect() as conn:
-            raw = await conn.get_raw_connection()
-            piped = PipelinedConnection(conn, raw.driver_connection)  # type: ignore[arg-type]
-            yield piped  # type: ignore[misc]
-            await piped.commit()
+        async with self._gate.slot():
+            conn = PostgresConnection(self._engine, await self._checkout(), transaction=True)
+            try:
+                yield conn  # type: ignore[misc]
+                await conn.commit()
+            finally:
+                await conn.release()
+
+    async def _checkout(self) -> Any:
+        """A pooled PostgreSQL connection (the pool's proxy). A connection that cannot be made
+        raises SQLAlchemy's exception of the driver's error, as `engine.connect()` would."""
+        try:
+            return await self._engine.raw_connection()
+        except psycopg.Error as err:
+            sync = self._engine.sync_engine
+            sa.Connection._handle_dbapi_exception_noconnection(err, sync.dialect, sync)
+            raise
 
     async def _begin_immediate(self, raw: sqlite3.Connection) -> None:
         """Take SQLite's write lock, waiting (without blocking the loop) while another process
@@ -248,11 +285,15 @@ class Database:
                     self._idle_readers.append(conn)
             return
         if transaction:
-            async with self._gate.slot(), self._engine.begin() as conn:
+            async with self._gate.slot(), self._transactional.begin() as conn:
                 yield conn
             return
-        async with self._gate.slot(), self._autocommit.connect() as conn:
-            yield conn
+        async with self._gate.slot():
+            conn = PostgresConnection(self._engine, await self._checkout(), transaction=False)
+            try:
+                yield conn  # type: ignore[misc]
+            finally:
+                await conn.release()
 
     def connections_in_use(self) -> int:
         """Connections checked out now (the pool-use gauge)."""

@@ -100,6 +100,9 @@ workflow_runs = sa.Table(
     sa.Column("parent_namespace_id", sa.String(36), nullable=True),
     sa.Column("parent_initiated_event_id", sa.Integer(), nullable=True),
     sa.Column("parent_close_policy", sa.String(20), nullable=True),
+    # Child workflows this run has started (migration 0017): 0 proves it has no children, so
+    # closing it skips the query for children its parent close policy would reach.
+    sa.Column("children_started", sa.Integer(), nullable=False, server_default="0"),
     # The workflow id at the top of the run's chain of parents (its own when it has none).
     sa.Column("root_workflow_id", sa.String(1000), nullable=True),
     sa.Column("result", sa.Text(), nullable=True),

@@ -76,8 +76,12 @@ def _followups_of(commands: list[dict[str, Any]]) -> set[str]:
 
 async def decide(tx: Transition, run: Run) -> list[dict[str, Any]]:
     name, version, document = await _pin(tx, run.id)
-    rows = (await tx.conn.execute(HISTORY, {"run_id": run.id})).all()
-    events = [(row.event_type, orjson.loads(row.attributes)) for row in rows]
+    known = tx.new_run_history(run.id)  # a run this transaction started: all in memory
+    if known is not None:
+        events = [(e["event_type"], orjson.loads(e["attributes"])) for e in known]
+    else:
+        rows = (await tx.conn.execute(HISTORY, {"run_id": run.id})).all()
+        events = [(event_type, orjson.loads(attributes)) for event_type, attributes in rows]
     info = RunInfo(
         run_id=run.id,
         workflow_id=run.workflow_id,

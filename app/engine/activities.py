@@ -167,7 +167,9 @@ SELECT_ACTIVITY_BY_ID = hot(
         activities.c.activity_id == sa.bindparam("activity_id"),
     )
 )
-COUNT_PENDING = hot(sa.select(sa.func.count()).where(activities.c.run_id == sa.bindparam("run_id")))
+PENDING_IDS = hot(
+    sa.select(activities.c.activity_id).where(activities.c.run_id == sa.bindparam("run_id"))
+)
 INSERT_ACTIVITY = hot(sa.insert(activities))
 UPDATE_ACTIVITY = hot(
     sa.update(activities).where(
@@ -198,6 +200,12 @@ async def get(tx: Transition, run_id: str, scheduled_event_id: int) -> sa.RowMap
     return result.mappings().one_or_none()
 
 
+def read_with_next(tx: Transition, run_id: str, scheduled_event_id: int) -> None:
+    """`get(tx, run_id, scheduled_event_id)` sent with the transaction's next read (one round
+    trip fewer on PostgreSQL; see PostgresConnection.read_with_next)."""
+    tx.conn.read_with_next(SELECT_ACTIVITY, {"run_id": run_id, "ref": scheduled_event_id})
+
+
 async def find_by_activity_id(
     tx: Transition, run_id: str, activity_id: str
 ) -> sa.RowMapping | None:
@@ -207,8 +215,17 @@ async def find_by_activity_id(
     return result.mappings().one_or_none()
 
 
-async def count_pending(tx: Transition, run_id: str) -> int:
-    return int(await tx.conn.scalar(COUNT_PENDING, {"run_id": run_id}) or 0)
+async def pending_ids(tx: Transition, run_id: str) -> list[str]:
+    """The activity ids of the run's pending activities, one per activity (at most
+    MAX_PENDING_ACTIVITIES): what a workflow task's new activities are checked against — no
+    duplicate id, no more than the limit — in one query instead of one per activity and a
+    count."""
+    return list((await tx.conn.execute(PENDING_IDS, {"run_id": run_id})).scalars())
+
+
+def read_pending_ids_with_next(tx: Transition, run_id: str) -> None:
+    """`pending_ids(tx, run_id)` sent with the transaction's next read (see read_with_next)."""
+    tx.conn.read_with_next(PENDING_IDS, {"run_id": run_id})
 
 
 async def _set(tx: Transition, activity: Any, **values: Any) -> None:

@@ -277,7 +277,8 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
     timer_ids = await _pending_timer_ids(tx, run) if starts_timers else set()
     new_activities = 0
     new_children = 0
-    activity_ids: set[str] = set()
+    activity_ids: set[str] = set()  # pending ones and those scheduled by earlier commands
+    pending: list[str] | None = None  # read once, at the first ScheduleActivity
     for index, command in enumerate(commands):
         where = f"commands[{index}]"
         a = command.attributes
@@ -287,9 +288,10 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
                 if hasattr(a, name):
                     dump_payload(getattr(a, name), field=f"{where}.attributes.{name}")
             if isinstance(a, ScheduleActivity):
-                if a.activity_id in activity_ids or await activities.find_by_activity_id(
-                    tx, run.id, a.activity_id
-                ):
+                if pending is None:
+                    pending = await activities.pending_ids(tx, run.id)
+                    activity_ids.update(pending)
+                if a.activity_id in activity_ids:
                     raise InvalidArgument(
                         f"{where}: activity_id '{a.activity_id}' is already pending",
                         field=where,
@@ -329,10 +331,7 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
             # Whatever check refused it, the cause names the command (Temporal's names).
             err.extra.setdefault("cause", cause)
             raise
-    if (
-        new_activities
-        and await activities.count_pending(tx, run.id) + new_activities > MAX_PENDING_ACTIVITIES
-    ):
+    if pending is not None and len(pending) + new_activities > MAX_PENDING_ACTIVITIES:
         raise InvalidArgument(
             f"a run may have at most {MAX_PENDING_ACTIVITIES} pending activities",
             field="commands",

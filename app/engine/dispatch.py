@@ -43,6 +43,9 @@ class WorkflowTaskClaim:
     scheduled_event_id: int
     started_event_id: int
     previous_started_event_id: int
+    # Its run's history up to started_event_id when the claiming transition knows all of it
+    # (a run it started: the eager first task), as Transition.new_run_history gives it.
+    history: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -73,6 +76,17 @@ NEXT_TASKS = hot(
     .order_by(tasks.c.id)
     .limit(sa.bindparam("limit"))
 )
+NEXT_TASKS_LOCKED = hot(NEXT_TASKS.with_for_update(of=tasks, skip_locked=True))
+# lock_run's: the run, unless another transaction holds it; and whether it exists at all.
+SELECT_RUN_SKIP_LOCKED = hot(
+    sa.select(workflow_runs)
+    .where(workflow_runs.c.id == sa.bindparam("run_id"))
+    .with_for_update(skip_locked=True)
+)
+RUN_EXISTS = hot(sa.select(workflow_runs.c.id).where(workflow_runs.c.id == sa.bindparam("run_id")))
+DELETE_WORKFLOW_TASKS_OF_RUN = hot(
+    sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"), tasks.c.kind == "workflow")
+)
 DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
 ANY_TASK = hot(
     sa.select(tasks.c.id)
@@ -97,11 +111,12 @@ async def has_backlog(conn: AsyncConnection, namespace_id: str, kind: str, task_
 async def _next_tasks(
     tx: Transition, namespace_id: str, kind: str, task_queue: str, skip: list[int], limit: int
 ) -> list[sa.Row]:
-    query = NEXT_TASKS
-    if skip:
-        query = query.where(tasks.c.id.not_in(skip))
-    if tx.is_postgres:
-        query = query.with_for_update(of=tasks, skip_locked=True)
+    if skip:  # after a stale or busy task: rare, built for the call
+        query = NEXT_TASKS.where(tasks.c.id.not_in(skip))
+        if tx.is_postgres:
+            query = query.with_for_update(of=tasks, skip_locked=True)
+    else:
+        query = NEXT_TASKS_LOCKED if tx.is_postgres else NEXT_TASKS
     found = await tx.conn.execute(
         query,
         {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue, "limit": limit},
@@ -114,22 +129,10 @@ async def lock_run(tx: Transition, run_id: str) -> Run | None:
     ready tasks (pollers, webhook deliveries) locks runs through here, after the task row."""
     if not tx.is_postgres or run_id in tx.runs:
         return await tx.run(run_id)
-    row = (
-        (
-            await tx.conn.execute(
-                sa.select(workflow_runs)
-                .where(workflow_runs.c.id == run_id)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
+    params = {"run_id": run_id}
+    row = (await tx.conn.execute(SELECT_RUN_SKIP_LOCKED, params)).mappings().one_or_none()
     if row is None:
-        if (
-            await tx.conn.scalar(sa.select(workflow_runs.c.id).where(workflow_runs.c.id == run_id))
-            is None
-        ):
+        if await tx.conn.scalar(RUN_EXISTS, params) is None:
             return await tx.run(run_id)  # gone: let tx.run report it
         return None
     return tx.adopt_run(dict(row))
@@ -285,7 +288,7 @@ async def take_scheduled_workflow_task(
     if run.id in tx.held_workflow_tasks:
         tx.held_workflow_tasks.discard(run.id)
     else:
-        await tx.conn.execute(
-            sa.delete(tasks).where(tasks.c.run_id == run.id, tasks.c.kind == "workflow")
-        )
-    return await start_workflow_task(tx, run, identity)
+        await tx.conn.execute(DELETE_WORKFLOW_TASKS_OF_RUN, {"run_id": run.id})
+    claim = await start_workflow_task(tx, run, identity)
+    claim.history = tx.new_run_history(run.id)
+    return claim

@@ -196,6 +196,7 @@ async def create_run(
         if parent
         else (inherited_parent.parent_close_policy if inherited_parent else None),
         "root_workflow_id": lineage.root_workflow_id if lineage else req.workflow_id,
+        "children_started": 0,
         "result": None,
         "failure": None,
         "next_event_id": 1,
@@ -216,6 +217,9 @@ async def create_run(
         or (continued_from.schedule_key if continued_from else None),
     }
     run = tx.add_new_run(data)
+    if parent is not None:
+        # The parent's row is locked by this transaction (it is completing a workflow task).
+        parent.set(children_started=parent.children_started + 1)
     tx.observe("workflow_started", (run.namespace_id,))
     tx.append(
         run,
@@ -407,7 +411,8 @@ async def close(
     await activities.forget_all(tx, run)
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
-    await _apply_parent_close_policy(tx, run)
+    if run.children_started:  # else it has no children: no need to look for them
+        await _apply_parent_close_policy(tx, run)
     if continued_to is None and run.parent_run_id:
         await _report_to_parent(tx, run, status, attributes, result_text, failure)
 

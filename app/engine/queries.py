@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.hot import hot
 from app.db.tables import query_tasks
 from app.engine.events import RunStatus
 from app.engine.payloads import dump, load
@@ -27,6 +28,26 @@ MAX_QUERY_TIMEOUT = 30.0
 DEFAULT_QUERY_TIMEOUT = 10.0
 # Temporal fails a query at once while the run's workflow task keeps failing.
 FAILING_TASK_ATTEMPT = 3
+
+# What every workflow-task poll runs (a look, then a claim), built once.
+_PENDING = (
+    query_tasks.c.namespace_id == sa.bindparam("namespace_id"),
+    query_tasks.c.task_queue == sa.bindparam("task_queue"),
+    query_tasks.c.state == "pending",
+    query_tasks.c.expires_at > sa.bindparam("now"),
+)
+ANY_PENDING = hot(sa.select(query_tasks.c.id).where(*_PENDING).limit(1))
+# The oldest pending, unexpired query (ix_query_tasks_queue); locked, skipping those locked,
+# on PostgreSQL.
+OLDEST_PENDING = hot(
+    sa.select(query_tasks).where(*_PENDING).order_by(query_tasks.c.created_at).limit(1)
+)
+OLDEST_PENDING_LOCKED = hot(OLDEST_PENDING.with_for_update(skip_locked=True))
+MARK_CLAIMED = hot(
+    sa.update(query_tasks)
+    .where(query_tasks.c.id == sa.bindparam("query_id"))
+    .values(state="claimed", claimed_by=sa.bindparam("identity"))
+)
 
 
 def query_key(query_id: str) -> str:
@@ -118,14 +139,7 @@ async def has_pending(
 ) -> bool:
     """Whether the queue has a pending, unexpired query (a read, before any claim)."""
     found = await conn.execute(
-        sa.select(query_tasks.c.id)
-        .where(
-            query_tasks.c.namespace_id == namespace_id,
-            query_tasks.c.task_queue == task_queue,
-            query_tasks.c.state == "pending",
-            query_tasks.c.expires_at > now,
-        )
-        .limit(1)
+        ANY_PENDING, {"namespace_id": namespace_id, "task_queue": task_queue, "now": now}
     )
     return found.first() is not None
 
@@ -134,27 +148,12 @@ async def claim(
     tx: Transition, namespace_id: str, task_queue: str, identity: str
 ) -> QueryClaim | None:
     """The oldest pending, unexpired query of the queue, now claimed by this poller."""
-    query = (
-        sa.select(query_tasks)
-        .where(
-            query_tasks.c.namespace_id == namespace_id,
-            query_tasks.c.task_queue == task_queue,
-            query_tasks.c.state == "pending",
-            query_tasks.c.expires_at > tx.now,
-        )
-        .order_by(query_tasks.c.created_at)
-        .limit(1)
-    )  # ix_query_tasks_queue
-    if tx.is_postgres:
-        query = query.with_for_update(skip_locked=True)
-    row = (await tx.conn.execute(query)).mappings().one_or_none()
+    query = OLDEST_PENDING_LOCKED if tx.is_postgres else OLDEST_PENDING
+    params = {"namespace_id": namespace_id, "task_queue": task_queue, "now": tx.now}
+    row = (await tx.conn.execute(query, params)).mappings().one_or_none()
     if row is None:
         return None
-    await tx.conn.execute(
-        sa.update(query_tasks)
-        .where(query_tasks.c.id == row["id"])
-        .values(state="claimed", claimed_by=identity)
-    )
+    await tx.conn.execute(MARK_CLAIMED, {"query_id": row["id"], "identity": identity})
     return QueryClaim(
         query_id=row["id"],
         namespace_id=row["namespace_id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -289,6 +289,36 @@ def event_json(row: sa.Row) -> dict[str, Any]:
     }
 
 
+def _events_json(rows: Any) -> list[dict[str, Any]]:
+    """`event_json` of each row of EVENT_COLUMNS, unpacked by position (cheaper than by name
+    on every history page a poll answers)."""
+    return [
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "event_time": event_time,
+            "attributes": load(attributes),
+        }
+        for event_id, event_type, event_time, attributes in rows
+    ]
+
+
+# History pages without a filter on event types (what polls and long polls read), built once.
+_HISTORY_PAGE = (
+    sa.select(*EVENT_COLUMNS)
+    .where(
+        history_events.c.run_id == sa.bindparam("run_id"),
+        history_events.c.event_id > sa.bindparam("after_event_id"),
+    )
+    .order_by(history_events.c.event_id)
+    .limit(sa.bindparam("page_size"))
+)
+HISTORY_PAGE = hot(_HISTORY_PAGE)
+HISTORY_PAGE_UP_TO = hot(
+    _HISTORY_PAGE.where(history_events.c.event_id <= sa.bindparam("up_to_event_id"))
+)
+
+
 async def history_page(
     conn: AsyncConnection,
     run_id: str,
@@ -300,6 +330,12 @@ async def history_page(
 ) -> list[dict[str, Any]]:
     """Events after `after_event_id` (up to `up_to_event_id`), oldest first, at most
     `page_size`; only those of `event_types` when given. Served by the (run_id, event_id) key."""
+    if not event_types:
+        params = {"run_id": run_id, "after_event_id": after_event_id, "page_size": page_size}
+        if up_to_event_id is None:
+            return _events_json(await conn.execute(HISTORY_PAGE, params))
+        params["up_to_event_id"] = up_to_event_id
+        return _events_json(await conn.execute(HISTORY_PAGE_UP_TO, params))
     query = (
         sa.select(*EVENT_COLUMNS)
         .where(history_events.c.run_id == run_id, history_events.c.event_id > after_event_id)
@@ -308,9 +344,8 @@ async def history_page(
     )
     if up_to_event_id is not None:
         query = query.where(history_events.c.event_id <= up_to_event_id)
-    if event_types:
-        query = query.where(history_events.c.event_type.in_(event_types))
-    return [event_json(r) for r in await conn.execute(query)]
+    query = query.where(history_events.c.event_type.in_(event_types))
+    return _events_json(await conn.execute(query))
 
 
 def _event_ref(dialect: str) -> sa.ColumnElement[Any]:
@@ -354,7 +389,7 @@ async def events_referring_to(
         )
         .order_by(history_events.c.event_id)
     )
-    return [event_json(r) for r in await conn.execute(query)]
+    return _events_json(await conn.execute(query))
 
 
 async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
@@ -429,14 +464,31 @@ class RunWatcher:
             if events:
                 after_event_id = events[-1]["event_id"]
 
-    async def outcome(self, workflow_id: str, run_id: str, seconds: float) -> dict[str, Any]:
+    async def outcome(
+        self,
+        workflow_id: str,
+        run_id: str,
+        seconds: float,
+        *,
+        known: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The outcome of the chain from this run (following continue-as-new and workflow
-        retries) once it closes, or status RUNNING with the run it reached after `seconds`."""
+        retries) once it closes, or status RUNNING with the run it reached after `seconds`.
+        `known`: the run's row as the caller just read it (find_run_row); when it shows the
+        run closed and not continued, that is the outcome, without reading the run again."""
+        if (
+            known is not None
+            and known["id"] == run_id
+            and known["status"] != RunStatus.RUNNING
+            and not known["continued_to_run_id"]
+        ):
+            return outcome(known)  # a closed run never changes again
         deadline = time.monotonic() + seconds
         while True:
 
             async def closed(conn: AsyncConnection, current: str = run_id) -> Any:
-                found = await run_row(conn, current)
+                result = await conn.execute(SELECT_OUTCOME, {"run_id": current})
+                found = result.mappings().one()
                 return found if found["status"] != RunStatus.RUNNING else None
 
             found = await self.wait(
@@ -469,6 +521,20 @@ def outcome(row: sa.RowMapping) -> dict[str, Any]:
 
 async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
     return (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one()
+
+
+# What `outcome` and the wait for it read of a run: 7 columns, not the row's 40-odd.
+SELECT_OUTCOME = hot(
+    sa.select(
+        workflow_runs.c.id,
+        workflow_runs.c.workflow_id,
+        workflow_runs.c.status,
+        workflow_runs.c.result,
+        workflow_runs.c.failure,
+        workflow_runs.c.close_time,
+        workflow_runs.c.continued_to_run_id,
+    ).where(workflow_runs.c.id == sa.bindparam("run_id"))
+)
 
 
 # -- task queues ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from app.context import ServerContext
 from app.db.outage import report_failure
 from app.db.pipeline import notify_statement
-from app.db.tables import namespaces, tenants
+from app.db.tables import history_events, namespaces, tenants
 from app.engine import (
     activities,
     deadlines,
@@ -39,7 +39,7 @@ from app.engine import (
 from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
-from app.engine.payloads import dump_payload
+from app.engine.payloads import dump_payload, load
 from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
@@ -394,6 +394,9 @@ class Engine:
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
             tx.hold_workflow_tasks = return_new_task
+            if any(c.get("command_type") == "SCHEDULE_ACTIVITY_TASK" for c in raw_commands):
+                # Read in the same round trip as the run (commands.validate needs them).
+                activities.read_pending_ids_with_next(tx, token.run_id)
             run = await self._started_workflow_task(tx, namespace_id, token)
             who = identity or run.wft_identity or "unknown"  # the poller's, unless told
             tx.caller_identity = who
@@ -481,6 +484,8 @@ class Engine:
             token = TaskToken.decode(token_text, kind="a")
             if token.namespace_id != namespace_id:
                 raise NotFound("activity task not found in this namespace", task="activity")
+            # The activity is read in the same round trip as the run it follows.
+            activities.read_with_next(tx, token.run_id, token.scheduled_event_id)
             run = await self._run_of_token(tx, namespace_id, token, "activity")
             activity = await activities.get(tx, run.id, token.scheduled_event_id)
             stale = activity is None or activity["attempt"] != token.attempt
@@ -757,6 +762,19 @@ class Engine:
         self.clock.advance_to(next_at)
         return True
 
+    async def resume_skipped_time(self) -> None:
+        """Time-skipping mode, at startup: the skipped time lives in this process's clock only,
+        so a restarted server would start again from the wall clock, months behind the runs'
+        history, with every started task's timeout as far ahead. The clock starts instead at
+        the newest event recorded (time never goes back for a run), so that a task whose
+        worker's answer was lost in the restart times out and is retried as it would have."""
+        async with self.db.read() as conn:
+            newest = (
+                await conn.execute(sa.select(sa.func.max(history_events.c.event_time)))
+            ).scalar()
+        if newest is not None:
+            self.clock.advance_to(newest)
+
     def _waited_since(self, queued_at: datetime) -> float:
         """Seconds since `queued_at` (engine clock), less the time skipped since."""
         skipped = sum((delta for at, delta in self._skips if at >= queued_at), timedelta(0))
@@ -825,14 +843,33 @@ async def workflow_task_body(
     from app.pagination import encode_token
 
     after = claim.previous_started_event_id if partial else 0
-    async with db.read() as conn:
-        events = await history_page(
-            conn,
-            claim.run_id,
-            after_event_id=after,
-            up_to_event_id=claim.started_event_id,
-            page_size=HISTORY_PAGE_SIZE,
-        )
+    known = claim.history
+    if (
+        known is not None
+        and 0 < len(known) <= HISTORY_PAGE_SIZE
+        and known[0]["event_id"] == 1
+        and known[-1]["event_id"] == claim.started_event_id == len(known)
+    ):
+        # The claiming transaction wrote the whole history (a run it started): the page is
+        # what a read would answer, read from memory.
+        events = [
+            {
+                "event_id": e["event_id"],
+                "event_type": e["event_type"],
+                "event_time": e["event_time"],
+                "attributes": load(e["attributes"]),
+            }
+            for e in known[after:]
+        ]
+    else:
+        async with db.read() as conn:
+            events = await history_page(
+                conn,
+                claim.run_id,
+                after_event_id=after,
+                up_to_event_id=claim.started_event_id,
+                page_size=HISTORY_PAGE_SIZE,
+            )
     token = None
     if events and events[-1]["event_id"] < claim.started_event_id:
         token = encode_token([events[-1]["event_id"]])

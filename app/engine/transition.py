@@ -31,13 +31,56 @@ INSERT_EVENTS = hot(sa.insert(history_events))
 INSERT_BUFFERED = hot(sa.insert(buffered_events))
 INSERT_TASK = hot(sa.insert(tasks))
 INSERT_TIMER = hot(sa.insert(timers))
-DELETE_TIMERS = hot(
-    sa.delete(timers).where(
-        timers.c.run_id == sa.bindparam("run_id"),
-        timers.c.kind.in_(sa.bindparam("kinds", expanding=True)),
-    )
-)
-DELETE_TIMERS_OF = hot(DELETE_TIMERS.where(timers.c.ref == sa.bindparam("ref")))
+# A transition's events in one multi-row INSERT on PostgreSQL, one statement per row count up
+# to this many: each statement in a pipeline costs the driver (and the server) about as much
+# as a row more in one. More events than this (a large decision) go as one executemany.
+# SQLite keeps the executemany: its statements cost no message each.
+MAX_EVENTS_PER_INSERT = 16
+_EVENT_COLUMNS = ("run_id", "event_id", "event_type", "event_time", "attributes")
+_insert_events: dict[int, sa.Insert] = {}
+
+
+def insert_events_statement(rows: int) -> sa.Insert:
+    """`INSERT INTO history_events (...) VALUES (...), ...` of `rows` rows, hot; the values of
+    row i are bound as `<column>_<i>`."""
+    statement = _insert_events.get(rows)
+    if statement is None:
+        statement = _insert_events[rows] = hot(
+            sa.insert(history_events).values(
+                [
+                    {
+                        c: sa.bindparam(f"{c}_{i}", type_=history_events.c[c].type)
+                        for c in _EVENT_COLUMNS
+                    }
+                    for i in range(rows)
+                ]
+            )
+        )
+    return statement
+
+
+# DELETE of a run's timers of some kinds (and one ref), one statement per set of kinds, built
+# at first use: the kinds are bound with their values, so no IN list is expanded per call.
+# Callers name constant kinds, so there are a few dozen at most; past the bound, they are
+# built per call (correct, only slower).
+_delete_timers: dict[tuple[tuple[str, ...], bool], sa.Delete] = {}
+MAX_DELETE_TIMERS = 64
+
+
+def delete_timers_statement(kinds: tuple[str, ...], *, of_ref: bool) -> sa.Delete:
+    """`DELETE FROM timers WHERE run_id = :run_id AND kind IN (<kinds>) [AND ref = :ref]`."""
+    key = (kinds, of_ref)
+    statement = _delete_timers.get(key)
+    if statement is None:
+        statement = sa.delete(timers).where(
+            timers.c.run_id == sa.bindparam("run_id"),
+            timers.c.kind.in_([sa.bindparam(f"kind_{i}", kind) for i, kind in enumerate(kinds)]),
+        )
+        if of_ref:
+            statement = statement.where(timers.c.ref == sa.bindparam("ref"))
+        if len(_delete_timers) < MAX_DELETE_TIMERS:
+            _delete_timers[key] = hot(statement)
+    return statement
 
 
 class Run:
@@ -99,6 +142,8 @@ class Transition:
     # The earliest deadline this transition added (the deadline loop may need to wake sooner).
     earliest_timer: datetime | None = None
     _events: list[dict[str, Any]] = field(default_factory=list)
+    # The whole history of each run this transition started, as written (see new_run_history).
+    _new_run_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _history_bytes: dict[str, int] = field(default_factory=dict)
 
     def note(self, level: int, message: str, run: Run, **fields: Any) -> None:
@@ -162,7 +207,15 @@ class Transition:
     def add_new_run(self, data: dict[str, Any]) -> Run:
         run = Run(data, new=True)
         self.runs[data["id"]] = run
+        self._new_run_events[data["id"]] = []
         return run
+
+    def new_run_history(self, run_id: str) -> list[dict[str, Any]] | None:
+        """The history of a run this transition started — every event it has, oldest first,
+        as `append` wrote them (attributes as JSON text) — or None for any other run. What a
+        reader would read back once this transition commits, without reading it."""
+        events = self._new_run_events.get(run_id)
+        return None if events is None else list(events)
 
     # -- history -----------------------------------------------------------------------------
 
@@ -170,15 +223,16 @@ class Transition:
         """Append an event to the run's history now; returns its event id."""
         event_id = run.next_event_id
         text = dump(attributes)
-        self._events.append(
-            {
-                "run_id": run.id,
-                "event_id": event_id,
-                "event_type": event_type.value,
-                "event_time": self.now,
-                "attributes": text,
-            }
-        )
+        event = {
+            "run_id": run.id,
+            "event_id": event_id,
+            "event_type": event_type.value,
+            "event_time": self.now,
+            "attributes": text,
+        }
+        self._events.append(event)
+        if (new_run_events := self._new_run_events.get(run.id)) is not None:
+            new_run_events.append(event)
         run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
         self.wake_keys.add(run_key(run.id))
         return event_id
@@ -226,15 +280,16 @@ class Transition:
                 ):
                     attributes["started_event_id"] = started_ids[attributes["scheduled_event_id"]]
                     text = dump(attributes)
-            self._events.append(
-                {
-                    "run_id": run.id,
-                    "event_id": event_id,
-                    "event_type": row.event_type,
-                    "event_time": row.event_time,
-                    "attributes": text,
-                }
-            )
+            event = {
+                "run_id": run.id,
+                "event_id": event_id,
+                "event_type": row.event_type,
+                "event_time": row.event_time,
+                "attributes": text,
+            }
+            self._events.append(event)
+            if (new_run_events := self._new_run_events.get(run.id)) is not None:
+                new_run_events.append(event)
             run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
         await self.conn.execute(
             sa.delete(buffered_events).where(buffered_events.c.run_id == run.id)
@@ -314,18 +369,30 @@ class Transition:
 
     async def cancel_timers(self, run: Run, *kinds: str, ref: int | None = None) -> None:
         if ref is None:
-            await self.conn.execute(DELETE_TIMERS, {"run_id": run.id, "kinds": list(kinds)})
+            await self.conn.execute(
+                delete_timers_statement(kinds, of_ref=False), {"run_id": run.id}
+            )
         else:
             await self.conn.execute(
-                DELETE_TIMERS_OF, {"run_id": run.id, "kinds": list(kinds), "ref": ref}
+                delete_timers_statement(kinds, of_ref=True), {"run_id": run.id, "ref": ref}
             )
 
     # -- write-back --------------------------------------------------------------------------
 
     async def flush(self) -> None:
         if self._events:
-            await self.conn.execute(INSERT_EVENTS, self._events)
-            self._events = []
+            events, self._events = self._events, []
+            if self.is_postgres and 1 < len(events) <= MAX_EVENTS_PER_INSERT:
+                await self.conn.execute(
+                    insert_events_statement(len(events)),
+                    {
+                        f"{column}_{i}": value
+                        for i, event in enumerate(events)
+                        for column, value in event.items()
+                    },
+                )
+            else:
+                await self.conn.execute(INSERT_EVENTS, events)
         for run in self.runs.values():
             if run.new:
                 await self.conn.execute(INSERT_RUN, run.data)

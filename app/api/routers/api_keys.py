@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from app.api.deps import Admin, Context
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import ApiKey, ApiKeyCreate, ApiKeyPage, ApiKeyWithSecret
 from app.tenancy import api_keys as service
 
-router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"], route_class=EdgeRoute)
+router = EdgeRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
 
 @router.post(

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
@@ -22,9 +22,8 @@ from app.api.schemas.visibility import (
 from app.engine.payloads import dump_payload
 from app.visibility import batches
 
-router = APIRouter(
-    prefix="/api/v1/namespaces/{namespace}/batch-operations", tags=["batch operations"],
-    route_class=EdgeRoute,
+router = EdgeRouter(
+    prefix="/api/v1/namespaces/{namespace}/batch-operations", tags=["batch operations"]
 )
 
 JobId = Annotated[str, Path(min_length=1, max_length=200, description="Batch operation job id")]

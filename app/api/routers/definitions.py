@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 
 from app import strict_json
 from app.api.deps import Context, NamespaceOperator, NamespaceReader
-from app.api.edge import EdgeRoute, is_json, media_type, off_loop, read_body, require_utf8
+from app.api.edge import EdgeRouter, is_json, media_type, off_loop, read_body, require_utf8
 from app.api.problems import problem_responses
 from app.api.schemas.common import PageSize, PageToken
 from app.api.schemas.definitions import (
@@ -25,9 +25,7 @@ from app.definitions.test_state import try_state
 from app.engine.limits import MAX_COUNTER
 from app.errors import UnsupportedMediaType
 
-router = APIRouter(
-    prefix="/api/v1/namespaces/{namespace}", tags=["definitions"], route_class=EdgeRoute
-)
+router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["definitions"])
 
 NamePath = Annotated[DefinitionName, Path(description="Definition name")]
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")

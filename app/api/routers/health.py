@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from app.api.deps import Context
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.db.migrate import current_revision, head_revision
 from app.db.outage import RETRY_AFTER_SECONDS
 from app.errors import Unavailable
 from app.observability.metrics import refresh_gauges
 
-router = APIRouter(tags=["health"], route_class=EdgeRoute)
+router = EdgeRouter(tags=["health"])
 
 
 class Health(BaseModel):

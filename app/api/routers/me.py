@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter
 
 from app.api.deps import Context, Viewer
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.tenancy import Me
 from app.db.tables import namespaces
 
-router = APIRouter(prefix="/api/v1", tags=["me"], route_class=EdgeRoute)
+router = EdgeRouter(prefix="/api/v1", tags=["me"])
 
 
 @router.get(

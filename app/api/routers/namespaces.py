@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.limits.limiter import check_namespace_settings
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
@@ -13,7 +13,7 @@ from app.api.schemas.tenancy import Namespace, NamespaceCreate, NamespacePage, N
 from app.errors import InvalidArgument, PermissionDenied
 from app.tenancy import namespaces as service
 
-router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"], route_class=EdgeRoute)
+router = EdgeRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 
 def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import Path, Query, Response, status
 
 from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
@@ -29,9 +29,7 @@ from app.engine.limits import MAX_ID_LENGTH
 from app.errors import InvalidArgument
 from app.schedules import service
 
-router = APIRouter(
-    prefix="/api/v1/namespaces/{namespace}/schedules", tags=["schedules"], route_class=EdgeRoute
-)
+router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}/schedules", tags=["schedules"])
 
 ScheduleId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Schedule id")]
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)

@@ -3,18 +3,15 @@ them with the system's (`read`). Temporal's AddSearchAttributes and ListSearchAt
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from app.api.deps import Context, NamespaceOperator, NamespaceReader
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.visibility import SearchAttributes, SearchAttributesAdd
 from app.engine import search_attributes as service
 from app.engine.search_attribute_types import SAType
 
-router = APIRouter(
-    prefix="/api/v1/namespaces/{namespace}/search-attributes", tags=["search attributes"],
-    route_class=EdgeRoute,
+router = EdgeRouter(
+    prefix="/api/v1/namespaces/{namespace}/search-attributes", tags=["search attributes"]
 )
 
 

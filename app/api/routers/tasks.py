@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 
 from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker, long_poll
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
@@ -38,7 +38,7 @@ from app.engine import queries, reads
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.service import workflow_task_body
 
-router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"], route_class=EdgeRoute)
+router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])
 
 TaskQueue = Annotated[
     str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Task queue name")

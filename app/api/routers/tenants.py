@@ -3,10 +3,10 @@ describe, disable and enable."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from app.api.deps import Context, SystemAdmin
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import (
@@ -19,7 +19,7 @@ from app.api.schemas.tenancy import (
 )
 from app.tenancy import tenants as service
 
-router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], route_class=EdgeRoute)
+router = EdgeRouter(prefix="/api/v1/tenants", tags=["tenants"])
 
 TenantName = Path(description="Tenant name", max_length=200)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import Path, Response, status
 
 from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.webhooks import (
@@ -25,9 +25,7 @@ from app.webhooks import endpoints as service
 from app.webhooks.delivery import redeliver
 from app.webhooks.loop import ENDPOINTS_KEY
 
-router = APIRouter(
-    prefix="/api/v1/namespaces/{namespace}/webhooks", tags=["webhooks"], route_class=EdgeRoute
-)
+router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}/webhooks", tags=["webhooks"])
 
 WebhookName = Annotated[str, Path(min_length=1, max_length=200, description="Webhook name")]
 DeliveryId = Annotated[str, Path(min_length=1, max_length=36, description="Delivery id")]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app import sse
@@ -19,7 +19,7 @@ from app.api.deps import (
     long_poll,
     standing_aside,
 )
-from app.api.edge import EdgeRoute
+from app.api.edge import EdgeRouter
 from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -56,9 +56,7 @@ from app.pagination import decode_token, encode_token, token_int
 from app.visibility import listing
 from app.visibility.syntax import MAX_QUERY_LENGTH
 
-router = APIRouter(
-    prefix="/api/v1/namespaces/{namespace}", tags=["workflows"], route_class=EdgeRoute
-)
+router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workflows"])
 
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Workflow id")]
 START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
@@ -269,8 +267,7 @@ async def count_workflows(
     responses=problem_responses(401, 403, 404),
 )
 async def describe_workflow(
-    workflow_id: WorkflowId, ctx: Context,
-    engine: EngineDep, caller: NamespaceReader
+    workflow_id: WorkflowId, ctx: Context, engine: EngineDep, caller: NamespaceReader
 ) -> FastJSON:
     await engine.pollers.flush()  # waiting_on reads the pollers this process saw
     async with ctx.db.read() as conn:
@@ -448,7 +445,9 @@ async def get_result(
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     async with long_poll(request, caller) if wait > 0 else nullcontext():
-        return FastJSON(await engine.watcher.outcome(row["workflow_id"], row["id"], wait))
+        return FastJSON(
+            await engine.watcher.outcome(row["workflow_id"], row["id"], wait, known=row)
+        )
 
 
 @router.post(
