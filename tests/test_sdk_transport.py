@@ -111,6 +111,24 @@ async def test_chunked_and_close_delimited_bodies_are_read_whole():
         assert server.connections == 2
 
 
+async def test_informational_answers_are_skipped_and_connection_close_is_honoured():
+    async def various(request: bytes, writer: asyncio.StreamWriter) -> None:
+        if b"/continue" in request:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"after"))
+        elif b"/close" in request:
+            writer.write(answer(b"last", extra=b"Connection: close\r\n"))
+        else:
+            writer.write(answer(b"ok"))
+
+    async with scripted(various) as (server, client):
+        r = await client.get("/continue")
+        assert (r.status_code, r.content) == (200, b"after")
+        assert (await client.get("/close")).content == b"last"
+        assert server.connections == 1
+        assert (await client.get("/ok")).content == b"ok"  # not on the closed connection
+        assert server.connections == 2
+
+
 async def test_a_cancelled_request_closes_its_connection_and_its_late_answer_is_never_read():
     released = asyncio.Event()
 

@@ -1,12 +1,14 @@
-"""A lean httpx transport: HTTP/1.1 over asyncio protocols, for plain-http servers.
+"""A lean httpx transport: HTTP/1.1 via h11 over asyncio protocols, for plain-http servers.
 
-httpx's default transport (httpcore over anyio and h11) spends most of the SDK's CPU on a
-busy worker: cancel scopes, locks and a socket check of every pooled connection per request,
-and h11's state machine around each event. Perdure's calls are small JSON exchanges on
-keep-alive connections, so this transport writes the request in one piece, reads the whole
-answer (Content-Length, chunked, or until the server closes), and keeps idle connections in
-a last-in-first-out stack. httpx stays the SDK's client: its requests, responses and errors
-are the ones callers see; `https://` addresses keep httpx's own transport.
+httpx's default transport (httpcore over anyio) spends most of the SDK's CPU on a busy
+worker: cancel scopes, locks and a socket check of every pooled connection per request.
+Perdure's calls are small JSON exchanges on keep-alive connections, so this transport keeps
+only what they need: asyncio protocol connections, idle ones in a last-in-first-out stack,
+one exchange per connection at a time. The HTTP/1.1 framing is h11's, as in httpcore: it
+writes the request, reads the status line and headers (skipping informational answers) and
+the body (Content-Length, chunked, or until the server closes), and says whether the
+connection may carry another request. httpx stays the SDK's client: its requests, responses
+and errors are the ones callers see; `https://` addresses keep httpx's own transport.
 
 Rules that keep cancellation and errors as they were:
 
@@ -23,19 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import re
 from typing import Any
 
+import h11
 import httpx
 
 # An idle connection is not reused after this many seconds: uvicorn closes keep-alive
 # connections after 5 s, and one closing while a request is sent on it would fail it.
 KEEPALIVE_EXPIRY = 4.0
 MAX_IDLE = 500
-# An answer's status line and headers (Perdure sends well under 1 KiB).
+# An answer's status line and headers, or a chunk-size line (Perdure sends well under 1 KiB).
 MAX_HEAD = 64 * 1024
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_NO_BODY = frozenset((204, 304))
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -60,7 +60,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("the transport is closed")
         timeouts = request.extensions.get("timeout") or {}
-        data = _serialize(request, await request.aread())
+        body = await request.aread()
         key = (url.host, url.port or 80)
         loop = asyncio.get_running_loop()
         conn = self._checkout(key, loop.time())
@@ -68,7 +68,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn = await _connect(loop, key, timeouts.get("connect"), request)
         self._busy.add(conn)
         try:
-            response, reusable = await conn.exchange(request, data, timeouts)
+            response, reusable = await conn.exchange(request, body, timeouts)
         except BaseException:
             # Cancelled or failed mid-exchange: its answer may still come, so the connection
             # must never carry another request.
@@ -122,33 +122,16 @@ async def _connect(
     return conn
 
 
-def _serialize(request: httpx.Request, body: bytes) -> bytes:
-    """The request's bytes: request line, headers (checked as h11 checks them), body."""
-    parts = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
-    chunked = False
-    for name, value in request.headers.raw:
-        if not _TOKEN.fullmatch(name):
-            raise httpx.LocalProtocolError(f"Illegal header name {name!r}", request=request)
-        if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise httpx.LocalProtocolError(f"Illegal header value {value!r}", request=request)
-        if name.lower() == b"transfer-encoding":
-            chunked = True
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    if chunked:  # a streamed body (the SDK sends none); read whole above, sent as one chunk
-        body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-    parts.append(body)
-    return b"".join(parts)
-
-
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: a receive buffer and the one exchange waiting on it."""
+    """One keep-alive connection: its h11 state (which buffers what arrives) and the one
+    exchange waiting on it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.waiter: asyncio.Future[bool] | None = None
+        # The server ended the stream (h11 is told only when it needs more, see _next_event).
         self.eof = False
         self.error: BaseException | None = None
         self.paused = False
@@ -160,7 +143,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        self.h11.receive_data(data)
         self._wake(True)
 
     def eof_received(self) -> bool:
@@ -192,10 +175,10 @@ class _Connection(asyncio.Protocol):
         """Whether this idle connection may carry a request (open, quiet, not expired)."""
         return (
             not self.eof
-            and not self.buffer
             and self.idle_since >= idle_after
             and self.transport is not None
             and not self.transport.is_closing()
+            and not self.h11.trailing_data[0]  # nothing arrived unasked
         )
 
     def close(self) -> None:
@@ -215,142 +198,84 @@ class _Connection(asyncio.Protocol):
                 timer.cancel()
 
     async def exchange(
-        self, request: httpx.Request, data: bytes, timeouts: dict[str, float | None]
+        self, request: httpx.Request, body: bytes, timeouts: dict[str, float | None]
     ) -> tuple[httpx.Response, bool]:
         """Write the request, read the answer: (response, whether the connection is reusable)."""
         assert self.transport is not None
         if self.eof:
-            raise self._broken(request, started=False)
+            raise self._broken(request)
+        h = self.h11
+        try:
+            data = h.send(
+                h11.Request(
+                    method=request.method, target=request.url.raw_path, headers=request.headers.raw
+                )
+            )
+            if body:
+                data += h.send(h11.Data(data=body))
+            data += h.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as err:
+            raise httpx.LocalProtocolError(str(err), request=request) from err
         self.transport.write(data)
         while self.paused:
             if not await self._wait(timeouts.get("write")):
                 raise httpx.WriteTimeout("timed out writing the request", request=request)
-        if self.eof and self.error is not None and not self.buffer:
+        if self.error is not None and not h.trailing_data[0]:  # lost before any answer
             raise httpx.WriteError(str(self.error), request=request)
-        read_timeout = timeouts.get("read")
-        while True:
-            head = await self._read_until(b"\r\n\r\n", read_timeout, request, MAX_HEAD, False)
-            version, status, reason, headers = _parse_head(head, request)
-            if not (100 <= status < 200) or status == 101:
-                break  # informational answers (100 Continue) precede the real one
-        length: int | None = None
-        chunked = False
-        keep_alive = version == b"HTTP/1.1"
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise httpx.RemoteProtocolError(
-                        "invalid Content-Length", request=request
-                    ) from None
-            elif lowered == b"transfer-encoding":
-                chunked = value.lower().endswith(b"chunked")
-            elif lowered == b"connection":
-                keep_alive = keep_alive and b"close" not in value.lower()
-        if request.method == "HEAD" or status in _NO_BODY:
-            body = b""
-        elif chunked:
-            body = await self._read_chunked(read_timeout, request)
-        elif length is not None:
-            body = await self._read_exactly(length, read_timeout, request)
-        else:  # delimited by the end of the connection
-            while not self.eof:
-                if not await self._wait(read_timeout):
-                    raise httpx.ReadTimeout("timed out reading the answer", request=request)
-            if self.error is not None:
-                raise httpx.ReadError(str(self.error), request=request)
-            body, keep_alive = bytes(self.buffer), False
-            self.buffer.clear()
-        if request.headers.get("connection", "").lower() == "close":
-            keep_alive = False
-        response = httpx.Response(
-            status,
-            headers=headers,
-            content=body,
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
-        return response, keep_alive and not self.buffer and not self.eof
 
-    def _broken(self, request: httpx.Request, *, started: bool) -> httpx.TransportError:
-        """The error for a connection that ended before the whole answer was read."""
+        read_timeout = timeouts.get("read")
+        head = await self._next_event(read_timeout, request)
+        while type(head) is h11.InformationalResponse:  # 100 Continue precedes the answer
+            head = await self._next_event(read_timeout, request)
+        if type(head) is not h11.Response:
+            raise httpx.RemoteProtocolError(f"unexpected {head!r}", request=request)
+        chunks: list[bytes] = []
+        while True:
+            event = await self._next_event(read_timeout, request)
+            if type(event) is h11.Data:
+                chunks.append(event.data)
+            elif type(event) is h11.EndOfMessage:
+                break
+            else:
+                raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
+        response = httpx.Response(
+            head.status_code,
+            headers=head.headers.raw_items(),
+            content=b"".join(chunks),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        )
+        # h11 knows whether both sides may go on (keep-alive, Connection: close, HTTP/1.0).
+        reusable = h.our_state is h11.DONE and h.their_state is h11.DONE and not self.eof
+        if reusable:
+            h.start_next_cycle()
+        return response, reusable
+
+    async def _next_event(self, seconds: float | None, request: httpx.Request) -> Any:
+        """h11's next event of the answer, waiting for bytes as long as it needs them."""
+        h = self.h11
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as err:
+                raise httpx.RemoteProtocolError(str(err), request=request) from err
+            if event is not h11.NEED_DATA:
+                return event
+            if self.eof:
+                if self.error is not None or h.their_state is h11.SEND_RESPONSE:
+                    raise self._broken(request)
+                if h.trailing_data[1]:  # h11 knows of the end and still needs bytes
+                    raise httpx.RemoteProtocolError(
+                        "peer closed connection without sending complete message body",
+                        request=request,
+                    )
+                h.receive_data(b"")  # the end of a close-delimited body, or h11's error
+            elif not await self._wait(seconds):
+                raise httpx.ReadTimeout("timed out reading the answer", request=request)
+
+    def _broken(self, request: httpx.Request) -> httpx.TransportError:
+        """The error for a connection that ended before an answer began (as httpcore's)."""
         if self.error is not None:
             return httpx.ReadError(str(self.error) or type(self.error).__name__, request=request)
-        if not started:
-            return httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.", request=request
-            )
         return httpx.RemoteProtocolError(
-            "peer closed connection without sending complete message body", request=request
+            "Server disconnected without sending a response.", request=request
         )
-
-    async def _read_until(
-        self,
-        separator: bytes,
-        seconds: float | None,
-        request: httpx.Request,
-        limit: int,
-        started: bool,
-    ) -> bytes:
-        """The bytes before `separator` (which is consumed)."""
-        searched = 0
-        while True:
-            found = self.buffer.find(separator, searched)
-            if found >= 0:
-                line = bytes(self.buffer[:found])
-                del self.buffer[: found + len(separator)]
-                return line
-            if len(self.buffer) > limit:
-                raise httpx.RemoteProtocolError("the answer's head is too large", request=request)
-            searched = max(0, len(self.buffer) - len(separator) + 1)
-            if self.eof:
-                raise self._broken(request, started=started or bool(self.buffer))
-            if not await self._wait(seconds):
-                raise httpx.ReadTimeout("timed out reading the answer", request=request)
-
-    async def _read_exactly(
-        self, size: int, seconds: float | None, request: httpx.Request
-    ) -> bytes:
-        while len(self.buffer) < size:
-            if self.eof:
-                raise self._broken(request, started=True)
-            if not await self._wait(seconds):
-                raise httpx.ReadTimeout("timed out reading the answer", request=request)
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
-
-    async def _read_chunked(self, seconds: float | None, request: httpx.Request) -> bytes:
-        body = bytearray()
-        while True:
-            line = await self._read_until(b"\r\n", seconds, request, MAX_HEAD, True)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("invalid chunk size", request=request) from None
-            if size == 0:
-                while await self._read_until(b"\r\n", seconds, request, MAX_HEAD, True):
-                    pass  # trailers, up to the empty line
-                return bytes(body)
-            body += await self._read_exactly(size, seconds, request)
-            if await self._read_exactly(2, seconds, request) != b"\r\n":
-                raise httpx.RemoteProtocolError("a chunk does not end in CRLF", request=request)
-
-
-def _parse_head(
-    head: bytes, request: httpx.Request
-) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
-    """(version, status, reason, headers) of an answer's head."""
-    lines = head.split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
-    code, _, reason = rest.partition(b" ")
-    if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
-        raise httpx.RemoteProtocolError(f"not an HTTP/1 answer: {lines[0]!r}", request=request)
-    headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name):
-            raise httpx.RemoteProtocolError(f"malformed header line {line!r}", request=request)
-        headers.append((name, value.strip(b" \t")))
-    return version, int(code), reason, headers
