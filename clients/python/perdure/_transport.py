@@ -100,7 +100,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             idle.popleft().close()
 
     async def aclose(self) -> None:
-        """Close every connection; exchanges in flight fail with a ReadError."""
+        """Close every connection; exchanges in flight fail with a RemoteProtocolError."""
         self._closed = True
         for idle in self._idle.values():
             while idle:
