@@ -26,6 +26,8 @@ log = logging.getLogger("perdure.wakeups")
 CHANNEL = "perdure_wakeups"
 # NOTIFY payloads must stay under 8000 bytes; a batch larger than this is split.
 MAX_NOTIFY_PAYLOAD = 7000
+
+
 def queue_key(namespace_id: str, kind: str, task_queue: str) -> str:
     return f"q|{namespace_id}|{kind}|{task_queue}"
 
