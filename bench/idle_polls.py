@@ -22,7 +22,7 @@ import aiohttp
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import cpu_seconds, spawn  # noqa: E402
+from server import cpu_seconds, rss_mib, spawn  # noqa: E402
 
 
 async def starts(session: aiohttp.ClientSession, url: str, seconds: float) -> list[float]:
@@ -54,8 +54,9 @@ async def waiting_polls(session: aiohttp.ClientSession, url: str) -> float:
 
 async def phase(
     url: str, key: str, polls: int, queues: int, wait: float, seconds: float, pid: int
-) -> tuple[float, float, float]:
-    """(server CPU share while idle polls wait, start p50 ms, start p99 ms)."""
+) -> tuple[float, float, float, float, float]:
+    """(seconds until every poll waited, server CPU share while they wait, server memory
+    (MiB) while they wait, start p50 ms, start p99 ms)."""
     headers = {"Authorization": f"Bearer {key}"}
     connector = aiohttp.TCPConnector(limit=polls + 20)
     async with aiohttp.ClientSession(
@@ -81,13 +82,14 @@ async def phase(
         cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(seconds / 3)  # idle: no client work at all
         idle_share = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall_before)
+        memory = rss_mib(pid)
         latencies = await starts(session, url, seconds / 3)
         for task in flock:
             task.cancel()
         await asyncio.gather(*flock, return_exceptions=True)
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return settle, idle_share, statistics.median(ordered) * 1000, p99 * 1000
+    return settle, idle_share, memory, statistics.median(ordered) * 1000, p99 * 1000
 
 
 def main() -> None:
@@ -112,14 +114,15 @@ def main() -> None:
             headers={"Authorization": f"Bearer {server.key}"},
         ).raise_for_status()
         for polls in args.polls:
-            settle, share, p50, p99 = asyncio.run(
+            settle, share, memory, p50, p99 = asyncio.run(
                 phase(
                     server.url, server.key, polls, args.queues, args.wait, args.seconds, server.pid
                 )
             )
             print(
                 f"  {args.spawn} {polls:>5} idle polls on {args.queues} queues: all waiting "
-                f"after {settle:.1f} s; server CPU {share * 100:5.1f} % while they wait; "
+                f"after {settle:.1f} s; server CPU {share * 100:5.1f} % and {memory:.0f} MiB "
+                "while they wait; "
                 f"other namespace's start p50 {p50:.1f} ms, "
                 f"p99 {p99:.1f} ms",
                 flush=True,

@@ -103,6 +103,19 @@ def cpu_seconds(pid: int) -> float:
     return sum(_cpu_seconds(p) for p in _process_tree(pid))
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of process `pid` and its descendants, MiB (Linux; 0 once gone)."""
+    total = 0
+    for p in _process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])  # kB
+        except OSError:
+            continue
+    return total / 1024
+
+
 def _free_port() -> int:
     import socket
 
