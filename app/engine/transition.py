@@ -221,20 +221,25 @@ class Transition:
 
     def append(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int:
         """Append an event to the run's history now; returns its event id."""
+        event_id = self._add_event(run, event_type.value, self.now, dump(attributes))
+        self.wake_keys.add(run_key(run.id))
+        return event_id
+
+    def _add_event(self, run: Run, event_type: str, event_time: Any, text: str) -> int:
+        """The run's next event, to be written at flush (and kept for a run this transition
+        started, see `new_run_history`); returns its id."""
         event_id = run.next_event_id
-        text = dump(attributes)
         event = {
             "run_id": run.id,
             "event_id": event_id,
-            "event_type": event_type.value,
-            "event_time": self.now,
+            "event_type": event_type,
+            "event_time": event_time,
             "attributes": text,
         }
         self._events.append(event)
         if (new_run_events := self._new_run_events.get(run.id)) is not None:
             new_run_events.append(event)
         run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
-        self.wake_keys.add(run_key(run.id))
         return event_id
 
     async def record(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int | None:
@@ -268,10 +273,9 @@ class Transition:
         # An activity closed while buffered names its STARTED event, whose id is only known now.
         started_ids: dict[int, int] = {}
         for row in rows:
-            event_id = run.next_event_id
             text = row.attributes
             if row.event_type == E.ACTIVITY_TASK_STARTED:
-                started_ids[load(text)["scheduled_event_id"]] = event_id
+                started_ids[load(text)["scheduled_event_id"]] = run.next_event_id
             elif row.event_type.startswith("ACTIVITY_TASK_") and started_ids:
                 attributes = load(text)
                 if (
@@ -280,17 +284,7 @@ class Transition:
                 ):
                     attributes["started_event_id"] = started_ids[attributes["scheduled_event_id"]]
                     text = dump(attributes)
-            event = {
-                "run_id": run.id,
-                "event_id": event_id,
-                "event_type": row.event_type,
-                "event_time": row.event_time,
-                "attributes": text,
-            }
-            self._events.append(event)
-            if (new_run_events := self._new_run_events.get(run.id)) is not None:
-                new_run_events.append(event)
-            run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
+            self._add_event(run, row.event_type, row.event_time, text)
         await self.conn.execute(
             sa.delete(buffered_events).where(buffered_events.c.run_id == run.id)
         )
