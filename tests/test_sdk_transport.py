@@ -213,7 +213,7 @@ async def test_the_sdk_sends_on_the_lean_path_what_httpx_s_client_would_send(mon
     Idempotency-Key, the JSON content type) and body on both paths; rpc_timeout bounds a call."""
     from datetime import timedelta
 
-    import perdure.client
+    import perdure._http
     from perdure.client import Client
 
     seen: list[bytes] = []
@@ -243,7 +243,7 @@ async def test_the_sdk_sends_on_the_lean_path_what_httpx_s_client_would_send(mon
     async with scripted(record) as (_, http):
         url = str(http.base_url).rstrip("/")
         for lean in (True, False):
-            monkeypatch.setattr(perdure.client, "lean_transport_fits", lambda _a, lean=lean: lean)
+            monkeypatch.setattr(perdure._http, "lean_transport_fits", lambda _a, lean=lean: lean)
             client = await Client.connect(
                 url, api_key="k", namespace="n s", identity="me", rpc_metadata={"X-A": "1"}
             )

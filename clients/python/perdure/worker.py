@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 
 from perdure import activity as activity_mod
+from perdure._http import segment, sleep_backoff
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
-from perdure.client import Client, segment, sleep_backoff
+from perdure.client import Client
 from perdure.common import seconds
 from perdure.converter import decode_args, to_json
 from perdure.exceptions import ApplicationError, NondeterminismError, to_failure
