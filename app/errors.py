@@ -10,6 +10,10 @@ from typing import Any
 
 PROBLEM_BASE = "https://perdure.dev/problems/"
 RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
+# A problem names the request path it answers (`instance`) up to this length; a longer one (a
+# huge id refused for its size) is left out rather than echoed back whole or cut into a path
+# that was never asked for. Characters.
+MAX_INSTANCE_LENGTH = 2048
 
 
 class PerdureError(Exception):
@@ -35,7 +39,7 @@ class PerdureError(Exception):
             "status": self.status,
             "detail": self.detail,
         }
-        if instance:
+        if instance and len(instance) <= MAX_INSTANCE_LENGTH:
             body["instance"] = instance
         # Extra members add detail; they never replace the members RFC 9457 defines.
         body.update({k: v for k, v in self.extra.items() if k not in RESERVED_MEMBERS})

@@ -274,3 +274,16 @@ async def test_a_timer_of_1e308_seconds_is_refused_and_changes_nothing(tenant: T
     assert problem["field"].endswith("start_to_fire_timeout"), problem
     history = (await tenant.client.get(tenant.ns("/workflows/w-timer/history"))).json()
     assert "TIMER_STARTED" not in [e["event_type"] for e in history["events"]]
+
+
+async def test_a_problem_names_its_request_path_unless_the_path_is_huge(tenant: Tenant):
+    short = await tenant.client.get(tenant.ns("/workflows/nope/result"), params={"wait": 0})
+    assert assert_problem(short, 404, "not-found")["instance"] == tenant.ns(
+        "/workflows/nope/result"
+    )
+
+    huge_id = "x" * 60_000
+    huge = await tenant.client.get(tenant.ns(f"/workflows/{huge_id}/result"))
+    problem = assert_problem(huge, 400, "invalid-argument")
+    assert "instance" not in problem  # not echoed back whole, nor cut into another path
+    assert len(huge.content) < 2_000
