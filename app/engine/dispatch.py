@@ -145,10 +145,12 @@ async def _claim(
     task_queue: str,
     take: Callable[[Run, sa.Row], Awaitable[Any | None]],
     limit: int = 1,
+    read_ahead: Callable[[sa.Row], None] | None = None,
 ) -> list[Any] | object:
     """Up to `limit` of the queue's oldest tasks whose runs can take them now. Stale tasks (the
     run closed or moved on) are dropped on the way; a run busy in another transaction is
-    skipped, and CONTENDED (when nothing was claimed) tells the poller to look again soon."""
+    skipped, and CONTENDED (when nothing was claimed) tells the poller to look again soon.
+    `read_ahead(task)` names what `take` will read, to send with the run's lock."""
     claims: list[Any] = []
     skip: list[int] = []
     contended = False
@@ -158,6 +160,8 @@ async def _claim(
         # Whether the backlog holds more than this claim takes (tx.more_ready).
         tx.more_ready = len(found) == wanted and bool(found[-1].later)
         for task in found:
+            if read_ahead is not None:
+                read_ahead(task)
             run = await lock_run(tx, task.run_id)
             if run is None:
                 skip.append(task.id)
@@ -239,7 +243,11 @@ async def claim_activity_tasks(
             return None
         return await start_activity_task(tx, run, activity, identity)
 
-    return await _claim(tx, namespace_id, "activity", task_queue, take, limit)
+    def read_ahead(task: sa.Row) -> None:
+        # The activity row rides in the round trip of its run's lock (PostgreSQL).
+        activities.read_with_next(tx, task.run_id, task.scheduled_event_id)
+
+    return await _claim(tx, namespace_id, "activity", task_queue, take, limit, read_ahead)
 
 
 async def start_activity_task(

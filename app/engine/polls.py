@@ -40,16 +40,25 @@ async def poll_workflow_task(
     claim it; None when nothing came."""
     await engine.pollers.seen(namespace_id, task_queue, "workflow", identity, wait)
 
+    # Whether the look just made found no query: the claim that follows it need not look.
+    looked_without_query = False
+
     async def look(conn: AsyncConnection) -> bool:
-        return await queries.has_pending(
+        nonlocal looked_without_query
+        query, task = await queries.pending_and_backlog(
             conn, namespace_id, task_queue, engine.clock.now()
-        ) or await dispatch.has_backlog(conn, namespace_id, "workflow", task_queue)
+        )
+        looked_without_query = task and not query
+        return query or task
 
     async def claim(tx: Transition, offer: str) -> Any:
         # Queries go first: their callers are waiting, and they take no workflow task. A poll
-        # offered a counted new task (TASK) skips the look for queries: a new query makes an
-        # offer of its own (DRAIN), which is kept for the next poll if nobody is free.
-        if offer != TASK:
+        # offered a counted new task (TASK), or whose look has just found no query, skips
+        # the claim of queries: a new query makes an offer of its own (DRAIN), which is kept
+        # for the next poll if nobody is free.
+        nonlocal looked_without_query
+        skip_queries, looked_without_query = looked_without_query, False
+        if offer != TASK and not skip_queries:
             query = await queries.claim(tx, namespace_id, task_queue, identity)
             if query is not None:
                 tx.more_ready = True  # not known; the next waiter's look settles it

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.hot import hot
-from app.db.tables import query_tasks
+from app.db.tables import query_tasks, tasks
 from app.engine.events import RunStatus
 from app.engine.payloads import dump, load
 from app.engine.transition import Transition
@@ -36,7 +36,19 @@ _PENDING = (
     query_tasks.c.state == "pending",
     query_tasks.c.expires_at > sa.bindparam("now"),
 )
-ANY_PENDING = hot(sa.select(query_tasks.c.id).where(*_PENDING).limit(1))
+# A workflow-task poll's look, in one statement: is there a pending query, a workflow task?
+QUERY_OR_TASK = hot(
+    sa.select(
+        sa.exists().where(*_PENDING).label("query"),
+        sa.exists()
+        .where(
+            tasks.c.namespace_id == sa.bindparam("namespace_id"),
+            tasks.c.kind == "workflow",
+            tasks.c.task_queue == sa.bindparam("task_queue"),
+        )
+        .label("task"),
+    )
+)
 # The oldest pending, unexpired query (ix_query_tasks_queue); locked, skipping those locked,
 # on PostgreSQL.
 OLDEST_PENDING = hot(
@@ -134,14 +146,17 @@ async def create(
     return query_id
 
 
-async def has_pending(
+async def pending_and_backlog(
     conn: AsyncConnection, namespace_id: str, task_queue: str, now: datetime
-) -> bool:
-    """Whether the queue has a pending, unexpired query (a read, before any claim)."""
-    found = await conn.execute(
-        ANY_PENDING, {"namespace_id": namespace_id, "task_queue": task_queue, "now": now}
-    )
-    return found.first() is not None
+) -> tuple[bool, bool]:
+    """(whether the queue has a pending, unexpired query; whether its backlog holds a workflow
+    task): a workflow-task poll's look before any claim, one round trip."""
+    row = (
+        await conn.execute(
+            QUERY_OR_TASK, {"namespace_id": namespace_id, "task_queue": task_queue, "now": now}
+        )
+    ).one()
+    return bool(row.query), bool(row.task)
 
 
 async def claim(
