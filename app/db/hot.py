@@ -96,28 +96,39 @@ class _Compiled:
         return sql, arguments
 
     def result(self, cursor: sqlite3.Cursor) -> Any:
-        rows = cursor.fetchall()
-        processors = self.row_processors
-        if any(processors):
-            rows = [
-                tuple(f(v) if f else v for f, v in zip(processors, row, strict=True))
-                for row in rows
-            ]
-        return IteratorResult(self.metadata, iter(rows))
+        return processed_result(self.metadata, cursor.fetchall(), self.row_processors)
 
 
-def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
-    is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
-    if (
+def processed_result(
+    metadata: SimpleResultMetaData,
+    rows: list[Any],
+    processors: Sequence[Callable[[Any], Any] | None],
+) -> Any:
+    """A SQLAlchemy Result of the driver's `rows`, each value through its column's result
+    processor (SQLAlchemy's own type conversions), as SQLAlchemy would answer."""
+    if any(processors):
+        rows = [
+            tuple(f(v) if f else v for f, v in zip(processors, row, strict=True)) for row in rows
+        ]
+    return IteratorResult(metadata, iter(rows))
+
+
+def takes_shortcut(compiled: sa.engine.Compiled) -> bool:
+    """Whether a compiled statement can run without SQLAlchemy's execution context: no
+    Python-side defaults, no RETURNING, no literal-rendered or callable parameters."""
+    return not (
         compiled.insert_prefetch  # type: ignore[attr-defined]
         or compiled.update_prefetch  # type: ignore[attr-defined]
         or compiled.returning  # type: ignore[attr-defined]
         or compiled.literal_execute_params  # type: ignore[attr-defined]
         or any(b.callable is not None for b in compiled.binds.values())  # type: ignore[attr-defined]
-    ):
-        return None
-    return _Compiled(compiled, dialect)
+    )
+
+
+def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
+    is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
+    return _Compiled(compiled, dialect) if takes_shortcut(compiled) else None
 
 
 def execute(

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
@@ -148,12 +148,7 @@ class _Compiled:
                 t._cached_result_processor(dialect, code)
                 for t, code in zip(self.types, type_codes, strict=True)
             ]
-        if any(processors):
-            rows = [
-                tuple(f(v) if f else v for f, v in zip(processors, row, strict=True))
-                for row in rows
-            ]
-        return IteratorResult(self.metadata, iter(rows))
+        return hot.processed_result(self.metadata, rows, processors)
 
 
 def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
@@ -161,14 +156,7 @@ def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) 
     if isinstance(statement, sa.Insert):
         statement = statement.inline()  # no implicit RETURNING of the primary key
     compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
-    if (
-        compiled.insert_prefetch  # type: ignore[attr-defined]
-        or compiled.update_prefetch  # type: ignore[attr-defined]
-        or compiled.returning  # type: ignore[attr-defined]
-        or compiled.literal_execute_params  # type: ignore[attr-defined]
-        or any(b.callable is not None for b in compiled.binds.values())  # type: ignore[attr-defined]
-        or (is_dml and compiled._result_columns)  # type: ignore[attr-defined]
-    ):
+    if not hot.takes_shortcut(compiled) or (is_dml and compiled._result_columns):  # type: ignore[attr-defined]
         return None
     return _Compiled(compiled, dialect)
 
@@ -184,16 +172,6 @@ def _compiled_for(statement: Any, first: Mapping[str, Any], dialect: Dialect) ->
             _compiled.clear()
         compiled = _compiled[key] = _compile(statement, key[1], dialect)
         return compiled
-
-
-class Answered:
-    """What a hot INSERT, UPDATE or DELETE run on its own (outside a write transaction)
-    answers: how many rows it touched."""
-
-    __slots__ = ("rowcount",)
-
-    def __init__(self, rowcount: int) -> None:
-        self.rowcount = rowcount
 
 
 class PostgresConnection:
@@ -317,7 +295,7 @@ class PostgresConnection:
         try:
             await cursor.execute(sql, arguments)
             if not compiled.returns_rows:
-                return Answered(cursor.rowcount)
+                return hot.DMLResult(cursor.rowcount)
             rows = await cursor.fetchall()
             return compiled.result(rows, cursor.pgresult, self.dialect)
         except psycopg.Error as err:
