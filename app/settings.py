@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     namespace_max_long_polls: int = Field(
         default=5000, gt=0, description="Long polls waiting at once in one namespace (429 beyond)."
     )
+    namespace_max_held_waits: int = Field(
+        default=500,
+        gt=0,
+        description="Event streams and result/history waits held open at once in one namespace "
+        "on one process (429 with Retry-After beyond).",
+    )
+    tenant_max_held_waits: int = Field(
+        default=1000,
+        gt=0,
+        description="The same for all namespaces of one tenant together.",
+    )
+    stream_stall_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="An event stream whose reader takes no data for this long is closed.",
+    )
     tenant_requests_at_work: int | None = Field(
         default=None,
         ge=1,

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
+from app.api.deps import ClientLeft
 from app.api.limits.admission import AdmissionMiddleware, TenantGate
 from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
             engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()
             await engine.pollers.close()
+            await engine.waits.close()
             await ctx.db.dispose()
 
     # Swagger UI and ReDoc from files in a package, not a CDN: /docs works on a closed network.
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.limiter = Limiter(settings)
     app.state.admission = tenant_gate(settings, ctx.db)
     install_problem_handlers(app)
+    app.add_exception_handler(ClientLeft, _client_left)
     # Routes are matched one pattern after another in the order they are included: the
     # workers' and the workflows' routes, which carry nearly every request, are tried first.
     for module in (
@@ -136,6 +139,12 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    """A waiting caller hung up: 499 (nginx's "client closed request"), which nobody reads
+    but the request log shows."""
+    return Response(status_code=499)
 
 
 def without_native_telemetry() -> dict[str, Any]:

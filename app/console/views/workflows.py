@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 
 from app import sse
 from app.auth.roles import Permission
@@ -319,10 +319,9 @@ async def run_stream(
         row = await reads.find_run_row(conn, ref.id, workflow_id, run_id)
     if sse.caught_up(row, after):
         return Response(status_code=204)
-    return StreamingResponse(
+    return sse.EventStreamResponse(
         sse.history_stream(console.engine.watcher, row["id"], after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        stall_seconds=console.ctx.settings.stream_stall_seconds,
     )
 
 
