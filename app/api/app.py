@@ -44,6 +44,7 @@ from app.context import ServerContext
 from app.db.database import Database
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
+from app.observability.logs import quiet_hang_ups
 from app.settings import Settings, get_settings
 from app.webhooks.endpoints import reseal_secrets
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.limiter = Limiter(settings)
     app.state.admission = tenant_gate(settings, ctx.db)
     install_problem_handlers(app)
+    quiet_hang_ups()
     app.add_exception_handler(ClientLeft, _client_left)
     # Routes are matched one pattern after another in the order they are included: the
     # workers' and the workflows' routes, which carry nearly every request, are tried first.

@@ -26,6 +26,7 @@ from app.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from app.observability.logs import is_hang_up
 
 log = logging.getLogger("perdure.api")
 
@@ -236,6 +237,9 @@ class ProblemMiddleware:
         try:
             await self.app(scope, receive, send_tracked)
         except Exception as exc:
+            if is_hang_up(exc):  # the client left: nobody to answer, nothing went wrong
+                log.debug("%s %s: client went away", scope["method"], scope["path"])
+                return
             if started:
                 raise
             request = Request(scope)

@@ -405,17 +405,41 @@ async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]
     return [event_json(row)] if row else []
 
 
-# An event stream reads at most this many events at a time, and fewer when they are big: about
-# STREAM_SLICE_BYTES of attributes (one event at least, however big). A stream whose reader
-# stalls holds one slice and what the socket buffers, never a history page (issue 28).
+# An event stream reads at most this many events at a time, and fewer when they are big: those
+# that begin within STREAM_SLICE_BYTES of attributes (one at least, however big). A stream
+# whose reader stalls holds one slice and what the socket buffers, never a history page.
 STREAM_SLICE_EVENTS = 64
 STREAM_SLICE_BYTES = 64 * 1024
 
 
-def slice_size(rows: list[sa.Row[Any]]) -> int:
-    """How many events the next slice reads, from the size of the last one's attributes."""
-    average = sum(len(row.attributes) for row in rows) // len(rows) + 1
-    return max(1, min(STREAM_SLICE_EVENTS, STREAM_SLICE_BYTES // average))
+def _stream_slice() -> sa.Select[Any]:
+    """The next slice of a run's events after :after_event_id, bounded in count and bytes: a
+    running sum of the attributes' length over the next STREAM_SLICE_EVENTS picks them in the
+    database, so the big ones are never read into the process beyond the first. Served by the
+    (run_id, event_id) key."""
+    following = (
+        sa.select(*EVENT_COLUMNS)
+        .where(
+            history_events.c.run_id == sa.bindparam("run_id"),
+            history_events.c.event_id > sa.bindparam("after_event_id"),
+        )
+        .order_by(history_events.c.event_id)
+        .limit(STREAM_SLICE_EVENTS)
+        .subquery()
+    )
+    size = sa.func.length(following.c.attributes)
+    sized = sa.select(
+        *following.c,
+        (sa.func.sum(size).over(order_by=following.c.event_id) - size).label("before"),
+    ).subquery()
+    return (
+        sa.select(sized.c.event_id, sized.c.event_type, sized.c.event_time, sized.c.attributes)
+        .where(sized.c.before < STREAM_SLICE_BYTES)
+        .order_by(sized.c.event_id)
+    )
+
+
+STREAM_SLICE = _stream_slice()
 
 
 class RunWatcher:
@@ -456,19 +480,17 @@ class RunWatcher:
         pass without any (no database look for it). Ends once the run is closed and its last
         event was given, or when the server starts shutting down. No connection is held while
         waiting or while the caller sends a slice."""
-        size = STREAM_SLICE_EVENTS
         async with self.waits.watching(run_id) as change:
             while True:
                 change.clear()
                 async with self.db.read() as conn:
-                    params = {"run_id": run_id, "after_event_id": after_event_id, "page_size": size}
-                    events = list(await conn.execute(HISTORY_PAGE, params))
+                    params = {"run_id": run_id, "after_event_id": after_event_id}
+                    events = list(await conn.execute(STREAM_SLICE, params))
                     closed = (
                         not events and (await run_row(conn, run_id))["status"] != RunStatus.RUNNING
                     )
                 if events:
                     after_event_id = events[-1].event_id
-                    size = slice_size(events)
                     yield events
                     del events
                     continue  # read on until caught up, then wait

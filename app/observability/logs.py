@@ -89,7 +89,14 @@ class HangUpsAreDebug(logging.Filter):
         record.msg, record.args = "client went away: %s", (type(exc).__name__,)
         record.exc_info, record.exc_text = None, None
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return logging.getLogger("perdure").isEnabledFor(logging.DEBUG)
+
+
+def quiet_hang_ups() -> None:
+    """Install HangUpsAreDebug on uvicorn's error logger (once; wherever the app is served)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, HangUpsAreDebug) for f in logger.filters):
+        logger.addFilter(HangUpsAreDebug())
 
 
 def configure_logging(settings: Settings) -> None:
@@ -107,7 +114,7 @@ def configure_logging(settings: Settings) -> None:
         )
     else:
         handler.setFormatter(ReadableFormatter())
-    handler.addFilter(HangUpsAreDebug())
+    quiet_hang_ups()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
