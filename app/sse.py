@@ -18,6 +18,7 @@ import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Send
 
+from app.engine.bounds import check_counter
 from app.engine.reads import RunWatcher, run_row
 from app.errors import InvalidArgument
 
@@ -28,7 +29,8 @@ RECONNECT_MS = 2000
 
 
 def parse_last_event_id(header: str | None, fallback: int | None) -> int:
-    """The event id to resume after: the `Last-Event-ID` header, else the query's, else 0."""
+    """The event id to resume after: the `Last-Event-ID` header, else the query's, else 0;
+    within 0 and 2^31 - 1 (event ids are 32-bit), else InvalidArgument naming it."""
     if header is None or not header.strip():
         return fallback or 0
     try:
@@ -37,9 +39,7 @@ def parse_last_event_id(header: str | None, fallback: int | None) -> int:
         raise InvalidArgument(
             "Last-Event-ID must be an event id (an integer)", field="Last-Event-ID"
         ) from None
-    if value < 0:
-        raise InvalidArgument("Last-Event-ID must not be negative", field="Last-Event-ID")
-    return value
+    return check_counter(value, "Last-Event-ID")
 
 
 def caught_up(row: Any, after_event_id: int) -> bool:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import namespaces, schedule_actions, schedules, timers
+from app.engine.bounds import later
 from app.engine.commands import workflow_retry_policy
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
@@ -134,7 +135,9 @@ def _backfill_starts(schedule: Schedule, backfills: list[dict[str, Any]]) -> lis
                 field=where,
             )
         room = MAX_BACKFILL_TIMES - len(starts) + 1
-        found = schedule.compiled.times(start_at - timedelta(seconds=1), until=end_at, count=room)
+        # Inclusive of start_at: from a second before it (or from it, at the first second).
+        after = later(start_at, timedelta(seconds=-1)) or start_at
+        found = schedule.compiled.times(after, until=end_at, count=room)
         if len(found) == room:
             raise InvalidArgument(
                 f"{where}: at most {MAX_BACKFILL_TIMES} times per request; split the range",
@@ -475,5 +478,7 @@ async def matching_times(
 def preview(
     spec: CompiledSpec, start_time: datetime, end_time: datetime | None, count: int
 ) -> list[str]:
-    found = spec.times(start_time - timedelta(seconds=1), until=end_time, count=count)
+    # Inclusive of start_time: from a second before it (or from it, at the first second).
+    after = later(start_time, timedelta(seconds=-1)) or start_time
+    found = spec.times(after, until=end_time, count=count)
     return [iso(t.actual) for t in found]

@@ -47,7 +47,7 @@ from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
 from app.engine.lifecycle import StartRequest
-from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
+from app.engine.limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import workflow_task_body
@@ -406,7 +406,7 @@ async def stream_events(
     engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
-    after_event_id: Annotated[int | None, Query(ge=0)] = None,
+    after_event_id: Annotated[int | None, Query(ge=0, le=MAX_COUNTER)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
     after = sse.parse_last_event_id(last_event_id, after_event_id)

@@ -6,7 +6,7 @@ import shlex
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import RedirectResponse, Response
 
 from app import sse
@@ -18,6 +18,7 @@ from app.definitions import progress, store
 from app.engine import reads
 from app.engine.events import RunStatus
 from app.engine.lifecycle import StartRequest
+from app.engine.limits import MAX_COUNTER
 from app.engine.payloads import dump_payload
 from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded, PerdureError
 from app.ids import new_id
@@ -224,7 +225,7 @@ async def history_rows(
     workflow_id: str,
     run_id: str,
     console: Page,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_COUNTER)] = 0,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """A page of the history table (rows only), for "more" and the event-type filter."""
@@ -257,7 +258,7 @@ async def run_timeline(
     workflow_id: str,
     run_id: str,
     console: Page,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_COUNTER)] = 0,
 ) -> Response:
     """A page of the timeline's rows: those that begin after event `after` (see
     app/console/timeline.py)."""
@@ -281,7 +282,11 @@ async def run_timeline(
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}/events/{event_id}")
 async def history_event(
-    namespace: str, workflow_id: str, run_id: str, event_id: int, console: Page
+    namespace: str,
+    workflow_id: str,
+    run_id: str,
+    event_id: Annotated[int, Path(ge=1, le=MAX_COUNTER)],
+    console: Page,
 ) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
     async with console.ctx.db.read() as conn:
@@ -308,7 +313,7 @@ async def run_stream(
     workflow_id: str,
     run_id: str,
     console: Page,
-    after_event_id: Annotated[int | None, Query(ge=0)] = None,
+    after_event_id: Annotated[int | None, Query(ge=0, le=MAX_COUNTER)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
     """The public stream (app/sse.py) for the signed-in browser, whose EventSource cannot
