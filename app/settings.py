@@ -155,9 +155,10 @@ class Settings(BaseSettings):
         description="A list filter no index narrows is refused on namespaces with more runs.",
     )
     batch_lease_seconds: float = Field(
-        default=30.0,
+        default=6.0,
         gt=0,
-        description="How long a loop holds a batch operation it works; another takes it over after.",
+        description="A batch operation's lease: its holder renews it every third of this, and "
+        "another loop takes the job over this long after its holder died.",
     )
 
     # -- the web console (app/console) ------------------------------------------------------

@@ -137,6 +137,10 @@ class EventStreamResponse(StreamingResponse):
         try:
             async with asyncio.timeout(self.stall_seconds):
                 await send(message)
+                # A send to a client that left returns at once, and on SQLite a slice is read
+                # without suspending: without this turn the stream would run through the whole
+                # history before the disconnect could cancel it.
+                await asyncio.sleep(0)
         except TimeoutError:
             log.debug("event stream dropped: no write progress for %g s", self.stall_seconds)
             raise StreamStalled(f"no write progress for {self.stall_seconds:g} s") from None

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import namespaces, schedule_actions, schedules, timers
+from app.definitions import store as definition_store
 from app.engine.bounds import later
 from app.engine.commands import workflow_retry_policy
 from app.engine.limits import MAX_ID_LENGTH
@@ -23,7 +24,7 @@ from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import Engine
 from app.engine.transition import Transition
-from app.errors import AlreadyExists, Conflict, InvalidArgument, LimitExceeded
+from app.errors import AlreadyExists, Conflict, InvalidArgument, LimitExceeded, NotFound
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
 from app.schedules import firing, rows
@@ -92,6 +93,33 @@ def _action(value: dict[str, Any], schedule_id: str) -> dict[str, Any]:
         "memo": start.get("memo"),
         "search_attributes": attributes or None,
     }
+
+
+async def action_problem(conn: AsyncConnection, namespace_id: str, action: Any) -> str | None:
+    """Why the action's stored definition (or the version of it it names) cannot run — it
+    does not exist, or no longer — in one sentence; None when it can (or the action starts a
+    code-first workflow type)."""
+    definition = (action or {}).get("definition")
+    if not definition:
+        return None
+    name, version = definition["name"], definition.get("version")
+    try:
+        await definition_store.version_row(conn, namespace_id, name, version)
+    except NotFound:
+        which = f"version {version} of definition" if version is not None else "definition"
+        return f"The action cannot run: {which} '{name}' does not exist in this namespace."
+    return None
+
+
+async def _require_definition(conn: AsyncConnection, namespace_id: str, action: Any) -> None:
+    """A schedule may not name a definition that does not exist: each firing would fail
+    (issue 28). 400 naming the field."""
+    problem = await action_problem(conn, namespace_id, action)
+    if problem is not None:
+        where = "schedule.action.start_workflow.definition"
+        raise InvalidArgument(
+            f"{where}: {problem.removeprefix('The action cannot run: ')}", field=where
+        )
 
 
 def row_fields(schedule: dict[str, Any], schedule_id: str, *, creating: bool) -> dict[str, Any]:
@@ -191,6 +219,7 @@ async def create(
         )
         if taken:
             raise AlreadyExists(f"schedule '{schedule_id}' already exists", schedule_id=schedule_id)
+        await _require_definition(tx.conn, namespace_id, orjson.loads(fields["action"]))
         await _check_room(tx, namespace_id)
         row = {
             "id": new_id(),
@@ -253,6 +282,7 @@ async def update(
                 f"{conflict_token}, now {current.conflict_token}); read it again",
                 conflict_token=current.conflict_token,
             )
+        await _require_definition(tx.conn, namespace_id, orjson.loads(fields["action"]))
         current.set(
             **fields,
             updated_at=tx.now,
@@ -397,6 +427,7 @@ async def describe(conn: AsyncConnection, namespace_id: str, schedule_id: str) -
             ],
             "recent_actions": [_action_result(r) for r in reversed(recent)],
             "next_action_times": firing.next_times(schedule, FUTURE_ACTIONS),
+            "action_problem": await action_problem(conn, namespace_id, schedule.action),
             "created_at": schedule.created_at,
             "last_updated_at": schedule.updated_at,
         },

@@ -195,6 +195,11 @@ class ScheduleInfo(BaseModel):
     running_actions: list[RunningAction]
     recent_actions: list[ScheduleActionResult] = Field(description="Latest 10, oldest first.")
     next_action_times: list[datetime]
+    action_problem: str | None = Field(
+        default=None,
+        description="Why the action cannot run, in one sentence (its stored definition, or "
+        "the version of it it names, was deleted); null when it can.",
+    )
     created_at: datetime
     last_updated_at: datetime | None
 
