@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from app.api.deps import ClientLeft
 from app.api.limits.admission import AdmissionMiddleware, TenantGate
 from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
+from app.api.metrics_port import MetricsListener
 from app.api.problems import (
     Problem,
     document_rate_limits,
@@ -37,6 +39,7 @@ from app.api.routers import (
     webhooks,
     workflows,
 )
+from app.api.routers.health import render_metrics
 from app.api.shutdown import install_drain_handlers
 from app.background import BackgroundLoops
 from app.console.app import create_console
@@ -45,7 +48,8 @@ from app.db.database import Database
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
 from app.observability.logs import quiet_hang_ups
-from app.settings import Settings, get_settings
+from app.observability.open_files import OpenFileLimitLog
+from app.settings import Environment, Settings, get_settings
 from app.webhooks.endpoints import reseal_secrets
 
 
@@ -80,9 +84,20 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         restore_signals = install_drain_handlers(
             engine.begin_drain, ctx.settings.shutdown_grace_seconds
         )
+        open_files = OpenFileLimitLog()
+        open_files.install(asyncio.get_running_loop())
+        metrics_listener = None
+        if settings.environment == Environment.PRODUCTION and settings.metrics_port:
+            metrics_listener = MetricsListener(
+                lambda: render_metrics(app), settings.host, settings.metrics_port
+            )
+            await metrics_listener.start()
         try:
             yield
         finally:
+            open_files.uninstall()
+            if metrics_listener is not None:
+                await metrics_listener.stop()
             restore_signals()
             engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()

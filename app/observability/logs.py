@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -32,6 +33,7 @@ CONTEXT_FIELDS = (
     "attempt",
     "endpoint",
     "outcome",
+    "path",
 )
 
 
@@ -57,7 +59,24 @@ class ReadableFormatter(logging.Formatter):
 
 
 # Request lines already say these in their message.
-_IN_MESSAGE = {"method", "route", "status", "duration_ms"}
+_IN_MESSAGE = {"method", "route", "status", "duration_ms", "path"}
+# Fields other libraries attach that JSON lines leave out: uvicorn's copy of its message with
+# ANSI color escapes.
+_DROPPED = ("color_message",)
+
+
+class JsonLines(JsonFormatter):
+    """One JSON object a line: `time` in RFC 3339 with its zone (UTC, milliseconds), `level`,
+    `logger`, `message`, and the record's context fields."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for name in _DROPPED:
+            log_data.pop(name, None)
+        return log_data
 
 
 def is_hang_up(exc: BaseException | None) -> bool:
@@ -106,7 +125,7 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.environment == Environment.PRODUCTION:
         handler.setFormatter(
-            JsonFormatter(
+            JsonLines(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
                 timestamp=False,
@@ -129,16 +148,23 @@ def configure_logging(settings: Settings) -> None:
 
 
 def log_request(
-    method: str, route: str, status: int, seconds: float, namespace: str | None
+    method: str,
+    route: str,
+    status: int,
+    seconds: float,
+    namespace: str | None,
+    *,
+    path: str | None = None,
 ) -> None:
-    """One line per request: `GET /api/v1/namespaces/{namespace}/... 200 2.4 ms`."""
+    """One line per request: `GET /api/v1/namespaces/{namespace}/... 200 2.4 ms`; a request
+    no route matched carries its `path`."""
     if not REQUEST_LOG.isEnabledFor(logging.INFO):
         return
     duration_ms = round(seconds * 1000, 2)
     REQUEST_LOG.info(
         "%s %s %d %.1f ms",
         method,
-        route,
+        route if path is None else f"{route} {path}",
         status,
         duration_ms,
         extra={
@@ -147,6 +173,7 @@ def log_request(
             "status": status,
             "duration_ms": duration_ms,
             "namespace": namespace,
+            "path": path,
         },
     )
 
