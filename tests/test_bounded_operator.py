@@ -172,3 +172,27 @@ def test_the_open_file_limit_is_logged_once_a_minute_with_the_limit_and_the_coun
     assert len(found) == 1, log.read_text()[-2000:]
     assert found[0]["level"] == "WARNING" and found[0]["open_file_limit"] == 64
     assert found[0]["open_files"] >= 60
+
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "bounded-connections.md"
+
+
+def test_the_bounded_connections_guide_runs_as_written(start, tmp_path):  # noqa: F811
+    from tests.test_readme import PRELUDE, runnable_snippets
+
+    port = free_port()
+    snippets = runnable_snippets(GUIDE.read_text())
+    assert len(snippets) >= 4
+    dev = start("dev", "--port", str(port), cwd=tmp_path, env=clean_environment())
+    dev.wait_for_line("curl ")
+    script = PRELUDE + "".join(
+        f"\necho '>>> snippet {n}'\n{s.replace('127.0.0.1:8233', f'127.0.0.1:{port}')}\n"
+        for n, s in enumerate(snippets, 1)
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"
+    out = done.stdout
+    assert "event: history" in out  # the stream sent the run's events
+    assert out.count(" 400") == 3  # the out-of-range id, the long duration, the slow batch
