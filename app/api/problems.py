@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db.outage import RETRY_AFTER_SECONDS, describe, is_unavailable, outages, report_failure
 from app.errors import (
     Conflict,
+    DeadlineExceeded,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
@@ -134,6 +135,10 @@ async def _on_perdure_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PerdureError)
     if isinstance(exc, Unavailable):
         outages.report(f"{request.method} {request.url.path}: {exc.detail}")
+    elif isinstance(exc, DeadlineExceeded):
+        # A query or read that ran out of time: worth a look, not an error of the server's
+        # (issue 28: a WARNING, whether or not its client is still there).
+        log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
     elif exc.status >= 500:
         log.error("server error: %s", exc.detail)
     return problem_response(exc, request)
