@@ -73,7 +73,7 @@ def _layout(document_text: str) -> dict[str, Any]:
             positions[v.data] = (v.view.xy[0] - left + offset, v.view.xy[1])
         offset += max(xs) - min(xs) + NODE_W + MARGIN
     top = min(y for _, y in positions.values()) - NODE_H / 2
-    nodes = [
+    nodes: list[dict[str, Any]] = [
         {
             "name": name,
             "x": positions[name][0] + MARGIN - NODE_W / 2,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -74,7 +74,7 @@ class _Compiled:
             default = bind.value if bind.value is not None else _MISSING
             self.params.append(_Param(name, default, processors.get(name), bool(bind.expanding)))
         self.expanding = any(p.expanding for p in self.params)
-        columns = compiled._result_columns  # type: ignore[attr-defined]
+        columns = compiled._result_columns or []
         self.returns_rows = bool(columns)
         self.metadata = SimpleResultMetaData([c[0] for c in columns])
         self.row_processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
@@ -127,7 +127,8 @@ def takes_shortcut(compiled: sa.engine.Compiled) -> bool:
 
 def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
     is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
+    # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]
     return _Compiled(compiled, dialect) if takes_shortcut(compiled) else None
 
 
@@ -140,13 +141,13 @@ def execute(
     """Run a hot statement on the raw connection; None when SQLAlchemy must run it."""
     if id(statement) not in _marked:
         return None
-    many = isinstance(parameters, list)
-    if many:
+    many: list[Mapping[str, Any]] | None = None
+    if isinstance(parameters, list):
         if not parameters:
             return None
-        first: Mapping[str, Any] = parameters[0]  # type: ignore[index]
+        many, first = parameters, parameters[0]
     else:
-        first = parameters or {}  # type: ignore[assignment]
+        first = cast(Mapping[str, Any], parameters or {})
     cache_key = (id(statement), tuple(sorted(first)))
     try:
         compiled = _compiled[cache_key]
@@ -161,7 +162,7 @@ def execute(
         if many:
             if compiled.expanding or compiled.returns_rows:
                 return None
-            arguments = [compiled.arguments(values)[1] for values in parameters]  # type: ignore[union-attr]
+            arguments = [compiled.arguments(values)[1] for values in many]
             cursor = raw.executemany(sql, arguments)
         else:
             if compiled.expanding and any(

@@ -9,9 +9,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
+from app.db.connection import Connection
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -36,7 +36,7 @@ def head_revision() -> str:
     return "+".join(sorted(ScriptDirectory.from_config(alembic_config("")).get_heads()))
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
+async def current_revision(conn: Connection) -> str | None:
     """The database's revision(s) in the same form, or None when it was never migrated."""
 
     def _read(sync_conn) -> str | None:  # type: ignore[no-untyped-def]

@@ -602,7 +602,7 @@ class Decider:
     def _schedule(
         self,
         state: dict[str, Any],
-        target: resources.Activity,
+        target: resources.Activity | resources.HttpInvoke,
         aid: str,
         task_input: Any,
         raw: Any,

@@ -101,7 +101,7 @@ def _spec_times_due(tx: Transition, schedule: Schedule) -> list[Start]:
     return due
 
 
-def _resolver(schedule: Schedule):  # type: ignore[no-untyped-def]
+def _resolver(schedule: Schedule):
     def resolve(start: Start) -> OverlapPolicy:
         return start.overlap or schedule.policy
 

@@ -214,7 +214,7 @@ def unquote(text: str) -> str:
 
 
 @v_args(inline=True)
-class _ToTree(Transformer):  # type: ignore[type-arg]
+class _ToTree(Transformer):
     def start(self, *parts: Any) -> Query:
         where = next((p for p in parts if not isinstance(p, tuple)), None)
         groups: tuple[Field, ...] = ()
