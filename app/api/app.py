@@ -171,4 +171,4 @@ def _register_problem_schema(app: FastAPI) -> None:
         document_rate_limits(schema)
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema

@@ -7,6 +7,7 @@ cached per definition version: versions are immutable.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
 
@@ -104,9 +105,9 @@ def _layout(document_text: str) -> dict[str, Any]:
 def layout(
     document: dict[str, Any],
     *,
-    current: set[str] = frozenset(),  # type: ignore[assignment]
-    taken: set[str] = frozenset(),  # type: ignore[assignment]
-    failed: set[str] = frozenset(),  # type: ignore[assignment]
+    current: AbstractSet[str] = frozenset(),
+    taken: AbstractSet[str] = frozenset(),
+    failed: AbstractSet[str] = frozenset(),
 ) -> dict[str, Any]:
     """Nodes (with their highlight: current, failed, taken or none) and edges in SVG units."""
     base = _layout(orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode())

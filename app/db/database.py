@@ -155,7 +155,7 @@ class SQLiteConnection:
         result = hot.execute(self.raw, self.dialect, statement, parameters)
         if result is None:
             result = self.sync.execute(statement, parameters)
-        return result  # type: ignore[no-any-return]
+        return result  # type: ignore[no-any-return]  # hot.execute answers SQLAlchemy's own result types
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()

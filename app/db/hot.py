@@ -66,10 +66,10 @@ class _Compiled:
 
     def __init__(self, compiled: sa.engine.Compiled, dialect: Dialect) -> None:
         self.sql: str = compiled.string
-        binds = compiled.binds  # type: ignore[attr-defined]
-        processors = compiled._bind_processors  # type: ignore[attr-defined]
+        binds = compiled.binds  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        processors = compiled._bind_processors  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         self.params: list[_Param] = []
-        for name in compiled.positiontup or ():  # type: ignore[attr-defined]
+        for name in compiled.positiontup or ():  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
             bind = binds[name]
             default = bind.value if bind.value is not None else _MISSING
             self.params.append(_Param(name, default, processors.get(name), bool(bind.expanding)))
@@ -117,18 +117,18 @@ def takes_shortcut(compiled: sa.engine.Compiled) -> bool:
     """Whether a compiled statement can run without SQLAlchemy's execution context: no
     Python-side defaults, no RETURNING, no literal-rendered or callable parameters."""
     return not (
-        compiled.insert_prefetch  # type: ignore[attr-defined]
-        or compiled.update_prefetch  # type: ignore[attr-defined]
-        or compiled.returning  # type: ignore[attr-defined]
-        or compiled.literal_execute_params  # type: ignore[attr-defined]
-        or any(b.callable is not None for b in compiled.binds.values())  # type: ignore[attr-defined]
+        compiled.insert_prefetch  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or compiled.update_prefetch  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or compiled.returning  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or compiled.literal_execute_params  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or any(b.callable is not None for b in compiled.binds.values())  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
     )
 
 
 def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
     is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
     # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
     return _Compiled(compiled, dialect) if takes_shortcut(compiled) else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -39,7 +40,7 @@ def head_revision() -> str:
 async def current_revision(conn: Connection) -> str | None:
     """The database's revision(s) in the same form, or None when it was never migrated."""
 
-    def _read(sync_conn) -> str | None:  # type: ignore[no-untyped-def]
+    def _read(sync_conn: sa.Connection) -> str | None:
         heads = MigrationContext.configure(sync_conn).get_current_heads()
         return "+".join(sorted(heads)) if heads else None
 

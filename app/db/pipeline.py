@@ -87,16 +87,16 @@ class _Compiled:
         self.compiled = compiled
         self.sql: str = compiled.string
         self.processors: dict[str, Callable[[Any], Any]] = dict(
-            compiled._bind_processors  # type: ignore[attr-defined]
+            compiled._bind_processors  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         )
         # An IN list is rendered per call (SQLAlchemy's "post compile"); anything else is the
         # same SQL each time, and its arguments are built here without SQLAlchemy's per-call
         # bookkeeping (construct_params' cache-key extraction and escaping, ~20 µs a call).
-        self.expanding = bool(compiled.post_compile_params)  # type: ignore[attr-defined]
-        escaped = compiled.escaped_bind_names  # type: ignore[attr-defined]
+        self.expanding = bool(compiled.post_compile_params)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        escaped = compiled.escaped_bind_names  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         self.params = [
             _Param(bind, escaped.get(name, name), self.processors.get(escaped.get(name, name)))
-            for bind, name in compiled.bind_names.items()  # type: ignore[attr-defined]
+            for bind, name in compiled.bind_names.items()  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         ]
         columns = compiled._result_columns or []
         self.returns_rows = bool(columns)
@@ -129,7 +129,7 @@ class _Compiled:
 
     def _expanded(self, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         # SQLCompiler's (a statement compiled for a dialect is one); Compiled does not declare it.
-        state = self.compiled.construct_expanded_state(values)  # type: ignore[attr-defined]
+        state = self.compiled.construct_expanded_state(values)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         processors = self.processors
         if state.processors:
             processors = {**processors, **state.processors}
@@ -157,7 +157,7 @@ def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) 
     if isinstance(statement, sa.Insert):
         statement = statement.inline()  # no implicit RETURNING of the primary key
     # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
     if not hot.takes_shortcut(compiled) or (is_dml and compiled._result_columns):
         return None
     return _Compiled(compiled, dialect)

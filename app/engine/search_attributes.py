@@ -166,7 +166,7 @@ async def upsert(tx: Transition, run: Run, attributes: dict[str, Any]) -> None:
                 await tx.conn.execute(
                     sa.delete(table).where(table.c.run_id == run.id, table.c.name.in_(names))
                 )
-    rows = {workflow_search_attributes: [], workflow_search_texts: []}  # type: ignore[var-annotated]
+    rows = {workflow_search_attributes: [], workflow_search_texts: []}  # type: ignore[var-annotated]  # rows per table, filled below
     for name, (sa_type, stored) in checked.items():
         table = workflow_search_texts if sa_type is SAType.TEXT else workflow_search_attributes
         rows[table] += [

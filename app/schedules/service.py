@@ -8,6 +8,7 @@ ScheduleInfo); durations are seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,7 +173,7 @@ async def create(
     schedule: dict[str, Any],
     *,
     trigger_immediately: bool = False,
-    backfill: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    backfill: Sequence[dict[str, Any]] = (),
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
 ) -> None:
