@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
+from app.db.connection import Connection
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
@@ -37,7 +37,7 @@ def head_revision() -> str:
     return "+".join(sorted(ScriptDirectory.from_config(alembic_config("")).get_heads()))
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
+async def current_revision(conn: Connection) -> str | None:
     """The database's revision(s) in the same form, or None when it was never migrated.
     Read from Alembic's version table directly: a MigrationContext logs two INFO lines each
     time it is made, and /readyz asks at every probe (issue 28)."""
