@@ -310,6 +310,9 @@ class PostgresConnection:
         connection with a statement still running (cancelled mid-way) or in an unknown state
         is closed instead, quietly: a hang-up is not an error (issue 28: the pool's reset
         logged "Exception during reset" tracebacks for each)."""
+        if not self.fairy.is_valid:  # invalidated already (a statement lost the connection)
+            await greenlet_spawn(self.fairy.close)
+            return
         status = self.raw.info.transaction_status
         try:
             if status in _NOT_REUSABLE:
