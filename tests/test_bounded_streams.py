@@ -20,6 +20,7 @@ from tests.conftest import ADMIN_TOKEN, RunningServer, Tenant, new_tenant, serve
 from tests.engine_helpers import signal, uid
 from tests.rawhttp import Raw
 from tests.tenancy_helpers import assert_problem
+from tests.test_console_sessions import sign_in_form
 
 
 @contextlib.asynccontextmanager
@@ -245,3 +246,28 @@ async def test_a_change_made_elsewhere_reaches_waiters_through_one_fallback_look
             finally:
                 db.read = read  # type: ignore[method-assign]
             assert {answer.json()["status"] for answer in answers} == {"TERMINATED"}
+
+
+async def test_a_console_page_stream_counts_against_the_same_caps(server):
+    async with own_server(server, namespace_max_held_waits=1) as running:
+        async with tenant_of(running) as tenant:
+            workflow_id = uid()
+            started = await Raw(tenant, uid("q")).start(workflow_id)
+            held = await held_waits_of(running, tenant)
+            async with httpx.AsyncClient(base_url=running.base_url, timeout=30) as browser:
+                token = await sign_in_form(browser)
+                await browser.post(
+                    "/console/sign-in", data={"api_key": tenant.admin_key, "csrf_token": token}
+                )
+                page_stream = (
+                    f"/console/n/{tenant.namespace}/workflows/{workflow_id}"
+                    f"/runs/{started['run_id']}/stream"
+                )
+                async with browser.stream("GET", page_stream) as opened:
+                    assert opened.status_code == 200
+                    await until(lambda: held() == 1, 10)
+                    refused = await tenant.client.get(
+                        tenant.ns(f"/workflows/{workflow_id}/events/stream")
+                    )
+                    assert_problem(refused, 429)
+            await until(lambda: held() == 0, 10)

@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         batch_operations,
     ):
         app.include_router(module.router)
-    app.mount("/console", create_console(ctx, engine))
+    app.mount("/console", create_console(ctx, engine, app.state.limiter))
     # FastAPI puts its own routes (the OpenAPI document, /docs, /redoc) first, so every API
     # request was tried against them before its own; their paths share nothing with the API's
     # or the console's, so behind them they answer the same requests.

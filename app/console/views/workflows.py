@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import RedirectResponse, Response
 
 from app import sse
+from app.api.limits.limiter import Limiter
 from app.auth.roles import Permission
 from app.console import graph, timeline
 from app.console.web import Console, checked_form, form_json, form_moment, render, signed_in
@@ -324,9 +325,17 @@ async def run_stream(
         row = await reads.find_run_row(conn, ref.id, workflow_id, run_id)
     if sse.caught_up(row, after):
         return Response(status_code=204)
+    # A held wait like the API's streams: the same caps per namespace and tenant (429 now).
+    limiter: Limiter = console.request.app.state.limiter
+    release = limiter.hold(ref.tenant_id, ref.id, ref.settings, held_wait=True)
+
+    async def on_close() -> None:
+        release()
+
     return sse.EventStreamResponse(
         sse.history_stream(console.engine.watcher, row["id"], after),
         stall_seconds=console.ctx.settings.stream_stall_seconds,
+        on_close=on_close,
     )
 
 
