@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,6 +61,35 @@ async def held_waits_of(running: RunningServer, tenant: Tenant) -> Any:
     return lambda: running.app.state.limiter.held_waits()
 
 
+class Captured(logging.Handler):
+    """Every record at WARNING or above, and every record carrying a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING or record.exc_info:
+            self.records.append(record)
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[Captured]:
+    handler = Captured()
+    loggers = [
+        logging.getLogger(),
+        logging.getLogger("uvicorn"),
+        logging.getLogger("uvicorn.error"),
+    ]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
 async def until(condition: Any, seconds: float) -> None:
     """Wait (checking every 50 ms) until `condition()` is true; fail after `seconds`."""
     deadline = time.monotonic() + seconds
@@ -102,6 +132,11 @@ class SilentReader:
 
 
 async def test_a_reader_that_stops_reading_is_dropped_after_the_stall_limit(server):
+    with contextlib.ExitStack() as stack:
+        await reader_dropped_after_the_stall_limit(server, stack)
+
+
+async def reader_dropped_after_the_stall_limit(server: RunningServer, stack: Any) -> None:
     async with own_server(server, stream_stall_seconds=1.0) as running:
         async with tenant_of(running) as tenant:
             workflow_id = await open_run(tenant)
@@ -116,6 +151,7 @@ async def test_a_reader_that_stops_reading_is_dropped_after_the_stall_limit(serv
                 tenant.ns(f"/workflows/{workflow_id}/events/stream"),
             )
             held = await held_waits_of(running, tenant)
+            logs = stack.enter_context(captured_logs())
             await reader.open()
             await until(lambda: held() == 1, 10)
             # Nothing read: the server stops writing, and after the stall limit gives the slot
@@ -123,6 +159,8 @@ async def test_a_reader_that_stops_reading_is_dropped_after_the_stall_limit(serv
             await until(lambda: held() == 0, 15)
             received = await asyncio.wait_for(reader.drain_to_end(), 15)
             reader.close()
+            # Cut without an error: the stall is a hang-up, logged at DEBUG at most.
+            assert [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR] == []
             assert received.startswith(b"HTTP/1.1 200")
             assert len(received) < 12 * 400_000  # cut short, not the whole history
             assert b"event: closed" not in received

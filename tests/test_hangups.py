@@ -12,7 +12,6 @@ import random
 import socket
 import struct
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import orjson
@@ -20,40 +19,11 @@ import sqlalchemy as sa
 
 from tests.conftest import Tenant
 from tests.engine_helpers import uid
-from tests.test_bounded_streams import open_run, own_server, tenant_of, until
+from tests.test_bounded_streams import captured_logs, open_run, own_server, tenant_of, until
 
 SEED = 28
 CONNECTIONS = 500
 AT_ONCE = 50
-
-
-class Captured(logging.Handler):
-    """Every record at WARNING or above, and every record carrying a traceback."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING or record.exc_info:
-            self.records.append(record)
-
-
-@contextlib.contextmanager
-def captured_logs() -> Iterator[Captured]:
-    handler = Captured()
-    loggers = [
-        logging.getLogger(),
-        logging.getLogger("uvicorn"),
-        logging.getLogger("uvicorn.error"),
-    ]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
 
 
 def requests_for(tenant: Tenant, runs: list[str], host: str) -> list[bytes]:

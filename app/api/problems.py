@@ -244,6 +244,8 @@ class ProblemMiddleware:
         except Exception as exc:
             if is_hang_up(exc):  # the client left: nobody to answer, nothing went wrong
                 log.debug("%s %s: client went away", scope["method"], scope["path"])
+                if started:
+                    raise  # the server must cut the connection (logged at DEBUG, logs.py)
                 return
             if started:
                 raise
