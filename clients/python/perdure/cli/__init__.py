@@ -1,0 +1,121 @@
+"""The `perdure` command: Temporal CLI's commands and flags over Perdure's REST API
+(`perdure workflow list -o json`), and the one entry point of the `perdure` script — the
+server's own commands (`dev`, `serve`, `migrate`, …) are handed to the server's CLI when the
+server is installed.
+
+argparse (the standard library) rather than click or typer: the SDK keeps its dependencies to
+httpx and its transport, the server's CLI is argparse too (so the hand-over passes arguments
+through untouched), and completion scripts are made from the parser tree (`completion.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from perdure.cli import batch, completion, config, definition, operator, schedule, workflow
+from perdure.cli._api import CommandFailed, Session
+from perdure.cli._flags import add_global_flags
+from perdure.cli._output import error_line
+
+# The server's commands (app/cli.py), listed in `perdure --help` and handed over as they are
+# (tests/test_cli_entry.py checks the list against the server's parser).
+SERVER_COMMANDS = {
+    "dev": "run a local server on SQLite with a ready-made tenant and key",
+    "serve": "run the server (production)",
+    "migrate": "upgrade the database schema",
+    "tenant": "manage tenants (server side)",
+    "rotate-secrets": "seal stored secrets again with PERDURE_SECRET_KEY",
+    "openapi": "write the OpenAPI document",
+}
+SERVER_DISTRIBUTION = "perdure-server"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with Temporal CLI's usage errors: one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]  # exits, as argparse's
+        error_line(f"{message} (see '{self.prog} --help')")
+        sys.exit(2)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="perdure",
+        description="Perdure's command line: workflows, schedules, batch jobs, namespaces, "
+        "definitions and API keys over the REST API; dev, serve and migrate run the server.",
+    )
+    parser.add_argument("--version", action="version", version=f"perdure {_version()}")
+    add_global_flags(parser)
+    common = Parser(add_help=False)
+    add_global_flags(common)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    workflow.register(commands, [common])
+    batch.register(commands, [common])
+    schedule.register(commands, [common])
+    operator.register(commands, [common])
+    definition.register(commands, [common])
+    config.register(commands, [common])
+    completion.register(commands, parser)
+    for name, help in SERVER_COMMANDS.items():
+        commands.add_parser(name, help=f"server: {help}", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status (0 done, 1 failed, 2 usage)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SERVER_COMMANDS:
+        return _hand_to_server(arguments)
+    args = build_parser().parse_args(arguments)
+    session = Session(args)
+    try:
+        return int(args.run(session))
+    except CommandFailed as exc:
+        if session.out.form == "json":
+            print(json.dumps(exc.problem, ensure_ascii=False), file=sys.stderr, flush=True)
+        else:
+            error_line(exc.message)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `perdure workflow list | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        session.close()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("perdure")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _server_installed() -> bool:
+    try:
+        metadata.distribution(SERVER_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _server_cli():  # type: ignore[no-untyped-def]  # the server's module, imported by name
+    return importlib.import_module("app.cli")
+
+
+def _hand_to_server(arguments: list[str]) -> int:
+    if not _server_installed():
+        error_line(
+            f"'{arguments[0]}' runs the Perdure server, which is not installed here: "
+            f"pip install {SERVER_DISTRIBUTION} (or run the server's image), then run it again"
+        )
+        return 2
+    return int(_server_cli().main(arguments))
