@@ -112,10 +112,15 @@ def _server_cli():  # type: ignore[no-untyped-def]  # the server's module, impor
 
 
 def _hand_to_server(arguments: list[str]) -> int:
-    if not _server_installed():
+    try:
+        if not _server_installed():
+            raise ModuleNotFoundError(SERVER_DISTRIBUTION)
+        server = _server_cli()
+    except ImportError as exc:  # absent, or installed without its dependencies
         error_line(
-            f"'{arguments[0]}' runs the Perdure server, which is not installed here: "
-            f"pip install {SERVER_DISTRIBUTION} (or run the server's image), then run it again"
+            f"'{arguments[0]}' runs the Perdure server, which is not installed here "
+            f"({exc}): pip install {SERVER_DISTRIBUTION} (or use the server's image), then "
+            "run it again"
         )
         return 2
-    return int(_server_cli().main(arguments))
+    return int(server.main(arguments))
