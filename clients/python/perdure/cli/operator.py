@@ -119,12 +119,15 @@ def task_queue_describe(s: Session) -> int:
     answer = s.api.call("GET", s.api.ns("task-queues", s.args.task_queue))
 
     def text(tq: dict[str, Any]) -> None:
+        def pairs(values: dict[str, Any]) -> str:
+            return "  ".join(f"{k}={'-' if v is None else v}" for k, v in values.items())
+
         print(f"Task queue {tq['name']}")
-        print("Backlog:")
-        s.out.fields({"tasks": tq.get("backlog"), "age_seconds": tq.get("backlog_age_seconds")})
-        print("Pollers:")
-        columns = [(k.title().replace("_", ""), field(k)) for k in _poller_keys(tq)]
+        print(f"  Backlog             {pairs(tq.get('backlog') or {})}")
+        print(f"  Oldest task age (s) {pairs(tq.get('backlog_age_seconds') or {})}")
+        print("Pollers:" if tq.get("pollers") else "Pollers: none")
         if tq.get("pollers"):
+            columns = [(k.title().replace("_", ""), field(k)) for k in _poller_keys(tq)]
             s.out.table(tq["pollers"], columns)
 
     s.out.document(answer, text)
