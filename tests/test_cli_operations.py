@@ -171,3 +171,56 @@ async def test_api_key_create_list_describe_revoke_and_the_new_key_works_until_r
     assert revoked["revoked_at"] is not None
     assert refused.returncode == 1 and refused.error_line().startswith("perdure: ")
     assert created["key"] not in refused.stderr
+
+
+async def test_activity_complete_and_fail_by_workflow_and_activity_id(cli, tenant, tmp_path):
+    name, queue = new_id("charge"), new_id("charges")
+    path = tmp_path / "charge.json"
+    path.write_text(json.dumps(task_machine(queue)))
+    await cli("definition", "put", name, "--file", str(path))
+    failed_id, completed_id = new_id("failed"), new_id("completed")
+
+    async def started(workflow_id: str) -> dict:
+        """Start a run and let a worker take its activity and go away (as one that crashed)."""
+        await cli("definition", "start", name, "-w", workflow_id)
+        polled = await tenant.client.post(
+            tenant.ns(f"/task-queues/{queue}/activity-tasks/poll"), json={"wait": 10}
+        )
+        assert polled.status_code == 200, polled.text
+        return polled.json()
+
+    attempt = await started(failed_id)
+    failed = await cli(
+        "activity", "fail", "-w", failed_id, "--activity-id", attempt["activity_id"],
+        "--reason", "card declined", "--detail", '{"code": 51}',
+    )  # fmt: skip
+    failed_run = await cli("workflow", "result", "-w", failed_id, "-o", "json")
+    completed = await cli(
+        "activity", "complete", "-w", completed_id,
+        "--activity-id", (await started(completed_id))["activity_id"], "--result", '{"ok": true}',
+    )  # fmt: skip
+    result = await cli.json("workflow", "result", "-w", completed_id)
+    unknown = await cli("activity", "complete", "-w", completed_id, "--activity-id", "nope",
+                        "--result", "1")  # fmt: skip
+
+    assert failed.returncode == 0 and "Failed activity" in failed.stdout
+    # A States Language Task without Retry is not retried: the run fails with the reason.
+    assert failed_run.returncode == 1 and "card declined" in failed_run.stdout
+    assert json.loads(failed_run.stdout)["status"] == "FAILED"
+    assert completed.returncode == 0, completed
+    assert result["status"] == "COMPLETED" and result["result"] == {"ok": True}
+    assert unknown.returncode == 1 and unknown.error_line().startswith("perdure: ")
+
+
+def task_machine(queue: str) -> dict:
+    resource = f"perdure:activity:{queue}:charge"
+    return {"StartAt": "Charge", "States": {"Charge": {"Type": "Task", "Resource": resource,
+                                                       "End": True}}}  # fmt: skip
+
+
+async def test_operator_cluster_health_says_serving(cli):
+    text = await cli("operator", "cluster", "health")
+    down = await cli("operator", "cluster", "health", "--address", "127.0.0.1:9")
+
+    assert text.returncode == 0 and text.stdout.strip() == "SERVING"
+    assert down.returncode == 1 and "cannot reach" in down.error_line()

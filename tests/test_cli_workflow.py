@@ -280,3 +280,21 @@ async def test_another_tenants_workflow_is_not_found(cli, http, server, tmp_path
         "workflow", "describe", "-w", workflow_id, "-o", "json"
     )).stderr)["status"] == 404  # fmt: skip
     assert workflow_id not in [w["workflow_id"] for w in listed]
+
+
+async def test_signal_with_start_starts_once_then_signals_the_same_run(cli, tmp_path):
+    workflow_id = new_id("sws")
+    (tmp_path / "amount.json").write_text("7")
+    flags = ["--type", "Counter", "-t", "nobody", "-i", "0", "-i", "1", "--signal-name", "add"]
+
+    first = await cli.json("workflow", "signal-with-start", "-w", workflow_id, *flags,
+                           "--signal-input", "5")  # fmt: skip
+    second = await cli.json("workflow", "signal-with-start", "-w", workflow_id, *flags,
+                            "--signal-input-file", str(tmp_path / "amount.json"))  # fmt: skip
+    events = await cli.json("workflow", "show", "-w", workflow_id)
+    no_id = await cli("workflow", "signal-with-start", *flags)
+
+    assert first["run_id"] == second["run_id"]
+    signals = [e["attributes"] for e in events if e["event_type"] == "WORKFLOW_EXECUTION_SIGNALED"]
+    assert [(s["signal_name"], s["input"]) for s in signals] == [("add", 5), ("add", 7)]
+    assert no_id.returncode == 2 and "--workflow-id" in no_id.error_line()

@@ -18,7 +18,16 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from perdure.cli import batch, completion, config, definition, operator, schedule, workflow
+from perdure.cli import (
+    activity,
+    batch,
+    completion,
+    config,
+    definition,
+    operator,
+    schedule,
+    workflow,
+)
 from perdure.cli._api import CommandFailed, Session
 from perdure.cli._flags import add_global_flags
 from perdure.cli._output import error_line
@@ -57,6 +66,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     workflow.register(commands, [common])
     batch.register(commands, [common])
+    activity.register(commands, [common])
     schedule.register(commands, [common])
     operator.register(commands, [common])
     definition.register(commands, [common])

@@ -1,6 +1,6 @@
-"""`perdure operator namespace create|describe|list|update|delete` and `perdure operator
-search-attribute create|list` (Temporal's `temporal operator …`), and `perdure task-queue
-describe`."""
+"""`perdure operator namespace create|describe|list|update|delete`, `perdure operator
+search-attribute create|list` and `perdure operator cluster health` (Temporal's
+`temporal operator …`), and `perdure task-queue describe`."""
 
 from __future__ import annotations
 
@@ -114,6 +114,13 @@ def search_attribute_list(s: Session) -> int:
     return 0
 
 
+def cluster_health(s: Session) -> int:
+    """Temporal's `operator cluster health`: SERVING when the server is ready (its database
+    reachable and migrated), else the reason and exit status 1."""
+    s.out.document(s.api.call("GET", "/readyz"), lambda _: print("SERVING"))
+    return 0
+
+
 def task_queue_describe(s: Session) -> int:
     """Backlog and recent pollers of a task queue (Temporal's `task-queue describe`)."""
     answer = s.api.call("GET", s.api.ns("task-queues", s.args.task_queue))
@@ -141,7 +148,7 @@ def _poller_keys(tq: dict[str, Any]) -> list[str]:
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     operator = commands.add_parser(
-        "operator", help="namespaces and search attributes", description=__doc__
+        "operator", help="namespaces, search attributes, server health", description=__doc__
     ).add_subparsers(dest="group", required=True, metavar="GROUP")
 
     namespace = operator.add_parser("namespace", help="manage namespaces").add_subparsers(
@@ -181,6 +188,13 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     attributes.add_parser(
         "list", parents=common, help="the namespace's search attributes"
     ).set_defaults(run=search_attribute_list)
+
+    cluster = operator.add_parser("cluster", help="the server").add_subparsers(
+        dest="action", required=True, metavar="COMMAND"
+    )
+    cluster.add_parser("health", parents=common, help="whether the server serves").set_defaults(
+        run=cluster_health
+    )
 
     task_queue = commands.add_parser(
         "task-queue", help="task queues", description="Task queues of a namespace."

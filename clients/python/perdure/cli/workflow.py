@@ -89,6 +89,26 @@ def execute(s: Session) -> int:
     return show_outcome(s, wait_outcome(s, started["workflow_id"], started["run_id"]))
 
 
+def signal_with_start(s: Session) -> int:
+    """Signal the workflow, starting it first when it is not running (one request)."""
+    a = s.args
+    if not a.workflow_id:
+        raise UsageError("signal-with-start needs --workflow-id")
+    if a.signal_input and a.signal_input_file:
+        raise UsageError("give --signal-input or --signal-input-file, not both")
+    signal_args = argparse.Namespace(input=a.signal_input, input_file=a.signal_input_file)
+    body = {**start_body(a), "signal_input": input_of(signal_args)}
+    path = s.api.ns("workflows", a.workflow_id, "signal-with-start", a.signal_name)
+    started = s.api.call("POST", path, json=body)
+    s.out.document(
+        started,
+        lambda r: print(
+            f"Signal-with-start succeeded: WorkflowId {r['workflow_id']}, RunId {r['run_id']}"
+        ),
+    )
+    return 0
+
+
 def wait_outcome(s: Session, workflow_id: str, run_id: str | None) -> dict[str, Any]:
     """The run's outcome, following continue-as-new, asking again after each long poll."""
     while True:
@@ -295,6 +315,11 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> argparse._
 
     _start_flags(command("start", start, "start a workflow and print its ids"))
     _start_flags(command("execute", execute, "start a workflow and wait for its result"))
+    p = command("signal-with-start", signal_with_start, "signal a workflow, starting it if needed")
+    _start_flags(p)
+    p.add_argument("--signal-name", required=True)
+    p.add_argument("--signal-input", action="append", default=[], metavar="JSON")
+    p.add_argument("--signal-input-file", action="append", default=[], metavar="PATH")
     add_workflow_ref(command("describe", describe, "a run's state, pending work and outcome"))
 
     p = command("list", list_workflows, "workflows the list filter matches, newest first")
