@@ -340,10 +340,13 @@ def _load_profiles(
         source = path
     where = str(source) if isinstance(source, Path) else "the configuration"
     try:
-        text = source.read_text() if isinstance(source, Path) else source
-        document = tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+        if isinstance(source, Path):
+            text = source.read_text()
+        else:
+            text = source.decode() if isinstance(source, bytes) else source
+        document = tomllib.loads(text)
     except FileNotFoundError:
-        raise ConfigError(f"the configuration file {source} does not exist") from None
+        raise ConfigError(f"the configuration file {where} does not exist") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {where}: {exc}") from None
     tables = document.get("profile", {})

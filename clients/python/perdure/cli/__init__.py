@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from types import ModuleType
 
 from perdure.cli import (
     activity,
@@ -117,7 +118,8 @@ def _server_installed() -> bool:
     return True
 
 
-def _server_cli():  # type: ignore[no-untyped-def]  # the server's module, imported by name
+def _server_cli() -> ModuleType:
+    """The server's command module, imported by name (clients/ imports nothing of app/)."""
     return importlib.import_module("app.cli")
 
 

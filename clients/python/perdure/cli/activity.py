@@ -41,8 +41,9 @@ def fail(s: Session) -> int:
     return 0
 
 
-def register(commands: Any, common: list[argparse.ArgumentParser]) -> argparse._SubParsersAction:  # type: ignore[type-arg]
-    """The `activity` group; answers its sub-command table for the commands still to come."""
+def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
+    """The group and its commands; pause, unpause, reset and update-options are one more
+    entry each when their routes exist."""
     group = commands.add_parser(
         "activity", help="complete or fail an activity", description=__doc__
     ).add_subparsers(dest="action", required=True, metavar="COMMAND")
@@ -61,4 +62,3 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> argparse._
             p.add_argument("--reason", help="the failure's message")
             p.add_argument("--detail", metavar="JSON", help="the failure's details")
         p.set_defaults(run=run)
-    return group

@@ -90,8 +90,12 @@ def _with(
 ) -> envconfig.ClientConfigProfile:
     """The profile with `prop` set to `value` (None: removed)."""
     tls = profile.tls or envconfig.ClientConfigTLS()
-    if prop in ("address", "namespace", "api_key"):
-        return replace(profile, **{prop: value})
+    if prop == "address":
+        return replace(profile, address=value)
+    if prop == "namespace":
+        return replace(profile, namespace=value)
+    if prop == "api_key":
+        return replace(profile, api_key=value)
     if prop == "tls":  # Temporal's `tls = true|false` shorthand
         if value is None:
             return replace(profile, tls=None)

@@ -301,9 +301,9 @@ def _start_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-attribute", action="append", default=[], metavar="KEY=JSON")
 
 
-def register(commands: Any, common: list[argparse.ArgumentParser]) -> argparse._SubParsersAction:  # type: ignore[type-arg]
-    """The `workflow` group; answers its sub-command table so that later commands (reset,
-    update, pause, …) are one `add_parser` each."""
+def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
+    """The group and its commands; a command still to come (reset, pause, …) is one more
+    `command(...)` line with its function."""
     group = commands.add_parser(
         "workflow", help="start, inspect and control workflows", description=__doc__
     ).add_subparsers(dest="action", required=True, metavar="COMMAND")
@@ -354,4 +354,3 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> argparse._
         p = command(name, run, f"{what} (or, with --query, many)")
         add_workflow_ref(p, required=False)
         batch.add_batch_flags(p, name)
-    return group
