@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -268,3 +269,24 @@ def test_without_the_server_its_commands_say_how_to_install_it(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("perdure: 'dev' runs the Perdure server, which is not installed")
     assert "pip install perdure-server" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+async def test_zsh_completion_offers_the_words_after_the_command_path(home):
+    script = home / "perdure.zsh"
+    script.write_text((await run("completion", "zsh", env=user_environment(home))).stdout)
+
+    def complete(*words: str) -> list[str]:
+        # zsh's compadd exists only inside its completion system: here it prints its words.
+        probe = (
+            f'source {script}; compadd() {{ print -l -- "$@" }}; '
+            f"words=(perdure {' '.join(words)} ''); CURRENT={len(words) + 2}; _perdure"
+        )
+        done = subprocess.run(
+            ["zsh", "-f", "-c", probe], capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        return [w for w in done.stdout.split() if w != "--"]
+
+    assert complete("-o", "json", "operator", "search-attribute") == ["--help", "create", "list"]
+    assert "--schedule-id" in complete("schedule", "toggle")

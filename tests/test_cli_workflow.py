@@ -298,3 +298,22 @@ async def test_signal_with_start_starts_once_then_signals_the_same_run(cli, tmp_
     signals = [e["attributes"] for e in events if e["event_type"] == "WORKFLOW_EXECUTION_SIGNALED"]
     assert [(s["signal_name"], s["input"]) for s in signals] == [("add", 5), ("add", 7)]
     assert no_id.returncode == 2 and "--workflow-id" in no_id.error_line()
+
+
+async def test_input_files_and_output_none(cli, tmp_path):
+    workflow_id = new_id("files")
+    (tmp_path / "order.json").write_text('{"sku": "A-1"}')
+    (tmp_path / "count.json").write_text("3")
+
+    quiet = await cli(
+        "workflow", "start", "-w", workflow_id, "--type", "T", "-t", "nobody",
+        "--input-file", str(tmp_path / "order.json"), "--input-file", str(tmp_path / "count.json"),
+        "-o", "none",
+    )  # fmt: skip
+    started = (await cli.json("workflow", "show", "-w", workflow_id))[0]
+    both = await cli("workflow", "start", "--type", "T", "-t", "q", "-i", "1",
+                     "--input-file", str(tmp_path / "count.json"))  # fmt: skip
+
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    assert started["attributes"]["input"] == [{"sku": "A-1"}, 3]
+    assert both.returncode == 2 and "not both" in both.error_line()
