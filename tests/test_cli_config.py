@@ -233,6 +233,12 @@ def test_the_perdure_command_hands_server_commands_to_the_server():
     help_text = subprocess.run(
         [PERDURE, "migrate", "--help"], capture_output=True, text=True, timeout=60
     )
+    after_flags = subprocess.run(
+        [PERDURE, "-o", "json", "--disable-config-env", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     server_only = subprocess.run(
         [str(Path(sys.executable).with_name("perdure-server")), "--version"],
         capture_output=True,
@@ -242,6 +248,7 @@ def test_the_perdure_command_hands_server_commands_to_the_server():
 
     assert set(SERVER_COMMANDS) == server_commands
     assert help_text.returncode == 0 and "PERDURE_DATABASE_URL" in help_text.stdout
+    assert after_flags.returncode == 0 and "PERDURE_WORKERS" in after_flags.stdout
     assert server_only.returncode == 0 and server_only.stdout.startswith("perdure ")
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "./clients/python" in dockerfile  # the image's `perdure` is the SDK's

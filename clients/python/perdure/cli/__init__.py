@@ -73,7 +73,7 @@ def build_parser() -> Parser:
     definition.register(commands, [common])
     config.register(commands, [common])
     completion.register(commands, parser)
-    for name, help in SERVER_COMMANDS.items():
+    for name, help in SERVER_COMMANDS.items():  # listed here, run by `_hand_to_server`
         commands.add_parser(name, help=f"server: {help}", add_help=False)
     return parser
 
@@ -81,8 +81,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit status (0 done, 1 failed, 2 usage)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in SERVER_COMMANDS:
-        return _hand_to_server(arguments)
+    command = _command_index(arguments)
+    if command is not None and arguments[command] in SERVER_COMMANDS:
+        # Global flags before a server command (`perdure -o json dev`) concern the client only.
+        return _hand_to_server(arguments[command:])
     args = build_parser().parse_args(arguments)
     session = Session(args)
     try:
@@ -101,6 +103,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         session.close()
+
+
+# Global flags that take a value (`_flags.add_global_flags`): skipped with it to find the command.
+_VALUED_FLAGS = {
+    "--address",
+    "--namespace",
+    "-n",
+    "--api-key",
+    "--output",
+    "-o",
+    "--profile",
+    "--config-file",
+}
+
+
+def _command_index(arguments: list[str]) -> int | None:
+    """Where the command word is, after any global flags; None when there is none."""
+    i = 0
+    while i < len(arguments):
+        word = arguments[i]
+        if not word.startswith("-"):
+            return i
+        i += 2 if word in _VALUED_FLAGS else 1
+    return None
 
 
 def _version() -> str:
