@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -255,17 +254,18 @@ def test_the_perdure_command_hands_server_commands_to_the_server():
 
 
 def test_without_the_server_its_commands_say_how_to_install_it(tmp_path):
-    # The SDK alone on the path: its own package and its dependencies, nothing of the server.
+    # The SDK alone: its package and its dependencies on the path of a Python that has no
+    # perdure-server beside it or on PATH.
     alone = tmp_path / "site"
     alone.mkdir()
     for name in ("httpx", "httpcore", "h11", "sniffio", "anyio", "idna", "certifi"):
         origin = Path(importlib.util.find_spec(name).origin)  # type: ignore[union-attr,arg-type]
         (alone / name).symlink_to(origin.parent)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PERDURE_", "PYTHON"))}
-    env["PYTHONPATH"] = f"{ROOT / 'clients' / 'python'}:{alone}"
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'clients' / 'python'}:{alone}"}
 
     done = subprocess.run(
-        [sys.executable, "-S", "-m", "perdure.cli", "dev"],
+        [str(python), "-S", "-m", "perdure.cli", "dev"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -273,7 +273,8 @@ def test_without_the_server_its_commands_say_how_to_install_it(tmp_path):
         env=env,
     )
 
-    assert done.returncode == 2
+    assert not (python.parent / "perdure-server").exists()
+    assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("perdure: 'dev' runs the Perdure server, which is not installed")
     assert "pip install perdure-server" in done.stderr
 

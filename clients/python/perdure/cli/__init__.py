@@ -1,23 +1,23 @@
 """The `perdure` command: Temporal CLI's commands and flags over Perdure's REST API
 (`perdure workflow list -o json`), and the one entry point of the `perdure` script — the
-server's own commands (`dev`, `serve`, `migrate`, …) are handed to the server's CLI when the
-server is installed.
+server's own commands (`dev`, `serve`, `migrate`, …) are handed to the server's command
+(`perdure-server`, run in this process's place) when the server is installed.
 
 argparse (the standard library) rather than click or typer: the SDK keeps its dependencies to
-httpx and its transport, the server's CLI is argparse too (so the hand-over passes arguments
-through untouched), and completion scripts are made from the parser tree (`completion.py`).
+httpx and its transport, the server's commands are argparse too (one style of help and errors),
+and completion scripts are made from the parser tree (`completion.py`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from importlib import metadata
-from types import ModuleType
+from pathlib import Path
 
 from perdure.cli import (
     activity,
@@ -44,6 +44,7 @@ SERVER_COMMANDS = {
     "openapi": "write the OpenAPI document",
 }
 SERVER_DISTRIBUTION = "perdure-server"
+SERVER_SCRIPT = "perdure-server"
 
 
 class Parser(argparse.ArgumentParser):
@@ -136,29 +137,24 @@ def _version() -> str:
         return "unknown"
 
 
-def _server_installed() -> bool:
-    try:
-        metadata.distribution(SERVER_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _server_cli() -> ModuleType:
-    """The server's command module, imported by name (clients/ imports nothing of app/)."""
-    return importlib.import_module("app.cli")
+def _server_script() -> str | None:
+    """The server's own command: beside this Python (the same environment), else on PATH."""
+    beside = Path(sys.executable).with_name(SERVER_SCRIPT)
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(SERVER_SCRIPT)
 
 
 def _hand_to_server(arguments: list[str]) -> int:
-    try:
-        if not _server_installed():
-            raise ModuleNotFoundError(SERVER_DISTRIBUTION)
-        server = _server_cli()
-    except ImportError as exc:  # absent, or installed without its dependencies
+    """Run the server's command in this process's place (its exit status, its signals), so
+    the SDK imports nothing of the server."""
+    server = _server_script()
+    if server is None:
         error_line(
-            f"'{arguments[0]}' runs the Perdure server, which is not installed here "
-            f"({exc}): pip install {SERVER_DISTRIBUTION} (or use the server's image), then "
-            "run it again"
+            f"'{arguments[0]}' runs the Perdure server, which is not installed here (no "
+            f"{SERVER_SCRIPT} command): pip install {SERVER_DISTRIBUTION} (or use the server's "
+            "image), then run it again"
         )
         return 2
-    return int(server.main(arguments))
+    sys.stdout.flush()
+    os.execv(server, [server, *arguments])
