@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ from perdure import workflow
 from perdure.client import Client
 from perdure.worker import Worker
 
-from tests.cli_helpers import PERDURE, Cli
+from tests.cli_helpers import PERDURE, Cli, Done
 from tests.conftest import new_tenant
 
 
@@ -317,3 +318,30 @@ async def test_input_files_and_output_none(cli, tmp_path):
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
     assert started["attributes"]["input"] == [{"sku": "A-1"}, 3]
     assert both.returncode == 2 and "not both" in both.error_line()
+
+
+async def test_a_batch_from_a_terminal_asks_before_it_starts(cli):
+    kind = new_id("Asked")
+    await cli("workflow", "start", "-w", f"{kind}-1", "--type", kind, "-t", "nobody")
+
+    async def answering(answer: str) -> Done:
+        main, terminal = os.openpty()  # the command's stdin is a terminal, as a person's is
+        try:
+            process = await asyncio.create_subprocess_exec(
+                PERDURE, "workflow", "cancel", "-q", f"WorkflowType = '{kind}'",
+                env=cli.env, stdin=terminal,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            os.write(main, answer.encode() + b"\n")
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            os.close(main)
+            os.close(terminal)
+        return Done(process.returncode or 0, out.decode(), err.decode())
+
+    declined = await answering("n")
+    accepted = await answering("y")
+
+    assert "Start batch against approximately 1 workflow(s)? y/N" in declined.stdout
+    assert declined.returncode == 1 and "batch job not started" in declined.error_line()
+    assert accepted.returncode == 0 and "Started batch for job ID: " in accepted.stdout
