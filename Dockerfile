@@ -10,11 +10,14 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/perdure
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY migrations ./migrations
 COPY clients/python ./clients/python
-RUN /opt/perdure/bin/pip install --no-compile . ./clients/python \
+# The locked, hashed runtime dependencies (the server's and the SDK's) first; then the server
+# and the SDK, whose `perdure` command hands serve, migrate, … to the server, without resolving.
+RUN /opt/perdure/bin/pip install --no-compile --require-hashes -r requirements.lock \
+    && /opt/perdure/bin/pip install --no-compile --no-deps . ./clients/python \
     && /opt/perdure/bin/python -m compileall -q /opt/perdure/lib
 
 # Final stage: the virtual environment only, no build tools, an unprivileged user.

@@ -339,7 +339,7 @@ async def _history(
 ) -> FastJSON:
     if event_filter == "close":
 
-        async def closed(conn):  # type: ignore[no-untyped-def]
+        async def closed(conn):
             events = await reads.close_event(conn, target)
             return events or None
 
@@ -356,7 +356,7 @@ async def _history(
 
     open_before: list[bool] = [True]
 
-    async def page(conn):  # type: ignore[no-untyped-def]
+    async def page(conn):
         if wait_new_event:
             # The status is read before the events: a run closed by then has its closing event
             # in this page. Read after them, a close committed in between ended the wait with
