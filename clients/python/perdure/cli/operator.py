@@ -32,10 +32,10 @@ ATTRIBUTE_TYPES = [
 
 def _target(s: Session) -> str:
     """The namespace a namespace command acts on: its positional argument, else `-n`."""
-    name = s.args.name or getattr(s.args, "namespace", None)
+    name: str | None = s.args.name or getattr(s.args, "namespace", None)
     if not name:
         raise UsageError("name the namespace: a positional argument or --namespace")
-    return name  # type: ignore[no-any-return]  # argparse's Namespace is untyped
+    return name
 
 
 def _days(seconds: float | None) -> int | None:

@@ -224,7 +224,8 @@ def one_or_batch(s: Session, verb: str) -> str | None:
         raise UsageError(f"{verb} needs either --workflow-id or --query")
     if a.query is not None and a.run_id:
         raise UsageError("--run-id applies to one workflow, not to --query")
-    return a.query  # type: ignore[no-any-return]  # argparse's Namespace is untyped
+    query: str | None = a.query
+    return query
 
 
 def signal(s: Session) -> int:
