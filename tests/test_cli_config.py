@@ -96,6 +96,13 @@ async def test_config_get_list_delete_never_print_the_key(home):
     removed = await run("--profile", "staging", "config", "delete-profile", env=env)
     after = tomllib.loads(profile_file(home).read_text())
     unknown = await run("config", "set", "-p", "colour", "-v", "red", env=env)
+    elsewhere = home / "elsewhere.toml"
+    await run(
+        "--config-file", str(elsewhere), "config", "set", "-p", "namespace", "-v", "x", env=env
+    )
+    by_variable = await run(
+        "config", "get", "-o", "json", env={**env, "PERDURE_CONFIG_FILE": str(elsewhere)}
+    )
 
     assert secret not in text.stdout + as_json.stdout
     assert "<hidden>" in text.stdout and "tls.disabled" in text.stdout
@@ -109,6 +116,7 @@ async def test_config_get_list_delete_never_print_the_key(home):
     assert removed.returncode == 0
     assert after == {"profile": {"default": {"address": "perdure.example:443", "api_key": secret}}}
     assert unknown.returncode == 2 and "unknown property 'colour'" in unknown.error_line()
+    assert json.loads(by_variable.stdout) == {"namespace": "x"}
 
 
 async def test_flags_beat_the_environment_which_beats_the_profile(server, tenant, home):

@@ -86,6 +86,9 @@ async def test_started_workflows_list_as_a_json_array_and_count_by_filter(cli):
     lines = await cli("workflow", "list", "-q", f"WorkflowType = '{kind}'", "-o", "jsonl")
     text = await cli("workflow", "list", "-q", f"WorkflowType = '{kind}'", "--limit", "2")
     counted = await cli.json("workflow", "count", "-q", f"WorkflowType = '{kind}'")
+    grouped = await cli(
+        "workflow", "count", "-q", f"WorkflowType = '{kind}' GROUP BY ExecutionStatus"
+    )
 
     rows = json.loads(listed.stdout)
     assert isinstance(rows, list)
@@ -97,6 +100,7 @@ async def test_started_workflows_list_as_a_json_array_and_count_by_filter(cli):
     assert text.stdout.split()[:4] == ["Status", "WorkflowId", "Type", "StartTime"]
     assert len(text.stdout.strip().splitlines()) == 3  # headings and --limit 2 rows
     assert counted["count"] == 3
+    assert grouped.stdout.splitlines() == ["Total: 3", "  Running: 3"]
 
 
 async def test_inputs_are_one_json_value_per_argument_and_describe_shows_the_run(cli):
