@@ -349,3 +349,18 @@ async def test_a_batch_from_a_terminal_asks_before_it_starts(cli):
     assert "Start batch against approximately 1 workflow(s)? y/N" in declined.stdout
     assert declined.returncode == 1 and "batch job not started" in declined.error_line()
     assert accepted.returncode == 0 and "Started batch for job ID: " in accepted.stdout
+
+
+async def test_a_rate_limited_command_waits_its_retry_after_and_succeeds(cli, tenant):
+    # One read every 2 s (burst 1): of two commands at once, one is refused with 429 first.
+    limited = await tenant.client.patch(tenant.ns(), json={"settings": {"reads_per_second": 0.5}})
+    assert limited.status_code == 200, limited.text
+    try:
+        both = await asyncio.gather(
+            cli("workflow", "count", "-o", "json"), cli("workflow", "count", "-o", "json")
+        )
+    finally:
+        await tenant.client.patch(tenant.ns(), json={"settings": {"reads_per_second": None}})
+
+    assert [done.returncode for done in both] == [0, 0], both
+    assert [json.loads(done.stdout)["count"] for done in both] == [0, 0]

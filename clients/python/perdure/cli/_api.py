@@ -4,6 +4,7 @@ profile file), one synchronous HTTP client, and problem answers turned into `Com
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 DEFAULT_NAMESPACE = "default"
 # Long polls (results, history) wait up to 30 s on the server; the read timeout covers that.
 TIMEOUT = httpx.Timeout(10.0, read=70.0)
+# A 429 is asked again this many times, waiting its Retry-After (at most this many seconds).
+RATE_LIMIT_RETRIES = 3
+MAX_RETRY_AFTER = 10.0
 
 
 class CommandFailed(Exception):
@@ -129,20 +133,26 @@ class Api:
         """The decoded JSON answer (None for 204); `CommandFailed` for a problem answer or an
         unreachable server."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            answer = self._http.request(
-                method,
-                path,
-                json=json if content is None else None,
-                content=content,
-                params=query,
-                headers=headers,
-            )
-        except httpx.TransportError as exc:
-            raise CommandFailed(
-                f"cannot reach {self.connection.address}: {exc or type(exc).__name__}; set "
-                "--address, PERDURE_ADDRESS or the profile's address (perdure config set)"
-            ) from None
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                answer = self._http.request(
+                    method,
+                    path,
+                    json=json if content is None else None,
+                    content=content,
+                    params=query,
+                    headers=headers,
+                )
+            except httpx.TransportError as exc:
+                raise CommandFailed(
+                    f"cannot reach {self.connection.address}: {exc or type(exc).__name__}; set "
+                    "--address, PERDURE_ADDRESS or the profile's address (perdure config set)"
+                ) from None
+            if answer.status_code != 429 or attempt == RATE_LIMIT_RETRIES:
+                break
+            # Refused before anything was done (a namespace's rate or long-poll limit): asked
+            # again after Retry-After, as Temporal's clients retry RESOURCE_EXHAUSTED.
+            time.sleep(_retry_after(answer))
         if answer.status_code >= 400:
             raise _problem(answer)
         if answer.status_code == 204 or not answer.content:
@@ -172,6 +182,14 @@ class Api:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _retry_after(answer: httpx.Response) -> float:
+    try:
+        seconds = float(answer.headers.get("Retry-After", "1"))
+    except ValueError:  # an HTTP date: not sent by Perdure
+        seconds = 1.0
+    return min(max(seconds, 0.1), MAX_RETRY_AFTER)
 
 
 def _problem(answer: httpx.Response) -> CommandFailed:
