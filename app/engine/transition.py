@@ -122,6 +122,8 @@ class Transition:
     more_ready: bool = False
     # Runs that must get a workflow task once this transition's events are written.
     decision_needed: set[str] = field(default_factory=set)
+    # Runs with updates to deliver: a speculative workflow task, unless another task comes.
+    speculative_needed: set[str] = field(default_factory=set)
     # Runs whose workflow task is being completed right now (new tasks wait until the end).
     completing: set[str] = field(default_factory=set)
     # Runs whose new workflow task is decided inside the server (stored definitions).
@@ -228,6 +230,8 @@ class Transition:
     def _add_event(self, run: Run, event_type: str, event_time: Any, text: str) -> int:
         """The run's next event, to be written at flush (and kept for a run this transition
         started, see `new_run_history`); returns its id."""
+        if run.data.get("wft_speculative"):
+            self._write_speculative_task(run)
         event_id = run.next_event_id
         event = {
             "run_id": run.id,
@@ -241,6 +245,39 @@ class Transition:
             new_run_events.append(event)
         run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
         return event_id
+
+    def _write_speculative_task(self, run: Run) -> None:
+        """The run's speculative workflow task becomes a normal one: its scheduled (and, once
+        started, started) events are written before any other event of the run, with the ids
+        the task was given (no event was written since: every event comes through here).
+        Temporal converts a speculative task so when anything else must be written."""
+        run.set(wft_speculative=False)
+        assert run.next_event_id == run.wft_scheduled_event_id
+        self._add_event(
+            run,
+            E.WORKFLOW_TASK_SCHEDULED.value,
+            self.now,
+            dump(
+                {
+                    "task_queue": run.task_queue,
+                    "start_to_close_timeout": run.task_timeout,
+                    "attempt": run.wft_attempt,
+                }
+            ),
+        )
+        if run.wft_state == "started":
+            self._add_event(
+                run,
+                E.WORKFLOW_TASK_STARTED.value,
+                self.now,
+                dump(
+                    {
+                        "scheduled_event_id": run.wft_scheduled_event_id,
+                        "identity": run.wft_identity,
+                        "attempt": run.wft_attempt,
+                    }
+                ),
+            )
 
     async def record(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int | None:
         """Append an event that arrived from outside the run's decider. While a workflow task
