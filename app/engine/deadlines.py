@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.db.tables import activities as activities_table
-from app.db.tables import query_tasks, tasks, timers, workflow_runs, workflow_updates
+from app.db.tables import query_tasks, tasks, timers, workflow_runs
 from app.engine import activities, commands, lifecycle, workflow_tasks
 from app.engine.events import E
 from app.engine.transition import Run, Transition
@@ -143,8 +143,7 @@ UNSERVED_AFTER_SECONDS = 10.0
 
 
 async def worked_on(tx: Transition) -> bool:
-    """A workflow task, activity attempt, query or update is in a worker's hands (or on its
-    way to one) right now."""
+    """A workflow task, activity attempt or query is in a worker's hands right now."""
     started_task = await tx.conn.scalar(
         sa.select(workflow_runs.c.id)
         .where(workflow_runs.c.status == "RUNNING", workflow_runs.c.wft_state == "started")
@@ -160,22 +159,7 @@ async def worked_on(tx: Transition) -> bool:
     claimed_query = await tx.conn.scalar(
         sa.select(query_tasks.c.id).where(query_tasks.c.state == "claimed").limit(1)
     )
-    if claimed_query is not None:
-        return True
-    # An update not yet accepted or rejected holds the clock, as a waiting query does;
-    # unless its run waits for a timer to get a workflow task (a start delay, a task retry's
-    # back-off), which only time passing brings.
-    unanswered_update = await tx.conn.scalar(
-        sa.select(workflow_updates.c.id)
-        .join(workflow_runs, workflow_runs.c.id == workflow_updates.c.run_id)
-        .where(
-            workflow_updates.c.state.in_(("admitted", "sent")),
-            workflow_runs.c.status == "RUNNING",
-            workflow_runs.c.wft_state != "none",
-        )
-        .limit(1)
-    )
-    return unanswered_update is not None
+    return claimed_query is not None
 
 
 async def newest_waiting_since(tx: Transition) -> datetime | None:
