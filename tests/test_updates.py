@@ -345,3 +345,26 @@ async def test_a_bad_protocol_message_fails_the_workflow_task(tenant):
     assert retried["messages"][0]["protocol_instance_id"] == "bad"
     assert (await caller).json()["outcome"] == {"success": "second try"}
     assert "WORKFLOW_TASK_FAILED" in await raw.event_types(workflow_id)
+
+
+async def test_at_ninety_percent_of_the_total_the_task_suggests_continue_as_new(
+    tenant, monkeypatch
+):
+    from app.engine import transition, workflow_tasks
+
+    monkeypatch.setattr(workflow_tasks, "SUGGEST_CONTINUE_AS_NEW_UPDATES", 2)
+    monkeypatch.setattr(transition, "SUGGEST_CONTINUE_AS_NEW_UPDATES", 2)
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id, _ = await idle_run(raw)
+    seen = []
+    for n in range(3):
+        caller = asyncio.create_task(send_update(tenant, workflow_id, "add", n))
+        task = await answer_next(raw)
+        seen.append(task["history"]["events"][-1]["attributes"].get("suggest_continue_as_new"))
+        await caller
+
+    assert seen == [None, True, True]  # counting the update the task carries
+    started = [
+        e for e in await raw.history(workflow_id) if e["event_type"] == "WORKFLOW_TASK_STARTED"
+    ]
+    assert started[-1]["attributes"]["suggest_continue_as_new"] is True

@@ -119,10 +119,11 @@ workflow_runs = sa.Table(
     sa.Column("last_completed_started_event_id", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("buffered_events", sa.Integer(), nullable=False, server_default="0"),
     # Workflow Update (migration 0018): the workflow task is speculative (its scheduled and
-    # started events are not written unless its completion needs them); update rows of the
-    # run (0: none to look for); updates admitted and waiting for a task to carry them.
+    # started events are not written unless its completion needs them); the updates counted
+    # against the run's total (every one not rejected; 0: none to look for on close); updates
+    # admitted and waiting for a task to carry them.
     sa.Column("wft_speculative", sa.Boolean(), nullable=False, server_default=sa.false()),
-    sa.Column("update_rows", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("signal_count", sa.Integer(), nullable=False, server_default="0"),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.hot import hot
 from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
 from app.engine.events import E, RunStatus
+from app.engine.limits import SUGGEST_CONTINUE_AS_NEW_UPDATES
 from app.engine.payloads import dump, load
 from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
@@ -266,18 +267,17 @@ class Transition:
             ),
         )
         if run.wft_state == "started":
-            self._add_event(
-                run,
-                E.WORKFLOW_TASK_STARTED.value,
-                self.now,
-                dump(
-                    {
-                        "scheduled_event_id": run.wft_scheduled_event_id,
-                        "identity": run.wft_identity,
-                        "attempt": run.wft_attempt,
-                    }
-                ),
-            )
+            # As the worker was shown it (app/engine/workflow_tasks.started_attributes).
+            started = {
+                "scheduled_event_id": run.wft_scheduled_event_id,
+                "identity": run.wft_identity,
+                "attempt": run.wft_attempt,
+            }
+            # Its count when it started: the updates admitted since are in updates_admitted.
+            total_at_start = run.data.get("updates_total", 0) - run.data.get("updates_admitted", 0)
+            if total_at_start >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
+                started["suggest_continue_as_new"] = True
+            self._add_event(run, E.WORKFLOW_TASK_STARTED.value, self.now, dump(started))
 
     async def record(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int | None:
         """Append an event that arrived from outside the run's decider. While a workflow task

@@ -19,6 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.tables import workflow_updates
 from app.engine import retention
 from app.engine.events import E
+from app.engine.limits import (
+    MAX_UPDATE_BYTES_IN_FLIGHT,
+    MAX_UPDATES_IN_FLIGHT,
+    MAX_UPDATES_PER_RUN,
+)
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_key
@@ -32,12 +37,10 @@ from app.errors import (
     WorkflowClosed,
 )
 
-# Temporal's namespace defaults (history.maxInFlightUpdates, maxTotalUpdates,
-# maxInFlightUpdatePayloads, maxTotalUpdates.suggestContinueAsNewThreshold).
-MAX_IN_FLIGHT = 10
-MAX_TOTAL = 2_000
-MAX_IN_FLIGHT_BYTES = 20 * 1024 * 1024
-SUGGEST_CONTINUE_AS_NEW_AT = 0.9
+# Temporal's namespace defaults (app/engine/limits.py).
+MAX_IN_FLIGHT = MAX_UPDATES_IN_FLIGHT
+MAX_TOTAL = MAX_UPDATES_PER_RUN
+MAX_IN_FLIGHT_BYTES = MAX_UPDATE_BYTES_IN_FLIGHT
 # How long a caller refused for too many updates in flight should wait (seconds).
 IN_FLIGHT_RETRY_AFTER = 1
 
@@ -135,7 +138,7 @@ async def find_in_workflow(
 
 async def _counts(tx: Transition, run: Run) -> tuple[int, int, int]:
     """(updates in flight, updates counted against the run's total, bytes in flight)."""
-    if not run.data.get("update_rows"):
+    if not run.data.get("updates_total"):
         return 0, 0, 0
     rows = (
         await tx.conn.execute(
@@ -223,8 +226,10 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
                 **values,
             )
         )
-        run.set(update_rows=run.data.get("update_rows", 0) + 1)
-    run.set(updates_admitted=run.data.get("updates_admitted", 0) + 1)
+    run.set(
+        updates_total=run.data.get("updates_total", 0) + 1,
+        updates_admitted=run.data.get("updates_admitted", 0) + 1,
+    )
     tx.speculative_needed.add(run.id)
     found = await find(tx.conn, run.id, update.update_id)
     assert found is not None
@@ -236,10 +241,6 @@ class _TotalReached(LimitExceeded):
     Temporal answers FailedPrecondition)."""
 
     status = 409
-
-
-def suggests_continue_as_new(total: int) -> bool:
-    return total >= MAX_TOTAL * SUGGEST_CONTINUE_AS_NEW_AT
 
 
 async def take_for_task(tx: Transition, run: Run, started_event_id: int) -> list[dict[str, Any]]:
@@ -279,7 +280,7 @@ async def take_for_task(tx: Transition, run: Run, started_event_id: int) -> list
 async def return_sent(tx: Transition, run: Run) -> None:
     """The workflow task that carried updates failed or timed out: they go with the next one
     (the workflow has not answered them; Temporal resends them too)."""
-    if not run.data.get("update_rows"):
+    if not run.data.get("updates_total"):
         return
     moved = await tx.conn.execute(
         sa.update(workflow_updates)
@@ -483,7 +484,7 @@ async def reject_rest(tx: Transition, run: Run, answers: Answers, started_event_
             failure = _failure(message.body.get("failure") or {"message": "rejected"})
             await _reject(tx, run, row["id"], failure)
             row["state"] = "rejected"
-    if not run.data.get("update_rows"):
+    if not run.data.get("updates_total"):
         return
     unprocessed = await tx.conn.execute(
         sa.update(workflow_updates)
@@ -498,6 +499,7 @@ async def reject_rest(tx: Transition, run: Run, answers: Answers, started_event_
         )
     )
     if unprocessed.rowcount:
+        run.set(updates_total=run.data.get("updates_total", 0) - unprocessed.rowcount)
         tx.wake_keys.add(run_key(run.id))
 
 
@@ -507,6 +509,7 @@ async def _reject(tx: Transition, run: Run, row_id: int, failure: dict[str, Any]
         .where(workflow_updates.c.id == row_id)
         .values(state="rejected", outcome=dump({"failure": failure}))
     )
+    run.set(updates_total=run.data.get("updates_total", 0) - 1)  # a rejection counts for nothing
     tx.wake_keys.add(run_key(run.id))  # its callers wait on the run's wake-up
 
 
@@ -518,7 +521,7 @@ async def on_run_closed(tx: Transition, run: Run, continued_to: Run | None) -> N
     retries them there); others not accepted are aborted (their callers get 409
     workflow-closed); accepted ones complete with Temporal's failure. No event is written (the
     run is closed)."""
-    if not run.data.get("update_rows"):
+    if not run.data.get("updates_total"):
         return
     if continued_to is not None:
         waiting = (
@@ -550,7 +553,7 @@ async def on_run_closed(tx: Transition, run: Run, continued_to: Run | None) -> N
                 .values(state="moved", moved_to_run_id=continued_to.id)
             )
             continued_to.set(
-                update_rows=continued_to.data.get("update_rows", 0) + len(waiting),
+                updates_total=continued_to.data.get("updates_total", 0) + len(waiting),
                 updates_admitted=continued_to.data.get("updates_admitted", 0) + len(waiting),
             )
     await tx.conn.execute(

@@ -5,7 +5,8 @@ workflow task.
 task), sent (in a started task), accepted, completed; rejected and aborted rows keep only
 what their waiting callers must read. `workflow_runs.wft_speculative` marks a workflow task
 whose scheduled/started events are not written yet (Temporal's speculative workflow task);
-`update_rows` (0: no update ever reached the run, so closing it looks for none) and
+`updates_total` (the updates counted against the run's 2,000, every one not rejected; 0: closing
+the run looks for none) and
 `updates_admitted` (updates waiting for a workflow task to carry them) spare the hot paths a
 query.
 
@@ -32,7 +33,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("wft_speculative", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        batch.add_column(sa.Column("update_rows", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(
             sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0")
         )
@@ -70,5 +71,5 @@ def downgrade() -> None:
     op.drop_table("workflow_updates")
     with op.batch_alter_table("workflow_runs") as batch:
         batch.drop_column("updates_admitted")
-        batch.drop_column("update_rows")
+        batch.drop_column("updates_total")
         batch.drop_column("wft_speculative")

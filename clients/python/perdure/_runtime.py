@@ -323,6 +323,7 @@ class WorkflowInstance:
         self._handler_failure: BaseException | None = None
         self._task_failure: WorkflowTaskFailure | None = None
         self.updates = UpdateRuntime(self)
+        self.continue_as_new_suggested = False
         self.signal_handlers_running = 0
 
     # -- feeding history --------------------------------------------------------------------
@@ -416,6 +417,8 @@ class WorkflowInstance:
         self._check_all_matched(started)
         self.replaying = replaying
         self.now = _parse_time(started["event_time"])
+        attributes = started.get("attributes") or {}
+        self.continue_as_new_suggested = bool(attributes.get("suggest_continue_as_new"))
         inputs, self.inputs = self.inputs, []
         self.new_commands = []
         previous = asyncio._get_running_loop()

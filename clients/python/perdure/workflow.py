@@ -167,6 +167,11 @@ class Info:
     memo: Any
     search_attributes: dict[str, Any]
 
+    def is_continue_as_new_suggested(self) -> bool:
+        """True when the server suggests continuing as new (the run has taken 90 % of the
+        2,000 updates a run may; set on the current workflow task)."""
+        return bool(getattr(_instance(), "continue_as_new_suggested", False))
+
 
 def _instance() -> Any:
     from perdure._runtime import current_instance
