@@ -102,7 +102,11 @@ async def test_the_conflict_policy_is_required_and_start_delay_refused(tenant):
     assert_problem(await update_with_start(raw, uid(), policy=None), 400, "invalid-argument")
     assert_problem(await update_with_start(raw, uid(), start_delay=5), 400, "invalid-argument")
     refused = await update_with_start(raw, uid(), update={"wait_for_stage": "ADMITTED"})
-    assert refused.status_code in (400, 422)
+    assert_problem(refused, 400, "invalid-argument")
+    for field in ({"cron_schedule": "* * * * *"}, {"request_eager_execution": True}):
+        assert_problem(await update_with_start(raw, uid(), **field), 400, "invalid-argument")
+    named_run = await update_with_start(raw, uid(), update={"run_id": "r"})
+    assert_problem(named_run, 400, "invalid-argument")
 
 
 async def race(raw: Raw, policy: str) -> tuple[httpx.Response, httpx.Response, str]:

@@ -368,3 +368,17 @@ async def test_at_ninety_percent_of_the_total_the_task_suggests_continue_as_new(
         e for e in await raw.history(workflow_id) if e["event_type"] == "WORKFLOW_TASK_STARTED"
     ]
     assert started[-1]["attributes"]["suggest_continue_as_new"] is True
+
+
+async def test_past_the_bytes_of_updates_in_flight_a_413(tenant, monkeypatch):
+    from app.engine import updates
+
+    monkeypatch.setattr(updates, "MAX_IN_FLIGHT_BYTES", 100)
+    raw = Raw(tenant, task_queue=uid("nobody"))
+    workflow_id = uid()
+    await raw.start(workflow_id)
+    assert (await send_update(tenant, workflow_id, "add", "x" * 60, wait=0)).status_code == 200
+
+    r = await send_update(tenant, workflow_id, "add", "y" * 60, wait=0)
+
+    assert_problem(r, 413, "payload-too-large")

@@ -175,7 +175,7 @@ async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False
     it needs no time-out timer (and its close deletes none). A speculative task writes no
     event: it takes the id its started event would get."""
     if run.data.get("wft_speculative"):
-        started_id = run.wft_scheduled_event_id + 1
+        started_id: int = run.wft_scheduled_event_id + 1
         run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
         await tx.add_timer_after(
             run,
