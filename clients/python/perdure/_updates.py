@@ -201,8 +201,11 @@ class UpdateRuntime:
 
     def replay_accepted(self, events: Sequence[dict[str, Any]], started_event_id: int) -> None:
         """Before replaying the activation of workflow task `started_event_id`: the updates it
-        accepted (their ACCEPTED events follow it), delivered again without validation."""
+        accepted (their ACCEPTED events follow it, before the next task starts), delivered
+        again without validation."""
         for event in events:
+            if event["event_type"] == "WORKFLOW_TASK_STARTED":
+                break
             if event["event_type"] != ACCEPTED_EVENT:
                 continue
             a = event.get("attributes") or {}
