@@ -74,6 +74,10 @@ async def test_an_accepted_update_completes_and_its_events_land_where_the_comman
         "TIMER_STARTED",
         "WORKFLOW_EXECUTION_UPDATE_COMPLETED",
     ]
+    shown_started = task["history"]["events"][-1]
+    written_started = history[len(before) + 1]
+    assert written_started["event_id"] == shown_started["event_id"] == task["started_event_id"]
+    assert written_started["event_time"] == shown_started["event_time"]  # replays the same now()
     accepted_event, completed_event = history[-3], history[-1]
     assert accepted_event["attributes"]["protocol_instance_id"] == "u1"
     assert accepted_event["attributes"]["accepted_request"]["input"]["args"] == [5]

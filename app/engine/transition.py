@@ -254,10 +254,13 @@ class Transition:
         Temporal converts a speculative task so when anything else must be written."""
         run.set(wft_speculative=False)
         assert run.next_event_id == run.wft_scheduled_event_id
+        started_at = run.data.get("wft_speculative_started_at")
+        # Its times are the ones its worker saw (workflow.now() replays the same).
+        when = started_at if run.wft_state == "started" and started_at else self.now
         self._add_event(
             run,
             E.WORKFLOW_TASK_SCHEDULED.value,
-            self.now,
+            when,
             dump(
                 {
                     "task_queue": run.task_queue,
@@ -277,7 +280,7 @@ class Transition:
             total_at_start = run.data.get("updates_total", 0) - run.data.get("updates_admitted", 0)
             if total_at_start >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
                 started["suggest_continue_as_new"] = True
-            self._add_event(run, E.WORKFLOW_TASK_STARTED.value, self.now, dump(started))
+            self._add_event(run, E.WORKFLOW_TASK_STARTED.value, when, dump(started))
 
     async def record(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int | None:
         """Append an event that arrived from outside the run's decider. While a workflow task

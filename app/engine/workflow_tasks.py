@@ -176,7 +176,12 @@ async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False
     event: it takes the id its started event would get."""
     if run.data.get("wft_speculative"):
         started_id: int = run.wft_scheduled_event_id + 1
-        run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
+        run.set(
+            wft_state="started",
+            wft_started_event_id=started_id,
+            wft_identity=identity,
+            wft_speculative_started_at=tx.now,
+        )
         await tx.add_timer_after(
             run,
             TIMER_WFT_TIMEOUT,

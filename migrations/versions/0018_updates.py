@@ -4,7 +4,9 @@ workflow task.
 `workflow_updates` holds one row per update id and run: admitted (waiting for a workflow
 task), sent (in a started task), accepted, completed; rejected and aborted rows keep only
 what their waiting callers must read. `workflow_runs.wft_speculative` marks a workflow task
-whose scheduled/started events are not written yet (Temporal's speculative workflow task);
+whose scheduled/started events are not written yet (Temporal's speculative workflow task), and
+`wft_speculative_started_at` when it started (its started event, written later, keeps the time
+its worker saw);
 `updates_total` (the updates counted against the run's 2,000, every one not rejected; 0: closing
 the run looks for none) and
 `updates_admitted` (updates waiting for a workflow task to carry them) spare the hot paths a
@@ -37,6 +39,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0")
         )
+        batch.add_column(sa.Column("wft_speculative_started_at", UTCDateTime(), nullable=True))
     op.create_table(
         "workflow_updates",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -70,6 +73,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("workflow_updates")
     with op.batch_alter_table("workflow_runs") as batch:
+        batch.drop_column("wft_speculative_started_at")
         batch.drop_column("updates_admitted")
         batch.drop_column("updates_total")
         batch.drop_column("wft_speculative")
