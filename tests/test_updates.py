@@ -386,3 +386,34 @@ async def test_past_the_bytes_of_updates_in_flight_a_413(tenant, monkeypatch):
     r = await send_update(tenant, workflow_id, "add", "y" * 60, wait=0)
 
     assert_problem(r, 413, "payload-too-large")
+
+
+async def test_deduplication_does_not_cross_continue_as_new(tenant):
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id, _ = await idle_run(raw)
+    caller = asyncio.create_task(send_update(tenant, workflow_id, "add", 1, update_id="again"))
+    first = await answer_next(raw, result="first run")
+    assert (await caller).json()["outcome"] == {"success": "first run"}
+    await tenant.client.post(tenant.ns(f"/workflows/{workflow_id}/signal/go"), json={})
+    await raw.complete(
+        await raw.next_workflow_task(),
+        {"command_type": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION", "attributes": {"input": None}},
+    )
+    await raw.complete(await raw.next_workflow_task(), start_timer("t", 3600))
+
+    caller = asyncio.create_task(send_update(tenant, workflow_id, "add", 1, update_id="again"))
+    second = await answer_next(raw, result="second run")
+
+    assert second["run_id"] != first["run_id"]
+    assert (await caller).json()["outcome"] == {"success": "second run"}
+    old = await poll_update(tenant, workflow_id, "again", run_id=first["run_id"])
+    assert old.json()["outcome"] == {"success": "first run"}
+
+
+async def test_a_first_execution_run_id_of_another_chain_is_404(tenant):
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id, _ = await idle_run(raw)
+
+    r = await send_update(tenant, workflow_id, "add", first_execution_run_id="not-this-chain")
+
+    assert_problem(r, 404, "not-found")
