@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from app.db.connection import Connection
 
 from app.db.tables import workflow_updates
 from app.engine import retention
@@ -98,7 +98,7 @@ def request_body(row: Any) -> dict[str, Any]:
     }
 
 
-async def find(conn: AsyncConnection, run_id: str, update_id: str) -> dict[str, Any] | None:
+async def find(conn: Connection, run_id: str, update_id: str) -> dict[str, Any] | None:
     row = (
         (await conn.execute(SELECT_UPDATE, {"run_id": run_id, "update_id": update_id}))
         .mappings()
@@ -108,7 +108,7 @@ async def find(conn: AsyncConnection, run_id: str, update_id: str) -> dict[str, 
 
 
 async def find_in_workflow(
-    conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None, update_id: str
+    conn: Connection, namespace_id: str, workflow_id: str, run_id: str | None, update_id: str
 ) -> dict[str, Any]:
     """The update of that id in the workflow's runs (the newest with it, or in `run_id`), as a
     caller may poll it: a rejected or carried-on row is not one (Temporal answers NotFound for
@@ -596,7 +596,7 @@ def answer(row: dict[str, Any], run_id: str) -> dict[str, Any]:
     }
 
 
-async def _delete_run_rows(conn: AsyncConnection, run_ids: list[str]) -> None:
+async def _delete_run_rows(conn: Connection, run_ids: list[str]) -> None:
     await conn.execute(sa.delete(workflow_updates).where(workflow_updates.c.run_id.in_(run_ids)))
 
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from app.db.connection import Connection
 
 from app.engine import idempotency, lifecycle, updates
 from app.engine.transition import Transition
@@ -77,7 +77,7 @@ async def wait(
     while True:
         current = run_id
 
-        async def reached(conn: AsyncConnection, current: str = current) -> Any:
+        async def reached(conn: Connection, current: str = current) -> Any:
             row = await updates.find(conn, current, update_id)
             if row is None:
                 raise NotFound(f"update '{update_id}' not found", update_id=update_id)

@@ -35,7 +35,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("wft_speculative", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        batch.add_column(sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0")
+        )
         batch.add_column(
             sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0")
         )

@@ -133,7 +133,7 @@ async def update_with_start(
     key = request_key(
         ctx.settings, idempotency_key, body, "update-with-start", workflow_id, update_name
     )
-    start = start_request(caller, workflow_id, body, key)  # type: ignore[arg-type]
+    start = start_request(caller, workflow_id, body, key)
     admission = _admission(body.update, caller.principal.key_name)
     admission.name = update_name
     req = updating.UpdateRequest(

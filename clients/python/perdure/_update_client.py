@@ -216,7 +216,7 @@ async def _send_until(
         answer = r.json()
         update = answer_of(answer) if answer_of else answer
         if WorkflowUpdateStage[update["stage"]] >= stage:
-            return answer  # type: ignore[no-any-return]
+            return answer
         if deadline is not None and time.monotonic() >= deadline:
             raise WorkflowUpdateRPCTimeoutOrCancelledError()
 

@@ -114,7 +114,7 @@ def collect_handlers(cls: type) -> dict[str | None, UpdateHandler]:
 def _runtime() -> UpdateRuntime:
     from perdure._runtime import current_instance
 
-    return current_instance().updates  # type: ignore[no-any-return]
+    return current_instance().updates
 
 
 def set_update_handler(
@@ -157,8 +157,7 @@ def all_handlers_finished() -> bool:
     from perdure._runtime import current_instance
 
     instance = current_instance()
-    running = getattr(instance, "signal_handlers_running", 0)
-    return instance.updates.running == 0 and running == 0  # type: ignore[no-any-return]
+    return instance.updates.running == 0 and instance.signal_handlers_running == 0
 
 
 # -- the runtime side ----------------------------------------------------------------------
