@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from app.db.connection import Connection
 
+from app.db.connection import Connection
 from app.db.tables import workflow_updates
 from app.engine import retention
 from app.engine.events import E

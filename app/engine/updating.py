@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from app.db.connection import Connection
-
 from app.engine import idempotency, lifecycle, updates
 from app.engine.transition import Transition
 from app.errors import InvalidArgument, NotFound
