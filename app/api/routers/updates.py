@@ -33,10 +33,10 @@ router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workflows"])
 UpdateName = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Update name")]
 
 
-def _admission(body: UpdateFields, who: str) -> Admission:
+def _admission(body: UpdateFields, name: str, who: str) -> Admission:
     return Admission(
         update_id=body.update_id or new_id(),
-        name="",
+        name=name,
         args_text=dump_payload(body.args, field="args"),
         header_text=dump_payload(body.header, field="header") if body.header else None,
         identity=body.identity or who,
@@ -62,8 +62,7 @@ async def update_workflow(
     engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
-    admission = _admission(body, caller.principal.key_name)
-    admission.name = update_name
+    admission = _admission(body, update_name, caller.principal.key_name)
     req = updating.UpdateRequest(
         namespace_id=caller.namespace.id,
         workflow_id=workflow_id,
@@ -134,8 +133,7 @@ async def update_with_start(
         ctx.settings, idempotency_key, body, "update-with-start", workflow_id, update_name
     )
     start = start_request(caller, workflow_id, body, key)
-    admission = _admission(body.update, caller.principal.key_name)
-    admission.name = update_name
+    admission = _admission(body.update, update_name, caller.principal.key_name)
     req = updating.UpdateRequest(
         namespace_id=caller.namespace.id,
         workflow_id=workflow_id,
