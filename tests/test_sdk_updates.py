@@ -283,3 +283,53 @@ async def test_concurrent_updates_each_answered_once(client):
     assert sorted(totals)[-1] == sum(len(f"item-{n}") for n in range(5))
     await handle.execute_update(Cart.checkout)
     assert len((await handle.result())["items"]) == 5
+
+
+@activity.defn
+async def approve(order: str) -> str:
+    return f"approved {order}"
+
+
+@workflow.defn
+class Approval:
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.done)
+        return "closed"
+
+    @workflow.update
+    async def request(self, order: str) -> str:
+        receipt = await workflow.execute_activity(
+            approve,
+            order,
+            task_queue=f"{workflow.info().task_queue}-approvals",
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        self.done = True
+        return receipt
+
+
+async def test_an_update_handler_resumes_on_another_worker_from_history(server):
+    async with sdk_client(server) as client:
+        queue = new_id("approvals")
+        async with Worker(client, task_queue=queue, workflows=[Approval]):
+            handle = await client.start_workflow(
+                Approval.run, id=new_id("approval"), task_queue=queue
+            )
+            update = await handle.start_update(
+                Approval.request, "order-7", wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            )
+        # The first worker is gone mid-handler (its activity found no worker); a new one
+        # rebuilds the workflow from history, the accepted update's handler included.
+        async with (
+            Worker(client, task_queue=queue, workflows=[Approval]),
+            Worker(client, task_queue=f"{queue}-approvals", activities=[approve]),
+        ):
+            assert await update.result() == "approved order-7"
+            assert await handle.result() == "closed"
+        events = types((await handle.fetch_history())["events"])
+        assert events.count("WORKFLOW_EXECUTION_UPDATE_ACCEPTED") == 1
+        assert events.count("ACTIVITY_TASK_SCHEDULED") == 1
