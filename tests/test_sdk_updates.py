@@ -333,3 +333,17 @@ async def test_an_update_handler_resumes_on_another_worker_from_history(server):
         events = types((await handle.fetch_history())["events"])
         assert events.count("WORKFLOW_EXECUTION_UPDATE_ACCEPTED") == 1
         assert events.count("ACTIVITY_TASK_SCHEDULED") == 1
+
+
+async def test_an_update_without_a_handler_is_rejected_as_temporal_words_it(client):
+    handle = await client.start_workflow(Runtime.run, id=new_id("runtime"), task_queue=QUEUE)
+
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update("nope", 1)
+
+    assert str(failed.value.cause) == (
+        "Update handler for 'nope' expected but not found, and there is no dynamic handler. "
+        "known updates: [set]"
+    )
+    await handle.execute_update("set", 99)
+    assert await handle.result() == 99

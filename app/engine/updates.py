@@ -53,12 +53,16 @@ BODY_KINDS = ("Acceptance", "Rejection", "Response")
 IN_FLIGHT = ("admitted", "sent", "accepted")
 COUNTED = ("admitted", "sent", "accepted", "completed")
 # Temporal's failures, word for word (service/history/workflow/update).
-UNPROCESSED = (
-    "Workflow Update is rejected because it wasn't processed by worker. Probably, Workflow "
-    "Update is not supported by the worker."
-)
+UNPROCESSED_FAILURE = {
+    "message": "Workflow Update is rejected because it wasn't processed by worker. Probably, "
+    "Workflow Update is not supported by the worker.",
+    "source": "Server",
+    "type": "UnprocessedUpdate",
+    "non_retryable": True,
+}
 CLOSED_BEFORE_COMPLETED = {
     "message": "Workflow Update failed because the Workflow completed before the Update completed.",
+    "source": "Server",
     "type": "AcceptedUpdateCompletedWorkflow",
     "non_retryable": True,
 }
@@ -495,7 +499,7 @@ async def reject_rest(tx: Transition, run: Run, answers: Answers, started_event_
         )
         .values(
             state="rejected",
-            outcome=dump({"failure": {"message": UNPROCESSED, "type": "UpdateUnprocessed"}}),
+            outcome=dump({"failure": UNPROCESSED_FAILURE}),
         )
     )
     if unprocessed.rowcount:

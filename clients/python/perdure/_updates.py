@@ -282,14 +282,12 @@ class UpdateRuntime:
         known = sorted(n for n in self.handlers if n is not None)
         for message, _ in waiting:
             name = ((message.get("body") or {}).get("input") or {}).get("name")
-            self._reject(
-                message,
-                {
-                    "message": f"update handler for '{name}' expected but not found, and there "
-                    f"is no dynamic handler. known updates: {known}",
-                    "type": "ApplicationError",
-                },
+            # Temporal's Python SDK's words and error type.
+            missing = RuntimeError(
+                f"Update handler for '{name}' expected but not found, and there is no dynamic "
+                f"handler. known updates: [{' '.join(known)}]"
             )
+            self._reject(message, to_failure(missing))
 
     def _call(self, handler: UpdateHandler, fn: Callable[..., Any], args: list[Any]) -> Any:
         if handler.bound:
