@@ -417,3 +417,31 @@ async def test_a_first_execution_run_id_of_another_chain_is_404(tenant):
     r = await send_update(tenant, workflow_id, "add", first_execution_run_id="not-this-chain")
 
     assert_problem(r, 404, "not-found")
+
+
+async def test_an_update_the_continuing_task_left_unanswered_goes_to_the_new_run(tenant):
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id, _ = await idle_run(raw)
+    caller = asyncio.create_task(send_update(tenant, workflow_id, "add", 1, update_id="left"))
+    task = await raw.next_workflow_task()
+    assert task["messages"][0]["protocol_instance_id"] == "left"
+    rejected = asyncio.create_task(send_update(tenant, workflow_id, "add", 2, update_id="no"))
+    await asyncio.sleep(0.2)  # admitted while the task runs: it rides on the next one
+
+    await raw.complete(
+        task,
+        {"command_type": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION", "attributes": {"input": None}},
+    )
+    new_task = await raw.next_workflow_task()
+    ids = [m["protocol_instance_id"] for m in new_task["messages"]]
+    assert ids == ["left", "no"]
+    accepted, done = accept(new_task["messages"][0]), respond("left", success="new run")
+    await raw.complete(
+        new_task,
+        placed(accepted),
+        placed(done),
+        messages=[accepted, done, reject(new_task["messages"][1])],
+    )
+
+    assert (await caller).json()["outcome"] == {"success": "new run"}
+    assert "failure" in (await rejected).json()["outcome"]

@@ -76,9 +76,10 @@ async def apply_decision(
             cause="UNHANDLED_COMMAND",
         )
     started_event_id = run.wft_started_event_id
+    await updates.apply_rejections(tx, run, answers)
     if not parsed and answers.only_rejections and run.data.get("wft_speculative"):
         await workflow_tasks.drop_speculative(tx, run)
-        await updates.reject_rest(tx, run, answers, started_event_id)
+        await updates.reject_unprocessed(tx, run, started_event_id)
         if await tx.flush_buffered(run):
             workflow_tasks.needs_decision(tx, run)
         tx.speculative_needed.add(run.id)
@@ -93,7 +94,7 @@ async def apply_decision(
             await updates.place(tx, run, answers, command.attributes.message_id, completed_id)
         else:
             await commands.apply(tx, run, command, completed_id)
-    await updates.reject_rest(tx, run, answers, started_event_id)
+    await updates.reject_unprocessed(tx, run, started_event_id)
     tx.completing.discard(run.id)
     if run.is_open and await tx.flush_buffered(run):
         workflow_tasks.needs_decision(tx, run)

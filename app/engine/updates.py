@@ -478,17 +478,22 @@ def _failure(value: Any) -> dict[str, Any]:
     return {"message": str(value)}
 
 
-async def reject_rest(tx: Transition, run: Run, answers: Answers, started_event_id: int) -> None:
-    """Rejections (no event: the row only tells its waiting callers), then the updates this
-    task carried that the worker neither accepted nor rejected, rejected for it (Temporal's
-    RejectUnprocessed)."""
+async def apply_rejections(tx: Transition, run: Run, answers: Answers) -> None:
+    """The completion's Rejections: no event; the row only tells its waiting callers. Applied
+    before the commands, so that a command closing the run finds them answered."""
     for message in answers.messages.values():
         if message.kind == "Rejection":
             row = answers.rows[message.update_id]
             failure = _failure(message.body.get("failure") or {"message": "rejected"})
             await _reject(tx, run, row["id"], failure)
             row["state"] = "rejected"
-    if not run.data.get("updates_total"):
+
+
+async def reject_unprocessed(tx: Transition, run: Run, started_event_id: int) -> None:
+    """The updates this task carried that the worker neither accepted nor rejected are
+    rejected for it (Temporal's RejectUnprocessed); on a run the task closed they were
+    already aborted or carried on (`on_run_closed`)."""
+    if not run.is_open or not run.data.get("updates_total"):
         return
     unprocessed = await tx.conn.execute(
         sa.update(workflow_updates)
@@ -521,20 +526,22 @@ async def _reject(tx: Transition, run: Run, row_id: int, failure: dict[str, Any]
 
 
 async def on_run_closed(tx: Transition, run: Run, continued_to: Run | None) -> None:
-    """The run closed: updates it had not seen move to the run it continued as (Temporal
-    retries them there); others not accepted are aborted (their callers get 409
-    workflow-closed); accepted ones complete with Temporal's failure. No event is written (the
-    run is closed)."""
+    """The run closed: updates it had not accepted move to the run it continued as (Temporal
+    answers them ErrWorkflowClosing, which its frontend retries on the new run); on any other
+    close they are aborted (their callers get 409 workflow-closed); accepted ones complete with
+    Temporal's failure. No event is written (the run is closed)."""
     if not run.data.get("updates_total"):
         return
     if continued_to is not None:
         waiting = (
             (
                 await tx.conn.execute(
-                    sa.select(workflow_updates).where(
+                    sa.select(workflow_updates)
+                    .where(
                         workflow_updates.c.run_id == run.id,
-                        workflow_updates.c.state == "admitted",
+                        workflow_updates.c.state.in_(("admitted", "sent")),
                     )
+                    .order_by(workflow_updates.c.id)
                 )
             )
             .mappings()
@@ -546,6 +553,8 @@ async def on_run_closed(tx: Transition, run: Run, continued_to: Run | None) -> N
                     {
                         **{k: v for k, v in row.items() if k != "id"},
                         "run_id": continued_to.id,
+                        "state": "admitted",
+                        "sent_started_event_id": None,
                         "created_at": tx.now,
                     }
                 )
@@ -553,7 +562,10 @@ async def on_run_closed(tx: Transition, run: Run, continued_to: Run | None) -> N
         if waiting:
             await tx.conn.execute(
                 sa.update(workflow_updates)
-                .where(workflow_updates.c.run_id == run.id, workflow_updates.c.state == "admitted")
+                .where(
+                    workflow_updates.c.run_id == run.id,
+                    workflow_updates.c.state.in_(("admitted", "sent")),
+                )
                 .values(state="moved", moved_to_run_id=continued_to.id)
             )
             continued_to.set(
