@@ -445,3 +445,24 @@ async def test_an_update_the_continuing_task_left_unanswered_goes_to_the_new_run
 
     assert (await caller).json()["outcome"] == {"success": "new run"}
     assert "failure" in (await rejected).json()["outcome"]
+
+
+async def test_a_stale_token_of_a_dropped_speculative_task_completes_nothing(tenant):
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id, _ = await idle_run(raw)
+    first = asyncio.create_task(send_update(tenant, workflow_id, "add", 1))
+    dropped = await answer_next(raw, reject_it=True)
+    await first
+    second = asyncio.create_task(send_update(tenant, workflow_id, "add", 2, update_id="2nd"))
+    task = await raw.next_workflow_task()
+    assert (task["scheduled_event_id"], task["started_event_id"]) == (
+        dropped["scheduled_event_id"],
+        dropped["started_event_id"],
+    )
+
+    stale = await raw.complete(dropped, expect=404)
+
+    assert_problem(stale, 404, "not-found")
+    accepted, done = accept(task["messages"][0]), respond("2nd", success=2)
+    await raw.complete(task, placed(accepted), placed(done), messages=[accepted, done])
+    assert (await second).json()["outcome"] == {"success": 2}

@@ -127,6 +127,9 @@ workflow_runs = sa.Table(
     sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0"),
     # When the speculative task started: its started event, written later, keeps that time.
     sa.Column("wft_speculative_started_at", UTCDateTime(), nullable=True),
+    # Carried by the speculative task's token: successive speculative tasks have the same
+    # event ids, and a stale token must not complete a later one.
+    sa.Column("wft_speculative_nonce", sa.Integer(), nullable=True),
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("signal_count", sa.Integer(), nullable=False, server_default="0"),
     # Where the run's decisions are made: 'queue' (code-first worker) or 'definition'.

@@ -220,10 +220,16 @@ async def claim_workflow_task(
 
 async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
     started_id = await workflow_tasks.start(tx, run, identity)
-    token = TaskToken(
-        "w", run.namespace_id, run.id, run.wft_scheduled_event_id, run.wft_attempt, started_id
-    )
     speculative = bool(run.data.get("wft_speculative"))
+    token = TaskToken(
+        "w",
+        run.namespace_id,
+        run.id,
+        run.wft_scheduled_event_id,
+        run.wft_attempt,
+        started_id,
+        run.wft_speculative_nonce if speculative else 0,
+    )
     return WorkflowTaskClaim(
         messages=await updates.take_for_task(tx, run, started_id),
         speculative_events=workflow_tasks.speculative_events(run, tx.now) if speculative else [],

@@ -374,10 +374,13 @@ class Engine:
                 task="workflow",
                 run_status=run.status,
             )
+        # A speculative task's ids are those of the next one too: its nonce tells them apart.
+        nonce = run.data.get("wft_speculative_nonce") if run.data.get("wft_speculative") else 0
         if not (
             run.wft_state == "started"
             and run.wft_scheduled_event_id == token.scheduled_event_id
             and run.wft_started_event_id == token.started_event_id
+            and token.speculative == (nonce or 0)
         ):
             raise NotFound(
                 "workflow task not found: it timed out, was completed, or the token is stale",

@@ -7,11 +7,16 @@ the completing task's events are all written, so the new WORKFLOW_TASK_SCHEDULED
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from app.engine import updates
 from app.engine.events import E
-from app.engine.limits import SUGGEST_CONTINUE_AS_NEW_UPDATES, WFT_RETRY_MAX_BACKOFF
+from app.engine.limits import (
+    MAX_COUNTER,
+    SUGGEST_CONTINUE_AS_NEW_UPDATES,
+    WFT_RETRY_MAX_BACKOFF,
+)
 from app.engine.transition import Run, Transition
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
@@ -181,6 +186,7 @@ async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False
             wft_started_event_id=started_id,
             wft_identity=identity,
             wft_speculative_started_at=tx.now,
+            wft_speculative_nonce=secrets.randbelow(MAX_COUNTER) + 1,
         )
         await tx.add_timer_after(
             run,

@@ -6,7 +6,8 @@ task), sent (in a started task), accepted, completed; rejected and aborted rows 
 what their waiting callers must read. `workflow_runs.wft_speculative` marks a workflow task
 whose scheduled/started events are not written yet (Temporal's speculative workflow task), and
 `wft_speculative_started_at` when it started (its started event, written later, keeps the time
-its worker saw);
+its worker saw) and `wft_speculative_nonce`, which its task token carries (successive speculative
+tasks have the same event ids: a stale token must not complete a later one);
 `updates_total` (the updates counted against the run's 2,000, every one not rejected; 0: closing
 the run looks for none) and
 `updates_admitted` (updates waiting for a workflow task to carry them) spare the hot paths a
@@ -42,6 +43,7 @@ def upgrade() -> None:
             sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0")
         )
         batch.add_column(sa.Column("wft_speculative_started_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("wft_speculative_nonce", sa.Integer(), nullable=True))
     op.create_table(
         "workflow_updates",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -75,6 +77,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("workflow_updates")
     with op.batch_alter_table("workflow_runs") as batch:
+        batch.drop_column("wft_speculative_nonce")
         batch.drop_column("wft_speculative_started_at")
         batch.drop_column("updates_admitted")
         batch.drop_column("updates_total")
