@@ -44,6 +44,7 @@ DOC_PAGES = [
     "docs/console.md",
     "docs/performance.md",
     "docs/operating.md",
+    "docs/messages.md",
     "docs/cli.md",
 ]
 
