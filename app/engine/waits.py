@@ -5,8 +5,8 @@ here while they wait. They are woken by the run's own change — the wake-up a t
 after commit, in-process or by PostgreSQL NOTIFY (app/engine/wakeups.py) — and never look at
 the database on a timer of their own. A lost wake-up (a NOTIFY dropped with its connection) is
 covered by one fallback look per process: every `fallback_seconds` a single statement reads
-`(next_event_id, status)` of every run someone here waits on, and wakes the waiters of each run
-that changed. Idle waits cost memory only: 3,000 streams on 3,000 runs cost one statement every
+the FINGERPRINT (next event id, status, update counts, workflow task state) of every run
+someone here waits on, and wakes the waiters of each run that changed. Idle waits cost memory only: 3,000 streams on 3,000 runs cost one statement every
 two seconds, not 1,500 a second (issue 28).
 
 Use it as:
@@ -41,6 +41,16 @@ log = logging.getLogger("perdure.waits")
 
 # Runs read by one fallback statement (an IN list PostgreSQL and SQLite both plan well).
 FALLBACK_CHUNK = 500
+# What the fallback compares between two looks: every change a waiter waits for moves one of
+# these — a new event, the status, an update admitted or rejected (no event), a workflow task's
+# state. The status is second (the closing wakes result waits).
+FINGERPRINT = (
+    workflow_runs.c.next_event_id,
+    workflow_runs.c.status,
+    workflow_runs.c.updates_total,
+    workflow_runs.c.updates_admitted,
+    workflow_runs.c.wft_state,
+)
 
 
 class Change:
@@ -78,8 +88,8 @@ class RunWaits:
         self.wakeups = wakeups
         self.fallback_seconds = fallback_seconds
         self._watched: dict[str, int] = {}
-        # (next_event_id, status) of each watched run at the previous fallback look.
-        self._seen: dict[str, tuple[int, str]] = {}
+        # FINGERPRINT of each watched run at the previous fallback look.
+        self._seen: dict[str, tuple[Any, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self.fallback_looks = 0  # statements the fallback ran (benches and tests read it)
 
@@ -143,9 +153,7 @@ class RunWaits:
             chunk = runs[start : start + FALLBACK_CHUNK]
             async with self.db.read() as conn:
                 rows = await conn.execute(
-                    sa.select(
-                        workflow_runs.c.id, workflow_runs.c.next_event_id, workflow_runs.c.status
-                    ).where(workflow_runs.c.id.in_(chunk))
+                    sa.select(workflow_runs.c.id, *FINGERPRINT).where(workflow_runs.c.id.in_(chunk))
                 )
                 self.fallback_looks += 1
                 woken.extend(self._changed(rows))
@@ -155,14 +163,14 @@ class RunWaits:
 
     def _changed(self, rows: Iterable[Any]) -> list[str]:
         keys: list[str] = []
-        for run_id, next_event_id, status in rows:
+        for run_id, *fingerprint in rows:
             if run_id not in self._watched:
                 continue
-            now = (int(next_event_id), str(status))
+            now = tuple(fingerprint)
             before = self._seen.get(run_id)
             self._seen[run_id] = now
             if before is not None and before != now:
                 keys.append(run_key(run_id))
-                if before[1] != now[1]:
+                if before[1] != now[1]:  # the status: its closing
                     keys.append(run_closed_key(run_id))
         return keys
