@@ -109,7 +109,9 @@ class Engine:
         the commit."""
         if self.ctx.tracer is None:
             return await self._transact(body)
-        name = body.__qualname__.split(".<locals>")[0]
+        # The function the transition runs (a partial's own function): its span's name.
+        named = body.func if isinstance(body, partial) else body
+        name = getattr(named, "__qualname__", "transition").split(".<locals>")[0]
         with self.ctx.tracer.start_as_current_span(f"transition {name}"):
             return await self._transact(body)
 
