@@ -29,6 +29,7 @@ from app.api.routers import (
     health,
     me,
     namespaces,
+    operator,
     schedules,
     search_attributes,
     tasks,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         schedules,
         search_attributes,
         batch_operations,
+        operator,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine))

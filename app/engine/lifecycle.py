@@ -215,6 +215,9 @@ async def create_run(
         "attempt": req.attempt,
         "schedule_key": req.schedule_key
         or (continued_from.schedule_key if continued_from else None),
+        "reset_run_id": None,
+        "reset_from_run_id": None,
+        "pause_info": None,
     }
     run = tx.add_new_run(data)
     if parent is not None:
@@ -337,8 +340,17 @@ async def request_cancel(
 
 
 async def terminate(
-    tx: Transition, run: Run, *, reason: str | None, identity: str | None, details: Any = None
+    tx: Transition,
+    run: Run,
+    *,
+    reason: str | None,
+    identity: str | None,
+    details: Any = None,
+    for_reset: bool = False,
 ) -> None:
+    """Close the run at once. `for_reset`: a reset replaces it (app/engine/reset.py), so its
+    parent is not told and its children are left to the reset's rules, not to their parent
+    close policy."""
     require_open(run)
     if run.wft_state == "started":
         await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
@@ -351,6 +363,7 @@ async def terminate(
         E.WORKFLOW_EXECUTION_TERMINATED,
         {"reason": reason, "details": details, "identity": identity},
         failure={"message": reason or "terminated", "type": "TerminatedError"},
+        for_reset=for_reset,
     )
 
 
@@ -389,6 +402,7 @@ async def close(
     result_text: str | None = None,
     failure: dict[str, Any] | None = None,
     continued_to: Run | None = None,
+    for_reset: bool = False,
 ) -> None:
     tx.append(run, event_type, attributes)
     tx.observe("workflow_closed", (run.namespace_id, status.value))
@@ -409,6 +423,8 @@ async def close(
     if run.buffered_events:
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await activities.forget_all(tx, run)
+    if for_reset:
+        return  # the reset's new run goes on for its schedule, parent and children
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
     if run.children_started:  # else it has no children: no need to look for them

@@ -26,6 +26,7 @@ from app.db.tables import (
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.limits import HISTORY_PAGE_SIZE
+from app.engine.operator_view import operator_view
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
 from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
@@ -194,6 +195,7 @@ async def describe(
         "result": load(row["result"]) if row["status"] == RunStatus.COMPLETED else None,
         "failure": load(row["failure"]),
         "waiting_on": await waiting_on(conn, row, activity_rows, pending_timers, children, now),
+        **await operator_view(conn, row),
     }
     if with_input:
         described["input"] = load(row["input"])

@@ -275,6 +275,22 @@ class WorkflowDescription(WorkflowSummary):
         default=None,
         description="Runs of a stored definition: its name, version and current states.",
     )
+    reset_run_id: str | None = Field(
+        default=None, description="The run the latest reset of this run started."
+    )
+    reset_from_run_id: str | None = Field(
+        default=None, description="The run this run was reset from (its base)."
+    )
+    reset_points: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Temporal's auto-reset points: per build id (or worker identity) the first "
+        "workflow task it completed (`first_workflow_task_completed_id`).",
+    )
+    pause_info: dict[str, Any] | None = Field(
+        default=None,
+        description="While the run is PAUSED: who paused it (`identity`), why (`reason`), when "
+        "(`pause_time`).",
+    )
 
 
 class WorkflowPage(BaseModel):

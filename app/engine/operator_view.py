@@ -1,0 +1,64 @@
+"""What `describe` shows of the operator controls: reset links and points, pause state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import history_events
+from app.engine.events import E
+from app.engine.payloads import load
+
+# Temporal keeps at most this many auto-reset points per run.
+MAX_RESET_POINTS = 20
+
+
+def task_build_id(attributes: dict[str, Any]) -> str | None:
+    """The build id a WORKFLOW_TASK_COMPLETED carries (`worker_version.build_id` or
+    `build_id`), else the worker's identity: Perdure has no worker versioning yet, so a
+    worker names its build in its identity."""
+    version = attributes.get("worker_version")
+    if isinstance(version, dict) and version.get("build_id"):
+        return str(version["build_id"])
+    found = attributes.get("build_id") or attributes.get("identity")
+    return str(found) if found is not None else None
+
+
+async def reset_points(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+    """Temporal's auto-reset points of a run: for each build id (or worker identity) the first
+    workflow task it completed, oldest first, at most MAX_RESET_POINTS."""
+    rows = await conn.execute(
+        sa.select(
+            history_events.c.event_id, history_events.c.event_time, history_events.c.attributes
+        )
+        .where(
+            history_events.c.run_id == run_id,
+            history_events.c.event_type == E.WORKFLOW_TASK_COMPLETED.value,
+        )
+        .order_by(history_events.c.event_id)
+    )
+    points: dict[str | None, dict[str, Any]] = {}
+    for event_id, event_time, text in rows:
+        build_id = task_build_id(load(text) or {})
+        if build_id not in points and len(points) < MAX_RESET_POINTS:
+            points[build_id] = {
+                "build_id": build_id,
+                "run_id": run_id,
+                "first_workflow_task_completed_id": event_id,
+                "create_time": event_time,
+                "resettable": True,
+            }
+    return list(points.values())
+
+
+async def operator_view(conn: AsyncConnection, row: Any) -> dict[str, Any]:
+    """The describe fields of reset and pause for a run row."""
+    pause_info = load(row["pause_info"])
+    return {
+        "reset_run_id": row["reset_run_id"],
+        "reset_from_run_id": row["reset_from_run_id"],
+        "reset_points": await reset_points(conn, row["id"]),
+        "pause_info": pause_info,
+    }
