@@ -78,6 +78,12 @@ class FailedPrecondition(PerdureError):
     status, kind, title = 409, "failed-precondition", "Failed precondition"
 
 
+class WorkflowPaused(FailedPrecondition):
+    """Temporal's Workflow Pause: queries and updates of a paused run are refused."""
+
+    kind, title = "workflow-paused", "Workflow is paused"
+
+
 class PayloadTooLarge(PerdureError):
     status, kind, title = 413, "payload-too-large", "Payload too large"
 
@@ -121,6 +127,7 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     Conflict,
     AlreadyExists,
     FailedPrecondition,
+    WorkflowPaused,
     PayloadTooLarge,
     UnsupportedMediaType,
     LimitExceeded,

@@ -259,9 +259,6 @@ activities = sa.Table(
     sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
     # W3C trace context of the request that scheduled it (tracing on), handed to its workers.
     sa.Column("traceparent", sa.String(55), nullable=True),
-    # Paused by an operator (migration 0019): no attempt is dispatched; JSON of who and why.
-    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
-    sa.Column("pause_info", sa.Text(), nullable=True),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 
@@ -590,7 +587,7 @@ batch_operations = sa.Table(
     sa.Column("stop_reason", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("closed_at", UTCDateTime(), nullable=True),
-    # JSON of a RESET's target and reapply options, or an activity operation's (migration 0019).
+    # JSON of a RESET's target and reapply options (migration 0019).
     sa.Column("options", sa.Text(), nullable=True),
     sa.UniqueConstraint("namespace_id", "job_id"),
     # The namespace's list, newest first.

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import history_events
-from app.engine.events import E
+from app.engine.events import E, RunStatus
 from app.engine.payloads import load
 
 # Temporal keeps at most this many auto-reset points per run.
@@ -54,11 +54,29 @@ async def reset_points(conn: AsyncConnection, run_id: str) -> list[dict[str, Any
 
 
 async def operator_view(conn: AsyncConnection, row: Any) -> dict[str, Any]:
-    """The describe fields of reset and pause for a run row."""
-    pause_info = load(row["pause_info"])
-    return {
+    """The describe fields of reset and pause for a run row; a paused run waits on whoever
+    paused it (`waiting_on` kind PAUSED) before anything else."""
+    pause_info = load(row["pause_info"]) if row["status"] == RunStatus.RUNNING else None
+    view: dict[str, Any] = {
         "reset_run_id": row["reset_run_id"],
         "reset_from_run_id": row["reset_from_run_id"],
         "reset_points": await reset_points(conn, row["id"]),
         "pause_info": pause_info,
     }
+    if pause_info is not None:
+        who = pause_info.get("identity") or "an operator"
+        why = pause_info.get("reason")
+        view["waiting_on"] = {
+            "kind": "PAUSED",
+            "message": f"Paused by {who}"
+            + (f": {why}" if why else "")
+            + "; no workflow task is dispatched until it is unpaused.",
+            "since": pause_info.get("pause_time"),
+            "until": None,
+            "task_queue": row["task_queue"],
+            "activity_id": None,
+            "timer_id": None,
+            "workflow_id": None,
+            "others": 0,
+        }
+    return view

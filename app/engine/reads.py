@@ -27,6 +27,7 @@ from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.limits import HISTORY_PAGE_SIZE
 from app.engine.operator_view import operator_view
+from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
 from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
@@ -84,7 +85,7 @@ def run_summary(row: sa.RowMapping) -> dict[str, Any]:
         "run_id": row["id"],
         "workflow_type": row["workflow_type"],
         "task_queue": row["task_queue"],
-        "status": row["status"],
+        "status": shown_status(row),
         "start_time": row["start_time"],
         "execution_time": row["execution_time"],
         "close_time": row["close_time"],
@@ -229,7 +230,7 @@ class RunFilter:
         c = workflow_runs.c
         clauses: list[sa.ColumnElement[bool]] = [c.namespace_id == namespace_id]
         if self.status:
-            clauses.append(c.status == self.status.value)
+            clauses.append(status_condition(self.status))
         if self.workflow_type:
             clauses.append(c.workflow_type == self.workflow_type)
         if self.workflow_id_prefix:

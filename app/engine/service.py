@@ -30,6 +30,7 @@ from app.engine import (
     dispatch,
     idempotency,
     lifecycle,
+    pause,
     polls,
     queries,
     reads,
@@ -691,6 +692,7 @@ class Engine:
             async with self.wakeups.waiting(run_key(row["id"]), DRAIN_KEY) as woken:
                 async with self.db.read() as conn:
                     row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
+                pause.require_not_paused(row, "a query")
                 remaining = deadline - time.monotonic()
                 if queries.ready_for_query(row, self.clock.now(), remaining):
                     return row["id"]

@@ -63,6 +63,8 @@ async def end_first_task_backoff(tx: Transition, run: Run, *, early: bool = Fals
 
 
 async def _schedule(tx: Transition, run: Run) -> None:
+    if run.data.get("pause_info") is not None:
+        return  # a paused run gets its task on unpause (app/engine/pause.py)
     scheduled_id = tx.append(
         run,
         E.WORKFLOW_TASK_SCHEDULED,

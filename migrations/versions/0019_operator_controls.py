@@ -1,13 +1,12 @@
-"""Operator controls (issue 24): reset links between runs, pause of runs and activities, and
-the options of the batch operations that reset, pause or steer activities.
+"""Operator controls (issue 24): reset links between runs, pause of runs, and the options of
+the batch operations that reset runs.
 
 - `workflow_runs.reset_run_id`: the run the latest reset of this run started (Temporal's
   `WorkflowExecutionExtendedInfo.reset_run_id`); `reset_from_run_id`: the run it was reset from.
 - `workflow_runs.pause_info`: JSON (identity, reason, request_id, pause_time) while the run is
   paused, NULL otherwise; its status stays RUNNING in the row (the open-run index) and reads as
   PAUSED.
-- `activities.paused` / `activities.pause_info`: a paused pending activity (Temporal 1.28+).
-- `batch_operations.options`: JSON of what a RESET or activity operation needs beyond a signal.
+- `batch_operations.options`: JSON of what a RESET needs beyond a signal.
 
 Revision ID: 0019
 Revises: 0017
@@ -30,11 +29,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reset_run_id", sa.String(36), nullable=True))
         batch.add_column(sa.Column("reset_from_run_id", sa.String(36), nullable=True))
         batch.add_column(sa.Column("pause_info", sa.Text(), nullable=True))
-    with op.batch_alter_table("activities") as batch:
-        batch.add_column(
-            sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(sa.Column("pause_info", sa.Text(), nullable=True))
     with op.batch_alter_table("batch_operations") as batch:
         batch.add_column(sa.Column("options", sa.Text(), nullable=True))
 
@@ -42,9 +36,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("batch_operations") as batch:
         batch.drop_column("options")
-    with op.batch_alter_table("activities") as batch:
-        batch.drop_column("pause_info")
-        batch.drop_column("paused")
     with op.batch_alter_table("workflow_runs") as batch:
         batch.drop_column("pause_info")
         batch.drop_column("reset_from_run_id")

@@ -11,8 +11,9 @@ from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.routers.workflows import WorkflowId
-from app.api.schemas.operator import ResetAnswer, ResetBody
-from app.engine import reset
+from app.api.schemas.operator import PauseBody, ResetAnswer, ResetBody, RunRefAnswer
+from app.engine import pause, reset
+from app.engine.transition import Run, Transition
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["operator controls"])
 
@@ -60,4 +61,78 @@ async def reset_workflow(
             "run_id": new_run.id,
             "base_run_id": new_run.reset_from_run_id,
         }
+    )
+
+
+async def _pause_or_unpause(
+    action: str,
+    workflow_id: str,
+    body: PauseBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: str | None,
+) -> FastJSON:
+    identity = body.identity or caller.principal.key_name
+    act = pause.pause if action == "pause" else pause.unpause
+
+    async def change(tx: Transition, run: Run) -> None:
+        await act(tx, run, identity=identity, reason=body.reason, request_id=body.request_id)
+
+    key = request_key(ctx.settings, idempotency_key, body, action, workflow_id)
+    run = await engine.transact(
+        lambda tx: pause.on_run(
+            tx, caller.namespace.id, workflow_id, body.run_id, key, action, change
+        )
+    )
+    return FastJSON(
+        {"workflow_id": run.workflow_id, "run_id": run.id, "status": pause.shown_status(run.data)}
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/pause",
+    response_model=RunRefAnswer,
+    summary="Pause a workflow: record everything, dispatch no workflow task",
+    description=(
+        "Temporal's Workflow Pause. While paused, signals, activity outcomes, timer firings "
+        "and cancel requests are recorded and the workflow sees them after unpause; no "
+        "workflow task is dispatched; queries and updates are refused (409 "
+        "`workflow-paused`); terminate, reset and the run's timeouts act as usual. Status "
+        "PAUSED, event WORKFLOW_EXECUTION_PAUSED, search attribute TemporalPauseInfo. Pausing "
+        "a paused run changes nothing; 409 for a closed run."
+    ),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def pause_workflow(
+    workflow_id: WorkflowId,
+    body: PauseBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> FastJSON:
+    return await _pause_or_unpause("pause", workflow_id, body, ctx, engine, caller, idempotency_key)
+
+
+@router.post(
+    "/workflows/{workflow_id}/unpause",
+    response_model=RunRefAnswer,
+    summary="Unpause a paused workflow",
+    description=(
+        "WORKFLOW_EXECUTION_UNPAUSED, and a workflow task at once so that the workflow sees "
+        "what arrived while it was paused. 409 for a run that is not paused."
+    ),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def unpause_workflow(
+    workflow_id: WorkflowId,
+    body: PauseBody,
+    ctx: Context,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> FastJSON:
+    return await _pause_or_unpause(
+        "unpause", workflow_id, body, ctx, engine, caller, idempotency_key
     )

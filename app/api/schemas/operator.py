@@ -4,7 +4,7 @@ of runs, and the controls of pending activities. Temporal's field names."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -87,62 +87,3 @@ class RunRefAnswer(BaseModel):
     workflow_id: str
     run_id: str
     status: str
-
-
-class ActivityTarget(Body):
-    """Which pending activities of the run: one `activity_id`, or all of one `activity_type`."""
-
-    activity_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
-    activity_type: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
-    run_id: RunId | None = None
-    identity: Identity | None = None
-
-    @model_validator(mode="after")
-    def _one_target(self) -> ActivityTarget:
-        if (self.activity_id is None) == (self.activity_type is None):
-            raise ValueError("give exactly one of activity_id and activity_type")
-        return self
-
-
-class PauseActivityBody(ActivityTarget):
-    reason: Annotated[str, Field(max_length=10_000), TextRule] | None = None
-
-
-class UnpauseActivityBody(ActivityTarget):
-    reset_attempts: bool = Field(default=False, description="Start again from attempt 1.")
-    reset_heartbeat: bool = Field(default=False, description="Clear the heartbeat details.")
-
-
-class ResetActivityBody(ActivityTarget):
-    keep_paused: bool = Field(default=False, description="A paused activity stays paused.")
-    clear_heartbeat_details: bool = False
-
-
-Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400)]
-
-
-class ActivityOptions(Body):
-    """Temporal's ActivityOptions (UpdateActivityOptions): what is set replaces the
-    activity's; what is left out stays."""
-
-    schedule_to_close_timeout: Seconds | None = None
-    schedule_to_start_timeout: Seconds | None = None
-    start_to_close_timeout: Seconds | None = None
-    heartbeat_timeout: Seconds | None = None
-    retry_policy: dict[str, Any] | None = None
-    task_queue: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
-
-
-class UpdateActivityOptionsBody(ActivityTarget):
-    activity_options: ActivityOptions
-
-
-class ActivityControlAnswer(BaseModel):
-    workflow_id: str
-    run_id: str
-    activities: list[dict[str, Any]] = Field(
-        description="The pending activities acted on, as `describe` shows them."
-    )
-
-
-OperatorOperation = Literal["RESET", "PAUSE", "UNPAUSE"]

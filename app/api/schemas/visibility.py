@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.api.schemas.operator import ResetOptions
 from app.engine.limits import MAX_ID_LENGTH
 from app.visibility.batches import JobState, OperationType
 from app.visibility.syntax import MAX_QUERY_LENGTH
@@ -53,6 +54,15 @@ class BatchOperationStart(BaseModel):
     max_operations_per_second: float = Field(
         default=50.0, gt=0, le=1000, description="Runs acted on per second, at most."
     )
+    reset_options: ResetOptions | None = Field(
+        default=None, description="For RESET: where each run goes and what is reapplied."
+    )
+
+    @model_validator(mode="after")
+    def _operator_fields(self) -> BatchOperationStart:
+        if (self.operation_type is OperationType.RESET) != (self.reset_options is not None):
+            raise ValueError("reset_options goes with a RESET batch operation, and only with it")
+        return self
 
     @model_validator(mode="after")
     def _signal_fields(self) -> BatchOperationStart:
@@ -93,6 +103,7 @@ class BatchOperation(BaseModel):
     start_time: datetime
     close_time: datetime | None
     stop_reason: str | None
+    options: dict[str, Any] | None = Field(default=None, description="RESET's `reset_options`.")
     failures: list[BatchFailure] | None = Field(
         default=None, description="The latest failures (at most 100); in describe only."
     )

@@ -235,10 +235,12 @@ class WaitingOn(BaseModel):
         "START_DELAY",
         "SIGNAL",
         "CALLBACK",
+        "PAUSED",
     ] = Field(
         description="Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), "
         "work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing "
-        "is pending. `CALLBACK`: a stored definition's waitForTaskToken state."
+        "is pending. `CALLBACK`: a stored definition's waitForTaskToken state. `PAUSED`: an "
+        "operator paused the run (who and why in the message and `pause_info`)."
     )
     message: str = Field(description="One sentence for a person.")
     since: datetime | None = Field(description="When this wait began, where known.")

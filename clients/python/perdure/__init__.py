@@ -36,6 +36,7 @@ from perdure.exceptions import (
     WorkflowQueryFailedError,
     is_cancelled_exception,
 )
+from perdure.operator import ResetReapplyExcludeType, ResetType
 from perdure.worker import Worker
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "PerdureError",
     "QueryTimeoutError",
     "RPCError",
+    "ResetReapplyExcludeType",
+    "ResetType",
     "RetryPolicy",
     "TerminatedError",
     "TimeoutError",

@@ -32,6 +32,7 @@ from perdure.exceptions import (
     from_failure,
     to_failure,
 )
+from perdure.operator import OperatorControls
 from perdure.visibility import (
     WorkflowExecution,
     WorkflowExecutionCount,
@@ -94,7 +95,7 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class WorkflowHandle:
+class WorkflowHandle(OperatorControls):
     """A workflow (and optionally one run of it) the client can wait on, signal, query…
 
     Every call takes Temporal's `rpc_metadata` (extra HTTP headers) and `rpc_timeout`."""
