@@ -6,7 +6,7 @@ from __future__ import annotations
 from perdure import ResetType, RPCError, WorkflowExecutionStatus, workflow
 from perdure.worker import Worker
 
-from tests.sdk_helpers import described_until, new_id, sdk_client
+from tests.sdk_helpers import new_id, query_until, sdk_client
 
 QUEUE = "operator-sdk"
 
@@ -37,7 +37,7 @@ async def test_reset_pause_and_unpause_from_the_sdk(server):
                 Counter.run, id=new_id("counter"), task_queue=QUEUE
             )
             await handle.signal(Counter.add, "one")
-            await described_until(handle, lambda d: d.history_length >= 7)
+            await query_until(handle, Counter.items, ["one"])
 
             reset_handle = await handle.reset(
                 reason="replay from the start", reset_type=ResetType.FIRST_WORKFLOW_TASK
@@ -46,7 +46,7 @@ async def test_reset_pause_and_unpause_from_the_sdk(server):
             old = await client.get_workflow_handle(handle.id, run_id=handle.run_id).describe()
             assert old.status == WorkflowExecutionStatus.TERMINATED
             # The signal was reapplied: the new run has seen "one".
-            await described_until(reset_handle, lambda d: d.history_length >= 7)
+            await query_until(reset_handle, Counter.items, ["one"])
 
             await reset_handle.pause("checking")
             paused = await reset_handle.describe()
