@@ -94,6 +94,13 @@ async def test_bad_operator_batch_requests_are_problems_and_start_nothing(tenant
         {"operation_type": "TERMINATE", "reset_options": {"reset_type": "FirstWorkflowTask"}},
         {"operation_type": "PAUSE", "reset_options": {"reset_type": "FirstWorkflowTask"}},
         {"operation_type": "PAUSE_ACTIVITY"},
+        {"operation_type": "PAUSE_ACTIVITY", "activity": {"activity_id": "a", "match_all": True}},
+        {"operation_type": "PAUSE", "activity": {"match_all": True}},
+        {"operation_type": "UPDATE_ACTIVITY_OPTIONS", "activity": {"match_all": True}},
+        {
+            "operation_type": "PAUSE_ACTIVITY",
+            "activity": {"match_all": True, "activity_options": {"heartbeat_timeout": 5}},
+        },
     ):
         r = await tenant.client.post(tenant.ns("/batch-operations"), json={"query": query, **body})
         assert_problem(r, 400)

@@ -259,6 +259,12 @@ activities = sa.Table(
     sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
     # W3C trace context of the request that scheduled it (tracing on), handed to its workers.
     sa.Column("traceparent", sa.String(55), nullable=True),
+    # Activity controls (migration 0019, app/engine/activity_controls.py): paused by an
+    # operator (no attempt dispatched; JSON of who, why, when), and a reset asked of the
+    # attempt under way (the next attempt is attempt 1).
+    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("pause_info", sa.Text(), nullable=True),
+    sa.Column("reset_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 
@@ -564,7 +570,7 @@ batch_operations = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
     sa.Column("job_id", sa.String(200), nullable=False),
-    sa.Column("operation_type", sa.String(20), nullable=False),  # SIGNAL, CANCEL, ...
+    sa.Column("operation_type", sa.String(32), nullable=False),  # SIGNAL, CANCEL, ...
     sa.Column("query", sa.Text(), nullable=False),
     sa.Column("signal_name", sa.String(1000), nullable=True),
     sa.Column("input", sa.Text(), nullable=True),  # JSON text of the signal input
@@ -587,7 +593,7 @@ batch_operations = sa.Table(
     sa.Column("stop_reason", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("closed_at", UTCDateTime(), nullable=True),
-    # JSON of a RESET's target and reapply options (migration 0019).
+    # JSON of a RESET's target and reapply options, or an activity operation's (migration 0019).
     sa.Column("options", sa.Text(), nullable=True),
     sa.UniqueConstraint("namespace_id", "job_id"),
     # The namespace's list, newest first.

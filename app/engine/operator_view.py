@@ -26,6 +26,14 @@ def task_build_id(attributes: dict[str, Any]) -> str | None:
     return str(found) if found is not None else None
 
 
+def shown_activity_state(activity: Any) -> str:
+    """A pending activity's state as Temporal names it: PAUSED when a paused one waits,
+    PAUSE_REQUESTED while a paused one's attempt is still under way."""
+    if activity["paused"]:
+        return "PAUSE_REQUESTED" if activity["state"] == "started" else "PAUSED"
+    return str(activity["state"]).upper()
+
+
 async def reset_points(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
     """Temporal's auto-reset points of a run: for each build id (or worker identity) the first
     workflow task it completed, oldest first, at most MAX_RESET_POINTS."""

@@ -26,7 +26,7 @@ from app.db.tables import (
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.limits import HISTORY_PAGE_SIZE
-from app.engine.operator_view import operator_view
+from app.engine.operator_view import operator_view, shown_activity_state
 from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
@@ -129,7 +129,7 @@ async def describe(
             "activity_type": a["activity_type"],
             "task_queue": a["task_queue"],
             "scheduled_event_id": a["scheduled_event_id"],
-            "state": a["state"].upper(),
+            "state": shown_activity_state(a),
             "attempt": a["attempt"],
             "scheduled_time": a["scheduled_time"],
             "last_started_time": a["started_time"],
@@ -138,6 +138,8 @@ async def describe(
             "last_failure": load(a["last_failure"]),
             "last_worker_identity": a["started_identity"],
             "cancel_requested": a["cancel_requested"],
+            "paused": a["paused"],
+            "pause_info": load(a["pause_info"]),
         }
         for a in activity_rows
     ]

@@ -46,6 +46,10 @@ class OperationType(StrEnum):
     RESET = "RESET"
     PAUSE = "PAUSE"
     UNPAUSE = "UNPAUSE"
+    PAUSE_ACTIVITY = "PAUSE_ACTIVITY"
+    UNPAUSE_ACTIVITY = "UNPAUSE_ACTIVITY"
+    RESET_ACTIVITY = "RESET_ACTIVITY"
+    UPDATE_ACTIVITY_OPTIONS = "UPDATE_ACTIVITY_OPTIONS"
 
 
 # The actions of the operator controls, by operation type: (transition, job row, run) → None;

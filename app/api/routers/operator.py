@@ -3,6 +3,9 @@ and Workflow Pause), and the controls of its pending activities."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from fastapi import status
 
 from app.api.deps import Context, EngineDep, NamespaceOperator
@@ -11,8 +14,19 @@ from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.routers.workflows import WorkflowId
-from app.api.schemas.operator import PauseBody, ResetAnswer, ResetBody, RunRefAnswer
-from app.engine import pause, reset
+from app.api.schemas.operator import (
+    ActivityControlAnswer,
+    ActivityOnRun,
+    PauseActivityBody,
+    PauseBody,
+    ResetActivityBody,
+    ResetAnswer,
+    ResetBody,
+    RunRefAnswer,
+    UnpauseActivityBody,
+    UpdateActivityOptionsBody,
+)
+from app.engine import activity_controls, pause, reset
 from app.engine.transition import Run, Transition
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["operator controls"])
@@ -135,4 +149,140 @@ async def unpause_workflow(
 ) -> FastJSON:
     return await _pause_or_unpause(
         "unpause", workflow_id, body, ctx, engine, caller, idempotency_key
+    )
+
+
+# -- activity controls -------------------------------------------------------------------------
+
+ACTIVITY_ERRORS = problem_responses(400, 401, 403, 404, 409)
+
+
+async def _on_activities(
+    workflow_id: str,
+    body: ActivityOnRun,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+    control: Callable[[Transition, Run, Any], Awaitable[dict[str, Any]]],
+) -> FastJSON:
+    """Apply `control` to each pending activity the body names, in one transition; 404 when
+    the run has none such."""
+    target = activity_controls.Target(
+        activity_id=body.activity_id, activity_type=body.activity_type, match_all=body.match_all
+    )
+
+    async def act(tx: Transition) -> tuple[Run, list[dict[str, Any]]]:
+        run = await tx.find_run(caller.namespace.id, workflow_id, body.run_id)
+        rows = await activity_controls.pending(tx, run, target)
+        return run, [await control(tx, run, row) for row in rows]
+
+    run, done = await engine.transact(act)
+    return FastJSON(
+        {
+            "workflow_id": run.workflow_id,
+            "run_id": run.id,
+            "activities": [activity_controls.shown(a) for a in done],
+        }
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/pause",
+    response_model=ActivityControlAnswer,
+    summary="Pause pending activities of a run",
+    description=(
+        "Temporal 1.28's PauseActivity: no new attempt is dispatched; an attempt under way "
+        "goes on, learns of the pause at its next heartbeat (`activity_paused`) and should "
+        "stop; one that does not heartbeat runs to completion and, if it fails, is not retried "
+        "until unpaused. No history event. 404 when the run has no such pending activity."
+    ),
+    responses=ACTIVITY_ERRORS,
+)
+async def pause_activities(
+    workflow_id: WorkflowId, body: PauseActivityBody, engine: EngineDep, caller: NamespaceOperator
+) -> FastJSON:
+    identity = body.identity or caller.principal.key_name
+    return await _on_activities(
+        workflow_id,
+        body,
+        engine,
+        caller,
+        lambda tx, run, a: activity_controls.pause(
+            tx, run, a, identity=identity, reason=body.reason
+        ),
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/unpause",
+    response_model=ActivityControlAnswer,
+    summary="Unpause pending activities of a run",
+    description="The next attempt is dispatched at once, the attempt count kept unless "
+    "`reset_attempts`.",
+    responses=ACTIVITY_ERRORS,
+)
+async def unpause_activities(
+    workflow_id: WorkflowId,
+    body: UnpauseActivityBody,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+) -> FastJSON:
+    return await _on_activities(
+        workflow_id,
+        body,
+        engine,
+        caller,
+        lambda tx, run, a: activity_controls.unpause(
+            tx, run, a, reset_attempts=body.reset_attempts, reset_heartbeat=body.reset_heartbeat
+        ),
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/reset",
+    response_model=ActivityControlAnswer,
+    summary="Reset pending activities of a run to attempt 1",
+    description="Heartbeat details are kept unless `clear_heartbeat_details`; a paused "
+    "activity is unpaused unless `keep_paused`. An attempt under way learns of it at its next "
+    "heartbeat (`activity_reset`).",
+    responses=ACTIVITY_ERRORS,
+)
+async def reset_activities(
+    workflow_id: WorkflowId, body: ResetActivityBody, engine: EngineDep, caller: NamespaceOperator
+) -> FastJSON:
+    return await _on_activities(
+        workflow_id,
+        body,
+        engine,
+        caller,
+        lambda tx, run, a: activity_controls.reset(
+            tx,
+            run,
+            a,
+            keep_paused=body.keep_paused,
+            clear_heartbeat_details=body.clear_heartbeat_details,
+        ),
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/activities/update-options",
+    response_model=ActivityControlAnswer,
+    summary="Change the timeouts or retry policy of pending activities",
+    description="What is given replaces the activity's own, from its next attempt on; the "
+    "schedule-to-close deadline moves at once.",
+    responses=ACTIVITY_ERRORS,
+)
+async def update_activity_options(
+    workflow_id: WorkflowId,
+    body: UpdateActivityOptionsBody,
+    engine: EngineDep,
+    caller: NamespaceOperator,
+) -> FastJSON:
+    options = activity_controls.Options(**body.activity_options.model_dump())
+    return await _on_activities(
+        workflow_id,
+        body,
+        engine,
+        caller,
+        lambda tx, run, a: activity_controls.update_options(tx, run, a, options),
     )

@@ -216,9 +216,7 @@ async def complete_activities(
 )
 async def heartbeat(body: Heartbeat, engine: EngineDep, caller: NamespaceWorker) -> HeartbeatAnswer:
     return HeartbeatAnswer(
-        cancel_requested=await engine.heartbeat_activity(
-            caller.namespace.id, body.details, token=body.task_token
-        )
+        **await engine.heartbeat_activity(caller.namespace.id, body.details, token=body.task_token)
     )
 
 
@@ -289,10 +287,10 @@ async def heartbeat_by_id(
     engine: EngineDep,
     caller: NamespaceWorker,
 ) -> HeartbeatAnswer:
-    cancel = await engine.heartbeat_activity(
+    answer = await engine.heartbeat_activity(
         caller.namespace.id, body.details, by_id=(workflow_id, body.run_id, activity_id)
     )
-    return HeartbeatAnswer(cancel_requested=cancel)
+    return HeartbeatAnswer(**answer)
 
 
 @router.post(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.schemas.operator import ResetOptions
+from app.api.schemas.operator import BatchActivityOptions, ResetOptions
 from app.engine.limits import MAX_ID_LENGTH
 from app.visibility.batches import JobState, OperationType
 from app.visibility.syntax import MAX_QUERY_LENGTH
@@ -57,11 +57,24 @@ class BatchOperationStart(BaseModel):
     reset_options: ResetOptions | None = Field(
         default=None, description="For RESET: where each run goes and what is reapplied."
     )
+    activity: BatchActivityOptions | None = Field(
+        default=None,
+        description="For PAUSE_ACTIVITY, UNPAUSE_ACTIVITY, RESET_ACTIVITY and "
+        "UPDATE_ACTIVITY_OPTIONS: which pending activities of each run, and the options.",
+    )
 
     @model_validator(mode="after")
     def _operator_fields(self) -> BatchOperationStart:
         if (self.operation_type is OperationType.RESET) != (self.reset_options is not None):
             raise ValueError("reset_options goes with a RESET batch operation, and only with it")
+        on_activities = "ACTIVITY" in self.operation_type.value
+        if on_activities != (self.activity is not None):
+            raise ValueError("activity goes with the activity operations, and only with them")
+        wants_options = self.operation_type is OperationType.UPDATE_ACTIVITY_OPTIONS
+        if self.activity is not None and wants_options != (
+            self.activity.activity_options is not None
+        ):
+            raise ValueError("activity_options goes with UPDATE_ACTIVITY_OPTIONS, and only with it")
         return self
 
     @model_validator(mode="after")
@@ -103,7 +116,9 @@ class BatchOperation(BaseModel):
     start_time: datetime
     close_time: datetime | None
     stop_reason: str | None
-    options: dict[str, Any] | None = Field(default=None, description="RESET's `reset_options`.")
+    options: dict[str, Any] | None = Field(
+        default=None, description="RESET's `reset_options`, an activity operation's `activity`."
+    )
     failures: list[BatchFailure] | None = Field(
         default=None, description="The latest failures (at most 100); in describe only."
     )

@@ -179,6 +179,10 @@ class PendingActivity(BaseModel):
     last_failure: Any
     last_worker_identity: str | None
     cancel_requested: bool
+    paused: bool = Field(default=False, description="Paused by an operator (activity controls).")
+    pause_info: dict[str, Any] | None = Field(
+        default=None, description="Who paused it, why and when."
+    )
 
 
 class PendingTimer(BaseModel):
@@ -480,6 +484,16 @@ class HeartbeatById(Body):
 
 class HeartbeatAnswer(BaseModel):
     cancel_requested: bool
+    activity_paused: bool = Field(
+        default=False,
+        description="An operator paused the activity: stop this attempt (report it canceled); "
+        "the next one waits for unpause.",
+    )
+    activity_reset: bool = Field(
+        default=False,
+        description="An operator reset the activity: stop this attempt (report it canceled); "
+        "the next one is attempt 1.",
+    )
 
 
 class CompleteActivity(Body):

@@ -1,4 +1,5 @@
-"""Operator controls on a workflow handle: reset, pause and unpause the run.
+"""Operator controls on a workflow handle: reset, pause and unpause the run, and pause,
+unpause, reset or change the options of its pending activities.
 
 Perdure additions: temporalio has no handle methods for these (Temporal offers them through
 its CLI and the WorkflowService RPCs only). Mixed into `WorkflowHandle`.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from perdure.client import Client, WorkflowHandle
@@ -29,9 +30,13 @@ class ResetReapplyExcludeType(StrEnum):
     UPDATE = "UPDATE"
 
 
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
 class OperatorControls:
     """The operator calls of a `WorkflowHandle` (REST: `POST …/workflows/{id}/reset`,
-    `/pause`, `/unpause`)."""
+    `/pause`, `/unpause`, `/activities/pause|unpause|reset|update-options`)."""
 
     client: Client
     id: str
@@ -94,4 +99,101 @@ class OperatorControls:
                 "identity": self.client.identity,
                 "request_id": request_id,
             },
+        )
+
+    async def _activity_call(
+        self,
+        action: str,
+        activity_id: str | None,
+        activity_type: str | None,
+        **fields: Any,
+    ) -> list[dict[str, Any]]:
+        r = await self.client.http.call(
+            "POST",
+            f"{self._path}/activities/{action}",
+            json={
+                "run_id": self.run_id,
+                "activity_id": activity_id,
+                "activity_type": activity_type,
+                "match_all": activity_id is None and activity_type is None,
+                "identity": self.client.identity,
+                **fields,
+            },
+        )
+        activities: list[dict[str, Any]] = r.json()["activities"]
+        return activities
+
+    async def pause_activity(
+        self,
+        activity_id: str | None = None,
+        *,
+        activity_type: str | None = None,
+        reason: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Pause pending activities (one by id, all of a type, or every one when neither is
+        given): no new attempt is dispatched; an attempt under way that heartbeats is
+        cancelled at its next heartbeat (its code sees
+        `activity.cancellation_details().paused`). Answers them as `describe` shows them."""
+        return await self._activity_call("pause", activity_id, activity_type, reason=reason)
+
+    async def unpause_activity(
+        self,
+        activity_id: str | None = None,
+        *,
+        activity_type: str | None = None,
+        reset_attempts: bool = False,
+        reset_heartbeat: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Unpause: the next attempt is dispatched at once, keeping the attempt count."""
+        return await self._activity_call(
+            "unpause",
+            activity_id,
+            activity_type,
+            reset_attempts=reset_attempts,
+            reset_heartbeat=reset_heartbeat,
+        )
+
+    async def reset_activity(
+        self,
+        activity_id: str | None = None,
+        *,
+        activity_type: str | None = None,
+        keep_paused: bool = False,
+        clear_heartbeat_details: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Back to attempt 1 (heartbeat details kept unless `clear_heartbeat_details`);
+        unpaused unless `keep_paused`."""
+        return await self._activity_call(
+            "reset",
+            activity_id,
+            activity_type,
+            keep_paused=keep_paused,
+            clear_heartbeat_details=clear_heartbeat_details,
+        )
+
+    async def update_activity_options(
+        self,
+        activity_id: str | None = None,
+        *,
+        activity_type: str | None = None,
+        schedule_to_close_timeout: timedelta | None = None,
+        schedule_to_start_timeout: timedelta | None = None,
+        start_to_close_timeout: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
+        retry_policy: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Change the timeouts or the retry policy (server JSON form, e.g.
+        `{"maximum_attempts": 3}`) of pending activities; what is not given stays."""
+        options = {
+            "schedule_to_close_timeout": _seconds(schedule_to_close_timeout),
+            "schedule_to_start_timeout": _seconds(schedule_to_start_timeout),
+            "start_to_close_timeout": _seconds(start_to_close_timeout),
+            "heartbeat_timeout": _seconds(heartbeat_timeout),
+            "retry_policy": retry_policy,
+        }
+        return await self._activity_call(
+            "update-options",
+            activity_id,
+            activity_type,
+            activity_options={k: v for k, v in options.items() if v is not None},
         )
