@@ -72,7 +72,7 @@ async def test_a_heartbeating_attempt_learns_of_the_pause_and_the_next_waits(ser
     raw = raw_on_fresh_queue(tenant)
     wid = await with_activity(raw, heartbeat_timeout=20)
     task = await raw.next_activity_task()
-    assert (await heartbeat(raw, task, {"done": 1}))["activity_paused"] is False
+    assert await heartbeat(raw, task, {"done": 1}) == {"cancel_requested": False}
 
     paused = await control(tenant, wid, "pause", activity_type="act")
     assert paused["activities"][0]["state"] == "PAUSE_REQUESTED"

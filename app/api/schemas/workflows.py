@@ -487,12 +487,12 @@ class HeartbeatAnswer(BaseModel):
     activity_paused: bool = Field(
         default=False,
         description="An operator paused the activity: stop this attempt (report it canceled); "
-        "the next one waits for unpause.",
+        "the next one waits for unpause. Present only when true.",
     )
     activity_reset: bool = Field(
         default=False,
         description="An operator reset the activity: stop this attempt (report it canceled); "
-        "the next one is attempt 1.",
+        "the next one is attempt 1. Present only when true.",
     )
 
 
