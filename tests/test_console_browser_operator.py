@@ -119,7 +119,9 @@ async def test_reset_from_an_event_asks_first_and_opens_the_new_run(page, tenant
     await page.get_by_role("button", name="Reset", exact=True).click()
     await page.wait_for_url(re.compile(r"/runs/(?!" + run_id + ")[0-9a-f-]+$"))
     assert run_id in asked[0]
-    await page.get_by_role("link", name=run_id).wait_for()  # "Reset from" links the base
+    reset_from = page.locator("dl.facts dt", has_text="Reset from")
+    await reset_from.wait_for()  # the new run links its base
+    assert run_id in await page.locator("dl.facts dt:has-text('Reset from') + dd").inner_text()
     new_run = (await raw.describe(workflow_id))["run_id"]
     assert new_run != run_id and new_run in page.url
     await page.goto(f"/console/n/{tenant.namespace}/workflows/{workflow_id}/runs/{run_id}")
@@ -134,16 +136,18 @@ async def test_activity_controls_timers_compact_history_and_local_times(page, te
     await page.goto(f"/console/n/{tenant.namespace}/workflows/{workflow_id}")
 
     timer_row = page.get_by_role("row").filter(has_text="nap")
-    await timer_row.get_by_text("60.0 min").wait_for()  # its duration
+    await timer_row.get_by_text("60.0 min", exact=True).wait_for()  # its duration
     await timer_row.get_by_text(re.compile(r"in \d")).wait_for()  # fires in …
 
     await page.get_by_role("button", name="Pause activity charge-1").click()
-    activity_row = page.locator("tr", has_text="charge-1")
+    activity_row = page.locator("tr[id^='activity-']", has_text="charge-1")
     await activity_row.get_by_text("PAUSED").wait_for()
     assert (await raw.describe(workflow_id))["pending_activities"][0]["paused"] is True
     assert await raw.poll_activity_task(wait=0.3) is None
     await page.get_by_role("button", name="Unpause activity charge-1").click()
-    await page.locator("tr", has_text="charge-1").get_by_text("SCHEDULED").wait_for()
+    await (
+        page.locator("tr[id^='activity-']", has_text="charge-1").get_by_text("SCHEDULED").wait_for()
+    )
     assert (await raw.next_activity_task())["activity_id"] == "charge-1"
 
     await page.get_by_label("Event family").select_option("activity")

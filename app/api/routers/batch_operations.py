@@ -19,7 +19,6 @@ from app.api.schemas.visibility import (
     BatchOperationStart,
     BatchOperationStop,
 )
-from app.engine.payloads import dump_payload
 from app.visibility import batches
 
 router = EdgeRouter(
@@ -48,13 +47,7 @@ JobId = Annotated[str, Path(min_length=1, max_length=200, description="Batch ope
 async def start_batch_operation(
     body: BatchOperationStart, engine: EngineDep, caller: NamespaceOperator
 ) -> FastJSON:
-    fields = body.model_dump(
-        exclude={"max_operations_per_second", "input", "reset_options", "activity"}
-    )
-    fields["max_per_second"] = body.max_operations_per_second
-    fields["input"] = dump_payload(body.input, field="input")
-    options = body.model_dump(mode="json", include={"reset_options", "activity"}, exclude_none=True)
-    fields["options"] = dump_payload(options, field="options") if options else None
+    fields = body.job_fields()
     row = await batches.start(
         engine, caller.namespace.id, fields, identity=caller.principal.key_name
     )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.schemas.operator import BatchActivityOptions, ResetOptions
 from app.engine.limits import MAX_ID_LENGTH
+from app.engine.payloads import dump_payload
 from app.visibility.batches import JobState, OperationType
 from app.visibility.syntax import MAX_QUERY_LENGTH
 
@@ -62,6 +63,20 @@ class BatchOperationStart(BaseModel):
         description="For PAUSE_ACTIVITY, UNPAUSE_ACTIVITY, RESET_ACTIVITY and "
         "UPDATE_ACTIVITY_OPTIONS: which pending activities of each run, and the options.",
     )
+
+    def job_fields(self) -> dict[str, Any]:
+        """The job's columns as `batches.start` takes them: payloads as JSON text, what an
+        operator control needs (`reset_options`, `activity`) in `options`."""
+        fields = self.model_dump(
+            exclude={"max_operations_per_second", "input", "reset_options", "activity"}
+        )
+        fields["max_per_second"] = self.max_operations_per_second
+        fields["input"] = dump_payload(self.input, field="input")
+        options = self.model_dump(
+            mode="json", include={"reset_options", "activity"}, exclude_none=True
+        )
+        fields["options"] = dump_payload(options, field="options") if options else None
+        return fields
 
     @model_validator(mode="after")
     def _operator_fields(self) -> BatchOperationStart:
