@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from tests.conftest import Tenant, keyed_client
-from tests.definitions_helpers import store, task
+from tests.definitions_helpers import run_definition, store, task
 from tests.engine_helpers import raw_on_fresh_queue, uid
 from tests.rawhttp import schedule_activity, start_timer
 from tests.test_console_sessions import sign_in_form
@@ -118,3 +118,33 @@ async def test_operator_actions_need_operate_and_a_valid_form(server, tenant: Te
     async with keyed_client(tenant.client, tenant.admin_key) as client:
         history = await client.get(tenant.ns(f"/workflows/{wid}/history"))
     assert len(history.json()["events"]) == 2
+
+
+async def test_a_definition_run_compact_history_shows_states_not_interpreter_internals(
+    server, tenant
+):
+    raw = raw_on_fresh_queue(tenant)
+    wid = await run_definition(
+        tenant,
+        {
+            "StartAt": "Prepare",
+            "States": {
+                "Prepare": {"Type": "Pass", "Result": {"ready": True}, "Next": "Charge"},
+                "Charge": {**task(raw.q, "charge"), "End": True},
+            },
+        },
+        {"order": 3},
+    )
+    await raw.next_activity_task()
+    run_id = (await raw.describe(wid))["run_id"]
+    async with signed_in(server, tenant.admin_key) as (browser, _):
+        page = (
+            await browser.get(
+                f"/console/n/{tenant.namespace}/workflows/{wid}/runs/{run_id}/events-compact"
+            )
+        ).text
+
+    assert "State Prepare entered" in page and "State Prepare exited" in page
+    assert "Activity charge: <strong>SCHEDULED</strong>" in page
+    for internal in ("asl:[", "99999999", "&#34;frame&#34;", '"frame"', "entry"):
+        assert internal not in page, internal

@@ -60,12 +60,18 @@ async def test_a_paused_activity_is_not_dispatched_until_unpaused(tenant):
     assert await raw.poll_activity_task(wait=0.3) is None
     assert (await pending(raw, wid))["state"] == "PAUSED"
     assert await raw.event_types(wid) == history_before  # no history event
+    described = await raw.describe(wid)
+    assert described["search_attributes"]["TemporalPauseInfo"] == [
+        "Activity:act",
+        "Reason:ManualActivityPause",
+    ]
 
     await control(tenant, wid, "unpause", activity_id="a1")
 
     task = await raw.next_activity_task()
     assert (task["activity_id"], task["attempt"]) == ("a1", 1)
     assert await raw.event_types(wid) == history_before
+    assert "TemporalPauseInfo" not in (await raw.describe(wid))["search_attributes"]
 
 
 async def test_a_heartbeating_attempt_learns_of_the_pause_and_the_next_waits(server, tenant):
@@ -120,11 +126,17 @@ async def test_reset_returns_to_attempt_one_keeping_or_clearing_heartbeat_detail
         task = await raw.next_activity_task()
         await heartbeat(raw, task, {"page": task["attempt"]})
         await raw.activity("fail", task, failure={"message": "again", "type": "Flaky"})
+        waiting = await pending(raw, wid)
+        assert (waiting["state"], waiting["next_attempt_schedule_time"] is not None) == (
+            "BACKOFF",
+            True,
+        )
         await advance(server, 1.5)
     third = await raw.next_activity_task()
     assert third["attempt"] == 3
     await control(tenant, wid, "pause", activity_id="a1")
     await raw.activity("fail", third, failure={"message": "again", "type": "Flaky"})
+    assert (await pending(raw, wid))["next_attempt_schedule_time"] is None  # held, no retry
 
     reset = await control(tenant, wid, "reset", activity_id="a1", keep_paused=True)
     assert (reset["activities"][0]["state"], reset["activities"][0]["attempt"]) == ("PAUSED", 1)

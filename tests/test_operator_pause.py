@@ -65,7 +65,12 @@ async def test_a_paused_run_records_timers_signals_and_activities_but_gets_no_ta
     assert described["pause_info"]["identity"] == "ops-ann"
     assert described["waiting_on"]["kind"] == "PAUSED"
     assert "ops-ann" in described["waiting_on"]["message"]
-    assert described["search_attributes"]["TemporalPauseInfo"][0] == "Workflow"
+    assert described["search_attributes"]["TemporalPauseInfo"] == [
+        f"Workflow:{wid}",
+        "Reason:ManualWorkflowPause",
+    ]
+    found = await count(tenant, f"WorkflowId = '{wid}' AND TemporalPauseInfo = 'Workflow:{wid}'")
+    assert found == 1
     assert await count(tenant, f"WorkflowId = '{wid}' AND ExecutionStatus = 'Paused'") == 1
     assert await count(tenant, f"WorkflowId = '{wid}' AND ExecutionStatus = 'Running'") == 0
 

@@ -103,10 +103,30 @@ def compact(events: list[dict[str, Any]], only: str | None = None) -> list[dict[
             joined["state"] = _state(kind)
             joined["end_time"] = e["event_time"]
             continue
+        if kind == "MARKER_RECORDED":
+            rows.append(_marker_row(e))
+            continue
         rows.append(_row(e, fam, kind.replace("_", " ").capitalize()))
     for row in rows:
         row["summary"] = _summary(row.pop("events"))
     return [r for r in rows if only is None or r["family"] == only]
+
+
+def _marker_row(e: dict[str, Any]) -> dict[str, Any]:
+    """A marker as a person reads it: the definition interpreter's bookkeeping markers
+    (`asl.state_entered`, `asl.state_exited`) as the state and its input or output, without
+    their internal frame and entry numbers."""
+    a = e["attributes"]
+    name = str(a.get("marker_name") or "")
+    details = a.get("details") if isinstance(a.get("details"), dict) else {}
+    if name.startswith("asl.") and details.get("state"):
+        verb = "exited" if name.endswith("exited") else "entered"
+        row = _row(e, "marker", f"State {details['state']} {verb}")
+        row["state"] = verb.upper()
+        shown = {k: details[k] for k in ("input", "output", "error") if k in details}
+        row["events"] = [{**e, "attributes": shown}]
+        return row
+    return _row(e, "marker", f"Marker {name}")
 
 
 def _row(e: dict[str, Any], fam: str, title: str) -> dict[str, Any]:

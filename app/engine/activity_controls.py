@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from app.db.tables import activities as activity_rows
 from app.db.tables import tasks
 from app.engine import activities
+from app.engine import pause as pause_info
 from app.engine.operator_view import shown_activity_state
 from app.engine.payloads import dump, load
 from app.engine.retry import RetryPolicy
@@ -111,6 +112,7 @@ async def pause(
     activity = await _set(tx, activity, paused=True, pause_info=dump(info))
     if activity["state"] != "started":
         activity = await _take_off_queue(tx, run, activity)
+    await pause_info.refresh_pause_info(tx, run)
     return activity
 
 
@@ -137,6 +139,7 @@ async def unpause(
         await tx.cancel_timers(run, activities.TIMER_RETRY, ref=activity["scheduled_event_id"])
         await activities.start_retry(tx, run, activity)
         activity = {**activity, "state": "scheduled"}
+    await pause_info.refresh_pause_info(tx, run)
     return activity
 
 
@@ -156,11 +159,14 @@ async def reset(
         values.update(paused=False, pause_info=None)
     if activity["state"] == "started":
         values["reset_requested"] = True  # told at its next heartbeat
-        return await _set(tx, activity, **values)
-    activity = await _take_off_queue(tx, run, activity)
-    activity = await _set(tx, activity, attempt=1, **values)
-    await activities.start_retry(tx, run, activity)  # not while it stays paused
-    return await _reread(tx, activity)
+        activity = await _set(tx, activity, **values)
+    else:
+        activity = await _take_off_queue(tx, run, activity)
+        activity = await _set(tx, activity, attempt=1, **values)
+        await activities.start_retry(tx, run, activity)  # not while it stays paused
+        activity = await _reread(tx, activity)
+    await pause_info.refresh_pause_info(tx, run)
+    return activity
 
 
 async def update_options(

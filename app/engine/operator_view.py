@@ -7,10 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.tables import history_events
+from app.db.tables import history_events, timers
 from app.engine.events import E, RunStatus
 from app.engine.payloads import load
 
+# activities.TIMER_RETRY (not imported: app/engine/activities imports the engine's writers).
+TIMER_RETRY = "activity_retry"
 # Temporal keeps at most this many auto-reset points per run.
 MAX_RESET_POINTS = 20
 
@@ -32,6 +34,17 @@ def shown_activity_state(activity: Any) -> str:
     if activity["paused"]:
         return "PAUSE_REQUESTED" if activity["state"] == "started" else "PAUSED"
     return str(activity["state"]).upper()
+
+
+async def next_attempts(conn: AsyncConnection, run_id: str) -> dict[int, Any]:
+    """When each activity of the run waiting out a retry back-off tries again, by its
+    scheduled event id (Temporal's `next_attempt_schedule_time`); ix_timers_run_id serves it."""
+    rows = await conn.execute(
+        sa.select(timers.c.ref, timers.c.fire_at).where(
+            timers.c.run_id == run_id, timers.c.kind == TIMER_RETRY
+        )
+    )
+    return {ref: fire_at for ref, fire_at in rows}
 
 
 async def reset_points(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.db.tables import activities as activity_rows
 from app.db.tables import tasks, workflow_runs
 from app.engine import idempotency, lifecycle, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
@@ -22,8 +23,8 @@ from app.engine.transition import Run, Transition
 from app.errors import FailedPrecondition, WorkflowPaused
 
 PAUSE_ATTRIBUTE = "TemporalPauseInfo"
-# Search attribute values are bounded (2 KB); a long reason is cut in the attribute only.
-MAX_REASON_IN_ATTRIBUTE = 200
+# At most this many paused activity types are named in the attribute (its values are bounded).
+MAX_PAUSED_TYPES = 20
 
 
 def is_paused(run: Run | Any) -> bool:
@@ -76,6 +77,34 @@ def statuses_condition(chosen: set[RunStatus]) -> sa.ColumnElement[bool]:
     return test
 
 
+async def refresh_pause_info(tx: Transition, run: Run) -> None:
+    """Set the run's TemporalPauseInfo to what is paused now, in Temporal's `<key>:<value>`
+    entries: `Workflow:<workflow id>` and `Reason:ManualWorkflowPause` for a paused run,
+    `Activity:<type>` and `Reason:ManualActivityPause` for its paused activities; removed when
+    nothing is paused. So `TemporalPauseInfo IS NOT NULL` finds what an operator paused."""
+    entries: list[str] = []
+    if is_paused(run):
+        entries += [f"Workflow:{run.workflow_id}", "Reason:ManualWorkflowPause"]
+    paused_types = (
+        (
+            await tx.conn.execute(
+                sa.select(activity_rows.c.activity_type)
+                .where(activity_rows.c.run_id == run.id, activity_rows.c.paused.is_(True))
+                .distinct()
+                .order_by(activity_rows.c.activity_type)
+                .limit(MAX_PAUSED_TYPES)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if paused_types:
+        entries += [f"Activity:{t}" for t in paused_types] + ["Reason:ManualActivityPause"]
+    current = (load(run.search_attributes) or {}).get(PAUSE_ATTRIBUTE)
+    if (current or None) != (entries or None):
+        await search_attributes.upsert(tx, run, {PAUSE_ATTRIBUTE: entries or None})
+
+
 async def pause(
     tx: Transition, run: Run, *, identity: str | None, reason: str | None, request_id: str | None
 ) -> None:
@@ -92,10 +121,7 @@ async def pause(
         E.WORKFLOW_EXECUTION_PAUSED,
         {"identity": identity, "reason": reason, "request_id": request_id},
     )
-    values = ["Workflow", f"identity:{identity or ''}"[:MAX_REASON_IN_ATTRIBUTE]]
-    if reason:
-        values.append(f"reason:{reason}"[:MAX_REASON_IN_ATTRIBUTE])
-    await search_attributes.upsert(tx, run, {PAUSE_ATTRIBUTE: values})
+    await refresh_pause_info(tx, run)
     if run.wft_state == "scheduled":
         # Not dispatched while paused: the task row goes; the task stays scheduled.
         await tx.conn.execute(
@@ -120,7 +146,7 @@ async def unpause(
         E.WORKFLOW_EXECUTION_UNPAUSED,
         {"identity": identity, "reason": reason, "request_id": request_id},
     )
-    await search_attributes.upsert(tx, run, {PAUSE_ATTRIBUTE: None})
+    await refresh_pause_info(tx, run)
     if run.wft_state == "scheduled":
         await workflow_tasks.queue(tx, run)
     elif run.wft_state == "none":

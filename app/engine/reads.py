@@ -26,7 +26,7 @@ from app.db.tables import (
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.limits import HISTORY_PAGE_SIZE
-from app.engine.operator_view import operator_view, shown_activity_state
+from app.engine.operator_view import next_attempts, operator_view, shown_activity_state
 from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
@@ -123,6 +123,7 @@ async def describe(
         .mappings()
         .all()
     )
+    retries = await next_attempts(conn, row["id"]) if activity_rows else {}
     pending_activities = [
         {
             "activity_id": a["activity_id"],
@@ -140,6 +141,7 @@ async def describe(
             "cancel_requested": a["cancel_requested"],
             "paused": a["paused"],
             "pause_info": load(a["pause_info"]),
+            "next_attempt_schedule_time": retries.get(a["scheduled_event_id"]),
         }
         for a in activity_rows
     ]

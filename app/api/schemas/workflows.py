@@ -183,6 +183,9 @@ class PendingActivity(BaseModel):
     pause_info: dict[str, Any] | None = Field(
         default=None, description="Who paused it, why and when."
     )
+    next_attempt_schedule_time: datetime | None = Field(
+        default=None, description="When a back-off ends and the next attempt is dispatched."
+    )
 
 
 class PendingTimer(BaseModel):
