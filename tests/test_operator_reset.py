@@ -380,3 +380,27 @@ async def test_a_failed_definition_run_reset_to_its_last_task_is_redriven(tenant
         e["attributes"]["activity_type"] for e in of_type(history, "ACTIVITY_TASK_SCHEDULED")
     ]
     assert scheduled == ["prepare", "charge"]  # prepare ran once, in the base run's history
+
+
+async def test_a_connected_child_that_closed_after_the_point_has_its_close_reapplied(tenant):
+    parent, child = raw_on_fresh_queue(tenant), raw_on_fresh_queue(tenant)
+    pid, kid = uid("parent"), uid("kid")
+    _, first = await start_and_take_first_task(parent, pid)
+    await parent.complete(first, start_child_cmd(kid, child.q))
+    second = await parent.next_workflow_task()  # sees CHILD_WORKFLOW_EXECUTION_STARTED
+    await parent.complete(second)
+    await child.complete(await child.next_workflow_task(), complete_workflow("kid done"))
+    third = await parent.next_workflow_task()
+    assert "CHILD_WORKFLOW_EXECUTION_COMPLETED" in types(new_events(third))
+    point = completed_ids(await parent.history(pid))[1]  # before the child closed
+
+    new_id = (await reset(tenant, pid, event_id=point))["run_id"]
+
+    events = await run_history(tenant, pid, new_id)
+    assert types(events[point - 1 :]) == [
+        "WORKFLOW_TASK_FAILED",
+        "CHILD_WORKFLOW_EXECUTION_COMPLETED",
+        "WORKFLOW_TASK_SCHEDULED",
+    ]
+    assert events[point]["attributes"]["result"] == "kid done"
+    assert (await describe_run(tenant, pid, new_id))["pending_children"] == []
