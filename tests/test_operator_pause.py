@@ -171,3 +171,26 @@ async def test_a_batch_pause_pauses_every_matching_run(tenant):
     )
     await until(tenant, job["job_id"], lambda j: j["state"] == "COMPLETED")
     assert await count(tenant, f"WorkflowType = '{kind}' AND ExecutionStatus = 'Running'") == 5
+
+
+async def test_a_reset_terminates_the_paused_run_and_the_new_run_is_not_paused(tenant):
+    raw = raw_on_fresh_queue(tenant)
+    wid = uid()
+    await paused_with_timer_and_activity(raw, wid)
+    paused_run = (await raw.describe(wid))["run_id"]
+
+    r = await tenant.client.post(
+        tenant.ns(f"/workflows/{wid}/reset"),
+        json={"reason": "start over", "reset_type": "FirstWorkflowTask"},
+    )
+
+    assert r.status_code == 200, r.text
+    old = await tenant.client.get(tenant.ns(f"/workflows/{wid}/runs/{paused_run}"))
+    assert old.json()["status"] == "TERMINATED"
+    new = await raw.describe(wid)
+    assert (new["run_id"], new["status"], new["pause_info"]) == (
+        r.json()["run_id"],
+        "RUNNING",
+        None,
+    )
+    assert (await raw.next_workflow_task())["run_id"] == new["run_id"]
