@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test check lint lock openapi image bench clean
+.PHONY: dev test test-sdk-newest check lint lock openapi image bench clean
 
 # Installs come from the lock files (exact versions, hashed): the lock first, then our own two
 # packages without dependencies (pip refuses editables under --require-hashes).
@@ -32,6 +32,18 @@ check: $(STAMP)
 	$(BIN)/mypy
 
 lint: check
+
+# The SDK is installed into users' applications with floors only (httpx, h11): its tests also
+# run against the newest releases, in a venv of their own beside the locked one.
+NEWEST := $(VENV)-sdk-newest
+test-sdk-newest: $(STAMP)
+	rm -rf $(NEWEST) && $(PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/pip install --quiet --upgrade pip
+	$(NEWEST)/bin/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(NEWEST)/bin/pip install --quiet --no-deps -e . -e clients/python
+	$(NEWEST)/bin/pip install --quiet --upgrade httpx h11
+	@$(NEWEST)/bin/python -c "import httpx, h11; print('SDK against httpx', httpx.__version__, 'and h11', h11.__version__)"
+	$(NEWEST)/bin/python -m pytest -q tests/test_sdk_transport.py tests/test_sdk_workflows.py tests/test_sdk_example.py
 
 # Regenerate both locks after changing a dependency in either pyproject.toml: the server's
 # runtime lock (the image installs it) and the development lock (runtime + SDK + test tools,

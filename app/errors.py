@@ -84,6 +84,13 @@ class WorkflowPaused(FailedPrecondition):
     kind, title = "workflow-paused", "Workflow is paused"
 
 
+class WorkflowClosed(FailedPrecondition):
+    """The run closed before it could take the request (an update not yet accepted when its
+    run closed: Temporal's `workflowCompletedErr`)."""
+
+    kind, title = "workflow-closed", "Workflow closed"
+
+
 class PayloadTooLarge(PerdureError):
     status, kind, title = 413, "payload-too-large", "Payload too large"
 
@@ -126,6 +133,7 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     MethodNotAllowed,
     Conflict,
     AlreadyExists,
+    WorkflowClosed,
     FailedPrecondition,
     WorkflowPaused,
     PayloadTooLarge,

@@ -25,6 +25,7 @@ from app.console.views import (
     schedules,
     sign_in,
     tenancy,
+    updates,
     workflows,
 )
 from app.console.web import render
@@ -63,7 +64,7 @@ def create_console(ctx: ServerContext, engine: Engine) -> FastAPI:
     console.state.ctx = ctx
     console.state.engine = engine
     console.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (sign_in, tenancy, workflows, operator, schedules, batches, resources):
+    for module in (sign_in, tenancy, workflows, operator, updates, schedules, batches, resources):
         console.include_router(module.router)
 
     @console.exception_handler(PerdureError)
