@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.tables import history_events, timers
 from app.engine.events import E, RunStatus
 from app.engine.payloads import load
+from app.errors import WorkflowPaused
 
 # activities.TIMER_RETRY (not imported: app/engine/activities imports the engine's writers).
 TIMER_RETRY = "activity_retry"
@@ -101,3 +102,18 @@ async def operator_view(conn: AsyncConnection, row: Any) -> dict[str, Any]:
             "others": 0,
         }
     return view
+
+
+def require_not_paused(row: Any, what: str) -> None:
+    """Refuse `what` (a query, an update) on a paused run (a run row or a `Run`'s data):
+    409 workflow-paused, naming who paused it and why (Temporal's Workflow Pause)."""
+    if row["status"] != RunStatus.RUNNING or row.get("pause_info") is None:
+        return
+    info = load(row["pause_info"]) or {}
+    raise WorkflowPaused(
+        f"workflow '{row['workflow_id']}' is paused; {what} is refused until it is unpaused",
+        workflow_id=row["workflow_id"],
+        run_id=row["id"],
+        paused_by=info.get("identity"),
+        pause_reason=info.get("reason"),
+    )

@@ -18,9 +18,12 @@ from app.db.tables import activities as activity_rows
 from app.db.tables import tasks, workflow_runs
 from app.engine import idempotency, lifecycle, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
+from app.engine.operator_view import require_not_paused
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
-from app.errors import FailedPrecondition, WorkflowPaused
+from app.errors import FailedPrecondition
+
+__all__ = ["require_not_paused"]  # the refusal lives in operator_view (no engine imports)
 
 PAUSE_ATTRIBUTE = "TemporalPauseInfo"
 # At most this many paused activity types are named in the attribute (its values are bounded).
@@ -39,19 +42,6 @@ def shown_status(row: Any) -> str:
     if status == RunStatus.RUNNING and row.get("pause_info") is not None:
         return RunStatus.PAUSED.value
     return status
-
-
-def require_not_paused(row: Any, what: str) -> None:
-    """Refuse `what` (a query, an update) on a paused run: 409 workflow-paused."""
-    if row["status"] == RunStatus.RUNNING and row.get("pause_info") is not None:
-        info = load(row["pause_info"]) or {}
-        raise WorkflowPaused(
-            f"workflow '{row['workflow_id']}' is paused; {what} is refused until it is unpaused",
-            workflow_id=row["workflow_id"],
-            run_id=row["id"],
-            paused_by=info.get("identity"),
-            pause_reason=info.get("reason"),
-        )
 
 
 def status_condition(status: RunStatus) -> sa.ColumnElement[bool]:

@@ -11,7 +11,6 @@ transaction. What the copied history left pending is set up again (`_rebuild`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import activities as activity_rows
 from app.db.tables import definition_runs, history_events, workflow_runs
-from app.engine import activities, idempotency, lifecycle, search_attributes, workflow_tasks
+from app.engine import (
+    activities,
+    idempotency,
+    lifecycle,
+    reset_updates,
+    search_attributes,
+    workflow_tasks,
+)
 from app.engine.commands import TIMER_USER
 from app.engine.events import E, RunStatus
 from app.engine.operator_view import task_build_id
@@ -70,6 +76,16 @@ ACTIVITY_CLOSE_EVENTS = frozenset(
 )
 
 
+# The run row's fields of Workflow Update, as a run with no updates has them.
+UPDATE_FIELDS: dict[str, Any] = {
+    "updates_total": 0,
+    "updates_admitted": 0,
+    "wft_speculative": False,
+    "wft_speculative_started_at": None,
+    "wft_speculative_nonce": None,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ResetRequest:
     """Either `event_id` or `reset_type` names the point (`build_id` with BuildId)."""
@@ -93,14 +109,6 @@ class Event:
     event_time: datetime
     text: str
     attributes: dict[str, Any]
-
-
-# Update reapply (the Update issue): called with each event after the reset point; answers the
-# WORKFLOW_EXECUTION_UPDATE_ADMITTED attributes (origin reapply) to append, or None. Until Update
-# lands no such event exists, so nothing is reapplied; UPDATE is already accepted as an
-# exclude type so that callers need not change.
-UpdateReapplier = Callable[[Event], dict[str, Any] | None]
-update_reapplier: UpdateReapplier | None = None
 
 
 @dataclass
@@ -145,6 +153,7 @@ async def reset(tx: Transition, req: ResetRequest) -> Run:
         await tx.flush()  # the workflow id leaves the open-run index before the new run
         if current.id == base.id:  # its buffered events joined its history on termination
             events = await _history(tx.conn, base.id)
+    accepted = await reset_updates.accepted_updates(tx, base)
     new_run = _new_run(tx, base)
     copied, after = events[:started_id], events[started_id:]
     for event in copied:
@@ -152,7 +161,8 @@ async def reset(tx: Transition, req: ResetRequest) -> Run:
     _record_reset(tx, new_run, base, copied, req)
     pending = _pending(copied)
     await _rebuild(tx, new_run, base, pending)
-    _reapply(tx, new_run, after, pending, req.exclude)
+    reapplied = _reapply(tx, new_run, after, pending, req.exclude, accepted)
+    await reset_updates.carry(tx, new_run, started_id, accepted, reapplied)
     new_run.set(
         signal_count=pending.signals
         + sum(1 for e in after if e.event_type == E.WORKFLOW_EXECUTION_SIGNALED),
@@ -282,6 +292,9 @@ def _new_run(tx: Transition, base: Run) -> Run:
         reset_from_run_id=base.id,
         pause_info=None,
     )
+    for name, empty in UPDATE_FIELDS.items():  # the new run's updates: reset_updates.carry
+        if name in data:
+            data[name] = empty
     return tx.add_new_run(data)
 
 
@@ -413,18 +426,23 @@ def _reapply(
     after: list[Event],
     p: _Pending,
     exclude: frozenset[ReapplyType],
-) -> None:
+    accepted: dict[int, dict[str, Any]],
+) -> list[dict[str, Any]]:
     """Append, in their order, the events after the point the new run must see: signals
-    (unless excluded), updates (once Update exists, unless excluded), and the closing of the
-    children that stayed connected."""
+    (unless excluded), updates accepted after it as WORKFLOW_EXECUTION_UPDATE_ADMITTED (unless
+    excluded), and the closing of the children that stayed connected. Answers the updates
+    reapplied (app/engine/reset_updates.py admits them again)."""
+    reapplied: list[dict[str, Any]] = []
     for e in after:
         if e.event_type == E.WORKFLOW_EXECUTION_SIGNALED:
             if ReapplyType.SIGNAL not in exclude:
                 tx.append(run, E.WORKFLOW_EXECUTION_SIGNALED, e.attributes)
+        elif e.event_type == E.WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            row = accepted.get(e.event_id)
+            if row is not None and ReapplyType.UPDATE not in exclude:
+                reset_updates.reapply_event(tx, run, row)
+                reapplied.append(row)
         elif e.event_type in CHILD_CLOSE_EVENTS:
             if e.attributes.get("initiated_event_id") in p.children:
                 tx.append(run, E(e.event_type), e.attributes)
-        elif update_reapplier is not None and ReapplyType.UPDATE not in exclude:
-            admitted = update_reapplier(e)
-            if admitted is not None:
-                tx.copy_event(run, "WORKFLOW_EXECUTION_UPDATE_ADMITTED", tx.now, dump(admitted))
+    return reapplied

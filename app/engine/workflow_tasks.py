@@ -55,6 +55,7 @@ async def schedule_speculative(tx: Transition, run: Run) -> None:
         or run.id in tx.completing
         or in_first_task_backoff(run)
         or run.decider != "queue"
+        or run.data.get("pause_info") is not None  # paused: its task comes on unpause
     ):
         return  # a task is coming anyway (or the first task's back-off brings one)
     run.set(
