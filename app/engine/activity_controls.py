@@ -75,7 +75,7 @@ async def pending(tx: Transition, run: Run, target: Target) -> list[sa.RowMappin
     return rows
 
 
-async def _set(tx: Transition, activity: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+async def _set(tx: Transition, activity: Mapping[Any, Any], **values: Any) -> dict[str, Any]:
     await tx.conn.execute(
         sa.update(activity_rows)
         .where(
@@ -87,7 +87,7 @@ async def _set(tx: Transition, activity: Mapping[str, Any], **values: Any) -> di
     return {**activity, **values}
 
 
-async def _take_off_queue(tx: Transition, run: Run, activity: Mapping[str, Any]) -> dict[str, Any]:
+async def _take_off_queue(tx: Transition, run: Run, activity: Mapping[Any, Any]) -> dict[str, Any]:
     """A waiting attempt leaves its queue (and its back-off timer goes): it waits, not
     dispatched, with its attempt count, in state 'backoff'."""
     ref = activity["scheduled_event_id"]
@@ -106,7 +106,7 @@ async def _take_off_queue(tx: Transition, run: Run, activity: Mapping[str, Any])
 async def pause(
     tx: Transition,
     run: Run,
-    activity: Mapping[str, Any],
+    activity: Mapping[Any, Any],
     *,
     identity: str | None,
     reason: str | None,
@@ -125,7 +125,7 @@ async def pause(
 async def unpause(
     tx: Transition,
     run: Run,
-    activity: Mapping[str, Any],
+    activity: Mapping[Any, Any],
     *,
     reset_attempts: bool = False,
     reset_heartbeat: bool = False,
@@ -152,7 +152,7 @@ async def unpause(
 async def reset(
     tx: Transition,
     run: Run,
-    activity: Mapping[str, Any],
+    activity: Mapping[Any, Any],
     *,
     keep_paused: bool = False,
     clear_heartbeat_details: bool = False,
@@ -176,7 +176,7 @@ async def reset(
 
 
 async def update_options(
-    tx: Transition, run: Run, activity: Mapping[str, Any], options: Options
+    tx: Transition, run: Run, activity: Mapping[Any, Any], options: Options
 ) -> dict[str, Any]:
     """Replace the timeouts and retry policy given; the schedule-to-close deadline moves."""
     values: dict[str, Any] = {}
@@ -206,12 +206,12 @@ async def update_options(
     return activity
 
 
-async def _reread(tx: Transition, activity: Mapping[str, Any]) -> dict[str, Any]:
+async def _reread(tx: Transition, activity: Mapping[Any, Any]) -> dict[str, Any]:
     row = await activities.get(tx, activity["run_id"], activity["scheduled_event_id"])
     return dict(row) if row is not None else dict(activity)
 
 
-def heartbeat_answer(activity: Mapping[str, Any]) -> dict[str, bool]:
+def heartbeat_answer(activity: Mapping[Any, Any]) -> dict[str, bool]:
     """Temporal's RecordActivityTaskHeartbeatResponse flags for the attempt under way."""
     return {
         "cancel_requested": bool(activity["cancel_requested"]),
@@ -220,7 +220,7 @@ def heartbeat_answer(activity: Mapping[str, Any]) -> dict[str, bool]:
     }
 
 
-def shown(activity: Mapping[str, Any]) -> dict[str, Any]:
+def shown(activity: Mapping[Any, Any]) -> dict[str, Any]:
     """An activity as `describe` shows it (Temporal's PendingActivityInfo names): state PAUSED
     when a paused one waits, PAUSE_REQUESTED while a paused one's attempt is under way."""
     return {

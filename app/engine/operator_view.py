@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import history_events, timers
 from app.engine.events import E, RunStatus
 from app.engine.payloads import load
@@ -37,7 +37,7 @@ def shown_activity_state(activity: Any) -> str:
     return str(activity["state"]).upper()
 
 
-async def next_attempts(conn: AsyncConnection, run_id: str) -> dict[int, Any]:
+async def next_attempts(conn: Connection, run_id: str) -> dict[int, Any]:
     """When each activity of the run waiting out a retry back-off tries again, by its
     scheduled event id (Temporal's `next_attempt_schedule_time`); ix_timers_run_id serves it."""
     rows = await conn.execute(
@@ -48,7 +48,7 @@ async def next_attempts(conn: AsyncConnection, run_id: str) -> dict[int, Any]:
     return {ref: fire_at for ref, fire_at in rows}
 
 
-async def reset_points(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+async def reset_points(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     """Temporal's auto-reset points of a run: for each build id (or worker identity) the first
     workflow task it completed, oldest first, at most MAX_RESET_POINTS."""
     rows = await conn.execute(
@@ -75,7 +75,7 @@ async def reset_points(conn: AsyncConnection, run_id: str) -> list[dict[str, Any
     return list(points.values())
 
 
-async def operator_view(conn: AsyncConnection, row: Any) -> dict[str, Any]:
+async def operator_view(conn: Connection, row: Any) -> dict[str, Any]:
     """The describe fields of reset and pause for a run row; a paused run waits on whoever
     paused it (`waiting_on` kind PAUSED) before anything else."""
     pause_info = load(row["pause_info"]) if row["status"] == RunStatus.RUNNING else None

@@ -17,8 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import activities as activity_rows
 from app.db.tables import definition_runs, history_events, workflow_runs
 from app.engine import (
@@ -192,7 +192,7 @@ async def _continued_from(tx: Transition, run: Run) -> Run:
     return previous
 
 
-async def _history(conn: AsyncConnection, run_id: str) -> list[Event]:
+async def _history(conn: Connection, run_id: str) -> list[Event]:
     rows = await conn.execute(
         sa.select(
             history_events.c.event_id,
