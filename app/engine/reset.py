@@ -104,6 +104,8 @@ class ResetRequest:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One event of the base run: as stored (`text`, to copy it byte for byte) and parsed."""
+
     event_id: int
     event_type: str
     event_time: datetime
@@ -163,9 +165,13 @@ async def reset(tx: Transition, req: ResetRequest) -> Run:
     await _rebuild(tx, new_run, base, pending)
     reapplied = _reapply(tx, new_run, after, pending, req.exclude, accepted)
     await reset_updates.carry(tx, new_run, started_id, accepted, reapplied)
+    reapplied_signals = (
+        sum(1 for e in after if e.event_type == E.WORKFLOW_EXECUTION_SIGNALED)
+        if ReapplyType.SIGNAL not in req.exclude
+        else 0
+    )
     new_run.set(
-        signal_count=pending.signals
-        + sum(1 for e in after if e.event_type == E.WORKFLOW_EXECUTION_SIGNALED),
+        signal_count=pending.signals + reapplied_signals,
         cancel_requested=pending.cancel_requested,
     )
     await workflow_tasks.schedule(tx, new_run)
