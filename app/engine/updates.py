@@ -24,6 +24,7 @@ from app.engine.limits import (
     MAX_UPDATES_IN_FLIGHT,
     MAX_UPDATES_PER_RUN,
 )
+from app.engine.operator_view import require_not_paused
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_key
@@ -181,6 +182,7 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
             "runs of stored definitions have no update handlers; send a signal instead",
             run_id=run.id,
         )
+    require_not_paused(run.data, "an update")  # Temporal's Workflow Pause
     in_flight, total, size = await _counts(tx, run)
     if in_flight >= MAX_IN_FLIGHT:
         raise RateLimited(
