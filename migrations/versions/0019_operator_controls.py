@@ -11,7 +11,7 @@ pending activities, and the options of the batch operations that use them.
   `operation_type` grows to 32 characters (UPDATE_ACTIVITY_OPTIONS).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
