@@ -23,7 +23,7 @@ export interface WorkerOptions {
   activities: Record<string, ActivityFunction>;
   /** Activities running at once (Temporal's `maxConcurrentActivityTaskExecutions`, default 100). */
   maxConcurrentActivityTaskExecutions?: number;
-  /** Polls open at once (Temporal's `maxConcurrentActivityTaskPolls`, default 2). */
+  /** Polls open at once (Temporal's `maxConcurrentActivityTaskPolls`; default 4, as the Python SDK). */
   maxConcurrentActivityTaskPolls?: number;
   /** After `shutdown()`, how long running activities may take before they are cancelled and failed (default 10 s). */
   shutdownGraceTime?: Duration;
@@ -67,7 +67,7 @@ export class Worker {
       taskQueue: options.taskQueue,
       activities: options.activities,
       maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
-      maxConcurrentActivityTaskPolls: options.maxConcurrentActivityTaskPolls ?? 2,
+      maxConcurrentActivityTaskPolls: options.maxConcurrentActivityTaskPolls ?? 4,
       shutdownGraceMs: msOf(options.shutdownGraceTime ?? '10s'),
       identity: options.identity ?? defaultIdentity(),
     };
@@ -137,7 +137,10 @@ export class Worker {
     const { connection, namespace, taskQueue, identity } = this.options;
     let failures = 0;
     while (this.stateValue === 'RUNNING') {
-      const room = Math.min(this.free(), MAX_BATCH);
+      // Each poll asks for its share of the slots, so the other polls stay open too: a task
+      // that arrives while one poll is on its way back is handed to another at once.
+      const share = Math.max(1, Math.floor(this.options.maxConcurrentActivityTaskExecutions / this.options.maxConcurrentActivityTaskPolls));
+      const room = Math.min(this.free(), share, MAX_BATCH);
       if (room <= 0) {
         await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
         continue;
