@@ -113,6 +113,20 @@ export class Worker {
   }
 
   /**
+   * Run the worker while `work` runs (a promise, or a function returning one), then shut it
+   * down gracefully: the value of `work`, once the worker has stopped. Temporal's `runUntil`.
+   */
+  async runUntil<T>(work: Promise<T> | (() => Promise<T>)): Promise<T> {
+    const running = this.run();
+    try {
+      return await (typeof work === 'function' ? work() : work);
+    } finally {
+      this.shutdown();
+      await running;
+    }
+  }
+
+  /**
    * Stop polling at once (open polls are ended), let running activities finish within the
    * grace time, then cancel and fail those still running; `run()` resolves when done.
    */

@@ -37,15 +37,9 @@ function newWorker(taskQueue, activities, options = {}) {
   return Worker.create({ connection: workerConnection, namespace: tenant.namespace, taskQueue, activities, ...options });
 }
 
-/** Run `worker` while `body` runs, then shut it down and wait for `run()`. */
-async function withWorker(worker, body) {
-  const running = worker.run();
-  try {
-    return await body();
-  } finally {
-    worker.shutdown();
-    await running;
-  }
+/** Run `worker` while `body` runs, then shut it down and wait for it to stop. */
+function withWorker(worker, body) {
+  return worker.runUntil(body);
 }
 
 describe('serving a stored definition', () => {
