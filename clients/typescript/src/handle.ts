@@ -20,6 +20,8 @@ import type { WorkflowClient } from './workflows.js';
 type Schemas = components['schemas'];
 export type HistoryEvent = Schemas['HistoryEvent'];
 export type WorkflowStatus = Schemas['RunStatus'];
+/** How a run ended (or that it has not): the result route's answer, or a run's description. */
+type Outcome = Pick<Schemas['WorkflowOutcome'], 'status' | 'result' | 'failure'>;
 
 /** A run as lists show it (Temporal's `WorkflowExecutionInfo`); the server's JSON in `raw`. */
 export interface WorkflowExecutionInfo {
@@ -116,28 +118,42 @@ export class WorkflowHandle<R = unknown> {
   async result(options: ResultOptions = {}): Promise<R> {
     const followRuns = options.followRuns ?? true;
     const startRun = followRuns ? (this.firstExecutionRunId ?? this.runId) : this.runId;
+    if (!followRuns && startRun) return this.outcome(await this.closedRun(startRun));
     for (;;) {
-      let outcome = await this.client.connection.call('get', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result', {
+      const outcome = await this.client.connection.call('get', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result', {
         path: this.route,
         query: { wait: 30, run_id: startRun ?? null },
       });
-      if (outcome.status === 'RUNNING') continue;
-      if (!followRuns && startRun && outcome.run_id !== startRun) {
-        // The server follows the chain; this run itself ended before the last one.
-        outcome = await this.client.connection.call('get', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/runs/{run_id}', {
-          path: { ...this.route, run_id: startRun },
-        });
-      }
-      if (outcome.status === 'COMPLETED') return outcome.result as R;
-      if (outcome.status === 'CONTINUED_AS_NEW') {
-        throw new WorkflowContinuedAsNewError((outcome as { continued_to_run_id?: string }).continued_to_run_id);
-      }
-      throw new WorkflowFailedError(
-        `workflow ${this.workflowId} ended ${outcome.status}`,
-        outcome.status,
-        fromFailure(outcome.failure as FailureJson | null),
-      );
+      // The result route follows the chain of runs to its last one and answers RUNNING
+      // after its 30 s wait: ask again.
+      if (outcome.status !== 'RUNNING') return this.outcome(outcome);
     }
+  }
+
+  /** The outcome of `runId` itself once it has closed (its close event waited for, 30 s a call). */
+  private async closedRun(runId: string): Promise<Outcome> {
+    for (;;) {
+      const page = await this.client.connection.call('get', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/history', {
+        path: this.route,
+        query: { run_id: runId, event_filter: 'close', wait_new_event: true, wait: 30 },
+      });
+      if (page.events.length > 0) break;
+    }
+    return this.client.connection.call('get', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/runs/{run_id}', {
+      path: { ...this.route, run_id: runId },
+    });
+  }
+
+  private outcome(outcome: Outcome): R {
+    if (outcome.status === 'COMPLETED') return outcome.result as R;
+    if (outcome.status === 'CONTINUED_AS_NEW') {
+      throw new WorkflowContinuedAsNewError((outcome as { continued_to_run_id?: string | null }).continued_to_run_id ?? undefined);
+    }
+    throw new WorkflowFailedError(
+      `workflow ${this.workflowId} ended ${outcome.status}`,
+      outcome.status,
+      fromFailure(outcome.failure as FailureJson | null),
+    );
   }
 
   /** The run's description: status, times, memo, search attributes, pending work (in `raw`). */

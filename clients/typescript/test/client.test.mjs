@@ -17,9 +17,11 @@ import {
   QueryFailedError,
   TerminatedFailure,
   UnauthenticatedError,
+  WorkflowContinuedAsNewError,
   WorkflowFailedError,
+  ApplicationFailure,
 } from '../dist/index.js';
-import { address, decideOnce, newTenant, unique } from './helpers.mjs';
+import { address, decideOnce, newTenant, raw, unique } from './helpers.mjs';
 
 let tenant;
 let client;
@@ -192,6 +194,67 @@ describe('workflow handle', () => {
     const other = await newTenant();
     const err = await other.client.workflow.getHandle(handle.workflowId).describe().catch((e) => e);
     assert.ok(err instanceof NotFoundError, String(err));
+  });
+});
+
+describe('result across runs', () => {
+  test('result() follows continue-as-new to the last run; with followRuns: false it throws WorkflowContinuedAsNewError', async () => {
+    const queue = `q-${unique()}`;
+    const handle = await client.workflow.start('CodeFirst', { workflowId: `can-${unique()}`, taskQueue: queue });
+    await decideOnce(tenant, queue, { commands: [{ command_type: 'CONTINUE_AS_NEW_WORKFLOW_EXECUTION', attributes: { input: ['again'] } }] });
+    const err = await handle.result({ followRuns: false }).catch((e) => e);
+    assert.ok(err instanceof WorkflowContinuedAsNewError, String(err));
+    assert.ok(err.newExecutionRunId && err.newExecutionRunId !== handle.runId);
+    const following = handle.result();
+    await decideOnce(tenant, queue, { commands: [{ command_type: 'COMPLETE_WORKFLOW_EXECUTION', attributes: { result: 'second run' } }] });
+    assert.equal(await following, 'second run');
+  });
+});
+
+describe('completing an activity by task token (client.activity)', () => {
+  /** Start a one-Task definition and take its activity task as a raw worker would. */
+  async function takeTask() {
+    const queue = `q-${unique()}`;
+    await client.definitions.put(`manual-${queue}`, { StartAt: 'Manual', States: { Manual: { Type: 'Task', Resource: `perdure:activity:${queue}:Manual`, HeartbeatSeconds: 30, End: true } } });
+    const handle = await client.workflow.start({ definition: `manual-${queue}` }, { workflowId: `manual-${unique()}`, input: {} });
+    const task = await raw('POST', `/api/v1/namespaces/${tenant.namespace}/task-queues/${queue}/activity-tasks/poll`, { identity: 'by-hand', wait: 10 }, tenant.apiKey);
+    return { handle, token: task.task_token };
+  }
+
+  test('heartbeat records details; fail ends the attempt with the error', async () => {
+    const { handle, token } = await takeTask();
+    await client.activity.heartbeat(token, { progress: 50 });
+    assert.deepEqual((await handle.describe()).raw.pending_activities[0].heartbeat_details, { progress: 50 });
+    await client.activity.fail(token, ApplicationFailure.nonRetryable('gave up', 'GaveUp'));
+    const err = await handle.result().catch((e) => e);
+    assert.equal(err.status, 'FAILED');
+    assert.equal(err.cause.type, 'GaveUp');
+  });
+
+  test('heartbeat throws CancelledFailure once cancellation is requested; reportCancellation records it', async () => {
+    const workflowQueue = `wq-${unique()}`;
+    const queue = `q-${unique()}`;
+    const handle = await client.workflow.start('CodeFirst', { workflowId: `acancel-${unique()}`, taskQueue: workflowQueue });
+    await decideOnce(tenant, workflowQueue, {
+      commands: [{ command_type: 'SCHEDULE_ACTIVITY_TASK', attributes: { activity_id: 'a1', activity_type: 'Manual', task_queue: queue, start_to_close_timeout: 60 } }],
+    });
+    const task = await raw('POST', `/api/v1/namespaces/${tenant.namespace}/task-queues/${queue}/activity-tasks/poll`, { identity: 'by-hand', wait: 10 }, tenant.apiKey);
+    await handle.signal('stop');
+    const scheduled = (await handle.fetchHistory()).events.find((e) => e.event_type === 'ACTIVITY_TASK_SCHEDULED');
+    await decideOnce(tenant, workflowQueue, {
+      commands: [{ command_type: 'REQUEST_CANCEL_ACTIVITY_TASK', attributes: { scheduled_event_id: scheduled.event_id } }],
+    });
+    await assert.rejects(client.activity.heartbeat(task.task_token), CancelledFailure);
+    await client.activity.reportCancellation(task.task_token, 'cleaned up');
+    const types = (await handle.fetchHistory()).events.map((e) => e.event_type);
+    assert.ok(types.includes('ACTIVITY_TASK_CANCELED'), types.join());
+    await handle.terminate();
+  });
+
+  test('complete finishes the activity with the result', async () => {
+    const { handle, token } = await takeTask();
+    await client.activity.complete(token, { done: 'by hand' });
+    assert.deepEqual(await handle.result(), { done: 'by hand' });
   });
 });
 

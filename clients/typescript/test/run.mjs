@@ -76,7 +76,7 @@ const files = readdirSync(here)
   .filter((f) => f.endsWith('.test.mjs'))
   .filter((f) => process.argv.length <= 2 || process.argv.slice(2).some((want) => f.includes(want)))
   .map((f) => join(here, f));
-const tests = spawn(process.execPath, ['--test', ...files], { env, stdio: 'inherit' });
+const tests = spawn(process.execPath, ['--test', '--test-timeout=60000', ...files], { env, stdio: 'inherit' });
 const code = await new Promise((ok) => tests.once('exit', (c) => ok(c ?? 1)));
 await stop();
 process.exit(code);
