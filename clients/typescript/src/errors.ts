@@ -23,6 +23,8 @@ export interface Problem {
 export class PerdureError extends Error {
   readonly status: number;
   readonly problem: Problem;
+  /** Seconds to wait before trying again, from a `Retry-After` answer (429, 503). */
+  retryAfter: number | undefined;
   constructor(message: string, status: number, problem: Problem) {
     super(message);
     this.name = new.target.name;
@@ -58,7 +60,7 @@ export class UnsupportedMediaTypeError extends PerdureError {}
 export class LimitExceededError extends PerdureError {}
 /** 422 `idempotency-key-reused`: the same Idempotency-Key with a different request. */
 export class IdempotencyKeyReusedError extends PerdureError {}
-/** 429 `rate-limited`: `retryAfter` seconds from the `Retry-After` answer when given. */
+/** 429 `rate-limited`: `retryAfter` says how many seconds to wait. */
 export class RateLimitedError extends PerdureError {}
 /** 503 `unavailable`: the server (or its database) cannot answer now; try again. */
 export class UnavailableError extends PerdureError {}

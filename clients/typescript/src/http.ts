@@ -176,7 +176,10 @@ export async function problemOf(response: Response): Promise<PerdureError> {
   } catch {
     problem = { detail: text || response.statusText };
   }
-  return problemError(response.status, problem);
+  const error = problemError(response.status, problem);
+  const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+  if (Number.isFinite(retryAfter)) error.retryAfter = retryAfter;
+  return error;
 }
 
 /** Wait `ms` milliseconds, or less when `signal` aborts. */

@@ -8,7 +8,15 @@
 import { defaultIdentity } from './client.js';
 import { splitArgs, msOf, type Duration } from './common.js';
 import { activityInfo, Context, type ActivityTask } from './context.js';
-import { ApplicationFailure, CancelledFailure, toFailure } from './errors.js';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  toFailure,
+  UnauthenticatedError,
+} from './errors.js';
 import { sleep, type Connection } from './http.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -58,6 +66,8 @@ export class Worker {
   private readonly polls = new AbortController();
   private slotWaiters: (() => void)[] = [];
   private completions: { task_token: string; result: unknown }[] = [];
+  /** A poll error no retry can mend (bad key, unknown namespace…): `run()` rejects with it. */
+  private fatal: Error | undefined;
   private flushing: Promise<void> | undefined;
 
   private constructor(options: WorkerOptions) {
@@ -102,6 +112,7 @@ export class Worker {
       const pollers = Array.from({ length: this.options.maxConcurrentActivityTaskPolls }, () => this.pollLoop());
       await Promise.all(pollers);
       await this.drain();
+      if (this.fatal) throw this.fatal;
       this.stateValue = 'STOPPED';
     } catch (err) {
       this.stateValue = 'FAILED';
@@ -171,10 +182,17 @@ export class Worker {
         failures = 0;
       } catch (err) {
         if (this.polls.signal.aborted) break;
-        // The server is restarting or briefly unreachable: back off (0.1 s doubling to 5 s)
-        // and poll again; a worker outlives its server's restarts.
+        if (isFatal(err)) {
+          // As Temporal's workers do on a bad namespace or credentials: stop, and say why.
+          this.fatal ??= err as Error;
+          this.shutdown();
+          break;
+        }
+        // The server is restarting, briefly unreachable or busy (429, 503): back off (0.1 s
+        // doubling to 5 s) and poll again; a worker outlives its server's restarts.
         failures++;
-        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), this.polls.signal);
+        const retryAfterMs = ((err as { retryAfter?: number }).retryAfter ?? 0) * 1000;
+        await sleep(Math.max(retryAfterMs, Math.min(5000, 100 * 2 ** Math.min(failures, 6))), this.polls.signal);
         continue;
       } finally {
         this.reserved -= room;
@@ -238,10 +256,14 @@ export class Worker {
       return;
     }
     const error = outcome.error;
-    if (context.cancellationSignal.aborted && error instanceof CancelledFailure) {
+    // Cancelled, and the activity gave up because of it: its own CancelledFailure, the
+    // signal's reason rethrown, or the AbortError of a fetch it passed the signal to.
+    const signal = context.cancellationSignal;
+    if (signal.aborted && (error instanceof CancelledFailure || error === signal.reason || (error as Error)?.name === 'AbortError')) {
+      const details = error instanceof CancelledFailure ? error.details : [];
       await connection.call('post', '/api/v1/namespaces/{namespace}/activity-tasks/canceled', {
         path: { namespace },
-        body: { task_token: taskToken, details: error.details.length ? error.details : null, identity },
+        body: { task_token: taskToken, details: details.length ? details : null, identity },
       });
       return;
     }
@@ -314,4 +336,14 @@ export class Worker {
     );
     while (this.flushing) await this.flushing;
   }
+}
+
+/** Errors of a poll that retrying cannot mend. */
+function isFatal(err: unknown): boolean {
+  return (
+    err instanceof UnauthenticatedError ||
+    err instanceof PermissionDeniedError ||
+    err instanceof NotFoundError ||
+    err instanceof InvalidArgumentError
+  );
 }

@@ -9,6 +9,7 @@ import {
   Connection,
   Context,
   heartbeatThrottleMs,
+  NotFoundError,
   Worker,
   WorkflowFailedError,
 } from '../dist/index.js';
@@ -376,6 +377,12 @@ describe('shutdown', () => {
     assert.equal(await withWorker(second, () => handle.result()), 'second worker');
     const failed = (await handle.fetchHistory()).events.find((e) => e.event_type === 'ACTIVITY_TASK_FAILED');
     assert.equal(failed.attributes.failure.type, 'WorkerShutdown');
+  });
+
+  test('a poll refused for good (unknown namespace) makes run() reject with it; the worker is FAILED', async () => {
+    const worker = await Worker.create({ connection: workerConnection, namespace: `nowhere-${unique()}`, taskQueue: 'q', activities: {} });
+    await assert.rejects(worker.run(), NotFoundError);
+    assert.equal(worker.getState(), 'FAILED');
   });
 
   test('run() twice is refused; shutdown before run() changes nothing', async () => {
