@@ -46,6 +46,8 @@ DOC_PAGES = [
     "docs/operating.md",
     "docs/messages.md",
     "docs/cli.md",
+    # Its programs are JavaScript: clients/typescript/test/docs.test.mjs runs them (make test-ts).
+    "docs/typescript.md",
 ]
 
 

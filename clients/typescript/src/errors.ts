@@ -52,6 +52,8 @@ export class ConflictError extends PerdureError {}
 export class AlreadyExistsError extends ConflictError {}
 /** 409 `failed-precondition`: e.g. signalling a closed run. */
 export class FailedPreconditionError extends PerdureError {}
+/** 409 `workflow-closed`: the run closed before it accepted the update. */
+export class WorkflowClosedError extends FailedPreconditionError {}
 /** 413 `payload-too-large`: a payload past 2 MiB. */
 export class PayloadTooLargeError extends PerdureError {}
 /** 415 `unsupported-media-type`. */
@@ -72,7 +74,8 @@ export class DeadlineExceededError extends PerdureError {}
 /** Temporal's name for an id already running (a start refused with 409 `already-exists`). */
 export const WorkflowExecutionAlreadyStartedError = AlreadyExistsError;
 
-const PROBLEM_CLASSES: Record<string, typeof PerdureError> = {
+/** The error class of each problem kind (the part of the `type` URI after PROBLEM_BASE). */
+export const PROBLEM_CLASSES: Readonly<Record<string, typeof PerdureError>> = {
   'invalid-argument': InvalidArgumentError,
   unauthenticated: UnauthenticatedError,
   'permission-denied': PermissionDeniedError,
@@ -81,6 +84,7 @@ const PROBLEM_CLASSES: Record<string, typeof PerdureError> = {
   conflict: ConflictError,
   'already-exists': AlreadyExistsError,
   'failed-precondition': FailedPreconditionError,
+  'workflow-closed': WorkflowClosedError,
   'payload-too-large': PayloadTooLargeError,
   'unsupported-media-type': UnsupportedMediaTypeError,
   'limit-exceeded': LimitExceededError,

@@ -3,7 +3,7 @@
  * cancel, terminate, describe and read the history of. Temporal's TypeScript handle, over
  * `/api/v1/namespaces/{namespace}/workflows/{workflow_id}/…`.
  *
- * A new per-workflow route (update, reset, …) is one method here: `this.route` gives the
+ * A new per-workflow route (reset, pause, …) is one method here: `this.route` gives the
  * path parameters every such route takes, and `this.runRef` the run it is aimed at.
  */
 import { dateOf, encodeArgs, secondsOf, type Duration } from './common.js';
@@ -15,6 +15,7 @@ import {
   type FailureJson,
 } from './errors.js';
 import type { components } from './generated/openapi.js';
+import { WorkflowUpdateHandle, type WorkflowUpdateStage } from './updates.js';
 import type { WorkflowClient } from './workflows.js';
 
 type Schemas = components['schemas'];
@@ -77,6 +78,13 @@ export interface HistoryOptions {
   pageSize?: number;
   /** Stop waiting (and end the iteration) when this aborts. */
   signal?: AbortSignal;
+}
+
+export interface WorkflowUpdateOptions {
+  /** The handler's arguments (an array, each one argument). */
+  args?: unknown[];
+  /** Deduplicates within a run: the same id again answers the same update. Made when absent. */
+  updateId?: string;
 }
 
 export interface QueryOptions {
@@ -201,6 +209,50 @@ export class WorkflowHandle<R = unknown> {
       throw new QueryFailedError(message, 400, { detail: message, failure: error });
     }
     return answer.answer as T;
+  }
+
+  /**
+   * Send an update and wait for its result (Temporal's `executeUpdate`):
+   * `WorkflowUpdateFailedError` when the handler failed or a validator rejected it,
+   * `FailedPreconditionError`/`ConflictError` when the run closed before accepting it.
+   */
+  async executeUpdate<T = unknown>(updateName: string, options: WorkflowUpdateOptions = {}): Promise<T> {
+    const handle = await this.startUpdate<T>(updateName, { ...options, waitForStage: 'COMPLETED' });
+    return handle.result();
+  }
+
+  /** Send an update and return once it reached `waitForStage` (ACCEPTED: its handler runs). */
+  async startUpdate<T = unknown>(
+    updateName: string,
+    options: WorkflowUpdateOptions & { waitForStage: WorkflowUpdateStage },
+  ): Promise<WorkflowUpdateHandle<T>> {
+    let answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update/{update_name}', {
+      path: { ...this.route, update_name: updateName },
+      body: {
+        args: options.args ?? [],
+        update_id: options.updateId ?? null,
+        run_id: this.runRef,
+        first_execution_run_id: this.firstExecutionRunId ?? null,
+        identity: this.client.identity,
+        wait_for_stage: options.waitForStage,
+        wait: 30,
+      },
+    });
+    const updateId = answer.update_ref.update_id;
+    const runId = answer.update_ref.workflow_execution.run_id;
+    // A 30 s wait ended before the stage: ask again (the same update id changes nothing).
+    while (answer.stage === 'ADMITTED' || (options.waitForStage === 'COMPLETED' && answer.stage !== 'COMPLETED')) {
+      answer = await this.client.connection.call('get', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/updates/{update_id}', {
+        path: { ...this.route, update_id: updateId },
+        query: { run_id: runId ?? null, wait: 30 },
+      });
+    }
+    return new WorkflowUpdateHandle<T>(this.client.connection, this.client.namespace, this.workflowId, updateId, runId, answer);
+  }
+
+  /** A handle on an update sent earlier (by its id). */
+  getUpdateHandle<T = unknown>(updateId: string): WorkflowUpdateHandle<T> {
+    return new WorkflowUpdateHandle<T>(this.client.connection, this.client.namespace, this.workflowId, updateId, this.runId);
   }
 
   /** Ask the workflow to cancel (its code decides what that means; a stored definition stops). */

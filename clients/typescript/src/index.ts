@@ -11,3 +11,4 @@ export * from './workflows.js';
 export * from './context.js';
 export * from './worker.js';
 export * from './webhooks.js';
+export * from './updates.js';

@@ -2,6 +2,7 @@
 // describe, history (with long-poll), signal-with-start, list/count, definitions, and the
 // typed errors of problem answers.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import {
   AlreadyExistsError,
@@ -20,6 +21,8 @@ import {
   WorkflowContinuedAsNewError,
   WorkflowFailedError,
   ApplicationFailure,
+  problemError,
+  PROBLEM_CLASSES,
 } from '../dist/index.js';
 import { address, decideOnce, newTenant, raw, unique } from './helpers.mjs';
 
@@ -299,6 +302,18 @@ describe('list and count', () => {
 });
 
 describe('problem types', () => {
+  test("every problem kind of the server's error tree has its class", () => {
+    // Read as text (the client imports nothing of app/): each `kind` of app/errors.py.
+    const source = readFileSync(new URL('../../../app/errors.py', import.meta.url), 'utf8');
+    const kinds = [...source.matchAll(/kind, title = (?:\d+, )?"([a-z-]+)"/g)].map((m) => m[1]);
+    assert.ok(kinds.length >= 16, kinds.join());
+    for (const kind of kinds) {
+      const error = problemError(409, { type: `https://perdure.dev/problems/${kind}`, detail: 'x' });
+      assert.ok(PROBLEM_CLASSES[kind], `no class for ${kind}`);
+      assert.equal(error.constructor, PROBLEM_CLASSES[kind]);
+    }
+  });
+
   test('a payload past 2 MiB is a PayloadTooLargeError', async () => {
     const handle = await client.workflow.start('CodeFirst', { workflowId: `big-${unique()}`, taskQueue: `q-${unique()}` });
     const err = await handle.signal('big', 'x'.repeat(2 * 1024 * 1024 + 10)).catch((e) => e);

@@ -1024,6 +1024,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update-with-start/{update_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a workflow (or take its running run) and send it an update
+         * @description Temporal's ExecuteMultiOperation (start + update). `id_conflict_policy` is required; `start_delay` is refused. Not atomic (as Temporal documents): a run it started stays started even if the update is rejected. The same request sent again (same `update.update_id`, and request id) answers the same.
+         */
+        post: operations["update_with_start_api_v1_namespaces__namespace__workflows__workflow_id__update_with_start__update_name__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update/{update_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a workflow an update and wait for it to be accepted or completed
+         * @description Temporal's UpdateWorkflowExecution. Answers when the update reaches `wait_for_stage` or `wait` seconds pass (200 with the stage reached: ask again, or poll GET …/updates/{update_id}). A validator's rejection is a COMPLETED outcome with a `failure`. 409 `workflow-closed` when the run closed before accepting it; 429 with Retry-After past 10 updates in flight; 409 past 2,000 updates in the run.
+         */
+        post: operations["update_workflow_api_v1_namespaces__namespace__workflows__workflow_id__update__update_name__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/updates/{update_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Poll an update's outcome (optionally waiting for it)
+         * @description Temporal's PollWorkflowExecutionUpdate: stage COMPLETED with the outcome, or the stage reached when `wait` seconds pass. 404 for an id the workflow does not have (a rejected update is not kept).
+         */
+        get: operations["poll_update_api_v1_namespaces__namespace__workflows__workflow_id__updates__update_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tenants": {
         parameters: {
             query?: never;
@@ -1605,6 +1665,13 @@ export interface components {
              * @description Who answers; defaults to the identity that polled the task.
              */
             identity?: string | null;
+            /**
+             * Messages
+             * @description Protocol messages answering the task's update requests (`{id, protocol_instance_id, body}`, body `@type` Acceptance, Rejection or Response); an Acceptance or Response is placed among `commands` by a PROTOCOL_MESSAGE command naming its `id` (docs/messages.md).
+             */
+            messages?: {
+                [key: string]: unknown;
+            }[];
             /**
              * Partial History
              * @description Send only the events after `previous_started_event_id` (for workers that cache runs); `history.after_event_id` says where the page starts.
@@ -2867,6 +2934,106 @@ export interface components {
             /** Workflow Id */
             workflow_id: string | null;
         };
+        /** UpdateAnswer */
+        UpdateAnswer: {
+            /**
+             * Outcome
+             * @description Once COMPLETED: `{success: result}` or `{failure: {...}}` (a validator's rejection included).
+             */
+            outcome?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Stage
+             * @description The stage reached (a rejection is COMPLETED).
+             * @enum {string}
+             */
+            stage: "ADMITTED" | "ACCEPTED" | "COMPLETED";
+            update_ref: components["schemas"]["UpdateRef"];
+        };
+        /** UpdateBody */
+        UpdateBody: {
+            /**
+             * Args
+             * @description The handler's arguments.
+             */
+            args?: unknown[];
+            /**
+             * First Execution Run Id
+             * @description Only if the run belongs to the chain started by this run.
+             */
+            first_execution_run_id?: string | null;
+            /** Header */
+            header?: {
+                [key: string]: unknown;
+            } | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Run Id
+             * @description Only this run (else the latest).
+             */
+            run_id?: string | null;
+            /**
+             * Update Id
+             * @description Deduplicates within a run: the same id again answers the same update and is never handled twice (a rejected id is delivered again). Made when absent.
+             */
+            update_id?: string | null;
+            /**
+             * Wait
+             * @description Seconds to wait for the stage (at most 30, like `result?wait=`); a wait that ends first answers with the stage reached, and the caller asks again.
+             * @default 30
+             */
+            wait?: number;
+            /**
+             * Wait For Stage
+             * @description ACCEPTED or COMPLETED (ADMITTED is refused, as in Temporal).
+             * @default COMPLETED
+             * @enum {string}
+             */
+            wait_for_stage?: "ADMITTED" | "ACCEPTED" | "COMPLETED";
+        };
+        /** UpdateFields */
+        UpdateFields: {
+            /**
+             * Args
+             * @description The handler's arguments.
+             */
+            args?: unknown[];
+            /** Header */
+            header?: {
+                [key: string]: unknown;
+            } | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Update Id
+             * @description Deduplicates within a run: the same id again answers the same update and is never handled twice (a rejected id is delivered again). Made when absent.
+             */
+            update_id?: string | null;
+            /**
+             * Wait
+             * @description Seconds to wait for the stage (at most 30, like `result?wait=`); a wait that ends first answers with the stage reached, and the caller asks again.
+             * @default 30
+             */
+            wait?: number;
+            /**
+             * Wait For Stage
+             * @description ACCEPTED or COMPLETED (ADMITTED is refused, as in Temporal).
+             * @default COMPLETED
+             * @enum {string}
+             */
+            wait_for_stage?: "ADMITTED" | "ACCEPTED" | "COMPLETED";
+        };
+        /** UpdateRef */
+        UpdateRef: {
+            /** Update Id */
+            update_id: string;
+            /** Workflow Execution */
+            workflow_execution: {
+                [key: string]: string;
+            };
+        };
         /** UpdateSchedule */
         UpdateSchedule: {
             /**
@@ -2882,6 +3049,69 @@ export interface components {
             search_attributes?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /** UpdateWithStart */
+        UpdateWithStart: {
+            /** Execution Timeout */
+            execution_timeout?: number | null;
+            /** @description Required: USE_EXISTING, FAIL or TERMINATE_EXISTING (Temporal's rule). */
+            id_conflict_policy?: components["schemas"]["IdConflictPolicy"] | null;
+            /** @default ALLOW_DUPLICATE */
+            id_reuse_policy?: components["schemas"]["IdReusePolicy"];
+            /** Identity */
+            identity?: string | null;
+            /** Input */
+            input?: unknown;
+            /** Memo */
+            memo?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Request Id
+             * @description Temporal's request id: the same request sent again with it gets the first answer and changes nothing (as the `Idempotency-Key` header, which it may replace).
+             */
+            request_id?: string | null;
+            /**
+             * Retry Policy
+             * @description Retry the whole workflow when a run fails or its run timeout passes (initial_interval, backoff_coefficient, maximum_interval, maximum_attempts, non_retryable_error_types); each retry is a new run of the same workflow id.
+             */
+            retry_policy?: {
+                [key: string]: unknown;
+            } | null;
+            /** Run Timeout */
+            run_timeout?: number | null;
+            /**
+             * Search Attributes
+             * @description Registered search attributes (`POST …/search-attributes`) → values of their types; filterable with `query` or `search_attribute=Name=value`.
+             */
+            search_attributes?: {
+                [key: string]: unknown;
+            } | null;
+            /** Start Delay */
+            start_delay?: number | null;
+            /** Task Queue */
+            task_queue: string;
+            /**
+             * Task Timeout
+             * @default 10
+             */
+            task_timeout?: number;
+            update: components["schemas"]["UpdateFields"];
+            /** Workflow Type */
+            workflow_type: string;
+        };
+        /** UpdateWithStartAnswer */
+        UpdateWithStartAnswer: {
+            /** Run Id */
+            run_id: string;
+            /**
+             * Started
+             * @description Whether this request started the run.
+             */
+            started: boolean;
+            update: components["schemas"]["UpdateAnswer"];
+            /** Workflow Id */
+            workflow_id: string;
         };
         /**
          * WaitingOn
@@ -3247,6 +3477,13 @@ export interface components {
             history: {
                 [key: string]: unknown;
             };
+            /**
+             * Messages
+             * @description Update requests for the workflow to accept or reject in this task: `{id, protocol_instance_id, event_id, body}`, body `@type` ...update.v1.Request (docs/messages.md).
+             */
+            messages?: {
+                [key: string]: unknown;
+            }[];
             /** Previous Started Event Id */
             previous_started_event_id: number;
             /** Run Id */
@@ -3285,6 +3522,13 @@ export interface components {
             history: {
                 [key: string]: unknown;
             };
+            /**
+             * Messages
+             * @description Update requests for the workflow to accept or reject in this task: `{id, protocol_instance_id, event_id, body}`, body `@type` ...update.v1.Request (docs/messages.md).
+             */
+            messages?: {
+                [key: string]: unknown;
+            }[];
             /** Previous Started Event Id */
             previous_started_event_id: number;
             /** @description Set when the poll hands out a query instead of a workflow task: answer it from `history` (the run's events so far) with `workflow-tasks/respond-query`. `task_token` is empty; no workflow task was started. */
@@ -9666,6 +9910,318 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_with_start_api_v1_namespaces__namespace__workflows__workflow_id__update_with_start__update_name__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A request id (1 to 200 printable ASCII characters, plain or as a quoted structured-field string). The same request sent again with it gets the first answer and changes nothing; a different request with it is refused with 422. Remembered for 24 hours at least, and while the run it reached is open. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Update name */
+                update_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWithStart"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWithStartAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_workflow_api_v1_namespaces__namespace__workflows__workflow_id__update__update_name__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Update name */
+                update_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    poll_update_api_v1_namespaces__namespace__workflows__workflow_id__updates__update_id__get: {
+        parameters: {
+            query?: {
+                run_id?: string | null;
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                update_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
