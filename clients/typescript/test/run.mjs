@@ -2,7 +2,7 @@
 // database of PERDURE_TEST_DATABASE_URL), run every test/*.test.mjs against it with
 // `node --test`, stop it. With PERDURE_ADDRESS set, the tests use that server instead (give
 // PERDURE_ADMIN_TOKEN, or PERDURE_API_KEY of an admin key).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -24,13 +24,29 @@ function freePort() {
   });
 }
 
+// As the Python suite does (tests/conftest.py): a PostgreSQL test database starts each run from
+// an empty schema (migrations run from scratch; nothing sealed with another run's dev secret
+// key is left), and commits without waiting for the disk.
+const RESET_POSTGRES = `
+import sys, sqlalchemy as sa
+url = sa.engine.make_url(sys.argv[1])
+engine = sa.create_engine(url)
+with engine.begin() as conn:
+    conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+    conn.execute(sa.text("CREATE SCHEMA public"))
+    conn.execute(sa.text(f'ALTER DATABASE "{url.database}" SET synchronous_commit = off'))
+engine.dispose()
+`;
+
 async function startServer() {
   const perdure = join(repository, '.venv', 'bin', 'perdure');
   if (!existsSync(perdure)) throw new Error(`${perdure} is missing: run 'make .venv/.installed' at the repository root`);
   const port = await freePort();
   const directory = mkdtempSync(join(tmpdir(), 'perdure-ts-'));
   const adminToken = randomBytes(16).toString('hex');
-  const databaseUrl = process.env.PERDURE_TEST_DATABASE_URL?.trim() || `sqlite+aiosqlite:///${directory}/perdure.db`;
+  const postgres = process.env.PERDURE_TEST_DATABASE_URL?.trim();
+  if (postgres) execFileSync(join(repository, '.venv', 'bin', 'python'), ['-c', RESET_POSTGRES, postgres], { stdio: 'inherit' });
+  const databaseUrl = postgres || `sqlite+aiosqlite:///${directory}/perdure.db`;
   const child = spawn(perdure, ['dev', '--port', String(port)], {
     cwd: directory,
     env: { ...process.env, PERDURE_DATABASE_URL: databaseUrl, PERDURE_ADMIN_TOKEN: adminToken, PERDURE_LOG_LEVEL: 'warning' },
