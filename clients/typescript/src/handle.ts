@@ -277,6 +277,11 @@ export class WorkflowHandle<R = unknown> {
    * yielded — what `temporal workflow show --follow` shows.
    */
   async *history(options: HistoryOptions = {}): AsyncGenerator<HistoryEvent, void, undefined> {
+    for await (const page of this.historyPages(options)) yield* page.events;
+  }
+
+  /** The history's pages as the route answers them (`run_id`, `events`). */
+  private async *historyPages(options: HistoryOptions): AsyncGenerator<{ run_id: string; events: HistoryEvent[] }, void, undefined> {
     let runId = this.runId;
     let token: string | undefined;
     for (;;) {
@@ -293,17 +298,22 @@ export class WorkflowHandle<R = unknown> {
       });
       // The first page names the run; later pages must read that same run.
       runId = page.run_id;
-      yield* page.events;
+      yield page;
       if (!page.next_page_token || options.signal?.aborted) return;
       token = page.next_page_token;
     }
   }
 
-  /** The whole history as one array (what a replay reads). */
-  async fetchHistory(): Promise<{ workflowId: string; runId: string | undefined; events: HistoryEvent[] }> {
+  /** The whole history of the run (the latest unless the handle names one) as one array. */
+  async fetchHistory(): Promise<{ workflowId: string; runId: string; events: HistoryEvent[] }> {
     const events: HistoryEvent[] = [];
-    for await (const event of this.history()) events.push(event);
-    return { workflowId: this.workflowId, runId: this.runId, events };
+    let runId = this.runId ?? '';
+    for await (const page of this.historyPages({})) {
+      runId = page.run_id;
+      events.push(...page.events);
+    }
+    return { workflowId: this.workflowId, runId, events };
   }
+
 }
 

@@ -119,7 +119,9 @@ describe('workflow handle', () => {
   test('signal is recorded with its arguments; history() reads the events oldest first', async () => {
     const handle = await client.workflow.start('CodeFirst', { workflowId: `sig-${unique()}`, taskQueue: `q-${unique()}` });
     await handle.signal('approve', { by: 'ana' }, 2);
-    const events = (await handle.fetchHistory()).events;
+    const history = await client.workflow.getHandle(handle.workflowId).fetchHistory();
+    assert.equal(history.runId, handle.runId);
+    const events = history.events;
     assert.equal(events[0].event_type, 'WORKFLOW_EXECUTION_STARTED');
     assert.deepEqual(events.map((e) => e.event_id), events.map((_, i) => i + 1));
     const signaled = events.find((e) => e.event_type === 'WORKFLOW_EXECUTION_SIGNALED');
