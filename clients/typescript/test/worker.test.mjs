@@ -332,6 +332,7 @@ describe('shutdown', () => {
     const running = worker.run();
     const first = await client.workflow.start({ definition: `drain-${queue}` }, { workflowId: `drain-${unique()}`, input: {} });
     await inside;
+    assert.equal(worker.inFlight, 1);
     worker.shutdown();
     assert.equal(worker.getState(), 'STOPPING');
     const later = await client.workflow.start({ definition: `drain-${queue}` }, { workflowId: `later-${unique()}`, input: {} });
