@@ -46,6 +46,7 @@ DOC_PAGES = [
     "docs/operating.md",
     "docs/messages.md",
     "docs/cli.md",
+    "docs/bounded-connections.md",
     # Its programs are JavaScript: clients/typescript/test/docs.test.mjs runs them (make test-ts).
     "docs/typescript.md",
 ]
