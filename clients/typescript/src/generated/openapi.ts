@@ -1177,7 +1177,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /**
+         * Prometheus metrics
+         * @description In development, open. In production, only with `Authorization: Bearer <PERDURE_METRICS_TOKEN>` when that is set (else 404): scrape PERDURE_METRICS_PORT instead.
+         */
         get: operations["metrics_metrics_get"];
         put?: never;
         post?: never;
@@ -1472,6 +1475,11 @@ export interface components {
              * @description Runs the filter matched when the job began.
              */
             total_operation_count: number;
+            /**
+             * Waiting For
+             * @description What a running job waits for, in one sentence (a loop to take it, its rate, or a take-over from a holder that stopped); in describe only.
+             */
+            waiting_for?: string | null;
         };
         /** BatchOperationPage */
         BatchOperationPage: {
@@ -1496,7 +1504,7 @@ export interface components {
             job_id?: string | null;
             /**
              * Max Operations Per Second
-             * @description Runs acted on per second, at most.
+             * @description Runs acted on per second, at most; at least one a minute (1/60).
              * @default 50
              */
             max_operations_per_second?: number;
@@ -2413,6 +2421,11 @@ export interface components {
         };
         /** ScheduleInfo */
         ScheduleInfo: {
+            /**
+             * Action Problem
+             * @description Why the action cannot run, in one sentence (its stored definition, or the version of it it names, was deleted); null when it can.
+             */
+            action_problem?: string | null;
             /** Buffer Dropped */
             buffer_dropped: number;
             /** Buffer Size */
@@ -10535,6 +10548,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
