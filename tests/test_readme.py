@@ -48,6 +48,8 @@ DOC_PAGES = [
     "docs/operations.md",
     "docs/cli.md",
     "docs/bounded-connections.md",
+    # Its programs are JavaScript: clients/typescript/test/docs.test.mjs runs them (make test-ts).
+    "docs/typescript.md",
 ]
 
 
