@@ -210,7 +210,7 @@ export interface paths {
         put?: never;
         /**
          * Start a batch operation on the runs a list filter matches
-         * @description Signal, cancel, terminate or delete (closed runs only) every run that matches `query` and started before now, at most `max_operations_per_second`. Runs as a durable job: it survives restarts and acts on each run once. 400 for a bad filter, 409 for a taken job id, 422 for a filter no index narrows on a large namespace, 429 when the namespace runs its `max_concurrent_batch_operations` (namespace setting, default 1) already.
+         * @description Signal, cancel, terminate, delete (closed runs only), reset (`reset_options`), pause or unpause every run that matches `query` and started before now, or pause, unpause, reset or change the options of their pending activities (`activity`), at most `max_operations_per_second`. Runs as a durable job: it survives restarts and acts on each run once. 400 for a bad filter, 409 for a taken job id, 422 for a filter no index narrows on a large namespace, 429 when the namespace runs its `max_concurrent_batch_operations` (namespace setting, default 1) already.
          */
         post: operations["start_batch_operation_api_v1_namespaces__namespace__batch_operations_post"];
         delete?: never;
@@ -785,6 +785,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause pending activities of a run
+         * @description Temporal 1.28's PauseActivity: no new attempt is dispatched; an attempt under way goes on, learns of the pause at its next heartbeat (`activity_paused`) and should stop; one that does not heartbeat runs to completion and, if it fails, is not retried until unpaused. No history event. 404 when the run has no such pending activity.
+         */
+        post: operations["pause_activities_api_v1_namespaces__namespace__workflows__workflow_id__activities_pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset pending activities of a run to attempt 1
+         * @description Heartbeat details are kept unless `clear_heartbeat_details`; a paused activity is unpaused unless `keep_paused`. An attempt under way learns of it at its next heartbeat (`activity_reset`).
+         */
+        post: operations["reset_activities_api_v1_namespaces__namespace__workflows__workflow_id__activities_reset_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/unpause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unpause pending activities of a run
+         * @description The next attempt is dispatched at once, the attempt count kept unless `reset_attempts`.
+         */
+        post: operations["unpause_activities_api_v1_namespaces__namespace__workflows__workflow_id__activities_unpause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/update-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the timeouts or retry policy of pending activities
+         * @description What is given replaces the activity's own, from its next attempt on; the schedule-to-close deadline moves at once.
+         */
+        post: operations["update_activity_options_api_v1_namespaces__namespace__workflows__workflow_id__activities_update_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/{activity_id}/canceled": {
         parameters: {
             query?: never;
@@ -910,6 +990,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a workflow: record everything, dispatch no workflow task
+         * @description Temporal's Workflow Pause. While paused, signals, activity outcomes, timer firings and cancel requests are recorded and the workflow sees them after unpause; no workflow task is dispatched; queries and updates are refused (409 `workflow-paused`); terminate, reset and the run's timeouts act as usual. Status PAUSED, event WORKFLOW_EXECUTION_PAUSED, search attribute TemporalPauseInfo. Pausing a paused run changes nothing; 409 for a closed run.
+         */
+        post: operations["pause_workflow_api_v1_namespaces__namespace__workflows__workflow_id__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/query/{query_name}": {
         parameters: {
             query?: never;
@@ -924,6 +1024,26 @@ export interface paths {
          * @description Waits up to `timeout` seconds (at most 30) for a worker polling the run's task queue; 504 when none answers. Closed runs are answered too, from their final state. A failing or unknown query handler answers 400 `query-failed`.
          */
         post: operations["query_workflow_api_v1_namespaces__namespace__workflows__workflow_id__query__query_name__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a workflow to a workflow task of one of its runs
+         * @description Terminates the workflow's open run with `reason` and starts a new run of the same id from the base run's history up to the chosen workflow task (an `event_id` or a `reset_type`), with the signals (and updates) received after it reapplied unless excluded. Pending timers keep their fire times, pending activities run again, open children stay connected. A retry with the same request id (`Idempotency-Key` or `request_id`) answers the first reset's new run. 400 for a point that is not a workflow task event of the run.
+         */
+        post: operations["reset_workflow_api_v1_namespaces__namespace__workflows__workflow_id__reset_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1018,6 +1138,26 @@ export interface paths {
          * @description A retry with the same request id (`Idempotency-Key` or `request_id`) gets the same answer instead of 409 for the run it closed.
          */
         post: operations["terminate_workflow_api_v1_namespaces__namespace__workflows__workflow_id__terminate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/unpause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unpause a paused workflow
+         * @description WORKFLOW_EXECUTION_UNPAUSED, and a workflow task at once so that the workflow sees what arrived while it was paused. 409 for a run that is not paused.
+         */
+        post: operations["unpause_workflow_api_v1_namespaces__namespace__workflows__workflow_id__unpause_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1244,6 +1384,37 @@ export interface components {
             /** Task Token */
             task_token: string;
         };
+        /** ActivityControlAnswer */
+        ActivityControlAnswer: {
+            /**
+             * Activities
+             * @description The activities acted on.
+             */
+            activities: components["schemas"]["ControlledActivity"][];
+            /** Run Id */
+            run_id: string;
+            /** Workflow Id */
+            workflow_id: string;
+        };
+        /**
+         * ActivityOptions
+         * @description Temporal's ActivityOptions (UpdateActivityOptions): what is given replaces the pending
+         *     activity's; what is left out stays. Used from the next attempt on.
+         */
+        ActivityOptions: {
+            /** Heartbeat Timeout */
+            heartbeat_timeout?: number | null;
+            /** Retry Policy */
+            retry_policy?: {
+                [key: string]: unknown;
+            } | null;
+            /** Schedule To Close Timeout */
+            schedule_to_close_timeout?: number | null;
+            /** Schedule To Start Timeout */
+            schedule_to_start_timeout?: number | null;
+            /** Start To Close Timeout */
+            start_to_close_timeout?: number | null;
+        };
         /** ActivityPollBatch */
         ActivityPollBatch: {
             /**
@@ -1414,6 +1585,46 @@ export interface components {
             /** Started */
             started: number;
         };
+        /**
+         * BatchActivityOptions
+         * @description A batch activity operation: which pending activities of each run, and the options of
+         *     the operation (`reason`, `reset_attempts`, … as the single-run calls take them).
+         */
+        BatchActivityOptions: {
+            /** Activity Id */
+            activity_id?: string | null;
+            activity_options?: components["schemas"]["ActivityOptions"] | null;
+            /** Activity Type */
+            activity_type?: string | null;
+            /**
+             * Clear Heartbeat Details
+             * @default false
+             */
+            clear_heartbeat_details?: boolean;
+            /**
+             * Keep Paused
+             * @default false
+             */
+            keep_paused?: boolean;
+            /**
+             * Match All
+             * @description Every pending activity of the run.
+             * @default false
+             */
+            match_all?: boolean;
+            /** Reason */
+            reason?: string | null;
+            /**
+             * Reset Attempts
+             * @default false
+             */
+            reset_attempts?: boolean;
+            /**
+             * Reset Heartbeat
+             * @default false
+             */
+            reset_heartbeat?: boolean;
+        };
         /** BatchFailure */
         BatchFailure: {
             /** Error */
@@ -1456,6 +1667,13 @@ export interface components {
             /** Max Operations Per Second */
             max_operations_per_second: number;
             operation_type: components["schemas"]["OperationType"];
+            /**
+             * Options
+             * @description RESET's `reset_options`, an activity operation's `activity`.
+             */
+            options?: {
+                [key: string]: unknown;
+            } | null;
             /** Query */
             query: string;
             /** Reason */
@@ -1490,6 +1708,8 @@ export interface components {
         };
         /** BatchOperationStart */
         BatchOperationStart: {
+            /** @description For PAUSE_ACTIVITY, UNPAUSE_ACTIVITY, RESET_ACTIVITY and UPDATE_ACTIVITY_OPTIONS: which pending activities of each run, and the options. */
+            activity?: components["schemas"]["BatchActivityOptions"] | null;
             /** Identity */
             identity?: string | null;
             /**
@@ -1516,6 +1736,8 @@ export interface components {
             query: string;
             /** Reason */
             reason?: string | null;
+            /** @description For RESET: where each run goes and what is reapplied. */
+            reset_options?: components["schemas"]["ResetOptions"] | null;
             /**
              * Signal Name
              * @description For SIGNAL: the signal to send.
@@ -1706,6 +1928,46 @@ export interface components {
             problem?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /** ControlledActivity */
+        ControlledActivity: {
+            /** Activity Id */
+            activity_id: string;
+            /** Activity Type */
+            activity_type: string;
+            /** Attempt */
+            attempt: number;
+            /** Heartbeat Details */
+            heartbeat_details: unknown;
+            /** Heartbeat Timeout */
+            heartbeat_timeout: number | null;
+            /** Last Failure */
+            last_failure: unknown;
+            /** Pause Info */
+            pause_info: {
+                [key: string]: unknown;
+            } | null;
+            /** Paused */
+            paused: boolean;
+            /** Retry Policy */
+            retry_policy: {
+                [key: string]: unknown;
+            } | null;
+            /** Schedule To Close Timeout */
+            schedule_to_close_timeout: number | null;
+            /** Schedule To Start Timeout */
+            schedule_to_start_timeout: number | null;
+            /** Scheduled Event Id */
+            scheduled_event_id: number;
+            /** Start To Close Timeout */
+            start_to_close_timeout: number | null;
+            /**
+             * State
+             * @description SCHEDULED, STARTED, BACKOFF, PAUSED or PAUSE_REQUESTED.
+             */
+            state: string;
+            /** Task Queue */
+            task_queue: string;
         };
         /** CountGroup */
         CountGroup: {
@@ -1916,6 +2178,18 @@ export interface components {
         };
         /** HeartbeatAnswer */
         HeartbeatAnswer: {
+            /**
+             * Activity Paused
+             * @description An operator paused the activity: stop this attempt (report it canceled); the next one waits for unpause. Present only when true.
+             * @default false
+             */
+            activity_paused?: boolean;
+            /**
+             * Activity Reset
+             * @description An operator reset the activity: stop this attempt (report it canceled); the next one is attempt 1. Present only when true.
+             * @default false
+             */
+            activity_reset?: boolean;
             /** Cancel Requested */
             cancel_requested: boolean;
         };
@@ -2121,12 +2395,45 @@ export interface components {
          * OperationType
          * @enum {string}
          */
-        OperationType: "SIGNAL" | "CANCEL" | "TERMINATE" | "DELETE";
+        OperationType: "SIGNAL" | "CANCEL" | "TERMINATE" | "DELETE" | "RESET" | "PAUSE" | "UNPAUSE" | "PAUSE_ACTIVITY" | "UNPAUSE_ACTIVITY" | "RESET_ACTIVITY" | "UPDATE_ACTIVITY_OPTIONS";
         /**
          * OverlapPolicy
          * @enum {string}
          */
         OverlapPolicy: "SKIP" | "BUFFER_ONE" | "BUFFER_ALL" | "CANCEL_OTHER" | "TERMINATE_OTHER" | "ALLOW_ALL";
+        /** PauseActivityBody */
+        PauseActivityBody: {
+            /** Activity Id */
+            activity_id?: string | null;
+            /** Activity Type */
+            activity_type?: string | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Match All
+             * @description Every pending activity of the run.
+             * @default false
+             */
+            match_all?: boolean;
+            /** Reason */
+            reason?: string | null;
+            /** Run Id */
+            run_id?: string | null;
+        };
+        /** PauseBody */
+        PauseBody: {
+            /** Identity */
+            identity?: string | null;
+            /** Reason */
+            reason?: string | null;
+            /**
+             * Request Id
+             * @description Temporal's request id: the same request sent again with it gets the first answer and changes nothing (as the `Idempotency-Key` header, which it may replace).
+             */
+            request_id?: string | null;
+            /** Run Id */
+            run_id?: string | null;
+        };
         /** PendingActivity */
         PendingActivity: {
             /** Activity Id */
@@ -2147,6 +2454,24 @@ export interface components {
             last_started_time: string | null;
             /** Last Worker Identity */
             last_worker_identity: string | null;
+            /**
+             * Next Attempt Schedule Time
+             * @description When a back-off ends and the next attempt is dispatched.
+             */
+            next_attempt_schedule_time?: string | null;
+            /**
+             * Pause Info
+             * @description Who paused it, why and when.
+             */
+            pause_info?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Paused
+             * @description Paused by an operator (activity controls).
+             * @default false
+             */
+            paused?: boolean;
             /** Scheduled Event Id */
             scheduled_event_id: number;
             /**
@@ -2295,6 +2620,113 @@ export interface components {
             /** Status */
             status: string;
         };
+        /**
+         * ReapplyType
+         * @description Temporal's `ResetReapplyExcludeType`s: what may be left out of the reapplied events.
+         * @enum {string}
+         */
+        ReapplyType: "SIGNAL" | "UPDATE";
+        /** ResetActivityBody */
+        ResetActivityBody: {
+            /** Activity Id */
+            activity_id?: string | null;
+            /** Activity Type */
+            activity_type?: string | null;
+            /**
+             * Clear Heartbeat Details
+             * @description Drop the details.
+             * @default false
+             */
+            clear_heartbeat_details?: boolean;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Keep Paused
+             * @description A paused activity stays paused.
+             * @default false
+             */
+            keep_paused?: boolean;
+            /**
+             * Match All
+             * @description Every pending activity of the run.
+             * @default false
+             */
+            match_all?: boolean;
+            /** Run Id */
+            run_id?: string | null;
+        };
+        /** ResetAnswer */
+        ResetAnswer: {
+            /**
+             * Base Run Id
+             * @description The run whose history the new run starts from.
+             */
+            base_run_id: string;
+            /**
+             * Run Id
+             * @description The new run.
+             */
+            run_id: string;
+            /** Workflow Id */
+            workflow_id: string;
+        };
+        /** ResetBody */
+        ResetBody: {
+            /** Build Id */
+            build_id?: string | null;
+            /**
+             * Event Id
+             * @description A WORKFLOW_TASK_COMPLETED, _FAILED, _TIMED_OUT or _STARTED event of the run (Temporal's workflow_task_finish_event_id). Give this or `reset_type`.
+             */
+            event_id?: number | null;
+            /** Identity */
+            identity?: string | null;
+            /** Reason */
+            reason: string;
+            /**
+             * Request Id
+             * @description Temporal's request id: the same request sent again with it gets the first answer and changes nothing (as the `Idempotency-Key` header, which it may replace).
+             */
+            request_id?: string | null;
+            /**
+             * Reset Reapply Exclude Types
+             * @description Events after the point NOT to reapply: SIGNAL, UPDATE. Both are reapplied by default.
+             */
+            reset_reapply_exclude_types?: components["schemas"]["ReapplyType"][];
+            /** @description FirstWorkflowTask, LastWorkflowTask, LastContinuedAsNew, or BuildId (the first workflow task completed by `build_id`). */
+            reset_type?: components["schemas"]["ResetType"] | null;
+            /**
+             * Run Id
+             * @description The run to reset (its base); the latest run when omitted.
+             */
+            run_id?: string | null;
+        };
+        /**
+         * ResetOptions
+         * @description Where a reset goes, and what it reapplies (also a batch RESET's `reset_options`).
+         */
+        ResetOptions: {
+            /** Build Id */
+            build_id?: string | null;
+            /**
+             * Event Id
+             * @description A WORKFLOW_TASK_COMPLETED, _FAILED, _TIMED_OUT or _STARTED event of the run (Temporal's workflow_task_finish_event_id). Give this or `reset_type`.
+             */
+            event_id?: number | null;
+            /**
+             * Reset Reapply Exclude Types
+             * @description Events after the point NOT to reapply: SIGNAL, UPDATE. Both are reapplied by default.
+             */
+            reset_reapply_exclude_types?: components["schemas"]["ReapplyType"][];
+            /** @description FirstWorkflowTask, LastWorkflowTask, LastContinuedAsNew, or BuildId (the first workflow task completed by `build_id`). */
+            reset_type?: components["schemas"]["ResetType"] | null;
+        };
+        /**
+         * ResetType
+         * @description Temporal's `ResetType`s, named as its CLI names them.
+         * @enum {string}
+         */
+        ResetType: "FirstWorkflowTask" | "LastWorkflowTask" | "LastContinuedAsNew" | "BuildId";
         /** RespondQuery */
         RespondQuery: {
             /** Answer */
@@ -2335,11 +2767,20 @@ export interface components {
             /** Workflow Id */
             workflow_id: string;
         };
+        /** RunRefAnswer */
+        RunRefAnswer: {
+            /** Run Id */
+            run_id: string;
+            /** Status */
+            status: string;
+            /** Workflow Id */
+            workflow_id: string;
+        };
         /**
          * RunStatus
          * @enum {string}
          */
-        RunStatus: "RUNNING" | "COMPLETED" | "FAILED" | "CANCELED" | "TERMINATED" | "CONTINUED_AS_NEW" | "TIMED_OUT";
+        RunStatus: "RUNNING" | "COMPLETED" | "FAILED" | "CANCELED" | "TERMINATED" | "CONTINUED_AS_NEW" | "TIMED_OUT" | "PAUSED";
         /** RunningAction */
         RunningAction: {
             /** First Execution Run Id */
@@ -2947,6 +3388,53 @@ export interface components {
             /** Workflow Id */
             workflow_id: string | null;
         };
+        /** UnpauseActivityBody */
+        UnpauseActivityBody: {
+            /** Activity Id */
+            activity_id?: string | null;
+            /** Activity Type */
+            activity_type?: string | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Match All
+             * @description Every pending activity of the run.
+             * @default false
+             */
+            match_all?: boolean;
+            /**
+             * Reset Attempts
+             * @description Start again from attempt 1.
+             * @default false
+             */
+            reset_attempts?: boolean;
+            /**
+             * Reset Heartbeat
+             * @description Drop the heartbeat details.
+             * @default false
+             */
+            reset_heartbeat?: boolean;
+            /** Run Id */
+            run_id?: string | null;
+        };
+        /** UpdateActivityOptionsBody */
+        UpdateActivityOptionsBody: {
+            /** Activity Id */
+            activity_id?: string | null;
+            activity_options: components["schemas"]["ActivityOptions"];
+            /** Activity Type */
+            activity_type?: string | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Match All
+             * @description Every pending activity of the run.
+             * @default false
+             */
+            match_all?: boolean;
+            /** Run Id */
+            run_id?: string | null;
+        };
         /** UpdateAnswer */
         UpdateAnswer: {
             /**
@@ -3135,10 +3623,10 @@ export interface components {
             activity_id: string | null;
             /**
              * Kind
-             * @description Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing is pending. `CALLBACK`: a stored definition's waitForTaskToken state.
+             * @description Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing is pending. `CALLBACK`: a stored definition's waitForTaskToken state. `PAUSED`: an operator paused the run (who and why in the message and `pause_info`).
              * @enum {string}
              */
-            kind: "WORKFLOW_TASK_NO_POLLER" | "ACTIVITY_NO_POLLER" | "WORKFLOW_TASK_STARTED" | "WORKFLOW_TASK_SCHEDULED" | "WORKFLOW_TASK_BACKOFF" | "ACTIVITY_RETRY_BACKOFF" | "ACTIVITY_STARTED" | "ACTIVITY_SCHEDULED" | "CHILD_WORKFLOW" | "TIMER" | "START_DELAY" | "SIGNAL" | "CALLBACK";
+            kind: "WORKFLOW_TASK_NO_POLLER" | "ACTIVITY_NO_POLLER" | "WORKFLOW_TASK_STARTED" | "WORKFLOW_TASK_SCHEDULED" | "WORKFLOW_TASK_BACKOFF" | "ACTIVITY_RETRY_BACKOFF" | "ACTIVITY_STARTED" | "ACTIVITY_SCHEDULED" | "CHILD_WORKFLOW" | "TIMER" | "START_DELAY" | "SIGNAL" | "CALLBACK" | "PAUSED";
             /**
              * Message
              * @description One sentence for a person.
@@ -3381,6 +3869,13 @@ export interface components {
             /** Memo */
             memo: unknown;
             parent: components["schemas"]["RunRef"] | null;
+            /**
+             * Pause Info
+             * @description While the run is PAUSED: who paused it (`identity`), why (`reason`), when (`pause_time`).
+             */
+            pause_info?: {
+                [key: string]: unknown;
+            } | null;
             /** Pending Activities */
             pending_activities: components["schemas"]["PendingActivity"][];
             /** Pending Children */
@@ -3391,6 +3886,23 @@ export interface components {
             pending_workflow_task: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Reset From Run Id
+             * @description The run this run was reset from (its base).
+             */
+            reset_from_run_id?: string | null;
+            /**
+             * Reset Points
+             * @description Temporal's auto-reset points: per build id (or worker identity) the first workflow task it completed (`first_workflow_task_completed_id`).
+             */
+            reset_points?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Reset Run Id
+             * @description The run the latest reset of this run started.
+             */
+            reset_run_id?: string | null;
             /** Result */
             result: unknown;
             /** Retry Policy */
@@ -8589,6 +9101,430 @@ export interface operations {
             };
         };
     };
+    pause_activities_api_v1_namespaces__namespace__workflows__workflow_id__activities_pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseActivityBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityControlAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reset_activities_api_v1_namespaces__namespace__workflows__workflow_id__activities_reset_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetActivityBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityControlAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unpause_activities_api_v1_namespaces__namespace__workflows__workflow_id__activities_unpause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnpauseActivityBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityControlAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_activity_options_api_v1_namespaces__namespace__workflows__workflow_id__activities_update_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateActivityOptionsBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityControlAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     canceled_by_id_api_v1_namespaces__namespace__workflows__workflow_id__activities__activity_id__canceled_post: {
         parameters: {
             query?: never;
@@ -9306,6 +10242,125 @@ export interface operations {
             };
         };
     };
+    pause_workflow_api_v1_namespaces__namespace__workflows__workflow_id__pause_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A request id (1 to 200 printable ASCII characters, plain or as a quoted structured-field string). The same request sent again with it gets the first answer and changes nothing; a different request with it is refused with 422. Remembered for 24 hours at least, and while the run it reached is open. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRefAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A limit would be exceeded, or an Idempotency-Key was used by another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     query_workflow_api_v1_namespaces__namespace__workflows__workflow_id__query__query_name__post: {
         parameters: {
             query?: never;
@@ -9409,6 +10464,125 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reset_workflow_api_v1_namespaces__namespace__workflows__workflow_id__reset_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A request id (1 to 200 printable ASCII characters, plain or as a quoted structured-field string). The same request sent again with it gets the first answer and changes nothing; a different request with it is refused with 422. Remembered for 24 hours at least, and while the run it reached is open. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A limit would be exceeded, or an Idempotency-Key was used by another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9837,6 +11011,125 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A limit would be exceeded, or an Idempotency-Key was used by another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unpause_workflow_api_v1_namespaces__namespace__workflows__workflow_id__unpause_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A request id (1 to 200 printable ASCII characters, plain or as a quoted structured-field string). The same request sent again with it gets the first answer and changes nothing; a different request with it is refused with 422. Remembered for 24 hours at least, and while the run it reached is open. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRefAnswer"];
                 };
             };
             /** @description Invalid argument */
