@@ -275,3 +275,41 @@ def decode_args(fn: Callable[..., Any], payload: Any) -> list[Any]:
             name = param.name if param else f"argument {index + 1}"
             raise TypeError(f"argument '{name}': {err}") from err
     return decoded
+
+
+from perdure._payloads import (  # noqa: E402 - Temporal's converter objects, over the above
+    BinaryNullPayloadConverter,
+    BinaryPlainPayloadConverter,
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    EncodingPayloadConverter,
+    JSONPlainPayloadConverter,
+    Payload,
+    PayloadCodec,
+    PayloadConverter,
+    default,
+)
+
+__all__ = [
+    "ArgumentCountError",
+    "Parameter",
+    "decode_args",
+    "encode_args",
+    "from_json",
+    "parameters",
+    "return_hint",
+    "split_args",
+    "to_json",
+    "BinaryNullPayloadConverter",
+    "BinaryPlainPayloadConverter",
+    "CompositePayloadConverter",
+    "DataConverter",
+    "DefaultPayloadConverter",
+    "EncodingPayloadConverter",
+    "JSONPlainPayloadConverter",
+    "Payload",
+    "PayloadCodec",
+    "PayloadConverter",
+    "default",
+]

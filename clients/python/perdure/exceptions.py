@@ -6,6 +6,8 @@ is, e.g., an `ActivityError` whose `cause` is the `ApplicationError` the activit
 
 from __future__ import annotations
 
+from datetime import timedelta
+from enum import IntEnum
 from typing import Any
 
 
@@ -69,8 +71,18 @@ class FailureError(PerdureError):
         return self.__cause__
 
 
+class ApplicationErrorCategory(IntEnum):
+    """How an application failure is reported: BENIGN ones (expected, e.g. a poll that found
+    nothing yet) are logged at DEBUG, not as errors (Temporal's categories)."""
+
+    UNSPECIFIED = 0
+    BENIGN = 1
+
+
 class ApplicationError(FailureError):
-    """An error raised by user code. `non_retryable=True` stops activity retries at once."""
+    """An error raised by user code. `non_retryable=True` stops activity retries at once;
+    `next_retry_delay` replaces the retry policy's back-off for the next attempt; `category`
+    BENIGN keeps the worker from logging it as a failure."""
 
     def __init__(
         self,
@@ -78,11 +90,15 @@ class ApplicationError(FailureError):
         *details: Any,
         type: str | None = None,  # noqa: A002 - Temporal's name
         non_retryable: bool = False,
+        next_retry_delay: timedelta | None = None,
+        category: ApplicationErrorCategory = ApplicationErrorCategory.UNSPECIFIED,
     ) -> None:
         super().__init__(message)
         self.details = list(details)
         self.type = type
         self.non_retryable = non_retryable
+        self.next_retry_delay = next_retry_delay
+        self.category = ApplicationErrorCategory(category)
 
 
 class TimeoutError(FailureError):  # noqa: A001 - Temporal's name
@@ -191,6 +207,10 @@ def to_failure(err: BaseException) -> dict[str, Any]:
             non_retryable=err.non_retryable,
             details=err.details or None,
         )
+        if err.category != ApplicationErrorCategory.UNSPECIFIED:
+            failure["category"] = err.category.name
+        if err.next_retry_delay is not None:
+            failure["next_retry_delay"] = err.next_retry_delay.total_seconds()
     elif isinstance(err, TimeoutError):
         failure.update(type="TimeoutError", timeout_type=err.type)
     elif isinstance(err, CancelledError):
@@ -257,6 +277,12 @@ def from_failure(failure: dict[str, Any] | None) -> BaseException:
             *(details if isinstance(details, list) else [details] if details is not None else []),
             type=kind,
             non_retryable=bool(failure.get("non_retryable")),
+            next_retry_delay=timedelta(seconds=failure["next_retry_delay"])
+            if failure.get("next_retry_delay") is not None
+            else None,
+            category=ApplicationErrorCategory.__members__.get(
+                str(failure.get("category")), ApplicationErrorCategory.UNSPECIFIED
+            ),
         )
         if cause is not None:
             err.__cause__ = cause

@@ -8,14 +8,16 @@ later history event resolves. Use only these (and plain asyncio on them) inside 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from enum import IntEnum
+from typing import Any, TypeVar, overload
 
+from perdure import _unsafe as unsafe
+from perdure._workflow_logging import LoggerAdapter, logger
 from perdure.common import (
     ARG_UNSET,
     ActivityCancellationType,
@@ -26,35 +28,76 @@ from perdure.common import (
     arg_or_args,
     seconds,
 )
-from perdure.exceptions import ContinueAsNewError
+from perdure.exceptions import ContinueAsNewError, NondeterminismError
 
 __all__ = [
     "ActivityCancellationType",
     "ChildWorkflowCancellationType",
+    "LoggerAdapter",
+    "NondeterminismError",
     "ParentClosePolicy",
+    "logger",
+    "unsafe",
 ]
 
 T = TypeVar("T")
+ClassType = TypeVar("ClassType", bound=type)
+CallableType = TypeVar("CallableType", bound=Callable[..., Any])
+
+
+class HandlerUnfinishedPolicy(IntEnum):
+    """What to do when the workflow finishes while a signal handler is still running
+    (Temporal's: warn, or abandon quietly)."""
+
+    WARN_AND_ABANDON = 1
+    ABANDON = 2
+
+
+class UnfinishedSignalHandlersWarning(RuntimeWarning):
+    """The workflow finished while signal handlers (policy WARN_AND_ABANDON) were running."""
 
 
 @dataclass
 class WorkflowDefinition:
-    """A `@workflow.defn` class: its type name, run method, signal and query handlers, and the
-    exception types that fail the workflow (besides Temporal's, see `failure_exception_types`)."""
+    """A `@workflow.defn` class: its type name, run method, signal and query handlers (a
+    dynamic one under the key None), and the exception types that fail the workflow (besides
+    Temporal's, see `failure_exception_types`)."""
 
     name: str
     cls: type
     run_fn: Callable[..., Any]
-    signals: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    queries: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    signals: dict[str | None, Callable[..., Any]] = field(default_factory=dict)
+    queries: dict[str | None, Callable[..., Any]] = field(default_factory=dict)
     failure_exception_types: tuple[type[BaseException], ...] = ()
+    dynamic: bool = False
+    # `@workflow.init` on `__init__`: the constructor takes the run's arguments.
+    init_takes_args: bool = False
+    sandboxed: bool = True
+
+
+@overload
+def defn(cls: ClassType) -> ClassType: ...
+
+
+@overload
+def defn(
+    *,
+    name: str | None = None,
+    sandboxed: bool = True,
+    dynamic: bool = False,
+    failure_exception_types: Sequence[type[BaseException]] = (),
+    versioning_behavior: Any = None,
+) -> Callable[[ClassType], ClassType]: ...
 
 
 def defn(
     cls: type | None = None,
     *,
     name: str | None = None,
+    sandboxed: bool = True,
+    dynamic: bool = False,
     failure_exception_types: Sequence[type[BaseException]] = (),
+    versioning_behavior: Any = None,
 ) -> Any:
     """Mark a class as a workflow; exactly one method must be `@workflow.run`.
 
@@ -63,12 +106,19 @@ def defn(
     `asyncio.TimeoutError`, or an instance of `failure_exception_types` (or of the worker's
     `workflow_failure_exception_types`); any other exception (a bug such as `KeyError`) fails
     only the workflow task, which is retried, so the run stays open until fixed code is
-    deployed (Temporal's rule)."""
+    deployed (Temporal's rule).
+
+    `dynamic=True` makes it the worker's workflow for every type it has no class for: its run
+    method takes one parameter, the arguments as `Sequence[RawValue]` (Temporal's dynamic
+    workflows). `sandboxed` is accepted for Temporal's code: Perdure has no sandbox, workflow
+    code always runs unsandboxed (determinism is the code's duty, as with `sandboxed=False`)."""
+    if dynamic and name:
+        raise ValueError("a dynamic workflow takes no name")
 
     def wrap(c: type) -> type:
         run_fn = None
-        signals: dict[str, Callable[..., Any]] = {}
-        queries: dict[str, Callable[..., Any]] = {}
+        signals: dict[str | None, Callable[..., Any]] = {}
+        queries: dict[str | None, Callable[..., Any]] = {}
         for klass in reversed(c.__mro__):
             for attr in vars(klass).values():
                 if getattr(attr, "__perdure_run__", False):
@@ -80,7 +130,15 @@ def defn(
         if run_fn is None:
             raise TypeError(f"workflow {c.__name__} has no @workflow.run method")
         definition = WorkflowDefinition(
-            name or c.__name__, c, run_fn, signals, queries, tuple(failure_exception_types)
+            "" if dynamic else name or c.__name__,
+            c,
+            run_fn,
+            signals,
+            queries,
+            tuple(failure_exception_types),
+            dynamic=dynamic,
+            init_takes_args=getattr(c.__init__, "__perdure_init__", False),
+            sandboxed=sandboxed,
         )
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
         c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]
@@ -90,29 +148,63 @@ def defn(
     return wrap(cls) if cls is not None else wrap
 
 
+def init(init_fn: CallableType) -> CallableType:
+    """Mark `__init__` as taking the workflow's arguments (the same parameters as the run
+    method), so that state is ready before signal handlers run (Temporal's `@workflow.init`)."""
+    if init_fn.__name__ != "__init__":
+        raise ValueError("@workflow.init goes on __init__")
+    init_fn.__perdure_init__ = True  # type: ignore[attr-defined]
+    return init_fn
+
+
 def run(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Mark the async method that is the workflow's body."""
     fn.__perdure_run__ = True  # type: ignore[attr-defined]
     return fn
 
 
-def signal(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Mark a method (sync or async) that handles a signal of its name (or `name`)."""
+def signal(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    dynamic: bool | None = False,
+    unfinished_policy: HandlerUnfinishedPolicy = HandlerUnfinishedPolicy.WARN_AND_ABANDON,
+    description: str | None = None,
+) -> Any:
+    """Mark a method (sync or async) that handles a signal of its name (or `name`).
+
+    `dynamic=True`: it handles every signal without a handler of its own, called with the
+    signal's name and its arguments as `Sequence[RawValue]`. `unfinished_policy` says whether
+    the workflow finishing while this handler still runs is warned about (Temporal's
+    `UnfinishedSignalHandlersWarning`)."""
+    if dynamic and name:
+        raise ValueError("a dynamic signal handler takes no name")
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         f.__perdure_signal__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = name or f.__name__  # type: ignore[attr-defined]
+        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined]
+        f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined]
         return f
 
     return wrap(fn) if fn is not None else wrap
 
 
-def query(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Mark a sync method that answers a query from the workflow's state (it must not change it)."""
+def query(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    dynamic: bool | None = False,
+    description: str | None = None,
+) -> Any:
+    """Mark a sync method that answers a query from the workflow's state (it must not change
+    it). `dynamic=True`: it answers every query without a handler of its own, called with the
+    query's name and its arguments as `Sequence[RawValue]`."""
+    if dynamic and name:
+        raise ValueError("a dynamic query handler takes no name")
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         f.__perdure_query__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = name or f.__name__  # type: ignore[attr-defined]
+        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined]
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -127,8 +219,32 @@ def definition(cls: Any) -> WorkflowDefinition:
 
 
 @dataclass(frozen=True)
+class ParentInfo:
+    """The parent of a child workflow run."""
+
+    namespace: str
+    run_id: str
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    """The root of a chain of child workflows."""
+
+    run_id: str
+    workflow_id: str
+
+
+# Temporal's server suggests continue-as-new past 4 Ki events or 4 MiB of history
+# (limit.historyCount.suggestContinueAsNew, limit.historySize.suggestContinueAsNew).
+SUGGEST_CONTINUE_AS_NEW_EVENTS = 4 * 1024
+SUGGEST_CONTINUE_AS_NEW_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Info:
-    """What a workflow run knows about itself."""
+    """What a workflow run knows about itself (Temporal's `workflow.Info`, plus Perdure's
+    `parent_workflow_id` / `parent_run_id` beside `parent`)."""
 
     namespace: str
     workflow_id: str
@@ -146,6 +262,34 @@ class Info:
     task_timeout: timedelta | None
     memo: Any
     search_attributes: dict[str, Any]
+    parent: ParentInfo | None = None
+    root: RootInfo | None = None
+    cron_schedule: str | None = None
+    retry_policy: RetryPolicy | None = None
+    workflow_start_time: datetime | None = None
+    original_execution_run_id: str | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw_memo(self) -> dict[str, Any]:
+        """The memo as its fields (plain JSON values)."""
+        return dict(self.memo) if isinstance(self.memo, dict) else {}
+
+    def get_current_history_length(self) -> int:
+        """Events in this run's history as of the current workflow task."""
+        return int(_instance().last_event_id)
+
+    def get_current_history_size(self) -> int:
+        """An estimate of this run's history size in bytes (its events as JSON)."""
+        return int(_instance().history_bytes)
+
+    def is_continue_as_new_suggested(self) -> bool:
+        """True once the history is long enough that a new run should take over (Temporal's
+        server thresholds: 4 Ki events or 4 MiB)."""
+        return (
+            self.get_current_history_length() >= SUGGEST_CONTINUE_AS_NEW_EVENTS
+            or self.get_current_history_size() >= SUGGEST_CONTINUE_AS_NEW_BYTES
+        )
 
 
 def _instance() -> Any:
@@ -186,37 +330,108 @@ def in_workflow() -> bool:
     return current_instance_or_none() is not None
 
 
-class _Unsafe:
-    @staticmethod
-    def is_replaying() -> bool:
-        """True while the workflow re-runs past history (side effects must be skipped)."""
-        return bool(_instance().replaying)
+def time_ns() -> int:
+    """`now()` in nanoseconds since the epoch."""
+    return int(_instance().now.timestamp() * 1_000_000_000)
 
 
-unsafe = _Unsafe()
+def new_random() -> _random.Random:
+    """A new deterministic random generator, seeded from `random()`."""
+    return _random.Random(_instance().random.getrandbits(64))
 
 
-class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """`workflow.logger`: silent during replay; adds the workflow ids to each record."""
-
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
-        from perdure._runtime import current_instance_or_none
-
-        inst = current_instance_or_none()
-        if inst is not None and inst.replaying:
-            return False
-        return self.logger.isEnabledFor(level)
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        from perdure._runtime import current_instance_or_none
-
-        inst = current_instance_or_none()
-        if inst is not None:
-            msg = f"{msg} ({{'workflow_id': '{inst.info.workflow_id}', 'run_id': '{inst.info.run_id}'}})"
-        return msg, kwargs
+def instance() -> Any:
+    """The running workflow's object (the `@workflow.defn` class instance)."""
+    found = _instance().obj
+    if found is None:
+        raise RuntimeError("the workflow object is not created yet")
+    return found
 
 
-logger = _ReplaySafeLogger(logging.getLogger("perdure.workflow"), {})
+def memo() -> dict[str, Any]:
+    """The run's memo fields (plain JSON values)."""
+    return info().raw_memo
+
+
+_NO_DEFAULT: Any = object()
+
+
+def memo_value(key: str, default: Any = _NO_DEFAULT, *, type_hint: Any = None) -> Any:
+    """One memo field, read as `type_hint`; `default` when absent (else `KeyError`)."""
+    from perdure.converter import from_json
+
+    fields = memo()
+    if key not in fields:
+        if default is _NO_DEFAULT:
+            raise KeyError(f"memo has no field '{key}'")
+        return default
+    return from_json(fields[key], type_hint)
+
+
+def payload_converter() -> Any:
+    """The payload converter workflow code may use (e.g. on a dynamic handler's RawValues)."""
+    from perdure.converter import default
+
+    return default().payload_converter
+
+
+def is_failure_exception(err: BaseException) -> bool:
+    """Whether `err` escaping the workflow would fail it (else only the workflow task)."""
+    return bool(_instance().is_failure_exception(err))
+
+
+def get_current_details() -> str:
+    """The run's current details (set by `set_current_details`)."""
+    return str(_instance().current_details)
+
+
+def set_current_details(description: str) -> None:
+    """Describe what the run is doing now (kept with the run's instance)."""
+    _instance().current_details = description
+
+
+def all_handlers_finished() -> bool:
+    """True when no signal handler is running: `await workflow.wait_condition(
+    workflow.all_handlers_finished)` before returning lets them finish (Temporal's idiom)."""
+    return not _instance().handlers.running
+
+
+async def wait(
+    fs: Iterable[Any],
+    *,
+    timeout: timedelta | float | None = None,  # noqa: ASYNC109 - Temporal's name
+    return_when: str = asyncio.ALL_COMPLETED,
+) -> tuple[list[Any], list[Any]]:
+    """`asyncio.wait` made deterministic: the done and pending lists keep the order the
+    futures were given in (a set's order would differ between replays). A `timeout` is a
+    durable timer."""
+    given = [asyncio.ensure_future(f) for f in fs]
+    done, _ = await asyncio.wait(given, timeout=seconds(timeout), return_when=return_when)
+    return [f for f in given if f in done], [f for f in given if f not in done]
+
+
+def as_completed(
+    fs: Iterable[Any],
+    *,
+    timeout: timedelta | float | None = None,  # noqa: ASYNC109 - Temporal's name
+) -> Iterator[Awaitable[Any]]:
+    """`asyncio.as_completed` made deterministic: awaitables that give each future's outcome
+    in the order they finish (ties in the order given); `timeout` bounds them all."""
+    given = [asyncio.ensure_future(f) for f in fs]
+    finished: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
+    for future in given:
+        future.add_done_callback(finished.put_nowait)
+    limit = seconds(timeout)
+    deadline = None if limit is None else asyncio.get_running_loop().time() + limit
+
+    async def next_one() -> Any:
+        if deadline is None:
+            return await (await finished.get())
+        left = deadline - asyncio.get_running_loop().time()
+        return await (await asyncio.wait_for(finished.get(), max(left, 0)))
+
+    for _ in given:
+        yield next_one()
 
 
 async def sleep(duration: timedelta | float) -> None:
@@ -242,9 +457,14 @@ def _activity_name(activity: Any) -> str:
     if isinstance(activity, str):
         return activity
     defn_ = getattr(activity, "__perdure_activity__", None)
+    if defn_ is None and isinstance(activity, type):
+        # A class whose `__call__` is the activity (Temporal's `*_activity_class`).
+        defn_ = getattr(activity.__call__, "__perdure_activity__", None)
     if defn_ is None:
         raise TypeError(f"{activity!r} is not an @activity.defn function or a name")
-    return defn_.name
+    if defn_.dynamic:
+        raise TypeError("a dynamic activity is called by the name of the type it serves")
+    return str(defn_.name)
 
 
 def start_activity(
@@ -270,7 +490,8 @@ def start_activity(
     hint): a value of another type fails the workflow task with `TypeError`."""
     from perdure.converter import return_hint
 
-    hint = result_type or (return_hint(activity) if callable(activity) else None)
+    target = activity.__call__ if isinstance(activity, type) else activity
+    hint = result_type or (return_hint(target) if callable(target) else None)
     return _instance().schedule_activity(
         _activity_name(activity),
         arg_or_args(arg, args),
@@ -290,6 +511,27 @@ def start_activity(
 
 async def execute_activity(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
     """Run an activity and wait for its result (ActivityError if it finally fails)."""
+    return await start_activity(activity, arg, **options)
+
+
+def start_activity_method(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`start_activity` of an `@activity.defn` method given as `Class.method` (the worker
+    registers it as `instance.method`)."""
+    return start_activity(activity, arg, **options)
+
+
+async def execute_activity_method(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`execute_activity` of an `@activity.defn` method given as `Class.method`."""
+    return await start_activity(activity, arg, **options)
+
+
+def start_activity_class(activity: type, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`start_activity` of a class whose `__call__` is the activity."""
+    return start_activity(activity, arg, **options)
+
+
+async def execute_activity_class(activity: type, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`execute_activity` of a class whose `__call__` is the activity."""
     return await start_activity(activity, arg, **options)
 
 
@@ -422,3 +664,56 @@ def get_external_workflow_handle(
 ) -> ExternalWorkflowHandle:
     """A handle to signal or cancel another workflow from this one."""
     return ExternalWorkflowHandle(workflow_id, run_id)
+
+
+def get_external_workflow_handle_for(
+    workflow: Any, workflow_id: str, *, run_id: str | None = None
+) -> ExternalWorkflowHandle:
+    """`get_external_workflow_handle`, typed by the workflow's class or run method (Temporal's
+    form; the type is for the type checker only)."""
+    return ExternalWorkflowHandle(workflow_id, run_id)
+
+
+# -- handlers registered while the workflow runs ------------------------------------------------
+
+
+def get_signal_handler(name: str) -> Callable[..., Any] | None:
+    """The handler of signal `name` (a method bound to the workflow, or one set at run time)."""
+    return _instance().handlers.signal_handler(name)
+
+
+def set_signal_handler(name: str, handler: Callable[..., Any] | None) -> None:
+    """Handle signal `name` with `handler` (its arguments as sent); None removes it. Signals of
+    that name that arrived without a handler (buffered) are delivered to it at once, in order."""
+    _instance().handlers.set_signal(name, handler)
+
+
+def get_dynamic_signal_handler() -> Callable[..., Any] | None:
+    """The handler of signals without a handler of their own."""
+    return _instance().handlers.signal_handler(None)
+
+
+def set_dynamic_signal_handler(handler: Callable[..., Any] | None) -> None:
+    """Handle every signal without a handler of its own with `handler(name, args)` (args a
+    `Sequence[RawValue]`); every buffered signal is delivered to it at once."""
+    _instance().handlers.set_signal(None, handler)
+
+
+def get_query_handler(name: str) -> Callable[..., Any] | None:
+    """The handler of query `name`."""
+    return _instance().handlers.query_handler(name)
+
+
+def set_query_handler(name: str, handler: Callable[..., Any] | None) -> None:
+    """Answer query `name` with `handler` (sync; its arguments as sent); None removes it."""
+    _instance().handlers.set_query(name, handler)
+
+
+def get_dynamic_query_handler() -> Callable[..., Any] | None:
+    """The handler of queries without a handler of their own."""
+    return _instance().handlers.query_handler(None)
+
+
+def set_dynamic_query_handler(handler: Callable[..., Any] | None) -> None:
+    """Answer every query without a handler of its own with `handler(name, args)`."""
+    _instance().handlers.set_query(None, handler)
