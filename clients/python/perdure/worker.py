@@ -97,7 +97,9 @@ class Worker:
             self.workflows[d.name] = d
         self.dynamic_workflow = self.workflows.pop("", None)
         self.activities: dict[str, activity_mod.ActivityDefinition] = {}
-        for fn in activities:
+        for given in activities:
+            # An instance whose `__call__` is the activity runs as that bound method.
+            fn = given if inspect.isroutine(given) else given.__call__
             d2 = activity_mod.definition(fn)
             if inspect.ismethod(fn):
                 # `activities=[obj.method]`: call the method on its instance, as Temporal does.
