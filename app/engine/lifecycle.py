@@ -221,6 +221,8 @@ async def create_run(
         # The parent's row is locked by this transaction (it is completing a workflow task).
         parent.set(children_started=parent.children_started + 1)
     tx.observe("workflow_started", (run.namespace_id,))
+    # Checked (and Temporal's lists of one unwrapped) before the event records them.
+    await search_attributes.upsert(tx, run, req.search_attributes)
     tx.append(
         run,
         E.WORKFLOW_EXECUTION_STARTED,
@@ -245,7 +247,6 @@ async def create_run(
             "retry_policy": load(req.retry_policy_text),
         },
     )
-    await search_attributes.upsert(tx, run, req.search_attributes)
     if delay:
         await tx.add_timer_after(run, workflow_tasks.TIMER_FIRST_TASK_BACKOFF, delay)
     else:

@@ -768,8 +768,9 @@ class Client:
 
         return ScheduleHandle(self, id)
 
-    def list_schedules(self, *, page_size: int = 100) -> AsyncIterator[Any]:
-        """The namespace's schedules by id (an async iterator over pages)."""
+    def list_schedules(self, *, page_size: int = 100) -> Any:
+        """The namespace's schedules by id: an async iterator over pages, which may also be
+        awaited first as Temporal's coroutine is (`async for s in await ...`)."""
         from perdure import schedules
 
         return schedules.list_schedules(self, page_size=page_size)
