@@ -49,6 +49,7 @@ class Command:
     result_type: Any = None
     cancellation_type: str | None = None
     handle: Any = None  # the ActivityHandle or ChildWorkflowHandle workflow code holds
+    started_event_id: int | None = None  # a child's CHILD_WORKFLOW_EXECUTION_STARTED
 
     def body(self) -> dict[str, Any]:
         return {"command_type": self.command_type, "attributes": self.attributes}
@@ -100,6 +101,7 @@ class ChildWorkflowHandle(_Operation):
     def __init__(self, instance: WorkflowInstance, command: Command, workflow_id: str) -> None:
         self._command = command
         self.id = workflow_id
+        self.namespace = instance.namespace
         self.first_execution_run_id: str | None = None
         super().__init__(instance, command.future, f"child workflow {workflow_id}")
 
@@ -130,9 +132,18 @@ def _result(value: Any, command: Command) -> Any:
         ) from err
 
 
-def _activity_cancelled(command: Command, cause: BaseException) -> ActivityError:
+def _activity_cancelled(
+    command: Command,
+    cause: BaseException,
+    *,
+    started_event_id: int | None = None,
+    identity: str | None = None,
+) -> ActivityError:
     return ActivityError(
         "activity canceled",
+        scheduled_event_id=command.event_id or 0,
+        started_event_id=started_event_id or 0,
+        identity=identity or "",
         activity_type=command.attributes["activity_type"],
         activity_id=command.attributes["activity_id"],
         retry_state="CANCEL_REQUESTED",
@@ -140,11 +151,19 @@ def _activity_cancelled(command: Command, cause: BaseException) -> ActivityError
     )
 
 
-def _child_failed(command: Command, cause: BaseException) -> ChildWorkflowError:
+def _child_failed(
+    command: Command, cause: BaseException, retry_state: str | None = None
+) -> ChildWorkflowError:
+    handle = command.handle
     return ChildWorkflowError(
         "child workflow execution failed",
+        namespace=handle.namespace if handle is not None else "",
         workflow_id=command.attributes["workflow_id"],
+        run_id=(handle.first_execution_run_id if handle is not None else None) or "",
         workflow_type=command.attributes["workflow_type"],
+        initiated_event_id=command.event_id or 0,
+        started_event_id=command.started_event_id or 0,
+        retry_state=retry_state,
         cause=cause,
     )
 

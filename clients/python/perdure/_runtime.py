@@ -482,13 +482,19 @@ class WorkflowInstance:
             elif kind == "ACTIVITY_TASK_CANCELED":
                 future.set_exception(
                     _activity_cancelled(
-                        command, CancelledError("activity canceled", a.get("details"))
+                        command,
+                        CancelledError("activity canceled", a.get("details")),
+                        started_event_id=a.get("started_event_id"),
+                        identity=a.get("identity"),
                     )
                 )
             else:
                 future.set_exception(
                     ActivityError(
                         "activity task failed",
+                        scheduled_event_id=command.event_id or 0,
+                        started_event_id=int(a.get("started_event_id") or 0),
+                        identity=str(a.get("identity") or ""),
                         activity_type=command.attributes["activity_type"],
                         activity_id=command.attributes["activity_id"],
                         retry_state=a.get("retry_state"),
@@ -520,6 +526,7 @@ class WorkflowInstance:
                 return
             handle = command.handle
             handle.first_execution_run_id = (a.get("workflow_execution") or {}).get("run_id")
+            command.started_event_id = event["event_id"]
             if not command.start_future.done():
                 command.start_future.set_result(handle)
         elif kind.startswith("CHILD_WORKFLOW_EXECUTION_"):
@@ -534,7 +541,9 @@ class WorkflowInstance:
                 future.set_result(_result(a.get("result"), command))
             else:
                 failure = a.get("failure") or {"message": kind, "type": "CanceledError"}
-                future.set_exception(_child_failed(command, from_failure(failure)))
+                future.set_exception(
+                    _child_failed(command, from_failure(failure), a.get("retry_state"))
+                )
         elif kind in (
             "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED",
             "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",

@@ -19,7 +19,7 @@ from perdure.common import (
     arg_or_args,
     seconds,
 )
-from perdure.converter import encode_args, from_json, return_hint, to_json
+from perdure.converter import DataConverter, encode_args, from_json, return_hint, to_json
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
     ApplicationError,
@@ -105,12 +105,15 @@ class WorkflowHandle:
         workflow_id: str,
         *,
         run_id: str | None = None,
+        result_run_id: str | None = None,
         first_execution_run_id: str | None = None,
         result_type: Any = None,
     ) -> None:
         self.client = client
         self.id = workflow_id
         self.run_id = run_id
+        # The run `result()` starts following from (Temporal's `result_run_id`).
+        self.result_run_id = result_run_id or run_id
         self.first_execution_run_id = first_execution_run_id
         self.result_type = result_type
         self._path = f"/workflows/{segment(workflow_id)}"
@@ -126,7 +129,11 @@ class WorkflowHandle:
         it does not fit); `WorkflowFailureError` unless it completed. Without `follow_runs`
         only this run counts: `WorkflowContinuedAsNewError` if it continued as new."""
         params: dict[str, Any] = {"wait": 30}
-        start_run = self.run_id if not follow_runs else self.first_execution_run_id or self.run_id
+        start_run = (
+            self.result_run_id
+            if not follow_runs
+            else self.first_execution_run_id or self.result_run_id
+        )
         if start_run:
             params["run_id"] = start_run
         local = self.client.local_outcomes.watch(start_run)
@@ -294,6 +301,51 @@ class WorkflowHandle:
                 return {"workflow_id": self.id, "run_id": run_id, "events": events}
             params = {"run_id": run_id, "next_page_token": page["next_page_token"]}
 
+    async def fetch_history_events(
+        self,
+        *,
+        page_size: int | None = None,
+        next_page_token: str | None = None,
+        wait_new_event: bool = False,
+        event_filter_type: str = "ALL_EVENT",
+        skip_archival: bool = False,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The run's history events (JSON, as the server gives them), page by page.
+
+        `wait_new_event` long-polls for events not written yet (the iterator ends when the
+        run closes); `event_filter_type="CLOSE_EVENT"` gives only the closing event, as
+        Temporal's `WorkflowHistoryEventFilterType`; there is no archival to skip."""
+        params: dict[str, Any] = {
+            "event_filter": "close" if str(event_filter_type).endswith("CLOSE_EVENT") else "all"
+        }
+        if self.run_id:
+            params["run_id"] = self.run_id
+        if page_size:
+            params["page_size"] = page_size
+        if wait_new_event:
+            params["wait_new_event"] = "true"
+        token = next_page_token
+        while True:
+            if token:
+                params["next_page_token"] = token
+            r = await self.client.http.call(
+                "GET",
+                f"{self._path}/history",
+                params=params,
+                long=wait_new_event,
+                rpc_metadata=rpc_metadata,
+                rpc_timeout=rpc_timeout,
+            )
+            page = r.json()
+            params["run_id"] = page["run_id"]  # later pages read the same run
+            for event in page["events"]:
+                yield event
+            token = page.get("next_page_token")
+            if not token:
+                return
+
 
 class AsyncActivityHandle:
     """An activity completed from outside its worker (the worker raised
@@ -362,6 +414,33 @@ def _handler_name(handler: Any) -> str:
     return name
 
 
+class WorkflowExecutionAsyncIterator:
+    """`list_workflows`'s answer: the runs (Temporal's iterator, with `map_histories`)."""
+
+    def __init__(
+        self, client: Client, runs: AsyncIterator[WorkflowExecution], limit: int | None
+    ) -> None:
+        self._client = client
+        self._runs = runs
+        self._left = limit
+
+    def __aiter__(self) -> WorkflowExecutionAsyncIterator:
+        return self
+
+    async def __anext__(self) -> WorkflowExecution:
+        if self._left is not None:
+            if self._left <= 0:
+                raise StopAsyncIteration
+            self._left -= 1
+        return await self._runs.__anext__()
+
+    async def map_histories(self, **options: Any) -> AsyncIterator[Any]:
+        """Each listed run's history (what `WorkflowHandle.fetch_history()` gives)."""
+        async for run in self:
+            handle = self._client.get_workflow_handle(run.id, run_id=run.run_id)
+            yield await handle.fetch_history(**options)
+
+
 class Client:
     """A connection to a Perdure namespace. Make one with `await Client.connect(...)`."""
 
@@ -371,6 +450,7 @@ class Client:
         # Workers of this process by task queue: a start may hand them its first task (eager).
         self.local_workers: dict[str, list[Any]] = {}
         self.local_outcomes = LocalOutcomes()
+        self.data_converter = DataConverter.default
 
     @property
     def namespace(self) -> str:
@@ -382,21 +462,46 @@ class Client:
         cls,
         target_host: str | None = None,
         *,
-        api_key: str | None = None,
         namespace: str | None = None,
-        identity: str | None = None,
+        api_key: str | None = None,
+        data_converter: DataConverter | None = None,
+        interceptors: Sequence[Any] = (),
+        default_workflow_query_reject_condition: Any = None,
+        tls: bool | Any = False,
+        retry_config: Any = None,
+        keep_alive_config: Any = None,
         rpc_metadata: Mapping[str, str] | None = None,
+        identity: str | None = None,
+        lazy: bool = False,
+        runtime: Any = None,
+        http_connect_proxy_config: Any = None,
+        plugins: Sequence[Any] = (),
     ) -> Client:
         """Connect to a server (defaults: env PERDURE_ADDRESS, PERDURE_API_KEY,
         PERDURE_NAMESPACE, then http://127.0.0.1:8233 and namespace `default`);
-        `rpc_metadata` are HTTP headers sent with every call."""
+        `rpc_metadata` are HTTP headers sent with every call.
+
+        Unless `lazy`, the server is asked who the key belongs to (one `GET /api/v1/me`), so a
+        wrong address raises `ConnectError` at once and a wrong key `RPCError` (401), as
+        Temporal's connect checks the server. An address without a scheme takes `https://`
+        with `tls` (True or a TLS config: the system's trust store), else `http://`.
+        `data_converter`'s codec is applied to payloads (see perdure.converter); the other
+        Temporal options are accepted for its code and listed in the README's table."""
         address = target_host or os.environ.get("PERDURE_ADDRESS") or DEFAULT_ADDRESS
         if "://" not in address:
-            address = "http://" + address
+            address = ("https://" if tls else "http://") + address
         key = api_key if api_key is not None else os.environ.get("PERDURE_API_KEY")
         ns = namespace or os.environ.get("PERDURE_NAMESPACE") or "default"
         identity = identity or f"{os.getpid()}@{os.uname().nodename}"
-        return cls(Http(address, key, ns, rpc_metadata), identity)
+        client = cls(Http(address, key, ns, rpc_metadata), identity)
+        client.data_converter = data_converter or DataConverter.default
+        if not lazy:
+            try:
+                await client.http.check()
+            except BaseException:
+                await client.close()
+                raise
+        return client
 
     async def close(self) -> None:
         """Close the HTTP connections."""
@@ -678,7 +783,7 @@ class Client:
             params.append(("search_attribute", f"{name}={json.dumps(value)}"))
         return params
 
-    async def list_workflows(
+    def list_workflows(
         self,
         query: str | None = None,
         *,
@@ -691,10 +796,43 @@ class Client:
         closed_before: datetime | None = None,
         search_attributes: dict[str, Any] | None = None,
         page_size: int = 100,
-    ) -> AsyncIterator[WorkflowExecution]:
+        limit: int | None = None,
+    ) -> WorkflowExecutionAsyncIterator:
         """Runs matching a list filter (Temporal's, e.g. `"WorkflowType = 'Pay' AND
         ExecutionStatus = 'Failed'"`) and the other filters, newest first unless the filter
-        says ORDER BY: an async iterator over pages."""
+        says ORDER BY: an async iterator over pages (at most `limit` runs), whose
+        `map_histories()` fetches each run's history."""
+        return WorkflowExecutionAsyncIterator(
+            self,
+            self._list_workflows(
+                query,
+                status=status,
+                workflow_type=workflow_type,
+                workflow_id_prefix=workflow_id_prefix,
+                started_after=started_after,
+                started_before=started_before,
+                closed_after=closed_after,
+                closed_before=closed_before,
+                search_attributes=search_attributes,
+                page_size=page_size,
+            ),
+            limit,
+        )
+
+    async def _list_workflows(
+        self,
+        query: str | None,
+        *,
+        status: str | None,
+        workflow_type: str | None,
+        workflow_id_prefix: str | None,
+        started_after: datetime | None,
+        started_before: datetime | None,
+        closed_after: datetime | None,
+        closed_before: datetime | None,
+        search_attributes: dict[str, Any] | None,
+        page_size: int,
+    ) -> AsyncIterator[WorkflowExecution]:
         params = self._filters(
             status,
             workflow_type,
