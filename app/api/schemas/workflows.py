@@ -74,6 +74,14 @@ class StartFields(Body):
     )
     identity: Identity | None = None
     request_id: RequestId = None
+    cron_schedule: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Temporal's cron workflows: five-field cron (UTC, or prefixed "
+        "`CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron "
+        "time, the first included; a failed run does not stop the chain, cancel and "
+        "terminate do.",
+    )
 
 
 class StartWorkflow(StartFields):

@@ -560,8 +560,13 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        cron_schedule: str = "",
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
+
+        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or prefixed
+        `CRON_TZ=<zone>`): every run, the first included, starts at the next cron time as a
+        new run of the same id; a failed run does not stop the chain, cancel or terminate do.
 
         Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
         a new run of the same workflow id, and `result()` follows the retries; `start_signal`
@@ -607,6 +612,8 @@ class Client:
             search_attributes,
         )
         body["id_conflict_policy"] = str(id_conflict_policy)
+        if cron_schedule:
+            body["cron_schedule"] = cron_schedule
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id

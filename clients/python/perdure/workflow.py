@@ -560,8 +560,10 @@ async def start_child_workflow(
     retry_policy: RetryPolicy | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
+    cron_schedule: str = "",
 ) -> Any:
     """Start a child workflow; returns its handle (an asyncio task of its result) once started.
+    `cron_schedule` makes it a cron workflow (see `Client.start_workflow`).
 
     `retry_policy` retries the child as new runs of its id when a run fails or times out.
     Cancelling the handle cancels the child as `cancellation_type` says (Temporal's default:
@@ -584,6 +586,7 @@ async def start_child_workflow(
             "retry_policy": retry_policy.to_json() if retry_policy is not None else None,
             "memo": memo,
             "search_attributes": search_attributes,
+            "cron_schedule": cron_schedule or None,
         },
         cancellation_type=ChildWorkflowCancellationType(cancellation_type),
         result_type=hint,
