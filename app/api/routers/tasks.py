@@ -101,6 +101,7 @@ async def complete_workflow_task(
         [c.model_dump() for c in body.commands],
         body.identity,
         return_new_task=body.return_new_workflow_task,
+        force_new_task=body.force_create_new_workflow_task,
     )
     claim = answer["workflow_task"]
     return FastJSON(

@@ -357,6 +357,11 @@ class CompleteWorkflowTask(Body):
         description="Send only the events after `previous_started_event_id` (for workers that cache runs); "
         "`history.after_event_id` says where the page starts.",
     )
+    force_create_new_workflow_task: bool = Field(
+        default=False,
+        description="Temporal's: schedule another workflow task at once although nothing new "
+        "happened (a worker running a local activity past 80 % of the task timeout).",
+    )
 
 
 class FailureBody(BaseModel):

@@ -22,8 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from perdure._handlers import Handlers
+from perdure._local_activities import LocalActivities
+from perdure._local_activities import is_marker as is_local_marker
 from perdure._operations import (
+    COMMAND_EVENTS,
     IDENTITY_FIELDS,
+    MAY_LEAVE_NO_EVENT,
     ActivityHandle,
     ChildWorkflowHandle,
     Command,
@@ -56,24 +60,7 @@ from perdure.workflow import Info, ParentInfo, WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
 
-# Event type recorded for each command type (what replay compares).
-COMMAND_EVENTS = {
-    "ACTIVITY_TASK_SCHEDULED": "SCHEDULE_ACTIVITY_TASK",
-    "ACTIVITY_TASK_CANCEL_REQUESTED": "REQUEST_CANCEL_ACTIVITY_TASK",
-    "TIMER_STARTED": "START_TIMER",
-    "TIMER_CANCELED": "CANCEL_TIMER",
-    "START_CHILD_WORKFLOW_EXECUTION_INITIATED": "START_CHILD_WORKFLOW_EXECUTION",
-    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION",
-    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION",
-    "MARKER_RECORDED": "RECORD_MARKER",
-    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
-    "WORKFLOW_EXECUTION_COMPLETED": "COMPLETE_WORKFLOW_EXECUTION",
-    "WORKFLOW_EXECUTION_FAILED": "FAIL_WORKFLOW_EXECUTION",
-    "WORKFLOW_EXECUTION_CANCELED": "CANCEL_WORKFLOW_EXECUTION",
-    "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION",
-}
-# Commands the server may drop without an event (the target finished first).
-MAY_LEAVE_NO_EVENT = {"REQUEST_CANCEL_ACTIVITY_TASK", "CANCEL_TIMER"}
+
 # Attributes that must agree between a command and its recorded event.
 
 _current: contextvars.ContextVar[WorkflowInstance | None] = contextvars.ContextVar(
@@ -227,6 +214,7 @@ class WorkflowInstance:
         self._handler_failure: BaseException | None = None
         self._task_failure: WorkflowTaskFailure | None = None
         self.handlers = Handlers(self)
+        self.local = LocalActivities(self)
         self.read_only = False  # while a query runs
         self.history_bytes = 0
         self.current_details = ""
@@ -258,6 +246,9 @@ class WorkflowInstance:
                 if following == "WORKFLOW_TASK_COMPLETED":
                     self._activate(event, replaying=True)
                     self.last_started_event_id = event["event_id"]
+            elif is_local_marker(event):
+                # A local activity's outcome: it settles the activity, never a command.
+                self.local.apply((event.get("attributes") or {}).get("details") or {})
             elif kind in COMMAND_EVENTS:
                 self._match(event)
             elif kind not in (
@@ -342,6 +333,19 @@ class WorkflowInstance:
             _current.reset(token)
             asyncio._set_running_loop(previous)
         return list(self.new_commands)
+
+    def step(self, action: Callable[[], Any]) -> None:
+        """Do `action` on the run's loop, then let workflow code go as far as it can (a local
+        activity settled in the middle of a workflow task)."""
+        previous = asyncio._get_running_loop()
+        asyncio._set_running_loop(self.loop)
+        token = _current.set(self)
+        try:
+            action()
+            self._run_until_blocked()
+        finally:
+            _current.reset(token)
+            asyncio._set_running_loop(previous)
 
     def _run_until_blocked(self) -> None:
         while not self.closed:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from perdure import _local_activities as local_activities
 from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
 from perdure._payloads import to_raw_values
@@ -349,6 +350,16 @@ class Worker:
             instance = self._instance_for(task)
             events = await self._full_history(task, known_up_to=instance.last_event_id)
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
+            local_left = None
+            if instance.local.to_run():
+                # Local activities run here, inside this workflow task (it may be replaced by
+                # the next one when it is heartbeated).
+                following = await local_activities.execute(self, instance, task)
+                if following is None:
+                    local_left = task
+                else:
+                    task = following
+                    commands = list(instance.new_commands)
         except (NondeterminismError, WorkflowTaskFailure) as err:
             self.cache.pop(run_id, None)
             self.client.local_outcomes.left(run_id)
@@ -381,6 +392,10 @@ class Worker:
                     "identity": self.identity,
                 },
             )
+            return None
+        if local_left is not None:
+            self.cache.pop(run_id, None)  # the server gave no task back after a heartbeat
+            self.client.local_outcomes.left(run_id)
             return None
         self._remember(instance)
         response = await self._post(

@@ -720,3 +720,22 @@ def get_dynamic_query_handler() -> Callable[..., Any] | None:
 def set_dynamic_query_handler(handler: Callable[..., Any] | None) -> None:
     """Answer every query without a handler of its own with `handler(name, args)`."""
     _instance().handlers.set_query(None, handler)
+
+
+from perdure._workflow_local import (  # noqa: E402 - they read this module's helpers
+    execute_local_activity,
+    execute_local_activity_class,
+    execute_local_activity_method,
+    start_local_activity,
+    start_local_activity_class,
+    start_local_activity_method,
+)
+
+__all__ += [
+    "execute_local_activity",
+    "execute_local_activity_class",
+    "execute_local_activity_method",
+    "start_local_activity",
+    "start_local_activity_class",
+    "start_local_activity_method",
+]
