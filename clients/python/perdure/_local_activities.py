@@ -292,6 +292,10 @@ async def execute(
 async def _heartbeat(
     worker: Any, instance: WorkflowInstance, task: dict[str, Any]
 ) -> dict[str, Any] | None:
+    from perdure import _codec
+
+    for command in instance.new_commands:
+        await _codec.encode_fields(worker.codec, command.attributes)
     response = await worker._post(
         "/workflow-tasks/complete",
         {
@@ -309,6 +313,7 @@ async def _heartbeat(
     if following is None:
         return None
     events = await worker._full_history(following, known_up_to=instance.last_event_id)
+    await worker._decode_events(events)
     instance.feed(events, final_started_event_id=following["started_event_id"])
     return following
 

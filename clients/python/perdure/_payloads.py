@@ -8,6 +8,7 @@ stands for the JSON value itself.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from abc import ABC, abstractmethod
@@ -197,6 +198,45 @@ DataConverter.default = DataConverter()
 def default() -> DataConverter:
     """The default data converter (plain JSON, no codec)."""
     return DataConverter.default
+
+
+def envelope(payload: Payload) -> dict[str, Any]:
+    """A payload as it travels when it is not plain JSON (Temporal's HTTP API form):
+    `{"metadata": {"encoding": "<base64>", ...}, "data": "<base64>"}`."""
+    return {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+        "data": base64.b64encode(payload.data).decode(),
+    }
+
+
+def is_envelope(value: Any) -> bool:
+    """Whether a JSON value is a payload envelope (an object of exactly `metadata`, `data`)."""
+    return (
+        isinstance(value, dict)
+        and value.keys() == {"metadata", "data"}
+        and isinstance(value["metadata"], dict)
+        and isinstance(value["data"], str)
+    )
+
+
+def from_envelope(value: dict[str, Any]) -> Payload:
+    """The payload of an envelope."""
+    return Payload(
+        {k: base64.b64decode(v) for k, v in value["metadata"].items()},
+        base64.b64decode(value["data"]),
+    )
+
+
+def open_envelope(value: Any) -> Any:
+    """The value an envelope holds when the default converter can read it (JSON, bytes,
+    null); anything else (another encoding, a codec's output) stays as it is."""
+    if not is_envelope(value):
+        return value
+    payload = from_envelope(value)
+    converter = DefaultPayloadConverter()
+    if payload.metadata.get("encoding") in converter.converters:
+        return converter.from_payload(payload)
+    return value
 
 
 def to_raw_values(wire: Any) -> list[Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from perdure import _codec as codec
 from perdure._http import Http, rpc_error, segment
 from perdure.common import (
     ARG_UNSET,
@@ -140,7 +141,7 @@ class WorkflowHandle:
         if local is not None:
             completed, result = await asyncio.shield(local)
             if completed:
-                return from_json(result, self.result_type)
+                return from_json(await self._decode(result), self.result_type)
         while True:
             r = await self.client.http.call(
                 "GET",
@@ -159,10 +160,16 @@ class WorkflowHandle:
                 outcome = await self._outcome_of(start_run)
                 status = outcome["status"]
             if status == "COMPLETED":
-                return from_json(outcome.get("result"), self.result_type)
+                return from_json(await self._decode(outcome.get("result")), self.result_type)
             if status == "CONTINUED_AS_NEW":
                 raise WorkflowContinuedAsNewError(outcome.get("continued_to_run_id"))
             raise WorkflowFailureError(cause=from_failure(outcome.get("failure")), status=status)
+
+    async def _encode(self, value: Any) -> Any:
+        return await codec.encode(self.client.data_converter.payload_codec, value)
+
+    async def _decode(self, value: Any) -> Any:
+        return await codec.decode(self.client.data_converter.payload_codec, value)
 
     async def _outcome_of(self, run_id: str) -> dict[str, Any]:
         return (await self.client.http.call("GET", f"{self._path}/runs/{segment(run_id)}")).json()
@@ -196,7 +203,7 @@ class WorkflowHandle:
             "POST",
             f"{self._path}/signal/{segment(_handler_name(signal))}",
             json={
-                "input": encode_args(arg_or_args(arg, args)),
+                "input": await self._encode(encode_args(arg_or_args(arg, args))),
                 "run_id": self.run_id,
                 "identity": self.client.identity,
             },
@@ -222,7 +229,7 @@ class WorkflowHandle:
         is unknown, or was given a wrong number of arguments; `QueryTimeoutError` when no
         worker answered within `timeout` seconds."""
         body = {
-            "args": encode_args(arg_or_args(arg, args)),
+            "args": await self._encode(encode_args(arg_or_args(arg, args))),
             "run_id": self.run_id,
             "timeout": seconds(timeout),
         }
@@ -245,7 +252,7 @@ class WorkflowHandle:
         if answer.get("error") is not None:
             raise WorkflowQueryFailedError(str(answer["error"].get("message", answer["error"])))
         hint = result_type or (return_hint(query) if callable(query) else None)
-        return from_json(answer.get("answer"), hint)
+        return from_json(await self._decode(answer.get("answer")), hint)
 
     async def cancel(
         self,
@@ -612,6 +619,7 @@ class Client:
             search_attributes,
         )
         body["id_conflict_policy"] = str(id_conflict_policy)
+        body["input"] = await codec.encode(self.data_converter.payload_codec, body["input"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
         headers = dict(rpc_metadata or {})
@@ -743,6 +751,9 @@ class Client:
             search_attributes,
         )
         body["signal_input"] = encode_args(list(signal_args))
+        payload_codec = self.data_converter.payload_codec
+        body["input"] = await codec.encode(payload_codec, body["input"])
+        body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id

@@ -28,7 +28,12 @@ from typing import Any
 
 
 def to_json(value: Any) -> Any:
-    """A JSON-ready form of `value` (dataclasses and pydantic models become objects)."""
+    """A JSON-ready form of `value` (dataclasses and pydantic models become objects; `bytes`
+    and a `Payload` become the payload envelope, see `perdure._payloads.envelope`)."""
+    if isinstance(value, bytes | bytearray):
+        from perdure._payloads import BinaryPlainPayloadConverter, envelope
+
+        return envelope(BinaryPlainPayloadConverter().to_payload(bytes(value)))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):
@@ -47,7 +52,12 @@ def to_json(value: Any) -> Any:
 
 
 def from_json(value: Any, hint: Any) -> Any:
-    """`value` as `hint` says; `TypeError` when it is not of that type (no hint: as it is)."""
+    """`value` as `hint` says; `TypeError` when it is not of that type (no hint: as it is).
+    A payload envelope is opened first (`bytes`, or JSON a codec gave back)."""
+    if isinstance(value, dict) and "metadata" in value and "data" in value:
+        from perdure._payloads import open_envelope
+
+        value = open_envelope(value)
     if hint is None or hint is Any or hint is object or hint is inspect.Parameter.empty:
         return value
     if isinstance(hint, typing.TypeVar):
@@ -101,6 +111,10 @@ def _of_class(value: Any, hint: type) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise TypeError(f"expected str, got {_kind(value)}")
+        return value
+    if hint is bytes:
+        if not isinstance(value, bytes):
+            raise TypeError(f"expected bytes (a binary/plain payload), got {_kind(value)}")
         return value
     if hint is datetime:
         if not isinstance(value, str):

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from perdure import _codec as codec
 from perdure import _local_activities as local_activities
 from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
@@ -121,6 +122,8 @@ class Worker:
         self._own_executor = activity_executor is None
         self.graceful_shutdown_timeout = seconds(graceful_shutdown_timeout) or 0.0
         self.eager_activities = not disable_eager_activity_execution
+        # The client's codec (Temporal's DataConverter.payload_codec), applied to payloads.
+        self.codec = client.data_converter.payload_codec
         self.workflow_failure_exception_types = tuple(workflow_failure_exception_types)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -349,6 +352,7 @@ class Worker:
         try:
             instance = self._instance_for(task)
             events = await self._full_history(task, known_up_to=instance.last_event_id)
+            await self._decode_events(events)
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
             local_left = None
             if instance.local.to_run():
@@ -398,6 +402,9 @@ class Worker:
             self.client.local_outcomes.left(run_id)
             return None
         self._remember(instance)
+        if self.codec is not None:
+            for command in commands:
+                await codec.encode_fields(self.codec, command.attributes)
         response = await self._post(
             "/workflow-tasks/complete",
             {
@@ -449,12 +456,20 @@ class Worker:
                 # Replay afresh, beside the cache (the cached instance may be mid-task).
                 instance = self._new_instance(task)
                 events = await self._full_history(task)
+                await self._decode_events(events)
                 instance.feed(events, final_started_event_id=None)
                 instance.activate_for_query(events[-1]["event_time"])
-            body["answer"] = instance.query(query["query_type"], query.get("args"))
+            args = await codec.decode(self.codec, query.get("args"))
+            answer = instance.query(query["query_type"], args)
+            body["answer"] = await codec.encode(self.codec, answer)
         except Exception as err:
             body["error"] = {"message": str(err), "type": type(err).__name__}
         await self._post("/workflow-tasks/respond-query", body)
+
+    async def _decode_events(self, events: list[dict[str, Any]]) -> None:
+        if self.codec is not None:
+            for event in events:
+                await codec.decode_fields(self.codec, event.get("attributes"))
 
     # -- activity tasks ---------------------------------------------------------------------
 
@@ -486,6 +501,7 @@ class Worker:
             self.client.local_outcomes.left(task["run_id"])
             return
         loop = asyncio.get_running_loop()
+        await codec.decode_fields(self.codec, task)
         heartbeats = _Heartbeats(self, task)
         details = task.get("heartbeat_details")
         info = activity_mod.Info(
@@ -547,7 +563,7 @@ class Worker:
             path = "/activity-tasks/complete"
             wants_next = self.serves_workflow(task["workflow_type"])
             outcome = {
-                "result": to_json(result),
+                "result": await codec.encode(self.codec, to_json(result)),
                 "return_new_workflow_task": wants_next,
                 "partial_history": True,
             }
@@ -712,7 +728,10 @@ class _Heartbeats:
                 r = await self.worker.http.send(
                     "POST",
                     "/activity-tasks/heartbeat",
-                    json={"task_token": self.token, "details": to_json(details)},
+                    json={
+                        "task_token": self.token,
+                        "details": await codec.encode(self.worker.codec, to_json(details)),
+                    },
                 )
             except httpx.TransportError:
                 r = None
