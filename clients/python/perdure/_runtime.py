@@ -218,6 +218,7 @@ class WorkflowInstance:
         self.read_only = False  # while a query runs
         self.history_bytes = 0
         self.current_details = ""
+        self.cancel_reason: str | None = None
 
     # -- feeding history --------------------------------------------------------------------
 
@@ -471,6 +472,7 @@ class WorkflowInstance:
             self.handlers.deliver_signal(a.get("signal_name", ""), a.get("input"))
         elif kind == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
             self.cancel_requested = True
+            self.cancel_reason = a.get("cause") or a.get("reason")
             if self.main_task is not None and not self.main_task.done():
                 self.main_task.cancel()
         elif kind.startswith("ACTIVITY_TASK_") and kind != "ACTIVITY_TASK_STARTED":

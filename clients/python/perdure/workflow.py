@@ -17,6 +17,8 @@ from enum import IntEnum
 from typing import Any, TypeVar, overload
 
 from perdure import _unsafe as unsafe
+from perdure._operations import ActivityHandle, ChildWorkflowHandle
+from perdure._unsafe import SandboxImportNotificationPolicy
 from perdure._workflow_logging import LoggerAdapter, logger
 from perdure.common import (
     ARG_UNSET,
@@ -32,6 +34,9 @@ from perdure.exceptions import ContinueAsNewError, NondeterminismError
 
 __all__ = [
     "ActivityCancellationType",
+    "ActivityHandle",
+    "ChildWorkflowHandle",
+    "SandboxImportNotificationPolicy",
     "ChildWorkflowCancellationType",
     "LoggerAdapter",
     "NondeterminismError",
@@ -318,6 +323,20 @@ def random() -> _random.Random:
     return _instance().random
 
 
+class ReadOnlyContextError(Exception):
+    """Workflow code tried to change the workflow where it may only read it (a query)."""
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7) from `now()` and `random()`: deterministic
+    across replays."""
+    inst = _instance()
+    millis = int(inst.now.timestamp() * 1000) & ((1 << 48) - 1)
+    bits = (millis << 80) | (0x7 << 76) | (inst.random.getrandbits(12) << 64)
+    bits |= (0b10 << 62) | inst.random.getrandbits(62)
+    return uuid.UUID(int=bits)
+
+
 def uuid4() -> uuid.UUID:
     """A UUID drawn from `random()` (deterministic across replays)."""
     return uuid.UUID(int=_instance().random.getrandbits(128), version=4)
@@ -328,6 +347,18 @@ def in_workflow() -> bool:
     from perdure._runtime import current_instance_or_none
 
     return current_instance_or_none() is not None
+
+
+def cancellation_reason() -> str | None:
+    """The reason given with the cancel request of this run, if any."""
+    return _instance().cancel_reason
+
+
+def random_seed() -> int:
+    """The seed of `random()` (derived from the run id, the same on every replay)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(_instance().run_id.encode()).digest()[:8])
 
 
 def time_ns() -> int:

@@ -6,7 +6,13 @@ Temporal's names."""
 
 from __future__ import annotations
 
-from perdure.converter import DataConverter, DefaultPayloadConverter
+from perdure.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    EncodingPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 
 
 class PydanticJSONPlainPayloadConverter(DefaultPayloadConverter):
@@ -21,6 +27,9 @@ pydantic_data_converter = DataConverter(payload_converter_class=PydanticPayloadC
 """Temporal's `pydantic_data_converter`: pass it as `Client.connect(data_converter=...)`."""
 
 __all__ = [
+    "CompositePayloadConverter",
+    "EncodingPayloadConverter",
+    "JSONPlainPayloadConverter",
     "PydanticJSONPlainPayloadConverter",
     "PydanticPayloadConverter",
     "pydantic_data_converter",
