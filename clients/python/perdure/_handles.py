@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 
@@ -32,8 +32,13 @@ if TYPE_CHECKING:
     from perdure.client import Client
 
 
-class WorkflowHandle:
+SelfType = TypeVar("SelfType")
+ReturnType = TypeVar("ReturnType")
+
+
+class WorkflowHandle(Generic[SelfType, ReturnType]):
     """A workflow (and optionally one run of it) the client can wait on, signal, query…
+    Typed as Temporal's: `WorkflowHandle[MyWorkflow, int]` gives `result() -> int`.
 
     Every call takes Temporal's `rpc_metadata` (extra HTTP headers) and `rpc_timeout`."""
 
@@ -62,7 +67,7 @@ class WorkflowHandle:
         follow_runs: bool = True,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
-    ) -> Any:
+    ) -> ReturnType:
         """Wait for the workflow's outcome, checked against the result type (`TypeError` when
         it does not fit); `WorkflowFailureError` unless it completed. Without `follow_runs`
         only this run counts: `WorkflowContinuedAsNewError` if it continued as new."""

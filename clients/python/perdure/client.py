@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from perdure import _codec as codec
-from perdure._handles import AsyncActivityHandle, WorkflowHandle, _handler_name
+from perdure._handles import (
+    AsyncActivityHandle,
+    ReturnType,
+    SelfType,
+    WorkflowHandle,
+    _handler_name,
+)
 from perdure._http import Http, rpc_error, segment
 from perdure.common import (
     ARG_UNSET,
@@ -158,6 +164,7 @@ class HttpConnectProxyConfig:
 
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
+ParamType = TypeVar("ParamType")
 
 
 def workflow_name(workflow: Any) -> str:
@@ -333,7 +340,34 @@ class Client:
             body["search_attributes"] = to_json(search_attributes)
         return body
 
+    @overload
     async def start_workflow(
+        self, workflow: Callable[[SelfType], Awaitable[ReturnType]], **options: Any
+    ) -> WorkflowHandle[SelfType, ReturnType]: ...
+
+    @overload
+    async def start_workflow(
+        self,
+        workflow: Callable[[SelfType, ParamType], Awaitable[ReturnType]],
+        arg: ParamType,
+        **options: Any,
+    ) -> WorkflowHandle[SelfType, ReturnType]: ...
+
+    @overload
+    async def start_workflow(
+        self,
+        workflow: Callable[..., Awaitable[ReturnType]],
+        *,
+        args: Sequence[Any],
+        **options: Any,
+    ) -> WorkflowHandle[SelfType, ReturnType]: ...
+
+    @overload
+    async def start_workflow(
+        self, workflow: str, arg: Any = ..., **options: Any
+    ) -> WorkflowHandle[Any, Any]: ...
+
+    async def start_workflow(  # type: ignore[misc] # the overloads take **options
         self,
         workflow: Any,
         arg: Any = ARG_UNSET,
@@ -445,8 +479,34 @@ class Client:
                 return worker
         return None
 
+    @overload
+    async def execute_workflow(
+        self, workflow: Callable[[SelfType], Awaitable[ReturnType]], **options: Any
+    ) -> ReturnType: ...
+
+    @overload
+    async def execute_workflow(
+        self,
+        workflow: Callable[[SelfType, ParamType], Awaitable[ReturnType]],
+        arg: ParamType,
+        **options: Any,
+    ) -> ReturnType: ...
+
+    @overload
+    async def execute_workflow(
+        self,
+        workflow: Callable[..., Awaitable[ReturnType]],
+        *,
+        args: Sequence[Any],
+        **options: Any,
+    ) -> ReturnType: ...
+
+    @overload
+    async def execute_workflow(self, workflow: str, arg: Any = ..., **options: Any) -> Any: ...
+
     async def execute_workflow(self, workflow: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
-        """Start a workflow and wait for its result (the options of `start_workflow`)."""
+        """Start a workflow and wait for its result (the options of `start_workflow`); typed
+        by the run method's return type, as Temporal's overloads do."""
         handle = await self.start_workflow(workflow, arg, **options)
         return await handle.result(
             rpc_metadata=options.get("rpc_metadata"), rpc_timeout=options.get("rpc_timeout")
@@ -471,12 +531,13 @@ class Client:
 
     def get_workflow_handle_for(
         self,
-        workflow: Any,
+        workflow: Callable[[SelfType], Awaitable[ReturnType]]
+        | Callable[[SelfType, Any], Awaitable[ReturnType]],
         workflow_id: str,
         *,
         run_id: str | None = None,
         first_execution_run_id: str | None = None,
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[SelfType, ReturnType]:
         """Like `get_workflow_handle`, typed by the workflow's run method."""
         return WorkflowHandle(
             self,

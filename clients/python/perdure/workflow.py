@@ -46,8 +46,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+SelfType = TypeVar("SelfType")
+ParamType = TypeVar("ParamType")
 ClassType = TypeVar("ClassType", bound=type)
 CallableType = TypeVar("CallableType", bound=Callable[..., Any])
+AsyncCallableType = TypeVar("AsyncCallableType", bound=Callable[..., Awaitable[Any]])
 
 
 class HandlerUnfinishedPolicy(IntEnum):
@@ -162,10 +165,24 @@ def init(init_fn: CallableType) -> CallableType:
     return init_fn
 
 
-def run(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Mark the async method that is the workflow's body."""
+def run(fn: AsyncCallableType) -> AsyncCallableType:
+    """Mark the async method that is the workflow's body (its type kept for the checker)."""
     fn.__perdure_run__ = True  # type: ignore[attr-defined]
     return fn
+
+
+@overload
+def signal(fn: CallableType) -> CallableType: ...
+
+
+@overload
+def signal(
+    *,
+    name: str | None = None,
+    dynamic: bool | None = False,
+    unfinished_policy: HandlerUnfinishedPolicy = ...,
+    description: str | None = None,
+) -> Callable[[CallableType], CallableType]: ...
 
 
 def signal(
@@ -192,6 +209,16 @@ def signal(
         return f
 
     return wrap(fn) if fn is not None else wrap
+
+
+@overload
+def query(fn: CallableType) -> CallableType: ...
+
+
+@overload
+def query(
+    *, name: str | None = None, dynamic: bool | None = False, description: str | None = None
+) -> Callable[[CallableType], CallableType]: ...
 
 
 def query(
@@ -540,8 +567,45 @@ def start_activity(
     )
 
 
+@overload
+async def execute_activity(activity: Callable[[], Awaitable[T]], **options: Any) -> T: ...
+
+
+@overload
+async def execute_activity(activity: Callable[[], T], **options: Any) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[[ParamType], Awaitable[T]], arg: ParamType, **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[[ParamType], T], arg: ParamType, **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[..., Awaitable[T]], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[..., T], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(activity: str, arg: Any = ..., **options: Any) -> Any: ...
+
+
 async def execute_activity(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
-    """Run an activity and wait for its result (ActivityError if it finally fails)."""
+    """Run an activity and wait for its result (ActivityError if it finally fails); typed by
+    the activity's return type, as Temporal's overloads do."""
     return await start_activity(activity, arg, **options)
 
 
@@ -622,6 +686,28 @@ async def start_child_workflow(
         cancellation_type=ChildWorkflowCancellationType(cancellation_type),
         result_type=hint,
     )
+
+
+@overload
+async def execute_child_workflow(
+    workflow: Callable[[SelfType], Awaitable[T]], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_child_workflow(
+    workflow: Callable[[SelfType, ParamType], Awaitable[T]], arg: ParamType, **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_child_workflow(
+    workflow: Callable[..., Awaitable[T]], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_child_workflow(workflow: str, arg: Any = ..., **options: Any) -> Any: ...
 
 
 async def execute_child_workflow(workflow: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
