@@ -202,3 +202,29 @@ async def test_activity_environment_runs_an_activity_without_a_server() -> None:
     cancelled.cancel()
     with pytest.raises((CancelledError, asyncio.CancelledError)):
         await running
+
+
+async def test_the_console_shows_an_envelope_as_encoded(server: Any, client: Client) -> None:
+    import httpx
+
+    from tests.test_console_sessions import sign_in_form
+
+    async with Worker(client, task_queue=QUEUE, workflows=[Bytes], activities=[flip]):
+        handle = await client.start_workflow(
+            Bytes.run, b"secret-bytes", id=new_id("shown"), task_queue=QUEUE
+        )
+        await handle.result()
+    key = client.http._pools[0].headers["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        token = await sign_in_form(browser)
+        await browser.post("/console/sign-in", data={"api_key": key, "csrf_token": token})
+        page = await browser.get(
+            f"/console/n/{client.namespace}/workflows/{handle.id}/runs/{handle.run_id}"
+        )
+    assert page.status_code == 200
+    assert '<span class="j-encoded">encoded</span>' in page.text
+    assert "binary/plain" in page.text
+    # The input section shows the badge, not the base64 (the "start a run like this one"
+    # form keeps the stored JSON to send it again).
+    shown = page.text.split('id="input-h"', 1)[1].split("</section>", 1)[0]
+    assert "encoded" in shown and base64.b64encode(b"secret-bytes").decode() not in shown

@@ -292,3 +292,48 @@ async def test_schedules_list_when_awaited_and_naive_backfill_times_are_utc(
     scheduled = sorted(a.scheduled_at for a in described.info.recent_actions)
     assert scheduled[0] == datetime(2025, 1, 1, 0, 0, tzinfo=UTC)
     await handle.delete()
+
+
+# -- activities in a process pool ---------------------------------------------------------------
+
+
+@activity.defn
+def in_another_process(text: str) -> list[Any]:
+    import os
+
+    return [os.getpid(), activity.info().activity_type, text.upper()]
+
+
+@workflow.defn
+class UsesProcessPool:
+    @workflow.run
+    async def run(self) -> list[Any]:
+        return await workflow.execute_activity(
+            in_another_process, "abc", start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+async def test_sync_activities_run_in_a_process_pool_executor(client: Client) -> None:
+    import concurrent.futures
+    import multiprocessing
+    import os
+
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("fork")
+    )
+    try:
+        async with Worker(
+            client,
+            task_queue=QUEUE,
+            workflows=[UsesProcessPool],
+            activities=[in_another_process],
+            activity_executor=pool,
+            max_concurrent_activities=None,  # Temporal's "the default"
+        ):
+            pid, activity_type, text = await client.execute_workflow(
+                UsesProcessPool.run, id=new_id("pool"), task_queue=QUEUE
+            )
+    finally:
+        pool.shutdown()
+    assert pid != os.getpid()
+    assert (activity_type, text) == ("in_another_process", "ABC")

@@ -17,6 +17,7 @@ from perdure import (
     ApplicationError,
     ChildWorkflowError,
     ConnectError,
+    ParentClosePolicy,
     RetryPolicy,
     RetryState,
     RPCError,
@@ -251,3 +252,44 @@ async def test_a_failure_read_back_carries_temporals_failure_fields(client: Clie
     assert "raise ApplicationError" in cause.failure.stack_trace
     assert cause.failure.info["type"] == "Invalid"
     await history_until(handle, lambda events: events[-1]["event_type"].endswith("FAILED"))
+
+
+@workflow.defn
+class StartsCronChild:
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        child = await workflow.start_child_workflow(
+            Hourly.run,
+            "child",
+            id=child_id,
+            cron_schedule="30 * * * *",
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        return child.id
+
+
+async def test_a_child_can_be_a_cron_workflow(server: Any, client: Client) -> None:
+    from perdure.worker import PollerBehaviorSimpleMaximum
+
+    child_id = new_id("cron-child")
+    async with Worker(
+        client,
+        task_queue=QUEUE,
+        workflows=[StartsCronChild, Hourly],
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=2),
+    ):
+        await client.execute_workflow(
+            StartsCronChild.run, child_id, id=new_id("cron-parent"), task_queue=QUEUE
+        )
+        child = client.get_workflow_handle(child_id)
+        started = (await child.fetch_history())["events"][0]["attributes"]
+        assert started["cron_schedule"] == "30 * * * *"
+        assert 0 < started["first_workflow_task_backoff"] <= 3600
+        await advance(server, 3600)
+        runs = await runs_of(client, child_id, 2)
+        assert [r.status for r in runs] == ["COMPLETED", "RUNNING"]
+        await child.terminate(reason="enough")
+        await advance(server, 3600)
+        await asyncio.sleep(0.2)
+        runs = await runs_of(client, child_id, 2)
+    assert [r.status for r in runs] == ["COMPLETED", "TERMINATED"]

@@ -215,6 +215,13 @@ def in_activity() -> bool:
     return _current.get(None) is not None
 
 
+def run_in_process(fn: Callable[..., Any], info: Info, args: list[Any]) -> Any:
+    """Run a sync activity in a process pool's process, with its `info()` (a module-level
+    function, so that the pool can pickle the call)."""
+    _current.set(ActivityContext(info, lambda _details: None, True))
+    return fn(*args)
+
+
 def cancellation_details() -> ActivityCancellationDetails | None:
     """Why this attempt was asked to cancel; None while it was not."""
     return _context().cancellation

@@ -58,11 +58,11 @@ class Worker:
         task_queue: str,
         workflows: Sequence[type] = (),
         activities: Sequence[Any] = (),
-        max_concurrent_activities: int = 100,
-        max_concurrent_workflow_tasks: int = 100,
+        max_concurrent_activities: int | None = None,
+        max_concurrent_workflow_tasks: int | None = None,
         max_cached_workflows: int = 1000,
-        max_concurrent_workflow_task_polls: int = 4,
-        max_concurrent_activity_task_polls: int = 4,
+        max_concurrent_workflow_task_polls: int | None = None,
+        max_concurrent_activity_task_polls: int | None = None,
         activity_executor: concurrent.futures.Executor | None = None,
         graceful_shutdown_timeout: timedelta | float = 30.0,
         identity: str | None = None,
@@ -74,6 +74,8 @@ class Worker:
         max_concurrent_local_activities: int | None = None,
         debug_mode: bool = False,
         workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        workflow_task_poller_behavior: PollerBehavior | None = None,
+        activity_task_poller_behavior: PollerBehavior | None = None,
     ) -> None:
         """Temporal's worker options (poller counts, slots, cache, shutdown, failure types).
 
@@ -108,6 +110,16 @@ class Worker:
                 d2 = dataclasses.replace(d2, fn=fn)
             self.activities[d2.name] = d2
         self.dynamic_activity = self.activities.pop("", None)
+        # Temporal's None: the default (100 slots, 4 polls per kind).
+        max_concurrent_activities = max_concurrent_activities or 100
+        max_concurrent_workflow_tasks = max_concurrent_workflow_tasks or 100
+        max_concurrent_workflow_task_polls = max_concurrent_workflow_task_polls or 4
+        max_concurrent_activity_task_polls = max_concurrent_activity_task_polls or 4
+        # Temporal's poller behaviours: their maximum is the number of long polls kept open.
+        if workflow_task_poller_behavior is not None:
+            max_concurrent_workflow_task_polls = workflow_task_poller_behavior.maximum
+        if activity_task_poller_behavior is not None:
+            max_concurrent_activity_task_polls = activity_task_poller_behavior.maximum
         self.activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self.workflow_slots = asyncio.Semaphore(max_concurrent_workflow_tasks)
         self.max_activities = max_concurrent_activities
@@ -551,8 +563,16 @@ class Worker:
             else:
                 import contextvars
 
-                context = contextvars.copy_context()
-                work = loop.run_in_executor(self.executor, lambda: context.run(defn.fn, *args))
+                if isinstance(self.executor, concurrent.futures.ProcessPoolExecutor):
+                    # Another process: the function and its arguments are pickled (as with
+                    # Temporal, a module-level function); it sees `activity.info()` there,
+                    # and its heartbeats are not relayed.
+                    work = loop.run_in_executor(
+                        self.executor, activity_mod.run_in_process, defn.fn, info, args
+                    )
+                else:
+                    context = contextvars.copy_context()
+                    work = loop.run_in_executor(self.executor, lambda: context.run(defn.fn, *args))
         finally:
             activity_mod._current.reset(token_var)
         heartbeats.work = work
@@ -653,6 +673,26 @@ def _log_workflow_task_failure(task: dict[str, Any], err: BaseException) -> None
             "__temporal_error_identifier": "WorkflowTaskFailure",
         },
     )
+
+
+@dataclass(frozen=True)
+class PollerBehaviorSimpleMaximum:
+    """Keep `maximum` long polls open (Temporal's poller behaviour)."""
+
+    maximum: int = 5
+
+
+@dataclass(frozen=True)
+class PollerBehaviorAutoscaling:
+    """Temporal's autoscaling pollers: Perdure keeps `maximum` long polls open (an idle poll
+    costs the server almost nothing)."""
+
+    minimum: int = 1
+    maximum: int = 100
+    initial: int = 5
+
+
+PollerBehavior = PollerBehaviorSimpleMaximum | PollerBehaviorAutoscaling
 
 
 class WorkflowRunner:

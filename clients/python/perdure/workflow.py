@@ -19,6 +19,13 @@ from typing import Any, TypeVar, overload
 from perdure import _unsafe as unsafe
 from perdure._operations import ActivityHandle, ChildWorkflowHandle
 from perdure._unsafe import SandboxImportNotificationPolicy
+from perdure._workflow_info import (
+    SUGGEST_CONTINUE_AS_NEW_BYTES,
+    SUGGEST_CONTINUE_AS_NEW_EVENTS,
+    Info,
+    ParentInfo,
+    RootInfo,
+)
 from perdure._workflow_logging import LoggerAdapter, logger
 from perdure.common import (
     ARG_UNSET,
@@ -33,6 +40,11 @@ from perdure.common import (
 from perdure.exceptions import ContinueAsNewError, NondeterminismError
 
 __all__ = [
+    "SUGGEST_CONTINUE_AS_NEW_BYTES",
+    "SUGGEST_CONTINUE_AS_NEW_EVENTS",
+    "Info",
+    "ParentInfo",
+    "RootInfo",
     "ActivityCancellationType",
     "ActivityHandle",
     "ChildWorkflowHandle",
@@ -250,80 +262,6 @@ def definition(cls: Any) -> WorkflowDefinition:
     return found
 
 
-@dataclass(frozen=True)
-class ParentInfo:
-    """The parent of a child workflow run."""
-
-    namespace: str
-    run_id: str
-    workflow_id: str
-
-
-@dataclass(frozen=True)
-class RootInfo:
-    """The root of a chain of child workflows."""
-
-    run_id: str
-    workflow_id: str
-
-
-# Temporal's server suggests continue-as-new past 4 Ki events or 4 MiB of history
-# (limit.historyCount.suggestContinueAsNew, limit.historySize.suggestContinueAsNew).
-SUGGEST_CONTINUE_AS_NEW_EVENTS = 4 * 1024
-SUGGEST_CONTINUE_AS_NEW_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Info:
-    """What a workflow run knows about itself (Temporal's `workflow.Info`, plus Perdure's
-    `parent_workflow_id` / `parent_run_id` beside `parent`)."""
-
-    namespace: str
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    attempt: int
-    start_time: datetime
-    first_execution_run_id: str
-    continued_run_id: str | None
-    parent_workflow_id: str | None
-    parent_run_id: str | None
-    execution_timeout: timedelta | None
-    run_timeout: timedelta | None
-    task_timeout: timedelta | None
-    memo: Any
-    search_attributes: dict[str, Any]
-    parent: ParentInfo | None = None
-    root: RootInfo | None = None
-    cron_schedule: str | None = None
-    retry_policy: RetryPolicy | None = None
-    workflow_start_time: datetime | None = None
-    original_execution_run_id: str | None = None
-    headers: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def raw_memo(self) -> dict[str, Any]:
-        """The memo as its fields (plain JSON values)."""
-        return dict(self.memo) if isinstance(self.memo, dict) else {}
-
-    def get_current_history_length(self) -> int:
-        """Events in this run's history as of the current workflow task."""
-        return int(_instance().last_event_id)
-
-    def get_current_history_size(self) -> int:
-        """An estimate of this run's history size in bytes (its events as JSON)."""
-        return int(_instance().history_bytes)
-
-    def is_continue_as_new_suggested(self) -> bool:
-        """True once the history is long enough that a new run should take over (Temporal's
-        server thresholds: 4 Ki events or 4 MiB)."""
-        return (
-            self.get_current_history_length() >= SUGGEST_CONTINUE_AS_NEW_EVENTS
-            or self.get_current_history_size() >= SUGGEST_CONTINUE_AS_NEW_BYTES
-        )
-
-
 def _instance() -> Any:
     from perdure._runtime import current_instance
 
@@ -446,12 +384,6 @@ def get_current_details() -> str:
 def set_current_details(description: str) -> None:
     """Describe what the run is doing now (kept with the run's instance)."""
     _instance().current_details = description
-
-
-def all_handlers_finished() -> bool:
-    """True when no signal handler is running: `await workflow.wait_condition(
-    workflow.all_handlers_finished)` before returning lets them finish (Temporal's idiom)."""
-    return not _instance().handlers.running
 
 
 async def wait(
@@ -794,51 +726,17 @@ def get_external_workflow_handle_for(
     return ExternalWorkflowHandle(workflow_id, run_id)
 
 
-# -- handlers registered while the workflow runs ------------------------------------------------
-
-
-def get_signal_handler(name: str) -> Callable[..., Any] | None:
-    """The handler of signal `name` (a method bound to the workflow, or one set at run time)."""
-    return _instance().handlers.signal_handler(name)
-
-
-def set_signal_handler(name: str, handler: Callable[..., Any] | None) -> None:
-    """Handle signal `name` with `handler` (its arguments as sent); None removes it. Signals of
-    that name that arrived without a handler (buffered) are delivered to it at once, in order."""
-    _instance().handlers.set_signal(name, handler)
-
-
-def get_dynamic_signal_handler() -> Callable[..., Any] | None:
-    """The handler of signals without a handler of their own."""
-    return _instance().handlers.signal_handler(None)
-
-
-def set_dynamic_signal_handler(handler: Callable[..., Any] | None) -> None:
-    """Handle every signal without a handler of its own with `handler(name, args)` (args a
-    `Sequence[RawValue]`); every buffered signal is delivered to it at once."""
-    _instance().handlers.set_signal(None, handler)
-
-
-def get_query_handler(name: str) -> Callable[..., Any] | None:
-    """The handler of query `name`."""
-    return _instance().handlers.query_handler(name)
-
-
-def set_query_handler(name: str, handler: Callable[..., Any] | None) -> None:
-    """Answer query `name` with `handler` (sync; its arguments as sent); None removes it."""
-    _instance().handlers.set_query(name, handler)
-
-
-def get_dynamic_query_handler() -> Callable[..., Any] | None:
-    """The handler of queries without a handler of their own."""
-    return _instance().handlers.query_handler(None)
-
-
-def set_dynamic_query_handler(handler: Callable[..., Any] | None) -> None:
-    """Answer every query without a handler of its own with `handler(name, args)`."""
-    _instance().handlers.set_query(None, handler)
-
-
+from perdure._workflow_handlers import (  # noqa: E402 - Temporal's names, kept apart
+    all_handlers_finished,
+    get_dynamic_query_handler,
+    get_dynamic_signal_handler,
+    get_query_handler,
+    get_signal_handler,
+    set_dynamic_query_handler,
+    set_dynamic_signal_handler,
+    set_query_handler,
+    set_signal_handler,
+)
 from perdure._workflow_local import (  # noqa: E402 - they read this module's helpers
     execute_local_activity,
     execute_local_activity_class,
@@ -849,6 +747,15 @@ from perdure._workflow_local import (  # noqa: E402 - they read this module's he
 )
 
 __all__ += [
+    "all_handlers_finished",
+    "get_dynamic_query_handler",
+    "get_dynamic_signal_handler",
+    "get_query_handler",
+    "get_signal_handler",
+    "set_dynamic_query_handler",
+    "set_dynamic_signal_handler",
+    "set_query_handler",
+    "set_signal_handler",
     "execute_local_activity",
     "execute_local_activity_class",
     "execute_local_activity_method",
