@@ -66,7 +66,7 @@ class Local:
                 refuses, key, schedule_to_close_timeout=timedelta(seconds=5)
             )
         except ActivityError as err:
-            second = [type(err.cause).__name__, err.cause.type]  # type: ignore[union-attr]
+            second = [type(err.cause).__name__, err.cause.type, str(err.retry_state)]  # type: ignore[union-attr]
         return [first, second]
 
 
@@ -93,7 +93,10 @@ async def test_a_local_activity_is_a_marker_and_is_not_run_again_on_replay(
         handle = await client.start_workflow(
             Local.run, args=[key, 2, 60.0], id=key, task_queue=QUEUE
         )
-        assert await handle.result() == [f"{key} on attempt 3", ["ApplicationError", "Refused"]]
+        assert await handle.result() == [
+            f"{key} on attempt 3",
+            ["ApplicationError", "Refused", "NON_RETRYABLE_FAILURE"],
+        ]
     assert calls[key] == [1, 2, 3]  # retried in the worker, never again on replay
     events = (await handle.fetch_history())["events"]
     assert "ACTIVITY_TASK_SCHEDULED" not in types(events)

@@ -5,7 +5,7 @@ command named `core_local_activity` (Temporal's marker name) whose details are
     {"activity_id": "3", "activity_type": "charge", "attempt": 1,
      "original_schedule_time": "<ISO 8601>", "complete_time": "<ISO 8601>",
      "result": <JSON>}                      # completed
-     "failure": {...}                       # failed for good
+     "failure": {...}, "retry_state": "..."  # failed for good
      "failure": {...}, "backoff": 90.0      # failed; retried after a durable timer
 
 On replay the marker resolves the activity instead of running it again. Attempts are retried
@@ -50,7 +50,7 @@ class LocalActivity:
     attempt: int = 1
     waiting: bool = False  # a recorded back-off timer runs
     done: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. why retries stopped
 
     def backoff_after(self, attempt: int) -> float | None:
         """Seconds before the attempt after `attempt`, or None when none may follow."""
@@ -118,6 +118,8 @@ class LocalActivities:
             details["failure"] = to_failure(failure)
             if backoff is not None:
                 details["backoff"] = backoff
+            else:
+                details["retry_state"] = activity.extra.get("retry_state")
         command = Command("RECORD_MARKER", {"marker_name": MARKER, "details": details})
         # Sent, but never matched on replay: the marker event settles the activity instead.
         self.instance.new_commands.append(command)
@@ -215,16 +217,19 @@ async def run_attempts(
                 from perdure.exceptions import TimeoutError as ActivityTimeout
 
                 failure = ActivityTimeout("local activity timed out", type="START_TO_CLOSE")
-        backoff = (
-            None if _non_retryable(failure, activity) else activity.backoff_after(activity.attempt)
-        )
+        non_retryable = _non_retryable(failure, activity)
+        backoff = None if non_retryable else activity.backoff_after(activity.attempt)
         if backoff is None:
+            activity.extra["retry_state"] = (
+                "NON_RETRYABLE_FAILURE" if non_retryable else "MAXIMUM_ATTEMPTS_REACHED"
+            )
             return None, failure, None
         if backoff >= activity.local_retry_threshold:
             return None, failure, backoff
         if activity.schedule_to_close_timeout and (
             loop.time() - began + backoff >= activity.schedule_to_close_timeout
         ):
+            activity.extra["retry_state"] = "TIMEOUT"
             return None, failure, None
         await asyncio.sleep(backoff)
         activity.attempt += 1

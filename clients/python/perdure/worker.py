@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -708,6 +708,7 @@ class SandboxRestrictions:
     """Temporal's sandbox settings (accepted, no effect: Perdure has no sandbox)."""
 
     passthrough_modules: frozenset[str] = frozenset()
+    default: ClassVar[SandboxRestrictions]
 
     def with_passthrough_modules(self, *modules: str) -> SandboxRestrictions:
         return SandboxRestrictions(self.passthrough_modules | set(modules))
@@ -716,7 +717,7 @@ class SandboxRestrictions:
         return self
 
 
-SandboxRestrictions.default = SandboxRestrictions()  # type: ignore[attr-defined]
+SandboxRestrictions.default = SandboxRestrictions()
 
 
 @dataclass(frozen=True)

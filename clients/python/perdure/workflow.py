@@ -173,7 +173,7 @@ def init(init_fn: CallableType) -> CallableType:
     method), so that state is ready before signal handlers run (Temporal's `@workflow.init`)."""
     if init_fn.__name__ != "__init__":
         raise ValueError("@workflow.init goes on __init__")
-    init_fn.__perdure_init__ = True  # type: ignore[attr-defined]
+    init_fn.__perdure_init__ = True  # type: ignore[attr-defined] # a marker on the function
     return init_fn
 
 
@@ -216,8 +216,8 @@ def signal(
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         f.__perdure_signal__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined]
-        f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined]
+        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined] # marker
+        f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined] # marker
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -248,7 +248,7 @@ def query(
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         f.__perdure_query__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined]
+        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined] # marker
         return f
 
     return wrap(fn) if fn is not None else wrap
