@@ -150,15 +150,23 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Worker:
+        # Known to the client before the block's first start, so that start hands this worker
+        # its first workflow task (eager start) instead of racing the worker's first poll.
+        self._join_client()
         self._run_task = asyncio.create_task(self.run())
         return self
+
+    def _join_client(self) -> None:
+        workers = self.client.local_workers.setdefault(self.task_queue, [])
+        if self not in workers:
+            workers.append(self)
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.shutdown()
 
     async def run(self) -> None:
         """Poll until `shutdown()`; then finish in-flight tasks (up to the graceful timeout)."""
-        self.client.local_workers.setdefault(self.task_queue, []).append(self)
+        self._join_client()
         pollers = [
             asyncio.create_task(self._poll_loop("workflow")) for _ in range(self.workflow_polls)
         ] + [asyncio.create_task(self._poll_loop("activity")) for _ in range(self.activity_polls)]
