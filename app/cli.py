@@ -1,4 +1,5 @@
-"""The `perdure` command: dev, serve, migrate, tenant create, openapi."""
+"""The server's commands: dev, serve, migrate, tenant create, rotate-secrets, openapi — the
+`perdure-server` script, which the SDK's `perdure` command (perdure.cli) hands them to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import errno
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -407,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
         detail = "; ".join(
             f"PERDURE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in errors
         )

@@ -33,6 +33,7 @@ from app.api.routers import (
     search_attributes,
     tasks,
     tenants,
+    updates,
     webhooks,
     workflows,
 )
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     for module in (
         tasks,
         workflows,
+        updates,
         health,
         tenants,
         namespaces,
@@ -160,7 +162,7 @@ def tenant_gate(settings: Settings, db: Database) -> TenantGate:
 def _register_problem_schema(app: FastAPI) -> None:
     original = app.openapi
 
-    def openapi() -> dict:  # type: ignore[type-arg]
+    def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
@@ -171,4 +173,4 @@ def _register_problem_schema(app: FastAPI) -> None:
         document_rate_limits(schema)
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema

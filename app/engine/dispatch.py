@@ -9,15 +9,15 @@ for, which keeps the lock order (run, then its rows) of every other transition d
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection, Row
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
-from app.engine import activities, workflow_tasks
+from app.engine import activities, updates, workflow_tasks
 from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
@@ -46,6 +46,10 @@ class WorkflowTaskClaim:
     # Its run's history up to started_event_id when the claiming transition knows all of it
     # (a run it started: the eager first task), as Transition.new_run_history gives it.
     history: list[dict[str, Any]] | None = None
+    # Workflow Update: the Request messages the task carries, and, for a speculative task,
+    # its scheduled and started events (not written, shown to the worker all the same).
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    speculative_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,7 +103,7 @@ ANY_TASK = hot(
 )
 
 
-async def has_backlog(conn: AsyncConnection, namespace_id: str, kind: str, task_queue: str) -> bool:
+async def has_backlog(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> bool:
     """Whether the queue's backlog holds a task (a read: the look an idle poll makes before it
     would run a claim transaction)."""
     found = await conn.execute(
@@ -110,7 +114,7 @@ async def has_backlog(conn: AsyncConnection, namespace_id: str, kind: str, task_
 
 async def _next_tasks(
     tx: Transition, namespace_id: str, kind: str, task_queue: str, skip: list[int], limit: int
-) -> list[sa.Row]:
+) -> list[Row]:
     if skip:  # after a stale or busy task: rare, built for the call
         query = NEXT_TASKS.where(tasks.c.id.not_in(skip))
         if tx.is_postgres:
@@ -143,9 +147,9 @@ async def _claim(
     namespace_id: str,
     kind: str,
     task_queue: str,
-    take: Callable[[Run, sa.Row], Awaitable[Any | None]],
+    take: Callable[[Run, Row], Awaitable[Any | None]],
     limit: int = 1,
-    read_ahead: Callable[[sa.Row], None] | None = None,
+    read_ahead: Callable[[Row], None] | None = None,
 ) -> list[Any] | object:
     """Up to `limit` of the queue's oldest tasks whose runs can take them now. Stale tasks (the
     run closed or moved on) are dropped on the way; a run busy in another transaction is
@@ -192,7 +196,7 @@ async def _claim_one(
     namespace_id: str,
     kind: str,
     task_queue: str,
-    take: Callable[[Run, sa.Row], Awaitable[Any | None]],
+    take: Callable[[Run, Row], Awaitable[Any | None]],
 ) -> Any:
     claims = await _claim(tx, namespace_id, kind, task_queue, take)
     if not isinstance(claims, list):
@@ -203,20 +207,32 @@ async def _claim_one(
 async def claim_workflow_task(
     tx: Transition, namespace_id: str, task_queue: str, identity: str
 ) -> WorkflowTaskClaim | object | None:
-    async def take(run: Run, task: sa.Row) -> WorkflowTaskClaim | None:
+    async def take(run: Run, task: Row) -> WorkflowTaskClaim | None:
         if run.wft_state != "scheduled" or run.wft_scheduled_event_id != task.scheduled_event_id:
             return None
         return await start_workflow_task(tx, run, identity)
 
-    return await _claim_one(tx, namespace_id, "workflow", task_queue, take)
+    found: WorkflowTaskClaim | object | None = await _claim_one(
+        tx, namespace_id, "workflow", task_queue, take
+    )
+    return found
 
 
 async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
     started_id = await workflow_tasks.start(tx, run, identity)
+    speculative = bool(run.data.get("wft_speculative"))
     token = TaskToken(
-        "w", run.namespace_id, run.id, run.wft_scheduled_event_id, run.wft_attempt, started_id
+        "w",
+        run.namespace_id,
+        run.id,
+        run.wft_scheduled_event_id,
+        run.wft_attempt,
+        started_id,
+        run.wft_speculative_nonce if speculative else 0,
     )
     return WorkflowTaskClaim(
+        messages=await updates.take_for_task(tx, run, started_id),
+        speculative_events=workflow_tasks.speculative_events(run, tx.now) if speculative else [],
         token=token.encode(),
         namespace_id=run.namespace_id,
         run_id=run.id,
@@ -233,7 +249,7 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
 async def claim_activity_tasks(
     tx: Transition, namespace_id: str, task_queue: str, identity: str, limit: int = 1
 ) -> list[ActivityTaskClaim] | object:
-    async def take(run: Run, task: sa.Row) -> ActivityTaskClaim | None:
+    async def take(run: Run, task: Row) -> ActivityTaskClaim | None:
         activity = await activities.get(tx, run.id, task.scheduled_event_id)
         if (
             activity is None
@@ -243,7 +259,7 @@ async def claim_activity_tasks(
             return None
         return await start_activity_task(tx, run, activity, identity)
 
-    def read_ahead(task: sa.Row) -> None:
+    def read_ahead(task: Row) -> None:
         # The activity row rides in the round trip of its run's lock (PostgreSQL).
         activities.read_with_next(tx, task.run_id, task.scheduled_event_id)
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from app.db.connection import Row
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, cron, idempotency, search_attributes, workflow_tasks
+from app.engine import activities, cron, idempotency, search_attributes, updates, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
@@ -86,7 +87,7 @@ OPEN_CHILDREN = hot(
 )
 
 
-async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> sa.Row | None:
+async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> Row | None:
     await tx.flush()  # runs started earlier in this transaction must be seen
     result = await tx.conn.execute(
         LATEST_RUN, {"namespace_id": namespace_id, "workflow_id": workflow_id}
@@ -150,7 +151,7 @@ async def create_run(
     *,
     first_run_id: str | None = None,
     continued_from: Run | None = None,
-    execution_deadline=None,  # type: ignore[no-untyped-def]
+    execution_deadline: datetime | None = None,
     inherited_parent: Run | None = None,
 ) -> Run:
     run_id = new_id()
@@ -349,6 +350,7 @@ async def terminate(
     require_open(run)
     if run.wft_state == "started":
         await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
+    workflow_tasks.forget_speculative(run)
     run.set(wft_state="none")
     await tx.flush_buffered(run)
     await close(
@@ -362,6 +364,7 @@ async def terminate(
 
 
 async def time_out(tx: Transition, run: Run, kind: str) -> None:
+    workflow_tasks.forget_speculative(run)
     run.set(wft_state="none")
     await tx.flush_buffered(run)
     failure = {
@@ -397,6 +400,7 @@ async def close(
     failure: dict[str, Any] | None = None,
     continued_to: Run | None = None,
 ) -> None:
+    workflow_tasks.forget_speculative(run)
     if continued_to is None and run.cron_schedule and status in CRON_CONTINUES:
         continued_to = await _next_cron_run(tx, run, status)
         attributes = {**attributes, "new_execution_run_id": continued_to.id}
@@ -419,6 +423,7 @@ async def close(
     if run.buffered_events:
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await activities.forget_all(tx, run)
+    await updates.on_run_closed(tx, run, continued_to)
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
     if run.children_started:  # else it has no children: no need to look for them

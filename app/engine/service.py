@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -102,14 +103,19 @@ class Engine:
 
     # -- the transition runner --------------------------------------------------------------
 
-    async def transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+    async def transact(self, body: Callable[[Transition], Awaitable[T | Rejected]]) -> T:
+        """Run `body` as one transition (one transaction, retried on conflicts), then the
+        wake-ups, logs and metrics it asked for; a `Rejected` answer raises its error after
+        the commit."""
         if self.ctx.tracer is None:
             return await self._transact(body)
-        name = body.__qualname__.split(".<locals>")[0]
+        # The function the transition runs (a partial's own function): its span's name.
+        named = body.func if isinstance(body, partial) else body
+        name = getattr(named, "__qualname__", "transition").split(".<locals>")[0]
         with self.ctx.tracer.start_as_current_span(f"transition {name}"):
             return await self._transact(body)
 
-    async def _transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+    async def _transact(self, body: Callable[[Transition], Awaitable[T | Rejected]]) -> T:
         for attempt in range(1, MAX_TRANSITION_ATTEMPTS + 1):
             try:
                 async with self.db.write() as conn:
@@ -370,10 +376,13 @@ class Engine:
                 task="workflow",
                 run_status=run.status,
             )
+        # A speculative task's ids are those of the next one too: its nonce tells them apart.
+        nonce = run.data.get("wft_speculative_nonce") if run.data.get("wft_speculative") else 0
         if not (
             run.wft_state == "started"
             and run.wft_scheduled_event_id == token.scheduled_event_id
             and run.wft_started_event_id == token.started_event_id
+            and token.speculative == (nonce or 0)
         ):
             raise NotFound(
                 "workflow task not found: it timed out, was completed, or the token is stale",
@@ -389,11 +398,14 @@ class Engine:
         identity: str | None,
         *,
         return_new_task: bool = False,
+        messages: list[dict[str, Any]] | None = None,
         force_new_task: bool = False,
     ) -> dict[str, Any]:
-        """Apply a workflow task's commands. `force_new_task` (Temporal's
-        `force_create_new_workflow_task`) schedules another workflow task at once although
-        nothing new happened: a worker running a local activity keeps its task alive so."""
+        """Complete a started workflow task with commands and protocol messages (updates'
+        answers); optionally start and return the run's next task. `force_new_task`
+        (Temporal's `force_create_new_workflow_task`) schedules another workflow task at once
+        although nothing new happened: a worker running a local activity keeps its task
+        alive so."""
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
@@ -404,7 +416,7 @@ class Engine:
             run = await self._started_workflow_task(tx, namespace_id, token)
             who = identity or run.wft_identity or "unknown"  # the poller's, unless told
             tx.caller_identity = who
-            refused = await decisions.apply_decision(tx, run, raw_commands, who)
+            refused = await decisions.apply_decision(tx, run, raw_commands, who, messages)
             if refused is not None:
                 return Rejected(refused)
             if force_new_task and run.is_open:
@@ -562,7 +574,7 @@ class Engine:
         """Complete many attempts (task token, result) in one transaction; per completion, None
         or the error that refused it (a stale token, a result too large). A refusal is found
         before anything of its completion is written, so it never costs the others theirs."""
-        prepared: list[tuple[str, str] | PerdureError] = []
+        prepared: list[tuple[str, str | None] | PerdureError] = []
         for token, result in completions:
             try:
                 prepared.append((token, dump_payload(result, field="result")))
@@ -699,7 +711,7 @@ class Engine:
                     row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
                 remaining = deadline - time.monotonic()
                 if queries.ready_for_query(row, self.clock.now(), remaining):
-                    return row["id"]
+                    return str(row["id"])
                 if self.wakeups.draining:
                     raise Unavailable("the server is shutting down; send the query again")
                 if remaining <= 0:
@@ -738,13 +750,9 @@ class Engine:
                 return fired
             count_before = fired
             for run_id in run_ids:
-                fired += await self.transact(
-                    lambda tx, run_id=run_id: deadlines.fire_for_run(tx, run_id)
-                )
+                fired += await self.transact(partial(deadlines.fire_for_run, run_id=run_id))
             for key in schedule_keys:
-                fired += await self.transact(
-                    lambda tx, key=key: deadlines.fire_for_schedule(tx, key)
-                )
+                fired += await self.transact(partial(deadlines.fire_for_schedule, schedule_key=key))
             if fired == count_before:
                 return fired  # due timers are held by another replica right now
 
@@ -873,12 +881,16 @@ async def workflow_task_body(
                 conn,
                 claim.run_id,
                 after_event_id=after,
-                up_to_event_id=claim.started_event_id,
+                up_to_event_id=claim.started_event_id - len(claim.speculative_events),
                 page_size=HISTORY_PAGE_SIZE,
             )
     token = None
-    if events and events[-1]["event_id"] < claim.started_event_id:
+    # A speculative task's own two events are not written: shown after the written ones.
+    written_up_to = claim.started_event_id - len(claim.speculative_events)
+    if events and events[-1]["event_id"] < written_up_to:
         token = encode_token([events[-1]["event_id"]])
+    else:
+        events = [*events, *claim.speculative_events]
     return {
         "task_token": claim.token,
         "workflow_id": claim.workflow_id,
@@ -890,4 +902,5 @@ async def workflow_task_body(
         "started_event_id": claim.started_event_id,
         "previous_started_event_id": claim.previous_started_event_id,
         "history": {"events": events, "next_page_token": token, "after_event_id": after},
+        "messages": claim.messages,
     }

@@ -142,10 +142,13 @@ class Handlers:
 
         task = inst.loop.create_task(run_handler(), name=f"signal-{name}")
         self.running[task] = (name, handler.unfinished_policy)
+        # workflow.all_handlers_finished (perdure/_updates.py) counts them with the updates.
+        inst.signal_handlers_running = len(self.running)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.running.pop(task, None)
+        self.instance.signal_handlers_running = len(self.running)
 
     def warn_at_close(self) -> None:
         """At the run's end (first execution only): Temporal's warning about signal handlers

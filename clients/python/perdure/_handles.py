@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import httpx
 
 from perdure import _codec as codec
+from perdure import _update_client
 from perdure._http import segment
 from perdure.common import ARG_UNSET, arg_or_args, seconds
 from perdure.converter import encode_args, from_json, return_hint, to_json
@@ -106,6 +107,12 @@ class WorkflowHandle(Generic[SelfType, ReturnType]):
             if status == "CONTINUED_AS_NEW":
                 raise WorkflowContinuedAsNewError(outcome.get("continued_to_run_id"))
             raise WorkflowFailureError(cause=from_failure(outcome.get("failure")), status=status)
+
+    # Workflow Update (perdure/_update_client.py).
+    start_update = _update_client.start_update
+    execute_update = _update_client.execute_update
+    get_update_handle = _update_client.get_update_handle
+    get_update_handle_for = _update_client.get_update_handle_for
 
     async def _encode(self, value: Any) -> Any:
         return await codec.encode(self.client.data_converter.payload_codec, value)
@@ -311,6 +318,7 @@ class AsyncActivityHandle:
     ) -> None:
         self.client = client
         self.task_token = task_token
+        self._ref: dict[str, str | None]
         if task_token is not None:
             self._path, self._ref = "/activity-tasks", {"task_token": task_token}
         else:

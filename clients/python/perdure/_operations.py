@@ -29,6 +29,9 @@ COMMAND_EVENTS = {
     "WORKFLOW_EXECUTION_FAILED": "FAIL_WORKFLOW_EXECUTION",
     "WORKFLOW_EXECUTION_CANCELED": "CANCEL_WORKFLOW_EXECUTION",
     "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION",
+    # An update's acceptance and response, placed by PROTOCOL_MESSAGE commands (_updates.py).
+    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED": "PROTOCOL_MESSAGE",
+    "WORKFLOW_EXECUTION_UPDATE_COMPLETED": "PROTOCOL_MESSAGE",
 }
 # Commands the server may drop without an event (the target finished first).
 MAY_LEAVE_NO_EVENT = {"REQUEST_CANCEL_ACTIVITY_TASK", "CANCEL_TIMER"}
@@ -79,7 +82,7 @@ class Command:
         return f"{self.command_type}({shown})"
 
 
-class _Operation(asyncio.Task):  # type: ignore[type-arg]
+class _Operation(asyncio.Task):
     """An activity or child workflow as workflow code sees it: a task that waits for the
     outcome its history events settle. Cancelling the task applies the operation's
     cancellation type instead of abandoning the wait; the outcome still decides what the

@@ -38,6 +38,7 @@ from perdure._operations import (
     _task_failure,
 )
 from perdure._payloads import to_raw_values
+from perdure._updates import UpdateRuntime
 from perdure.common import (
     ActivityCancellationType,
     ChildWorkflowCancellationType,
@@ -106,17 +107,23 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     # -- what asyncio needs ------------------------------------------------------------------
 
-    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+    def call_soon(  # type: ignore[override]  # asyncio's is generic over the callback's args
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context=context)
         self._ready.append(handle)
         return handle
 
-    def call_later(self, delay: float, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_later(  # type: ignore[override]  # asyncio's is generic over the callback's args
+        self, delay: float, callback: Any, *args: Any, context: Any = None
+    ) -> Any:
         if delay <= 0:
             return self.call_soon(callback, *args, context=context)
         return self.instance.start_timer(delay, callback, args, context)
 
-    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_at(  # type: ignore[override]  # asyncio's is generic over the callback's args
+        self, when: float, callback: Any, *args: Any, context: Any = None
+    ) -> Any:
         return self.call_later(when - self.time(), callback, *args, context=context)
 
     def time(self) -> float:
@@ -190,7 +197,9 @@ class WorkflowInstance:
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
-        self.loop = WorkflowLoop(self)
+        # Only what workflow code may use is implemented (no I/O, no subprocesses, no sockets):
+        # the rest of AbstractEventLoop is left abstract on purpose.
+        self.loop = WorkflowLoop(self)  # type: ignore[abstract]
         self.obj: Any = None
         self.main_task: asyncio.Task[Any] | None = None
         self.seq = 0
@@ -219,6 +228,9 @@ class WorkflowInstance:
         self.history_bytes = 0
         self.current_details = ""
         self.cancel_reason: str | None = None
+        self.updates = UpdateRuntime(self)
+        self.continue_as_new_suggested = False
+        self.signal_handlers_running = 0
 
     # -- feeding history --------------------------------------------------------------------
 
@@ -245,6 +257,7 @@ class WorkflowInstance:
                     return produced
                 following = events[index + 1]["event_type"]
                 if following == "WORKFLOW_TASK_COMPLETED":
+                    self.updates.replay_accepted(events[index + 2 :], event["event_id"])
                     self._activate(event, replaying=True)
                     self.last_started_event_id = event["event_id"]
             elif is_local_marker(event):
@@ -314,6 +327,8 @@ class WorkflowInstance:
         self._check_all_matched(started)
         self.replaying = replaying
         self.now = _parse_time(started["event_time"])
+        attributes = started.get("attributes") or {}
+        self.continue_as_new_suggested = bool(attributes.get("suggest_continue_as_new"))
         inputs, self.inputs = self.inputs, []
         self.new_commands = []
         previous = asyncio._get_running_loop()
@@ -327,9 +342,11 @@ class WorkflowInstance:
                     start_main = True
                 else:
                     self._apply(event)
+            self.updates.deliver(replaying=replaying)
             if start_main:
                 self._start_main()
             self._run_until_blocked()
+            self.updates.reject_unhandled()
         finally:
             _current.reset(token)
             asyncio._set_running_loop(previous)
@@ -460,6 +477,7 @@ class WorkflowInstance:
             raise _task_failure(error)
 
     def _emit_close(self, command: Command) -> None:
+        self.updates.warn_unfinished(command.command_type)
         self._emit(command)
         self.closed = True
         if not self.replaying and command.command_type != "CANCEL_WORKFLOW_EXECUTION":
@@ -731,9 +749,11 @@ class WorkflowInstance:
             if waits_for_request:
                 # Settled once the child has the request; a failed request means the child
                 # has closed, and its close event settles the handle instead.
-                request.future.add_done_callback(
-                    lambda done: done.exception() is None and self._child_cancelled(command)
-                )
+                def settle(done: asyncio.Future[Any], command: Command = command) -> None:
+                    if done.exception() is None:
+                        self._child_cancelled(command)
+
+                request.future.add_done_callback(settle)
                 return
             if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED:
                 return  # the child's close event settles it

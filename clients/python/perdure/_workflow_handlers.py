@@ -1,5 +1,5 @@
 """Signal and query handlers set while a workflow runs (Temporal's `workflow.set_signal_handler`
-and friends), and whether handlers are still running; re-exported by `perdure.workflow`."""
+and friends); re-exported by `perdure.workflow`."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ def _instance() -> Any:
     from perdure._runtime import current_instance
 
     return current_instance()
-
-
-def all_handlers_finished() -> bool:
-    """True when no signal handler is running: `await workflow.wait_condition(
-    workflow.all_handlers_finished)` before returning lets them finish (Temporal's idiom)."""
-    return not _instance().handlers.running
 
 
 def get_signal_handler(name: str) -> Callable[..., Any] | None:

@@ -82,9 +82,11 @@ class Info:
         return int(_instance().history_bytes)
 
     def is_continue_as_new_suggested(self) -> bool:
-        """True once the history is long enough that a new run should take over (Temporal's
-        server thresholds: 4 Ki events or 4 MiB)."""
+        """True when the server suggests it on the current workflow task (e.g. 90 % of the
+        updates a run may take), or once the history is long enough that a new run should take
+        over (Temporal's server thresholds: 4 Ki events or 4 MiB)."""
         return (
-            self.get_current_history_length() >= SUGGEST_CONTINUE_AS_NEW_EVENTS
+            bool(getattr(_instance(), "continue_as_new_suggested", False))
+            or self.get_current_history_length() >= SUGGEST_CONTINUE_AS_NEW_EVENTS
             or self.get_current_history_size() >= SUGGEST_CONTINUE_AS_NEW_BYTES
         )

@@ -20,7 +20,7 @@ def logger_details(info: Any) -> dict[str, Any]:
     }
 
 
-class LoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg] # generic only in typeshed
+class LoggerAdapter(logging.LoggerAdapter):
     """Appends the run's details to each message and puts them on the record as
     `temporal_workflow`; skips records while replaying unless `log_during_replay`."""
 

@@ -284,7 +284,7 @@ def payload_converter() -> PayloadConverter:
     return default().payload_converter
 
 
-class LoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg] # generic only in typeshed
+class LoggerAdapter(logging.LoggerAdapter):
     """`activity.logger`: appends the attempt's details to each message and puts them on the
     record as `temporal_activity` (Temporal's adapter and switches)."""
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, overload
 
 from perdure import _codec as codec
+from perdure import _update_client
 from perdure._handles import (
     AsyncActivityHandle,
     ReturnType,
@@ -19,6 +20,13 @@ from perdure._handles import (
     _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
+from perdure._update_client import (
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from perdure.common import (
     ARG_UNSET,
     RetryPolicy,
@@ -105,6 +113,11 @@ __all__ = [
     "WorkflowHistoryEventAsyncIterator",
     "WorkflowHistoryEventFilterType",
     "WorkflowQueryRejectedError",
+    "WithStartWorkflowOperation",
+    "WorkflowUpdateFailedError",
+    "WorkflowUpdateHandle",
+    "WorkflowUpdateRPCTimeoutOrCancelledError",
+    "WorkflowUpdateStage",
 ]
 
 
@@ -618,6 +631,10 @@ class Client:
         return WorkflowHandle(
             self, id, run_id=r.json()["run_id"], result_type=result_type or _run_hint(workflow)
         )
+
+    # Update-with-start (perdure/_update_client.py).
+    start_update_with_start_workflow = _update_client.start_update_with_start_workflow
+    execute_update_with_start_workflow = _update_client.execute_update_with_start_workflow
 
     @staticmethod
     def _filters(

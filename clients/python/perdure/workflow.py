@@ -13,12 +13,21 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import IntEnum
 from typing import Any, TypeVar, overload
 
 from perdure import _unsafe as unsafe
+from perdure import _updates
 from perdure._operations import ActivityHandle, ChildWorkflowHandle
 from perdure._unsafe import SandboxImportNotificationPolicy
+from perdure._updates import (
+    HandlerUnfinishedPolicy,
+    UpdateInfo,
+    all_handlers_finished,
+    current_update_info,
+    set_dynamic_update_handler,
+    set_update_handler,
+    update,
+)
 from perdure._workflow_info import (
     SUGGEST_CONTINUE_AS_NEW_BYTES,
     SUGGEST_CONTINUE_AS_NEW_EVENTS,
@@ -55,6 +64,13 @@ __all__ = [
     "ParentClosePolicy",
     "logger",
     "unsafe",
+    "HandlerUnfinishedPolicy",
+    "UpdateInfo",
+    "all_handlers_finished",
+    "current_update_info",
+    "set_dynamic_update_handler",
+    "set_update_handler",
+    "update",
 ]
 
 T = TypeVar("T")
@@ -63,14 +79,6 @@ ParamType = TypeVar("ParamType")
 ClassType = TypeVar("ClassType", bound=type)
 CallableType = TypeVar("CallableType", bound=Callable[..., Any])
 AsyncCallableType = TypeVar("AsyncCallableType", bound=Callable[..., Awaitable[Any]])
-
-
-class HandlerUnfinishedPolicy(IntEnum):
-    """What to do when the workflow finishes while a signal handler is still running
-    (Temporal's: warn, or abandon quietly)."""
-
-    WARN_AND_ABANDON = 1
-    ABANDON = 2
 
 
 class UnfinishedSignalHandlersWarning(RuntimeWarning):
@@ -89,6 +97,8 @@ class WorkflowDefinition:
     signals: dict[str | None, Callable[..., Any]] = field(default_factory=dict)
     queries: dict[str | None, Callable[..., Any]] = field(default_factory=dict)
     failure_exception_types: tuple[type[BaseException], ...] = ()
+    # Update handlers by name, None for the dynamic one (perdure/_updates.py).
+    updates: dict[str | None, Any] = field(default_factory=dict)
     dynamic: bool = False
     # `@workflow.init` on `__init__`: the constructor takes the run's arguments.
     init_takes_args: bool = False
@@ -160,9 +170,10 @@ def defn(
             init_takes_args=getattr(c.__init__, "__perdure_init__", False),
             sandboxed=sandboxed,
         )
+        definition.updates = _updates.collect_handlers(c)
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
         c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]
-        run_fn.__perdure_run_of__ = c  # type: ignore[attr-defined]
+        run_fn.__perdure_run_of__ = c
         return c
 
     return wrap(cls) if cls is not None else wrap
@@ -727,7 +738,6 @@ def get_external_workflow_handle_for(
 
 
 from perdure._workflow_handlers import (  # noqa: E402 - Temporal's names, kept apart
-    all_handlers_finished,
     get_dynamic_query_handler,
     get_dynamic_signal_handler,
     get_query_handler,
@@ -747,7 +757,6 @@ from perdure._workflow_local import (  # noqa: E402 - they read this module's he
 )
 
 __all__ += [
-    "all_handlers_finished",
     "get_dynamic_query_handler",
     "get_dynamic_signal_handler",
     "get_query_handler",
