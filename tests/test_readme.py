@@ -46,6 +46,8 @@ DOC_PAGES = [
     "docs/operating.md",
     "docs/messages.md",
     "docs/cli.md",
+    # Its Python example runs in tests/test_docs_temporal_python.py (no shell snippets).
+    "docs/temporal-python.md",
 ]
 
 
