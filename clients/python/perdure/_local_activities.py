@@ -153,11 +153,7 @@ class LocalActivities:
             )
             inst.step(lambda: activity.future.set_exception(error))
         else:
-            from perdure._operations import _result
-
-            inst.step(
-                lambda: activity.future.set_result(_result(details.get("result"), _Hint(activity)))
-            )
+            inst.step(lambda: activity.future.set_result(_result(activity, details)))
 
     def cancel(self, activity: LocalActivity) -> None:
         """Workflow code cancelled it before it settled: it is not run (again)."""
@@ -175,15 +171,21 @@ class LocalActivities:
         )
 
 
-class _Hint:
-    """What `_result` reads of a command: the result type and a description."""
+def _result(activity: LocalActivity, details: dict[str, Any]) -> Any:
+    """The recorded result as the activity's result type says; another type fails the
+    workflow task (as an activity's result does)."""
+    from perdure._operations import WorkflowTaskFailure
+    from perdure.converter import from_json
 
-    def __init__(self, activity: LocalActivity) -> None:
-        self.result_type = activity.result_type
-        self.activity = activity
-
-    def describe(self) -> str:
-        return f"local activity {self.activity.activity_type} ({self.activity.activity_id})"
+    try:
+        return from_json(details.get("result"), activity.result_type)
+    except TypeError as err:
+        raise WorkflowTaskFailure(
+            f"the result of local activity {activity.activity_type} ({activity.activity_id}) "
+            f"does not fit its result type: {err}",
+            "WORKFLOW_WORKER_UNHANDLED_FAILURE",
+            err,
+        ) from err
 
 
 def is_marker(event: dict[str, Any]) -> bool:
@@ -275,12 +277,12 @@ async def execute(
             return_when=asyncio.FIRST_COMPLETED,
         )
         if not done:
-            task = await _heartbeat(worker, instance, task)
-            if task is None:
+            following = await _heartbeat(worker, instance, task)
+            if following is None:
                 for pending in running.values():
                     pending.cancel()
                 return None
-            began = loop.time()
+            task, began = following, loop.time()
             continue
         for activity_id, finished in list(running.items()):
             if finished in done:

@@ -421,7 +421,8 @@ class WorkflowInstance:
         self._start_input = a.get("input")
         cls = self.definition.cls
         # `@workflow.init`: the constructor takes the run's arguments (checked as run's are).
-        self.obj = cls(*self._run_args(cls.__init__)) if self.definition.init_takes_args else cls()
+        init = getattr(cls, "__init__", None)
+        self.obj = cls(*self._run_args(init)) if init and self.definition.init_takes_args else cls()
         self.handlers.bind(self.obj)
 
     def _run_args(self, fn: Callable[..., Any]) -> list[Any]:

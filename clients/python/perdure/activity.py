@@ -143,7 +143,7 @@ class ActivityContext:
     def __init__(
         self,
         info: Info,
-        send_heartbeat: Callable[[Any], None],
+        send_heartbeat: Callable[[Any], object],
         is_sync: bool,
         *,
         client: Client | None = None,

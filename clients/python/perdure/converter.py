@@ -31,9 +31,9 @@ def to_json(value: Any) -> Any:
     """A JSON-ready form of `value` (dataclasses and pydantic models become objects; `bytes`
     and a `Payload` become the payload envelope, see `perdure._payloads.envelope`)."""
     if isinstance(value, bytes | bytearray):
-        from perdure._payloads import BinaryPlainPayloadConverter, envelope
+        from perdure._payloads import Payload, envelope
 
-        return envelope(BinaryPlainPayloadConverter().to_payload(bytes(value)))
+        return envelope(Payload({"encoding": b"binary/plain"}, bytes(value)))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):

@@ -167,7 +167,7 @@ def defn(
             queries,
             tuple(failure_exception_types),
             dynamic=dynamic,
-            init_takes_args=getattr(c.__init__, "__perdure_init__", False),
+            init_takes_args=getattr(getattr(c, "__init__", None), "__perdure_init__", False),
             sandboxed=sandboxed,
         )
         definition.updates = _updates.collect_handlers(c)
@@ -511,6 +511,18 @@ def start_activity(
 
 
 @overload
+async def execute_activity(
+    activity: Callable[..., Awaitable[T]], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[..., T], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
 async def execute_activity(activity: Callable[[], Awaitable[T]], **options: Any) -> T: ...
 
 
@@ -527,18 +539,6 @@ async def execute_activity(
 @overload
 async def execute_activity(
     activity: Callable[[ParamType], T], arg: ParamType, **options: Any
-) -> T: ...
-
-
-@overload
-async def execute_activity(
-    activity: Callable[..., Awaitable[T]], *, args: Sequence[Any], **options: Any
-) -> T: ...
-
-
-@overload
-async def execute_activity(
-    activity: Callable[..., T], *, args: Sequence[Any], **options: Any
 ) -> T: ...
 
 
