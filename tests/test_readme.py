@@ -46,6 +46,7 @@ DOC_PAGES = [
     "docs/operating.md",
     "docs/messages.md",
     "docs/cli.md",
+    "docs/bounded-connections.md",
     # Its Python example runs in tests/test_docs_temporal_python.py (no shell snippets).
     "docs/temporal-python.md",
 ]
