@@ -1891,6 +1891,12 @@ export interface components {
             /** Commands */
             commands?: components["schemas"]["Command"][];
             /**
+             * Force Create New Workflow Task
+             * @description Temporal's: schedule another workflow task at once although nothing new happened (a worker running a local activity past 80 % of the task timeout).
+             * @default false
+             */
+            force_create_new_workflow_task?: boolean;
+            /**
              * Identity
              * @description Who answers; defaults to the identity that polled the task.
              */
@@ -3058,6 +3064,11 @@ export interface components {
         };
         /** SignalWithStart */
         SignalWithStart: {
+            /**
+             * Cron Schedule
+             * @description Temporal's cron workflows: five-field cron (UTC, or prefixed `CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron time, the first included; a failed run does not stop the chain, cancel and terminate do.
+             */
+            cron_schedule?: string | null;
             /** Execution Timeout */
             execution_timeout?: number | null;
             /** @default FAIL */
@@ -3109,6 +3120,11 @@ export interface components {
         };
         /** StartWorkflow */
         StartWorkflow: {
+            /**
+             * Cron Schedule
+             * @description Temporal's cron workflows: five-field cron (UTC, or prefixed `CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron time, the first included; a failed run does not stop the chain, cancel and terminate do.
+             */
+            cron_schedule?: string | null;
             /** @description Run a stored definition (instead of `workflow_type`), pinned to this version for the run's whole life. */
             definition?: components["schemas"]["DefinitionRef"] | null;
             /** Execution Timeout */
@@ -3553,6 +3569,11 @@ export interface components {
         };
         /** UpdateWithStart */
         UpdateWithStart: {
+            /**
+             * Cron Schedule
+             * @description Temporal's cron workflows: five-field cron (UTC, or prefixed `CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron time, the first included; a failed run does not stop the chain, cancel and terminate do.
+             */
+            cron_schedule?: string | null;
             /** Execution Timeout */
             execution_timeout?: number | null;
             /** @description Required: USE_EXISTING, FAIL or TERMINATE_EXISTING (Temporal's rule). */
