@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,6 +126,18 @@ class WorkflowHandle:
         """Wait for the workflow's outcome, checked against the result type (`TypeError` when
         it does not fit); `WorkflowFailureError` unless it completed. Without `follow_runs`
         only this run counts: `WorkflowContinuedAsNewError` if it continued as new."""
+        if self.client.result_wait is None:
+            return await self._result(follow_runs, rpc_metadata, rpc_timeout)
+        # A time-skipping test environment releases its clock lock while the test waits.
+        async with self.client.result_wait():
+            return await self._result(follow_runs, rpc_metadata, rpc_timeout)
+
+    async def _result(
+        self,
+        follow_runs: bool,
+        rpc_metadata: Mapping[str, str] | None,
+        rpc_timeout: timedelta | None,
+    ) -> Any:
         params: dict[str, Any] = {"wait": 30}
         start_run = self.run_id if not follow_runs else self.first_execution_run_id or self.run_id
         if start_run:
@@ -371,6 +384,8 @@ class Client:
         # Workers of this process by task queue: a start may hand them its first task (eager).
         self.local_workers: dict[str, list[Any]] = {}
         self.local_outcomes = LocalOutcomes()
+        # Set by perdure.testing's time-skipping environment: held around `result()` waits.
+        self.result_wait: Callable[[], AbstractAsyncContextManager[None]] | None = None
 
     @property
     def namespace(self) -> str:
