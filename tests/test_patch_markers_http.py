@@ -8,6 +8,7 @@ from datetime import timedelta
 from perdure import workflow
 from perdure.exceptions import NondeterminismError
 from perdure.replayer import Replayer
+
 from tests.rawhttp import Raw, complete_workflow, start_timer
 
 

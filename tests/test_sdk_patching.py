@@ -3,10 +3,13 @@ its own code (Temporal's `patched` / `deprecate_patch` rules)."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from perdure import activity, workflow
@@ -176,4 +179,50 @@ async def test_replay_workflows_collects_every_failure_by_run_id(env):
         await Replayer(workflows=[]).replay_workflow(histories[0])
     async with worker(env, BuildB):
         await on_a.result()
+        await on_b.result()
+
+
+BUILD_B = [BuildB]
+BUILD_C = [BuildC]
+
+
+async def replay_cli(env: WorkflowEnvironment, query: str, workflows: str) -> tuple[int, str]:
+    """`perdure replay` (perdure.replay_cli.main) in a process of its own, as CI runs it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "perdure.replay_cli",
+        "--query",
+        query,
+        "--workflows",
+        workflows,
+        "--address",
+        env.server.url,
+        "--api-key",
+        env.server.api_key,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=Path(__file__).parent.parent,
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_perdure_replay_exits_1_naming_the_run_and_event_where_a_build_diverges(env):
+    on_b = await started_on(env, BuildB, months=1)
+    query = f"WorkflowId = '{on_b.id}' AND ExecutionStatus = 'Running'"
+    code, output = await replay_cli(env, query, "tests.test_sdk_patching:BUILD_C")
+    assert code == 1, output
+    marker = next(
+        e["event_id"]
+        for e in (await on_b.fetch_history())["events"]
+        if e["event_type"] == "MARKER_RECORDED"
+    )
+    assert f"FAIL  {on_b.id}" in output and f"at event {marker}" in output
+    code, output = await replay_cli(env, query, "tests.test_sdk_patching:BUILD_B")
+    assert code == 0, output
+    assert "1 replayed, 0 diverged" in output
+    code, output = await replay_cli(env, query, "tests.test_sdk_patching")
+    assert code == 2 and "module:ATTRIBUTE" in output
+    async with worker(env, BuildB):
         await on_b.result()

@@ -28,7 +28,7 @@ class ApprovalWithDeadline:
             await workflow.wait_condition(
                 lambda: self.approver is not None, timeout=timedelta(days=7)
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "expired"
         return f"approved by {self.approver}"
 
@@ -93,10 +93,12 @@ async def test_concurrent_results_release_the_lock_once_and_take_it_back(env):
         )
     )
     assert results == ["rested"] * 3
-    clock = httpx.get(
-        f"{env.server.url}/api/v1/dev/clock",
-        headers={"Authorization": f"Bearer {env.server.api_key}"},
-    ).json()
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(
+            f"{env.server.url}/api/v1/dev/clock",
+            headers={"Authorization": f"Bearer {env.server.api_key}"},
+        )
+    clock = answer.json()
     assert clock["lock_count"] == 1
 
 
