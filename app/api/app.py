@@ -25,6 +25,7 @@ from app.api.raw_paths import RawPathRouting
 from app.api.routers import (
     api_keys,
     batch_operations,
+    definition_aliases,
     definitions,
     dev_clock,
     health,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         api_keys,
         me,
         definitions,
+        definition_aliases,
         webhooks,
         schedules,
         search_attributes,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.hot import hot
-from app.db.tables import definition_runs, definitions, workflow_runs
+from app.db.tables import definition_aliases, definition_runs, definitions, workflow_runs
 from app.definitions.validation import problems
 from app.engine.events import RunStatus
 from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
@@ -213,8 +213,27 @@ async def open_runs(conn: AsyncConnection, namespace_id: str, name: str) -> int:
 
 
 async def delete(conn: AsyncConnection, namespace_id: str, name: str) -> None:
-    """Every version of the name; refused while runs of it are open."""
+    """Every version of the name; refused while runs of it are open, and while aliases route
+    to its versions (AWS refuses to delete a version an alias routes to)."""
     await get(conn, namespace_id, name)
+    routed = list(
+        (
+            await conn.execute(
+                sa.select(definition_aliases.c.alias)
+                .where(
+                    definition_aliases.c.namespace_id == namespace_id,
+                    definition_aliases.c.name == name,
+                )
+                .order_by(definition_aliases.c.alias)
+            )
+        ).scalars()
+    )
+    if routed:
+        raise FailedPrecondition(
+            f"aliases of definition '{name}' route to its versions ({', '.join(routed)}); "
+            "delete them first",
+            aliases=routed,
+        )
     running = await open_runs(conn, namespace_id, name)
     if running:
         raise FailedPrecondition(
@@ -243,8 +262,10 @@ SELECT_PIN = hot(
 )
 
 
-async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: Any) -> None:
-    """Pin the run to this version (a row of `version_row`)."""
+async def pin(
+    conn: AsyncConnection, run_id: str, namespace_id: str, row: Any, alias: str | None = None
+) -> None:
+    """Pin the run to this version (a row of `version_row`), started through `alias` if any."""
     await conn.execute(
         INSERT_PIN,
         {
@@ -253,6 +274,7 @@ async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: Any) -
             "definition_id": row.id,
             "name": row.name,
             "version": row.version,
+            "alias": alias,
         },
     )
 
