@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 import uuid
 
+import httpx
 import pytest
 
 from app.definitions import aliases
 from app.definitions.aliases import Route, choose_version
 from tests.definitions_helpers import start, store, task
 from tests.rawhttp import Raw
+from tests.test_console_sessions import sign_in_form
 
 
 def answering(value: str) -> dict:
@@ -192,3 +194,18 @@ async def test_a_state_machine_arn_qualified_by_an_alias_starts_the_child_throug
     ]
     child_id = started["attributes"]["workflow_execution"]["workflow_id"]
     assert (await version_of(tenant, child_id))["alias"] == "prod"
+
+
+async def test_the_console_shows_a_definitions_aliases_with_their_weights(server, tenant):
+    name = await two_versions(tenant)
+    await put_alias(tenant, name, "canary", (1, 90), (2, 10))
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        token = await sign_in_form(browser)
+        await browser.post(
+            "/console/sign-in", data={"api_key": tenant.admin_key, "csrf_token": token}
+        )
+        page = await browser.get(f"/console/n/{tenant.namespace}/definitions/{name}")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert "<code>canary</code>" in text
+    assert "version 1</a> (90 %)" in text and "version 2</a> (10 %)" in text
