@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from perdure import activity, workflow
 from perdure.exceptions import NondeterminismError
+from perdure.history import WorkflowHistory
 from perdure.replayer import Replayer
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Worker
@@ -224,5 +225,22 @@ async def test_perdure_replay_exits_1_naming_the_run_and_event_where_a_build_div
     assert "1 replayed, 0 diverged" in output
     code, output = await replay_cli(env, query, "tests.test_sdk_patching")
     assert code == 2 and "module:ATTRIBUTE" in output
+    async with worker(env, BuildB):
+        await on_b.result()
+
+
+async def test_a_fetched_history_is_a_workflow_history_that_survives_json(env, tmp_path):
+    on_b = await started_on(env, BuildB, months=1)
+    history = await on_b.fetch_history()
+    assert isinstance(history, WorkflowHistory)
+    assert history.workflow_id == on_b.id and history.run_id == history["run_id"]
+    assert history.events[0]["event_type"] == "WORKFLOW_EXECUTION_STARTED"
+    saved = tmp_path / "history.json"
+    saved.write_text(history.to_json())
+    loaded = WorkflowHistory.from_json(on_b.id, saved.read_text())
+    assert loaded.events == history.events
+    assert loaded.run_id == history.run_id  # from the first event, as Temporal reads it
+    await Replayer(workflows=[BuildB]).replay_workflow(loaded)
+    await Replayer(workflows=[BuildB]).replay_workflow(saved)
     async with worker(env, BuildB):
         await on_b.result()

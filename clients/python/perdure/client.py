@@ -33,6 +33,7 @@ from perdure.exceptions import (
     from_failure,
     to_failure,
 )
+from perdure.history import WorkflowHistory
 from perdure.visibility import (
     WorkflowExecution,
     WorkflowExecutionCount,
@@ -291,8 +292,9 @@ class WorkflowHandle:
             rpc_timeout=rpc_timeout,
         )
 
-    async def fetch_history(self) -> dict[str, Any]:
-        """The run's whole history as `{"run_id", "events"}` (what `Replayer` reads)."""
+    async def fetch_history(self) -> WorkflowHistory:
+        """The run's whole history (Temporal's `WorkflowHistory`, also the plain JSON
+        `{"workflow_id", "run_id", "events"}`), what `Replayer` reads."""
         events: list[dict[str, Any]] = []
         params: dict[str, Any] = {}
         if self.run_id:
@@ -304,7 +306,7 @@ class WorkflowHandle:
             run_id = page["run_id"]
             events.extend(page["events"])
             if not page.get("next_page_token"):
-                return {"workflow_id": self.id, "run_id": run_id, "events": events}
+                return WorkflowHistory(self.id, events, run_id)
             params = {"run_id": run_id, "next_page_token": page["next_page_token"]}
 
 

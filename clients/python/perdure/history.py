@@ -4,35 +4,52 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 
-@dataclass(frozen=True)
-class WorkflowHistory:
-    """A workflow id and the events of one of its runs (Perdure's JSON events: `event_id`,
-    `event_type`, `event_time`, `attributes`)."""
+class WorkflowHistory(dict[str, Any]):
+    """A workflow id and the events of one of its runs (Temporal's `WorkflowHistory`), as
+    `handle.fetch_history()` returns it. It is also the plain JSON object the server answers
+    (`{"workflow_id", "run_id", "events"}`): `history["events"]` and `json.dumps(history)`
+    work as they did. Events are Perdure's JSON events (`event_id`, `event_type`,
+    `event_time`, `attributes`)."""
 
-    workflow_id: str
-    events: Sequence[Mapping[str, Any]]
+    def __init__(
+        self, workflow_id: str, events: Sequence[Mapping[str, Any]], run_id: str | None = None
+    ) -> None:
+        super().__init__(workflow_id=workflow_id, events=list(events))
+        if run_id:
+            self["run_id"] = run_id
+
+    @property
+    def workflow_id(self) -> str:
+        """The workflow's id."""
+        return str(self["workflow_id"])
+
+    @property
+    def events(self) -> list[Mapping[str, Any]]:
+        """The run's events, oldest first."""
+        events: list[Mapping[str, Any]] = self["events"]
+        return events
 
     @property
     def run_id(self) -> str:
-        """The run's id, from its first event (Temporal's rule); "" when the events are
-        a saved file without it."""
+        """The run's id: as fetched, else from the first event (Temporal's rule)."""
+        if self.get("run_id"):
+            return str(self["run_id"])
         if not self.events:
             raise RuntimeError("No events")
         first = self.events[0]
         if first.get("event_type") != "WORKFLOW_EXECUTION_STARTED":
             raise RuntimeError("First event is not workflow start")
         attributes = first.get("attributes") or {}
-        return str(attributes.get("original_execution_run_id") or attributes.get("run_id") or "")
+        return str(attributes.get("original_execution_run_id") or "")
 
     @staticmethod
     def from_json(workflow_id: str, history: str | Mapping[str, Any]) -> WorkflowHistory:
         """From JSON text or parsed JSON: `{"events": [...]}` as `GET …/history` and
-        `handle.fetch_history()` give it (or a bare list of events)."""
+        `to_json()` give it (or a bare list of events)."""
         parsed = json.loads(history) if isinstance(history, str) else history
         events = parsed if isinstance(parsed, list) else parsed["events"]
         return WorkflowHistory(workflow_id, list(events))
@@ -60,8 +77,10 @@ def as_history(history: Any, run_id: str | None = None) -> tuple[WorkflowHistory
     if isinstance(history, list):
         made = WorkflowHistory("replay", history)
         return made, run_id or _run_id_of(made)
-    made = WorkflowHistory(history.get("workflow_id", "replay"), list(history["events"]))
-    return made, run_id or history.get("run_id") or _run_id_of(made)
+    made = WorkflowHistory(
+        history.get("workflow_id", "replay"), list(history["events"]), history.get("run_id")
+    )
+    return made, run_id or _run_id_of(made)
 
 
 def _run_id_of(history: WorkflowHistory) -> str:
