@@ -205,6 +205,13 @@ async def test_the_console_shows_a_definitions_aliases_with_their_weights(server
             "/console/sign-in", data={"api_key": tenant.admin_key, "csrf_token": token}
         )
         page = await browser.get(f"/console/n/{tenant.namespace}/definitions/{name}")
+        workflow_id = await start(tenant, name, alias="canary")
+        described = await Raw(tenant).describe(workflow_id)
+        run_page = await browser.get(
+            f"/console/n/{tenant.namespace}/workflows/{workflow_id}/runs/{described['run_id']}"
+        )
+    assert run_page.status_code == 200
+    assert "through alias <code>canary</code>" in run_page.text
     assert page.status_code == 200
     text = " ".join(page.text.split())
     assert "<code>canary</code>" in text
