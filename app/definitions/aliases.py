@@ -13,13 +13,12 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import definition_aliases, definitions
 from app.definitions import store
 from app.errors import FailedPrecondition, InvalidArgument, NotFound
 from app.ids import new_id
-from app.tenancy.namespaces import delete_cleanups
 
 # AWS: an alias name is 1-80 characters; it may not be all digits, which would read as a
 # version in `name:qualifier`.
@@ -91,7 +90,7 @@ def _answer(row: Any) -> dict[str, Any]:
     }
 
 
-async def _row(conn: AsyncConnection, namespace_id: str, name: str, alias: str) -> Any:
+async def _row(conn: Connection, namespace_id: str, name: str, alias: str) -> Any:
     t = definition_aliases
     return (
         await conn.execute(
@@ -103,7 +102,7 @@ async def _row(conn: AsyncConnection, namespace_id: str, name: str, alias: str) 
 
 
 async def put_alias(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     name: str,
     alias: str,
@@ -166,9 +165,7 @@ async def put_alias(
     return _answer(await _row(conn, namespace_id, name, alias)), row is None
 
 
-async def get_alias(
-    conn: AsyncConnection, namespace_id: str, name: str, alias: str
-) -> dict[str, Any]:
+async def get_alias(conn: Connection, namespace_id: str, name: str, alias: str) -> dict[str, Any]:
     """One alias; `NotFound` when the definition has no such alias."""
     row = await _row(conn, namespace_id, name, alias)
     if row is None:
@@ -176,7 +173,7 @@ async def get_alias(
     return _answer(row)
 
 
-async def list_aliases(conn: AsyncConnection, namespace_id: str, name: str) -> list[dict[str, Any]]:
+async def list_aliases(conn: Connection, namespace_id: str, name: str) -> list[dict[str, Any]]:
     """The aliases of a definition name, by alias (at most `MAX_ALIASES`: no paging needed);
     `NotFound` without the definition."""
     await store.get(conn, namespace_id, name)
@@ -187,7 +184,7 @@ async def list_aliases(conn: AsyncConnection, namespace_id: str, name: str) -> l
     return [_answer(row) for row in rows]
 
 
-async def delete_alias(conn: AsyncConnection, namespace_id: str, name: str, alias: str) -> None:
+async def delete_alias(conn: Connection, namespace_id: str, name: str, alias: str) -> None:
     """Delete an alias (runs started through it keep their version)."""
     row = await _row(conn, namespace_id, name, alias)
     if row is None:
@@ -195,7 +192,7 @@ async def delete_alias(conn: AsyncConnection, namespace_id: str, name: str, alia
     await conn.execute(sa.delete(definition_aliases).where(definition_aliases.c.id == row.id))
 
 
-async def resolve(conn: AsyncConnection, namespace_id: str, name: str, alias: str) -> Any:
+async def resolve(conn: Connection, namespace_id: str, name: str, alias: str) -> Any:
     """The version row a start through the alias goes to, drawn now; `NotFound` without the
     alias."""
     row = await _row(conn, namespace_id, name, alias)
@@ -203,12 +200,3 @@ async def resolve(conn: AsyncConnection, namespace_id: str, name: str, alias: st
         raise NotFound(f"definition '{name}' has no alias '{alias}'", definition=name, alias=alias)
     version = choose_version(_routing_of(row.routing), _source.random())
     return await store.version_row(conn, namespace_id, name, version)
-
-
-async def delete_namespace_rows(conn: AsyncConnection, namespace_id: str) -> None:
-    await conn.execute(
-        sa.delete(definition_aliases).where(definition_aliases.c.namespace_id == namespace_id)
-    )
-
-
-delete_cleanups.insert(0, delete_namespace_rows)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.definitions import choice, intrinsics, paths, processing, resources
+from app.definitions import choice, intrinsics, paths, processing, resources, templates
 from app.definitions.errors import StatesError, runtime
 from app.engine.tokens import TaskToken
 
@@ -610,7 +610,7 @@ class Decider:
     def _schedule(
         self,
         state: dict[str, Any],
-        target: resources.Activity,
+        target: resources.Activity | resources.HttpInvoke,
         aid: str,
         task_input: Any,
         raw: Any,
@@ -662,7 +662,7 @@ class Decider:
             children = self._children(frame, attempt)
             failed = sorted((c for c in children if c.error is not None), key=lambda c: c.end_order)
             if failed:
-                failures.append(failed[0].error)  # type: ignore[arg-type]
+                failures.append(failed[0].error)  # type: ignore[arg-type]  # a failed branch always carries its error
                 decided = self._retry_or_fail(frame, state, failures, attempt)
                 if decided is not None:
                     return decided
@@ -705,7 +705,7 @@ class Decider:
                 return items[index]
             item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": items[index]}}}
             effective = processing.input_path(state, frame.input, ctx)
-            return paths.render(selector, effective, item_ctx)
+            return templates.render(selector, effective, item_ctx)
 
         return self._branches(frame, state, len(items), item_input)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import definition_aliases, definition_runs, definitions, workflow_runs
 from app.definitions.validation import problems
@@ -21,7 +21,6 @@ from app.engine.events import RunStatus
 from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
-from app.tenancy.namespaces import delete_cleanups
 
 LANGUAGE = "asl"
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -82,7 +81,7 @@ def prepare(document: Any) -> Prepared:
 
 
 async def put(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     name: str,
     document: Any | Prepared,
@@ -139,12 +138,12 @@ def document_of(definition_id: str, text: str) -> dict[str, Any]:
     return document
 
 
-async def _latest(conn: AsyncConnection, namespace_id: str, name: str) -> Any:
+async def _latest(conn: Connection, namespace_id: str, name: str) -> Any:
     return (await conn.execute(LATEST, {"namespace_id": namespace_id, "name": name})).one_or_none()
 
 
 async def version_row(
-    conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
+    conn: Connection, namespace_id: str, name: str, version: int | None = None
 ) -> Any:
     """The row of a version (latest unless one is named); NotFound when there is none."""
     if version is None:
@@ -162,13 +161,13 @@ async def version_row(
 
 
 async def get(
-    conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
+    conn: Connection, namespace_id: str, name: str, version: int | None = None
 ) -> dict[str, Any]:
     return as_dict(await version_row(conn, namespace_id, name, version))
 
 
 async def list_latest(
-    conn: AsyncConnection, namespace_id: str, page_size: int, page_token: str | None
+    conn: Connection, namespace_id: str, page_size: int, page_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The latest version of each name, by name."""
     newest = (
@@ -195,7 +194,7 @@ async def list_latest(
     return [as_dict(r) for r in rows[:page_size]], token
 
 
-async def open_runs(conn: AsyncConnection, namespace_id: str, name: str) -> int:
+async def open_runs(conn: Connection, namespace_id: str, name: str) -> int:
     return int(
         await conn.scalar(
             sa.select(sa.func.count())
@@ -212,7 +211,7 @@ async def open_runs(conn: AsyncConnection, namespace_id: str, name: str) -> int:
     )
 
 
-async def delete(conn: AsyncConnection, namespace_id: str, name: str) -> None:
+async def delete(conn: Connection, namespace_id: str, name: str) -> None:
     """Every version of the name; refused while runs of it are open, and while aliases route
     to its versions (AWS refuses to delete a version an alias routes to)."""
     await get(conn, namespace_id, name)
@@ -263,7 +262,7 @@ SELECT_PIN = hot(
 
 
 async def pin(
-    conn: AsyncConnection, run_id: str, namespace_id: str, row: Any, alias: str | None = None
+    conn: Connection, run_id: str, namespace_id: str, row: Any, alias: str | None = None
 ) -> None:
     """Pin the run to this version (a row of `version_row`), started through `alias` if any."""
     await conn.execute(
@@ -279,14 +278,11 @@ async def pin(
     )
 
 
-async def pinned(conn: AsyncConnection, run_id: str) -> Any:
+async def pinned(conn: Connection, run_id: str) -> Any:
     """(definition_id, name, version, document text) of a run, or None."""
     return (await conn.execute(SELECT_PIN, {"run_id": run_id})).one_or_none()
 
 
-async def delete_namespace_rows(conn: AsyncConnection, namespace_id: str) -> None:
-    for table in (definition_runs, definitions):
+async def delete_namespace_rows(conn: Connection, namespace_id: str) -> None:
+    for table in (definition_aliases, definition_runs, definitions):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
-
-
-delete_cleanups.insert(0, delete_namespace_rows)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import (
     activities,
     buffered_events,
@@ -19,10 +19,9 @@ from app.db.tables import (
 )
 from app.engine.events import RunStatus
 from app.errors import FailedPrecondition
-from app.tenancy.namespaces import delete_cleanups, delete_guards
 
 
-async def refuse_if_running(conn: AsyncConnection, namespace_id: str) -> None:
+async def refuse_if_running(conn: Connection, namespace_id: str) -> None:
     running = await conn.scalar(
         sa.select(sa.func.count()).where(
             workflow_runs.c.namespace_id == namespace_id,
@@ -36,7 +35,7 @@ async def refuse_if_running(conn: AsyncConnection, namespace_id: str) -> None:
         )
 
 
-async def delete_engine_rows(conn: AsyncConnection, namespace_id: str) -> None:
+async def delete_engine_rows(conn: Connection, namespace_id: str) -> None:
     runs = (
         sa.select(workflow_runs.c.id)
         .where(workflow_runs.c.namespace_id == namespace_id)
@@ -54,7 +53,3 @@ async def delete_engine_rows(conn: AsyncConnection, namespace_id: str) -> None:
     ):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
     await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))
-
-
-delete_guards.append(refuse_if_running)
-delete_cleanups.append(delete_engine_rows)

@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["namespace_id"], ["namespaces.id"], name="fk_definition_aliases_namespace_id_namespaces"
+            ["namespace_id"],
+            ["namespaces.id"],
+            name="fk_definition_aliases_namespace_id_namespaces",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_definition_aliases"),
         sa.UniqueConstraint(

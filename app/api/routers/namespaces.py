@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response, status
 
+from app import namespace_deletion
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
 from app.api.edge import EdgeRouter
 from app.api.limits.limiter import check_namespace_settings
@@ -16,7 +17,7 @@ from app.tenancy import namespaces as service
 router = EdgeRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 
-def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]
+def _namespace(row) -> Namespace:
     return Namespace.model_validate(row, from_attributes=True)
 
 
@@ -100,6 +101,8 @@ async def update_namespace(
 )
 async def delete_namespace(ctx: Context, caller: NamespaceAdmin) -> Response:
     async with ctx.db.write() as conn:
-        await service.delete_namespace(conn, caller.principal.tenant_id, caller.namespace.name)
+        await namespace_deletion.delete_namespace(
+            conn, caller.principal.tenant_id, caller.namespace.name
+        )
     ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
