@@ -10,6 +10,7 @@ import pytest
 
 from app.definitions import aliases
 from app.definitions.aliases import Route, choose_version
+from tests.conftest import Tenant
 from tests.definitions_helpers import start, store, task
 from tests.rawhttp import Raw
 from tests.test_console_sessions import sign_in_form
@@ -216,3 +217,14 @@ async def test_the_console_shows_a_definitions_aliases_with_their_weights(server
     text = " ".join(page.text.split())
     assert "<code>canary</code>" in text
     assert "version 1</a> (90 %)" in text and "version 2</a> (10 %)" in text
+
+
+async def test_a_namespace_with_aliases_can_be_deleted(tenant):
+    made = await tenant.client.post("/api/v1/namespaces", json={"name": "short-lived"})
+    assert made.status_code == 201, made.text
+    other = Tenant(tenant.name, tenant.admin_key, "short-lived", tenant.client)
+    name = await two_versions(other)
+    await put_alias(other, name, "prod", (1, 50), (2, 50))
+    gone = await tenant.client.delete("/api/v1/namespaces/short-lived")
+    assert gone.status_code == 204, gone.text
+    assert (await tenant.client.get(other.ns(f"/definitions/{name}/aliases"))).status_code == 404
