@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.db.connection import Row
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, idempotency, search_attributes, workflow_tasks
+from app.engine import activities, idempotency, search_attributes, updates, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
@@ -343,6 +343,7 @@ async def terminate(
     require_open(run)
     if run.wft_state == "started":
         await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
+    workflow_tasks.forget_speculative(run)
     run.set(wft_state="none")
     await tx.flush_buffered(run)
     await close(
@@ -356,6 +357,7 @@ async def terminate(
 
 
 async def time_out(tx: Transition, run: Run, kind: str) -> None:
+    workflow_tasks.forget_speculative(run)
     run.set(wft_state="none")
     await tx.flush_buffered(run)
     failure = {
@@ -391,6 +393,7 @@ async def close(
     failure: dict[str, Any] | None = None,
     continued_to: Run | None = None,
 ) -> None:
+    workflow_tasks.forget_speculative(run)
     tx.append(run, event_type, attributes)
     tx.observe("workflow_closed", (run.namespace_id, status.value))
     if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
@@ -410,6 +413,7 @@ async def close(
     if run.buffered_events:
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await activities.forget_all(tx, run)
+    await updates.on_run_closed(tx, run, continued_to)
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
     if run.children_started:  # else it has no children: no need to look for them
