@@ -34,6 +34,7 @@ from app.api.routers import (
     health,
     me,
     namespaces,
+    operator,
     schedules,
     search_attributes,
     tasks,
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         search_attributes,
         batch_operations,
         dev_clock,
+        operator,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))

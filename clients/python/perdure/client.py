@@ -42,6 +42,7 @@ from perdure.exceptions import (
     to_failure,
 )
 from perdure.history import WorkflowHistory
+from perdure.operator import OperatorControls
 from perdure.visibility import (
     WorkflowExecution,
     WorkflowExecutionCount,
@@ -114,7 +115,7 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class WorkflowHandle:
+class WorkflowHandle(OperatorControls):
     """A workflow (and optionally one run of it) the client can wait on, signal, query…
 
     Every call takes Temporal's `rpc_metadata` (extra HTTP headers) and `rpc_timeout`."""
