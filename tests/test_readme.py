@@ -49,6 +49,10 @@ DOC_PAGES = [
     "docs/cli.md",
     "docs/bounded-connections.md",
     "docs/deploying.md",
+    # Its programs are JavaScript: clients/typescript/test/docs.test.mjs runs them (make test-ts).
+    "docs/typescript.md",
+    # Its Python example runs in tests/test_docs_temporal_python.py (no shell snippets).
+    "docs/temporal-python.md",
 ]
 
 

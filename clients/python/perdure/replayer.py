@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from perdure._runtime import WorkflowInstance
 from perdure.exceptions import NondeterminismError
@@ -37,6 +37,13 @@ class WorkflowReplayResults:
     replay_failures: Mapping[str, Exception]
 
 
+class ReplayerConfig(TypedDict, total=False):
+    """The options `Replayer` was made with (Temporal's TypedDict)."""
+
+    workflows: Sequence[type]
+    namespace: str
+
+
 class WorkflowNotRegisteredError(NondeterminismError):
     """The history's workflow type is not among the replayer's workflows."""
 
@@ -49,6 +56,11 @@ class Replayer:
     ) -> None:
         self.workflows = {definition(cls).name: definition(cls) for cls in workflows}
         self.namespace = namespace
+        self._config = ReplayerConfig(workflows=list(workflows), namespace=namespace)
+
+    def config(self) -> ReplayerConfig:
+        """The options this replayer was made with (Temporal's `Replayer.config()`)."""
+        return ReplayerConfig(**self._config)
 
     async def replay_workflow(
         self, history: Any, *, raise_on_replay_failure: bool = True
