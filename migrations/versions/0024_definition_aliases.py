@@ -1,8 +1,8 @@
 """Stored definitions get Step Functions' aliases: a name that routes new runs to one version,
 or to two by integer weights; a run records the alias it was started through.
 
-Revision ID: 0021
-Revises: 0017
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from app.db.types import UTCDateTime
 
-revision = "0021"
-down_revision = "0017"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
