@@ -8,14 +8,14 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from perdure.cli import batch
+from perdure.cli import batch, update
 from perdure.cli._api import CommandFailed, Session, UsageError
 from perdure.cli._flags import (
     add_input_flags,
+    add_start_flags,
     add_workflow_ref,
-    duration,
     input_of,
-    pairs,
+    start_body,
 )
 from perdure.cli._output import compact, field
 
@@ -38,23 +38,6 @@ SUMMARY_KEYS = (
     "result",
     "failure",
 )
-
-
-def start_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "workflow_type": args.type,
-        "task_queue": args.task_queue,
-        "input": input_of(args),
-        "execution_timeout": args.execution_timeout,
-        "run_timeout": args.run_timeout,
-        "task_timeout": args.task_timeout,
-        "start_delay": args.start_delay,
-        "id_reuse_policy": args.id_reuse_policy,
-        "id_conflict_policy": args.id_conflict_policy,
-        "memo": pairs(args.memo, "--memo"),
-        "search_attributes": pairs(args.search_attribute, "--search-attribute"),
-    }
-    return {k: v for k, v in body.items() if v is not None}
 
 
 def post_start(s: Session, body: dict[str, Any]) -> dict[str, Any]:
@@ -284,24 +267,6 @@ def delete(s: Session) -> int:
     return 0
 
 
-def _start_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workflow-id", "-w", help="workflow id (default: one the server makes)")
-    p.add_argument("--type", required=True, help="workflow type")
-    p.add_argument("--task-queue", "-t", required=True, help="task queue of its workers")
-    add_input_flags(p)
-    p.add_argument("--execution-timeout", type=duration, help="whole workflow, retries included")
-    p.add_argument("--run-timeout", type=duration, help="one run")
-    p.add_argument("--task-timeout", type=duration, help="one workflow task (default 10s)")
-    p.add_argument("--start-delay", type=duration, help="wait this long before the first task")
-    p.add_argument(
-        "--id-reuse-policy",
-        choices=["ALLOW_DUPLICATE", "ALLOW_DUPLICATE_FAILED_ONLY", "REJECT_DUPLICATE"],
-    )
-    p.add_argument("--id-conflict-policy", choices=["FAIL", "USE_EXISTING", "TERMINATE_EXISTING"])
-    p.add_argument("--memo", action="append", default=[], metavar="KEY=JSON")
-    p.add_argument("--search-attribute", action="append", default=[], metavar="KEY=JSON")
-
-
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     """The group and its commands; a command still to come (reset, pause, …) is one more
     `command(...)` line with its function."""
@@ -314,10 +279,10 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         p.set_defaults(run=run)
         return p
 
-    _start_flags(command("start", start, "start a workflow and print its ids"))
-    _start_flags(command("execute", execute, "start a workflow and wait for its result"))
+    add_start_flags(command("start", start, "start a workflow and print its ids"))
+    add_start_flags(command("execute", execute, "start a workflow and wait for its result"))
     p = command("signal-with-start", signal_with_start, "signal a workflow, starting it if needed")
-    _start_flags(p)
+    add_start_flags(p)
     p.add_argument("--signal-name", required=True)
     p.add_argument("--signal-input", action="append", default=[], metavar="JSON")
     p.add_argument("--signal-input-file", action="append", default=[], metavar="PATH")
@@ -355,3 +320,4 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         p = command(name, run, f"{what} (or, with --query, many)")
         add_workflow_ref(p, required=False)
         batch.add_batch_flags(p, name)
+    update.register(group, common)
