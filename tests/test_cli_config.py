@@ -227,7 +227,8 @@ async def test_bash_completion_completes_commands_and_flags(home):
         return done.stdout.split()
 
     assert complete("work") == ["workflow"]
-    assert complete("workflow", "st") == ["start"]
+    assert complete("workflow", "sh") == ["show"]
+    assert complete("workflow", "st") == ["start", "start-update-with-start"]
     assert "--workflow-id" in complete("workflow", "signal", "--")
     assert complete("operator", "search-attribute", "") == ["--help", "create", "list"]
     assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef perdure")
