@@ -112,9 +112,13 @@ def _with_start(s: Session, stage: str) -> dict[str, Any]:
         # Temporal requires it: which run the update goes to must be said, not guessed.
         raise UsageError("update-with-start needs --id-conflict-policy (USE_EXISTING or FAIL)")
     update_args = argparse.Namespace(input=a.update_input, input_file=a.update_input_file)
-    update = {"args": input_values(update_args), "update_id": a.update_id}
-    update.update(wait_for_stage=stage, wait=LONG_POLL)
-    body = {**start_body(a), "update": {k: v for k, v in update.items() if v is not None}}
+    fields = {
+        "args": input_values(update_args),
+        "update_id": a.update_id,
+        "wait_for_stage": stage,
+        "wait": LONG_POLL,
+    }
+    body = {**start_body(a), "update": {k: v for k, v in fields.items() if v is not None}}
     answer: dict[str, Any] = s.api.call(
         "POST", s.api.ns("workflows", a.workflow_id, "update-with-start", a.update_name), json=body
     )

@@ -1,6 +1,7 @@
-"""`perdure workflow …`: start, execute, describe, list, count, show, result, signal, query,
-cancel, terminate, delete — Temporal CLI's `temporal workflow` commands and flags over the REST
-routes. Signal, cancel, terminate and delete take `--query` instead of `-w` for a batch job."""
+"""`perdure workflow …`: start, execute, signal-with-start, describe, list, count, show, result,
+signal, query, cancel, terminate, delete (and `update …`, update.py) — Temporal CLI's
+`temporal workflow` commands and flags over the REST routes. Signal, cancel, terminate and
+delete take `--query` instead of `-w` for a batch job."""
 
 from __future__ import annotations
 
