@@ -160,11 +160,13 @@ async def test_signal_query_and_result_of_a_running_workflow(cli, worker):
     await cli("workflow", "signal", "-w", workflow_id, "--name", "finish")
     result = await cli.json("workflow", "result", "-w", workflow_id)
     shown = await cli("workflow", "show", "-w", workflow_id)
+    detailed = await cli("workflow", "show", "-w", workflow_id, "--detailed")
 
     assert signaled.returncode == 0 and "Signal workflow succeeded" in signaled.stdout
     assert answer["answer"] == 15
     assert result["status"] == "COMPLETED" and result["result"] == {"total": 15, "step": 2}
     assert "WORKFLOW_EXECUTION_SIGNALED" in shown.stdout and "signal_name=add" in shown.stdout
+    assert "signal_name  add" in detailed.stdout and "task_queue  " in detailed.stdout
 
 
 async def test_show_follow_streams_events_until_the_run_closes(cli, worker):

@@ -176,8 +176,15 @@ def history_pages(
             return
 
 
-def print_events(events: list[dict[str, Any]]) -> None:
+def print_events(events: list[dict[str, Any]], detailed: bool = False) -> None:
+    """One line an event (id, time, type, a few telling attributes); `detailed`: every
+    attribute on a line of its own under it, as `temporal workflow show --detailed`."""
     for event in events:
+        if detailed:
+            print(f"  {event['event_id']:>5}  {event['event_time']}  {event['event_type']}")
+            for key, value in (event.get("attributes") or {}).items():
+                print(f"         {key}  {compact(value)}", flush=True)
+            continue
         attributes = event.get("attributes") or {}
         summary = ", ".join(
             f"{k}={compact(attributes[k])}" for k in SUMMARY_KEYS if attributes.get(k) is not None
@@ -194,7 +201,7 @@ def show(s: Session) -> int:
     if s.out.text:
         print("Progress:")
         for events in pages:
-            print_events(events)
+            print_events(events, s.args.detailed)
     else:
         s.out.items(pages, [])
     return 0
@@ -299,6 +306,7 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p = command("show", show, "a run's event history")
     add_workflow_ref(p)
     p.add_argument("--follow", "-f", action="store_true", help="stream new events until it closes")
+    p.add_argument("--detailed", action="store_true", help="every attribute of every event")
 
     add_workflow_ref(command("result", result, "wait for a run's outcome"))
 
