@@ -45,6 +45,7 @@ DOC_PAGES = [
     "docs/performance.md",
     "docs/operating.md",
     "docs/messages.md",
+    "docs/operations.md",
     "docs/cli.md",
     "docs/bounded-connections.md",
 ]

@@ -216,6 +216,9 @@ async def create_run(
         "attempt": req.attempt,
         "schedule_key": req.schedule_key
         or (continued_from.schedule_key if continued_from else None),
+        "reset_run_id": None,
+        "reset_from_run_id": None,
+        "pause_info": None,
     }
     run = tx.add_new_run(data)
     if parent is not None:
@@ -338,8 +341,17 @@ async def request_cancel(
 
 
 async def terminate(
-    tx: Transition, run: Run, *, reason: str | None, identity: str | None, details: Any = None
+    tx: Transition,
+    run: Run,
+    *,
+    reason: str | None,
+    identity: str | None,
+    details: Any = None,
+    for_reset: bool = False,
 ) -> None:
+    """Close the run at once. `for_reset`: a reset replaces it (app/engine/reset.py), so its
+    parent is not told and its children are left to the reset's rules, not to their parent
+    close policy."""
     require_open(run)
     if run.wft_state == "started":
         await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
@@ -353,6 +365,7 @@ async def terminate(
         E.WORKFLOW_EXECUTION_TERMINATED,
         {"reason": reason, "details": details, "identity": identity},
         failure={"message": reason or "terminated", "type": "TerminatedError"},
+        for_reset=for_reset,
     )
 
 
@@ -392,6 +405,7 @@ async def close(
     result_text: str | None = None,
     failure: dict[str, Any] | None = None,
     continued_to: Run | None = None,
+    for_reset: bool = False,
 ) -> None:
     workflow_tasks.forget_speculative(run)
     tx.append(run, event_type, attributes)
@@ -414,6 +428,8 @@ async def close(
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await activities.forget_all(tx, run)
     await updates.on_run_closed(tx, run, continued_to)
+    if for_reset:
+        return  # the reset's new run goes on for its schedule, parent and children
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
     if run.children_started:  # else it has no children: no need to look for them

@@ -45,6 +45,7 @@ from perdure.exceptions import (
     WorkflowQueryFailedError,
     is_cancelled_exception,
 )
+from perdure.operator import ResetReapplyExcludeType, ResetType
 from perdure.worker import Worker
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "PerdureError",
     "QueryTimeoutError",
     "RPCError",
+    "ResetReapplyExcludeType",
+    "ResetType",
     "RetryPolicy",
     "TerminatedError",
     "TimeoutError",

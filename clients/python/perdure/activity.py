@@ -64,6 +64,18 @@ class Info:
     started_time: datetime | str
 
 
+@dataclass(frozen=True)
+class ActivityCancellationDetails:
+    """Why the attempt was cancelled (temporalio's `ActivityCancellationDetails`): the workflow
+    asked (`cancel_requested`), an operator paused (`paused`) or reset (`reset`) the activity,
+    or the attempt is gone (`not_found`: timed out, or its run closed)."""
+
+    cancel_requested: bool = False
+    paused: bool = False
+    reset: bool = False
+    not_found: bool = False
+
+
 class ActivityContext:
     """The worker's side of a running attempt: heartbeats and cancellation."""
 
@@ -72,6 +84,7 @@ class ActivityContext:
         self.is_sync = is_sync
         self._send_heartbeat = send_heartbeat
         self.cancelled = threading.Event()
+        self.cancellation: ActivityCancellationDetails | None = None
         self.last_heartbeat: Any = None
 
     def heartbeat(self, details: Any) -> None:
@@ -105,6 +118,12 @@ def heartbeat(*details: Any) -> None:
     ctx.heartbeat(details[0] if len(details) == 1 else list(details) if details else None)
     if ctx.cancelled.is_set() and ctx.is_sync:
         raise asyncio.CancelledError("activity cancellation requested")
+
+
+def cancellation_details() -> ActivityCancellationDetails | None:
+    """Why this attempt was cancelled, once it was (None before): e.g. `.paused` when an
+    operator paused the activity (Temporal 1.28's activity controls)."""
+    return _context().cancellation
 
 
 def is_cancelled() -> bool:

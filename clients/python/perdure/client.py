@@ -40,6 +40,7 @@ from perdure.exceptions import (
     from_failure,
     to_failure,
 )
+from perdure.operator import OperatorControls
 from perdure.visibility import (
     WorkflowExecution,
     WorkflowExecutionCount,
@@ -112,7 +113,7 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class WorkflowHandle:
+class WorkflowHandle(OperatorControls):
     """A workflow (and optionally one run of it) the client can wait on, signal, query…
 
     Every call takes Temporal's `rpc_metadata` (extra HTTP headers) and `rpc_timeout`."""

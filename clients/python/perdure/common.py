@@ -110,3 +110,4 @@ class WorkflowExecutionStatus(StrEnum):
     TERMINATED = "TERMINATED"
     CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
     TIMED_OUT = "TIMED_OUT"
+    PAUSED = "PAUSED"  # Temporal's Workflow Pause (server 1.30+)

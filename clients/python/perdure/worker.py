@@ -560,16 +560,25 @@ class _Heartbeats:
                 )
             except httpx.TransportError:
                 r = None
-            if r is not None and r.status_code == 200 and r.json().get("cancel_requested"):
-                self._cancel()
-                return
+            if r is not None and r.status_code == 200:
+                answer = r.json()
+                why = activity_mod.ActivityCancellationDetails(
+                    cancel_requested=bool(answer.get("cancel_requested")),
+                    paused=bool(answer.get("activity_paused")),
+                    reset=bool(answer.get("activity_reset")),
+                )
+                if why.cancel_requested or why.paused or why.reset:
+                    self._cancel(why)
+                    return
             if r is not None and r.status_code == 404:
-                self._cancel()  # the attempt is over (timed out, or the run closed)
+                # The attempt is over (timed out, or the run closed).
+                self._cancel(activity_mod.ActivityCancellationDetails(not_found=True))
                 return
             await asyncio.sleep(self.interval)
 
-    def _cancel(self) -> None:
+    def _cancel(self, why: activity_mod.ActivityCancellationDetails) -> None:
         assert self.ctx is not None
+        self.ctx.cancellation = why
         self.ctx.cancelled.set()
         if self.work is not None and not self.ctx.is_sync:
             self.work.cancel()
