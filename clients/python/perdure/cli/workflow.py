@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from perdure.cli import batch, update
+from perdure.cli import batch, controls, update
 from perdure.cli._api import CommandFailed, Session, UsageError
 from perdure.cli._flags import (
     add_input_flags,
@@ -330,3 +330,4 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         add_workflow_ref(p, required=False)
         batch.add_batch_flags(p, name)
     update.register(group, common)
+    controls.register_workflow(group, common)
