@@ -76,3 +76,41 @@ async def test_workflow_and_activity_controls_by_query_are_batch_jobs(cli, tenan
     assert job["operation_type"] == "PAUSE" and job["reason"] == "freeze"
     assert json.loads(resets.stdout)["operation_type"] == "RESET"
     assert json.loads(activities.stdout)["operation_type"] == "PAUSE_ACTIVITY"
+
+
+async def test_activity_pause_update_options_reset_unpause(cli, tmp_path):
+    name, queue = new_id("charge"), new_id("charges")
+    machine = {
+        "StartAt": "Charge",
+        "States": {
+            "Charge": {
+                "Type": "Task",
+                "Resource": f"perdure:activity:{queue}:charge",
+                "TimeoutSeconds": 60,
+                "End": True,
+            }
+        },
+    }
+    (tmp_path / "charge.json").write_text(json.dumps(machine))
+    await cli("definition", "put", name, "--file", str(tmp_path / "charge.json"))
+    workflow_id = new_id("charged")
+    await cli("definition", "start", name, "-w", workflow_id)
+    pending = (await cli.json("workflow", "describe", "-w", workflow_id))["pending_activities"]
+    activity_id = pending[0]["activity_id"]
+
+    paused = await cli.json("activity", "pause", "-w", workflow_id, "--activity-id", activity_id,
+                            "--reason", "supplier down")  # fmt: skip
+    text = await cli("activity", "update-options", "-w", workflow_id, "--match-all",
+                     "--start-to-close-timeout", "30s", "--retry-maximum-attempts", "5")  # fmt: skip
+    reset = await cli("activity", "reset", "-w", workflow_id, "--activity-type", "charge",
+                      "--keep-paused")  # fmt: skip
+    described = await cli.json("workflow", "describe", "-w", workflow_id)
+    unpaused = await cli.json("activity", "unpause", "-w", workflow_id, "--match-all")
+    no_target = await cli("activity", "pause", "-w", workflow_id)
+
+    assert paused["activities"][0]["activity_id"] == activity_id
+    assert described["pending_activities"][0]["paused"] is True
+    assert text.returncode == 0 and "ActivityId" in text.stdout and "Paused" in text.stdout
+    assert reset.returncode == 0, reset
+    assert unpaused["activities"][0]["paused"] is False
+    assert no_target.returncode == 2 and "--activity-id" in no_target.error_line()
