@@ -137,6 +137,8 @@ workflow_runs = sa.Table(
     # Workflow retries (Temporal's): the policy, and which attempt of the chain this run is.
     sa.Column("retry_policy", sa.Text(), nullable=True),
     sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),
+    # Temporal's cron workflows: each close starts the next run at the next cron time.
+    sa.Column("cron_schedule", sa.String(255), nullable=True),
     # The schedule (`schedules.id`) whose action started this run's chain; carried across
     # continue-as-new and retries so that the chain's close reaches the schedule.
     sa.Column("schedule_key", sa.String(36), nullable=True),

@@ -403,9 +403,13 @@ class Engine:
         *,
         return_new_task: bool = False,
         messages: list[dict[str, Any]] | None = None,
+        force_new_task: bool = False,
     ) -> dict[str, Any]:
         """Complete a started workflow task with commands and protocol messages (updates'
-        answers); optionally start and return the run's next task."""
+        answers); optionally start and return the run's next task. `force_new_task`
+        (Temporal's `force_create_new_workflow_task`) schedules another workflow task at once
+        although nothing new happened: a worker running a local activity keeps its task
+        alive so."""
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
@@ -419,6 +423,8 @@ class Engine:
             refused = await decisions.apply_decision(tx, run, raw_commands, who, messages)
             if refused is not None:
                 return Rejected(refused)
+            if force_new_task and run.is_open:
+                workflow_tasks.needs_decision(tx, run)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
             answer["activity_tasks"] = [
                 dispatch.activity_task(tx, owner, row).body
