@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from perdure import workflow
@@ -61,6 +62,9 @@ class Greeting:
     @workflow.run
     async def run(self, name: str) -> str:
         return f"hello {name}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def new_id(prefix: str) -> str:
@@ -424,3 +428,23 @@ async def test_update_with_start_starts_once_and_updates_the_running_run(cli, wo
     assert f"RunId {first['run_id']}" in second.stdout and ": " in second.stdout
     assert without_policy.returncode == 2
     assert "--id-conflict-policy" in without_policy.error_line()
+
+
+async def test_replay_replays_the_selected_runs_against_local_workflow_code(cli, worker):
+    workflow_id = new_id("replayed")
+    await cli("workflow", "start", "-w", workflow_id, "--type", "Counter", "-t", worker,
+              "-i", "1", "-i", "2")  # fmt: skip
+    await cli("workflow", "signal", "-w", workflow_id, "--name", "add", "-i", "3")
+    await cli("workflow", "signal", "-w", workflow_id, "--name", "finish")
+    await cli("workflow", "result", "-w", workflow_id)
+    root = ROOT
+
+    replayed = await cli("replay", "--query", f"WorkflowId = '{workflow_id}'",
+                         "--workflows", "tests.test_cli_workflow:Counter", cwd=root)  # fmt: skip
+    wrong_code = await cli("replay", "--query", f"WorkflowId = '{workflow_id}'",
+                           "--workflows", "tests.test_cli_workflow:Greeting", cwd=root)  # fmt: skip
+
+    assert replayed.returncode == 0, replayed
+    assert f"ok    {workflow_id}" in replayed.stdout
+    assert "1 replayed, 0 diverged" in replayed.stdout
+    assert wrong_code.returncode == 1 and f"FAIL  {workflow_id}" in wrong_code.stdout
