@@ -32,6 +32,7 @@ from app.api.routers import (
     health,
     me,
     namespaces,
+    operator,
     schedules,
     search_attributes,
     tasks,
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         schedules,
         search_attributes,
         batch_operations,
+        operator,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))
