@@ -21,6 +21,7 @@ from perdure._handles import (
     _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
+from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
@@ -74,6 +75,7 @@ from perdure.visibility import (
     WorkflowExecution,
     WorkflowExecutionCount,
     WorkflowExecutionCountAggregationGroup,
+    listed,
 )
 
 __all__ = [
@@ -272,6 +274,8 @@ class Client:
         # Set by perdure.testing's time-skipping environment: held around `result()` waits.
         self.result_wait: Callable[[], AbstractAsyncContextManager[None]] | None = None
         self.data_converter = DataConverter.default
+        # The namespace's search attribute types, to read attributes back as Temporal does.
+        self.search_attribute_types = TypeCache()
 
     @property
     def namespace(self) -> str:
@@ -461,6 +465,8 @@ class Client:
         )
         body["id_conflict_policy"] = str(id_conflict_policy)
         body["input"] = await codec.encode(self.data_converter.payload_codec, body["input"])
+        if "memo" in body:
+            body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
         headers = dict(rpc_metadata or {})
@@ -622,6 +628,8 @@ class Client:
         payload_codec = self.data_converter.payload_codec
         body["input"] = await codec.encode(payload_codec, body["input"])
         body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
+        if "memo" in body:
+            body["memo"] = await codec.encode_memo(payload_codec, body["memo"])
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id
@@ -742,7 +750,7 @@ class Client:
                 page_params.append(("next_page_token", token))
             page = (await self.http.call("GET", "/workflows", params=page_params)).json()
             for item in page["workflows"]:
-                yield WorkflowExecution(item)
+                yield await listed(self, item)
             token = page.get("next_page_token")
             if not token:
                 return
