@@ -139,7 +139,7 @@ async def lock_run(tx: Transition, run_id: str) -> Run | None:
         if await tx.conn.scalar(RUN_EXISTS, params) is None:
             return await tx.run(run_id)  # gone: let tx.run report it
         return None
-    return tx.adopt_run(dict(row))
+    return await tx.adopt_run(dict(row))
 
 
 async def _claim(
@@ -232,7 +232,11 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
     )
     return WorkflowTaskClaim(
         messages=await updates.take_for_task(tx, run, started_id),
-        speculative_events=workflow_tasks.speculative_events(run, tx.now) if speculative else [],
+        speculative_events=(
+            workflow_tasks.speculative_events(run, tx.now, await tx.update_suggestion(run))
+            if speculative
+            else []
+        ),
         token=token.encode(),
         namespace_id=run.namespace_id,
         run_id=run.id,

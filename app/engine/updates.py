@@ -23,6 +23,9 @@ from app.engine.limits import (
     MAX_UPDATE_BYTES_IN_FLIGHT,
     MAX_UPDATES_IN_FLIGHT,
     MAX_UPDATES_PER_RUN,
+    UPDATE_BYTES_IN_FLIGHT_SETTING,
+    UPDATES_IN_FLIGHT_SETTING,
+    UPDATES_PER_RUN_SETTING,
 )
 from app.engine.operator_view import require_not_paused
 from app.engine.payloads import dump, load
@@ -43,9 +46,9 @@ MAX_TOTAL = MAX_UPDATES_PER_RUN
 MAX_IN_FLIGHT_BYTES = MAX_UPDATE_BYTES_IN_FLIGHT
 # The namespace settings that change them (Temporal's dynamic config, per namespace:
 # history.maxInFlightUpdates, history.maxTotalUpdates, history.maxInFlightUpdatePayloads).
-IN_FLIGHT_SETTING = "max_in_flight_updates"
-TOTAL_SETTING = "max_total_updates"
-IN_FLIGHT_BYTES_SETTING = "max_in_flight_update_payload_bytes"
+IN_FLIGHT_SETTING = UPDATES_IN_FLIGHT_SETTING
+TOTAL_SETTING = UPDATES_PER_RUN_SETTING
+IN_FLIGHT_BYTES_SETTING = UPDATE_BYTES_IN_FLIGHT_SETTING
 # How long a caller refused for too many updates in flight should wait (seconds).
 IN_FLIGHT_RETRY_AFTER = 1
 

@@ -12,11 +12,7 @@ from typing import Any
 
 from app.engine import updates
 from app.engine.events import E
-from app.engine.limits import (
-    MAX_COUNTER,
-    SUGGEST_CONTINUE_AS_NEW_UPDATES,
-    WFT_RETRY_MAX_BACKOFF,
-)
+from app.engine.limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
 from app.engine.transition import Run, Transition
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
@@ -70,22 +66,23 @@ async def schedule_speculative(tx: Transition, run: Run) -> None:
         await queue(tx, run)
 
 
-def started_attributes(run: Run, identity: str | None) -> dict[str, Any]:
-    """WORKFLOW_TASK_STARTED's attributes; `suggest_continue_as_new` once the run has taken 90 %
-    of the updates it may (Temporal's maxTotalUpdates.suggestContinueAsNewThreshold)."""
+def started_attributes(run: Run, identity: str | None, suggest_at: int) -> dict[str, Any]:
+    """WORKFLOW_TASK_STARTED's attributes; `suggest_continue_as_new` once the run has taken
+    `suggest_at` updates, 90 % of those it may (Transition.update_suggestion; Temporal's
+    maxTotalUpdates.suggestContinueAsNewThreshold)."""
     attributes: dict[str, Any] = {
         "scheduled_event_id": run.wft_scheduled_event_id,
         "identity": identity,
         "attempt": run.wft_attempt,
     }
-    if run.data.get("updates_total", 0) >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
+    if run.data.get("updates_total", 0) >= suggest_at:
         attributes["suggest_continue_as_new"] = True
     return attributes
 
 
-def speculative_events(run: Run, now: Any) -> list[dict[str, Any]]:
+def speculative_events(run: Run, now: Any, suggest_at: int) -> list[dict[str, Any]]:
     """The scheduled and started events a started speculative task shows its worker (they are
-    written only if its completion keeps it)."""
+    written only if its completion keeps it); `suggest_at` as for started_attributes."""
     return [
         {
             "event_id": run.wft_scheduled_event_id,
@@ -101,7 +98,7 @@ def speculative_events(run: Run, now: Any) -> list[dict[str, Any]]:
             "event_id": run.wft_started_event_id,
             "event_type": E.WORKFLOW_TASK_STARTED.value,
             "event_time": now,
-            "attributes": started_attributes(run, run.wft_identity),
+            "attributes": started_attributes(run, run.wft_identity, suggest_at),
         },
     ]
 
@@ -199,7 +196,10 @@ async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False
             attempt=run.wft_attempt,
         )
         return started_id
-    started_id = tx.append(run, E.WORKFLOW_TASK_STARTED, started_attributes(run, identity))
+    suggest_at = await tx.update_suggestion(run)
+    started_id = tx.append(
+        run, E.WORKFLOW_TASK_STARTED, started_attributes(run, identity, suggest_at)
+    )
     run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
     if inline:
         tx.inline_started.add(run.id)

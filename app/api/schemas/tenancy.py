@@ -123,8 +123,8 @@ class NamespaceSettings(StrictModel):
         default=None,
         ge=1,
         le=MAX_HISTORY_EVENTS // 2,
-        description="Updates one run may take in all (rejections not counted); 409 beyond "
-        "(Temporal's history.maxTotalUpdates, default 2000).",
+        description="Updates one run may take in all (rejections not counted); 409 beyond, "
+        "continue-as-new suggested from 90 % (Temporal's history.maxTotalUpdates, default 2000).",
     )
     max_in_flight_update_payload_bytes: int | None = Field(
         default=None,
