@@ -50,6 +50,7 @@ class WorkflowTaskClaim:
     # its scheduled and started events (not written, shown to the worker all the same).
     messages: list[dict[str, Any]] = field(default_factory=list)
     speculative_events: list[dict[str, Any]] = field(default_factory=list)
+    speculative_nonce: int = 0
 
 
 @dataclass
@@ -237,6 +238,7 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
             if speculative
             else []
         ),
+        speculative_nonce=run.wft_speculative_nonce if speculative else 0,
         token=token.encode(),
         namespace_id=run.namespace_id,
         run_id=run.id,

@@ -121,6 +121,15 @@ class Run:
         return bool(self.data["status"] == RunStatus.RUNNING)
 
 
+async def update_suggestion(conn: Connection, namespace_id: str) -> int:
+    """Transition.update_suggestion, read outside a transition."""
+    settings = await conn.scalar(
+        sa.select(namespaces.c.settings).where(namespaces.c.id == namespace_id)
+    )
+    total = (settings or {}).get(UPDATES_PER_RUN_SETTING) or MAX_UPDATES_PER_RUN
+    return suggest_continue_as_new_at(int(total))
+
+
 @dataclass
 class Transition:
     conn: Connection
@@ -209,11 +218,7 @@ class Transition:
         Temporal's history.maxTotalUpdates and its suggestContinueAsNewThreshold)."""
         namespace_id = run.namespace_id
         if namespace_id not in self._suggest_at:
-            settings = await self.conn.scalar(
-                sa.select(namespaces.c.settings).where(namespaces.c.id == namespace_id)
-            )
-            total = (settings or {}).get(UPDATES_PER_RUN_SETTING) or MAX_UPDATES_PER_RUN
-            self._suggest_at[namespace_id] = suggest_continue_as_new_at(int(total))
+            self._suggest_at[namespace_id] = await update_suggestion(self.conn, namespace_id)
         return self._suggest_at[namespace_id]
 
     async def find_run(self, namespace_id: str, workflow_id: str, run_id: str | None = None) -> Run:

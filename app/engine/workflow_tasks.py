@@ -10,10 +10,11 @@ import logging
 import secrets
 from typing import Any
 
+from app.db.connection import Connection
 from app.engine import updates
 from app.engine.events import E
 from app.engine.limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
-from app.engine.transition import Run, Transition
+from app.engine.transition import SELECT_RUN, Run, Transition, update_suggestion
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
 TIMER_WFT_BACKOFF = "wft_backoff"
@@ -101,6 +102,31 @@ def speculative_events(run: Run, now: Any, suggest_at: int) -> list[dict[str, An
             "attributes": started_attributes(run, run.wft_identity, suggest_at),
         },
     ]
+
+
+async def speculative_tail(
+    conn: Connection, run_id: str, scheduled_event_id: int, nonce: int, after_event_id: int
+) -> list[dict[str, Any]]:
+    """The unwritten events of a started speculative task that come after `after_event_id`,
+    for the worker paging its history with the token of that task's poll answer (Temporal's
+    history continuation token carries its TransientWorkflowTask the same way). Empty once
+    that task is gone: written as a normal task its events are in history; dropped, it is
+    stale. The task is named by its scheduled event id and nonce (a later speculative task
+    may take the same ids)."""
+    row = (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one_or_none()
+    if (
+        row is None
+        or not row["wft_speculative"]
+        or row["wft_state"] != "started"
+        or row["wft_scheduled_event_id"] != scheduled_event_id
+        or row["wft_speculative_nonce"] != nonce
+    ):
+        return []
+    run = Run(dict(row))
+    suggest_at = await update_suggestion(conn, run.namespace_id)
+    # The times the worker was shown when it took the task (dispatch: the claim's now).
+    events = speculative_events(run, run.wft_speculative_started_at, suggest_at)
+    return [e for e in events if e["event_id"] > after_event_id]
 
 
 async def drop_speculative(tx: Transition, run: Run) -> None:
