@@ -177,7 +177,8 @@ describe('pause and unpause', () => {
 
   test('terminate acts at once on a paused run; pausing a closed run is a FailedPreconditionError', async () => {
     const { handle } = await startedRun();
-    await handle.pause();
+    await handle.pause({ identity: 'oncall@example.com', requestId: `pause-${unique()}` });
+    assert.equal((await handle.describe()).pauseInfo.identity, 'oncall@example.com');
     await handle.terminate('stop it');
     assert.equal((await handle.describe()).status, 'TERMINATED');
     assert.ok((await eventTypes(handle)).includes('WORKFLOW_EXECUTION_PAUSED'));
@@ -247,6 +248,19 @@ describe('activity controls', () => {
     assert.equal(attempts[1].why.reset, true);
     assert.equal(attempts[2].attempt, 1); // back to attempt 1, heartbeat details kept
     assert.ok(attempts[2].resumedFrom.page >= 1);
+  });
+
+  test('reset with keepPaused keeps a paused activity paused at attempt 1; unpause releases it', async () => {
+    const { handle } = await startedRun('Held', [scheduleCharge()]);
+    const [paused] = await handle.pauseActivity({ activityId: 'charge-1' });
+    assert.equal(paused.state, 'PAUSED'); // not started: nothing under way to wait for
+    const [reset] = await handle.resetActivity({ activityId: 'charge-1', keepPaused: true, clearHeartbeatDetails: true });
+    assert.deepEqual([reset.state, reset.attempt, reset.paused], ['PAUSED', 1, true]);
+    const [unpaused] = await handle.unpauseActivity({ activityType: 'Charge', resetAttempts: true, resetHeartbeat: true });
+    assert.deepEqual([unpaused.paused, unpaused.attempt], [false, 1]);
+    const [pending] = (await handle.describe()).raw.pending_activities;
+    assert.equal(pending.state, 'SCHEDULED');
+    await handle.terminate();
   });
 
   test('no target, or none pending, is refused; options that set nothing too', async () => {
