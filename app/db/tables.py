@@ -137,6 +137,8 @@ workflow_runs = sa.Table(
     # Workflow retries (Temporal's): the policy, and which attempt of the chain this run is.
     sa.Column("retry_policy", sa.Text(), nullable=True),
     sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),
+    # Temporal's cron workflows: each close starts the next run at the next cron time.
+    sa.Column("cron_schedule", sa.String(255), nullable=True),
     # The schedule (`schedules.id`) whose action started this run's chain; carried across
     # continue-as-new and retries so that the chain's close reaches the schedule.
     sa.Column("schedule_key", sa.String(36), nullable=True),
@@ -414,8 +416,27 @@ definition_runs = sa.Table(
     sa.Column("definition_id", sa.String(36), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
+    # The alias the run was started through (Step Functions' StartExecution by alias ARN).
+    sa.Column("alias", sa.String(80), nullable=True),
     # Serves the "open runs of this definition?" check before a delete.
     sa.Index("ix_definition_runs_namespace_id_name", "namespace_id", "name"),
+)
+
+# Step Functions' aliases: an alias of a definition name routes new runs to one version, or to
+# two by integer weights summing to 100 (`routing`: JSON `[{"version", "weight"}]`).
+definition_aliases = sa.Table(
+    "definition_aliases",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("alias", sa.String(80), nullable=False),
+    sa.Column("routing", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Serves a start by alias and the list of a name's aliases.
+    sa.UniqueConstraint("namespace_id", "name", "alias"),
 )
 
 

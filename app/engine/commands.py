@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.db.tables import timers, workflow_runs
-from app.engine import activities, lifecycle, search_attributes, workflow_tasks
+from app.engine import activities, cron, lifecycle, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import (
     MAX_COUNTER,
@@ -115,6 +115,7 @@ class StartChild(_Attrs):
     ] = "ALLOW_DUPLICATE"
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
+    cron_schedule: str | None = None
 
 
 class SignalExternal(_Attrs):
@@ -549,6 +550,7 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         search_attributes=a.search_attributes or {},
         decider=run.decider,
         retry_policy_text=workflow_retry_policy(a.retry_policy, field="retry_policy"),
+        cron_schedule=cron.check(a.cron_schedule, field="cron_schedule"),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)
     try:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.db.connection import Row
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, idempotency, search_attributes, updates, workflow_tasks
+from app.engine import activities, cron, idempotency, search_attributes, updates, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
@@ -59,6 +59,7 @@ class StartRequest:
     retry_policy_text: str | None = None  # JSON of a RetryPolicy; None: a failure is final
     attempt: int = 1
     schedule_key: str | None = None  # the schedule whose action starts this run
+    cron_schedule: str | None = None  # Temporal's cron workflows (see app.engine.cron)
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -160,6 +161,9 @@ async def create_run(
     parent = req.parent
     lineage = parent or inherited_parent  # whose root this run shares
     delay = req.start_delay or 0.0
+    if req.cron_schedule and continued_from is None:
+        # Temporal: the first run of a cron workflow waits for the first cron time too.
+        delay = cron.seconds_until_next(req.cron_schedule, now)
     data: dict[str, Any] = {
         "id": run_id,
         "namespace_id": req.namespace_id,
@@ -214,6 +218,7 @@ async def create_run(
         "decider": req.decider,
         "retry_policy": req.retry_policy_text,
         "attempt": req.attempt,
+        "cron_schedule": req.cron_schedule,
         "schedule_key": req.schedule_key
         or (continued_from.schedule_key if continued_from else None),
         "reset_run_id": None,
@@ -225,6 +230,8 @@ async def create_run(
         # The parent's row is locked by this transaction (it is completing a workflow task).
         parent.set(children_started=parent.children_started + 1)
     tx.observe("workflow_started", (run.namespace_id,))
+    # Checked (and Temporal's lists of one unwrapped) before the event records them.
+    await search_attributes.upsert(tx, run, req.search_attributes)
     tx.append(
         run,
         E.WORKFLOW_EXECUTION_STARTED,
@@ -247,9 +254,9 @@ async def create_run(
             "original_execution_run_id": run_id,
             "attempt": req.attempt,
             "retry_policy": load(req.retry_policy_text),
+            **({"cron_schedule": req.cron_schedule} if req.cron_schedule else {}),
         },
     )
-    await search_attributes.upsert(tx, run, req.search_attributes)
     if delay:
         await tx.add_timer_after(run, workflow_tasks.TIMER_FIRST_TASK_BACKOFF, delay)
     else:
@@ -408,6 +415,9 @@ async def close(
     for_reset: bool = False,
 ) -> None:
     workflow_tasks.forget_speculative(run)
+    if continued_to is None and run.cron_schedule and status in CRON_CONTINUES:
+        continued_to = await _next_cron_run(tx, run, status)
+        attributes = {**attributes, "new_execution_run_id": continued_to.id}
     tx.append(run, event_type, attributes)
     tx.observe("workflow_closed", (run.namespace_id, status.value))
     if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
@@ -498,6 +508,42 @@ async def _report_to_parent(
     workflow_tasks.needs_decision(tx, parent)
 
 
+# A cron workflow's chain goes on after a run completes, fails or times out (Temporal: a
+# failure does not stop it); cancel and terminate end it.
+CRON_CONTINUES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.TIMED_OUT)
+
+
+async def _next_cron_run(tx: Transition, run: Run, status: RunStatus) -> Run:
+    """Start the next run of a cron workflow, at the first cron time after now, with the
+    first run's input (Temporal's rule)."""
+    req = StartRequest(
+        namespace_id=run.namespace_id,
+        workflow_id=run.workflow_id,
+        workflow_type=run.workflow_type,
+        task_queue=run.task_queue,
+        input_text=run.input,
+        execution_timeout=run.execution_timeout,
+        run_timeout=run.run_timeout,
+        task_timeout=run.task_timeout,
+        memo_text=run.memo,
+        search_attributes=load(run.search_attributes) or {},
+        start_delay=cron.seconds_until_next(run.cron_schedule, tx.now),
+        decider=run.decider,
+        retry_policy_text=run.retry_policy,
+        cron_schedule=run.cron_schedule,
+    )
+    run.set(status=status.value)  # leave the "open" index before the next run takes the id
+    await tx.flush()
+    return await create_run(
+        tx,
+        req,
+        first_run_id=run.first_run_id,
+        continued_from=run,
+        execution_deadline=run.execution_deadline,
+        inherited_parent=run,
+    )
+
+
 async def continue_as_new(
     tx: Transition, run: Run, attributes: dict[str, Any], workflow_task_completed_event_id: int
 ) -> Run:
@@ -517,6 +563,7 @@ async def continue_as_new(
         start_delay=attributes.get("backoff_start_interval"),
         decider=run.decider,
         retry_policy_text=run.retry_policy,
+        cron_schedule=run.cron_schedule,
     )
     # The old run leaves the "open" index first so the new run can take the workflow id.
     run.set(status=RunStatus.CONTINUED_AS_NEW.value)
@@ -581,6 +628,7 @@ async def retry(
         decider=run.decider,
         retry_policy_text=run.retry_policy,
         attempt=run.attempt + 1,
+        cron_schedule=run.cron_schedule,
     )
     status = (
         RunStatus.TIMED_OUT if event_type == E.WORKFLOW_EXECUTION_TIMED_OUT else RunStatus.FAILED

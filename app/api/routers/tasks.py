@@ -104,6 +104,7 @@ async def complete_workflow_task(
         body.identity,
         return_new_task=body.return_new_workflow_task,
         messages=body.messages,
+        force_new_task=body.force_create_new_workflow_task,
     )
     claim = answer["workflow_task"]
     return FastJSON(

@@ -74,6 +74,14 @@ class StartFields(Body):
     )
     identity: Identity | None = None
     request_id: RequestId = None
+    cron_schedule: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Temporal's cron workflows: five-field cron (UTC, or prefixed "
+        "`CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron "
+        "time, the first included; a failed run does not stop the chain, cancel and "
+        "terminate do.",
+    )
 
 
 class StartWorkflow(StartFields):
@@ -227,6 +235,7 @@ class WorkflowSummary(BaseModel):
 class DefinitionOfRun(BaseModel):
     name: str
     version: int
+    alias: str | None = Field(default=None, description="The alias the run was started through")
     current_states: list[str] = Field(
         description="States entered and not yet left (several inside Parallel and Map)."
     )
@@ -388,6 +397,11 @@ class CompleteWorkflowTask(Body):
         default=False,
         description="Send only the events after `previous_started_event_id` (for workers that cache runs); "
         "`history.after_event_id` says where the page starts.",
+    )
+    force_create_new_workflow_task: bool = Field(
+        default=False,
+        description="Temporal's: schedule another workflow task at once although nothing new "
+        "happened (a worker running a local activity past 80 % of the task timeout).",
     )
 
 
