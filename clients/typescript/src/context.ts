@@ -164,6 +164,7 @@ export class Context {
     if (!pending || this.finished) return;
     this.pending = undefined;
     this.sending = true;
+    const sentAt = Date.now();
     try {
       const answer = await this.send(pending.details);
       if (answer.cancelRequested) this.cancel(new CancelledFailure('activity cancellation requested'), { cancelRequested: true });
@@ -179,10 +180,12 @@ export class Context {
       this.sending = false;
     }
     if (this.finished) return;
+    // The interval runs from when this heartbeat was sent, not from its answer: a slow answer
+    // must not stretch the time between heartbeats past the heartbeat timeout.
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, this.throttleMs);
+    }, Math.max(0, this.throttleMs - (Date.now() - sentAt)));
     this.timer.unref();
   }
 }

@@ -216,7 +216,7 @@ describe('activity controls', () => {
     const name = `crawl-${unique()}`;
     await client.definitions.put(name, {
       StartAt: 'Crawl',
-      States: { Crawl: { Type: 'Task', Resource: `perdure:activity:${taskQueue}:crawl`, HeartbeatSeconds: 5, TimeoutSeconds: 60, End: true } },
+      States: { Crawl: { Type: 'Task', Resource: `perdure:activity:${taskQueue}:crawl`, HeartbeatSeconds: 10, TimeoutSeconds: 120, End: true } },
     });
     await worker.runUntil(async () => {
       const handle = await client.workflow.start({ definition: name }, { workflowId: `crawl-${unique()}` });
