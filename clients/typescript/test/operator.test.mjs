@@ -308,7 +308,7 @@ describe('batch operator jobs', () => {
     }
   });
 
-  test('PAUSE_ACTIVITY and UPDATE_ACTIVITY_OPTIONS jobs steer the pending activities of each run', async () => {
+  test('PAUSE_ACTIVITY, UPDATE_ACTIVITY_OPTIONS, RESET_ACTIVITY and UNPAUSE_ACTIVITY jobs steer the pending activities of each run', async () => {
     const type = `Steer${unique().replace(/-/g, '')}`;
     const runs = [(await startedRun(type, [scheduleCharge()])).handle, (await startedRun(type, [scheduleCharge()])).handle];
     const query = `WorkflowType = '${type}'`;
@@ -326,9 +326,16 @@ describe('batch operator jobs', () => {
       assert.equal(pending.paused, true);
       assert.equal(pending.pause_info.reason, 'card service down');
     }
-    const [controlled] = await runs[0].unpauseActivity({ activityId: 'charge-1', resetAttempts: true });
-    assert.equal(controlled.schedule_to_close_timeout, 3600);
-    assert.equal(controlled.paused, false);
-    for (const h of runs) await h.terminate();
+
+    const keep = await client.batch.start({ operationType: 'RESET_ACTIVITY', query, activity: { matchAll: true, keepPaused: true } });
+    assert.equal((await done(keep.job_id)).complete_operation_count, 2);
+    for (const h of runs) assert.equal((await h.describe()).raw.pending_activities[0].paused, true);
+    const unpause = await client.batch.start({ operationType: 'UNPAUSE_ACTIVITY', query, activity: { activityType: 'Charge', resetAttempts: true } });
+    assert.equal((await done(unpause.job_id)).complete_operation_count, 2);
+    for (const h of runs) {
+      const [controlled] = await h.resetActivity({ activityId: 'charge-1' });
+      assert.deepEqual([controlled.paused, controlled.schedule_to_close_timeout], [false, 3600]);
+      await h.terminate();
+    }
   });
 });
