@@ -5,7 +5,7 @@
  */
 import { encodeArgs, PagedList } from './common.js';
 import type { components } from './generated/openapi.js';
-import { activityOptionsJson, resetTargetJson, type ActivityOptionsUpdate, type ResetTarget } from './handle.js';
+import { activityOptionsJson, resetTargetJson, type ActivityOptionsUpdate, type ResetTarget } from './operator.js';
 import type { Connection } from './http.js';
 
 type Schemas = components['schemas'];
