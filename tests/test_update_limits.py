@@ -130,3 +130,27 @@ async def test_lowered_in_flight_bytes_answer_413_there_only(tenant):
     assert r.json()["limit"] == 100
     for text in ("x" * 60, "y" * 60):
         assert (await send_update(other, workflow_id, "add", text, wait=0)).status_code == 200
+
+
+async def test_continue_as_new_is_suggested_at_ninety_percent_of_the_namespace_total(tenant):
+    other = await second_namespace(tenant)
+    await set_limits(tenant, max_total_updates=1)  # suggested from the first update on
+    here, there = Raw(tenant, task_queue=uid("q")), Raw(other, task_queue=uid("q"))
+    workflow_id = uid()
+    await here.start(workflow_id)
+    first = await here.next_workflow_task()
+    assert "suggest_continue_as_new" not in first["history"]["events"][-1]["attributes"]
+    await here.complete(first, start_timer("t", 3600))
+    await idle_run(there, workflow_id)
+    seen = {}
+    for raw, who in ((here, tenant), (there, other)):
+        caller = asyncio.create_task(send_update(who, workflow_id, "add", 1))
+        task = await raw.next_workflow_task()
+        seen[who.namespace] = task["history"]["events"][-1]["attributes"]
+        accepted = accept(task["messages"][0])
+        done = respond(task["messages"][0]["protocol_instance_id"], success="ok")
+        await raw.complete(task, placed(accepted), placed(done), messages=[accepted, done])
+        await caller
+
+    assert seen["main"]["suggest_continue_as_new"] is True
+    assert "suggest_continue_as_new" not in seen["other"]

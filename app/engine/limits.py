@@ -44,5 +44,6 @@ UPDATE_BYTES_IN_FLIGHT_SETTING = "max_in_flight_update_payload_bytes"
 
 def suggest_continue_as_new_at(max_total: int) -> int:
     """The updates a run has taken from which its workflow tasks suggest continue-as-new: 90 %
-    of its total (Temporal's history.maxTotalUpdates.suggestContinueAsNewThreshold, 0.9)."""
-    return max_total * 9 // 10
+    of its total (Temporal's history.maxTotalUpdates.suggestContinueAsNewThreshold, 0.9), and
+    at least one (a run that took no update has no reason to continue for updates)."""
+    return max(1, max_total * 9 // 10)

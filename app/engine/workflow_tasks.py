@@ -222,7 +222,8 @@ async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False
             attempt=run.wft_attempt,
         )
         return started_id
-    suggest_at = await tx.update_suggestion(run)
+    # Only a run that has taken updates needs its namespace's total (one read saved a task).
+    suggest_at = await tx.update_suggestion(run) if run.data.get("updates_total") else 1
     started_id = tx.append(
         run, E.WORKFLOW_TASK_STARTED, started_attributes(run, identity, suggest_at)
     )
