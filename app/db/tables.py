@@ -128,6 +128,11 @@ workflow_runs = sa.Table(
     # The schedule (`schedules.id`) whose action started this run's chain; carried across
     # continue-as-new and retries so that the chain's close reaches the schedule.
     sa.Column("schedule_key", sa.String(36), nullable=True),
+    # Temporal's Priority of the run (migration 0020), NULL fields unset: its workflow tasks,
+    # and its activities and children that set none of their own, are queued with it.
+    sa.Column("priority_key", sa.SmallInteger(), nullable=True),
+    sa.Column("fairness_key", sa.String(64), nullable=True),
+    sa.Column("fairness_weight", sa.Float(), nullable=True),
     # Only one run of a workflow id may be open: enforced by a partial unique index below.
     sa.Index(
         "ux_workflow_runs_open_workflow_id",
@@ -218,8 +223,22 @@ tasks = sa.Table(
     sa.Column("scheduled_event_id", sa.Integer(), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    # The claim: oldest first within one queue.
-    sa.Index("ix_tasks_queue", "namespace_id", "kind", "task_queue", "id"),
+    # Flow control (migration 0020, app/engine/queue_order.py): priority 1..5 first, then the
+    # fairness pass (0 for queues that never saw a fairness key: FIFO by id), then id.
+    sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="3"),
+    sa.Column("fairness_key", sa.String(64), nullable=False, server_default=""),
+    sa.Column("fairness_pass", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("fairness_weight", sa.Float(), nullable=False, server_default="1"),
+    # The claim: in (priority, pass, id) order within one queue.
+    sa.Index(
+        "ix_tasks_queue_order",
+        "namespace_id",
+        "kind",
+        "task_queue",
+        "priority",
+        "fairness_pass",
+        "id",
+    ),
     sa.Index("ix_tasks_run_id", "run_id"),
 )
 
@@ -252,6 +271,11 @@ activities = sa.Table(
     sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
     # W3C trace context of the request that scheduled it (tracing on), handed to its workers.
     sa.Column("traceparent", sa.String(55), nullable=True),
+    # Its Priority after inheritance from the run (migration 0020): every attempt is queued
+    # with it.
+    sa.Column("priority_key", sa.SmallInteger(), nullable=True),
+    sa.Column("fairness_key", sa.String(64), nullable=True),
+    sa.Column("fairness_weight", sa.Float(), nullable=True),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 
@@ -640,4 +664,56 @@ console_sign_ins = sa.Table(
     sa.Column("next_path", sa.String(2000), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index("ix_console_sign_ins_expires_at", "expires_at"),
+)
+
+
+# -- flow control (issue #25): per-queue configuration and fairness state ------------------------
+
+# Temporal's TaskQueueConfig, per queue and task kind: rate limits with who set them, when and
+# why, and fairness weight overrides; `rate_next_at` is the queue's rate limiter (GCRA: the
+# earliest time the next dispatch conforms).
+task_queue_configs = sa.Table(
+    "task_queue_configs",
+    metadata,
+    sa.Column("namespace_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("task_queue", sa.String(1000), primary_key=True),
+    sa.Column("queue_rate_limit", JSONType, nullable=True),
+    sa.Column("key_rate_limit_default", JSONType, nullable=True),
+    sa.Column("fairness_weight_overrides", JSONType, nullable=False),
+    sa.Column("rate_next_at", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Fairness keys of a queue: each key's pass per priority (stride scheduling: a key's tasks
+# are numbered 1/weight apart, starting no earlier than the queue's backlog) and each key's
+# rate limiter. Rows exist only for queues that have seen a fairness key or a key rate limit.
+task_queue_fairness = sa.Table(
+    "task_queue_fairness",
+    metadata,
+    sa.Column("namespace_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("task_queue", sa.String(1000), primary_key=True),
+    sa.Column("priority", sa.SmallInteger(), primary_key=True),
+    sa.Column("fairness_key", sa.String(64), primary_key=True),
+    sa.Column("fairness_pass", sa.Float(), nullable=False),
+    # A new key starts at the highest pass of its priority when the backlog is empty.
+    sa.Index(
+        "ix_task_queue_fairness_pass",
+        "namespace_id",
+        "kind",
+        "task_queue",
+        "priority",
+        "fairness_pass",
+    ),
+)
+
+task_queue_key_rates = sa.Table(
+    "task_queue_key_rates",
+    metadata,
+    sa.Column("namespace_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("task_queue", sa.String(1000), primary_key=True),
+    sa.Column("fairness_key", sa.String(64), primary_key=True),
+    sa.Column("rate_next_at", sa.Float(), nullable=False),
 )

@@ -18,6 +18,7 @@ from app.db.tables import activities, tasks
 from app.engine import workflow_tasks
 from app.engine.events import E
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority, of_row
 from app.engine.retry import RetryPolicy, RetryState
 from app.engine.transition import Run, Transition
 from app.observability.traces import current_traceparent
@@ -89,6 +90,7 @@ async def schedule(
     timeouts: ActivityTimeouts,
     retry_policy: RetryPolicy,
     eager_identity: str | None = None,
+    priority: Priority = NO_PRIORITY,
 ) -> dict[str, Any]:
     """Record the activity and queue its first attempt; with `eager_identity` the attempt
     starts at once for that caller instead (the row is written as started)."""
@@ -117,6 +119,7 @@ async def schedule(
         "cancel_requested": False,
         "cancel_requested_event_id": None,
         "traceparent": current_traceparent(),
+        **priority.columns(),
     }
     if eager_identity:
         row.update(state="started", started_time=tx.now, started_identity=eager_identity)
@@ -125,7 +128,7 @@ async def schedule(
         await _arm_attempt_timers(tx, run, row)
     else:
         await _dispatch_attempt(
-            tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start
+            tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start, priority
         )
     if timeouts.schedule_to_close:
         await tx.add_timer_after(
@@ -141,6 +144,7 @@ async def _dispatch_attempt(
     task_queue: str,
     attempt: int,
     schedule_to_start: float | None,
+    priority: Priority,
 ) -> None:
     await tx.add_task(
         run,
@@ -148,6 +152,7 @@ async def _dispatch_attempt(
         task_queue=task_queue,
         scheduled_event_id=scheduled_event_id,
         attempt=attempt,
+        priority=priority,
     )
     if schedule_to_start:
         await tx.add_timer_after(
@@ -470,6 +475,7 @@ async def start_retry(tx: Transition, run: Run, activity: sa.RowMapping) -> None
         activity["task_queue"],
         activity["attempt"],
         activity["schedule_to_start_timeout"],
+        of_row(activity),
     )
 
 

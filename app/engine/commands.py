@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.db.tables import timers, workflow_runs
-from app.engine import activities, lifecycle, search_attributes, workflow_tasks
+from app.engine import activities, lifecycle, priority, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import (
     MAX_COUNTER,
@@ -21,6 +21,7 @@ from app.engine.limits import (
     MAX_PENDING_CHILDREN,
 )
 from app.engine.payloads import dump_payload
+from app.engine.priority import PriorityBody
 from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, InvalidArgument, NotFound
@@ -53,6 +54,7 @@ class ScheduleActivity(_Attrs):
     heartbeat_timeout: Seconds | None = None
     retry_policy: dict[str, Any] | None = None
     request_eager_execution: bool = False
+    priority: PriorityBody | None = None
 
 
 class RequestCancelActivity(_Attrs):
@@ -115,6 +117,7 @@ class StartChild(_Attrs):
     ] = "ALLOW_DUPLICATE"
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
+    priority: PriorityBody | None = None
 
 
 class SignalExternal(_Attrs):
@@ -305,6 +308,7 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
                         cause=cause,
                     )
                 RetryPolicy.from_json(a.retry_policy, field_name=f"{where}.attributes.retry_policy")
+                priority.parse(a.priority, field=f"{where}.attributes.priority")
                 new_activities += 1
             elif isinstance(a, StartTimer):
                 if a.timer_id in timer_ids:
@@ -324,6 +328,7 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
             elif isinstance(a, StartChild):
                 new_children += 1
                 workflow_retry_policy(a.retry_policy, field=f"{where}.attributes.retry_policy")
+                priority.parse(a.priority, field=f"{where}.attributes.priority")
                 await _check_search_attributes(tx, run, a.search_attributes, where)
             elif isinstance(a, UpsertSearchAttributes | ContinueAsNew):
                 await _check_search_attributes(tx, run, a.search_attributes, where)
@@ -367,6 +372,8 @@ async def _schedule_activity(
     policy = RetryPolicy.from_json(a.retry_policy)
     task_queue = a.task_queue or run.task_queue
     input_text = dump_payload(a.input, field="input")
+    # Temporal: an activity inherits its run's priority, field by field, unless it sets one.
+    activity_priority = priority.parse(a.priority).inherit(priority.of_row(run.data))
     scheduled_id = tx.append(
         run,
         E.ACTIVITY_TASK_SCHEDULED,
@@ -381,6 +388,7 @@ async def _schedule_activity(
             "heartbeat_timeout": timeouts.heartbeat,
             "retry_policy": policy.to_json(),
             "workflow_task_completed_event_id": completed_id,
+            **({"priority": p} if (p := activity_priority.to_json()) else {}),
         },
     )
     eager = a.request_eager_execution and len(tx.eager_activities) < MAX_EAGER_ACTIVITIES
@@ -395,6 +403,7 @@ async def _schedule_activity(
         timeouts=timeouts,
         retry_policy=policy,
         eager_identity=tx.caller_identity if eager else None,
+        priority=activity_priority,
     )
     if eager:
         tx.eager_activities.append((run, row))
@@ -519,7 +528,8 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         run,
         E.START_CHILD_WORKFLOW_EXECUTION_INITIATED,
         {
-            **a.model_dump(),
+            **a.model_dump(exclude={"priority"}),
+            **({"priority": p} if (p := priority.parse(a.priority).to_json()) else {}),
             "task_queue": task_queue,
             "workflow_task_completed_event_id": completed_id,
         },
@@ -539,6 +549,7 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         search_attributes=a.search_attributes or {},
         decider=run.decider,
         retry_policy_text=workflow_retry_policy(a.retry_policy, field="retry_policy"),
+        priority=priority.parse(a.priority),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)
     try:

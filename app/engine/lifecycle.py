@@ -13,10 +13,11 @@ import sqlalchemy as sa
 
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, idempotency, search_attributes, workflow_tasks
+from app.engine import activities, idempotency, priority, search_attributes, workflow_tasks
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_closed_key
@@ -58,6 +59,8 @@ class StartRequest:
     retry_policy_text: str | None = None  # JSON of a RetryPolicy; None: a failure is final
     attempt: int = 1
     schedule_key: str | None = None  # the schedule whose action starts this run
+    # Temporal's Priority as asked; unset fields inherit the parent's (or continued run's).
+    priority: Priority = NO_PRIORITY
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -216,6 +219,12 @@ async def create_run(
         "schedule_key": req.schedule_key
         or (continued_from.schedule_key if continued_from else None),
     }
+    own_priority = req.priority
+    if lineage is not None:
+        own_priority = own_priority.inherit(priority.of_row(lineage.data))
+    if continued_from is not None:
+        own_priority = own_priority.inherit(priority.of_row(continued_from.data))
+    data.update(own_priority.columns())
     run = tx.add_new_run(data)
     if parent is not None:
         # The parent's row is locked by this transaction (it is completing a workflow task).
@@ -235,6 +244,7 @@ async def create_run(
             "search_attributes": req.search_attributes or None,
             "first_workflow_task_backoff": delay or None,
             "identity": req.identity,
+            **({"priority": p} if (p := own_priority.to_json()) else {}),
             "parent_workflow_id": data["parent_workflow_id"],
             "parent_run_id": data["parent_run_id"],
             "parent_initiated_event_id": data["parent_initiated_event_id"],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.engine import dispatch, queries
+from app.engine import dispatch, queries, queue_rates
 from app.engine.matching import DRAIN, TASK
 from app.engine.transition import Transition
 from app.engine.wakeups import queue_key
@@ -142,6 +142,17 @@ async def _poll(
                 found, more = await engine.transact(
                     lambda tx, offer=offer: _claimed(tx, claim, offer)
                 )
+                if isinstance(found, queue_rates.Throttled):
+                    # Tasks are there but the queue's rate limits allow none now: keep the
+                    # offer and wait for the limiter (or a wake-up), not for the next task.
+                    await counted("throttled")
+                    waiter.offered = offer
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    await waiter.wait(min(remaining, found.seconds))
+                    waiter.offered = waiter.offered or offer
+                    continue
                 if found is dispatch.CONTENDED:
                     # A ready task's run is busy in another transition: look again soon.
                     await counted("contended")
@@ -166,4 +177,5 @@ async def _poll(
 async def _claimed(tx: Transition, claim: Claim, offer: str) -> tuple[Any, bool]:
     """(what `claim` took, whether the backlog holds more ready tasks)."""
     found = await claim(tx, offer)
-    return found, tx.more_ready and found is not None and found is not dispatch.CONTENDED
+    taken = found is not None and found is not dispatch.CONTENDED
+    return found, tx.more_ready and taken and not isinstance(found, queue_rates.Throttled)

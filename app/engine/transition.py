@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.hot import hot
 from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
+from app.engine import queue_order
 from app.engine.events import E, RunStatus
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
 
@@ -295,8 +297,18 @@ class Transition:
     # -- tasks and timers --------------------------------------------------------------------
 
     async def add_task(
-        self, run: Run, *, kind: str, task_queue: str, scheduled_event_id: int, attempt: int
+        self,
+        run: Run,
+        *,
+        kind: str,
+        task_queue: str,
+        scheduled_event_id: int,
+        attempt: int,
+        priority: Priority = NO_PRIORITY,
     ) -> None:
+        """Queue a task; `priority` (the run's or the activity's, inheritance done) places it
+        in its queue (app/engine/queue_order.py)."""
+        order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority)
         await self.conn.execute(
             INSERT_TASK,
             {
@@ -307,6 +319,7 @@ class Transition:
                 "scheduled_event_id": scheduled_event_id,
                 "attempt": attempt,
                 "created_at": self.now,
+                **order,
             },
         )
         key = queue_key(run.namespace_id, kind, task_queue)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.engine import priority
 from app.engine.events import E
 from app.engine.limits import WFT_RETRY_MAX_BACKOFF
 from app.engine.transition import Run, Transition
@@ -88,6 +89,7 @@ async def queue(tx: Transition, run: Run) -> None:
         task_queue=run.task_queue,
         scheduled_event_id=run.wft_scheduled_event_id,
         attempt=run.wft_attempt,
+        priority=priority.of_row(run.data),
     )
 
 

@@ -41,7 +41,7 @@ from app.api.schemas.workflows import (
 )
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
-from app.engine import reads
+from app.engine import priority, reads
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
@@ -85,6 +85,7 @@ def start_request(
         request_id=key.key if key else None,
         request_key=key,
         identity=body.identity or caller.principal.key_name,
+        priority=priority.parse(body.priority),
     )
 
 

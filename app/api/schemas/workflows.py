@@ -22,6 +22,7 @@ from app.engine.limits import (
     MAX_TASK_BATCH,
     MAX_TASK_TIMEOUT,
 )
+from app.engine.priority import PriorityBody
 
 RequestId = Annotated[
     str | None,
@@ -74,6 +75,12 @@ class StartFields(Body):
     )
     identity: Identity | None = None
     request_id: RequestId = None
+    priority: PriorityBody | None = Field(
+        default=None,
+        description="Temporal's Priority: `priority_key` 1 (highest) to 5 (default 3), "
+        "`fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities "
+        "and children that set none of their own, are queued with it.",
+    )
 
 
 class StartWorkflow(StartFields):
