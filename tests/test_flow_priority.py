@@ -3,6 +3,7 @@ activities and children inherit their run's priority field by field unless they 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -117,10 +118,22 @@ async def test_a_retried_activity_attempt_keeps_its_priority(server, tenant):
     assert urgent["activity_id"] == "urgent"
     await raw.activity("fail", urgent, failure={"message": "once more"})
     await advance(server, 2)  # past the 1 s back-off
+    await _retry_queued(raw, wid, "urgent")
 
     # The retry (priority 1 again) comes before the older tasks of priority 3 and 4.
     retried = await raw.next_activity_task()
     assert (retried["activity_id"], retried["attempt"]) == ("urgent", 2)
+
+
+async def _retry_queued(raw: Raw, wid: str, activity_id: str) -> None:
+    """Wait (bounded) for the retry's task: the background loop may be firing its timer."""
+    for _ in range(100):
+        described = await raw.describe(wid)
+        [pending] = [a for a in described["pending_activities"] if a["activity_id"] == activity_id]
+        if pending["attempt"] == 2 and pending["state"] == "SCHEDULED":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the retry of {activity_id} was not queued: {pending}")
 
 
 async def test_children_inherit_the_parents_priority_field_by_field(tenant):

@@ -26,6 +26,7 @@ from app.api.routers import (
     api_keys,
     batch_operations,
     definitions,
+    flow_control,
     health,
     me,
     namespaces,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         schedules,
         search_attributes,
         batch_operations,
+        flow_control,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine))

@@ -5,7 +5,8 @@ the whole of fairness is decided here, at enqueue, and the claim stays one index
 The scheme is stride scheduling, as Temporal's fairness does it: within one priority each
 fairness key numbers its tasks `1 / weight` apart, starting no earlier than the head of the
 queue's backlog, so keys take turns in proportion to their weights and a key that was quiet
-does not jump ahead with credit saved up. Within a key the numbers rise: FIFO.
+does not jump ahead with credit saved up (nor wait behind another key's backlog). Within a key
+the numbers rise: FIFO. Ties go by id.
 
 A queue that has never seen a fairness key keeps pass 0 for every task (FIFO by id, and no
 statement here beyond a look, once per `FAIR_LOOK_SECONDS` per process, at whether another
@@ -149,8 +150,11 @@ async def place(
         "fairness_key": key,
     }
     own, head, high = (await tx.conn.execute(PASSES, params)).one()
-    start = head if head is not None else (high or 0.0)
-    new_pass = max(own or 0.0, start) + 1.0 / weight
+    # A start tag, as start-time fair queuing computes it: one stride after the key's last
+    # task, but never before the queue's virtual time now (the head of the backlog, or where
+    # keys had reached when it emptied). A quiet key's task thus goes right after the head.
+    now_pass = head if head is not None else (high or 0.0)
+    new_pass = max((own or 0.0) + 1.0 / weight, now_pass)
     await tx.conn.execute(UPSERT_PASS[tx.is_postgres], {**params, "fairness_pass": new_pass})
     mark_fair(namespace_id, kind, task_queue)
     return {

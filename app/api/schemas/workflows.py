@@ -546,6 +546,11 @@ class Poller(BaseModel):
     )
 
 
+class FairnessKeyBacklog(BaseModel):
+    key: str
+    backlog: int
+
+
 class TaskQueueDescription(BaseModel):
     """Temporal's DescribeTaskQueue: backlog and pollers of one task queue."""
 
@@ -558,3 +563,11 @@ class TaskQueueDescription(BaseModel):
         "when that backlog is empty."
     )
     pollers: list[Poller]
+    backlog_by_priority: dict[str, dict[str, int]] = Field(
+        description='Waiting tasks by kind (`workflow`, `activity`) and priority (`"1"` to '
+        '`"5"`); priorities without tasks are left out.'
+    )
+    top_fairness_keys: dict[str, list[FairnessKeyBacklog]] = Field(
+        description="By kind, the 10 fairness keys with the most waiting tasks, largest first "
+        '(unkeyed tasks count under `""`).'
+    )

@@ -1,0 +1,79 @@
+"""Models of the flow-control routes: Temporal's UpdateTaskQueueConfig and TaskQueueConfig."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from app.api.schemas.common import Identity
+from app.api.schemas.workflows import Body
+from app.engine.queue_config import MAX_REASON_LENGTH, MAX_WEIGHT_OVERRIDES
+
+FairnessKey = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class TaskQueueType(StrEnum):
+    TASK_QUEUE_TYPE_WORKFLOW = "TASK_QUEUE_TYPE_WORKFLOW"
+    TASK_QUEUE_TYPE_ACTIVITY = "TASK_QUEUE_TYPE_ACTIVITY"
+
+
+class RateLimit(Body):
+    requests_per_second: float = Field(
+        description="Tasks dispatched per second at most; 0 stops dispatch.", ge=0
+    )
+
+
+class RateLimitUpdate(Body):
+    rate_limit: RateLimit | None = Field(
+        default=None, description="The new limit; absent or null removes the limit."
+    )
+    reason: Annotated[str, Field(max_length=MAX_REASON_LENGTH)] = ""
+
+
+class UpdateTaskQueueConfig(Body):
+    """Temporal's UpdateTaskQueueConfigRequest (the queue is in the path)."""
+
+    task_queue_type: TaskQueueType
+    identity: Identity | None = None
+    update_queue_rate_limit: RateLimitUpdate | None = Field(
+        default=None, description="The whole queue's dispatch rate (all pollers, all processes)."
+    )
+    update_fairness_key_rate_limit_default: RateLimitUpdate | None = Field(
+        default=None,
+        description="Each fairness key's dispatch rate, multiplied by the key's weight.",
+    )
+    set_fairness_weight_overrides: dict[FairnessKey, float] = Field(
+        default_factory=dict,
+        description="Fairness key → weight in [0.001, 1000], used instead of tasks' own "
+        f"weights for tasks queued from now on (at most {MAX_WEIGHT_OVERRIDES} per queue).",
+        max_length=MAX_WEIGHT_OVERRIDES,
+    )
+    unset_fairness_weight_overrides: list[FairnessKey] = Field(
+        default_factory=list, max_length=MAX_WEIGHT_OVERRIDES
+    )
+
+
+class RateLimitMetadata(BaseModel):
+    reason: str
+    update_identity: str
+    update_time: datetime
+
+
+class ConfiguredRateLimit(BaseModel):
+    rate_limit: RateLimit
+    metadata: RateLimitMetadata
+
+
+class TaskQueueConfig(BaseModel):
+    """Temporal's TaskQueueConfig: null limits are not set."""
+
+    queue_rate_limit: ConfiguredRateLimit | None
+    fairness_keys_rate_limit_default: ConfiguredRateLimit | None
+    fairness_weight_overrides: dict[str, float]
+
+
+class UpdatedTaskQueueConfig(BaseModel):
+    config: TaskQueueConfig
