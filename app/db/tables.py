@@ -133,6 +133,10 @@ workflow_runs = sa.Table(
     sa.Column("priority_key", sa.SmallInteger(), nullable=True),
     sa.Column("fairness_key", sa.String(64), nullable=True),
     sa.Column("fairness_weight", sa.Float(), nullable=True),
+    # Per-key concurrency limits (migration 0020): the start's `concurrency_keys` (JSON), and
+    # NULL, 'holding' (it or its activities hold slots) or 'waiting' (held back at start).
+    sa.Column("concurrency_keys", sa.Text(), nullable=True),
+    sa.Column("concurrency_state", sa.String(10), nullable=True),
     # Only one run of a workflow id may be open: enforced by a partial unique index below.
     sa.Index(
         "ux_workflow_runs_open_workflow_id",
@@ -276,6 +280,10 @@ activities = sa.Table(
     sa.Column("priority_key", sa.SmallInteger(), nullable=True),
     sa.Column("fairness_key", sa.String(64), nullable=True),
     sa.Column("fairness_weight", sa.Float(), nullable=True),
+    # Its own `concurrency_keys` (JSON; NULL: the run's), and whether its attempt holds,
+    # reserves or waits for a concurrency slot (app/engine/concurrency_slots.py).
+    sa.Column("concurrency_keys", sa.Text(), nullable=True),
+    sa.Column("holds_concurrency_slot", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 
@@ -716,4 +724,47 @@ task_queue_key_rates = sa.Table(
     sa.Column("task_queue", sa.String(1000), primary_key=True),
     sa.Column("fairness_key", sa.String(64), primary_key=True),
     sa.Column("rate_next_at", sa.Float(), nullable=False),
+)
+
+# Per-key concurrency limits (Hatchet's strategies): at most `max_running` activity attempts in
+# workers' hands, or open runs, per value of `key`.
+concurrency_limits = sa.Table(
+    "concurrency_limits",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applies_to", sa.String(10), nullable=False),  # 'activities' | 'workflows'
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("max_running", sa.Integer(), nullable=False),
+    sa.Column("strategy", sa.String(24), nullable=False),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("namespace_id", "name"),
+)
+
+# Who holds a limit's slots ('running'; 'reserved' for a task handed back to its queue until
+# a poller claims it) and who waits for one ('waiting', oldest first), per key value. An
+# activity's row names its attempt; a run's has scheduled_event_id 0. A waiting activity's
+# task is kept in `task` (JSON of its tasks row) until a slot frees.
+concurrency_slots = sa.Table(
+    "concurrency_slots",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("limit_id", sa.String(36), nullable=False),
+    sa.Column("key_value", sa.String(1000), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("scheduled_event_id", sa.Integer(), nullable=False),
+    sa.Column("task", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_concurrency_slots_value", "limit_id", "key_value", "state", "id"),
+    sa.Index("ix_concurrency_slots_run_id", "run_id", "scheduled_event_id"),
 )

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from app.db.hot import hot
 from app.db.tables import activities, tasks
-from app.engine import workflow_tasks
+from app.engine import concurrency_slots, workflow_tasks
 from app.engine.events import E
 from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority, of_row
@@ -91,6 +91,7 @@ async def schedule(
     retry_policy: RetryPolicy,
     eager_identity: str | None = None,
     priority: Priority = NO_PRIORITY,
+    concurrency_keys: str | None = None,
 ) -> dict[str, Any]:
     """Record the activity and queue its first attempt; with `eager_identity` the attempt
     starts at once for that caller instead (the row is written as started)."""
@@ -120,6 +121,8 @@ async def schedule(
         "cancel_requested_event_id": None,
         "traceparent": current_traceparent(),
         **priority.columns(),
+        "concurrency_keys": concurrency_keys,
+        "holds_concurrency_slot": False,
     }
     if eager_identity:
         row.update(state="started", started_time=tx.now, started_identity=eager_identity)
@@ -300,6 +303,7 @@ async def _close(
             **attributes,
         },
     )
+    await concurrency_slots.release_activity(tx, run, activity)
     await tx.conn.execute(DELETE_ACTIVITY, {"run_id": run.id, "ref": ref})
     if activity["state"] == "scheduled":  # only a waiting attempt has a task in a queue
         await tx.conn.execute(DELETE_ACTIVITY_TASK, {"run_id": run.id, "ref": ref})
@@ -383,6 +387,7 @@ async def _retry(
     }
     if details_text is not None:
         values["heartbeat_details"] = details_text
+    await concurrency_slots.release_activity(tx, run, activity)
     await _set(tx, activity, **values)
     await tx.cancel_timers(
         run, TIMER_START_TO_CLOSE, TIMER_HEARTBEAT, TIMER_SCHEDULE_TO_START, ref=ref

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.db.tables import timers, workflow_runs
-from app.engine import activities, lifecycle, priority, search_attributes, workflow_tasks
+from app.engine import (
+    activities,
+    concurrency,
+    lifecycle,
+    priority,
+    search_attributes,
+    workflow_tasks,
+)
 from app.engine.events import E, RunStatus
 from app.engine.limits import (
     MAX_COUNTER,
@@ -55,6 +62,7 @@ class ScheduleActivity(_Attrs):
     retry_policy: dict[str, Any] | None = None
     request_eager_execution: bool = False
     priority: PriorityBody | None = None
+    concurrency_keys: dict[str, Any] | None = None
 
 
 class RequestCancelActivity(_Attrs):
@@ -309,6 +317,9 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
                     )
                 RetryPolicy.from_json(a.retry_policy, field_name=f"{where}.attributes.retry_policy")
                 priority.parse(a.priority, field=f"{where}.attributes.priority")
+                concurrency.check_concurrency_keys(
+                    a.concurrency_keys, field=f"{where}.attributes.concurrency_keys"
+                )
                 new_activities += 1
             elif isinstance(a, StartTimer):
                 if a.timer_id in timer_ids:
@@ -392,6 +403,8 @@ async def _schedule_activity(
         },
     )
     eager = a.request_eager_execution and len(tx.eager_activities) < MAX_EAGER_ACTIVITIES
+    if eager and await concurrency.limits(tx.conn, run.namespace_id, "activities"):
+        eager = False  # under concurrency limits every attempt is admitted at dispatch
     row = await activities.schedule(
         tx,
         run,
@@ -404,6 +417,7 @@ async def _schedule_activity(
         retry_policy=policy,
         eager_identity=tx.caller_identity if eager else None,
         priority=activity_priority,
+        concurrency_keys=concurrency.check_concurrency_keys(a.concurrency_keys),
     )
     if eager:
         tx.eager_activities.append((run, row))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
-from app.engine import activities, queue_config, queue_rates, workflow_tasks
+from app.engine import activities, concurrency_slots, queue_config, queue_rates, workflow_tasks
 from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
@@ -271,6 +271,24 @@ async def claim_activity_tasks(
             or activity["state"] != "scheduled"
             or activity["attempt"] != task.attempt
         ):
+            return None
+        # Per-key concurrency limits (app/engine/concurrency_slots.py): a namespace without
+        # activity limits pays one cached look.
+        verdict = await concurrency_slots.admit_activity(tx, run, activity, task)
+        if verdict is concurrency_slots.HELD:
+            return None  # the task now waits for a slot, out of the queue
+        if isinstance(verdict, concurrency_slots.Refused):
+            await activities.fail(
+                tx,
+                run,
+                activity,
+                {
+                    "message": verdict.message,
+                    "type": "ConcurrencyLimitExceeded",
+                    "non_retryable": True,
+                },
+                identity="perdure-concurrency-limit",
+            )
             return None
         return await start_activity_task(tx, run, activity, identity)
 

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, idempotency, priority, search_attributes, workflow_tasks
+from app.engine import (
+    activities,
+    concurrency_slots,
+    idempotency,
+    priority,
+    search_attributes,
+    workflow_tasks,
+)
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
@@ -61,6 +68,8 @@ class StartRequest:
     schedule_key: str | None = None  # the schedule whose action starts this run
     # Temporal's Priority as asked; unset fields inherit the parent's (or continued run's).
     priority: Priority = NO_PRIORITY
+    # JSON of the start's `concurrency_keys` map (app/engine/concurrency.py), or None.
+    concurrency_keys: str | None = None
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -219,6 +228,25 @@ async def create_run(
         "schedule_key": req.schedule_key
         or (continued_from.schedule_key if continued_from else None),
     }
+    # Per-key concurrency limits on workflows: decided before the run exists, so that a
+    # CANCEL_NEWEST refusal leaves nothing behind. A chain's next run (continue-as-new, a
+    # retry) takes over its predecessor's slots instead: the chain holds them while open.
+    admission = (
+        None
+        if continued_from is not None
+        else await concurrency_slots.admit_run(
+            tx,
+            req.namespace_id,
+            {
+                "workflow_type": req.workflow_type,
+                "task_queue": req.task_queue,
+                "search_attributes": req.search_attributes,
+                "concurrency_keys": load(req.concurrency_keys) or {},
+            },
+        )
+    )
+    data["concurrency_keys"] = req.concurrency_keys
+    data["concurrency_state"] = None
     own_priority = req.priority
     if lineage is not None:
         own_priority = own_priority.inherit(priority.of_row(lineage.data))
@@ -256,6 +284,19 @@ async def create_run(
         },
     )
     await search_attributes.upsert(tx, run, req.search_attributes)
+    if continued_from is not None:
+        await concurrency_slots.hand_over(tx, continued_from, run)
+    await concurrency_slots.record_run(tx, run, admission)
+    if admission is not None:
+        for oldest_id in admission.cancel_run_ids:  # CANCEL_IN_PROGRESS
+            oldest = await tx.run(oldest_id)
+            if oldest.is_open and not oldest.cancel_requested:
+                await request_cancel(
+                    tx,
+                    oldest,
+                    reason="canceled by concurrency limit strategy CANCEL_IN_PROGRESS",
+                    identity="perdure-concurrency-limit",
+                )
     if delay:
         await tx.add_timer_after(run, workflow_tasks.TIMER_FIRST_TASK_BACKOFF, delay)
     else:
@@ -418,6 +459,7 @@ async def close(
     await tx.conn.execute(DELETE_RUN_TIMERS, params)
     if run.buffered_events:
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
+    await concurrency_slots.release_run(tx, run)
     await activities.forget_all(tx, run)
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
@@ -506,6 +548,7 @@ async def continue_as_new(
         start_delay=attributes.get("backoff_start_interval"),
         decider=run.decider,
         retry_policy_text=run.retry_policy,
+        concurrency_keys=run.concurrency_keys,
     )
     # The old run leaves the "open" index first so the new run can take the workflow id.
     run.set(status=RunStatus.CONTINUED_AS_NEW.value)
@@ -570,6 +613,7 @@ async def retry(
         decider=run.decider,
         retry_policy_text=run.retry_policy,
         attempt=run.attempt + 1,
+        concurrency_keys=run.concurrency_keys,
     )
     status = (
         RunStatus.TIMED_OUT if event_type == E.WORKFLOW_EXECUTION_TIMED_OUT else RunStatus.FAILED

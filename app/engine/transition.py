@@ -326,6 +326,17 @@ class Transition:
         self.wake_keys.add(key)
         self.task_counts[key] = self.task_counts.get(key, 0) + 1
 
+    async def requeue_task(self, task: dict[str, Any]) -> None:
+        """Put back a task taken out of its queue (a concurrency slot freed for it), with the
+        place it had: its priority, fairness pass and queueing time."""
+        created_at = task["created_at"]
+        if isinstance(created_at, str):
+            created_at = datetime.fromisoformat(created_at)
+        await self.conn.execute(INSERT_TASK, {**task, "created_at": created_at})
+        key = queue_key(task["namespace_id"], task["kind"], task["task_queue"])
+        self.wake_keys.add(key)
+        self.task_counts[key] = self.task_counts.get(key, 0) + 1
+
     async def add_timer(
         self,
         run: Run,

@@ -48,6 +48,8 @@ async def schedule(tx: Transition, run: Run) -> None:
         or run.wft_state != "none"
         or run.id in tx.completing
         or in_first_task_backoff(run)
+        # Held back by a concurrency limit: its first task comes when a slot frees.
+        or run.concurrency_state == "waiting"
     ):
         return
     await _schedule(tx, run)

@@ -38,6 +38,15 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             for column in _priority_columns():
                 batch.add_column(column)
+            batch.add_column(sa.Column("concurrency_keys", sa.Text(), nullable=True))
+    with op.batch_alter_table("workflow_runs") as batch:
+        batch.add_column(sa.Column("concurrency_state", sa.String(10), nullable=True))
+    with op.batch_alter_table("activities") as batch:
+        batch.add_column(
+            sa.Column(
+                "holds_concurrency_slot", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(
             sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="3")
@@ -89,6 +98,47 @@ def upgrade() -> None:
         ["namespace_id", "kind", "task_queue", "priority", "fairness_pass"],
     )
     op.create_table(
+        "concurrency_limits",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("namespace_id", sa.String(36), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("applies_to", sa.String(10), nullable=False),
+        sa.Column("key", sa.String(300), nullable=False),
+        sa.Column("max_running", sa.Integer(), nullable=False),
+        sa.Column("strategy", sa.String(24), nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["namespace_id"],
+            ["namespaces.id"],
+            name="fk_concurrency_limits_namespace_id_namespaces",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_concurrency_limits"),
+        sa.UniqueConstraint("namespace_id", "name", name="uq_concurrency_limits_namespace_id_name"),
+    )
+    op.create_table(
+        "concurrency_slots",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("namespace_id", sa.String(36), nullable=False),
+        sa.Column("limit_id", sa.String(36), nullable=False),
+        sa.Column("key_value", sa.String(1000), nullable=False),
+        sa.Column("state", sa.String(10), nullable=False),
+        sa.Column("run_id", sa.String(36), nullable=False),
+        sa.Column("scheduled_event_id", sa.Integer(), nullable=False),
+        sa.Column("task", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_concurrency_slots"),
+    )
+    op.create_index(
+        "ix_concurrency_slots_value",
+        "concurrency_slots",
+        ["limit_id", "key_value", "state", "id"],
+    )
+    op.create_index(
+        "ix_concurrency_slots_run_id", "concurrency_slots", ["run_id", "scheduled_event_id"]
+    )
+    op.create_table(
         "task_queue_key_rates",
         sa.Column("namespace_id", sa.String(36), nullable=False),
         sa.Column("kind", sa.String(10), nullable=False),
@@ -102,6 +152,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_concurrency_slots_run_id", table_name="concurrency_slots")
+    op.drop_index("ix_concurrency_slots_value", table_name="concurrency_slots")
+    op.drop_table("concurrency_slots")
+    op.drop_table("concurrency_limits")
     op.drop_table("task_queue_key_rates")
     op.drop_index("ix_task_queue_fairness_pass", table_name="task_queue_fairness")
     op.drop_table("task_queue_fairness")
@@ -111,7 +165,12 @@ def downgrade() -> None:
         batch.create_index("ix_tasks_queue", ["namespace_id", "kind", "task_queue", "id"])
         for name in ("fairness_weight", "fairness_pass", "fairness_key", "priority"):
             batch.drop_column(name)
+    with op.batch_alter_table("activities") as batch:
+        batch.drop_column("holds_concurrency_slot")
+    with op.batch_alter_table("workflow_runs") as batch:
+        batch.drop_column("concurrency_state")
     for table in ("activities", "workflow_runs"):
         with op.batch_alter_table(table) as batch:
+            batch.drop_column("concurrency_keys")
             for name in reversed(_PRIORITY_COLUMNS):
                 batch.drop_column(name)

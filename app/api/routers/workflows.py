@@ -41,7 +41,7 @@ from app.api.schemas.workflows import (
 )
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
-from app.engine import priority, reads
+from app.engine import concurrency, priority, reads
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
@@ -86,6 +86,7 @@ def start_request(
         request_key=key,
         identity=body.identity or caller.principal.key_name,
         priority=priority.parse(body.priority),
+        concurrency_keys=concurrency.check_concurrency_keys(body.concurrency_keys),
     )
 
 

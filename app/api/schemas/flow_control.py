@@ -77,3 +77,52 @@ class TaskQueueConfig(BaseModel):
 
 class UpdatedTaskQueueConfig(BaseModel):
     config: TaskQueueConfig
+
+
+class AppliesTo(StrEnum):
+    activities = "activities"
+    workflows = "workflows"
+
+
+class Strategy(StrEnum):
+    GROUP_ROUND_ROBIN = "GROUP_ROUND_ROBIN"
+    CANCEL_IN_PROGRESS = "CANCEL_IN_PROGRESS"
+    CANCEL_NEWEST = "CANCEL_NEWEST"
+
+
+class ConcurrencyLimitBody(Body):
+    applies_to: AppliesTo = Field(
+        description="`activities`: attempts in workers' hands; `workflows`: open runs."
+    )
+    key: Annotated[str, Field(min_length=1, max_length=300)] = Field(
+        description="What the limit counts by: `activity_type`, `workflow_type`, `task_queue`, "
+        "`search_attributes.<Name>` or `concurrency_keys.<name>`."
+    )
+    max_running: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        description="At most this many share one value of the key, across every worker and "
+        "server process. Lowering it preempts nothing."
+    )
+    strategy: Strategy = Field(
+        default=Strategy.GROUP_ROUND_ROBIN,
+        description="When no slot is free: wait (`GROUP_ROUND_ROBIN`), cancel the oldest "
+        "running (`CANCEL_IN_PROGRESS`), or refuse the new one (`CANCEL_NEWEST`: an activity "
+        "fails with `ConcurrencyLimitExceeded`, a start is a 409).",
+    )
+    paused: bool = Field(default=False, description="A paused limit dispatches nothing.")
+
+
+class ConcurrencyLimit(BaseModel):
+    name: str
+    applies_to: AppliesTo
+    key: str
+    max_running: int
+    strategy: Strategy
+    paused: bool
+    running: int = Field(description="Slots taken now (reserved ones included).")
+    waiting: int = Field(description="Activity tasks and runs waiting for a slot.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConcurrencyLimitList(BaseModel):
+    limits: list[ConcurrencyLimit]

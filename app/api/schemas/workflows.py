@@ -75,6 +75,12 @@ class StartFields(Body):
     )
     identity: Identity | None = None
     request_id: RequestId = None
+    concurrency_keys: dict[str, str] | None = Field(
+        default=None,
+        description="Values that concurrency limits with key `concurrency_keys.<name>` count by "
+        '(e.g. `{"customer": "acme"}`); the run\'s activities inherit them unless they set '
+        "their own. At most 16 names.",
+    )
     priority: PriorityBody | None = Field(
         default=None,
         description="Temporal's Priority: `priority_key` 1 (highest) to 5 (default 3), "
@@ -229,6 +235,7 @@ class WaitingOn(BaseModel):
     """What an open run waits for (the most pressing thing), in one sentence and as data."""
 
     kind: Literal[
+        "CONCURRENCY_LIMIT",
         "WORKFLOW_TASK_NO_POLLER",
         "ACTIVITY_NO_POLLER",
         "WORKFLOW_TASK_STARTED",
@@ -243,7 +250,8 @@ class WaitingOn(BaseModel):
         "SIGNAL",
         "CALLBACK",
     ] = Field(
-        description="Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), "
+        description="Most pressing first: a concurrency slot (`CONCURRENCY_LIMIT`: '3 of 3 "
+        "running for customer=acme'), a queue nobody polled in the last minute (`…_NO_POLLER`), "
         "work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing "
         "is pending. `CALLBACK`: a stored definition's waitForTaskToken state."
     )
