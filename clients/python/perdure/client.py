@@ -13,10 +13,12 @@ import httpx
 from perdure._http import Http, rpc_error, segment
 from perdure.common import (
     ARG_UNSET,
+    Priority,
     RetryPolicy,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
     arg_or_args,
+    flow_fields,
     seconds,
 )
 from perdure.converter import encode_args, from_json, return_hint, to_json
@@ -455,6 +457,8 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
@@ -463,7 +467,10 @@ class Client:
         signals the workflow, starting it only when it is not running (signal-with-start).
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
-        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run."""
+        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
+        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
+        children inherit it; `concurrency_keys` are the values per-key concurrency limits
+        count by (see docs/flow-control.md)."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -485,6 +492,8 @@ class Client:
                 request_id=request_id,
                 rpc_metadata=rpc_metadata,
                 rpc_timeout=rpc_timeout,
+                priority=priority,
+                concurrency_keys=concurrency_keys,
             )
         body = self._start_body(
             workflow,
@@ -502,6 +511,7 @@ class Client:
             search_attributes,
         )
         body["id_conflict_policy"] = str(id_conflict_policy)
+        body.update(flow_fields(priority, concurrency_keys))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
@@ -612,6 +622,8 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
     ) -> WorkflowHandle:
         """Signal the workflow, starting it first when it is not running (what Temporal's
         `start_workflow(start_signal=...)` does; that spelling works here too)."""
@@ -631,6 +643,7 @@ class Client:
             search_attributes,
         )
         body["signal_input"] = encode_args(list(signal_args))
+        body.update(flow_fields(priority, concurrency_keys))
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -21,9 +21,11 @@ from perdure.common import (
     ActivityCancellationType,
     ChildWorkflowCancellationType,
     ParentClosePolicy,
+    Priority,
     RetryPolicy,
     WorkflowIDReusePolicy,
     arg_or_args,
+    flow_fields,
     seconds,
 )
 from perdure.exceptions import ContinueAsNewError
@@ -261,8 +263,13 @@ def start_activity(
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     activity_id: str | None = None,
     result_type: Any = None,
+    priority: Priority | None = None,
+    concurrency_keys: Mapping[str, str] | None = None,
 ) -> Any:
     """Schedule an activity; the returned handle is an asyncio task of its result.
+
+    `priority` fields left unset are inherited from the workflow's run; so is the run's
+    `concurrency_keys` map unless the activity passes its own.
 
     `handle.cancel()` (or cancelling the task that awaits it) cancels the activity as
     `cancellation_type` says; awaiting it then raises `ActivityError` caused by
@@ -285,6 +292,7 @@ def start_activity(
         cancellation_type=ActivityCancellationType(cancellation_type),
         activity_id=activity_id,
         result_type=hint,
+        flow=flow_fields(priority, concurrency_keys),
     )
 
 
@@ -318,6 +326,7 @@ async def start_child_workflow(
     retry_policy: RetryPolicy | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
+    priority: Priority | None = None,
 ) -> Any:
     """Start a child workflow; returns its handle (an asyncio task of its result) once started.
 
@@ -342,6 +351,7 @@ async def start_child_workflow(
             "retry_policy": retry_policy.to_json() if retry_policy is not None else None,
             "memo": memo,
             "search_attributes": search_attributes,
+            **flow_fields(priority, None),
         },
         cancellation_type=ChildWorkflowCancellationType(cancellation_type),
         result_type=hint,
