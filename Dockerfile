@@ -9,10 +9,12 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/perdure
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY migrations ./migrations
-RUN /opt/perdure/bin/pip install --no-compile . \
+# The locked, hashed runtime dependencies first; then the server itself without resolving again.
+RUN /opt/perdure/bin/pip install --no-compile --require-hashes -r requirements.lock \
+    && /opt/perdure/bin/pip install --no-compile --no-deps . \
     && /opt/perdure/bin/python -m compileall -q /opt/perdure/lib
 
 # Final stage: the virtual environment only, no build tools, an unprivileged user.

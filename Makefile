@@ -7,13 +7,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint openapi image bench clean
+.PHONY: dev test test-sdk-newest check lint lock openapi image bench clean
 
-$(STAMP): pyproject.toml $(wildcard clients/python/pyproject.toml)
+# Installs come from the lock files (exact versions, hashed): the lock first, then our own two
+# packages without dependencies (pip refuses editables under --require-hashes).
+$(STAMP): pyproject.toml clients/python/pyproject.toml requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	@if [ -f clients/python/pyproject.toml ]; then $(BIN)/pip install --quiet -e clients/python; fi
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e . -e clients/python
 	@touch $(STAMP)
 
 dev: $(STAMP)
@@ -22,8 +24,37 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
-	$(BIN)/ruff check app tests migrations clients bench
+# The gates CI runs before the suite: formatting, lint, types (mypy; strict modules in pyproject.toml).
+CHECKED := app tests migrations clients/python bench
+check: $(STAMP)
+	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/mypy
+
+lint: check
+
+# The SDK is installed into users' applications with floors only (httpx, h11): its tests also
+# run against the newest releases, in a venv of their own beside the locked one.
+NEWEST := $(VENV)-sdk-newest
+test-sdk-newest: $(STAMP)
+	rm -rf $(NEWEST) && $(PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/pip install --quiet --upgrade pip
+	$(NEWEST)/bin/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(NEWEST)/bin/pip install --quiet --no-deps -e . -e clients/python
+	$(NEWEST)/bin/pip install --quiet --upgrade httpx h11
+	@$(NEWEST)/bin/python -c "import httpx, h11; print('SDK against httpx', httpx.__version__, 'and h11', h11.__version__)"
+	$(NEWEST)/bin/python -m pytest -q tests/test_sdk_transport.py tests/test_sdk_workflows.py tests/test_sdk_example.py
+
+# Regenerate both locks after changing a dependency in either pyproject.toml: the server's
+# runtime lock (the image installs it) and the development lock (runtime + SDK + test tools,
+# the same versions), with hashes for every wheel of Python 3.11-3.13 on every platform.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  pyproject.toml clients/python/pyproject.toml --extra test -c requirements.lock \
+	  -o requirements-dev.lock
 
 # Build the container image (needs a Docker engine; CI lints the Dockerfile with .ci/packaging).
 IMAGE ?= perdure:dev

@@ -8,6 +8,7 @@ import errno
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
         detail = "; ".join(
             f"PERDURE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in errors
         )

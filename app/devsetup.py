@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.keys import hash_api_key
 from app.auth.roles import Role
+from app.db.connection import Connection
 from app.db.tables import api_keys, tenants
 from app.tenancy.api_keys import create_api_key
 from app.tenancy.namespaces import update_namespace
@@ -18,7 +18,7 @@ DEV_TENANT = "default"
 DEV_NAMESPACE = DEFAULT_NAMESPACE
 
 
-async def _key_still_valid(conn: AsyncConnection, key: str, tenant_id: str) -> bool:
+async def _key_still_valid(conn: Connection, key: str, tenant_id: str) -> bool:
     row = (
         await conn.execute(
             sa.select(api_keys.c.id).where(
@@ -32,7 +32,7 @@ async def _key_still_valid(conn: AsyncConnection, key: str, tenant_id: str) -> b
 
 
 async def ensure_dev_tenant(
-    conn: AsyncConnection, saved_key: str | None, now: datetime
+    conn: Connection, saved_key: str | None, now: datetime
 ) -> tuple[str, bool]:
     """The admin key of the development tenant (the saved one while it is still valid), and
     whether it was made just now."""

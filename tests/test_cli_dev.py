@@ -29,8 +29,10 @@ STOP_TIMEOUT = 15.0
 
 def clean_environment(**settings: str) -> dict[str, str]:
     """The caller's environment without any PERDURE_* variable (the suite's own included),
-    plus the given settings."""
+    plus the given settings. The port is a free one unless given: a `perdure dev` on the
+    default port (8233) may be running beside the suite."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERDURE_")}
+    env["PERDURE_PORT"] = str(free_port())
     env.update(settings)
     return env
 

@@ -1,6 +1,7 @@
-"""The README's shell snippets work as written: pasted in order into one shell on a fresh
-`perdure dev`, every one succeeds. A snippet preceded by `<!-- readme-test: skip (why) -->`
-(set-up, the suite itself, benchmarks) is not run.
+"""The shell snippets of the README and of every page in docs/ work as written: pasted in order
+(the README, then the pages of `DOC_PAGES`) into one shell on a fresh `perdure dev`, every one
+succeeds. A snippet preceded by `<!-- readme-test: skip (why) -->` (set-up, the suite itself,
+benchmarks) is not run. Every page of docs/ must be in `DOC_PAGES`, so none is left untested.
 
 Every `curl` fails its snippet on an HTTP error answer, unless the snippet prints the status
 itself (`-w`), which the README does where it shows an error on purpose."""
@@ -16,6 +17,8 @@ from tests.conftest import free_port
 from tests.test_cli_dev import clean_environment, start  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
+SDK_README = ROOT / "clients" / "python" / "README.md"
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?```sh\n(.*?)```", re.S)
 PRELUDE = r"""
 set -euo pipefail
@@ -28,14 +31,42 @@ curl() {
 """
 
 
+# The order the snippets run in: a later page may use what an earlier one made.
+DOC_PAGES = [
+    "README.md",
+    "docs/http-api.md",
+    "docs/visibility.md",
+    "docs/security.md",
+    "docs/webhooks.md",
+    "docs/definitions.md",
+    "docs/schedules.md",
+    "docs/console.md",
+    "docs/performance.md",
+    "docs/operating.md",
+]
+
+
 def runnable_snippets(markdown: str) -> list[str]:
     return [body for skip, body in BLOCK.findall(markdown) if not skip]
 
 
-def test_every_readme_snippet_runs_in_order_on_a_fresh_dev_server(start, tmp_path):  # noqa: F811
+def test_every_doc_page_is_in_the_snippet_run():
+    pages = {str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")}
+    pages -= {p for p in pages if p.startswith("docs/adr/")}  # records: prose, no snippets
+    assert pages <= set(DOC_PAGES), f"add to DOC_PAGES: {sorted(pages - set(DOC_PAGES))}"
+
+
+def test_the_readme_python_example_is_the_tested_sdk_example():
+    readme = PYTHON_BLOCK.findall((ROOT / "README.md").read_text())
+    assert readme and readme[0] == PYTHON_BLOCK.findall(SDK_README.read_text())[0]
+
+
+def test_every_doc_snippet_runs_in_order_on_a_fresh_dev_server(start, tmp_path):  # noqa: F811
     port = free_port()
-    snippets = runnable_snippets((ROOT / "README.md").read_text())
-    assert len(snippets) >= 4
+    snippets = [
+        snippet for page in DOC_PAGES for snippet in runnable_snippets((ROOT / page).read_text())
+    ]
+    assert len(snippets) >= 8
     dev = start("dev", "--port", str(port), cwd=tmp_path, env=clean_environment())
     dev.wait_for_line("curl ")
 
@@ -50,10 +81,6 @@ def test_every_readme_snippet_runs_in_order_on_a_fresh_dev_server(start, tmp_pat
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
     assert f">>> snippet {len(snippets)}" in done.stdout
     assert '"status":"COMPLETED","result":{"refunded":42}' in done.stdout.replace(" ", "")
-
-
-SDK_README = ROOT / "clients" / "python" / "README.md"
-PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def test_the_sdk_readme_examples_run_against_a_fresh_dev_server(start, tmp_path):  # noqa: F811

@@ -10,7 +10,7 @@ thread (a few at a time) so that one request cannot hold the event loop.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -158,7 +158,7 @@ class EdgeRoute(APIRoute):
             return Match.NONE, {}
         return super().matches(scope)
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         plan = plan_route(self)
         takes_json = self.body_field is not None
@@ -199,7 +199,7 @@ class EdgeRouter(APIRouter):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         patterns = self._route_patterns()
         if patterns is None or scope["type"] != "http":
-            return super().matches(scope)  # type: ignore[misc]
+            return super().matches(scope)
         path = get_route_path(scope)
         partial = False
         for pattern, methods in patterns:
@@ -217,7 +217,13 @@ class EdgeRouter(APIRouter):
             # Only plain API routes: a mount or an included router matches more than its pattern.
             plain = all(isinstance(route, APIRoute) for route in self.routes)
             patterns = (
-                [(route.path_regex, route.methods) for route in self.routes] if plain else None
+                [
+                    (route.path_regex, route.methods or set())
+                    for route in self.routes
+                    if isinstance(route, APIRoute)
+                ]
+                if plain
+                else None
             )
             self._patterns = (len(self.routes), patterns)
         return patterns

@@ -194,7 +194,7 @@ class RoutePlan:
                     continue
                 credentials = await bearer(request)
                 values[step.name] = await namespace_caller(
-                    request, state.ctx, credentials, *found.values(), step.permission
+                    request, state.ctx, credentials, found["namespace"], step.permission
                 )
         for plan, source in (
             (self.path_params, "path_params"),

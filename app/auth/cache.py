@@ -32,7 +32,7 @@ class AuthCache:
         entry = self._keys.get(hash_api_key(key))
         if entry is None or entry.expires < time.monotonic():
             return None
-        return entry.value  # type: ignore[return-value]
+        return entry.value  # type: ignore[return-value]  # entries of each map hold that map's value type
 
     def remember_principal(self, key: str, principal: Principal) -> None:
         if self.ttl <= 0:
@@ -45,7 +45,7 @@ class AuthCache:
         entry = self._namespaces.get((tenant_id, name))
         if entry is None or entry.expires < time.monotonic():
             return None
-        return entry.value  # type: ignore[return-value]
+        return entry.value  # type: ignore[return-value]  # entries of each map hold that map's value type
 
     def remember_namespace(self, ref: NamespaceRef) -> None:
         if self.ttl <= 0:
@@ -55,10 +55,10 @@ class AuthCache:
         self._namespaces[(ref.tenant_id, ref.name)] = _Entry(ref, time.monotonic() + self.ttl)
 
     def forget_key(self, key_id: str) -> None:
-        self._keys = {h: e for h, e in self._keys.items() if e.value.key_id != key_id}  # type: ignore[attr-defined]
+        self._keys = {h: e for h, e in self._keys.items() if e.value.key_id != key_id}  # type: ignore[attr-defined]  # the key map's values are principals
 
     def forget_tenant(self, tenant_id: str) -> None:
-        self._keys = {h: e for h, e in self._keys.items() if e.value.tenant_id != tenant_id}  # type: ignore[attr-defined]
+        self._keys = {h: e for h, e in self._keys.items() if e.value.tenant_id != tenant_id}  # type: ignore[attr-defined]  # the key map's values are principals
 
     def forget_namespace(self, tenant_id: str, name: str) -> None:
         self._namespaces.pop((tenant_id, name), None)

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.keys import hash_api_key, looks_like_api_key
 from app.auth.roles import GRANTS, Permission, Role
+from app.db.connection import Connection
 from app.db.tables import api_keys, namespaces, tenants
 from app.errors import NotFound, PermissionDenied, Unauthenticated
 
@@ -61,7 +61,7 @@ class NamespaceRef:
     settings: Mapping[str, Any] = field(default_factory=dict)  # its limits among them
 
 
-async def authenticate(conn: AsyncConnection, key: str, now: datetime) -> tuple[Principal, bool]:
+async def authenticate(conn: Connection, key: str, now: datetime) -> tuple[Principal, bool]:
     """The principal of a key, and whether its last-used time is due for an update."""
     if not looks_like_api_key(key):
         raise Unauthenticated("the API key is malformed")
@@ -105,11 +105,11 @@ def key_principal(
     )
 
 
-async def record_key_use(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+async def record_key_use(conn: Connection, key_id: str, now: datetime) -> None:
     await conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
 
 
-async def resolve_namespace(conn: AsyncConnection, principal: Principal, name: str) -> NamespaceRef:
+async def resolve_namespace(conn: Connection, principal: Principal, name: str) -> NamespaceRef:
     """The caller's namespace of that name. Another tenant's, or one outside the key's scope,
     is reported as missing so that existence never leaks."""
     row = (

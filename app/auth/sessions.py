@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal, authenticate, key_principal
 from app.auth.roles import Role
+from app.db.connection import Connection
 from app.db.tables import api_keys, console_sessions, console_sign_ins, namespaces, tenants
 from app.errors import Unauthenticated
 from app.ids import new_id
@@ -43,7 +43,7 @@ class Session:
 
 
 async def open_session(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     tenant_id: str,
     display_name: str,
@@ -83,7 +83,7 @@ async def open_session(
 
 
 async def open_key_session(
-    conn: AsyncConnection, key: str, now: datetime, lifetime_seconds: float
+    conn: Connection, key: str, now: datetime, lifetime_seconds: float
 ) -> str:
     """Sign in with an API key: the key is checked exactly as the API checks it, and only
     its id is kept; the key itself is never stored or sent back."""
@@ -102,7 +102,7 @@ async def open_key_session(
 
 
 async def load_session(
-    conn: AsyncConnection, token: str | None, now: datetime, idle_seconds: float
+    conn: Connection, token: str | None, now: datetime, idle_seconds: float
 ) -> tuple[Session, bool]:
     """The session a cookie names, and whether its last-seen time is due for an update.
     Unauthenticated when it is unknown, expired, idle too long, or its key was revoked."""
@@ -148,7 +148,7 @@ async def load_session(
     return session, now - row.last_seen_at >= TOUCH_EVERY
 
 
-async def _key_principal(conn: AsyncConnection, session: Any, now: datetime) -> Principal:
+async def _key_principal(conn: Connection, session: Any, now: datetime) -> Principal:
     key = (
         await conn.execute(sa.select(api_keys).where(api_keys.c.id == session.api_key_id))
     ).one_or_none()
@@ -157,7 +157,7 @@ async def _key_principal(conn: AsyncConnection, session: Any, now: datetime) -> 
     return key_principal(key, session.tenant_name, session.tenant_disabled_at, now)
 
 
-async def touch_session(conn: AsyncConnection, session_id: str, now: datetime) -> None:
+async def touch_session(conn: Connection, session_id: str, now: datetime) -> None:
     await conn.execute(
         sa.update(console_sessions)
         .where(console_sessions.c.id == session_id)
@@ -166,7 +166,7 @@ async def touch_session(conn: AsyncConnection, session_id: str, now: datetime) -
 
 
 async def refresh_oidc_session(
-    conn: AsyncConnection,
+    conn: Connection,
     session_id: str,
     *,
     role: Role,
@@ -187,19 +187,19 @@ async def refresh_oidc_session(
     )
 
 
-async def end_session(conn: AsyncConnection, token: str | None) -> None:
+async def end_session(conn: Connection, token: str | None) -> None:
     if token:
         await conn.execute(
             sa.delete(console_sessions).where(console_sessions.c.token_hash == _hash(token))
         )
 
 
-async def end_session_by_id(conn: AsyncConnection, session_id: str) -> None:
+async def end_session_by_id(conn: Connection, session_id: str) -> None:
     await conn.execute(sa.delete(console_sessions).where(console_sessions.c.id == session_id))
 
 
 async def _namespace_ids(
-    conn: AsyncConnection, tenant_id: str, names: list[str] | None
+    conn: Connection, tenant_id: str, names: list[str] | None
 ) -> tuple[str, ...] | None:
     """The ids of the namespaces an OIDC user's claim names (claims name namespaces; a
     principal's scope is by id), or None for every namespace."""

@@ -7,6 +7,7 @@ cached per definition version: versions are immutable.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
 
@@ -73,7 +74,7 @@ def _layout(document_text: str) -> dict[str, Any]:
             positions[v.data] = (v.view.xy[0] - left + offset, v.view.xy[1])
         offset += max(xs) - min(xs) + NODE_W + MARGIN
     top = min(y for _, y in positions.values()) - NODE_H / 2
-    nodes = [
+    nodes: list[dict[str, Any]] = [
         {
             "name": name,
             "x": positions[name][0] + MARGIN - NODE_W / 2,
@@ -104,9 +105,9 @@ def _layout(document_text: str) -> dict[str, Any]:
 def layout(
     document: dict[str, Any],
     *,
-    current: set[str] = frozenset(),  # type: ignore[assignment]
-    taken: set[str] = frozenset(),  # type: ignore[assignment]
-    failed: set[str] = frozenset(),  # type: ignore[assignment]
+    current: AbstractSet[str] = frozenset(),
+    taken: AbstractSet[str] = frozenset(),
+    failed: AbstractSet[str] = frozenset(),
 ) -> dict[str, Any]:
     """Nodes (with their highlight: current, failed, taken or none) and edges in SVG units."""
     base = _layout(orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode())

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from app.db.connection import Connection
 from app.engine import reads
 
 WIDTH = 960
@@ -103,7 +102,7 @@ def group_events(events: list[dict[str, Any]]) -> tuple[list[Group], list[tuple[
 
 
 async def page_events(
-    conn: AsyncConnection, run_id: str, after_event_id: int
+    conn: Connection, run_id: str, after_event_id: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     """The events one page draws: the first ROWS events that begin a row after
     `after_event_id`, the events that refer to them (started, closed), and the signals in

@@ -16,8 +16,8 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.database import SQLiteConnection
 
 T = TypeVar("T")
@@ -26,9 +26,7 @@ PROGRESS_EVERY = 1_000
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for statement_timeout
 
 
-async def read_bounded(
-    conn: AsyncConnection, work: Callable[[sa.Connection], T], seconds: float
-) -> T:
+async def read_bounded(conn: Connection, work: Callable[[sa.Connection], T], seconds: float) -> T:
     """`work(connection)` with every statement it runs bounded to `seconds` in all (SQLite) or
     each (PostgreSQL); TimeoutError when the budget runs out (nothing is written)."""
     if isinstance(conn, SQLiteConnection):

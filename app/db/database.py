@@ -22,14 +22,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import hot
+from app.db.connection import AlchemyConnection, Connection
 from app.db.fairness import FairGate
 from app.db.pipeline import PostgresConnection
 
@@ -90,7 +91,7 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> sa.Engine:
     def _on_begin(conn: sa.Connection) -> None:
         if writer:
             # Database.write has issued BEGIN IMMEDIATE already (it may have had to wait).
-            if not conn.connection.driver_connection.in_transaction:
+            if not cast(sqlite3.Connection, conn.connection.driver_connection).in_transaction:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -147,14 +148,14 @@ class SQLiteConnection:
 
     def __init__(self, sync: sa.Connection) -> None:
         self.sync = sync
-        self.raw = sync.connection.driver_connection
+        self.raw = cast(sqlite3.Connection, sync.connection.driver_connection)
         self.dialect = sync.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
-        result = hot.execute(self.raw, self.dialect, statement, parameters)  # type: ignore[arg-type]
+        result = hot.execute(self.raw, self.dialect, statement, parameters)
         if result is None:
             result = self.sync.execute(statement, parameters)
-        return result  # type: ignore[no-any-return]
+        return result  # type: ignore[no-any-return]  # hot.execute answers SQLAlchemy's own result types
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return (await self.execute(statement, parameters)).scalar()
@@ -221,22 +222,24 @@ class Database:
             self._gate = FairGate(concurrency or pool_size + max(4, pool_size // 4))
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Connection]:
         """One transaction that commits when the block exits without an exception."""
         if self.is_sqlite:
             async with self._write_lock.slot():
                 if self._writer_conn is None:
                     self._writer_conn = self._sqlite_writer.connect()
-                await self._begin_immediate(self._writer_conn.connection.driver_connection)
+                await self._begin_immediate(
+                    cast(sqlite3.Connection, self._writer_conn.connection.driver_connection)
+                )
                 with self._writer_conn.begin():
-                    yield SQLiteConnection(self._writer_conn)  # type: ignore[misc]
+                    yield SQLiteConnection(self._writer_conn)
             return
         # In autocommit mode: the transaction's BEGIN is sent by PostgresConnection, in the
         # same pipeline as its first statements.
         async with self._gate.slot():
             conn = PostgresConnection(self._engine, await self._checkout(), transaction=True)
             try:
-                yield conn  # type: ignore[misc]
+                yield conn
                 await conn.commit()
             finally:
                 await conn.release()
@@ -266,7 +269,7 @@ class Database:
             await asyncio.sleep(SQLITE_LOCK_POLL)
 
     @asynccontextmanager
-    async def read(self, *, transaction: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, transaction: bool = False) -> AsyncIterator[Connection]:
         """A connection for reading. On PostgreSQL each statement runs on its own (autocommit),
         unless `transaction` asks for one around them (e.g. for settings local to it): under
         READ COMMITTED a transaction gives reads no common snapshot anyway, and its BEGIN and
@@ -280,26 +283,27 @@ class Database:
                 )
                 try:
                     with conn.begin():
-                        yield SQLiteConnection(conn)  # type: ignore[misc]
+                        yield SQLiteConnection(conn)
                 finally:
                     self._idle_readers.append(conn)
             return
         if transaction:
-            async with self._gate.slot(), self._transactional.begin() as conn:
-                yield conn
+            async with self._gate.slot(), self._transactional.begin() as alchemy:
+                yield AlchemyConnection(alchemy)
             return
         async with self._gate.slot():
-            conn = PostgresConnection(self._engine, await self._checkout(), transaction=False)
+            reader = PostgresConnection(self._engine, await self._checkout(), transaction=False)
             try:
-                yield conn  # type: ignore[misc]
+                yield reader
             finally:
-                await conn.release()
+                await reader.release()
 
     def connections_in_use(self) -> int:
         """Connections checked out now (the pool-use gauge)."""
         if self.is_sqlite:
             return self._write_lock.in_use + self._readers.in_use
-        return self._engine.sync_engine.pool.checkedout()  # type: ignore[attr-defined]
+        # QueuePool's count; the Pool base class does not declare it.
+        return cast(int, self._engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
 
     async def dispose(self) -> None:
         if self.is_sqlite:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -66,15 +66,15 @@ class _Compiled:
 
     def __init__(self, compiled: sa.engine.Compiled, dialect: Dialect) -> None:
         self.sql: str = compiled.string
-        binds = compiled.binds  # type: ignore[attr-defined]
-        processors = compiled._bind_processors  # type: ignore[attr-defined]
+        binds = compiled.binds  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        processors = compiled._bind_processors  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         self.params: list[_Param] = []
-        for name in compiled.positiontup or ():  # type: ignore[attr-defined]
+        for name in compiled.positiontup or ():  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
             bind = binds[name]
             default = bind.value if bind.value is not None else _MISSING
             self.params.append(_Param(name, default, processors.get(name), bool(bind.expanding)))
         self.expanding = any(p.expanding for p in self.params)
-        columns = compiled._result_columns  # type: ignore[attr-defined]
+        columns = compiled._result_columns or []
         self.returns_rows = bool(columns)
         self.metadata = SimpleResultMetaData([c[0] for c in columns])
         self.row_processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
@@ -117,17 +117,18 @@ def takes_shortcut(compiled: sa.engine.Compiled) -> bool:
     """Whether a compiled statement can run without SQLAlchemy's execution context: no
     Python-side defaults, no RETURNING, no literal-rendered or callable parameters."""
     return not (
-        compiled.insert_prefetch  # type: ignore[attr-defined]
-        or compiled.update_prefetch  # type: ignore[attr-defined]
-        or compiled.returning  # type: ignore[attr-defined]
-        or compiled.literal_execute_params  # type: ignore[attr-defined]
-        or any(b.callable is not None for b in compiled.binds.values())  # type: ignore[attr-defined]
+        compiled.insert_prefetch  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or compiled.update_prefetch  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or compiled.returning  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or compiled.literal_execute_params  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        or any(b.callable is not None for b in compiled.binds.values())  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
     )
 
 
 def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
     is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
+    # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
     return _Compiled(compiled, dialect) if takes_shortcut(compiled) else None
 
 
@@ -140,13 +141,13 @@ def execute(
     """Run a hot statement on the raw connection; None when SQLAlchemy must run it."""
     if id(statement) not in _marked:
         return None
-    many = isinstance(parameters, list)
-    if many:
+    many: list[Mapping[str, Any]] | None = None
+    if isinstance(parameters, list):
         if not parameters:
             return None
-        first: Mapping[str, Any] = parameters[0]  # type: ignore[index]
+        many, first = parameters, parameters[0]
     else:
-        first = parameters or {}  # type: ignore[assignment]
+        first = cast(Mapping[str, Any], parameters or {})
     cache_key = (id(statement), tuple(sorted(first)))
     try:
         compiled = _compiled[cache_key]
@@ -161,7 +162,7 @@ def execute(
         if many:
             if compiled.expanding or compiled.returns_rows:
                 return None
-            arguments = [compiled.arguments(values)[1] for values in parameters]  # type: ignore[union-attr]
+            arguments = [compiled.arguments(values)[1] for values in many]
             cursor = raw.executemany(sql, arguments)
         else:
             if compiled.expanding and any(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
+from app.db.connection import Connection
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -36,10 +37,10 @@ def head_revision() -> str:
     return "+".join(sorted(ScriptDirectory.from_config(alembic_config("")).get_heads()))
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
+async def current_revision(conn: Connection) -> str | None:
     """The database's revision(s) in the same form, or None when it was never migrated."""
 
-    def _read(sync_conn) -> str | None:  # type: ignore[no-untyped-def]
+    def _read(sync_conn: sa.Connection) -> str | None:
         heads = MigrationContext.configure(sync_conn).get_current_heads()
         return "+".join(sorted(heads)) if heads else None
 

@@ -87,18 +87,18 @@ class _Compiled:
         self.compiled = compiled
         self.sql: str = compiled.string
         self.processors: dict[str, Callable[[Any], Any]] = dict(
-            compiled._bind_processors  # type: ignore[attr-defined]
+            compiled._bind_processors  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         )
         # An IN list is rendered per call (SQLAlchemy's "post compile"); anything else is the
         # same SQL each time, and its arguments are built here without SQLAlchemy's per-call
         # bookkeeping (construct_params' cache-key extraction and escaping, ~20 µs a call).
-        self.expanding = bool(compiled.post_compile_params)  # type: ignore[attr-defined]
-        escaped = compiled.escaped_bind_names  # type: ignore[attr-defined]
+        self.expanding = bool(compiled.post_compile_params)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+        escaped = compiled.escaped_bind_names  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         self.params = [
             _Param(bind, escaped.get(name, name), self.processors.get(escaped.get(name, name)))
-            for bind, name in compiled.bind_names.items()  # type: ignore[attr-defined]
+            for bind, name in compiled.bind_names.items()  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         ]
-        columns = compiled._result_columns  # type: ignore[attr-defined]
+        columns = compiled._result_columns or []
         self.returns_rows = bool(columns)
         self.metadata = SimpleResultMetaData([c[0] for c in columns])
         self.types = [c[3] for c in columns]
@@ -128,13 +128,14 @@ class _Compiled:
         return self.sql, arguments
 
     def _expanded(self, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        state = self.compiled.construct_expanded_state(values)  # type: ignore[arg-type]
+        # SQLCompiler's (a statement compiled for a dialect is one); Compiled does not declare it.
+        state = self.compiled.construct_expanded_state(values)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
         processors = self.processors
         if state.processors:
             processors = {**processors, **state.processors}
         arguments = {
             name: processors[name](value) if name in processors else value
-            for name, value in state.parameters.items()  # type: ignore[union-attr]
+            for name, value in state.parameters.items()
         }
         return state.statement, arguments
 
@@ -155,8 +156,9 @@ def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) 
     is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
     if isinstance(statement, sa.Insert):
         statement = statement.inline()  # no implicit RETURNING of the primary key
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)
-    if not hot.takes_shortcut(compiled) or (is_dml and compiled._result_columns):  # type: ignore[attr-defined]
+    # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
+    if not hot.takes_shortcut(compiled) or (is_dml and compiled._result_columns):
         return None
     return _Compiled(compiled, dialect)
 
@@ -252,8 +254,8 @@ class PostgresConnection:
             return await (await self._sqlalchemy()).execute(statement, parameters)
         if many:
             sql = compiled.arguments(first)[0]
-            rows = [compiled.arguments(values)[1] for values in parameters]
-            self._queue.append((sql, rows, True))
+            batch = [compiled.arguments(values)[1] for values in parameters]
+            self._queue.append((sql, batch, True))
             return QUEUED
         if self._trailing or self._read_ahead:
             key = _read_key(statement, first)
@@ -312,10 +314,12 @@ class PostgresConnection:
     async def _failed(self, err: psycopg.Error, sql: str, arguments: Any) -> DBAPIError:
         """The SQLAlchemy exception for a driver error; a lost connection is invalidated, so
         the pool does not hand it out again."""
-        invalidated = self.dialect.is_disconnect(err, None, None)
+        # psycopg's Error is the DBAPI module's Error that the dialect declares (as a protocol).
+        invalidated = self.dialect.is_disconnect(err, None, None)  # type: ignore[arg-type]
         if invalidated:
             await greenlet_spawn(self.fairy.invalidate, err)
-        return DBAPIError.instance(
+        # A DBAPI error (given as `orig`) always gives a DBAPIError; the declared type is wider.
+        return DBAPIError.instance(  # type: ignore[return-value]
             sql,
             arguments,
             err,

@@ -56,6 +56,8 @@ def evaluate(rule: dict[str, Any], data: Any, context: Any = None) -> bool:
     if "Not" in rule:
         return not evaluate(rule["Not"], data, context)
     operator = rule_operator(rule)
+    if operator is None:  # validation admits no rule without one
+        raise ValueError(f"a Choice rule without a comparison: {sorted(rule)}")
     variable = rule["Variable"]
     expected = rule[operator]
     if operator == "IsPresent":

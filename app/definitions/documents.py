@@ -90,7 +90,8 @@ for _tag in ("int", "float", "str"):
         f"tag:yaml.org,2002:{_tag}", getattr(_Constructor, f"construct_yaml_{_tag}")
     )
 for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
-    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _Constructor.construct_not_json)
+    # The stubs type constructors as functions of the loader class; ours is a method of it.
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _Constructor.construct_not_json)  # type: ignore[type-var]
 
 
 class _Loader(

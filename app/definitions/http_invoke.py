@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -170,6 +171,7 @@ class HttpInvokeLoop:
         body = claim.body
         timeout = min(body.get("start_to_close_timeout") or MAX_TIMEOUT, MAX_TIMEOUT)
         token = body["task_token"]
+        outcome: Awaitable[object]
         try:
             result = await invoke(body["input"], timeout, await self._policy(namespace_id))
         except HttpFailure as failure:

@@ -602,7 +602,7 @@ class Decider:
     def _schedule(
         self,
         state: dict[str, Any],
-        target: resources.Activity,
+        target: resources.Activity | resources.HttpInvoke,
         aid: str,
         task_input: Any,
         raw: Any,
@@ -654,7 +654,7 @@ class Decider:
             children = self._children(frame, attempt)
             failed = sorted((c for c in children if c.error is not None), key=lambda c: c.end_order)
             if failed:
-                failures.append(failed[0].error)  # type: ignore[arg-type]
+                failures.append(failed[0].error)  # type: ignore[arg-type]  # a failed branch always carries its error
                 decided = self._retry_or_fail(frame, state, failures, attempt)
                 if decided is not None:
                     return decided

@@ -254,7 +254,7 @@ def _format(args: list[Any], call: Call, context: Any) -> str:
     return out
 
 
-def _string_to_json(args, call, context):  # type: ignore[no-untyped-def]
+def _string_to_json(args, call, context):
     _need(args, 1, "StringToJson")
     if not isinstance(args[0], str):
         raise ValueError("StringToJson takes a string")
@@ -264,12 +264,12 @@ def _string_to_json(args, call, context):  # type: ignore[no-untyped-def]
         raise ValueError(exc.detail) from None
 
 
-def _json_to_string(args, call, context):  # type: ignore[no-untyped-def]
+def _json_to_string(args, call, context):
     _need(args, 1, "JsonToString")
     return json.dumps(args[0], separators=(",", ":"))
 
 
-def _array_partition(args, call, context):  # type: ignore[no-untyped-def]
+def _array_partition(args, call, context):
     _need(args, 2, "ArrayPartition")
     items, size = args[0], _integer(args[1], "the chunk size")
     if not isinstance(items, list) or size <= 0:
@@ -277,14 +277,14 @@ def _array_partition(args, call, context):  # type: ignore[no-untyped-def]
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _array_contains(args, call, context):  # type: ignore[no-untyped-def]
+def _array_contains(args, call, context):
     _need(args, 2, "ArrayContains")
     if not isinstance(args[0], list):
         raise ValueError("the first argument must be an array")
     return args[1] in args[0]
 
 
-def _array_range(args, call, context):  # type: ignore[no-untyped-def]
+def _array_range(args, call, context):
     _need(args, 3, "ArrayRange")
     start, end, step = (_integer(a, "ArrayRange arguments") for a in args)
     if step == 0:
@@ -295,21 +295,21 @@ def _array_range(args, call, context):  # type: ignore[no-untyped-def]
     return list(values)
 
 
-def _array_get_item(args, call, context):  # type: ignore[no-untyped-def]
+def _array_get_item(args, call, context):
     _need(args, 2, "ArrayGetItem")
     if not isinstance(args[0], list):
         raise ValueError("the first argument must be an array")
     return args[0][_integer(args[1], "the index")]
 
 
-def _array_length(args, call, context):  # type: ignore[no-untyped-def]
+def _array_length(args, call, context):
     _need(args, 1, "ArrayLength")
     if not isinstance(args[0], list):
         raise ValueError("the argument must be an array")
     return len(args[0])
 
 
-def _array_unique(args, call, context):  # type: ignore[no-untyped-def]
+def _array_unique(args, call, context):
     _need(args, 1, "ArrayUnique")
     if not isinstance(args[0], list):
         raise ValueError("the argument must be an array")
@@ -320,17 +320,17 @@ def _array_unique(args, call, context):  # type: ignore[no-untyped-def]
     return out
 
 
-def _base64_encode(args, call, context):  # type: ignore[no-untyped-def]
+def _base64_encode(args, call, context):
     _need(args, 1, "Base64Encode")
     return base64.b64encode(str(args[0]).encode()).decode()
 
 
-def _base64_decode(args, call, context):  # type: ignore[no-untyped-def]
+def _base64_decode(args, call, context):
     _need(args, 1, "Base64Decode")
     return base64.b64decode(str(args[0]), validate=True).decode()
 
 
-def _hash(args, call, context):  # type: ignore[no-untyped-def]
+def _hash(args, call, context):
     _need(args, 2, "Hash")
     algorithm = HASHES.get(args[1])
     if algorithm is None:
@@ -348,7 +348,7 @@ def _merge(left: Any, right: Any) -> Any:
     return right
 
 
-def _json_merge(args, call, context):  # type: ignore[no-untyped-def]
+def _json_merge(args, call, context):
     _need(args, 3, "JsonMerge")
     left, right, deep = args
     if not isinstance(left, dict) or not isinstance(right, dict):
@@ -356,7 +356,7 @@ def _json_merge(args, call, context):  # type: ignore[no-untyped-def]
     return _merge(left, right) if deep else {**left, **right}
 
 
-def _math_random(args, call, context):  # type: ignore[no-untyped-def]
+def _math_random(args, call, context):
     if len(args) not in (2, 3):
         raise ValueError("MathRandom takes a start, an end and an optional seed")
     start, end = _rounded(args[0], "start"), _rounded(args[1], "end")
@@ -364,13 +364,13 @@ def _math_random(args, call, context):  # type: ignore[no-untyped-def]
     return random.Random(seed).randrange(start, end)
 
 
-def _math_add(args, call, context):  # type: ignore[no-untyped-def]
+def _math_add(args, call, context):
     _need(args, 2, "MathAdd")
     total = _rounded(args[0], "MathAdd arguments") + _rounded(args[1], "MathAdd arguments")
     return _integer(total, "the sum")
 
 
-def _string_split(args, call, context):  # type: ignore[no-untyped-def]
+def _string_split(args, call, context):
     _need(args, 2, "StringSplit")
     text, separators = args
     if not isinstance(text, str) or not isinstance(separators, str):
@@ -381,7 +381,7 @@ def _string_split(args, call, context):  # type: ignore[no-untyped-def]
     return [p for p in parts if p]
 
 
-def _uuid(args, call, context):  # type: ignore[no-untyped-def]
+def _uuid(args, call, context):
     _need(args, 0, "UUID")
     return str(uuid.UUID(int=random.Random(_seed(context, call)).getrandbits(128), version=4))
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import definition_runs, history_events
 from app.definitions.interpreter import ENTERED, EXITED, FRAME_ENDED
 from app.definitions.resources import CALLBACK_QUEUE
 from app.engine.events import RunStatus
 
 
-async def current_states(conn: AsyncConnection, run_id: str) -> list[str]:
+async def current_states(conn: Connection, run_id: str) -> list[str]:
     rows = await conn.execute(
         sa.select(history_events.c.attributes)
         .where(
@@ -45,7 +45,7 @@ async def current_states(conn: AsyncConnection, run_id: str) -> list[str]:
     return live
 
 
-async def describe_definition(conn: AsyncConnection, described: dict[str, Any]) -> dict[str, Any]:
+async def describe_definition(conn: Connection, described: dict[str, Any]) -> dict[str, Any]:
     """The describe answer with `definition` added for runs of stored definitions."""
     pin = (
         await conn.execute(
@@ -89,7 +89,7 @@ def _callback_wait(wait: dict[str, Any] | None, states: list[str]) -> dict[str, 
     }
 
 
-async def steps(conn: AsyncConnection, run_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+async def steps(conn: Connection, run_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
     """Each state a run of a definition entered, in order: `{state, frame, input, output,
     error, entered_event_id}` (output/error once it exited). At most `limit` steps."""
     rows = await conn.execute(

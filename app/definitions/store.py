@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import definition_runs, definitions, workflow_runs
 from app.definitions.validation import problems
@@ -82,7 +82,7 @@ def prepare(document: Any) -> Prepared:
 
 
 async def put(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     name: str,
     document: Any | Prepared,
@@ -139,12 +139,12 @@ def document_of(definition_id: str, text: str) -> dict[str, Any]:
     return document
 
 
-async def _latest(conn: AsyncConnection, namespace_id: str, name: str) -> Any:
+async def _latest(conn: Connection, namespace_id: str, name: str) -> Any:
     return (await conn.execute(LATEST, {"namespace_id": namespace_id, "name": name})).one_or_none()
 
 
 async def version_row(
-    conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
+    conn: Connection, namespace_id: str, name: str, version: int | None = None
 ) -> Any:
     """The row of a version (latest unless one is named); NotFound when there is none."""
     if version is None:
@@ -162,13 +162,13 @@ async def version_row(
 
 
 async def get(
-    conn: AsyncConnection, namespace_id: str, name: str, version: int | None = None
+    conn: Connection, namespace_id: str, name: str, version: int | None = None
 ) -> dict[str, Any]:
     return as_dict(await version_row(conn, namespace_id, name, version))
 
 
 async def list_latest(
-    conn: AsyncConnection, namespace_id: str, page_size: int, page_token: str | None
+    conn: Connection, namespace_id: str, page_size: int, page_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The latest version of each name, by name."""
     newest = (
@@ -195,7 +195,7 @@ async def list_latest(
     return [as_dict(r) for r in rows[:page_size]], token
 
 
-async def open_runs(conn: AsyncConnection, namespace_id: str, name: str) -> int:
+async def open_runs(conn: Connection, namespace_id: str, name: str) -> int:
     return int(
         await conn.scalar(
             sa.select(sa.func.count())
@@ -212,7 +212,7 @@ async def open_runs(conn: AsyncConnection, namespace_id: str, name: str) -> int:
     )
 
 
-async def delete(conn: AsyncConnection, namespace_id: str, name: str) -> None:
+async def delete(conn: Connection, namespace_id: str, name: str) -> None:
     """Every version of the name; refused while runs of it are open."""
     await get(conn, namespace_id, name)
     running = await open_runs(conn, namespace_id, name)
@@ -243,7 +243,7 @@ SELECT_PIN = hot(
 )
 
 
-async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: Any) -> None:
+async def pin(conn: Connection, run_id: str, namespace_id: str, row: Any) -> None:
     """Pin the run to this version (a row of `version_row`)."""
     await conn.execute(
         INSERT_PIN,
@@ -257,12 +257,12 @@ async def pin(conn: AsyncConnection, run_id: str, namespace_id: str, row: Any) -
     )
 
 
-async def pinned(conn: AsyncConnection, run_id: str) -> Any:
+async def pinned(conn: Connection, run_id: str) -> Any:
     """(definition_id, name, version, document text) of a run, or None."""
     return (await conn.execute(SELECT_PIN, {"run_id": run_id})).one_or_none()
 
 
-async def delete_namespace_rows(conn: AsyncConnection, namespace_id: str) -> None:
+async def delete_namespace_rows(conn: Connection, namespace_id: str) -> None:
     for table in (definition_runs, definitions):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
 

@@ -502,7 +502,7 @@ async def request_cancel(
     await _close(
         tx,
         run,
-        {**activity, "cancel_requested_event_id": requested_id},  # type: ignore[arg-type]
+        {**activity, "cancel_requested_event_id": requested_id},  # type: ignore[arg-type]  # a RowMapping copied with one field changed
         E.ACTIVITY_TASK_CANCELED,
         {"details": None, "latest_cancel_requested_event_id": requested_id, "identity": None},
     )

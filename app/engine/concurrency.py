@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import concurrency_limits, concurrency_slots
 from app.engine.payloads import load
@@ -69,7 +69,7 @@ def forget(namespace_id: str) -> None:
     _cache.pop(namespace_id, None)
 
 
-async def limits(conn: AsyncConnection, namespace_id: str, applies_to: str) -> list[Limit]:
+async def limits(conn: Connection, namespace_id: str, applies_to: str) -> list[Limit]:
     """The namespace's limits on `applies_to`, as this process read them at most
     CACHE_SECONDS ago."""
     hit = _cache.get(namespace_id)
@@ -171,7 +171,7 @@ def describe(row: Any, running: int, waiting: int) -> dict[str, Any]:
     }
 
 
-async def counts(conn: AsyncConnection, limit_ids: list[str]) -> dict[tuple[str, str], int]:
+async def counts(conn: Connection, limit_ids: list[str]) -> dict[tuple[str, str], int]:
     """(limit id, 'running' | 'waiting') → slots; reserved slots count as running."""
     if not limit_ids:
         return {}

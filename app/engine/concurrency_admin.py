@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import concurrency_limits
 from app.engine import concurrency, concurrency_slots
 from app.engine.transition import Transition
@@ -76,7 +76,7 @@ async def put(
     return False, await get(tx.conn, namespace_id, name)
 
 
-async def get(conn: AsyncConnection, namespace_id: str, name: str) -> dict[str, Any]:
+async def get(conn: Connection, namespace_id: str, name: str) -> dict[str, Any]:
     """The limit with how many slots are taken and waited for; NotFound otherwise."""
     row = (
         await conn.execute(sa.select(concurrency_limits).where(_where(namespace_id, name)))
@@ -89,7 +89,7 @@ async def get(conn: AsyncConnection, namespace_id: str, name: str) -> dict[str, 
     )
 
 
-async def list_all(conn: AsyncConnection, namespace_id: str) -> list[dict[str, Any]]:
+async def list_all(conn: Connection, namespace_id: str) -> list[dict[str, Any]]:
     """Every limit of the namespace (at most MAX_LIMITS), by name."""
     rows = (
         await conn.execute(

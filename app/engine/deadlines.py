@@ -133,7 +133,8 @@ def _seconds(value: float) -> timedelta:
 
 
 async def next_fire_time(tx: Transition) -> datetime | None:
-    return await tx.conn.scalar(sa.select(sa.func.min(timers.c.fire_at)))
+    earliest: datetime | None = await tx.conn.scalar(sa.select(sa.func.min(timers.c.fire_at)))
+    return earliest
 
 
 # Time-skipping: a task (or query) that has waited this long for a worker, with no worker

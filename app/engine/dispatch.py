@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection, Row
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
 from app.engine import activities, concurrency_slots, queue_config, queue_rates, workflow_tasks
@@ -103,7 +103,7 @@ DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
 ANY_TASK = hot(sa.select(tasks.c.id).where(*queue_tasks_filter(tasks)).limit(1))
 
 
-async def has_backlog(conn: AsyncConnection, namespace_id: str, kind: str, task_queue: str) -> bool:
+async def has_backlog(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> bool:
     """Whether the queue's backlog holds a task (a read: the look an idle poll makes before it
     would run a claim transaction)."""
     found = await conn.execute(
@@ -120,7 +120,7 @@ async def _next_tasks(
     skip: list[int],
     limit: int,
     excluded_keys: list[str],
-) -> list[sa.Row]:
+) -> list[Row]:
     if skip or excluded_keys:  # after a stale or busy task, or keys over their rate: built
         query = NEXT_TASKS
         if skip:
@@ -157,9 +157,9 @@ async def _claim(
     namespace_id: str,
     kind: str,
     task_queue: str,
-    take: Callable[[Run, sa.Row], Awaitable[Any | None]],
+    take: Callable[[Run, Row], Awaitable[Any | None]],
     limit: int = 1,
-    read_ahead: Callable[[sa.Row], None] | None = None,
+    read_ahead: Callable[[Row], None] | None = None,
 ) -> list[Any] | object:
     """Up to `limit` of the queue's oldest tasks whose runs can take them now. Stale tasks (the
     run closed or moved on) are dropped on the way; a run busy in another transaction is
@@ -223,7 +223,7 @@ async def _claim_one(
     namespace_id: str,
     kind: str,
     task_queue: str,
-    take: Callable[[Run, sa.Row], Awaitable[Any | None]],
+    take: Callable[[Run, Row], Awaitable[Any | None]],
 ) -> Any:
     claims = await _claim(tx, namespace_id, kind, task_queue, take)
     if not isinstance(claims, list):
@@ -234,12 +234,15 @@ async def _claim_one(
 async def claim_workflow_task(
     tx: Transition, namespace_id: str, task_queue: str, identity: str
 ) -> WorkflowTaskClaim | object | None:
-    async def take(run: Run, task: sa.Row) -> WorkflowTaskClaim | None:
+    async def take(run: Run, task: Row) -> WorkflowTaskClaim | None:
         if run.wft_state != "scheduled" or run.wft_scheduled_event_id != task.scheduled_event_id:
             return None
         return await start_workflow_task(tx, run, identity)
 
-    return await _claim_one(tx, namespace_id, "workflow", task_queue, take)
+    found: WorkflowTaskClaim | object | None = await _claim_one(
+        tx, namespace_id, "workflow", task_queue, take
+    )
+    return found
 
 
 async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
@@ -264,7 +267,7 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
 async def claim_activity_tasks(
     tx: Transition, namespace_id: str, task_queue: str, identity: str, limit: int = 1
 ) -> list[ActivityTaskClaim] | object:
-    async def take(run: Run, task: sa.Row) -> ActivityTaskClaim | None:
+    async def take(run: Run, task: Row) -> ActivityTaskClaim | None:
         activity = await activities.get(tx, run.id, task.scheduled_event_id)
         if (
             activity is None
@@ -292,7 +295,7 @@ async def claim_activity_tasks(
             return None
         return await start_activity_task(tx, run, activity, identity)
 
-    def read_ahead(task: sa.Row) -> None:
+    def read_ahead(task: Row) -> None:
         # The activity row rides in the round trip of its run's lock (PostgreSQL).
         activities.read_with_next(tx, task.run_id, task.scheduled_event_id)
 

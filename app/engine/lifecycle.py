@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from app.db.connection import Row
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
 from app.engine import (
@@ -97,7 +98,7 @@ OPEN_CHILDREN = hot(
 )
 
 
-async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> sa.Row | None:
+async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> Row | None:
     await tx.flush()  # runs started earlier in this transaction must be seen
     result = await tx.conn.execute(
         LATEST_RUN, {"namespace_id": namespace_id, "workflow_id": workflow_id}
@@ -161,7 +162,7 @@ async def create_run(
     *,
     first_run_id: str | None = None,
     continued_from: Run | None = None,
-    execution_deadline=None,  # type: ignore[no-untyped-def]
+    execution_deadline: datetime | None = None,
     inherited_parent: Run | None = None,
 ) -> Run:
     run_id = new_id()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import (
     activities,
     buffered_events,
@@ -27,7 +27,7 @@ from app.errors import FailedPrecondition
 from app.tenancy.namespaces import delete_cleanups, delete_guards
 
 
-async def refuse_if_running(conn: AsyncConnection, namespace_id: str) -> None:
+async def refuse_if_running(conn: Connection, namespace_id: str) -> None:
     running = await conn.scalar(
         sa.select(sa.func.count()).where(
             workflow_runs.c.namespace_id == namespace_id,
@@ -41,7 +41,7 @@ async def refuse_if_running(conn: AsyncConnection, namespace_id: str) -> None:
         )
 
 
-async def delete_engine_rows(conn: AsyncConnection, namespace_id: str) -> None:
+async def delete_engine_rows(conn: Connection, namespace_id: str) -> None:
     runs = (
         sa.select(workflow_runs.c.id)
         .where(workflow_runs.c.namespace_id == namespace_id)

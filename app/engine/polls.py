@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from app.db.connection import Connection
 from app.engine import dispatch, queries, queue_rates
 from app.engine.matching import DRAIN, TASK
 from app.engine.transition import Transition
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # claim(tx, offer) -> what was taken, None, or dispatch.CONTENDED; offer is TASK or DRAIN.
 Claim = Callable[[Transition, str], Awaitable[Any]]
 # look(conn) -> whether the backlog holds something to claim (a read).
-Look = Callable[[AsyncConnection], Awaitable[bool]]
+Look = Callable[[Connection], Awaitable[bool]]
 
 
 async def poll_workflow_task(
@@ -43,7 +43,7 @@ async def poll_workflow_task(
     # Whether the look just made found no query: the claim that follows it need not look.
     looked_without_query = False
 
-    async def look(conn: AsyncConnection) -> bool:
+    async def look(conn: Connection) -> bool:
         nonlocal looked_without_query
         query, task = await queries.pending_and_backlog(
             conn, namespace_id, task_queue, engine.clock.now()
@@ -65,7 +65,10 @@ async def poll_workflow_task(
                 return query
         return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
 
-    return await _poll(engine, namespace_id, "workflow", task_queue, claim, look, wait, caller_gone)
+    found: dispatch.WorkflowTaskClaim | queries.QueryClaim | None = await _poll(
+        engine, namespace_id, "workflow", task_queue, claim, look, wait, caller_gone
+    )
+    return found
 
 
 async def poll_activity_tasks(
@@ -81,7 +84,7 @@ async def poll_activity_tasks(
     ready; [] when nothing came."""
     await engine.pollers.seen(namespace_id, task_queue, "activity", identity, wait)
 
-    async def look(conn: AsyncConnection) -> bool:
+    async def look(conn: Connection) -> bool:
         return await dispatch.has_backlog(conn, namespace_id, "activity", task_queue)
 
     async def claim(tx: Transition, offer: str) -> Any:
@@ -139,9 +142,7 @@ async def _poll(
                 if caller_gone is not None and await caller_gone():
                     waiter.offered = offer
                     return None
-                found, more = await engine.transact(
-                    lambda tx, offer=offer: _claimed(tx, claim, offer)
-                )
+                found, more = await engine.transact(partial(_claimed, claim=claim, offer=offer))
                 if isinstance(found, queue_rates.Throttled):
                     # Tasks are there but the queue's rate limits allow none now: keep the
                     # offer and wait for the limiter (or a wake-up), not for the next task.

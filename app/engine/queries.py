@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import query_tasks, tasks
 from app.engine.events import RunStatus
@@ -147,7 +147,7 @@ async def create(
 
 
 async def pending_and_backlog(
-    conn: AsyncConnection, namespace_id: str, task_queue: str, now: datetime
+    conn: Connection, namespace_id: str, task_queue: str, now: datetime
 ) -> tuple[bool, bool]:
     """(whether the queue has a pending, unexpired query; whether its backlog holds a workflow
     task): a workflow-task poll's look before any claim, one round trip."""

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import tasks
 
 TOP_KEYS = 10  # Temporal's describe lists this many fairness keys
 
 
-async def describe(conn: AsyncConnection, namespace_id: str, task_queue: str) -> dict[str, Any]:
+async def describe(conn: Connection, namespace_id: str, task_queue: str) -> dict[str, Any]:
     """`{"backlog_by_priority": {kind: {"1": n, …}}, "top_fairness_keys": {kind: [{key,
     backlog}, …]}}` for kinds `workflow` and `activity`; priorities without tasks are left out,
     and unkeyed tasks count under the key "". Reads served by ix_tasks_queue_order."""

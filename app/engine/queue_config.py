@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import task_queue_configs, task_queue_key_rates
 from app.engine.priority import MAX_FAIRNESS_KEY_BYTES, MAX_FAIRNESS_WEIGHT, MIN_FAIRNESS_WEIGHT
@@ -86,7 +86,7 @@ def _of_row(row: Any) -> QueueConfig:
     )
 
 
-async def read(conn: AsyncConnection, namespace_id: str, kind: str, task_queue: str) -> QueueConfig:
+async def read(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> QueueConfig:
     """The queue's configuration as stored now."""
     params = {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue}
     row = (await conn.execute(SELECT_CONFIG, params)).one_or_none()
@@ -95,9 +95,7 @@ async def read(conn: AsyncConnection, namespace_id: str, kind: str, task_queue: 
     return config
 
 
-async def cached(
-    conn: AsyncConnection, namespace_id: str, kind: str, task_queue: str
-) -> QueueConfig:
+async def cached(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> QueueConfig:
     """The queue's configuration as this process read it at most CACHE_SECONDS ago."""
     hit = _cache.get((namespace_id, kind, task_queue))
     if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:

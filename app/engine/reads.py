@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection, Row
 from app.db.database import Database
 from app.db.hot import hot
 from app.db.tables import (
@@ -54,7 +54,7 @@ EVENT_COLUMNS = (
 
 
 async def find_run_row(
-    conn: AsyncConnection, namespace_id: str, workflow_id: str, run_id: str | None = None
+    conn: Connection, namespace_id: str, workflow_id: str, run_id: str | None = None
 ) -> sa.RowMapping:
     if run_id:
         row = (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one_or_none()
@@ -100,7 +100,7 @@ def run_summary(row: sa.RowMapping) -> dict[str, Any]:
 
 
 async def describe(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     workflow_id: str,
     run_id: str | None,
@@ -265,9 +265,7 @@ def parse_search_attribute_filters(values: list[str]) -> dict[str, Any]:
     return parsed
 
 
-async def list_children(
-    conn: AsyncConnection, run_id: str, *, limit: int = 100
-) -> list[dict[str, Any]]:
+async def list_children(conn: Connection, run_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
     """Child runs started by a run (open and closed), oldest first, at most `limit`."""
     rows = await conn.execute(
         sa.select(workflow_runs)
@@ -281,7 +279,7 @@ async def list_children(
 # -- history and results -------------------------------------------------------------------------
 
 
-def event_json(row: sa.Row) -> dict[str, Any]:
+def event_json(row: Row) -> dict[str, Any]:
     return {
         "event_id": row.event_id,
         "event_type": row.event_type,
@@ -321,7 +319,7 @@ HISTORY_PAGE_UP_TO = hot(
 
 
 async def history_page(
-    conn: AsyncConnection,
+    conn: Connection,
     run_id: str,
     *,
     after_event_id: int,
@@ -353,6 +351,7 @@ def _event_ref(dialect: str) -> sa.ColumnElement[Any]:
     """The event id an event refers to: its scheduled_event_id (activities), started_event_id
     (timers) or initiated_event_id (children), read from the attributes' JSON, as text."""
     attributes = history_events.c.attributes
+    parts: list[sa.ColumnElement[Any]]
     if dialect == "postgresql":
         as_json = sa.cast(attributes, sa.JSON)
         parts = [
@@ -368,7 +367,7 @@ def _event_ref(dialect: str) -> sa.ColumnElement[Any]:
 
 
 async def events_referring_to(
-    conn: AsyncConnection,
+    conn: Connection,
     run_id: str,
     event_ids: list[int],
     *,
@@ -393,7 +392,7 @@ async def events_referring_to(
     return _events_json(await conn.execute(query))
 
 
-async def close_event(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+async def close_event(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     row = (
         await conn.execute(
             sa.select(*EVENT_COLUMNS)
@@ -444,7 +443,7 @@ class RunWatcher:
         and its last event was given, or when the server starts shutting down. No connection is
         held while waiting."""
 
-        async def more(conn: AsyncConnection) -> Any:
+        async def more(conn: Connection) -> Any:
             events = await history_page(
                 conn,
                 run_id,
@@ -471,7 +470,7 @@ class RunWatcher:
         run_id: str,
         seconds: float,
         *,
-        known: Mapping[str, Any] | None = None,
+        known: Mapping[Any, Any] | None = None,
     ) -> dict[str, Any]:
         """The outcome of the chain from this run (following continue-as-new and workflow
         retries) once it closes, or status RUNNING with the run it reached after `seconds`.
@@ -487,7 +486,7 @@ class RunWatcher:
         deadline = time.monotonic() + seconds
         while True:
 
-            async def closed(conn: AsyncConnection, current: str = run_id) -> Any:
+            async def closed(conn: Connection, current: str = run_id) -> Any:
                 result = await conn.execute(SELECT_OUTCOME, {"run_id": current})
                 found = result.mappings().one()
                 return found if found["status"] != RunStatus.RUNNING else None
@@ -509,7 +508,7 @@ class RunWatcher:
             run_id = found["continued_to_run_id"]
 
 
-def outcome(row: sa.RowMapping) -> dict[str, Any]:
+def outcome(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "workflow_id": row["workflow_id"],
         "run_id": row["id"],
@@ -520,7 +519,7 @@ def outcome(row: sa.RowMapping) -> dict[str, Any]:
     }
 
 
-async def run_row(conn: AsyncConnection, run_id: str) -> sa.RowMapping:
+async def run_row(conn: Connection, run_id: str) -> sa.RowMapping:
     return (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one()
 
 
@@ -542,7 +541,7 @@ SELECT_OUTCOME = hot(
 
 
 async def list_task_queues(
-    conn: AsyncConnection, namespace_id: str, *, limit: int = 500
+    conn: Connection, namespace_id: str, *, limit: int = 500
 ) -> list[dict[str, Any]]:
     """The namespace's task queues that were polled or hold tasks: name, last poll time,
     backlog of workflow and activity tasks. At most `limit`, by name."""
@@ -571,7 +570,7 @@ async def list_task_queues(
 
 
 async def describe_task_queue(
-    conn: AsyncConnection, namespace_id: str, task_queue: str, now: datetime
+    conn: Connection, namespace_id: str, task_queue: str, now: datetime
 ) -> dict[str, Any]:
     """A task queue as Temporal's DescribeTaskQueue shows it: the backlog per task kind (count,
     and the age in seconds of its oldest task, None when empty) and the latest 100 pollers.

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import (
     buffered_events,
     history_events,
@@ -23,7 +23,7 @@ BATCH = 200
 
 # Features that keep rows per run (definitions, deliveries, queries) register a cleanup that
 # deletes them for a list of run ids; it runs in the same transaction as the purge.
-RunCleanup = Callable[[AsyncConnection, list[str]], Awaitable[None]]
+RunCleanup = Callable[[Connection, list[str]], Awaitable[None]]
 run_cleanups: list[RunCleanup] = []
 
 
@@ -59,7 +59,7 @@ async def purge_expired_runs(tx: Transition) -> int:
     return len(expired)
 
 
-async def delete_runs(conn: AsyncConnection, run_ids: list[str]) -> None:
+async def delete_runs(conn: Connection, run_ids: list[str]) -> None:
     """Delete closed runs, history and all (retention, and batch deletes)."""
     for table in (history_events, buffered_events):
         await conn.execute(sa.delete(table).where(table.c.run_id.in_(run_ids)))

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import (
     namespace_search_attributes,
     workflow_search_attributes,
@@ -53,7 +53,7 @@ def validate(
 
 
 async def registered_types(
-    conn: AsyncConnection, namespace_id: str, names: Iterable[str] | None = None
+    conn: Connection, namespace_id: str, names: Iterable[str] | None = None
 ) -> dict[str, SAType]:
     """Custom attributes of the namespace (all, or only those named) with their types."""
     t = namespace_search_attributes
@@ -67,7 +67,7 @@ async def registered_types(
 
 
 async def register(
-    conn: AsyncConnection, namespace_id: str, wanted: dict[str, str], now: datetime
+    conn: Connection, namespace_id: str, wanted: dict[str, str], now: datetime
 ) -> dict[str, SAType]:
     """Add custom attributes (Temporal's AddSearchAttributes). Registering a name again with
     the same type changes nothing; with another type it is a conflict. Returns all of them."""
@@ -109,7 +109,7 @@ def predefined_and_system() -> dict[str, SAType]:
 
 
 async def check(
-    conn: AsyncConnection, namespace_id: str, attributes: dict[str, Any], *, field: str
+    conn: Connection, namespace_id: str, attributes: dict[str, Any], *, field: str
 ) -> dict[str, tuple[SAType, list[str]]]:
     """Each attribute's type and stored forms; InvalidArgument (cause BAD_SEARCH_ATTRIBUTES)
     for a system attribute, a name the namespace has not registered, or a value of the wrong
@@ -166,7 +166,7 @@ async def upsert(tx: Transition, run: Run, attributes: dict[str, Any]) -> None:
                 await tx.conn.execute(
                     sa.delete(table).where(table.c.run_id == run.id, table.c.name.in_(names))
                 )
-    rows = {workflow_search_attributes: [], workflow_search_texts: []}  # type: ignore[var-annotated]
+    rows = {workflow_search_attributes: [], workflow_search_texts: []}  # type: ignore[var-annotated]  # rows per table, filled below
     for name, (sa_type, stored) in checked.items():
         table = workflow_search_texts if sa_type is SAType.TEXT else workflow_search_attributes
         rows[table] += [
@@ -178,7 +178,7 @@ async def upsert(tx: Transition, run: Run, attributes: dict[str, Any]) -> None:
             await tx.conn.execute(sa.insert(table), batch)
 
 
-async def delete_run_rows(conn: AsyncConnection, run_ids: list[str]) -> None:
+async def delete_run_rows(conn: Connection, run_ids: list[str]) -> None:
     """Forget the indexed values of runs being deleted."""
     for table in (workflow_search_attributes, workflow_search_texts):
         await conn.execute(sa.delete(table).where(table.c.run_id.in_(run_ids)))

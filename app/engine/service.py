@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -102,14 +103,17 @@ class Engine:
 
     # -- the transition runner --------------------------------------------------------------
 
-    async def transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+    async def transact(self, body: Callable[[Transition], Awaitable[T | Rejected]]) -> T:
+        """Run `body` as one transition (one transaction, retried on conflicts), then the
+        wake-ups, logs and metrics it asked for; a `Rejected` answer raises its error after
+        the commit."""
         if self.ctx.tracer is None:
             return await self._transact(body)
         name = body.__qualname__.split(".<locals>")[0]
         with self.ctx.tracer.start_as_current_span(f"transition {name}"):
             return await self._transact(body)
 
-    async def _transact(self, body: Callable[[Transition], Awaitable[T]]) -> T:
+    async def _transact(self, body: Callable[[Transition], Awaitable[T | Rejected]]) -> T:
         for attempt in range(1, MAX_TRANSITION_ATTEMPTS + 1):
             try:
                 async with self.db.write() as conn:
@@ -556,7 +560,7 @@ class Engine:
         """Complete many attempts (task token, result) in one transaction; per completion, None
         or the error that refused it (a stale token, a result too large). A refusal is found
         before anything of its completion is written, so it never costs the others theirs."""
-        prepared: list[tuple[str, str] | PerdureError] = []
+        prepared: list[tuple[str, str | None] | PerdureError] = []
         for token, result in completions:
             try:
                 prepared.append((token, dump_payload(result, field="result")))
@@ -693,7 +697,7 @@ class Engine:
                     row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
                 remaining = deadline - time.monotonic()
                 if queries.ready_for_query(row, self.clock.now(), remaining):
-                    return row["id"]
+                    return str(row["id"])
                 if self.wakeups.draining:
                     raise Unavailable("the server is shutting down; send the query again")
                 if remaining <= 0:
@@ -732,13 +736,9 @@ class Engine:
                 return fired
             count_before = fired
             for run_id in run_ids:
-                fired += await self.transact(
-                    lambda tx, run_id=run_id: deadlines.fire_for_run(tx, run_id)
-                )
+                fired += await self.transact(partial(deadlines.fire_for_run, run_id=run_id))
             for key in schedule_keys:
-                fired += await self.transact(
-                    lambda tx, key=key: deadlines.fire_for_schedule(tx, key)
-                )
+                fired += await self.transact(partial(deadlines.fire_for_schedule, schedule_key=key))
             if fired == count_before:
                 return fired  # due timers are held by another replica right now
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
 from app.engine import queue_order
@@ -108,12 +108,12 @@ class Run:
 
     @property
     def is_open(self) -> bool:
-        return self.data["status"] == RunStatus.RUNNING
+        return bool(self.data["status"] == RunStatus.RUNNING)
 
 
 @dataclass
 class Transition:
-    conn: AsyncConnection
+    conn: Connection
     now: datetime
     is_postgres: bool
     runs: dict[str, Run] = field(default_factory=dict)
@@ -230,7 +230,7 @@ class Transition:
     def _add_event(self, run: Run, event_type: str, event_time: Any, text: str) -> int:
         """The run's next event, to be written at flush (and kept for a run this transition
         started, see `new_run_history`); returns its id."""
-        event_id = run.next_event_id
+        event_id: int = run.next_event_id
         event = {
             "run_id": run.id,
             "event_id": event_id,

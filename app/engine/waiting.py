@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import task_queue_pollers, timers
 from app.engine import concurrency_slots
 from app.engine.activities import TIMER_RETRY
@@ -76,7 +76,7 @@ def _wait(kind: str, message: str, **fields: Any) -> dict[str, Any]:
 
 
 async def _polled_queues(
-    conn: AsyncConnection, namespace_id: str, queues: set[tuple[str, str]], now: datetime
+    conn: Connection, namespace_id: str, queues: set[tuple[str, str]], now: datetime
 ) -> set[tuple[str, str]]:
     """Which (task queue, kind) pairs a worker polled within NO_POLLER_SECONDS."""
     if not queues:
@@ -96,7 +96,7 @@ async def _polled_queues(
     return {(r.task_queue, r.kind) for r in rows}
 
 
-async def _engine_timers(conn: AsyncConnection, run_id: str) -> dict[tuple[str, int], datetime]:
+async def _engine_timers(conn: Connection, run_id: str) -> dict[tuple[str, int], datetime]:
     """The run's back-off and start-delay timers, by (kind, ref)."""
     rows = await conn.execute(
         sa.select(timers.c.kind, timers.c.ref, timers.c.fire_at).where(
@@ -114,7 +114,7 @@ def _failure_text(failure: Any) -> str:
 
 
 async def waiting_on(
-    conn: AsyncConnection,
+    conn: Connection,
     run: Any,
     activity_rows: Sequence[Any],
     pending_timers: Sequence[dict[str, Any]],

@@ -12,6 +12,7 @@ schedule, so lock order stays schedule → run); the wake-up brings the schedule
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,7 +64,7 @@ async def fire(tx: Transition, key: str) -> int:
     return len(due)
 
 
-async def advance(tx: Transition, schedule: Schedule, extra: list[Start] = ()) -> None:  # type: ignore[assignment]
+async def advance(tx: Transition, schedule: Schedule, extra: Sequence[Start] = ()) -> None:
     """Note closed runs, take the spec times up to now, work the buffer (with `extra` starts
     from a trigger or backfill), and set the timer for the next time."""
     await _note_closed_runs(tx, schedule)
@@ -101,7 +102,7 @@ def _spec_times_due(tx: Transition, schedule: Schedule) -> list[Start]:
     return due
 
 
-def _resolver(schedule: Schedule):  # type: ignore[no-untyped-def]
+def _resolver(schedule: Schedule):
     def resolve(start: Start) -> OverlapPolicy:
         return start.overlap or schedule.policy
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import schedule_actions, schedules
 from app.engine.transition import Transition
 from app.errors import NotFound
@@ -113,7 +113,7 @@ async def lock_by_key(tx: Transition, key: str) -> Schedule | None:
     return Schedule(dict(row)) if row is not None else None
 
 
-async def read(conn: AsyncConnection, namespace_id: str, schedule_id: str) -> Schedule:
+async def read(conn: Connection, namespace_id: str, schedule_id: str) -> Schedule:
     row = (await conn.execute(_find(namespace_id, schedule_id))).mappings().one_or_none()
     if row is None:
         raise _not_found(schedule_id)
@@ -133,7 +133,7 @@ def _start_of(row: Any) -> Start:
     )
 
 
-async def actions_in(conn: AsyncConnection, key: str, state: str) -> list[Any]:
+async def actions_in(conn: Connection, key: str, state: str) -> list[Any]:
     return list(
         (
             await conn.execute(
@@ -145,7 +145,7 @@ async def actions_in(conn: AsyncConnection, key: str, state: str) -> list[Any]:
     )
 
 
-async def buffered(conn: AsyncConnection, key: str) -> list[Start]:
+async def buffered(conn: Connection, key: str) -> list[Start]:
     return [_start_of(row) for row in await actions_in(conn, key, "buffered")]
 
 
@@ -209,7 +209,7 @@ async def record_started(
     )
 
 
-async def recent(conn: AsyncConnection, key: str, count: int) -> list[Any]:
+async def recent(conn: Connection, key: str, count: int) -> list[Any]:
     """The latest `count` started actions, newest first."""
     return list(
         (

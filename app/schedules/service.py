@@ -8,13 +8,14 @@ ScheduleInfo); durations are seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import namespaces, schedule_actions, schedules, timers
 from app.engine import priority
 from app.engine.commands import workflow_retry_policy
@@ -175,7 +176,7 @@ async def create(
     schedule: dict[str, Any],
     *,
     trigger_immediately: bool = False,
-    backfill: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    backfill: Sequence[dict[str, Any]] = (),
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
 ) -> None:
@@ -218,7 +219,7 @@ async def create(
     await engine.transact(body)
 
 
-async def _change(engine: Engine, namespace_id: str, schedule_id: str, change) -> Any:  # type: ignore[no-untyped-def]
+async def _change(engine: Engine, namespace_id: str, schedule_id: str, change) -> Any:
     """Lock the schedule, apply `change(tx, schedule)`, then take what came due."""
 
     async def body(tx: Transition) -> Any:
@@ -328,13 +329,13 @@ async def delete(engine: Engine, namespace_id: str, schedule_id: str) -> None:
     await engine.transact(body)
 
 
-async def _delete_rows(conn: AsyncConnection, keys: list[str] | sa.ScalarSelect) -> None:
+async def _delete_rows(conn: Connection, keys: list[str] | sa.ScalarSelect) -> None:
     await conn.execute(sa.delete(timers).where(timers.c.schedule_key.in_(keys)))
     await conn.execute(sa.delete(schedule_actions).where(schedule_actions.c.schedule_key.in_(keys)))
     await conn.execute(sa.delete(schedules).where(schedules.c.id.in_(keys)))
 
 
-async def delete_namespace_schedules(conn: AsyncConnection, namespace_id: str) -> None:
+async def delete_namespace_schedules(conn: Connection, namespace_id: str) -> None:
     keys = sa.select(schedules.c.id).where(schedules.c.namespace_id == namespace_id)
     await _delete_rows(conn, keys.scalar_subquery())
 
@@ -374,7 +375,7 @@ def _action_result(row: Any) -> dict[str, Any]:
     }
 
 
-async def describe(conn: AsyncConnection, namespace_id: str, schedule_id: str) -> dict[str, Any]:
+async def describe(conn: Connection, namespace_id: str, schedule_id: str) -> dict[str, Any]:
     """Temporal's DescribeSchedule: the schedule as stored (cron expressions compiled into
     calendars), and its info: counts, running and recent actions, the next action times."""
     schedule = await rows.read(conn, namespace_id, schedule_id)
@@ -409,7 +410,7 @@ async def describe(conn: AsyncConnection, namespace_id: str, schedule_id: str) -
 
 
 async def list_schedules(
-    conn: AsyncConnection, namespace_id: str, *, page_size: int, page_token: str | None
+    conn: Connection, namespace_id: str, *, page_size: int, page_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Schedules by id, each with its spec, state, latest actions and next times."""
     query = (
@@ -461,7 +462,7 @@ async def list_schedules(
 
 
 async def matching_times(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     schedule_id: str,
     *,

@@ -470,7 +470,9 @@ class Zone:
         high_at = datetime.fromtimestamp(high, UTC)
         # From the change (`high`) the clock shows the repeated walls again, for as long as
         # the offset went back.
-        shift = before - second.astimezone(self.tz).utcoffset()
+        after = second.astimezone(self.tz).utcoffset()
+        assert before is not None and after is not None  # an aware time in a ZoneInfo zone
+        shift = before - after
         return self.wall(high_at)[0] + shift
 
 

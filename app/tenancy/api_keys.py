@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.keys import display_prefix, hash_api_key, new_api_key
 from app.auth.roles import Role
+from app.db.connection import Connection
 from app.db.tables import api_keys, namespaces
 from app.errors import InvalidArgument, NotFound, PermissionDenied
 from app.ids import new_id
@@ -24,7 +24,7 @@ Scope = Sequence[str] | None  # namespace ids a key reaches; None: every namespa
 
 
 async def create_api_key(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     tenant_id: str,
     name: str,
@@ -74,9 +74,7 @@ async def create_api_key(
     return await get_api_key(conn, tenant_id, key_id), secret
 
 
-async def _namespace_ids(
-    conn: AsyncConnection, tenant_id: str, names: Sequence[str]
-) -> dict[str, str]:
+async def _namespace_ids(conn: Connection, tenant_id: str, names: Sequence[str]) -> dict[str, str]:
     """The ids of those of the tenant's namespaces, by name, that exist."""
     return dict(
         (
@@ -90,7 +88,7 @@ async def _namespace_ids(
 
 
 async def namespace_names(
-    conn: AsyncConnection, tenant_id: str, rows: Sequence[sa.Row]
+    conn: Connection, tenant_id: str, rows: Sequence[sa.Row]
 ) -> dict[str, str]:
     """Names of the namespaces the keys' scopes hold, by id (ids of deleted namespaces are
     missing: they reach nothing)."""
@@ -109,7 +107,7 @@ async def namespace_names(
 
 
 async def shown_keys(
-    conn: AsyncConnection, tenant_id: str, rows: Sequence[sa.Row]
+    conn: Connection, tenant_id: str, rows: Sequence[sa.Row]
 ) -> list[dict[str, Any]]:
     """Keys as the API and console show them: the scope by namespace name (a deleted
     namespace is left out, as the key reaches nothing there any more)."""
@@ -133,9 +131,7 @@ def within_scope(key_scope: Scope, scope: Scope) -> bool:
     return key_scope is not None and set(key_scope) <= set(scope)
 
 
-async def get_api_key(
-    conn: AsyncConnection, tenant_id: str, key_id: str, scope: Scope = None
-) -> sa.Row:
+async def get_api_key(conn: Connection, tenant_id: str, key_id: str, scope: Scope = None) -> sa.Row:
     row = (
         await conn.execute(
             sa.select(*KEY_COLUMNS).where(
@@ -149,7 +145,7 @@ async def get_api_key(
 
 
 async def list_api_keys(
-    conn: AsyncConnection,
+    conn: Connection,
     tenant_id: str,
     *,
     page_size: int,
@@ -190,7 +186,7 @@ async def list_api_keys(
 
 
 async def revoke_api_key(
-    conn: AsyncConnection,
+    conn: Connection,
     tenant_id: str,
     key_id: str,
     now: datetime,

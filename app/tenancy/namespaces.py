@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
+from app.db.connection import Connection
 from app.db.tables import namespaces
 from app.errors import AlreadyExists, NotFound
 from app.ids import new_id
@@ -20,14 +20,14 @@ DEFAULT_RETENTION_DAYS = 30
 
 # Features that own rows inside a namespace register a check here; deleting a namespace
 # asks each one (e.g. "are workflows still running?") before anything is removed.
-DeleteGuard = Callable[[AsyncConnection, str], Awaitable[None]]
-DeleteCleanup = Callable[[AsyncConnection, str], Awaitable[None]]
+DeleteGuard = Callable[[Connection, str], Awaitable[None]]
+DeleteCleanup = Callable[[Connection, str], Awaitable[None]]
 delete_guards: list[DeleteGuard] = []
 delete_cleanups: list[DeleteCleanup] = []
 
 
 async def create_namespace(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     tenant_id: str,
     name: str,
@@ -59,7 +59,7 @@ async def create_namespace(
     return await get_namespace(conn, tenant_id, name)
 
 
-async def get_namespace(conn: AsyncConnection, tenant_id: str, name: str) -> sa.Row:
+async def get_namespace(conn: Connection, tenant_id: str, name: str) -> sa.Row:
     row = (
         await conn.execute(
             sa.select(namespaces).where(
@@ -73,7 +73,7 @@ async def get_namespace(conn: AsyncConnection, tenant_id: str, name: str) -> sa.
 
 
 async def list_namespaces(
-    conn: AsyncConnection, principal: Principal, *, page_size: int, page_token: str | None
+    conn: Connection, principal: Principal, *, page_size: int, page_token: str | None
 ) -> tuple[list[sa.Row], str | None]:
     query = (
         sa.select(namespaces)
@@ -93,7 +93,7 @@ async def list_namespaces(
 
 
 async def update_namespace(
-    conn: AsyncConnection, tenant_id: str, name: str, changes: dict[str, Any], now: datetime
+    conn: Connection, tenant_id: str, name: str, changes: dict[str, Any], now: datetime
 ) -> sa.Row:
     current = await get_namespace(conn, tenant_id, name)
     values: dict[str, Any] = {"updated_at": now}
@@ -106,7 +106,7 @@ async def update_namespace(
     return await get_namespace(conn, tenant_id, name)
 
 
-async def delete_namespace(conn: AsyncConnection, tenant_id: str, name: str) -> None:
+async def delete_namespace(conn: Connection, tenant_id: str, name: str) -> None:
     current = await get_namespace(conn, tenant_id, name)
     for guard in delete_guards:
         await guard(conn, current.id)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.roles import Role
+from app.db.connection import Connection
 from app.db.tables import namespaces, tenants
 from app.errors import AlreadyExists, NotFound
 from app.ids import new_id
@@ -21,9 +21,7 @@ FIRST_KEY_NAME = "admin"
 DEFAULT_NAMESPACE = "default"
 
 
-async def create_tenant(
-    conn: AsyncConnection, name: str, now: datetime
-) -> tuple[sa.Row, sa.Row, str]:
+async def create_tenant(conn: Connection, name: str, now: datetime) -> tuple[sa.Row, sa.Row, str]:
     """The new tenant, its first admin key's row, and that key's secret. Raises
     InvalidArgument (bad name) or AlreadyExists."""
     check_name(name)
@@ -52,7 +50,7 @@ async def create_tenant(
     return await get_tenant_by_name(conn, name), key, secret
 
 
-async def get_tenant_by_name(conn: AsyncConnection, name: str) -> sa.Row:
+async def get_tenant_by_name(conn: Connection, name: str) -> sa.Row:
     """The tenant's row; NotFound when there is none of that name."""
     row = (await conn.execute(sa.select(tenants).where(tenants.c.name == name))).one_or_none()
     if row is None:
@@ -60,7 +58,7 @@ async def get_tenant_by_name(conn: AsyncConnection, name: str) -> sa.Row:
     return row
 
 
-async def tenant_namespace_names(conn: AsyncConnection, tenant_id: str) -> list[str]:
+async def tenant_namespace_names(conn: Connection, tenant_id: str) -> list[str]:
     found = await conn.execute(
         sa.select(namespaces.c.name)
         .where(namespaces.c.tenant_id == tenant_id)
@@ -70,7 +68,7 @@ async def tenant_namespace_names(conn: AsyncConnection, tenant_id: str) -> list[
 
 
 async def list_tenants(
-    conn: AsyncConnection, *, page_size: int, page_token: str | None
+    conn: Connection, *, page_size: int, page_token: str | None
 ) -> tuple[list[sa.Row], str | None]:
     """Tenants by name, a page at a time (cursor: the last name)."""
     query = sa.select(tenants).order_by(tenants.c.name).limit(page_size + 1)
@@ -83,9 +81,7 @@ async def list_tenants(
     return rows[:page_size], encode_token([rows[page_size - 1].name])
 
 
-async def set_tenant_disabled(
-    conn: AsyncConnection, name: str, disabled: bool, now: datetime
-) -> sa.Row:
+async def set_tenant_disabled(conn: Connection, name: str, disabled: bool, now: datetime) -> sa.Row:
     """Disable (keys answer 401; workflows and data stay) or enable the tenant again.
     Idempotent: disabling a disabled tenant keeps its first disable time."""
     current = await get_tenant_by_name(conn, name)

@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 from typing import Any
+
+import sqlalchemy as sa
 
 from app.context import ServerContext
 from app.db.bounded import read_bounded
@@ -101,7 +104,7 @@ class BatchLoop:
                 query = batches.next_runs_query(planned, job, cursor, PAGE)
                 rows = await read_bounded(
                     conn,
-                    lambda sync, query=query: sync.execute(query).all(),
+                    partial(_all_rows, query=query),
                     self.ctx.settings.visibility_query_timeout,
                 )
             if not rows:
@@ -126,3 +129,8 @@ class BatchLoop:
             await self.engine.transact(
                 lambda tx: batches.record_failure(tx, job, self.owner, self.lease, row, error)
             )
+
+
+def _all_rows(sync: sa.Connection, query: sa.Select[Any]) -> list[Any]:
+    """Every row of `query` (run under read_bounded's time limit)."""
+    return list(sync.execute(query).all())

@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import batch_operation_runs, batch_operations, namespaces, workflow_runs
 from app.engine import lifecycle, retention
 from app.engine.events import RunStatus
@@ -97,7 +97,7 @@ async def start(
 
 
 async def create(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     fields: dict[str, Any],
     total: int,
@@ -157,7 +157,7 @@ async def create(
     )
 
 
-async def get(conn: AsyncConnection, namespace_id: str, job_id: str) -> sa.RowMapping:
+async def get(conn: Connection, namespace_id: str, job_id: str) -> sa.RowMapping:
     row = (
         (
             await conn.execute(
@@ -175,7 +175,7 @@ async def get(conn: AsyncConnection, namespace_id: str, job_id: str) -> sa.RowMa
     return row
 
 
-async def failures(conn: AsyncConnection, operation_id: str) -> list[dict[str, Any]]:
+async def failures(conn: Connection, operation_id: str) -> list[dict[str, Any]]:
     """The job's most recent failures (served by ix_batch_operation_runs_outcome)."""
     t = batch_operation_runs
     rows = await conn.execute(
@@ -191,7 +191,7 @@ async def failures(conn: AsyncConnection, operation_id: str) -> list[dict[str, A
 
 
 async def list_jobs(
-    conn: AsyncConnection, namespace_id: str, *, page_size: int, page_token: str | None
+    conn: Connection, namespace_id: str, *, page_size: int, page_token: str | None
 ) -> tuple[list[sa.RowMapping], str | None]:
     """The namespace's jobs, newest first."""
     t = batch_operations
@@ -216,7 +216,7 @@ async def list_jobs(
 
 
 async def stop(
-    conn: AsyncConnection, namespace_id: str, job_id: str, reason: str | None, now: datetime
+    conn: Connection, namespace_id: str, job_id: str, reason: str | None, now: datetime
 ) -> sa.RowMapping:
     """Stop a running job: the run being acted on finishes, no other is touched. Stopping a
     stopped job changes nothing; a finished one is a conflict."""
@@ -255,7 +255,7 @@ def _claimable(now: datetime) -> list[sa.ColumnElement[bool]]:
     ]
 
 
-async def any_claimable(conn: AsyncConnection, now: datetime) -> bool:
+async def any_claimable(conn: Connection, now: datetime) -> bool:
     """Whether a job waits for a loop: looked at on a reader first, so an idle loop never
     takes the write lock (ix_batch_operations_state)."""
     found = await conn.scalar(sa.select(batch_operations.c.id).where(*_claimable(now)).limit(1))
@@ -294,7 +294,7 @@ async def release(tx: Transition, job: Any, owner: str) -> None:
     )
 
 
-async def job_plan(conn: AsyncConnection, job: Any, now: datetime, dialect: str) -> Plan:
+async def job_plan(conn: Connection, job: Any, now: datetime, dialect: str) -> Plan:
     return await plan(
         conn,
         job["namespace_id"],
@@ -401,7 +401,7 @@ async def finish(tx: Transition, job: Any, owner: str) -> None:
     )
 
 
-async def delete_namespace_jobs(conn: AsyncConnection, namespace_id: str) -> None:
+async def delete_namespace_jobs(conn: Connection, namespace_id: str) -> None:
     jobs = sa.select(batch_operations.c.id).where(batch_operations.c.namespace_id == namespace_id)
     await conn.execute(
         sa.delete(batch_operation_runs).where(

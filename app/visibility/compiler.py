@@ -18,7 +18,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
@@ -48,6 +48,7 @@ from app.visibility.syntax import (
     Not,
     NullTest,
     Or,
+    Predicate,
     Query,
     StartsWith,
 )
@@ -76,6 +77,7 @@ _RANGE_TYPES = {SAType.KEYWORD, SAType.INT, SAType.DOUBLE, SAType.DATETIME}
 
 
 def _columns(dialect: str) -> dict[str, Any]:
+    duration: sa.ColumnElement[Any]
     if dialect == "postgresql":
         duration = sa.func.extract("epoch", c.close_time - c.execution_time)
     else:  # SQLite keeps times as text; julianday() reads them (to about a millisecond)
@@ -147,7 +149,7 @@ def push_not(node: Node, negate: bool = False) -> Node:
         return node
     if isinstance(node, Compare):
         return replace(node, op=_OPPOSITE[node.op])
-    return replace(node, negated=not node.negated)  # type: ignore[arg-type]
+    return replace(node, negated=not node.negated)
 
 
 class Compiler:
@@ -205,6 +207,7 @@ class Compiler:
         if isinstance(node, Or):
             parts = [self.node(item) for item in node.items]
             return sa.or_(*(p for p, _ in parts)), all(n for _, n in parts)
+        assert not isinstance(node, Not), "NOT is pushed into the predicates before this"
         attribute = resolve(node.field, self.custom)
         if attribute.system:
             return self.system(attribute, node)
@@ -223,9 +226,9 @@ class Compiler:
             return values.number(field, literal, integer=True)
         return values.text(field, literal)
 
-    def system(self, attribute: Attribute, node: Node) -> tuple[sa.ColumnElement[bool], bool]:
+    def system(self, attribute: Attribute, node: Predicate) -> tuple[sa.ColumnElement[bool], bool]:
         column = self.columns[attribute.name]
-        field = node.field  # type: ignore[union-attr]
+        field = node.field
         value = lambda literal: self.system_value(attribute, field, literal)  # noqa: E731
         indexed = attribute.name in INDEXED_COLUMNS
         if attribute.name == "ExecutionStatus":
@@ -258,9 +261,9 @@ class Compiler:
         )
         return (sa.not_(test) if node.negated else test), indexed and not node.negated
 
-    def status(self, node: Node) -> tuple[sa.ColumnElement[bool], bool]:
+    def status(self, node: Predicate) -> tuple[sa.ColumnElement[bool], bool]:
         """ExecutionStatus: every test becomes an IN list, which its index serves."""
-        field = node.field  # type: ignore[union-attr]
+        field = node.field
         if isinstance(node, NullTest):  # every run has a status
             return (sa.true() if node.negated else sa.false()), not node.negated
         if isinstance(node, Compare) and node.op in ("=", "!="):
@@ -293,10 +296,10 @@ class Compiler:
         )
 
     def custom_attribute(
-        self, attribute: Attribute, node: Node
+        self, attribute: Attribute, node: Predicate
     ) -> tuple[sa.ColumnElement[bool], bool]:
         name, sa_type = attribute.name, attribute.type
-        field = node.field  # type: ignore[union-attr]
+        field = node.field
         table = workflow_search_texts if sa_type is SAType.TEXT else workflow_search_attributes
         if isinstance(node, NullTest):
             having = c.id.in_(self.rows(name, table=table))
@@ -333,10 +336,10 @@ class Compiler:
         # One row per run for these types: "has a value meeting the condition" is the test.
         return c.id.in_(self.rows(name, condition)), True
 
-    def keyword_list(self, name: str, node: Node) -> tuple[sa.ColumnElement[bool], bool]:
+    def keyword_list(self, name: str, node: Predicate) -> tuple[sa.ColumnElement[bool], bool]:
         """Temporal's KeywordList: `=` means the list holds the value, `IN` any of the values;
         `!=` and `NOT IN` mean it holds none of them."""
-        field = node.field  # type: ignore[union-attr]
+        field = node.field
         value = workflow_search_attributes.c.value
         if isinstance(node, Compare) and node.op in ("=", "!="):
             items, negated = [values.text(field, node.value)], node.op == "!="
@@ -349,10 +352,10 @@ class Compiler:
             return sa.and_(c.id.in_(self.rows(name)), c.id.not_in(holding)), True
         return c.id.in_(holding), True
 
-    def text(self, name: str, node: Node) -> tuple[sa.ColumnElement[bool], bool]:
+    def text(self, name: str, node: Predicate) -> tuple[sa.ColumnElement[bool], bool]:
         """Text: `=` matches runs whose value has any of the words (Temporal's OR matching);
         `!=` those whose value has none of them."""
-        field = node.field  # type: ignore[union-attr]
+        field = node.field
         if not (isinstance(node, Compare) and node.op in ("=", "!=")):
             self.refuse(field, "a Text attribute supports = and != (word match)")
         words = values.text(field, node.value).split()
@@ -362,7 +365,7 @@ class Compiler:
         if self.dialect == "postgresql":
             # The expression of the GIN index ix_workflow_search_texts_words, exactly.
             vector = sa.func.to_tsvector(sa.literal_column("'simple'::regconfig"), t.c.value)
-            query = None
+            query: sa.ColumnElement[Any] | None = None
             for word in words:
                 one = sa.func.plainto_tsquery(sa.literal_column("'simple'::regconfig"), word)
                 query = one if query is None else query.op("||")(one)
@@ -383,7 +386,7 @@ class Compiler:
 
     # -- what each type allows ------------------------------------------------------------------
 
-    def refuse(self, field: Field, why: str) -> None:
+    def refuse(self, field: Field, why: str) -> NoReturn:
         raise InvalidArgument(
             f"{field.name} at position {field.position}: {why}",
             field="query",

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.bounded import read_bounded
+from app.db.connection import Connection
 from app.db.database import Database
 from app.db.tables import workflow_runs
 from app.db.types import UTCDateTime
@@ -81,7 +81,7 @@ def _old_parameter_query(flt: RunFilter) -> list[Compare]:
 
 
 async def plan(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     flt: RunFilter,
     query_text: str | None,
@@ -166,7 +166,7 @@ async def list_runs(
     """A page of runs (newest first unless the filter orders otherwise) and the token of the
     next page. Tokens carry the ordering and the last run's place in it."""
 
-    async def prepare(conn: AsyncConnection) -> Plan:
+    async def prepare(conn: Connection) -> Plan:
         return await plan(
             conn, namespace_id, flt, query_text, dialect=db.dialect, now=now, counting=False
         )
@@ -259,7 +259,7 @@ async def count_by_status(
     `count_runs`."""
     unfiltered = replace(flt, status=None)
 
-    async def prepare(conn: AsyncConnection) -> Plan:
+    async def prepare(conn: Connection) -> Plan:
         return await plan(
             conn, namespace_id, unfiltered, query_text, dialect=db.dialect, now=now, counting=True
         )
@@ -354,7 +354,7 @@ async def count_runs(
     With `started_up_to` (a batch operation's scope) only runs started by then count, and the
     filter may not group."""
 
-    async def prepare(conn: AsyncConnection) -> Plan:
+    async def prepare(conn: Connection) -> Plan:
         planned = await plan(
             conn,
             namespace_id,
@@ -374,11 +374,10 @@ async def count_runs(
         if not planned.compiled.group_by_status:
             return int(conn.execute(count_query(planned)).scalar_one()), []
         rows = conn.execute(count_query(planned)).all()
-        groups = [
-            {"group_values": [STATUS_SHORTHAND[RunStatus(status)]], "count": int(count)}
-            for status, count in sorted(rows, key=lambda r: (-r[1], r[0]))
-        ]
-        return sum(g["count"] for g in groups), groups
+        counted = [(STATUS_SHORTHAND[RunStatus(status)], int(count)) for status, count in rows]
+        counted.sort(key=lambda group: (-group[1], group[0]))
+        groups = [{"group_values": [status], "count": count} for status, count in counted]
+        return sum(count for _, count in counted), groups
 
     result: tuple[int, list[dict[str, Any]]] = await _bounded(db, settings, prepare, work)
     return result

@@ -214,7 +214,7 @@ def unquote(text: str) -> str:
 
 
 @v_args(inline=True)
-class _ToTree(Transformer):  # type: ignore[type-arg]
+class _ToTree(Transformer):
     def start(self, *parts: Any) -> Query:
         where = next((p for p in parts if not isinstance(p, tuple)), None)
         groups: tuple[Field, ...] = ()
@@ -296,7 +296,7 @@ def _syntax_error(query: str, err: UnexpectedInput) -> InvalidArgument:
     if at_end:
         found = "end of query"
     elif isinstance(err, UnexpectedCharacters):
-        found = repr(re.match(r"\w+|.", query[position:], re.S).group())  # type: ignore[union-attr]
+        found = repr(re.match(r"\w+|.", query[position:], re.S).group())  # type: ignore[union-attr]  # `.` matches any character: always a match
     else:
         found = repr(str(token))
     parser = getattr(err, "interactive_parser", None)

@@ -137,13 +137,13 @@ def number(field: Field, literal: Literal, *, integer: bool) -> int | float:
         value = None
     if value is None or (integer and not is_int(value)):
         raise invalid(field, literal, "an integer" if integer else "a number")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def text(field: Field, literal: Literal) -> str:
     if literal.kind != "string":
         raise invalid(field, literal, "a 'string'")
-    return literal.value  # type: ignore[no-any-return]
+    return literal.value
 
 
 def stored(sa_type: SAType, field: Field, literal: Literal, now: datetime) -> str:

@@ -43,7 +43,7 @@ def next_task_query(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
         serves.append(tasks.c.task_queue.in_(endpoint["task_queues"]))
     if endpoint["activity_types"]:
         serves.append(activities_table.c.activity_type.in_(endpoint["activity_types"]))
-    source = tasks
+    source: sa.FromClause = tasks
     if endpoint["activity_types"]:
         source = tasks.join(
             activities_table,

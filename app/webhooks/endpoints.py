@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.connection import Connection
 from app.db.tables import namespaces, webhook_deliveries, webhook_endpoints
 from app.errors import AlreadyExists, InvalidArgument, NotFound
 from app.ids import new_id
@@ -84,7 +84,7 @@ def outgoing_headers(headers: dict[str, str], sealer: Sealer) -> dict[str, str]:
 
 
 async def create_endpoint(
-    conn: AsyncConnection, namespace_id: str, fields: dict[str, Any], now: datetime, sealer: Sealer
+    conn: Connection, namespace_id: str, fields: dict[str, Any], now: datetime, sealer: Sealer
 ) -> tuple[sa.RowMapping, str]:
     """Store an endpoint (its secret and credential headers sealed); returns its row and its
     secret (generated when not given)."""
@@ -123,7 +123,7 @@ async def create_endpoint(
     return await get_endpoint(conn, namespace_id, row["name"]), secret
 
 
-async def get_endpoint(conn: AsyncConnection, namespace_id: str, name: str) -> sa.RowMapping:
+async def get_endpoint(conn: Connection, namespace_id: str, name: str) -> sa.RowMapping:
     row = (
         (
             await conn.execute(
@@ -142,7 +142,7 @@ async def get_endpoint(conn: AsyncConnection, namespace_id: str, name: str) -> s
 
 
 async def list_endpoints(
-    conn: AsyncConnection, namespace_id: str, *, page_size: int, page_token: str | None
+    conn: Connection, namespace_id: str, *, page_size: int, page_token: str | None
 ) -> tuple[list[sa.RowMapping], str | None]:
     query = (
         sa.select(webhook_endpoints)
@@ -160,7 +160,7 @@ async def list_endpoints(
 
 
 async def update_endpoint(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     name: str,
     changes: dict[str, Any],
@@ -188,7 +188,7 @@ async def update_endpoint(
 
 
 async def rotate_secret(
-    conn: AsyncConnection,
+    conn: Connection,
     namespace_id: str,
     name: str,
     now: datetime,
@@ -216,9 +216,7 @@ async def rotate_secret(
     return await get_endpoint(conn, namespace_id, name), secret
 
 
-async def disable_endpoint(
-    conn: AsyncConnection, endpoint_id: str, reason: str, now: datetime
-) -> None:
+async def disable_endpoint(conn: Connection, endpoint_id: str, reason: str, now: datetime) -> None:
     await conn.execute(
         sa.update(webhook_endpoints)
         .where(webhook_endpoints.c.id == endpoint_id)
@@ -226,7 +224,7 @@ async def disable_endpoint(
     )
 
 
-async def delete_endpoint(conn: AsyncConnection, namespace_id: str, name: str) -> None:
+async def delete_endpoint(conn: Connection, namespace_id: str, name: str) -> None:
     current = await get_endpoint(conn, namespace_id, name)
     await conn.execute(
         sa.delete(webhook_deliveries).where(webhook_deliveries.c.endpoint_id == current["id"])
@@ -249,7 +247,7 @@ def signing_secrets(endpoint: Any, now: datetime, sealer: Sealer) -> list[str]:
     return found
 
 
-async def reseal_secrets(conn: AsyncConnection, sealer: Sealer) -> int:
+async def reseal_secrets(conn: Connection, sealer: Sealer) -> int:
     """Seal with the current key every stored secret that is not (plain values from before
     sealing, or sealed with a previous key); returns how many endpoints changed."""
     changed = 0
@@ -284,7 +282,7 @@ async def reseal_secrets(conn: AsyncConnection, sealer: Sealer) -> int:
     return changed
 
 
-async def enabled_endpoints(conn: AsyncConnection) -> list[sa.RowMapping]:
+async def enabled_endpoints(conn: Connection) -> list[sa.RowMapping]:
     """Every enabled endpoint, with its namespace's settings (for the outbound policy)."""
     return list(
         (
@@ -302,7 +300,7 @@ async def enabled_endpoints(conn: AsyncConnection) -> list[sa.RowMapping]:
     )
 
 
-async def namespace_settings(conn: AsyncConnection, namespace_id: str) -> dict[str, Any]:
+async def namespace_settings(conn: Connection, namespace_id: str) -> dict[str, Any]:
     return (
         await conn.scalar(sa.select(namespaces.c.settings).where(namespaces.c.id == namespace_id))
         or {}
@@ -315,7 +313,7 @@ DELIVERY_COLUMNS = [c for c in webhook_deliveries.c if c.name != "request_body"]
 
 
 async def list_deliveries(
-    conn: AsyncConnection, endpoint_id: str, *, page_size: int, page_token: str | None
+    conn: Connection, endpoint_id: str, *, page_size: int, page_token: str | None
 ) -> tuple[list[sa.RowMapping], str | None]:
     """Newest first (served by ix_webhook_deliveries_endpoint_id)."""
     query = (
@@ -343,7 +341,7 @@ async def list_deliveries(
     return rows[:page_size], encode_token([last["started_at"].isoformat(), last["id"]])
 
 
-async def get_delivery(conn: AsyncConnection, endpoint_id: str, delivery_id: str) -> sa.RowMapping:
+async def get_delivery(conn: Connection, endpoint_id: str, delivery_id: str) -> sa.RowMapping:
     row = (
         (
             await conn.execute(
@@ -361,7 +359,7 @@ async def get_delivery(conn: AsyncConnection, endpoint_id: str, delivery_id: str
     return row
 
 
-async def delete_namespace_webhooks(conn: AsyncConnection, namespace_id: str) -> None:
+async def delete_namespace_webhooks(conn: Connection, namespace_id: str) -> None:
     await conn.execute(
         sa.delete(webhook_deliveries).where(webhook_deliveries.c.namespace_id == namespace_id)
     )

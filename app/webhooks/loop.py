@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 from app.context import ServerContext
@@ -58,9 +59,7 @@ class DeliveryLoop:
                 self.total_in_flight < MAX_IN_FLIGHT
                 and self.in_flight.get(endpoint["id"], 0) < endpoint["max_concurrency"]
             ):
-                claimed = await self.engine.transact(
-                    lambda tx, endpoint=endpoint: claim_for_endpoint(tx, endpoint)
-                )
+                claimed = await self.engine.transact(partial(claim_for_endpoint, endpoint=endpoint))
                 if not isinstance(claimed, Claimed):
                     self.contended = self.contended or claimed is dispatch.CONTENDED
                     break

@@ -16,7 +16,7 @@ from app.tenancy import namespaces as service
 router = EdgeRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 
-def _namespace(row) -> Namespace:  # type: ignore[no-untyped-def]
+def _namespace(row) -> Namespace:
     return Namespace.model_validate(row, from_attributes=True)
 
 

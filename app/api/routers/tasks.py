@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Request, Response, status
 
@@ -45,7 +45,9 @@ TaskQueue = Annotated[
 ]
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 ActivityId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
-NO_TASK = {204: {"description": "No task arrived within `wait` seconds"}}
+NO_TASK: dict[int | str, dict[str, Any]] = {
+    204: {"description": "No task arrived within `wait` seconds"}
+}
 TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
 
 

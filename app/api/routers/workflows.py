@@ -341,7 +341,7 @@ async def _history(
 ) -> FastJSON:
     if event_filter == "close":
 
-        async def closed(conn):  # type: ignore[no-untyped-def]
+        async def closed(conn):
             events = await reads.close_event(conn, target)
             return events or None
 
@@ -356,7 +356,7 @@ async def _history(
     position = decode_token(next_page_token, length=1)
     after = token_int(position[0]) if position else 0
 
-    async def page(conn):  # type: ignore[no-untyped-def]
+    async def page(conn):
         events = await reads.history_page(
             conn, target, after_event_id=after, up_to_event_id=None, page_size=page_size
         )

@@ -90,10 +90,11 @@ class StartFields(Body):
 
 
 class StartWorkflow(StartFields):
-    workflow_type: Identifier | None = Field(
+    # Optional here (a start by stored definition names neither), required in StartFields.
+    workflow_type: Identifier | None = Field(  # type: ignore[assignment]
         default=None, description="Code-first runs: the type a worker decides for."
     )
-    task_queue: Identifier | None = Field(
+    task_queue: Identifier | None = Field(  # type: ignore[assignment]
         default=None, description="Required with `workflow_type`; optional with `definition`."
     )
     definition: DefinitionRef | None = Field(

@@ -85,14 +85,14 @@ async def namespace_update(namespace: str, console: Page) -> Response:
 
 async def _keys_page(console: Console, created: tuple | None = None) -> Response:
     async with console.ctx.db.read() as conn:
-        rows, _ = await api_keys.list_api_keys(
+        listed, _ = await api_keys.list_api_keys(
             conn,
             console.principal.tenant_id,
             page_size=LIST_LIMIT,
             page_token=None,
             scope=console.principal.namespace_ids,
         )
-        rows = await api_keys.shown_keys(conn, console.principal.tenant_id, rows)
+        rows = await api_keys.shown_keys(conn, console.principal.tenant_id, listed)
         names, _ = await namespaces.list_namespaces(
             conn, console.principal, page_size=LIST_LIMIT, page_token=None
         )

@@ -140,7 +140,7 @@ class Http:
                 json=json,
                 params=params,
                 headers=headers,
-                **({"timeout": timeout.total_seconds()} if timeout is not None else {}),
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout.total_seconds(),
             )
         # The lean transport is handed the request directly: httpx's client would parse the
         # URL, merge headers and cookies, and build cookie-jar objects for every answer,

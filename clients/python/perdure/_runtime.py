@@ -127,17 +127,23 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     # -- what asyncio needs ------------------------------------------------------------------
 
-    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+    def call_soon(  # type: ignore[override]  # asyncio's is generic over the callback's args
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context=context)
         self._ready.append(handle)
         return handle
 
-    def call_later(self, delay: float, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_later(  # type: ignore[override]  # asyncio's is generic over the callback's args
+        self, delay: float, callback: Any, *args: Any, context: Any = None
+    ) -> Any:
         if delay <= 0:
             return self.call_soon(callback, *args, context=context)
         return self.instance.start_timer(delay, callback, args, context)
 
-    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_at(  # type: ignore[override]  # asyncio's is generic over the callback's args
+        self, when: float, callback: Any, *args: Any, context: Any = None
+    ) -> Any:
         return self.call_later(when - self.time(), callback, *args, context=context)
 
     def time(self) -> float:
@@ -214,7 +220,7 @@ class Command:
         return f"{self.command_type}({shown})"
 
 
-class _Operation(asyncio.Task):  # type: ignore[type-arg]
+class _Operation(asyncio.Task):
     """An activity or child workflow as workflow code sees it: a task that waits for the
     outcome its history events settle. Cancelling the task applies the operation's
     cancellation type instead of abandoning the wait; the outcome still decides what the
@@ -295,7 +301,9 @@ class WorkflowInstance:
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
-        self.loop = WorkflowLoop(self)
+        # Only what workflow code may use is implemented (no I/O, no subprocesses, no sockets):
+        # the rest of AbstractEventLoop is left abstract on purpose.
+        self.loop = WorkflowLoop(self)  # type: ignore[abstract]
         self.obj: Any = None
         self.main_task: asyncio.Task[Any] | None = None
         self.seq = 0
@@ -824,9 +832,11 @@ class WorkflowInstance:
             if waits_for_request:
                 # Settled once the child has the request; a failed request means the child
                 # has closed, and its close event settles the handle instead.
-                request.future.add_done_callback(
-                    lambda done: done.exception() is None and self._child_cancelled(command)
-                )
+                def settle(done: asyncio.Future[Any], command: Command = command) -> None:
+                    if done.exception() is None:
+                        self._child_cancelled(command)
+
+                request.future.add_done_callback(settle)
                 return
             if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED:
                 return  # the child's close event settles it

@@ -312,6 +312,7 @@ class AsyncActivityHandle:
     ) -> None:
         self.client = client
         self.task_token = task_token
+        self._ref: dict[str, str | None]
         if task_token is not None:
             self._path, self._ref = "/activity-tasks", {"task_token": task_token}
         else:

@@ -42,8 +42,8 @@ class Replayer:
         instance = WorkflowInstance(
             defn,
             namespace=self.namespace,
-            workflow_id=record.get("workflow_id", "replay"),
-            run_id=record.get("run_id", "replay"),
+            workflow_id=str(record.get("workflow_id", "replay")),
+            run_id=str(record.get("run_id", "replay")),
         )
         instance.feed(events, final_started_event_id=None)
         if events[-1]["event_type"] in CLOSE_EVENTS:

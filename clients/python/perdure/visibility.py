@@ -12,7 +12,7 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-class WorkflowExecution(dict):  # type: ignore[type-arg]
+class WorkflowExecution(dict):
     """One run of a list: the server's JSON (so `run["workflow_id"]` works) with Temporal's
     attribute names (`id`, `run_id`, `workflow_type`, `status`, `start_time`, …)."""
 

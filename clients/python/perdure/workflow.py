@@ -86,7 +86,7 @@ def defn(
         )
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
         c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]
-        run_fn.__perdure_run_of__ = c  # type: ignore[attr-defined]
+        run_fn.__perdure_run_of__ = c
         return c
 
     return wrap(cls) if cls is not None else wrap
@@ -198,7 +198,7 @@ class _Unsafe:
 unsafe = _Unsafe()
 
 
-class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _ReplaySafeLogger(logging.LoggerAdapter):
     """`workflow.logger`: silent during replay; adds the workflow ids to each record."""
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
