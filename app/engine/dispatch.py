@@ -53,7 +53,7 @@ class ActivityTaskClaim:
     body: dict[str, Any]
 
 
-def queue_tasks_filter(table: sa.Table) -> list[sa.ColumnElement[bool]]:
+def queue_tasks_filter(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
     """The claim's WHERE clause: the tasks of one queue (`:namespace_id`, `:kind`,
     `:task_queue`) in `table` (the tasks table or an alias of it). Every statement that looks
     at a queue's backlog for a claim is built from this one place, so a filter added here (a
@@ -73,9 +73,9 @@ CLAIM_ORDER = (tasks.c.priority, tasks.c.fairness_pass, tasks.c.id)
 # A queue's next tasks in claim order, each with whether another one waits behind it (`later`:
 # read, never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
 _behind = tasks.alias("behind")
-NEXT_TASKS = hot(
+NEXT_TASKS: sa.Select[Any] = hot(
     sa.select(
-        tasks,
+        *tasks.c,
         sa.exists()
         .where(
             *queue_tasks_filter(_behind),

@@ -217,7 +217,7 @@ async def update(
         task_queue_configs.c.kind == kind,
         task_queue_configs.c.task_queue == task_queue,
     )
-    values = {
+    values: dict[str, Any] = {
         "queue_rate_limit": config.queue_rate_limit,
         "key_rate_limit_default": config.key_rate_limit_default,
         "fairness_weight_overrides": config.fairness_weight_overrides,

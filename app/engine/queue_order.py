@@ -86,14 +86,15 @@ PASSES = hot(sa.select(_key_pass, _head_pass, _high_pass))
 
 
 def _upsert_pass(is_postgres: bool) -> sa.Insert:
+    insert: postgresql.Insert | sqlite.Insert
     if is_postgres:
         insert = postgresql.insert(_f)
         highest = sa.func.greatest(_f.c.fairness_pass, insert.excluded.fairness_pass)
     else:
-        insert = sqlite.insert(_f)  # type: ignore[assignment]
+        insert = sqlite.insert(_f)
         highest = sa.func.max(_f.c.fairness_pass, insert.excluded.fairness_pass)
     return hot(
-        insert.on_conflict_do_update(  # type: ignore[attr-defined]
+        insert.on_conflict_do_update(
             index_elements=[
                 _f.c.namespace_id,
                 _f.c.kind,
