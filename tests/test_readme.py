@@ -40,6 +40,7 @@ DOC_PAGES = [
     "docs/webhooks.md",
     "docs/definitions.md",
     "docs/schedules.md",
+    "docs/flow-control.md",
     "docs/console.md",
     "docs/performance.md",
     "docs/operating.md",
