@@ -275,23 +275,7 @@ async def claim_activity_tasks(
             or activity["attempt"] != task.attempt
         ):
             return None
-        # Per-key concurrency limits (app/engine/concurrency_slots.py): a namespace without
-        # activity limits pays one cached look.
-        verdict = await concurrency_slots.admit_activity(tx, run, activity, task)
-        if verdict is concurrency_slots.HELD:
-            return None  # the task now waits for a slot, out of the queue
-        if isinstance(verdict, concurrency_slots.Refused):
-            await activities.fail(
-                tx,
-                run,
-                activity,
-                {
-                    "message": verdict.message,
-                    "type": "ConcurrencyLimitExceeded",
-                    "non_retryable": True,
-                },
-                identity="perdure-concurrency-limit",
-            )
+        if not await admit_activity(tx, run, activity, task):
             return None
         return await start_activity_task(tx, run, activity, identity)
 
@@ -300,6 +284,26 @@ async def claim_activity_tasks(
         activities.read_with_next(tx, task.run_id, task.scheduled_event_id)
 
     return await _claim(tx, namespace_id, "activity", task_queue, take, limit, read_ahead)
+
+
+async def admit_activity(tx: Transition, run: Run, activity: Any, task: Row) -> bool:
+    """Whether the claimed task's attempt may start under the namespace's per-key concurrency
+    limits (app/engine/concurrency_slots.py; a namespace without activity limits pays one
+    cached look). False when its task now waits for a slot, out of its queue, or when
+    CANCEL_NEWEST refused it: the attempt then fails, not to be retried."""
+    verdict = await concurrency_slots.admit_activity(tx, run, activity, task)
+    if verdict is concurrency_slots.HELD:
+        return False
+    if isinstance(verdict, concurrency_slots.Refused):
+        await activities.fail(
+            tx,
+            run,
+            activity,
+            {"message": verdict.message, "type": "ConcurrencyLimitExceeded", "non_retryable": True},
+            identity="perdure-concurrency-limit",
+        )
+        return False
+    return True
 
 
 async def start_activity_task(

@@ -107,6 +107,8 @@ async def claim_for_endpoint(tx: Transition, endpoint: Any) -> Claimed | object 
             or activity["attempt"] != task.attempt
         ):
             continue
+        if not await dispatch.admit_activity(tx, run, activity, task):
+            continue  # waits for a concurrency slot, or refused by one
         claim = await dispatch.start_activity_task(tx, run, activity, f"webhook:{endpoint['name']}")
         deadline = attempt_deadline(activity, tx.now)
         payload = {**claim.body, "namespace": endpoint["namespace_name"], "deadline": deadline}
