@@ -387,3 +387,18 @@ async def test_bad_concurrency_keys_are_a_400(raw):
             json={"workflow_type": "Flow", "task_queue": raw.q, "concurrency_keys": keys},
         )
         assert_problem(r, 400, "invalid-argument")
+
+
+async def test_a_held_run_with_a_start_delay_starts_when_both_are_over(raw, tenant, server):
+    await _workflow_limit(tenant, max_running=1)
+    holder, delayed = uid("holder"), uid("delayed")
+    await raw.start(holder, concurrency_keys={"customer": "acme"}, task_timeout=60)
+    await raw.start(delayed, concurrency_keys={"customer": "acme"}, start_delay=10)
+    task = await raw.next_workflow_task()
+    assert task["workflow_id"] == holder
+
+    await advance(server, 20)  # the delay is over; the slot is not free yet
+    assert await raw.poll_workflow_task(wait=0.3) is None
+    await raw.complete(task, complete_workflow("done"))
+
+    assert (await raw.next_workflow_task())["workflow_id"] == delayed

@@ -383,7 +383,7 @@ async def _wake(tx: Transition, waiter: Any) -> bool:
             .values(state=RUNNING)
         )
         run.set(concurrency_state="holding")
-        await workflow_tasks.schedule(tx, run)
+        await workflow_tasks.admitted(tx, run)
         return True
     await tx.conn.execute(
         sa.update(concurrency_slots)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
+
+from app.db.tables import timers
 from app.engine import priority
 from app.engine.events import E
 from app.engine.limits import WFT_RETRY_MAX_BACKOFF
@@ -62,7 +65,24 @@ async def end_first_task_backoff(tx: Transition, run: Run, *, early: bool = Fals
         return
     if early:
         await tx.cancel_timers(run, TIMER_FIRST_TASK_BACKOFF)
+    if run.concurrency_state == "waiting":
+        return  # held back by a concurrency limit: `admitted` schedules it
     await _schedule(tx, run)
+
+
+async def admitted(tx: Transition, run: Run) -> None:
+    """A run held back by a concurrency limit got its slot: its first workflow task now, or
+    when its start delay ends if that is still to come."""
+    if in_first_task_backoff(run):
+        pending = await tx.conn.scalar(
+            sa.select(timers.c.id)
+            .where(timers.c.run_id == run.id, timers.c.kind == TIMER_FIRST_TASK_BACKOFF)
+            .limit(1)
+        )
+        if pending is None:  # the delay ended while the run waited for its slot
+            await _schedule(tx, run)
+        return
+    await schedule(tx, run)
 
 
 async def _schedule(tx: Transition, run: Run) -> None:
