@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.engine_helpers import advance, assert_problem, command, of_type, uid
+from tests.engine_helpers import (
+    advance,
+    assert_problem,
+    command,
+    of_type,
+    register_search_attributes,
+    uid,
+)
 from tests.rawhttp import Raw, complete_workflow, schedule_activity
 
 
@@ -402,3 +409,32 @@ async def test_a_held_run_with_a_start_delay_starts_when_both_are_over(raw, tena
     await raw.complete(task, complete_workflow("done"))
 
     assert (await raw.next_workflow_task())["workflow_id"] == delayed
+
+
+async def test_a_held_runs_execution_timeout_keeps_running(raw, tenant, server):
+    await _workflow_limit(tenant, max_running=1)
+    await raw.start(uid("holder"), concurrency_keys={"customer": "acme"}, task_timeout=60)
+    held = uid("held")
+    await raw.start(held, concurrency_keys={"customer": "acme"}, execution_timeout=30)
+
+    await advance(server, 31)
+
+    assert (await raw.describe(held))["status"] == "TIMED_OUT"
+    limits = (await tenant.client.get(tenant.ns("/concurrency-limits"))).json()["limits"]
+    assert [(limit["running"], limit["waiting"]) for limit in limits] == [(1, 0)]
+
+
+async def test_a_limit_can_count_runs_by_a_search_attribute(raw, tenant):
+    await register_search_attributes(tenant, Region="Keyword")
+    await _workflow_limit(tenant, max_running=1, key="search_attributes.Region")
+    first, second, elsewhere = uid("eu-1"), uid("eu-2"), uid("us-1")
+    await raw.start(first, search_attributes={"Region": "eu"})
+    await raw.start(second, search_attributes={"Region": "eu"})
+    await raw.start(elsewhere, search_attributes={"Region": "us"})
+
+    taken = {(await raw.next_workflow_task())["workflow_id"] for _ in range(2)}
+
+    assert taken == {first, elsewhere}
+    assert (await raw.describe(second))["waiting_on"]["message"].endswith(
+        "1 of 1 running for Region=eu."
+    )
