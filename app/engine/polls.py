@@ -143,17 +143,22 @@ async def _poll(
                     waiter.offered = offer
                     return None
                 found, more = await engine.transact(partial(_claimed, claim=claim, offer=offer))
+                throttled = isinstance(found, queue_rates.Throttled)
                 if isinstance(found, queue_rates.Throttled):
-                    # Tasks are there but the queue's rate limits allow none now: keep the
-                    # offer and wait for the limiter (or a wake-up), not for the next task.
+                    # Tasks are there but the queue's rate limits allow none now. The oldest
+                    # waiter keeps the offer and tries again when the limiter allows; the
+                    # others wait as idle polls do, so a throttled queue costs one claim per
+                    # limiter interval and process, whatever the number of polls.
                     await counted("throttled")
-                    waiter.offered = offer
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return None
-                    await waiter.wait(min(remaining, found.seconds))
-                    waiter.offered = waiter.offered or offer
-                    continue
+                    if waiter.is_oldest:
+                        waiter.offered = offer
+                        await waiter.wait(min(remaining, found.seconds))
+                        waiter.offered = waiter.offered or offer
+                        continue
+                    found = None
                 if found is dispatch.CONTENDED:
                     # A ready task's run is busy in another transition: look again soon.
                     await counted("contended")
@@ -165,7 +170,8 @@ async def _poll(
                     if offer == DRAIN and more:
                         matcher.offer(key, 1, DRAIN)
                     return found
-                await counted("empty_claim")
+                if not throttled:
+                    await counted("empty_claim")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
