@@ -4,7 +4,8 @@
 #   docker run perdure:dev migrate  with PERDURE_DATABASE_URL set
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# Build stage: a virtual environment with the server and its dependencies (all wheels).
+# Build stage: a virtual environment with the server, the SDK (whose `perdure` command hands
+# serve, migrate, … to the server) and their dependencies (all wheels).
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -12,9 +13,11 @@ RUN python -m venv /opt/perdure
 COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY migrations ./migrations
-# The locked, hashed runtime dependencies first; then the server itself without resolving again.
+COPY clients/python ./clients/python
+# The locked, hashed runtime dependencies (the server's and the SDK's) first; then the server
+# and the SDK, whose `perdure` command hands serve, migrate, … to the server, without resolving.
 RUN /opt/perdure/bin/pip install --no-compile --require-hashes -r requirements.lock \
-    && /opt/perdure/bin/pip install --no-compile --no-deps . \
+    && /opt/perdure/bin/pip install --no-compile --no-deps . ./clients/python \
     && /opt/perdure/bin/python -m compileall -q /opt/perdure/lib
 
 # Final stage: the virtual environment only, no build tools, an unprivileged user.

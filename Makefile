@@ -45,13 +45,13 @@ test-sdk-newest: $(STAMP)
 	@$(NEWEST)/bin/python -c "import httpx, h11; print('SDK against httpx', httpx.__version__, 'and h11', h11.__version__)"
 	$(NEWEST)/bin/python -m pytest -q tests/test_sdk_transport.py tests/test_sdk_workflows.py tests/test_sdk_example.py
 
-# Regenerate both locks after changing a dependency in either pyproject.toml: the server's
-# runtime lock (the image installs it) and the development lock (runtime + SDK + test tools,
+# Regenerate both locks after changing a dependency in either pyproject.toml: the runtime lock
+# of the server and the SDK (the image installs both) and the development lock (+ test tools,
 # the same versions), with hashes for every wheel of Python 3.11-3.13 on every platform.
 lock: $(STAMP)
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
-	  pyproject.toml -o requirements.lock
+	  pyproject.toml clients/python/pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	  pyproject.toml clients/python/pyproject.toml --extra test -c requirements.lock \
 	  -o requirements-dev.lock

@@ -1,4 +1,5 @@
-"""The `perdure` command: dev, serve, migrate, tenant create, openapi."""
+"""The server's commands: dev, serve, migrate, tenant create, rotate-secrets, openapi — the
+`perdure-server` script, which the SDK's `perdure` command (perdure.cli) hands them to."""
 
 from __future__ import annotations
 

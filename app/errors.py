@@ -78,6 +78,13 @@ class FailedPrecondition(PerdureError):
     status, kind, title = 409, "failed-precondition", "Failed precondition"
 
 
+class WorkflowClosed(FailedPrecondition):
+    """The run closed before it could take the request (an update not yet accepted when its
+    run closed: Temporal's `workflowCompletedErr`)."""
+
+    kind, title = "workflow-closed", "Workflow closed"
+
+
 class PayloadTooLarge(PerdureError):
     status, kind, title = 413, "payload-too-large", "Payload too large"
 
@@ -120,6 +127,7 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     MethodNotAllowed,
     Conflict,
     AlreadyExists,
+    WorkflowClosed,
     FailedPrecondition,
     PayloadTooLarge,
     UnsupportedMediaType,

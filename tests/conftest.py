@@ -28,6 +28,7 @@ from app.context import ServerContext
 from app.db.database import Database, _prepare_sqlite_file
 from app.db.migrate import upgrade_to_head
 from app.settings import Environment, Settings
+from tests import contract
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 # One TLS context for the suite's clients: they speak plain HTTP to 127.0.0.1, but httpx loads
@@ -129,6 +130,16 @@ async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
         base_url=server.base_url, timeout=90, verify=LOOPBACK_TLS
     ) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def answers_match_their_contract() -> Iterator[None]:
+    """Every JSON answer a test caused matches openapi.json (see tests/contract.py)."""
+    seen = len(contract.BROKEN)
+    yield
+    broken = contract.BROKEN[seen:]
+    del contract.BROKEN[seen:]
+    assert not broken, "answers that do not match openapi.json:\n" + "\n".join(broken[:5])
 
 
 @dataclass
@@ -267,7 +278,7 @@ async def serve_app(
     (`context`: more ServerContext fields, e.g. a tracer provider)."""
     ctx = ServerContext(settings=settings, db=db or Database(settings.database_url), **context)
     app = create_app(settings, ctx)
-    async with serving(app) as base_url:
+    async with serving(contract.checked(app)) as base_url:
         yield RunningServer(base_url=base_url, ctx=ctx, database_url=settings.database_url, app=app)
 
 

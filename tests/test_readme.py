@@ -8,6 +8,7 @@ itself (`-w`), which the README does where it shows an error on purpose."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -44,6 +45,8 @@ DOC_PAGES = [
     "docs/console.md",
     "docs/performance.md",
     "docs/operating.md",
+    "docs/messages.md",
+    "docs/cli.md",
 ]
 
 
@@ -75,8 +78,14 @@ def test_every_doc_snippet_runs_in_order_on_a_fresh_dev_server(start, tmp_path):
     for number, snippet in enumerate(snippets, 1):
         body = snippet.replace("127.0.0.1:8233", f"127.0.0.1:{port}")
         script += f"\necho '>>> snippet {number}'\n{body}\n"
+    # The `perdure` command from this environment; its profile file in the test's own folder.
+    env = clean_environment(
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / ".config"),
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    )
     done = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
 
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"

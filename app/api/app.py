@@ -34,6 +34,7 @@ from app.api.routers import (
     search_attributes,
     tasks,
     tenants,
+    updates,
     webhooks,
     workflows,
 )
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     for module in (
         tasks,
         workflows,
+        updates,
         health,
         tenants,
         namespaces,

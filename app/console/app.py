@@ -18,7 +18,15 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.console.views import batches, resources, schedules, sign_in, tenancy, workflows
+from app.console.views import (
+    batches,
+    resources,
+    schedules,
+    sign_in,
+    tenancy,
+    updates,
+    workflows,
+)
 from app.console.web import render
 from app.context import ServerContext
 from app.engine.service import Engine
@@ -55,7 +63,7 @@ def create_console(ctx: ServerContext, engine: Engine) -> FastAPI:
     console.state.ctx = ctx
     console.state.engine = engine
     console.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (sign_in, tenancy, workflows, schedules, batches, resources):
+    for module in (sign_in, tenancy, workflows, updates, schedules, batches, resources):
         console.include_router(module.router)
 
     @console.exception_handler(PerdureError)

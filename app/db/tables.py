@@ -118,6 +118,18 @@ workflow_runs = sa.Table(
     # Started event id of the last completed workflow task (what a sticky worker has seen).
     sa.Column("last_completed_started_event_id", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("buffered_events", sa.Integer(), nullable=False, server_default="0"),
+    # Workflow Update (migration 0018): the workflow task is speculative (its scheduled and
+    # started events are not written unless its completion needs them); the updates counted
+    # against the run's total (every one not rejected; 0: none to look for on close); updates
+    # admitted and waiting for a task to carry them.
+    sa.Column("wft_speculative", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0"),
+    # When the speculative task started: its started event, written later, keeps that time.
+    sa.Column("wft_speculative_started_at", UTCDateTime(), nullable=True),
+    # Carried by the speculative task's token: successive speculative tasks have the same
+    # event ids, and a stale token must not complete a later one.
+    sa.Column("wft_speculative_nonce", sa.Integer(), nullable=True),
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("signal_count", sa.Integer(), nullable=False, server_default="0"),
     # Where the run's decisions are made: 'queue' (code-first worker) or 'definition'.
@@ -491,6 +503,40 @@ webhook_deliveries = sa.Table(
 
 # -- queries (issue #4): questions to a workflow, answered by a worker of its task queue --------
 
+# Workflow Update (app/engine/updates.py): one row per update id and run. States: admitted,
+# sent (in a started workflow task), accepted, completed, rejected (kept only for the callers
+# waiting on it; it counts for nothing), aborted (the run closed first), moved (continue-as-new
+# carried it to `moved_to_run_id`).
+workflow_updates = sa.Table(
+    "workflow_updates",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("namespace_id", sa.String(36), nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("workflow_id", sa.String(1000), nullable=False),
+    sa.Column("update_id", sa.String(1000), nullable=False),
+    sa.Column("name", sa.String(1000), nullable=False),
+    sa.Column("args", sa.Text(), nullable=True),
+    sa.Column("header", sa.Text(), nullable=True),
+    sa.Column("identity", sa.String(1000), nullable=True),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("payload_bytes", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("sent_started_event_id", sa.Integer(), nullable=True),
+    sa.Column("accepted_event_id", sa.Integer(), nullable=True),
+    sa.Column("completed_event_id", sa.Integer(), nullable=True),
+    sa.Column("outcome", sa.Text(), nullable=True),
+    sa.Column("moved_to_run_id", sa.String(36), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("run_id", "update_id", name="ux_workflow_updates_run_id_update_id"),
+    sa.Index("ix_workflow_updates_run_id_state", "run_id", "state"),
+    # GET .../updates/{update_id} without a run id: the update among the workflow's runs.
+    sa.Index(
+        "ix_workflow_updates_namespace_id_workflow_id_update_id",
+        "namespace_id",
+        "workflow_id",
+        "update_id",
+    ),
+)
 query_tasks = sa.Table(
     "query_tasks",
     metadata,

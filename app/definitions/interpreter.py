@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.definitions import choice, intrinsics, paths, processing, resources
+from app.definitions import choice, intrinsics, paths, processing, resources, templates
 from app.definitions.errors import StatesError, runtime
 from app.engine.tokens import TaskToken
 
@@ -697,7 +697,7 @@ class Decider:
                 return items[index]
             item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": items[index]}}}
             effective = processing.input_path(state, frame.input, ctx)
-            return paths.render(selector, effective, item_ctx)
+            return templates.render(selector, effective, item_ctx)
 
         return self._branches(frame, state, len(items), item_input)
 

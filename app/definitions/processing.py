@@ -12,7 +12,7 @@ import json
 import random
 from typing import Any
 
-from app.definitions import paths
+from app.definitions import paths, templates
 from app.definitions.errors import StatesError
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -29,13 +29,13 @@ def input_path(state: dict[str, Any], raw: Any, context: Any) -> Any:
 
 def parameters(state: dict[str, Any], effective: Any, context: Any) -> Any:
     if "Parameters" in state:
-        return paths.render(state["Parameters"], effective, context)
+        return templates.render(state["Parameters"], effective, context)
     return effective
 
 
 def result_selector(state: dict[str, Any], result: Any, context: Any) -> Any:
     if "ResultSelector" in state:
-        return paths.render(state["ResultSelector"], result, context)
+        return templates.render(state["ResultSelector"], result, context)
     return result
 
 

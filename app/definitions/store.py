@@ -21,7 +21,6 @@ from app.engine.events import RunStatus
 from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
-from app.tenancy.namespaces import delete_cleanups
 
 LANGUAGE = "asl"
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -265,6 +264,3 @@ async def pinned(conn: Connection, run_id: str) -> Any:
 async def delete_namespace_rows(conn: Connection, namespace_id: str) -> None:
     for table in (definition_runs, definitions):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
-
-
-delete_cleanups.insert(0, delete_namespace_rows)

@@ -152,6 +152,14 @@ class UpsertSearchAttributes(_Attrs):
     search_attributes: dict[str, Any]
 
 
+class ProtocolMessage(_Attrs):
+    """Places one of the completion's protocol messages (an update's Acceptance or Response)
+    among the commands: its event is written where this command stands (Temporal's
+    ProtocolMessageCommandAttributes). Applied by app/engine/decisions.py."""
+
+    message_id: Annotated[str, Field(min_length=1, max_length=2 * MAX_ID_LENGTH)]
+
+
 ATTRIBUTES: dict[str, type[_Attrs]] = {
     "SCHEDULE_ACTIVITY_TASK": ScheduleActivity,
     "REQUEST_CANCEL_ACTIVITY_TASK": RequestCancelActivity,
@@ -166,6 +174,7 @@ ATTRIBUTES: dict[str, type[_Attrs]] = {
     "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION": RequestCancelExternal,
     "RECORD_MARKER": RecordMarker,
     "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": UpsertSearchAttributes,
+    "PROTOCOL_MESSAGE": ProtocolMessage,
 }
 CLOSE_COMMANDS = frozenset(
     {
@@ -197,6 +206,7 @@ BAD_ATTRIBUTES_CAUSE = {
     "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION": "BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES",
     "RECORD_MARKER": "BAD_RECORD_MARKER_ATTRIBUTES",
     "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "BAD_SEARCH_ATTRIBUTES",
+    "PROTOCOL_MESSAGE": "BAD_UPDATE_WORKFLOW_EXECUTION_MESSAGE",
 }
 
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.engine import commands, workflow_tasks
+from app.engine import commands, updates, workflow_tasks
 from app.engine.events import E
 from app.engine.transition import Run, Transition
 from app.errors import FailedPrecondition, InvalidArgument, PayloadTooLarge, PerdureError
@@ -27,13 +27,25 @@ MAX_INLINE_ROUNDS = 1000
 
 
 async def apply_decision(
-    tx: Transition, run: Run, raw_commands: list[dict[str, Any]], identity: str
+    tx: Transition,
+    run: Run,
+    raw_commands: list[dict[str, Any]],
+    identity: str,
+    messages: list[dict[str, Any]] | None = None,
 ) -> PerdureError | None:
-    """Complete the run's started workflow task with these commands, or fail it (returning
-    the error to answer) when they are invalid or new events make a close premature."""
+    """Complete the run's started workflow task with these commands and protocol messages
+    (updates' answers, app/engine/updates.py), or fail it (returning the error to answer) when
+    they are invalid or new events make a close premature. A speculative task that only
+    rejected updates leaves no event (Temporal's rule)."""
     try:
         parsed = commands.parse(raw_commands)
         await commands.validate(tx, run, parsed)
+        placed = [
+            c.attributes.message_id
+            for c in parsed
+            if isinstance(c.attributes, commands.ProtocolMessage)
+        ]
+        answers = await updates.check_answers(tx, run, messages or [], placed)
     except (InvalidArgument, PayloadTooLarge) as err:
         await workflow_tasks.fail_and_retry(
             tx,
@@ -64,16 +76,29 @@ async def apply_decision(
             cause="UNHANDLED_COMMAND",
         )
     started_event_id = run.wft_started_event_id
+    await updates.apply_rejections(tx, run, answers)
+    if not parsed and answers.only_rejections and run.data.get("wft_speculative"):
+        await workflow_tasks.drop_speculative(tx, run)
+        await updates.reject_unprocessed(tx, run, started_event_id)
+        if await tx.flush_buffered(run):
+            workflow_tasks.needs_decision(tx, run)
+        tx.speculative_needed.add(run.id)
+        return None
     tx.completing.add(run.id)
     completed_id = await workflow_tasks.close_started(
         tx, run, E.WORKFLOW_TASK_COMPLETED, {"identity": identity}
     )
     run.set(wft_attempt=1, last_completed_started_event_id=started_event_id)
     for command in parsed:
-        await commands.apply(tx, run, command, completed_id)
+        if isinstance(command.attributes, commands.ProtocolMessage):
+            await updates.place(tx, run, answers, command.attributes.message_id, completed_id)
+        else:
+            await commands.apply(tx, run, command, completed_id)
+    await updates.reject_unprocessed(tx, run, started_event_id)
     tx.completing.discard(run.id)
     if run.is_open and await tx.flush_buffered(run):
         workflow_tasks.needs_decision(tx, run)
+    tx.speculative_needed.add(run.id)  # updates admitted while the task ran
     return None
 
 

@@ -9,7 +9,7 @@ for, which keeps the lock order (run, then its rows) of every other transition d
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from app.db.connection import Connection, Row
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
-from app.engine import activities, concurrency_slots, queue_config, queue_rates, workflow_tasks
+from app.engine import (
+    activities,
+    concurrency_slots,
+    queue_config,
+    queue_rates,
+    updates,
+    workflow_tasks,
+)
 from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
@@ -46,6 +53,10 @@ class WorkflowTaskClaim:
     # Its run's history up to started_event_id when the claiming transition knows all of it
     # (a run it started: the eager first task), as Transition.new_run_history gives it.
     history: list[dict[str, Any]] | None = None
+    # Workflow Update: the Request messages the task carries, and, for a speculative task,
+    # its scheduled and started events (not written, shown to the worker all the same).
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    speculative_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -247,10 +258,19 @@ async def claim_workflow_task(
 
 async def start_workflow_task(tx: Transition, run: Run, identity: str) -> WorkflowTaskClaim:
     started_id = await workflow_tasks.start(tx, run, identity)
+    speculative = bool(run.data.get("wft_speculative"))
     token = TaskToken(
-        "w", run.namespace_id, run.id, run.wft_scheduled_event_id, run.wft_attempt, started_id
+        "w",
+        run.namespace_id,
+        run.id,
+        run.wft_scheduled_event_id,
+        run.wft_attempt,
+        started_id,
+        run.wft_speculative_nonce if speculative else 0,
     )
     return WorkflowTaskClaim(
+        messages=await updates.take_for_task(tx, run, started_id),
+        speculative_events=workflow_tasks.speculative_events(run, tx.now) if speculative else [],
         token=token.encode(),
         namespace_id=run.namespace_id,
         run_id=run.id,

@@ -20,6 +20,7 @@ from app.engine import (
     idempotency,
     priority,
     search_attributes,
+    updates,
     workflow_tasks,
 )
 from app.engine.events import E, RunStatus
@@ -394,6 +395,7 @@ async def terminate(
     require_open(run)
     if run.wft_state == "started":
         await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
+    workflow_tasks.forget_speculative(run)
     run.set(wft_state="none")
     await tx.flush_buffered(run)
     await close(
@@ -407,6 +409,7 @@ async def terminate(
 
 
 async def time_out(tx: Transition, run: Run, kind: str) -> None:
+    workflow_tasks.forget_speculative(run)
     run.set(wft_state="none")
     await tx.flush_buffered(run)
     failure = {
@@ -442,6 +445,7 @@ async def close(
     failure: dict[str, Any] | None = None,
     continued_to: Run | None = None,
 ) -> None:
+    workflow_tasks.forget_speculative(run)
     tx.append(run, event_type, attributes)
     tx.observe("workflow_closed", (run.namespace_id, status.value))
     if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
@@ -462,6 +466,7 @@ async def close(
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
     await concurrency_slots.release_run(tx, run)
     await activities.forget_all(tx, run)
+    await updates.on_run_closed(tx, run, continued_to)
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
     if run.children_started:  # else it has no children: no need to look for them

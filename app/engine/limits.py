@@ -31,3 +31,9 @@ MAX_JSON_INT = 2**63 - 1
 MAX_COUNTER = 2**31 - 1
 # Every duration a caller gives (timeouts, intervals, delays): at most ten years, in seconds.
 MAX_DURATION = 10 * 365 * 86400
+# Workflow Update (Temporal's namespace defaults: history.maxInFlightUpdates, maxTotalUpdates,
+# maxInFlightUpdatePayloads; WORKFLOW_TASK_STARTED suggests continue-as-new at 90 % of the total).
+MAX_UPDATES_IN_FLIGHT = 10
+MAX_UPDATES_PER_RUN = 2_000
+MAX_UPDATE_BYTES_IN_FLIGHT = 20 * 1024 * 1024
+SUGGEST_CONTINUE_AS_NEW_UPDATES = MAX_UPDATES_PER_RUN * 9 // 10

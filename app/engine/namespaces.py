@@ -24,7 +24,6 @@ from app.db.tables import (
 )
 from app.engine.events import RunStatus
 from app.errors import FailedPrecondition
-from app.tenancy.namespaces import delete_cleanups, delete_guards
 
 
 async def refuse_if_running(conn: Connection, namespace_id: str) -> None:
@@ -64,7 +63,3 @@ async def delete_engine_rows(conn: Connection, namespace_id: str) -> None:
     ):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
     await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))
-
-
-delete_guards.append(refuse_if_running)
-delete_cleanups.append(delete_engine_rows)

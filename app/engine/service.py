@@ -109,7 +109,9 @@ class Engine:
         the commit."""
         if self.ctx.tracer is None:
             return await self._transact(body)
-        name = body.__qualname__.split(".<locals>")[0]
+        # The function the transition runs (a partial's own function): its span's name.
+        named = body.func if isinstance(body, partial) else body
+        name = getattr(named, "__qualname__", "transition").split(".<locals>")[0]
         with self.ctx.tracer.start_as_current_span(f"transition {name}"):
             return await self._transact(body)
 
@@ -374,10 +376,13 @@ class Engine:
                 task="workflow",
                 run_status=run.status,
             )
+        # A speculative task's ids are those of the next one too: its nonce tells them apart.
+        nonce = run.data.get("wft_speculative_nonce") if run.data.get("wft_speculative") else 0
         if not (
             run.wft_state == "started"
             and run.wft_scheduled_event_id == token.scheduled_event_id
             and run.wft_started_event_id == token.started_event_id
+            and token.speculative == (nonce or 0)
         ):
             raise NotFound(
                 "workflow task not found: it timed out, was completed, or the token is stale",
@@ -393,7 +398,10 @@ class Engine:
         identity: str | None,
         *,
         return_new_task: bool = False,
+        messages: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """Complete a started workflow task with commands and protocol messages (updates'
+        answers); optionally start and return the run's next task."""
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
@@ -404,7 +412,7 @@ class Engine:
             run = await self._started_workflow_task(tx, namespace_id, token)
             who = identity or run.wft_identity or "unknown"  # the poller's, unless told
             tx.caller_identity = who
-            refused = await decisions.apply_decision(tx, run, raw_commands, who)
+            refused = await decisions.apply_decision(tx, run, raw_commands, who, messages)
             if refused is not None:
                 return Rejected(refused)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
@@ -867,12 +875,16 @@ async def workflow_task_body(
                 conn,
                 claim.run_id,
                 after_event_id=after,
-                up_to_event_id=claim.started_event_id,
+                up_to_event_id=claim.started_event_id - len(claim.speculative_events),
                 page_size=HISTORY_PAGE_SIZE,
             )
     token = None
-    if events and events[-1]["event_id"] < claim.started_event_id:
+    # A speculative task's own two events are not written: shown after the written ones.
+    written_up_to = claim.started_event_id - len(claim.speculative_events)
+    if events and events[-1]["event_id"] < written_up_to:
         token = encode_token([events[-1]["event_id"]])
+    else:
+        events = [*events, *claim.speculative_events]
     return {
         "task_token": claim.token,
         "workflow_id": claim.workflow_id,
@@ -884,4 +896,5 @@ async def workflow_task_body(
         "started_event_id": claim.started_event_id,
         "previous_started_event_id": claim.previous_started_event_id,
         "history": {"events": events, "next_page_token": token, "after_event_id": after},
+        "messages": claim.messages,
     }

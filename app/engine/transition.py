@@ -18,6 +18,7 @@ from app.db.hot import hot
 from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
 from app.engine import queue_order
 from app.engine.events import E, RunStatus
+from app.engine.limits import SUGGEST_CONTINUE_AS_NEW_UPDATES
 from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.wakeups import queue_key, run_key
@@ -124,6 +125,8 @@ class Transition:
     more_ready: bool = False
     # Runs that must get a workflow task once this transition's events are written.
     decision_needed: set[str] = field(default_factory=set)
+    # Runs with updates to deliver: a speculative workflow task, unless another task comes.
+    speculative_needed: set[str] = field(default_factory=set)
     # Runs whose workflow task is being completed right now (new tasks wait until the end).
     completing: set[str] = field(default_factory=set)
     # Runs whose new workflow task is decided inside the server (stored definitions).
@@ -230,6 +233,8 @@ class Transition:
     def _add_event(self, run: Run, event_type: str, event_time: Any, text: str) -> int:
         """The run's next event, to be written at flush (and kept for a run this transition
         started, see `new_run_history`); returns its id."""
+        if run.data.get("wft_speculative"):
+            self._write_speculative_task(run)
         event_id: int = run.next_event_id
         event = {
             "run_id": run.id,
@@ -243,6 +248,41 @@ class Transition:
             new_run_events.append(event)
         run.set(next_event_id=event_id + 1, history_bytes=run.history_bytes + len(text))
         return event_id
+
+    def _write_speculative_task(self, run: Run) -> None:
+        """The run's speculative workflow task becomes a normal one: its scheduled (and, once
+        started, started) events are written before any other event of the run, with the ids
+        the task was given (no event was written since: every event comes through here).
+        Temporal converts a speculative task so when anything else must be written."""
+        run.set(wft_speculative=False)
+        assert run.next_event_id == run.wft_scheduled_event_id
+        started_at = run.data.get("wft_speculative_started_at")
+        # Its times are the ones its worker saw (workflow.now() replays the same).
+        when = started_at if run.wft_state == "started" and started_at else self.now
+        self._add_event(
+            run,
+            E.WORKFLOW_TASK_SCHEDULED.value,
+            when,
+            dump(
+                {
+                    "task_queue": run.task_queue,
+                    "start_to_close_timeout": run.task_timeout,
+                    "attempt": run.wft_attempt,
+                }
+            ),
+        )
+        if run.wft_state == "started":
+            # As the worker was shown it (app/engine/workflow_tasks.started_attributes).
+            started = {
+                "scheduled_event_id": run.wft_scheduled_event_id,
+                "identity": run.wft_identity,
+                "attempt": run.wft_attempt,
+            }
+            # Its count when it started: the updates admitted since are in updates_admitted.
+            total_at_start = run.data.get("updates_total", 0) - run.data.get("updates_admitted", 0)
+            if total_at_start >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
+                started["suggest_continue_as_new"] = True
+            self._add_event(run, E.WORKFLOW_TASK_STARTED.value, when, dump(started))
 
     async def record(self, run: Run, event_type: E, attributes: dict[str, Any]) -> int | None:
         """Append an event that arrived from outside the run's decider. While a workflow task

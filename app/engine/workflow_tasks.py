@@ -7,14 +7,19 @@ the completing task's events are all written, so the new WORKFLOW_TASK_SCHEDULED
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.db.tables import timers
-from app.engine import priority
+from app.engine import priority, updates
 from app.engine.events import E
-from app.engine.limits import WFT_RETRY_MAX_BACKOFF
+from app.engine.limits import (
+    MAX_COUNTER,
+    SUGGEST_CONTINUE_AS_NEW_UPDATES,
+    WFT_RETRY_MAX_BACKOFF,
+)
 from app.engine.transition import Run, Transition
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
@@ -30,11 +35,89 @@ def needs_decision(tx: Transition, run: Run) -> None:
 
 
 async def schedule_pending(tx: Transition) -> None:
-    """Schedule the workflow tasks that this transition made necessary (called before flush)."""
+    """Schedule the workflow tasks that this transition made necessary (called before flush):
+    normal ones for new events, then speculative ones for updates waiting for a task."""
     for run_id in sorted(tx.decision_needed):
         run = await tx.run(run_id)
         await schedule(tx, run)
     tx.decision_needed.clear()
+    for run_id in sorted(tx.speculative_needed):
+        run = await tx.run(run_id)
+        if run.data.get("updates_admitted"):
+            await schedule_speculative(tx, run)
+    tx.speculative_needed.clear()
+
+
+async def schedule_speculative(tx: Transition, run: Run) -> None:
+    """A workflow task to carry updates, whose events are written only if its completion
+    needs them (Temporal's speculative workflow task: a task that only rejects updates leaves
+    no trace in history). Its ids are the ones its events would get."""
+    if (
+        not run.is_open
+        or run.wft_state != "none"
+        or run.id in tx.completing
+        or in_first_task_backoff(run)
+        or run.decider != "queue"
+    ):
+        return  # a task is coming anyway (or the first task's back-off brings one)
+    run.set(
+        wft_state="scheduled",
+        wft_speculative=True,
+        wft_scheduled_event_id=run.next_event_id,
+        wft_started_event_id=None,
+    )
+    if tx.hold_workflow_tasks:
+        tx.held_workflow_tasks.add(run.id)
+    else:
+        await queue(tx, run)
+
+
+def started_attributes(run: Run, identity: str | None) -> dict[str, Any]:
+    """WORKFLOW_TASK_STARTED's attributes; `suggest_continue_as_new` once the run has taken 90 %
+    of the updates it may (Temporal's maxTotalUpdates.suggestContinueAsNewThreshold)."""
+    attributes: dict[str, Any] = {
+        "scheduled_event_id": run.wft_scheduled_event_id,
+        "identity": identity,
+        "attempt": run.wft_attempt,
+    }
+    if run.data.get("updates_total", 0) >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
+        attributes["suggest_continue_as_new"] = True
+    return attributes
+
+
+def speculative_events(run: Run, now: Any) -> list[dict[str, Any]]:
+    """The scheduled and started events a started speculative task shows its worker (they are
+    written only if its completion keeps it)."""
+    return [
+        {
+            "event_id": run.wft_scheduled_event_id,
+            "event_type": E.WORKFLOW_TASK_SCHEDULED.value,
+            "event_time": now,
+            "attributes": {
+                "task_queue": run.task_queue,
+                "start_to_close_timeout": run.task_timeout,
+                "attempt": run.wft_attempt,
+            },
+        },
+        {
+            "event_id": run.wft_started_event_id,
+            "event_type": E.WORKFLOW_TASK_STARTED.value,
+            "event_time": now,
+            "attributes": started_attributes(run, run.wft_identity),
+        },
+    ]
+
+
+async def drop_speculative(tx: Transition, run: Run) -> None:
+    """End a started speculative task without a trace (it only rejected updates)."""
+    await tx.cancel_timers(run, TIMER_WFT_TIMEOUT)
+    run.set(wft_state="none", wft_speculative=False, wft_identity=None)
+
+
+def forget_speculative(run: Run) -> None:
+    """The run closes from outside: its speculative task, never written, is simply gone."""
+    if run.data.get("wft_speculative"):
+        run.set(wft_speculative=False)
 
 
 def in_first_task_backoff(run: Run) -> bool:
@@ -117,16 +200,26 @@ async def queue(tx: Transition, run: Run) -> None:
 
 async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False) -> int:
     """Start the scheduled task. An `inline` task is decided inside this very transaction, so
-    it needs no time-out timer (and its close deletes none)."""
-    started_id = tx.append(
-        run,
-        E.WORKFLOW_TASK_STARTED,
-        {
-            "scheduled_event_id": run.wft_scheduled_event_id,
-            "identity": identity,
-            "attempt": run.wft_attempt,
-        },
-    )
+    it needs no time-out timer (and its close deletes none). A speculative task writes no
+    event: it takes the id its started event would get."""
+    if run.data.get("wft_speculative"):
+        started_id: int = run.wft_scheduled_event_id + 1
+        run.set(
+            wft_state="started",
+            wft_started_event_id=started_id,
+            wft_identity=identity,
+            wft_speculative_started_at=tx.now,
+            wft_speculative_nonce=secrets.randbelow(MAX_COUNTER) + 1,
+        )
+        await tx.add_timer_after(
+            run,
+            TIMER_WFT_TIMEOUT,
+            run.task_timeout,
+            ref=run.wft_scheduled_event_id,
+            attempt=run.wft_attempt,
+        )
+        return started_id
+    started_id = tx.append(run, E.WORKFLOW_TASK_STARTED, started_attributes(run, identity))
     run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
     if inline:
         tx.inline_started.add(run.id)
@@ -174,6 +267,7 @@ async def fail_and_retry(
         attempt=run.wft_attempt,
     )
     await close_started(tx, run, event_type, attributes)
+    await updates.return_sent(tx, run)
     await tx.flush_buffered(run)
     attempt = run.wft_attempt + 1
     run.set(wft_attempt=attempt)

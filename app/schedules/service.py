@@ -31,7 +31,6 @@ from app.schedules import firing, rows
 from app.schedules.buffer import OverlapPolicy, Start
 from app.schedules.rows import Schedule
 from app.schedules.spec import CompiledSpec, canonicalize, iso
-from app.tenancy.namespaces import delete_cleanups
 
 # A namespace holds at most this many schedules unless its settings say `max_schedules`.
 DEFAULT_MAX_SCHEDULES = 1000
@@ -338,9 +337,6 @@ async def _delete_rows(conn: Connection, keys: list[str] | sa.ScalarSelect) -> N
 async def delete_namespace_schedules(conn: Connection, namespace_id: str) -> None:
     keys = sa.select(schedules.c.id).where(schedules.c.namespace_id == namespace_id)
     await _delete_rows(conn, keys.scalar_subquery())
-
-
-delete_cleanups.append(delete_namespace_schedules)
 
 
 # -- reads ----------------------------------------------------------------------------------------

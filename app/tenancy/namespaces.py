@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +19,6 @@ DEFAULT_RETENTION_DAYS = 30
 
 # Features that own rows inside a namespace register a check here; deleting a namespace
 # asks each one (e.g. "are workflows still running?") before anything is removed.
-DeleteGuard = Callable[[Connection, str], Awaitable[None]]
-DeleteCleanup = Callable[[Connection, str], Awaitable[None]]
-delete_guards: list[DeleteGuard] = []
-delete_cleanups: list[DeleteCleanup] = []
 
 
 async def create_namespace(
@@ -104,12 +99,3 @@ async def update_namespace(
         values["settings"] = {**current.settings, **changes["settings"]}
     await conn.execute(sa.update(namespaces).where(namespaces.c.id == current.id).values(**values))
     return await get_namespace(conn, tenant_id, name)
-
-
-async def delete_namespace(conn: Connection, tenant_id: str, name: str) -> None:
-    current = await get_namespace(conn, tenant_id, name)
-    for guard in delete_guards:
-        await guard(conn, current.id)
-    for cleanup in delete_cleanups:
-        await cleanup(conn, current.id)
-    await conn.execute(sa.delete(namespaces).where(namespaces.c.id == current.id))

@@ -28,7 +28,6 @@ from app.engine.transition import Transition
 from app.errors import AlreadyExists, FailedPrecondition, NotFound, PerdureError, RateLimited
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_time
-from app.tenancy.namespaces import delete_cleanups
 from app.visibility.listing import Plan, count_runs, plan
 
 BATCH_KEY = "batch-operations"  # wake-up: a job was created or its lease freed
@@ -411,6 +410,3 @@ async def delete_namespace_jobs(conn: Connection, namespace_id: str) -> None:
     await conn.execute(
         sa.delete(batch_operations).where(batch_operations.c.namespace_id == namespace_id)
     )
-
-
-delete_cleanups.append(delete_namespace_jobs)

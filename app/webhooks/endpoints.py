@@ -15,7 +15,6 @@ from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_time
 from app.sealing import Sealer
 from app.tenancy.names import check_name
-from app.tenancy.namespaces import delete_cleanups
 from app.webhooks.outbound import check_url
 from app.webhooks.signing import is_valid_secret, new_secret
 
@@ -366,6 +365,3 @@ async def delete_namespace_webhooks(conn: Connection, namespace_id: str) -> None
     await conn.execute(
         sa.delete(webhook_endpoints).where(webhook_endpoints.c.namespace_id == namespace_id)
     )
-
-
-delete_cleanups.append(delete_namespace_webhooks)

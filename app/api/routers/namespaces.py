@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response, status
 
+from app import namespace_deletion
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
 from app.api.edge import EdgeRouter
 from app.api.limits.limiter import check_namespace_settings
@@ -100,6 +101,8 @@ async def update_namespace(
 )
 async def delete_namespace(ctx: Context, caller: NamespaceAdmin) -> Response:
     async with ctx.db.write() as conn:
-        await service.delete_namespace(conn, caller.principal.tenant_id, caller.namespace.name)
+        await namespace_deletion.delete_namespace(
+            conn, caller.principal.tenant_id, caller.namespace.name
+        )
     ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

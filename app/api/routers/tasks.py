@@ -103,6 +103,7 @@ async def complete_workflow_task(
         [c.model_dump() for c in body.commands],
         body.identity,
         return_new_task=body.return_new_workflow_task,
+        messages=body.messages,
     )
     claim = answer["workflow_task"]
     return FastJSON(

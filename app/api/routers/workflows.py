@@ -356,21 +356,24 @@ async def _history(
     position = decode_token(next_page_token, length=1)
     after = token_int(position[0]) if position else 0
 
+    open_before: list[bool] = [True]
+
     async def page(conn):
+        if wait_new_event:
+            # The status is read before the events: a run closed by then has its closing event
+            # in this page. Read after them, a close committed in between ended the wait with
+            # that event never sent.
+            open_before[0] = (await reads.run_row(conn, target))["status"] == RunStatus.RUNNING
         events = await reads.history_page(
             conn, target, after_event_id=after, up_to_event_id=None, page_size=page_size
         )
-        return events or None
+        return events or (None if open_before[0] else [])  # closed: nothing more to wait for
 
     events = await engine.watcher.wait(target, page, wait if wait_new_event else 0) or []
     last = events[-1]["event_id"] if events else after
     token = None
-    if len(events) == page_size:
+    if len(events) == page_size or (wait_new_event and open_before[0]):
         token = encode_token([last])
-    elif wait_new_event:
-        async with ctx.db.read() as conn:
-            still_open = (await reads.run_row(conn, target))["status"] == RunStatus.RUNNING
-        token = encode_token([last]) if still_open else None
     return FastJSON({"run_id": target, "events": events, "next_page_token": token})
 
 

@@ -141,6 +141,12 @@ class WorkflowTask(BaseModel):
         description="`events` (oldest first), `next_page_token` for the rest, and `after_event_id` "
         "(0, or `previous_started_event_id` when partial history was asked for)."
     )
+    messages: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Update requests for the workflow to accept or reject in this task: "
+        "`{id, protocol_instance_id, event_id, body}`, body `@type` ...update.v1.Request "
+        "(docs/messages.md).",
+    )
 
 
 class StartedWorkflow(BaseModel):
@@ -353,6 +359,14 @@ class Command(BaseModel):
 class CompleteWorkflowTask(Body):
     task_token: str = Field(max_length=4000)
     commands: list[Command] = Field(default_factory=list, max_length=10_000)
+    messages: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Protocol messages answering the task's update requests (`{id, "
+        "protocol_instance_id, body}`, body `@type` Acceptance, Rejection or Response); an "
+        "Acceptance or Response is placed among `commands` by a PROTOCOL_MESSAGE command "
+        "naming its `id` (docs/messages.md).",
+    )
     identity: Identity | None = Field(
         default=None, description="Who answers; defaults to the identity that polled the task."
     )

@@ -6,7 +6,16 @@ from perdure.worker import Worker
 """
 
 from perdure import activity, workflow
-from perdure.client import AsyncActivityHandle, Client, WorkflowHandle
+from perdure.client import (
+    AsyncActivityHandle,
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from perdure.common import (
     ActivityCancellationType,
     ChildWorkflowCancellationType,
@@ -70,6 +79,11 @@ __all__ = [
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
     "WorkflowQueryFailedError",
+    "WorkflowUpdateFailedError",
+    "WorkflowUpdateHandle",
+    "WorkflowUpdateRPCTimeoutOrCancelledError",
+    "WorkflowUpdateStage",
+    "WithStartWorkflowOperation",
     "activity",
     "is_cancelled_exception",
     "workflow",

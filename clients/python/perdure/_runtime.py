@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from perdure._updates import UpdateRuntime
 from perdure.common import (
     ARG_UNSET,
     ActivityCancellationType,
@@ -60,6 +61,9 @@ COMMAND_EVENTS = {
     "WORKFLOW_EXECUTION_FAILED": "FAIL_WORKFLOW_EXECUTION",
     "WORKFLOW_EXECUTION_CANCELED": "CANCEL_WORKFLOW_EXECUTION",
     "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION",
+    # An update's acceptance and response, placed by PROTOCOL_MESSAGE commands (_updates.py).
+    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED": "PROTOCOL_MESSAGE",
+    "WORKFLOW_EXECUTION_UPDATE_COMPLETED": "PROTOCOL_MESSAGE",
 }
 # Commands the server may drop without an event (the target finished first).
 MAY_LEAVE_NO_EVENT = {"REQUEST_CANCEL_ACTIVITY_TASK", "CANCEL_TIMER"}
@@ -326,6 +330,9 @@ class WorkflowInstance:
         # else fails this workflow task.
         self._handler_failure: BaseException | None = None
         self._task_failure: WorkflowTaskFailure | None = None
+        self.updates = UpdateRuntime(self)
+        self.continue_as_new_suggested = False
+        self.signal_handlers_running = 0
 
     # -- feeding history --------------------------------------------------------------------
 
@@ -351,6 +358,7 @@ class WorkflowInstance:
                     return produced
                 following = events[index + 1]["event_type"]
                 if following == "WORKFLOW_TASK_COMPLETED":
+                    self.updates.replay_accepted(events[index + 2 :], event["event_id"])
                     self._activate(event, replaying=True)
                     self.last_started_event_id = event["event_id"]
             elif kind in COMMAND_EVENTS:
@@ -417,6 +425,8 @@ class WorkflowInstance:
         self._check_all_matched(started)
         self.replaying = replaying
         self.now = _parse_time(started["event_time"])
+        attributes = started.get("attributes") or {}
+        self.continue_as_new_suggested = bool(attributes.get("suggest_continue_as_new"))
         inputs, self.inputs = self.inputs, []
         self.new_commands = []
         previous = asyncio._get_running_loop()
@@ -430,9 +440,11 @@ class WorkflowInstance:
                     start_main = True
                 else:
                     self._apply(event)
+            self.updates.deliver(replaying=replaying)
             if start_main:
                 self._start_main()
             self._run_until_blocked()
+            self.updates.reject_unhandled()
         finally:
             _current.reset(token)
             asyncio._set_running_loop(previous)
@@ -534,6 +546,7 @@ class WorkflowInstance:
             raise _task_failure(error)
 
     def _emit_close(self, command: Command) -> None:
+        self.updates.warn_unfinished(command.command_type)
         self._emit(command)
         self.closed = True
 
@@ -653,6 +666,7 @@ class WorkflowInstance:
             return
 
         async def run_handler() -> None:
+            self.signal_handlers_running += 1  # workflow.all_handlers_finished counts them
             try:
                 outcome = handler(self.obj, *args)
                 if asyncio.iscoroutine(outcome):
@@ -665,6 +679,8 @@ class WorkflowInstance:
                     self._handler_failure = err
                 else:
                     self._task_failure = _task_failure(err)
+            finally:
+                self.signal_handlers_running -= 1
 
         self.loop.create_task(run_handler(), name=f"signal-{name}")
 

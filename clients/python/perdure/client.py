@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 
+from perdure import _update_client
 from perdure._http import Http, rpc_error, segment
+from perdure._update_client import (
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from perdure.common import (
     ARG_UNSET,
     Priority,
@@ -40,7 +48,17 @@ from perdure.visibility import (
     WorkflowExecutionCountAggregationGroup,
 )
 
-__all__ = ["AsyncActivityHandle", "Client", "WorkflowExecutionDescription", "WorkflowHandle"]
+__all__ = [
+    "AsyncActivityHandle",
+    "Client",
+    "WithStartWorkflowOperation",
+    "WorkflowExecutionDescription",
+    "WorkflowHandle",
+    "WorkflowUpdateFailedError",
+    "WorkflowUpdateHandle",
+    "WorkflowUpdateRPCTimeoutOrCancelledError",
+    "WorkflowUpdateStage",
+]
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 
@@ -158,6 +176,12 @@ class WorkflowHandle:
             if status == "CONTINUED_AS_NEW":
                 raise WorkflowContinuedAsNewError(outcome.get("continued_to_run_id"))
             raise WorkflowFailureError(cause=from_failure(outcome.get("failure")), status=status)
+
+    # Workflow Update (perdure/_update_client.py).
+    start_update = _update_client.start_update
+    execute_update = _update_client.execute_update
+    get_update_handle = _update_client.get_update_handle
+    get_update_handle_for = _update_client.get_update_handle_for
 
     async def _outcome_of(self, run_id: str) -> dict[str, Any]:
         return (await self.client.http.call("GET", f"{self._path}/runs/{segment(run_id)}")).json()
@@ -658,6 +682,10 @@ class Client:
         return WorkflowHandle(
             self, id, run_id=r.json()["run_id"], result_type=result_type or _run_hint(workflow)
         )
+
+    # Update-with-start (perdure/_update_client.py).
+    start_update_with_start_workflow = _update_client.start_update_with_start_workflow
+    execute_update_with_start_workflow = _update_client.execute_update_with_start_workflow
 
     @staticmethod
     def _filters(

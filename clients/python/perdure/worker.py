@@ -247,7 +247,11 @@ class Worker:
                 params={"run_id": task["run_id"]},
             )
             page = first.json()
-            events, token = list(page["events"]), page.get("next_page_token")
+            read = list(page["events"])
+            if not page.get("next_page_token") and read:
+                # A speculative task's own events (it carries updates) are not stored yet.
+                read += [e for e in events if e["event_id"] > read[-1]["event_id"]]
+            events, token = read, page.get("next_page_token")
         limit = task.get("started_event_id")
         while token:
             r = await self.http.call(
@@ -305,6 +309,7 @@ class Worker:
         run_id = task["run_id"]
         try:
             instance = self._instance_for(task)
+            instance.updates.receive(task.get("messages") or [])
             events = await self._full_history(task, known_up_to=instance.last_event_id)
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
         except (NondeterminismError, WorkflowTaskFailure) as err:
@@ -346,6 +351,7 @@ class Worker:
             {
                 "task_token": task["task_token"],
                 "commands": [c.body() for c in commands],
+                "messages": instance.updates.take_messages(),
                 "identity": self.identity,
                 "return_new_workflow_task": not instance.closed,
                 "partial_history": True,

@@ -16,6 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from perdure import _updates
+from perdure._updates import (
+    HandlerUnfinishedPolicy,
+    UpdateInfo,
+    all_handlers_finished,
+    current_update_info,
+    set_dynamic_update_handler,
+    set_update_handler,
+    update,
+)
 from perdure.common import (
     ARG_UNSET,
     ActivityCancellationType,
@@ -33,7 +43,14 @@ from perdure.exceptions import ContinueAsNewError
 __all__ = [
     "ActivityCancellationType",
     "ChildWorkflowCancellationType",
+    "HandlerUnfinishedPolicy",
     "ParentClosePolicy",
+    "UpdateInfo",
+    "all_handlers_finished",
+    "current_update_info",
+    "set_dynamic_update_handler",
+    "set_update_handler",
+    "update",
 ]
 
 T = TypeVar("T")
@@ -50,6 +67,8 @@ class WorkflowDefinition:
     signals: dict[str, Callable[..., Any]] = field(default_factory=dict)
     queries: dict[str, Callable[..., Any]] = field(default_factory=dict)
     failure_exception_types: tuple[type[BaseException], ...] = ()
+    # Update handlers by name, None for the dynamic one (perdure/_updates.py).
+    updates: dict[str | None, Any] = field(default_factory=dict)
 
 
 def defn(
@@ -84,6 +103,7 @@ def defn(
         definition = WorkflowDefinition(
             name or c.__name__, c, run_fn, signals, queries, tuple(failure_exception_types)
         )
+        definition.updates = _updates.collect_handlers(c)
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
         c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]
         run_fn.__perdure_run_of__ = c
@@ -148,6 +168,11 @@ class Info:
     task_timeout: timedelta | None
     memo: Any
     search_attributes: dict[str, Any]
+
+    def is_continue_as_new_suggested(self) -> bool:
+        """True when the server suggests continuing as new (the run has taken 90 % of the
+        2,000 updates a run may; set on the current workflow task)."""
+        return bool(getattr(_instance(), "continue_as_new_suggested", False))
 
 
 def _instance() -> Any:
