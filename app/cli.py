@@ -15,7 +15,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from app import __version__, cli_flow
+from app import __version__
 from app.errors import PerdureError
 from app.settings import DATA_DIR, Environment, Settings
 
@@ -401,7 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", "-o", default="openapi.json")
     openapi.set_defaults(run=cmd_openapi)
-    cli_flow.add_commands(commands)
     return parser
 
 

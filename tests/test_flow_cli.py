@@ -1,42 +1,16 @@
 """`perdure task-queue config get|set` (Temporal CLI's flags) and `perdure concurrency-limit …`
-against a running server, as an operator types them."""
+against the suite's server, as an operator types them."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-from pathlib import Path
-from typing import Any
-
+from tests.cli_helpers import Cli
 from tests.engine_helpers import uid
 
-PERDURE = str(Path(sys.executable).with_name("perdure"))
 
-
-async def _perdure(server: Any, tenant: Any, *argv: str) -> tuple[int, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        PERDURE,
-        *argv,
-        "--address",
-        server.base_url,
-        "--api-key",
-        tenant.admin_key,
-        "--namespace",
-        tenant.namespace,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, json.loads(out) if out.strip() else err.decode()
-
-
-async def test_task_queue_config_set_and_get_with_temporals_flags(server, tenant):
+async def test_task_queue_config_set_and_get_with_temporals_flags(server, tenant, tmp_path):
+    perdure = Cli(server, tenant, tmp_path)
     queue = uid("q")
-    code, answer = await _perdure(
-        server,
-        tenant,
+    config = await perdure.json(
         "task-queue", "config", "set",
         "--task-queue", queue,
         "--task-queue-type", "activity",
@@ -45,34 +19,45 @@ async def test_task_queue_config_set_and_get_with_temporals_flags(server, tenant
         "--fairness-key-rps-limit-default", "2",
         "--fairness-weight-override", "gold=4",
     )  # fmt: skip
-    assert code == 0, answer
-    code, config = await _perdure(
-        server, tenant, "task-queue", "config", "get", "-t", queue, "--task-queue-type", "activity"
+    got = await perdure.json(
+        "task-queue", "config", "get", "-t", queue, "--task-queue-type", "activity"
     )
-    assert code == 0
-    assert config == answer["config"]
+
+    assert got == config
     assert config["queue_rate_limit"]["rate_limit"] == {"requests_per_second": 20.0}
     assert config["queue_rate_limit"]["metadata"]["reason"] == "ledger quota"
     assert config["fairness_weight_overrides"] == {"gold": 4.0}
-
-    code, answer = await _perdure(
-        server, tenant, "task-queue", "config", "set", "-t", queue,
+    removed = await perdure.json(
+        "task-queue", "config", "set", "-t", queue,
         "--task-queue-type", "activity", "--queue-rps-limit", "default",
     )  # fmt: skip
-    assert code == 0
-    assert answer["config"]["queue_rate_limit"] is None
+    assert removed["queue_rate_limit"] is None
 
 
-async def test_concurrency_limit_commands(server, tenant):
+async def test_a_bad_flag_value_is_a_usage_error(server, tenant, tmp_path):
+    perdure = Cli(server, tenant, tmp_path)
+    done = await perdure(
+        "task-queue", "config", "set", "-t", "q", "--task-queue-type", "workflow",
+        "--queue-rps-limit", "fast",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--queue-rps-limit" in done.error_line()
+
+
+async def test_concurrency_limit_commands(server, tenant, tmp_path):
+    perdure = Cli(server, tenant, tmp_path)
     name = uid("lim")
-    code, made = await _perdure(
-        server, tenant, "concurrency-limit", "set", name, "--applies-to", "activities",
+    made = await perdure.json(
+        "concurrency-limit", "set", name, "--applies-to", "activities",
         "--key", "concurrency_keys.customer", "--max-running", "3",
     )  # fmt: skip
-    assert code == 0 and made["max_running"] == 3
-    code, listed = await _perdure(server, tenant, "concurrency-limit", "list")
-    assert [limit["name"] for limit in listed["limits"]] == [name]
-    assert (await _perdure(server, tenant, "concurrency-limit", "delete", name))[0] == 0
+    assert made["max_running"] == 3
+    listed = await perdure.json("concurrency-limit", "list")
+    assert [limit["name"] for limit in listed] == [name]
+    table = await perdure("concurrency-limit", "list")
+    assert "MaxRunning" in table.stdout and name in table.stdout
+    assert (await perdure("concurrency-limit", "delete", name)).returncode == 0
 
-    code, problem = await _perdure(server, tenant, "concurrency-limit", "get", name)
-    assert code == 1 and problem["status"] == 404
+    missing = await perdure("concurrency-limit", "get", name)
+    assert missing.returncode == 1
+    assert "not found" in missing.error_line()

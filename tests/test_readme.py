@@ -41,12 +41,12 @@ DOC_PAGES = [
     "docs/webhooks.md",
     "docs/definitions.md",
     "docs/schedules.md",
-    "docs/flow-control.md",
     "docs/console.md",
     "docs/performance.md",
     "docs/operating.md",
     "docs/messages.md",
     "docs/cli.md",
+    "docs/flow-control.md",
 ]
 
 
