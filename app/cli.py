@@ -8,6 +8,7 @@ import asyncio
 import errno
 import socket
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +200,43 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         }
     )
     _check_database_url(settings.database_url)
+    _hold_dev_lock(settings)
     _check_port_free(settings.host, settings.port)
     _say(f"Migrating {_redacted(settings.database_url)} ...")
     upgrade_to_head(settings.database_url)
     return asyncio.run(_run_dev(settings))
+
+
+_dev_lock: Any = None  # the open lock file, held for the life of `perdure dev`
+
+
+def _hold_dev_lock(settings: Settings) -> None:
+    """One `perdure dev` per data folder: a second one would share its SQLite file and key
+    silently. An exclusive lock on `<folder>/dev.lock` (released by the system when the
+    process ends, even by SIGKILL) whose text names the holder for the refusal."""
+    import fcntl
+    import os
+
+    global _dev_lock
+    database = make_url(settings.database_url).database
+    folder = Path(database).expanduser().parent if database else DATA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = (folder / "dev.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise CommandError(
+            f"'perdure dev' is already running in {folder} ({holder}); stop it, or run this "
+            "one in another folder"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}, http://{settings.host}:{settings.port}")
+    lock.flush()
+    _dev_lock = lock
 
 
 async def _run_dev(settings: Settings) -> int:
@@ -327,34 +361,42 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-# The settings each command reads, listed in its --help.
-SERVE_SETTINGS = (
-    "database_url",
-    "database_password",
-    "host",
-    "port",
-    "workers",
-    "environment",
+# The settings each command reads, listed in its --help: `serve` reads every one.
+SERVE_SETTINGS = tuple(Settings.model_fields)
+MIGRATE_SETTINGS = ("database_url", "database_password")
+# Secrets have no default worth printing, and a value set in the environment is never shown.
+_SECRET = {
     "admin_token",
     "secret_key",
     "previous_secret_keys",
-    "log_level",
-    "run_background_loops",
-    "poll_fallback_seconds",
-    "auth_cache_seconds",
-)
-MIGRATE_SETTINGS = ("database_url", "database_password")
+    "database_password",
+    "metrics_token",
+    "oidc_client_secret",
+}
+
+
+def _default_text(name: str) -> str:
+    field = Settings.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    if name in _SECRET or default is None or default == []:
+        return "unset"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, StrEnum):
+        return default.value
+    return str(default)
 
 
 def _settings_help(names: tuple[str, ...]) -> str:
+    """Each setting as `PERDURE_NAME  default X. What it does.` (the real default: unset for
+    none, a computed one described in its text)."""
     lines = ["settings (environment variables):"]
     for name in names:
         field = Settings.model_fields.get(name)
         if field is None:
             continue
-        default = field.default if field.default is not None else "unset"
         about = f" {field.description}" if field.description else ""
-        lines.append(f"  PERDURE_{name.upper():<28} default {default}.{about}")
+        lines.append(f"  PERDURE_{name.upper():<36} default {_default_text(name)}.{about}")
     return "\n".join(lines)
 
 

@@ -53,7 +53,7 @@ def _not_ours() -> InvalidArgument:
 
 def token_int(value: object) -> int:
     """An event id or version carried in a page token."""
-    if type(value) is not int:
+    if type(value) is not int or not 0 <= value <= MAX_COUNTER:
         raise _not_ours()
     return value
 

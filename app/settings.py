@@ -28,9 +28,11 @@ class Settings(BaseSettings):
         default=None,
         description="Password for the database URL's user, kept out of the URL (e.g. from a Kubernetes Secret); replaces a password in the URL.",
     )
-    host: str = "127.0.0.1"
-    port: int = 8233
-    workers: int = 1
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8233, description="Port of the API (and the console).")
+    workers: int = Field(
+        default=1, description="Server processes (PostgreSQL only; SQLite is served by one)."
+    )
     admin_token: str | None = Field(
         default=None, description="Bearer token of the system administrator (creates tenants)."
     )
@@ -42,8 +44,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Earlier PERDURE_SECRET_KEYs (JSON list) that still open what they sealed.",
     )
-    log_level: str = "info"
-    environment: Environment = Environment.PRODUCTION
+    log_level: str = Field(
+        default="info", description="debug, info, warning or error (logs go to stderr)."
+    )
+    environment: Environment = Field(
+        default=Environment.PRODUCTION,
+        description="production (JSON logs, secrets required) or development.",
+    )
     time_skipping: bool = Field(
         default=False,
         description="Jump the clock to the next deadline when nothing else can happen (tests, dev).",
@@ -80,6 +87,22 @@ class Settings(BaseSettings):
     namespace_max_long_polls: int = Field(
         default=5000, gt=0, description="Long polls waiting at once in one namespace (429 beyond)."
     )
+    namespace_max_held_waits: int = Field(
+        default=500,
+        gt=0,
+        description="Event streams and result/history waits held open at once in one namespace "
+        "on one process (429 with Retry-After beyond).",
+    )
+    tenant_max_held_waits: int = Field(
+        default=1000,
+        gt=0,
+        description="The same for all namespaces of one tenant together.",
+    )
+    stream_stall_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="An event stream whose reader takes no data for this long is closed.",
+    )
     tenant_requests_at_work: int | None = Field(
         default=None,
         ge=1,
@@ -110,6 +133,18 @@ class Settings(BaseSettings):
         le=120,
         description="On SIGTERM, keep listening this long after draining began (readyz 503, long polls answered) so load balancers stop sending first.",
     )
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="In production /metrics is served on this port of PERDURE_HOST (0: not "
+        "at all) and not on the API port; in development it is on the API port.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="In production, /metrics on the API port too, for requests that send it "
+        "as 'Authorization: Bearer <token>'.",
+    )
     metrics_max_namespaces: int = Field(
         default=50,
         ge=0,
@@ -139,9 +174,10 @@ class Settings(BaseSettings):
         description="A list filter no index narrows is refused on namespaces with more runs.",
     )
     batch_lease_seconds: float = Field(
-        default=30.0,
+        default=6.0,
         gt=0,
-        description="How long a loop holds a batch operation it works; another takes it over after.",
+        description="A batch operation's lease: its holder renews it every third of this, and "
+        "another loop takes the job over this long after its holder died.",
     )
 
     # -- the web console (app/console) ------------------------------------------------------
@@ -155,8 +191,10 @@ class Settings(BaseSettings):
         default=None,
         description="OIDC issuer URL; when set the console offers single sign-on (Authlib).",
     )
-    oidc_client_id: str | None = None
-    oidc_client_secret: str | None = None
+    oidc_client_id: str | None = Field(default=None, description="The console's OIDC client id.")
+    oidc_client_secret: str | None = Field(
+        default=None, description="The console's OIDC client secret."
+    )
     oidc_scopes: str = "openid profile email offline_access"
     oidc_tenant_claim: str = Field(
         default="perdure_tenant", description="ID-token claim naming the user's tenant."

@@ -41,9 +41,9 @@ async def starts(session: aiohttp.ClientSession, url: str, seconds: float) -> li
     return latencies
 
 
-async def waiting_polls(session: aiohttp.ClientSession, url: str) -> float:
+async def waiting_polls(session: aiohttp.ClientSession, metrics_url: str) -> float:
     """Long polls waiting in the server now (its perdure_pollers gauge)."""
-    async with session.get(f"{url}/metrics") as r:
+    async with session.get(metrics_url) as r:
         text = await r.text()
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -53,7 +53,14 @@ async def waiting_polls(session: aiohttp.ClientSession, url: str) -> float:
 
 
 async def phase(
-    url: str, key: str, polls: int, queues: int, wait: float, seconds: float, pid: int
+    url: str,
+    key: str,
+    polls: int,
+    queues: int,
+    wait: float,
+    seconds: float,
+    pid: int,
+    metrics_url: str,
 ) -> tuple[float, float, float, float, float]:
     """(seconds until every poll waited, server CPU share while they wait, server memory
     (MiB) while they wait, start p50 ms, start p99 ms)."""
@@ -75,7 +82,7 @@ async def phase(
 
         arriving = time.monotonic()
         flock = [asyncio.create_task(idle(i)) for i in range(polls)]
-        while await waiting_polls(session, url) < polls:  # every poll arrived and waits
+        while await waiting_polls(session, metrics_url) < polls:  # every poll arrived and waits
             assert time.monotonic() - arriving < wait, "the polls never all waited together"
             await asyncio.sleep(0.05)
         settle = time.monotonic() - arriving
@@ -116,7 +123,14 @@ def main() -> None:
         for polls in args.polls:
             settle, share, memory, p50, p99 = asyncio.run(
                 phase(
-                    server.url, server.key, polls, args.queues, args.wait, args.seconds, server.pid
+                    server.url,
+                    server.key,
+                    polls,
+                    args.queues,
+                    args.wait,
+                    args.seconds,
+                    server.pid,
+                    server.metrics_url,
                 )
             )
             print(

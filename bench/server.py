@@ -29,6 +29,7 @@ class BenchServer:
     namespace: str
     pid: int = 0
     database_url: str = ""
+    metrics_url: str = ""  # its /metrics (PERDURE_METRICS_PORT: not on the API port)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -154,10 +155,12 @@ def spawn(
 ) -> Iterator[BenchServer]:
     with _database(kind, postgres_url) as db_url:
         port = port or _free_port()
+        metrics_port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PERDURE_")}
         env.update(
             PERDURE_DATABASE_URL=db_url,
             PERDURE_PORT=str(port),
+            PERDURE_METRICS_PORT=str(metrics_port),
             PERDURE_ADMIN_TOKEN=ADMIN_TOKEN,
             PERDURE_LOG_LEVEL="warning",
             PERDURE_WORKERS=str(workers),
@@ -197,7 +200,12 @@ def spawn(
                 headers={"Authorization": f"Bearer {key}"},
             )
             yield BenchServer(
-                url=url, key=key, namespace="bench", pid=proc.pid, database_url=db_url
+                url=url,
+                key=key,
+                namespace="bench",
+                pid=proc.pid,
+                database_url=db_url,
+                metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
             )
         finally:
             proc.terminate()

@@ -144,10 +144,11 @@ ON_POSTGRES = os.environ.get("PERDURE_TEST_DATABASE_URL", "").startswith("postgr
 @pytest.mark.skipif(not ON_POSTGRES, reason="several worker processes need PostgreSQL")
 def test_several_worker_processes_report_the_sum_of_their_metrics(database_url, tmp_path):
     with fresh_database(database_url) as url:
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         env = clean_environment(
             PERDURE_DATABASE_URL=url,
             PERDURE_PORT=str(port),
+            PERDURE_METRICS_PORT=str(metrics_port),
             PERDURE_WORKERS="2",
             PERDURE_ADMIN_TOKEN="admin-token-for-metrics",
             PERDURE_SECRET_KEY="a-secret-key-for-the-metrics-test-0123456789",
@@ -175,7 +176,7 @@ def test_several_worker_processes_report_the_sum_of_their_metrics(database_url, 
                 assert started.status_code == 201, started.text
             totals = {
                 value(
-                    samples(httpx.get(f"{base}/metrics").text),
+                    samples(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text),
                     "perdure_workflow_started_total",
                     namespace="metrics/default",
                 )

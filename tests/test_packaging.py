@@ -156,3 +156,29 @@ def test_database_password_setting_goes_into_the_url_and_not_the_url_text_of_the
     url = make_url(settings.database_url)
     assert url.password == "p@ss:w/rd" and url.username == "perdure" and url.host == "db"
     assert url.query == {"sslmode": "require"}
+
+
+@needs_helm
+def test_the_service_monitor_scrapes_the_metrics_port_which_every_pod_and_service_expose():
+    docs = render("production-values.yaml")
+
+    endpoint = by_kind(docs, "ServiceMonitor")["perdure"]["spec"]["endpoints"][0]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    for name in ("perdure-api", "perdure-loops"):
+        container = by_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == 9464 and ports["http"] != ports["metrics"]
+        assert env_of(container)["PERDURE_METRICS_PORT"] == "9464"
+    for service in by_kind(docs, "Service").values():
+        assert {p["name"]: p["targetPort"] for p in service["spec"]["ports"]}[
+            "metrics"
+        ] == "metrics"
+    # The ingress routes to the API port only: metrics never leave the cluster through it.
+    backends = [
+        path["backend"]["service"]["port"]
+        for rule in by_kind(docs, "Ingress")["perdure"]["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert all(
+        port.get("name", "http") == "http" and port.get("number") != 9464 for port in backends
+    )

@@ -46,6 +46,7 @@ DOC_PAGES = [
     "docs/operating.md",
     "docs/messages.md",
     "docs/cli.md",
+    "docs/bounded-connections.md",
     "docs/flow-control.md",
 ]
 

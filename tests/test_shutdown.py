@@ -18,11 +18,12 @@ POLLS = 50
 EXIT_WITHIN = 5.0
 
 
-async def until_waiting(http: httpx.AsyncClient, polls: int) -> None:
-    """Until the server reports that many activity long polls waiting (its pollers gauge)."""
+async def until_waiting(http: httpx.AsyncClient, polls: int, metrics_url: str) -> None:
+    """Until the server reports that many activity long polls waiting (its pollers gauge, read
+    on PERDURE_METRICS_PORT: in production the API port does not serve /metrics)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get(metrics_url)).text
         if f'perdure_pollers{{kind="activity"}} {float(polls)}' in metrics:
             return
         await asyncio.sleep(0.05)
@@ -38,10 +39,11 @@ def spawn_serve(tmp_path, env: dict[str, str]) -> subprocess.Popen[bytes]:  # ty
 
 
 async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_path):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = clean_environment(
         PERDURE_DATABASE_URL=migrated_sqlite_file(tmp_path / "p.db"),  # as `perdure migrate` does
         PERDURE_PORT=str(port),
+        PERDURE_METRICS_PORT=str(metrics_port),
         PERDURE_ADMIN_TOKEN="admin-token-for-shutdown",
         PERDURE_SECRET_KEY="a-secret-key-for-the-shutdown-test-0123456789",
     )
@@ -73,7 +75,7 @@ async def test_sigterm_answers_fifty_long_polls_and_exits_within_seconds(tmp_pat
                 )
                 for i in range(POLLS)
             ]
-            await until_waiting(http, POLLS)
+            await until_waiting(http, POLLS, f"http://127.0.0.1:{metrics_port}/metrics")
             assert not any(p.done() for p in polls)
 
             signalled = time.monotonic()

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
+from app.api.deps import ClientLeft
 from app.api.limits.admission import AdmissionMiddleware, TenantGate
 from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
+from app.api.metrics_port import MetricsListener
 from app.api.problems import (
     Problem,
     document_rate_limits,
@@ -38,6 +41,7 @@ from app.api.routers import (
     webhooks,
     workflows,
 )
+from app.api.routers.health import render_metrics
 from app.api.shutdown import install_drain_handlers
 from app.background import BackgroundLoops
 from app.console.app import create_console
@@ -45,7 +49,9 @@ from app.context import ServerContext
 from app.db.database import Database
 from app.engine.service import Engine
 from app.engine.wakeups import Wakeups
-from app.settings import Settings, get_settings
+from app.observability.logs import quiet_hang_ups
+from app.observability.open_files import OpenFileLimitLog
+from app.settings import Environment, Settings, get_settings
 from app.webhooks.endpoints import reseal_secrets
 
 
@@ -80,13 +86,25 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         restore_signals = install_drain_handlers(
             engine.begin_drain, ctx.settings.shutdown_grace_seconds
         )
+        open_files = OpenFileLimitLog()
+        open_files.install(asyncio.get_running_loop())
+        metrics_listener = None
+        if settings.environment == Environment.PRODUCTION and settings.metrics_port:
+            metrics_listener = MetricsListener(
+                lambda: render_metrics(app), settings.host, settings.metrics_port
+            )
+            await metrics_listener.start()
         try:
             yield
         finally:
+            open_files.uninstall()
+            if metrics_listener is not None:
+                await metrics_listener.stop()
             restore_signals()
             engine.begin_drain()  # also when stopped without a signal (tests, embedding)
             await background.stop()
             await engine.pollers.close()
+            await engine.waits.close()
             await ctx.db.dispose()
 
     # Swagger UI and ReDoc from files in a package, not a CDN: /docs works on a closed network.
@@ -105,6 +123,8 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
     app.state.limiter = Limiter(settings)
     app.state.admission = tenant_gate(settings, ctx.db)
     install_problem_handlers(app)
+    quiet_hang_ups()
+    app.add_exception_handler(ClientLeft, _client_left)
     # Routes are matched one pattern after another in the order they are included: the
     # workers' and the workflows' routes, which carry nearly every request, are tried first.
     for module in (
@@ -124,7 +144,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         flow_control,
     ):
         app.include_router(module.router)
-    app.mount("/console", create_console(ctx, engine))
+    app.mount("/console", create_console(ctx, engine, app.state.limiter))
     # FastAPI puts its own routes (the OpenAPI document, /docs, /redoc) first, so every API
     # request was tried against them before its own; their paths share nothing with the API's
     # or the console's, so behind them they answer the same requests.
@@ -140,6 +160,12 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    """A waiting caller hung up: 499 (nginx's "client closed request"), which nobody reads
+    but the request log shows."""
+    return Response(status_code=499)
 
 
 def without_native_telemetry() -> dict[str, Any]:

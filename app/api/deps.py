@@ -6,11 +6,13 @@ security scope of its dependency, so every operation's role requirement shows in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
@@ -30,6 +32,8 @@ from app.context import ServerContext
 from app.db.fairness import work_share
 from app.engine.service import Engine
 from app.errors import Unauthenticated
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(
     auto_error=False, description="An API key (`pdk_…`) or, for tenant creation, the admin token."
@@ -137,18 +141,65 @@ async def namespace_caller(
 
 
 @asynccontextmanager
-async def long_poll(request: Request, caller: NamespaceCaller) -> AsyncIterator[None]:
-    """`async with long_poll(request, caller):` around a wait (poll, result or history wait,
-    event stream) counts it against the namespace's cap of long polls (429 beyond), and gives
-    the request's turn to the tenant's next request while it waits."""
+async def long_poll(
+    request: Request, caller: NamespaceCaller, *, held_wait: bool = False
+) -> AsyncIterator[None]:
+    """`async with long_poll(request, caller):` around a wait (poll, result or history wait)
+    counts it against the namespace's cap of long polls (429 beyond), and gives the request's
+    turn to the tenant's next request while it waits. `held_wait`: a result or history wait,
+    counted against the held-waits caps too (app/api/limits/limiter.py)."""
     limiter: Limiter = request.app.state.limiter
     async with (
         limiter.long_poll(
-            caller.principal.tenant_id, caller.namespace.id, caller.namespace.settings
+            caller.principal.tenant_id,
+            caller.namespace.id,
+            caller.namespace.settings,
+            held_wait=held_wait,
         ),
         standing_aside(request),
     ):
         yield
+
+
+class ClientLeft(Exception):
+    """The caller hung up while its request waited: nothing is left to answer."""
+
+
+async def while_connected(request: Request, wait: Awaitable[T]) -> T:
+    """Await `wait` (a result or history wait) unless the caller hangs up first: then the
+    wait is cancelled at once, giving back its slot, and ClientLeft is raised (answered 499,
+    which nobody reads). Without this a wait outlived its client by up to 30 s."""
+    waiting = asyncio.ensure_future(wait)
+    gone = asyncio.ensure_future(_hung_up(request))
+    try:
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+    if waiting.cancelled():
+        raise ClientLeft
+    return waiting.result()
+
+
+async def _hung_up(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def hold_stream(request: Request, caller: NamespaceCaller) -> Callable[[], None]:
+    """An event stream's slot: counted as a long poll and a held wait (429 now, before anything
+    is streamed, when none is free) until the answered function is called. The request gives
+    up its tenant's turn for good: a stream waits far more than it works."""
+    limiter: Limiter = request.app.state.limiter
+    release = limiter.hold(
+        caller.principal.tenant_id, caller.namespace.id, caller.namespace.settings, held_wait=True
+    )
+    gate: TenantGate = request.app.state.admission
+    gate.step_out()
+    return release
 
 
 def standing_aside(request: Request) -> AbstractAsyncContextManager[None]:

@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.observability.logs import log_request
 from app.observability.metrics import scrape_registry
 
+MAX_LOGGED_PATH = 512  # characters of an unmatched request's path in its log line
+
 
 class RequestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -102,4 +104,7 @@ class MetricsMiddleware:
             elapsed = time.perf_counter() - started
             self.metrics.observe(method, template, status, elapsed)
             namespace = scope.get("path_params", {}).get("namespace")
-            log_request(method, template, status, elapsed, namespace)
+            # An unmatched request is logged with its path (cut short): the metric label stays
+            # "unmatched", but an operator reading the log needs to know what was asked.
+            path = None if route is not None else scope.get("path", "")[:MAX_LOGGED_PATH]
+            log_request(method, template, status, elapsed, namespace, path=path)

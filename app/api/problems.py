@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db.outage import RETRY_AFTER_SECONDS, describe, is_unavailable, outages, report_failure
 from app.errors import (
     Conflict,
+    DeadlineExceeded,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
@@ -26,6 +27,7 @@ from app.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from app.observability.logs import is_hang_up
 
 log = logging.getLogger("perdure.api")
 
@@ -133,6 +135,10 @@ async def _on_perdure_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PerdureError)
     if isinstance(exc, Unavailable):
         outages.report(f"{request.method} {request.url.path}: {exc.detail}")
+    elif isinstance(exc, DeadlineExceeded):
+        # A query or read that ran out of time: worth a look, not an error of the server's
+        # (issue 28: a WARNING, whether or not its client is still there).
+        log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
     elif exc.status >= 500:
         log.error("server error: %s", exc.detail)
     return problem_response(exc, request)
@@ -236,6 +242,11 @@ class ProblemMiddleware:
         try:
             await self.app(scope, receive, send_tracked)
         except Exception as exc:
+            if is_hang_up(exc):  # the client left: nobody to answer, nothing went wrong
+                log.debug("%s %s: client went away", scope["method"], scope["path"])
+                if started:
+                    raise  # the server must cut the connection (logged at DEBUG, logs.py)
+                return
             if started:
                 raise
             request = Request(scope)

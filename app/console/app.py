@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.limits.limiter import Limiter
 from app.console.views import (
     batches,
     resources,
@@ -57,11 +58,14 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
-def create_console(ctx: ServerContext, engine: Engine) -> FastAPI:
+def create_console(ctx: ServerContext, engine: Engine, limiter: Limiter) -> FastAPI:
+    """The console app; `limiter` is the API's, so that a page's event stream counts against
+    the same held-wait caps as one opened with a key."""
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.add_middleware(ServerTiming)
     console.state.ctx = ctx
     console.state.engine = engine
+    console.state.limiter = limiter
     console.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (sign_in, tenancy, workflows, updates, schedules, batches, resources):
         console.include_router(module.router)

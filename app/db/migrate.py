@@ -8,13 +8,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import migrations
 from app.db.connection import Connection
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
+VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
 
 
 def alembic_config(database_url: str) -> Config:
@@ -38,10 +38,14 @@ def head_revision() -> str:
 
 
 async def current_revision(conn: Connection) -> str | None:
-    """The database's revision(s) in the same form, or None when it was never migrated."""
+    """The database's revision(s) in the same form, or None when it was never migrated.
+    Read from Alembic's version table directly: a MigrationContext logs two INFO lines each
+    time it is made, and /readyz asks at every probe (issue 28)."""
 
     def _read(sync_conn: sa.Connection) -> str | None:
-        heads = MigrationContext.configure(sync_conn).get_current_heads()
-        return "+".join(sorted(heads)) if heads else None
+        if not sa.inspect(sync_conn).has_table(VERSION_TABLE):
+            return None
+        heads = sync_conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()
+        return "+".join(sorted(heads)) or None
 
     return await conn.run_sync(_read)

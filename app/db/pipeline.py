@@ -25,6 +25,8 @@ statement that is not hot.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -37,6 +39,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from app.db import hot
+
+log = logging.getLogger("perdure.db")
+# Connections being given back by callers that were cancelled meanwhile (kept referenced).
+_GIVING_BACK: set[asyncio.Future[None]] = set()
+# A statement still in flight (the task was cancelled while it ran) or a broken connection.
+_NOT_REUSABLE = frozenset(
+    {psycopg.pq.TransactionStatus.ACTIVE, psycopg.pq.TransactionStatus.UNKNOWN}
+)
 
 T = TypeVar("T")
 _compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
@@ -287,8 +297,31 @@ class PostgresConnection:
         self._queue = []
 
     async def release(self) -> None:
-        """Give the connection back to the pool. A transaction left open (an exception before
-        commit) is rolled back by the pool's reset (`Database`)."""
+        """Give the connection back to the pool, even when the caller is being cancelled (its
+        client hung up): the hand-back runs in a task of its own that a cancellation does not
+        interrupt, so a connection is never left checked out or half rolled back."""
+        giving_back = asyncio.ensure_future(self._give_back())
+        _GIVING_BACK.add(giving_back)
+        giving_back.add_done_callback(_GIVING_BACK.discard)
+        await asyncio.shield(giving_back)
+
+    async def _give_back(self) -> None:
+        """A transaction left open (an exception before commit) is rolled back here; a
+        connection with a statement still running (cancelled mid-way) or in an unknown state
+        is closed instead, quietly: a hang-up is not an error (issue 28: the pool's reset
+        logged "Exception during reset" tracebacks for each)."""
+        if not self.fairy.is_valid:  # invalidated already (a statement lost the connection)
+            await greenlet_spawn(self.fairy.close)
+            return
+        status = self.raw.info.transaction_status
+        try:
+            if status in _NOT_REUSABLE:
+                await greenlet_spawn(self.fairy.invalidate)
+            elif status != psycopg.pq.TransactionStatus.IDLE:
+                await greenlet_spawn(self.fairy.rollback)
+        except Exception as exc:
+            log.debug("connection closed instead of rolled back: %s", exc)
+            await greenlet_spawn(self.fairy.invalidate)
         await greenlet_spawn(self.fairy.close)
 
     async def _alone(self, compiled: _Compiled, sql: str, arguments: dict[str, Any]) -> Any:

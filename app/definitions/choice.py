@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from app.definitions import paths
+from app.engine.bounds import in_utc
 
 _KINDS = {
     "String": lambda v: isinstance(v, str),
@@ -36,9 +37,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str) or not _RFC3339.match(value):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return in_utc(moment)  # None past 9999-12-31 or before 0001-01-01 once in UTC
 
 
 def rule_operator(rule: dict[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.definitions import choice, intrinsics, paths, processing, resources, templates
 from app.definitions.errors import StatesError, runtime
+from app.engine.limits import MAX_DURATION
 from app.engine.tokens import TaskToken
 
 ENTERED = "asl.state_entered"
@@ -725,6 +726,8 @@ def _replace_text(value: Any, old: str, new: str) -> Any:
 def _positive(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise runtime(f"{what} must select a positive number")
+    if value > MAX_DURATION:
+        raise runtime(f"{what} must select at most {MAX_DURATION} seconds (ten years)")
     return float(value)
 
 
@@ -762,6 +765,8 @@ def wait_seconds(state: dict[str, Any], effective: Any, entered: datetime, now: 
         value = paths.read(state["SecondsPath"], effective)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise runtime("SecondsPath must select a non-negative number")
+        if value > MAX_DURATION:
+            raise runtime(f"SecondsPath must select at most {MAX_DURATION} seconds (ten years)")
         return float(value)
     text = (
         state["Timestamp"]
@@ -770,5 +775,8 @@ def wait_seconds(state: dict[str, Any], effective: Any, entered: datetime, now: 
     )
     when = choice.parse_timestamp(text)
     if when is None:
-        raise runtime(f"'{text}' is not an RFC 3339 timestamp")
-    return (when - now).total_seconds()
+        raise runtime(f"'{text}' is not an RFC 3339 timestamp (0001-9999, in UTC)")
+    seconds = (when - now).total_seconds()
+    if seconds > MAX_DURATION:
+        raise runtime(f"'{text}' lies more than ten years ahead (the longest wait)")
+    return seconds

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.definitions import choice, intrinsics, paths, resources
+from app.engine.limits import MAX_COUNTER, MAX_DURATION
 
 STATE_TYPES = {"Task", "Choice", "Wait", "Parallel", "Map", "Pass", "Succeed", "Fail"}
 # States that move on by Next or End.
@@ -209,8 +210,12 @@ class Checker:
             isinstance(state["Seconds"], bool)
             or not isinstance(state["Seconds"], int)
             or state["Seconds"] < 0
+            or state["Seconds"] > MAX_DURATION
         ):
-            self.add((*where, "Seconds"), "Seconds must be a non-negative integer")
+            self.add(
+                (*where, "Seconds"),
+                f"Seconds must be a non-negative integer of at most {MAX_DURATION} (ten years)",
+            )
         if "Timestamp" in state and choice.parse_timestamp(state["Timestamp"]) is None:
             self.add(
                 (*where, "Timestamp"),
@@ -354,9 +359,12 @@ class Checker:
             if "MaxAttempts" in r and (
                 isinstance(r["MaxAttempts"], bool)
                 or not isinstance(r["MaxAttempts"], int)
-                or r["MaxAttempts"] < 0
+                or not 0 <= r["MaxAttempts"] <= MAX_COUNTER
             ):
-                self.add((*at, "MaxAttempts"), "MaxAttempts must be a non-negative integer")
+                self.add(
+                    (*at, "MaxAttempts"),
+                    f"MaxAttempts must be a non-negative integer of at most {MAX_COUNTER}",
+                )
             if "BackoffRate" in r and (
                 isinstance(r["BackoffRate"], bool)
                 or not isinstance(r["BackoffRate"], int | float)
@@ -386,8 +394,11 @@ class Checker:
     # -- values -----------------------------------------------------------------------------
 
     def positive_int(self, value: Any, where: tuple) -> None:
+        """A number of seconds: a positive integer of at most MAX_DURATION (ten years)."""
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             self.add(where, "must be a positive integer")
+        elif value > MAX_DURATION:
+            self.add(where, f"must be at most {MAX_DURATION} seconds (ten years)")
 
     def path(self, value: Any, where: tuple, *, nullable: bool = False) -> None:
         if value is None and nullable:

@@ -3,7 +3,6 @@ only; long polls wait on run wake-ups, never hold a connection while waiting."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -26,11 +25,10 @@ from app.db.tables import (
 from app.engine import queue_backlog
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
-from app.engine.limits import HISTORY_PAGE_SIZE
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
 from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
-from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
+from app.engine.waits import RunWaits
 from app.errors import InvalidArgument, NotFound
 
 LATEST_RUN_ROW = hot(
@@ -407,62 +405,101 @@ async def close_event(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     return [event_json(row)] if row else []
 
 
-class RunWatcher:
-    """Long polls on one run: wait until it has events past a point, or until it closes."""
+# An event stream reads at most this many events at a time, and fewer when they are big: those
+# that begin within STREAM_SLICE_BYTES of attributes (one at least, however big). A stream
+# whose reader stalls holds one slice and what the socket buffers, never a history page.
+STREAM_SLICE_EVENTS = 64
+STREAM_SLICE_BYTES = 64 * 1024
 
-    def __init__(self, db: Database, wakeups: Wakeups, fallback_seconds: float) -> None:
+
+def _stream_slice() -> sa.Select[Any]:
+    """The next slice of a run's events after :after_event_id, bounded in count and bytes: a
+    running sum of the attributes' length over the next STREAM_SLICE_EVENTS picks them in the
+    database, so the big ones are never read into the process beyond the first. Served by the
+    (run_id, event_id) key."""
+    following = (
+        sa.select(*EVENT_COLUMNS)
+        .where(
+            history_events.c.run_id == sa.bindparam("run_id"),
+            history_events.c.event_id > sa.bindparam("after_event_id"),
+        )
+        .order_by(history_events.c.event_id)
+        .limit(STREAM_SLICE_EVENTS)
+        .subquery()
+    )
+    size = sa.func.length(following.c.attributes)
+    sized = sa.select(
+        *following.c,
+        (sa.func.sum(size).over(order_by=following.c.event_id) - size).label("before"),
+    ).subquery()
+    return (
+        sa.select(sized.c.event_id, sized.c.event_type, sized.c.event_time, sized.c.attributes)
+        .where(sized.c.before < STREAM_SLICE_BYTES)
+        .order_by(sized.c.event_id)
+    )
+
+
+STREAM_SLICE = _stream_slice()
+
+
+class RunWatcher:
+    """Long polls on one run: wait until it has events past a point, or until it closes.
+    Waits share the process's `RunWaits` (app/engine/waits.py): woken by the run's change,
+    they never look at the database on a timer of their own."""
+
+    def __init__(self, db: Database, waits: RunWaits) -> None:
         self.db = db
-        self.wakeups = wakeups
-        self.fallback = fallback_seconds
+        self.waits = waits
 
     async def wait(
         self, run_id: str, ready: Any, seconds: float, *, until_closed: bool = False
     ) -> Any:
-        """Call `ready(conn)` until it returns something other than None, or `seconds` pass.
+        """Call `ready(conn)` until it returns something other than None, or `seconds` pass
+        (then None). It is called once at first, then once per change of the run.
         With `until_closed`, only the run's closing wakes the waiter (not every new event)."""
         deadline = time.monotonic() + seconds
-        key = run_closed_key(run_id) if until_closed else run_key(run_id)
-        while True:
-            async with self.wakeups.waiting(key, DRAIN_KEY) as woken:
+        async with self.waits.watching(run_id, closed_only=until_closed) as change:
+            while True:
+                change.clear()
                 async with self.db.read() as conn:
                     found = await ready(conn)
                 remaining = deadline - time.monotonic()
                 # Shutting down: answer with what there is now, as a timeout would.
-                if found is not None or remaining <= 0 or self.wakeups.draining:
+                if found is not None or remaining <= 0 or self.waits.draining:
                     return found
-                try:
-                    await asyncio.wait_for(woken.wait(), min(remaining, self.fallback))
-                except TimeoutError:
-                    pass
+                if not await change.wait(remaining):
+                    return None
 
     async def follow(
         self, run_id: str, after_event_id: int, keepalive_seconds: float
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The run's events after `after_event_id`, a page at a time as they are recorded;
-        an empty list when `keepalive_seconds` pass without any. Ends once the run is closed
-        and its last event was given, or when the server starts shutting down. No connection is
-        held while waiting."""
-
-        async def more(conn: Connection) -> Any:
-            events = await history_page(
-                conn,
-                run_id,
-                after_event_id=after_event_id,
-                up_to_event_id=None,
-                page_size=HISTORY_PAGE_SIZE,
-            )
-            if events:
-                return events
-            closed = (await run_row(conn, run_id))["status"] != RunStatus.RUNNING
-            return [] if closed else None
-
-        while True:
-            events = await self.wait(run_id, more, keepalive_seconds)
-            if events == [] or (events is None and self.wakeups.draining):
-                return  # closed, or this server is shutting down (the client resumes elsewhere)
-            yield events or []
-            if events:
-                after_event_id = events[-1]["event_id"]
+    ) -> AsyncIterator[list[Row]]:
+        """The run's events after `after_event_id` (rows of EVENT_COLUMNS, attributes as the
+        stored JSON text, never parsed) in small slices as they are recorded (at
+        most STREAM_SLICE_BYTES of them, one at least, read at a time: a stream whose reader is
+        slow holds one slice, never a page of 1,000); an empty list when `keepalive_seconds`
+        pass without any (no database look for it). Ends once the run is closed and its last
+        event was given, or when the server starts shutting down. No connection is held while
+        waiting or while the caller sends a slice."""
+        async with self.waits.watching(run_id) as change:
+            while True:
+                change.clear()
+                async with self.db.read() as conn:
+                    params = {"run_id": run_id, "after_event_id": after_event_id}
+                    events = list(await conn.execute(STREAM_SLICE, params))
+                    closed = (
+                        not events and (await run_row(conn, run_id))["status"] != RunStatus.RUNNING
+                    )
+                if events:
+                    after_event_id = events[-1].event_id
+                    yield events
+                    del events
+                    continue  # read on until caught up, then wait
+                if closed or self.waits.draining:
+                    return  # closed, or shutting down (the client resumes elsewhere)
+                while not await change.wait(keepalive_seconds):
+                    yield []
+                if self.waits.draining:
+                    return
 
     async def outcome(
         self,

@@ -109,8 +109,14 @@ def parse_datetime(text: str) -> datetime | None:
     except ValueError:
         return None
     if offset not in ("Z", "z"):
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 23 or minutes > 59:  # RFC 3339's time-numoffset: 00-23 and 00-59
+            return None
         sign = 1 if offset[0] == "+" else -1
-        moment -= sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+        try:
+            moment -= sign * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:  # past 9999-12-31 or before 0001-01-01 in UTC
+            return None
     return moment
 
 

@@ -45,6 +45,7 @@ from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
+from app.engine.waits import RunWaits
 from app.engine.wakeups import (
     CHANNEL,
     DRAIN_KEY,
@@ -93,7 +94,8 @@ class Engine:
         self.is_postgres = not ctx.db.is_sqlite
         # Waiters look at the database again this often even without a wake-up.
         self.fallback = ctx.settings.poll_fallback_seconds
-        self.watcher = RunWatcher(ctx.db, wakeups, self.fallback)
+        self.waits = RunWaits(ctx.db, wakeups, self.fallback)
+        self.watcher = RunWatcher(ctx.db, self.waits)
         # When the deadline loop plans to look next; a new timer before that wakes it.
         self.deadline_loop_wakes_at: datetime | None = None
         self._next_purge = 0.0

@@ -17,14 +17,16 @@ import sqlalchemy as sa
 
 from app.db.connection import Connection
 from app.db.tables import namespaces, schedule_actions, schedules, timers
+from app.definitions import store as definition_store
 from app.engine import priority
+from app.engine.bounds import later
 from app.engine.commands import workflow_retry_policy
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import Engine
 from app.engine.transition import Transition
-from app.errors import AlreadyExists, Conflict, InvalidArgument, LimitExceeded
+from app.errors import AlreadyExists, Conflict, InvalidArgument, LimitExceeded, NotFound
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
 from app.schedules import firing, rows
@@ -96,6 +98,33 @@ def _action(value: dict[str, Any], schedule_id: str) -> dict[str, Any]:
     }
 
 
+async def action_problem(conn: Connection, namespace_id: str, action: Any) -> str | None:
+    """Why the action's stored definition (or the version of it it names) cannot run — it
+    does not exist, or no longer — in one sentence; None when it can (or the action starts a
+    code-first workflow type)."""
+    definition = (action or {}).get("definition")
+    if not definition:
+        return None
+    name, version = definition["name"], definition.get("version")
+    try:
+        await definition_store.version_row(conn, namespace_id, name, version)
+    except NotFound:
+        which = f"version {version} of definition" if version is not None else "definition"
+        return f"The action cannot run: {which} '{name}' does not exist in this namespace."
+    return None
+
+
+async def _require_definition(conn: Connection, namespace_id: str, action: Any) -> None:
+    """A schedule may not name a definition that does not exist: each firing would fail
+    (issue 28). 400 naming the field."""
+    problem = await action_problem(conn, namespace_id, action)
+    if problem is not None:
+        where = "schedule.action.start_workflow.definition"
+        raise InvalidArgument(
+            f"{where}: {problem.removeprefix('The action cannot run: ')}", field=where
+        )
+
+
 def row_fields(schedule: dict[str, Any], schedule_id: str, *, creating: bool) -> dict[str, Any]:
     """A schedule (spec, action, policy, state) as the columns that store it; InvalidArgument
     with a `field` naming what is wrong."""
@@ -137,7 +166,9 @@ def _backfill_starts(schedule: Schedule, backfills: list[dict[str, Any]]) -> lis
                 field=where,
             )
         room = MAX_BACKFILL_TIMES - len(starts) + 1
-        found = schedule.compiled.times(start_at - timedelta(seconds=1), until=end_at, count=room)
+        # Inclusive of start_at: from a second before it (or from it, at the first second).
+        after = later(start_at, timedelta(seconds=-1)) or start_at
+        found = schedule.compiled.times(after, until=end_at, count=room)
         if len(found) == room:
             raise InvalidArgument(
                 f"{where}: at most {MAX_BACKFILL_TIMES} times per request; split the range",
@@ -191,6 +222,7 @@ async def create(
         )
         if taken:
             raise AlreadyExists(f"schedule '{schedule_id}' already exists", schedule_id=schedule_id)
+        await _require_definition(tx.conn, namespace_id, orjson.loads(fields["action"]))
         await _check_room(tx, namespace_id)
         row = {
             "id": new_id(),
@@ -253,6 +285,7 @@ async def update(
                 f"{conflict_token}, now {current.conflict_token}); read it again",
                 conflict_token=current.conflict_token,
             )
+        await _require_definition(tx.conn, namespace_id, orjson.loads(fields["action"]))
         current.set(
             **fields,
             updated_at=tx.now,
@@ -394,6 +427,7 @@ async def describe(conn: Connection, namespace_id: str, schedule_id: str) -> dic
             ],
             "recent_actions": [_action_result(r) for r in reversed(recent)],
             "next_action_times": firing.next_times(schedule, FUTURE_ACTIONS),
+            "action_problem": await action_problem(conn, namespace_id, schedule.action),
             "created_at": schedule.created_at,
             "last_updated_at": schedule.updated_at,
         },
@@ -475,5 +509,7 @@ async def matching_times(
 def preview(
     spec: CompiledSpec, start_time: datetime, end_time: datetime | None, count: int
 ) -> list[str]:
-    found = spec.times(start_time - timedelta(seconds=1), until=end_time, count=count)
+    # Inclusive of start_time: from a second before it (or from it, at the first second).
+    after = later(start_time, timedelta(seconds=-1)) or start_time
+    found = spec.times(after, until=end_time, count=count)
     return [iso(t.actual) for t in found]

@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterError
 from croniter import croniter as _croniter
 
+from app.engine.bounds import check_time, from_timestamp, later
+from app.engine.limits import MAX_DURATION
 from app.errors import InvalidArgument
 
 # Field: (first value, last value, default ranges). Year's default (none) matches every year.
@@ -235,9 +237,11 @@ def check_interval(value: Any, where: str) -> dict[str, float]:
     if not isinstance(value, dict) or not isinstance(value.get("every"), int | float):
         raise InvalidArgument(f"{where}: an interval is {{every, offset}} in seconds", field=where)
     every, offset = float(value["every"]), float(value.get("offset") or 0)
-    if every < 1 or every != int(every):
+    if every < 1 or every != int(every) or every > MAX_DURATION:
         raise InvalidArgument(
-            f"{where}.every: a whole number of seconds, at least 1", field=f"{where}.every"
+            f"{where}.every: a whole number of seconds, at least 1 and at most {MAX_DURATION} "
+            "(ten years)",
+            field=f"{where}.every",
         )
     if offset < 0 or offset >= every or offset != int(offset):
         raise InvalidArgument(
@@ -269,7 +273,7 @@ def _as_utc(value: Any, where: str) -> datetime | None:
             raise InvalidArgument(f"{where}: an RFC 3339 time", field=where) from None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidArgument(f"{where}: a time with its UTC offset", field=where)
-    return value.astimezone(UTC)
+    return check_time(value, where)
 
 
 def iso(moment: datetime) -> str:
@@ -538,9 +542,9 @@ class CompiledSpec:
                 best = found
         ts = int(after.timestamp())
         for every, offset in self.intervals:
-            found = datetime.fromtimestamp(((ts - offset) // every + 1) * every + offset, UTC)
-            if best is None or found < best:
-                best = found
+            found = from_timestamp(((ts - offset) // every + 1) * every + offset)
+            if found is not None and (best is None or found < best):
+                best = found  # None: the interval's next time lies past year 9999
         return best
 
     def _skipped(self, nominal: datetime) -> bool:
@@ -548,10 +552,20 @@ class CompiledSpec:
         return any(cal.matches_wall(wall) for cal in self.skip)
 
     def next_time(self, after: datetime) -> NextTime | None:
-        """The first time after `after` (1 s resolution), or None when the spec has no more."""
+        """The first time after `after` (1 s resolution), or None when the spec has no more —
+        including when it would lie past year 9999 (Temporal accepts such a spec, which
+        simply has no next action time; computing it never fails)."""
+        try:
+            return self._next_time(after)
+        except (OverflowError, ValueError):
+            # Wall-clock conversions of a zone next to year 9999 (or year 1) leave Python's
+            # range: there is no such time.
+            return None
+
+    def _next_time(self, after: datetime) -> NextTime | None:
         after = after.astimezone(UTC).replace(microsecond=0)
         if self.start_at is not None and after < self.start_at:
-            after = self.start_at - ONE_SECOND
+            after = later(self.start_at, -ONE_SECOND) or self.start_at
         nominal: datetime | None = after
         for _ in range(MAX_EXCLUDED_CANDIDATES):
             assert nominal is not None
@@ -565,7 +579,8 @@ class CompiledSpec:
                 break
         else:
             return None
-        return NextTime(nominal, nominal + self._jitter(nominal))
+        actual = later(nominal, self._jitter(nominal))
+        return None if actual is None else NextTime(nominal, actual)
 
     def _jitter(self, nominal: datetime) -> timedelta:
         """Temporal's: a deterministic fraction of the jitter, never past the next nominal."""

@@ -79,17 +79,42 @@ class BatchLoop:
         job = await self.engine.transact(lambda tx: batches.claim(tx, self.owner, self.lease))
         if job is None:
             return False
+        lost = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(job, lost), name="perdure-batch-lease")
         try:
-            finished = await self.work(job)
+            finished = await self.work(job, lost)
         except batches.LeaseLost:
             return True  # stopped, or taken over: nothing of ours to let go
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         if not finished:
             await self.engine.transact(lambda tx: batches.release(tx, job, self.owner))
             self.wakeups.notify([batches.BATCH_KEY])
         return True
 
-    async def work(self, job: Any) -> bool:
-        """Act on the job's next runs for a slice of time; True when the job completed."""
+    async def _keep_lease(self, job: Any, lost: asyncio.Event) -> None:
+        """Renew the job's lease every third of it while the job is worked (also through a
+        slow job's pauses between runs), so that a holder that dies is replaced within about
+        one lease (PERDURE_BATCH_LEASE_SECONDS) and a live one never is. Sets `lost` when the
+        job was stopped or taken over."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                held = await self.engine.transact(
+                    lambda tx: batches.renew(tx, job, self.owner, self.lease)
+                )
+            except Exception as exc:  # the database went away: try again at the next third
+                report_failure(log, "batch lease renewal", exc)
+                continue
+            if not held:
+                lost.set()
+                return
+
+    async def work(self, job: Any, lost: asyncio.Event | None = None) -> bool:
+        """Act on the job's next runs for a slice of time; True when the job completed.
+        Raises LeaseLost once `lost` is set (the job was stopped or taken over)."""
         deadline = time.monotonic() + SLICE_SECONDS
         interval = 1.0 / job["max_per_second"]
         next_at = time.monotonic()
@@ -114,6 +139,8 @@ class BatchLoop:
                 pause = next_at - time.monotonic()
                 if pause > 0:
                     await asyncio.sleep(pause)  # the job's rate limit
+                if lost is not None and lost.is_set():
+                    raise batches.LeaseLost
                 next_at = max(next_at, time.monotonic()) + interval
                 await self.act(job, row)
                 cursor = (row.start_time, row.id)

@@ -11,7 +11,7 @@ refuses (e.g. already closed) is recorded as failed with the reason; the job goe
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +32,9 @@ from app.visibility.listing import Plan, count_runs, plan
 
 BATCH_KEY = "batch-operations"  # wake-up: a job was created or its lease freed
 DEFAULT_MAX_CONCURRENT = 1  # Temporal's frontend.MaxConcurrentBatchOperationPerNamespace
+# A job slower than one run a minute would hold the namespace's batch slot (above) for months:
+# refused at the edge (issue 28). Temporal's default is 50 a second.
+MIN_OPERATIONS_PER_SECOND = 1 / 60
 MAX_FAILURES_SHOWN = 100
 
 
@@ -53,8 +56,36 @@ class LeaseLost(Exception):
     """The job was stopped, or another loop took it over: this loop must let it go."""
 
 
-def describe(row: Any, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A job as the API shows it (Temporal's DescribeBatchOperation names for the counts)."""
+def waiting_for(row: Any, now: datetime) -> str | None:
+    """What a running job waits for, in one sentence (None once it has ended): a batch loop
+    to take it, its holder's rate, or a loop to take it over from a holder that stopped
+    renewing its lease (it resumes within about a lease and a poll interval)."""
+    if row["state"] != JobState.RUNNING:
+        return None
+    expires = row["lease_expires_at"]
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    if row["lease_owner"] is None or expires is None:
+        return (
+            "A batch loop to take it: one looks every few seconds on each replica that runs "
+            "the background loops (PERDURE_RUN_BACKGROUND_LOOPS)."
+        )
+    if expires <= now:
+        return (
+            f"Its holder stopped renewing its lease (expired {expires:%Y-%m-%d %H:%M:%S} UTC); "
+            "the next batch loop to look takes it over and resumes after the last run acted on."
+        )
+    return (
+        f"A batch loop works on it at most {row['max_per_second']:g} run(s) a second; its "
+        f"lease is renewed until {expires:%Y-%m-%d %H:%M:%S} UTC."
+    )
+
+
+def describe(
+    row: Any, failures: list[dict[str, Any]] | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """A job as the API shows it (Temporal's DescribeBatchOperation names for the counts);
+    with `now`, also `waiting_for` (see that function)."""
     return {
         "job_id": row["job_id"],
         "operation_type": row["operation_type"],
@@ -72,6 +103,7 @@ def describe(row: Any, failures: list[dict[str, Any]] | None = None) -> dict[str
         "close_time": row["closed_at"],
         "stop_reason": row["stop_reason"],
         "failures": failures,
+        "waiting_for": waiting_for(row, now) if now is not None else None,
     }
 
 
@@ -282,6 +314,18 @@ async def claim(tx: Transition, owner: str, lease_seconds: float) -> sa.RowMappi
         .values(lease_owner=owner, lease_expires_at=tx.now + timedelta(seconds=lease_seconds))
     )
     return (await tx.conn.execute(sa.select(t).where(t.c.id == job_id))).mappings().one()
+
+
+async def renew(tx: Transition, job: Any, owner: str, lease_seconds: float) -> bool:
+    """Extend the job's lease while `owner` holds it and it runs; False when it does not (the
+    job was stopped or taken over: the holder must let it go)."""
+    t = batch_operations
+    renewed = await tx.conn.execute(
+        sa.update(t)
+        .where(t.c.id == job["id"], t.c.lease_owner == owner, t.c.state == JobState.RUNNING.value)
+        .values(lease_expires_at=tx.now + timedelta(seconds=lease_seconds))
+    )
+    return bool(renewed.rowcount)
 
 
 async def release(tx: Transition, job: Any, owner: str) -> None:

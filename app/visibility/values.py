@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.engine.events import RunStatus
+from app.engine.limits import MAX_DURATION
 from app.engine.search_attribute_types import (
     SAType,
     encode_bool,
@@ -73,14 +74,19 @@ def invalid(field: Field, literal: Literal, expected: str) -> InvalidArgument:
 
 def parse_duration(text: str, literal: Literal, field: Field | None = None) -> timedelta:
     """A Go-style duration ('1h30m', '1.5s', '-2d' is refused) or 'hh:mm:ss'."""
+    where = field or Field("NOW()", literal.position)
     clock = _HHMMSS.match(text)
     if clock:
         hours, minutes, seconds = (int(g) for g in clock.groups())
-        return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise invalid(field or Field("NOW()", literal.position), literal, "a duration")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts))
+        total = hours * 3600.0 + minutes * 60 + seconds
+    else:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(a + b for a, b in parts) != text:
+            raise invalid(where, literal, "a duration")
+        total = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    if total > MAX_DURATION:  # every duration Perdure takes (app/engine/bounds.py)
+        raise invalid(where, literal, "a duration of at most ten years")
+    return timedelta(seconds=total)
 
 
 def status(field: Field, literal: Literal) -> RunStatus:
@@ -118,12 +124,18 @@ def instant(field: Field, literal: Literal, now: datetime) -> datetime:
 def duration_seconds(field: Field, literal: Literal) -> float:
     """ExecutionDuration values, in seconds (the column arithmetic is in seconds)."""
     if literal.kind == "number" and is_int(literal.value):
-        return literal.value / 1e9
+        return _bounded_nanoseconds(field, literal, literal.value)
     if literal.kind == "string":
         if re.fullmatch(r"-?\d+", literal.value):
-            return int(literal.value) / 1e9
+            return _bounded_nanoseconds(field, literal, int(literal.value))
         return parse_duration(literal.value, literal, field).total_seconds()
     raise invalid(field, literal, "a duration (nanoseconds, '1h30m' or 'hh:mm:ss')")
+
+
+def _bounded_nanoseconds(field: Field, literal: Literal, nanoseconds: int) -> float:
+    if abs(nanoseconds) > MAX_DURATION * 10**9:
+        raise invalid(field, literal, "a duration of at most ten years")
+    return nanoseconds / 1e9
 
 
 def number(field: Field, literal: Literal, *, integer: bool) -> int | float:

@@ -17,6 +17,7 @@ console, health, metrics) do not pass the gate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -126,8 +127,12 @@ class TenantGate:
             if waiter.done() and not waiter.cancelled():
                 self.leave(share)  # given a turn just as it was cancelled: pass it on
             else:
-                queue.waiting.remove(waiter)
-                self._forget_if_idle(share, queue)
+                # A client that hung up: its place may already be gone (a hand-over popped
+                # the cancelled future and skipped it), so it is removed only if still there.
+                with contextlib.suppress(ValueError):
+                    queue.waiting.remove(waiter)
+                if self._queues.get(share) is queue:
+                    self._forget_if_idle(share, queue)
             raise
 
     def leave(self, share: str) -> None:
@@ -152,6 +157,14 @@ class TenantGate:
     def _forget_if_idle(self, share: str, queue: _Queue) -> None:
         if not queue.at_work and not queue.waiting:
             del self._queues[share]
+
+    def step_out(self) -> None:
+        """Give up the current request's turn for the rest of it (an event stream): the
+        tenant's next request is let in, and this one never queues again."""
+        turn = _turn.get()
+        if turn is not None and turn.at_work:
+            turn.at_work = False
+            self.leave(turn.share)
 
     @asynccontextmanager
     async def standing_aside(self) -> AsyncIterator[None]:

@@ -6,7 +6,9 @@ heartbeats) and `reads` (read, view). Each namespace has a token bucket per kind
 namespace settings, or the server's defaults) and the tenant has one per kind over all its
 namespaces; a request takes a token from both or is refused with 429 and `Retry-After`.
 Long polls (worker polls, result and history waits, starts that wait for the result, event
-streams) are also counted while they wait, up to a cap per namespace.
+streams) are also counted while they wait, up to a cap per namespace; event streams and
+result or history waits (clients holding a connection to watch a run) count besides against
+their own, smaller caps per namespace and per tenant, since each costs the process memory.
 
 Buckets and counts live in each server process: with N replicas behind a balancer a
 namespace gets at most N times its limits (and, balanced evenly, about its limits).
@@ -15,7 +17,7 @@ namespace gets at most N times its limits (and, balanced evenly, about its limit
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -141,29 +143,73 @@ class Limiter:
         own.take()
         tenant.take()
 
-    @asynccontextmanager
-    async def long_poll(
-        self, tenant_id: str, namespace_id: str, namespace_settings: Mapping[str, Any]
-    ) -> AsyncIterator[None]:
-        """Count a long poll while it waits; beyond the namespace's (or the tenant's) cap it
-        is refused at once with 429, never queued behind the others."""
+    def hold(
+        self,
+        tenant_id: str,
+        namespace_id: str,
+        namespace_settings: Mapping[str, Any],
+        *,
+        held_wait: bool = False,
+    ) -> Callable[[], None]:
+        """Count a long poll while it waits, and answer the function that stops counting it
+        (call it once). Beyond the namespace's (or the tenant's) cap it is refused at once with
+        429, never queued behind the others. A `held_wait` (an event stream, a result or
+        history wait: a client holding a connection open to watch a run) also counts against
+        PERDURE_NAMESPACE_MAX_HELD_WAITS and PERDURE_TENANT_MAX_HELD_WAITS."""
         cap = namespace_long_polls(self.defaults, namespace_settings)
-        own_key, tenant_key = "ns:" + namespace_id, "tenant:" + tenant_id
-        if self._long_polls.get(own_key, 0) >= cap:
+        keys = ["ns:" + namespace_id, "tenant:" + tenant_id]
+        if self._long_polls.get(keys[0], 0) >= cap:
             raise self._too_many_polls("namespace", cap)
-        if self._long_polls.get(tenant_key, 0) >= self.caps.long_polls:
+        if self._long_polls.get(keys[1], 0) >= self.caps.long_polls:
             raise self._too_many_polls("tenant", self.caps.long_polls)
-        for key in (own_key, tenant_key):
+        if held_wait:
+            keys += ["held-ns:" + namespace_id, "held-tenant:" + tenant_id]
+            for key, which, held_cap in (
+                (keys[2], "namespace", self.settings.namespace_max_held_waits),
+                (keys[3], "tenant", self.settings.tenant_max_held_waits),
+            ):
+                if self._long_polls.get(key, 0) >= held_cap:
+                    raise self._too_many_held(which, held_cap)
+        for key in keys:
             self._long_polls[key] = self._long_polls.get(key, 0) + 1
-        try:
-            yield
-        finally:
-            for key in (own_key, tenant_key):
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            for key in keys:
                 left = self._long_polls[key] - 1
                 if left:
                     self._long_polls[key] = left
                 else:
                     del self._long_polls[key]
+
+        return release
+
+    @asynccontextmanager
+    async def long_poll(
+        self,
+        tenant_id: str,
+        namespace_id: str,
+        namespace_settings: Mapping[str, Any],
+        *,
+        held_wait: bool = False,
+    ) -> AsyncIterator[None]:
+        """`hold` for the block's length."""
+        release = self.hold(tenant_id, namespace_id, namespace_settings, held_wait=held_wait)
+        try:
+            yield
+        finally:
+            release()
+
+    def held_waits(self, namespace_id: str | None = None) -> int:
+        """Event streams, result and history waits held open now in the namespace (in the
+        whole process without one)."""
+        if namespace_id is None:
+            return sum(n for key, n in self._long_polls.items() if key.startswith("held-ns:"))
+        return self._long_polls.get("held-ns:" + namespace_id, 0)
 
     def long_polls(self, namespace_id: str) -> int:
         return self._long_polls.get("ns:" + namespace_id, 0)
@@ -175,4 +221,14 @@ class Limiter:
             limit_kind="long_polls",
             limit_scope=which,
             retry_after=1,
+        )
+
+    @staticmethod
+    def _too_many_held(which: str, cap: int) -> RateLimited:
+        return RateLimited(
+            f"this {which} already holds {cap} event streams and result or history waits open "
+            "(its cap); close some or retry after the time given",
+            limit_kind="held_waits",
+            limit_scope=which,
+            retry_after=5,
         )

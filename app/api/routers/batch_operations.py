@@ -87,7 +87,8 @@ async def describe_batch_operation(
 ) -> FastJSON:
     async with ctx.db.read() as conn:
         row = await batches.get(conn, caller.namespace.id, job_id)
-        return FastJSON(batches.describe(row, await batches.failures(conn, row["id"])))
+        failures = await batches.failures(conn, row["id"])
+        return FastJSON(batches.describe(row, failures, ctx.clock.now()))
 
 
 @router.post(

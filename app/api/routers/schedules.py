@@ -25,6 +25,7 @@ from app.api.schemas.schedules import (
     TriggerOutcome,
     UpdateSchedule,
 )
+from app.engine.bounds import check_time
 from app.engine.limits import MAX_ID_LENGTH
 from app.errors import InvalidArgument
 from app.schedules import service
@@ -224,6 +225,8 @@ async def matching_times(
     for name, value in (("start_time", start_time), ("end_time", end_time)):
         if value is not None and value.tzinfo is None:
             raise InvalidArgument(f"{name}: a time with its UTC offset", field=name)
+        if value is not None:
+            check_time(value, name)
     async with ctx.db.read() as conn:
         times = await service.matching_times(
             conn,

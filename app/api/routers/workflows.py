@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import nullcontext
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Path, Query, Request, Response, status
@@ -16,8 +15,10 @@ from app.api.deps import (
     NamespaceCaller,
     NamespaceOperator,
     NamespaceReader,
+    hold_stream,
     long_poll,
     standing_aside,
+    while_connected,
 )
 from app.api.edge import EdgeRouter
 from app.api.idempotency import IdempotencyKey, request_key
@@ -46,7 +47,7 @@ from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
 from app.engine.lifecycle import StartRequest
-from app.engine.limits import HISTORY_PAGE_SIZE, MAX_HISTORY_WAIT, MAX_ID_LENGTH
+from app.engine.limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import workflow_task_body
@@ -323,10 +324,16 @@ async def get_history(
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     target = row["id"]
     waits = wait_new_event and wait > 0
-    async with long_poll(request, caller) if waits else nullcontext():
-        return await _history(
+
+    def history() -> Awaitable[FastJSON]:
+        return _history(
             ctx, engine, target, event_filter, page_size, next_page_token, wait_new_event, wait
         )
+
+    if not waits:
+        return await history()
+    async with long_poll(request, caller, held_wait=True):
+        return await while_connected(request, history())
 
 
 async def _history(
@@ -404,7 +411,7 @@ async def stream_events(
     engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
-    after_event_id: Annotated[int | None, Query(ge=0)] = None,
+    after_event_id: Annotated[int | None, Query(ge=0, le=MAX_COUNTER)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
     after = sse.parse_last_event_id(last_event_id, after_event_id)
@@ -412,22 +419,17 @@ async def stream_events(
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     if sse.caught_up(row, after):
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    # A stream is a long poll: it holds one of the namespace's slots until it ends (429 now,
+    # A stream is a held wait: it holds one of the namespace's slots until it ends (429 now,
     # before anything is streamed, when none is free).
-    slot = long_poll(request, caller)
-    await slot.__aenter__()
+    release = hold_stream(request, caller)
 
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in sse.history_stream(engine.watcher, row["id"], after):
-                yield chunk
-        finally:
-            await slot.__aexit__(None, None, None)
+    async def on_close() -> None:
+        release()
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return sse.EventStreamResponse(
+        sse.history_stream(engine.watcher, row["id"], after),
+        stall_seconds=ctx.settings.stream_stall_seconds,
+        on_close=on_close,
     )
 
 
@@ -449,10 +451,14 @@ async def get_result(
 ) -> FastJSON:
     async with ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
-    async with long_poll(request, caller) if wait > 0 else nullcontext():
-        return FastJSON(
-            await engine.watcher.outcome(row["workflow_id"], row["id"], wait, known=row)
-        )
+
+    def outcome() -> Awaitable[dict[str, Any]]:
+        return engine.watcher.outcome(row["workflow_id"], row["id"], wait, known=row)
+
+    if wait <= 0:
+        return FastJSON(await outcome())
+    async with long_poll(request, caller, held_wait=True):
+        return FastJSON(await while_connected(request, outcome()))
 
 
 @router.post(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
+from app.engine.bounds import TIME_RANGE, in_utc
 from app.engine.limits import MAX_ID_LENGTH
 from app.names import check_name, check_text
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -29,13 +30,13 @@ DEFAULT_PAGE = DEFAULT_PAGE_SIZE
 
 def as_utc(moment: datetime) -> datetime:
     """In UTC (a time without an offset is taken as UTC); out-of-range times are refused, as
-    converting "9999-12-31T23:59:59-23:59" to UTC overflows."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the time is out of range once converted to UTC") from None
+    converting "9999-12-31T23:59:59-23:59" to UTC overflows (app/engine/bounds.py)."""
+    found = in_utc(moment)
+    if found is None:
+        raise ValueError(f"the time must lie {TIME_RANGE} once converted to UTC")
+    return found
 
 
 Moment = Annotated[datetime, AfterValidator(as_utc)]
+# A time a caller gives with its UTC offset, kept in UTC and within the range of times.
+Instant = Annotated[AwareDatetime, AfterValidator(as_utc)]

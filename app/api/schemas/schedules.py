@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from app.api.schemas.common import Instant
 from app.api.schemas.definitions import DefinitionRef
 from app.api.schemas.workflows import Body, Identifier, Seconds
-from app.engine.limits import MAX_TASK_TIMEOUT
+from app.engine.limits import MAX_COUNTER, MAX_TASK_TIMEOUT
 from app.engine.priority import PriorityBody
 from app.schedules.buffer import OverlapPolicy
 
@@ -62,8 +63,8 @@ class ScheduleSpec(Body):
         "`# comment`. Stored compiled into `calendars`.",
     )
     skip: list[CalendarSpec] = Field(default_factory=list, description="Times to leave out.")
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: Instant | None = None
+    end_at: Instant | None = None
     jitter: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] | None = Field(
         default=None,
         description="Each action waits up to this many seconds (never past the next time).",
@@ -123,7 +124,7 @@ class ScheduleState(Body):
     note: Annotated[str, Field(max_length=10_000)] | None = None
     paused: bool = False
     limited_actions: bool = False
-    remaining_actions: int = Field(default=0, ge=0)
+    remaining_actions: int = Field(default=0, ge=0, le=MAX_COUNTER)
 
 
 class Schedule(Body):
@@ -134,8 +135,8 @@ class Schedule(Body):
 
 
 class ScheduleBackfill(Body):
-    start_at: AwareDatetime = Field(description="Inclusive.")
-    end_at: AwareDatetime
+    start_at: Instant = Field(description="Inclusive.")
+    end_at: Instant
     overlap: OverlapPolicy | None = Field(default=None, description="Default: the schedule's.")
 
 
@@ -150,7 +151,10 @@ class CreateSchedule(Body):
 class UpdateSchedule(Body):
     schedule: Schedule
     conflict_token: int | None = Field(
-        default=None, description="From describe; a stale token is refused with 409."
+        default=None,
+        ge=0,
+        le=MAX_COUNTER,
+        description="From describe; a stale token is refused with 409.",
     )
     search_attributes: dict[str, Any] | None = Field(
         default=None, description="Replace the schedule's search attributes (omitted: kept)."
@@ -195,6 +199,11 @@ class ScheduleInfo(BaseModel):
     running_actions: list[RunningAction]
     recent_actions: list[ScheduleActionResult] = Field(description="Latest 10, oldest first.")
     next_action_times: list[datetime]
+    action_problem: str | None = Field(
+        default=None,
+        description="Why the action cannot run, in one sentence (its stored definition, or "
+        "the version of it it names, was deleted); null when it can.",
+    )
     created_at: datetime
     last_updated_at: datetime | None
 

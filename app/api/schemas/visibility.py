@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.engine.limits import MAX_ID_LENGTH
-from app.visibility.batches import JobState, OperationType
+from app.visibility.batches import MIN_OPERATIONS_PER_SECOND, JobState, OperationType
 from app.visibility.syntax import MAX_QUERY_LENGTH
 
 AttributeTypes = Annotated[
@@ -51,8 +51,20 @@ class BatchOperationStart(BaseModel):
     reason: Annotated[str, Field(max_length=10_000)] | None = None
     identity: Annotated[str, Field(max_length=1000)] | None = None
     max_operations_per_second: float = Field(
-        default=50.0, gt=0, le=1000, description="Runs acted on per second, at most."
+        default=50.0,
+        le=1000,
+        description="Runs acted on per second, at most; at least one a minute (1/60).",
     )
+
+    @field_validator("max_operations_per_second")
+    @classmethod
+    def _at_least_one_a_minute(cls, value: float) -> float:
+        if not value >= MIN_OPERATIONS_PER_SECOND:
+            raise ValueError(
+                "at least one operation a minute (1/60 = 0.0167 a second): a slower job "
+                "would hold the namespace's batch operation slot for months"
+            )
+        return value
 
     @model_validator(mode="after")
     def _signal_fields(self) -> BatchOperationStart:
@@ -95,6 +107,11 @@ class BatchOperation(BaseModel):
     stop_reason: str | None
     failures: list[BatchFailure] | None = Field(
         default=None, description="The latest failures (at most 100); in describe only."
+    )
+    waiting_for: str | None = Field(
+        default=None,
+        description="What a running job waits for, in one sentence (a loop to take it, its "
+        "rate, or a take-over from a holder that stopped); in describe only.",
     )
 
 

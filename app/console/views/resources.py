@@ -12,6 +12,7 @@ from app.console import graph
 from app.console.web import Console, checked_form, render, signed_in
 from app.definitions import store
 from app.engine import concurrency_admin, reads
+from app.engine.limits import MAX_COUNTER
 from app.webhooks import endpoints
 from app.webhooks.delivery import redeliver
 
@@ -36,7 +37,7 @@ async def definition_detail(
     namespace: str,
     name: str,
     console: Page,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_COUNTER)] = None,
 ) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
     async with console.ctx.db.read() as conn:

@@ -6,10 +6,11 @@ import shlex
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi.responses import RedirectResponse, Response
 
 from app import sse
+from app.api.limits.limiter import Limiter
 from app.auth.roles import Permission
 from app.console import graph, timeline
 from app.console.web import Console, checked_form, form_json, form_moment, render, signed_in
@@ -18,6 +19,7 @@ from app.definitions import progress, store
 from app.engine import reads
 from app.engine.events import RunStatus
 from app.engine.lifecycle import StartRequest
+from app.engine.limits import MAX_COUNTER
 from app.engine.payloads import dump_payload
 from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded, PerdureError
 from app.ids import new_id
@@ -224,7 +226,7 @@ async def history_rows(
     workflow_id: str,
     run_id: str,
     console: Page,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_COUNTER)] = 0,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """A page of the history table (rows only), for "more" and the event-type filter."""
@@ -257,7 +259,7 @@ async def run_timeline(
     workflow_id: str,
     run_id: str,
     console: Page,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_COUNTER)] = 0,
 ) -> Response:
     """A page of the timeline's rows: those that begin after event `after` (see
     app/console/timeline.py)."""
@@ -281,7 +283,11 @@ async def run_timeline(
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}/events/{event_id}")
 async def history_event(
-    namespace: str, workflow_id: str, run_id: str, event_id: int, console: Page
+    namespace: str,
+    workflow_id: str,
+    run_id: str,
+    event_id: Annotated[int, Path(ge=1, le=MAX_COUNTER)],
+    console: Page,
 ) -> Response:
     ref = await console.namespace(namespace, Permission.READ)
     async with console.ctx.db.read() as conn:
@@ -308,7 +314,7 @@ async def run_stream(
     workflow_id: str,
     run_id: str,
     console: Page,
-    after_event_id: Annotated[int | None, Query(ge=0)] = None,
+    after_event_id: Annotated[int | None, Query(ge=0, le=MAX_COUNTER)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
     """The public stream (app/sse.py) for the signed-in browser, whose EventSource cannot
@@ -319,10 +325,17 @@ async def run_stream(
         row = await reads.find_run_row(conn, ref.id, workflow_id, run_id)
     if sse.caught_up(row, after):
         return Response(status_code=204)
-    return StreamingResponse(
+    # A held wait like the API's streams: the same caps per namespace and tenant (429 now).
+    limiter: Limiter = console.request.app.state.limiter
+    release = limiter.hold(ref.tenant_id, ref.id, ref.settings, held_wait=True)
+
+    async def on_close() -> None:
+        release()
+
+    return sse.EventStreamResponse(
         sse.history_stream(console.engine.watcher, row["id"], after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        stall_seconds=console.ctx.settings.stream_stall_seconds,
+        on_close=on_close,
     )
 
 

@@ -60,6 +60,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: "0.0.0.0"
 - name: PERDURE_PORT
   value: {{ .Values.config.port | quote }}
+- name: PERDURE_METRICS_PORT
+  value: {{ .Values.config.metricsPort | quote }}
 - name: PERDURE_WORKERS
   value: {{ .Values.config.workers | quote }}
 - name: PERDURE_LOG_LEVEL
@@ -158,6 +160,9 @@ spec:
           ports:
             - name: http
               containerPort: {{ $root.Values.config.port }}
+              protocol: TCP
+            - name: metrics
+              containerPort: {{ $root.Values.config.metricsPort }}
               protocol: TCP
           startupProbe:
             {{- toYaml $root.Values.startupProbe | nindent 12 }}
