@@ -1,13 +1,16 @@
 # Two commands on a fresh machine with Python 3.11+ and make:
 #   make dev    start Perdure on the embedded SQLite database (prints an API key and URLs)
 #   make test   run the whole suite (PERDURE_TEST_DATABASE_URL picks the database; SQLite default)
+#   make test-ts  the TypeScript client's tests (Node 20+ and npm; against its own `perdure dev`)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TS     := clients/typescript
+TS_STAMP := $(TS)/node_modules/.installed
 
-.PHONY: dev test test-sdk-newest check lint lock openapi image bench clean
+.PHONY: dev test test-ts test-sdk-newest check lint lock openapi image bench clean
 
 # Installs come from the lock files (exact versions, hashed): the lock first, then our own two
 # packages without dependencies (pip refuses editables under --require-hashes).
@@ -18,11 +21,20 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml requirements.lock require
 	$(BIN)/pip install --quiet --no-deps -e . -e clients/python
 	@touch $(STAMP)
 
+$(TS_STAMP): $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $(TS_STAMP)
+
 dev: $(STAMP)
 	$(BIN)/perdure dev $(if $(PORT),--port $(PORT),)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Builds the client (types generated from openapi.json first), then runs `node --test` against a
+# `perdure dev` of this checkout; PERDURE_TEST_DATABASE_URL picks its database as for `make test`.
+test-ts: $(STAMP) $(TS_STAMP)
+	cd $(TS) && npm test
 
 # The gates CI runs before the suite: formatting, lint, types (mypy; strict modules in pyproject.toml).
 CHECKED := app tests migrations clients/python bench
@@ -61,8 +73,9 @@ IMAGE ?= perdure:dev
 image:
 	docker build -t $(IMAGE) .
 
-openapi: $(STAMP)
+openapi: $(STAMP) $(TS_STAMP)
 	$(BIN)/perdure openapi
+	cd $(TS) && npm run --silent generate
 
 clean:
-	rm -rf $(VENV) .perdure .pytest_cache
+	rm -rf $(VENV) .perdure .pytest_cache $(TS)/node_modules $(TS)/dist

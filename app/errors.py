@@ -78,6 +78,12 @@ class FailedPrecondition(PerdureError):
     status, kind, title = 409, "failed-precondition", "Failed precondition"
 
 
+class WorkflowPaused(FailedPrecondition):
+    """Temporal's Workflow Pause: queries and updates of a paused run are refused."""
+
+    kind, title = "workflow-paused", "Workflow is paused"
+
+
 class WorkflowClosed(FailedPrecondition):
     """The run closed before it could take the request (an update not yet accepted when its
     run closed: Temporal's `workflowCompletedErr`)."""
@@ -129,6 +135,7 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     AlreadyExists,
     WorkflowClosed,
     FailedPrecondition,
+    WorkflowPaused,
     PayloadTooLarge,
     UnsupportedMediaType,
     LimitExceeded,

@@ -159,6 +159,7 @@ async def test_signal_then_terminate_a_run_and_watch_it_live(page, tenant: Tenan
     await raw.start(second)
     await page.goto(f"/console/n/{tenant.namespace}/workflows/{second}")
     await page.get_by_label("Reason").last.fill("no longer needed")
+    page.once("dialog", lambda dialog: dialog.accept())  # Terminate asks first (issue 24)
     await page.get_by_role("button", name="Terminate").click()
     await page.locator("#run-status", has_text="TERMINATED").wait_for()
     described = await raw.describe(second)

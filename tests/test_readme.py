@@ -45,8 +45,13 @@ DOC_PAGES = [
     "docs/performance.md",
     "docs/operating.md",
     "docs/messages.md",
+    "docs/operations.md",
     "docs/cli.md",
     "docs/bounded-connections.md",
+    # Its programs are JavaScript: clients/typescript/test/docs.test.mjs runs them (make test-ts).
+    "docs/typescript.md",
+    # Its Python example runs in tests/test_docs_temporal_python.py (no shell snippets).
+    "docs/temporal-python.md",
     "docs/flow-control.md",
 ]
 

@@ -245,7 +245,12 @@ async def test_the_sdk_sends_on_the_lean_path_what_httpx_s_client_would_send(mon
         for lean in (True, False):
             monkeypatch.setattr(perdure._http, "lean_transport_fits", lambda _a, lean=lean: lean)
             client = await Client.connect(
-                url, api_key="k", namespace="n s", identity="me", rpc_metadata={"X-A": "1"}
+                url,
+                api_key="k",
+                namespace="n s",
+                identity="me",
+                rpc_metadata={"X-A": "1"},
+                lazy=True,  # the scripted server records every request, a connect check too
             )
             assert (client.http._lean is not None) is lean
             await calls(client)

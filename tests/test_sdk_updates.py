@@ -127,7 +127,24 @@ class Leaves:
         return "never"
 
 
-WORKFLOWS = [Cart, Runtime, Leaves]
+@workflow.defn
+class LeavesQuietly:
+    def __init__(self) -> None:
+        self.go = False
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.go)
+        return "left"
+
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def slow(self) -> str:
+        self.go = True
+        await workflow.sleep(3600)
+        return "never"
+
+
+WORKFLOWS = [Cart, Runtime, Leaves, LeavesQuietly]
 
 
 @pytest.fixture(scope="module")
@@ -347,3 +364,17 @@ async def test_an_update_without_a_handler_is_rejected_as_temporal_words_it(clie
     )
     await handle.execute_update("set", 99)
     assert await handle.result() == 99
+
+
+async def test_an_abandoned_handler_is_not_warned_about(client, caplog):
+    handle = await client.start_workflow(LeavesQuietly.run, id=new_id("quiet"), task_queue=QUEUE)
+    caplog.set_level(logging.WARNING, logger="perdure.worker")
+
+    update = await handle.start_update(
+        LeavesQuietly.slow, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    assert await handle.result() == "left"
+
+    with pytest.raises(WorkflowUpdateFailedError):
+        await update.result()
+    assert not any("TMPRL1102" in r.getMessage() for r in caplog.records)

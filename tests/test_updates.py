@@ -282,7 +282,7 @@ async def test_past_the_total_of_updates_per_run_a_409(tenant, monkeypatch):
 
     r = await send_update(tenant, workflow_id, "add", 3)
 
-    assert_problem(r, 409, "limit-exceeded")
+    assert_problem(r, 409, "failed-precondition")
     rejected_one.cancel()
 
 

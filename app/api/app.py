@@ -33,6 +33,7 @@ from app.api.routers import (
     health,
     me,
     namespaces,
+    operator,
     schedules,
     search_attributes,
     tasks,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         search_attributes,
         batch_operations,
         flow_control,
+        operator,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.limits.limiter import Limiter
 from app.console.views import (
     batches,
+    operator,
     resources,
     schedules,
     sign_in,
@@ -67,7 +68,7 @@ def create_console(ctx: ServerContext, engine: Engine, limiter: Limiter) -> Fast
     console.state.engine = engine
     console.state.limiter = limiter
     console.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (sign_in, tenancy, workflows, updates, schedules, batches, resources):
+    for module in (sign_in, tenancy, workflows, operator, updates, schedules, batches, resources):
         console.include_router(module.router)
 
     @console.exception_handler(PerdureError)

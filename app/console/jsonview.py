@@ -8,6 +8,7 @@ The browser only opens and closes elements; no script walks the JSON.
 
 from __future__ import annotations
 
+import base64
 from html import escape
 from typing import Any
 
@@ -41,8 +42,31 @@ def _scalar(value: Any) -> str:
     return f'<span class="j-num">{escape(str(value))}</span>'
 
 
+def _encoding(value: Any) -> str | None:
+    """The encoding of a payload envelope (`{"metadata": {"encoding": <base64>}, "data":
+    <base64>}`, how SDKs send bytes, custom encodings and codec output), else None."""
+    if not (isinstance(value, dict) and value.keys() == {"metadata", "data"}):
+        return None
+    metadata = value["metadata"]
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("encoding"), str):
+        return None
+    try:
+        return base64.b64decode(metadata["encoding"], validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _node(value: Any, depth: int, budget: _Budget, out: list[str]) -> None:
     budget.left -= 1
+    encoding = _encoding(value)
+    if encoding is not None:
+        # Not readable as JSON (a codec's, or bytes): say so rather than show base64.
+        size = len(str(value["data"])) * 3 // 4
+        out.append(
+            f'<span class="j-encoded">encoded</span> '
+            f'<span class="j-size">{escape(encoding)}, about {size:,} bytes</span>'
+        )
+        return
     if not isinstance(value, dict | list):
         out.append(_scalar(value))
         return

@@ -17,6 +17,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
@@ -37,11 +38,16 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 def _when(value: datetime | str | None) -> str:
+    """A time with its zone: UTC as written; the page's zone toggle (console.js) rewrites
+    every `<time>` in the browser's zone from its `datetime`."""
     if value is None:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return Markup(f'<time datetime="{value.isoformat()}">{text} UTC</time>')
 
 
 def _duration(seconds: float | None) -> str:

@@ -137,6 +137,8 @@ workflow_runs = sa.Table(
     # Workflow retries (Temporal's): the policy, and which attempt of the chain this run is.
     sa.Column("retry_policy", sa.Text(), nullable=True),
     sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),
+    # Temporal's cron workflows: each close starts the next run at the next cron time.
+    sa.Column("cron_schedule", sa.String(255), nullable=True),
     # The schedule (`schedules.id`) whose action started this run's chain; carried across
     # continue-as-new and retries so that the chain's close reaches the schedule.
     sa.Column("schedule_key", sa.String(36), nullable=True),
@@ -149,6 +151,13 @@ workflow_runs = sa.Table(
     # NULL, 'holding' (it or its activities hold slots) or 'waiting' (held back at start).
     sa.Column("concurrency_keys", sa.Text(), nullable=True),
     sa.Column("concurrency_state", sa.String(10), nullable=True),
+    # Reset (migration 0019): the run the latest reset of this run started, and the run this
+    # one was reset from (Temporal's WorkflowExecutionExtendedInfo.reset_run_id).
+    sa.Column("reset_run_id", sa.String(36), nullable=True),
+    sa.Column("reset_from_run_id", sa.String(36), nullable=True),
+    # Pause (migration 0019): JSON of who paused the run, why and when; NULL when not paused.
+    # The status stays RUNNING (the open-run index below); readers show PAUSED.
+    sa.Column("pause_info", sa.Text(), nullable=True),
     # Only one run of a workflow id may be open: enforced by a partial unique index below.
     sa.Index(
         "ux_workflow_runs_open_workflow_id",
@@ -296,6 +305,12 @@ activities = sa.Table(
     # reserves or waits for a concurrency slot (app/engine/concurrency_slots.py).
     sa.Column("concurrency_keys", sa.Text(), nullable=True),
     sa.Column("holds_concurrency_slot", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # Activity controls (migration 0019, app/engine/activity_controls.py): paused by an
+    # operator (no attempt dispatched; JSON of who, why, when), and a reset asked of the
+    # attempt under way (the next attempt is attempt 1).
+    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("pause_info", sa.Text(), nullable=True),
+    sa.Column("reset_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_activities_run_id_activity_id", "run_id", "activity_id", unique=True),
 )
 
@@ -635,7 +650,7 @@ batch_operations = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
     sa.Column("job_id", sa.String(200), nullable=False),
-    sa.Column("operation_type", sa.String(20), nullable=False),  # SIGNAL, CANCEL, ...
+    sa.Column("operation_type", sa.String(32), nullable=False),  # SIGNAL, CANCEL, ...
     sa.Column("query", sa.Text(), nullable=False),
     sa.Column("signal_name", sa.String(1000), nullable=True),
     sa.Column("input", sa.Text(), nullable=True),  # JSON text of the signal input
@@ -658,6 +673,8 @@ batch_operations = sa.Table(
     sa.Column("stop_reason", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("closed_at", UTCDateTime(), nullable=True),
+    # JSON of a RESET's target and reapply options, or an activity operation's (migration 0019).
+    sa.Column("options", sa.Text(), nullable=True),
     sa.UniqueConstraint("namespace_id", "job_id"),
     # The namespace's list, newest first.
     sa.Index("ix_batch_operations_namespace_id_created_at", "namespace_id", "created_at", "id"),

@@ -123,6 +123,9 @@ async def schedule(
         **priority.columns(),
         "concurrency_keys": concurrency_keys,
         "holds_concurrency_slot": False,
+        "paused": False,
+        "pause_info": None,
+        "reset_requested": False,
     }
     if eager_identity:
         row.update(state="started", started_time=tx.now, started_identity=eager_identity)
@@ -406,6 +409,9 @@ async def fail(
     """A failed attempt: retried per the policy unless non-retryable or out of attempts/time."""
     policy = _policy(activity)
     failure = {**failure, "attempt": activity["attempt"]}
+    if _held_by_operator(activity, failure, policy):
+        await hold_or_restart(tx, run, activity, failure, details_text)
+        return
     if activity["cancel_requested"]:
         retry_state = RetryState.CANCEL_REQUESTED
     elif not policy.is_retryable(failure.get("type"), bool(failure.get("non_retryable"))):
@@ -444,6 +450,9 @@ async def time_out(tx: Transition, run: Run, activity: sa.RowMapping, timer_kind
     retryable = (
         timer_kind in (TIMER_START_TO_CLOSE, TIMER_HEARTBEAT) and not activity["cancel_requested"]
     )
+    if retryable and (activity["paused"] or activity["reset_requested"]):
+        await hold_or_restart(tx, run, activity, failure, None)
+        return
     if retryable:
         at, retry_state = _retry_at(tx, activity, _policy(activity))
         if at is not None:
@@ -470,8 +479,50 @@ async def time_out(tx: Transition, run: Run, activity: sa.RowMapping, timer_kind
     )
 
 
-async def start_retry(tx: Transition, run: Run, activity: sa.RowMapping) -> None:
-    """The back-off is over: hand the next attempt to a poller."""
+def _held_by_operator(activity: Any, failure: dict[str, Any], policy: RetryPolicy) -> bool:
+    """A retryable failure of a paused activity, or of one whose reset was asked: the
+    operator's control decides what comes next, not the retry policy."""
+    if activity["cancel_requested"] or not (activity["paused"] or activity["reset_requested"]):
+        return False
+    return bool(policy.is_retryable(failure.get("type"), bool(failure.get("non_retryable"))))
+
+
+async def hold_or_restart(
+    tx: Transition,
+    run: Run,
+    activity: Any,
+    failure: dict[str, Any] | None,
+    details_text: str | None,
+) -> None:
+    """An attempt of a paused activity, or of one whose reset was asked, has ended (failed,
+    timed out, or cancelled on its heartbeat's word): no history event, as Temporal writes
+    none for activity controls. A paused activity waits for unpause with its attempt count
+    kept; a reset one starts again from attempt 1 at once (Temporal 1.28 activity controls)."""
+    ref = activity["scheduled_event_id"]
+    reset = bool(activity["reset_requested"])
+    values: dict[str, Any] = {
+        "state": "backoff",
+        "attempt": 1 if reset else activity["attempt"] + 1,
+        "started_time": None,
+        "started_identity": None,
+        "reset_requested": False,
+    }
+    if failure is not None:
+        values["last_failure"] = dump(failure)
+    if details_text is not None:
+        values["heartbeat_details"] = details_text
+    await _set(tx, activity, **values)
+    await tx.cancel_timers(
+        run, TIMER_START_TO_CLOSE, TIMER_HEARTBEAT, TIMER_SCHEDULE_TO_START, TIMER_RETRY, ref=ref
+    )
+    if not activity["paused"]:
+        await start_retry(tx, run, {**activity, **values})
+
+
+async def start_retry(tx: Transition, run: Run, activity: Any) -> None:
+    """The back-off is over: hand the next attempt to a poller (not while it is paused)."""
+    if activity["paused"]:
+        return
     await _set(tx, activity, state="scheduled", attempt_scheduled_time=tx.now)
     await _dispatch_attempt(
         tx,

@@ -14,6 +14,7 @@ from app.db.tables import timers, workflow_runs
 from app.engine import (
     activities,
     concurrency,
+    cron,
     lifecycle,
     priority,
     search_attributes,
@@ -126,6 +127,7 @@ class StartChild(_Attrs):
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
     priority: PriorityBody | None = None
+    cron_schedule: str | None = None
 
 
 class SignalExternal(_Attrs):
@@ -574,6 +576,7 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         decider=run.decider,
         retry_policy_text=workflow_retry_policy(a.retry_policy, field="retry_policy"),
         priority=priority.parse(a.priority),
+        cron_schedule=cron.check(a.cron_schedule, field="cron_schedule"),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)
     try:

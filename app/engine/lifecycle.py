@@ -17,6 +17,7 @@ from app.db.tables import buffered_events, tasks, timers, workflow_runs
 from app.engine import (
     activities,
     concurrency_slots,
+    cron,
     idempotency,
     priority,
     search_attributes,
@@ -72,6 +73,7 @@ class StartRequest:
     priority: Priority = NO_PRIORITY
     # JSON of the start's `concurrency_keys` map (app/engine/concurrency.py), or None.
     concurrency_keys: str | None = None
+    cron_schedule: str | None = None  # Temporal's cron workflows (see app.engine.cron)
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -173,6 +175,9 @@ async def create_run(
     parent = req.parent
     lineage = parent or inherited_parent  # whose root this run shares
     delay = req.start_delay or 0.0
+    if req.cron_schedule and continued_from is None:
+        # Temporal: the first run of a cron workflow waits for the first cron time too.
+        delay = cron.seconds_until_next(req.cron_schedule, now)
     data: dict[str, Any] = {
         "id": run_id,
         "namespace_id": req.namespace_id,
@@ -227,8 +232,12 @@ async def create_run(
         "decider": req.decider,
         "retry_policy": req.retry_policy_text,
         "attempt": req.attempt,
+        "cron_schedule": req.cron_schedule,
         "schedule_key": req.schedule_key
         or (continued_from.schedule_key if continued_from else None),
+        "reset_run_id": None,
+        "reset_from_run_id": None,
+        "pause_info": None,
     }
     # Per-key concurrency limits on workflows: decided before the run exists, so that a
     # CANCEL_NEWEST refusal leaves nothing behind. A chain's next run (continue-as-new, a
@@ -260,6 +269,8 @@ async def create_run(
         # The parent's row is locked by this transaction (it is completing a workflow task).
         parent.set(children_started=parent.children_started + 1)
     tx.observe("workflow_started", (run.namespace_id,))
+    # Checked (and Temporal's lists of one unwrapped) before the event records them.
+    await search_attributes.upsert(tx, run, req.search_attributes)
     tx.append(
         run,
         E.WORKFLOW_EXECUTION_STARTED,
@@ -283,9 +294,9 @@ async def create_run(
             "original_execution_run_id": run_id,
             "attempt": req.attempt,
             "retry_policy": load(req.retry_policy_text),
+            **({"cron_schedule": req.cron_schedule} if req.cron_schedule else {}),
         },
     )
-    await search_attributes.upsert(tx, run, req.search_attributes)
     if continued_from is not None:
         await concurrency_slots.hand_over(tx, continued_from, run)
     await concurrency_slots.record_run(tx, run, admission)
@@ -390,8 +401,17 @@ async def request_cancel(
 
 
 async def terminate(
-    tx: Transition, run: Run, *, reason: str | None, identity: str | None, details: Any = None
+    tx: Transition,
+    run: Run,
+    *,
+    reason: str | None,
+    identity: str | None,
+    details: Any = None,
+    for_reset: bool = False,
 ) -> None:
+    """Close the run at once. `for_reset`: a reset replaces it (app/engine/reset.py), so its
+    parent is not told and its children are left to the reset's rules, not to their parent
+    close policy."""
     require_open(run)
     if run.wft_state == "started":
         await tx.cancel_timers(run, workflow_tasks.TIMER_WFT_TIMEOUT)
@@ -405,6 +425,7 @@ async def terminate(
         E.WORKFLOW_EXECUTION_TERMINATED,
         {"reason": reason, "details": details, "identity": identity},
         failure={"message": reason or "terminated", "type": "TerminatedError"},
+        for_reset=for_reset,
     )
 
 
@@ -444,8 +465,12 @@ async def close(
     result_text: str | None = None,
     failure: dict[str, Any] | None = None,
     continued_to: Run | None = None,
+    for_reset: bool = False,
 ) -> None:
     workflow_tasks.forget_speculative(run)
+    if continued_to is None and run.cron_schedule and status in CRON_CONTINUES:
+        continued_to = await _next_cron_run(tx, run, status)
+        attributes = {**attributes, "new_execution_run_id": continued_to.id}
     tx.append(run, event_type, attributes)
     tx.observe("workflow_closed", (run.namespace_id, status.value))
     if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
@@ -467,6 +492,8 @@ async def close(
     await concurrency_slots.release_run(tx, run)
     await activities.forget_all(tx, run)
     await updates.on_run_closed(tx, run, continued_to)
+    if for_reset:
+        return  # the reset's new run goes on for its schedule, parent and children
     if run.schedule_key is not None and continued_to is None and scheduled_run_closed:
         await scheduled_run_closed(tx, run, status)
     if run.children_started:  # else it has no children: no need to look for them
@@ -535,6 +562,42 @@ async def _report_to_parent(
     workflow_tasks.needs_decision(tx, parent)
 
 
+# A cron workflow's chain goes on after a run completes, fails or times out (Temporal: a
+# failure does not stop it); cancel and terminate end it.
+CRON_CONTINUES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.TIMED_OUT)
+
+
+async def _next_cron_run(tx: Transition, run: Run, status: RunStatus) -> Run:
+    """Start the next run of a cron workflow, at the first cron time after now, with the
+    first run's input (Temporal's rule)."""
+    req = StartRequest(
+        namespace_id=run.namespace_id,
+        workflow_id=run.workflow_id,
+        workflow_type=run.workflow_type,
+        task_queue=run.task_queue,
+        input_text=run.input,
+        execution_timeout=run.execution_timeout,
+        run_timeout=run.run_timeout,
+        task_timeout=run.task_timeout,
+        memo_text=run.memo,
+        search_attributes=load(run.search_attributes) or {},
+        start_delay=cron.seconds_until_next(run.cron_schedule, tx.now),
+        decider=run.decider,
+        retry_policy_text=run.retry_policy,
+        cron_schedule=run.cron_schedule,
+    )
+    run.set(status=status.value)  # leave the "open" index before the next run takes the id
+    await tx.flush()
+    return await create_run(
+        tx,
+        req,
+        first_run_id=run.first_run_id,
+        continued_from=run,
+        execution_deadline=run.execution_deadline,
+        inherited_parent=run,
+    )
+
+
 async def continue_as_new(
     tx: Transition, run: Run, attributes: dict[str, Any], workflow_task_completed_event_id: int
 ) -> Run:
@@ -555,6 +618,7 @@ async def continue_as_new(
         decider=run.decider,
         retry_policy_text=run.retry_policy,
         concurrency_keys=run.concurrency_keys,
+        cron_schedule=run.cron_schedule,
     )
     # The old run leaves the "open" index first so the new run can take the workflow id.
     run.set(status=RunStatus.CONTINUED_AS_NEW.value)
@@ -620,6 +684,7 @@ async def retry(
         retry_policy_text=run.retry_policy,
         attempt=run.attempt + 1,
         concurrency_keys=run.concurrency_keys,
+        cron_schedule=run.cron_schedule,
     )
     status = (
         RunStatus.TIMED_OUT if event_type == E.WORKFLOW_EXECUTION_TIMED_OUT else RunStatus.FAILED

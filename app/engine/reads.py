@@ -25,6 +25,8 @@ from app.db.tables import (
 from app.engine import queue_backlog
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
+from app.engine.operator_view import next_attempts, operator_view, shown_activity_state
+from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
 from app.engine.transition import SELECT_RUN
 from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
@@ -82,7 +84,7 @@ def run_summary(row: sa.RowMapping) -> dict[str, Any]:
         "run_id": row["id"],
         "workflow_type": row["workflow_type"],
         "task_queue": row["task_queue"],
-        "status": row["status"],
+        "status": shown_status(row),
         "start_time": row["start_time"],
         "execution_time": row["execution_time"],
         "close_time": row["close_time"],
@@ -120,13 +122,14 @@ async def describe(
         .mappings()
         .all()
     )
+    retries = await next_attempts(conn, row["id"]) if activity_rows else {}
     pending_activities = [
         {
             "activity_id": a["activity_id"],
             "activity_type": a["activity_type"],
             "task_queue": a["task_queue"],
             "scheduled_event_id": a["scheduled_event_id"],
-            "state": a["state"].upper(),
+            "state": shown_activity_state(a),
             "attempt": a["attempt"],
             "scheduled_time": a["scheduled_time"],
             "last_started_time": a["started_time"],
@@ -135,6 +138,9 @@ async def describe(
             "last_failure": load(a["last_failure"]),
             "last_worker_identity": a["started_identity"],
             "cancel_requested": a["cancel_requested"],
+            "paused": a["paused"],
+            "pause_info": load(a["pause_info"]),
+            "next_attempt_schedule_time": retries.get(a["scheduled_event_id"]),
         }
         for a in activity_rows
     ]
@@ -193,6 +199,7 @@ async def describe(
         "result": load(row["result"]) if row["status"] == RunStatus.COMPLETED else None,
         "failure": load(row["failure"]),
         "waiting_on": await waiting_on(conn, row, activity_rows, pending_timers, children, now),
+        **await operator_view(conn, row),
     }
     if with_input:
         described["input"] = load(row["input"])
@@ -226,7 +233,7 @@ class RunFilter:
         c = workflow_runs.c
         clauses: list[sa.ColumnElement[bool]] = [c.namespace_id == namespace_id]
         if self.status:
-            clauses.append(c.status == self.status.value)
+            clauses.append(status_condition(self.status))
         if self.workflow_type:
             clauses.append(c.workflow_type == self.workflow_type)
         if self.workflow_id_prefix:

@@ -66,6 +66,8 @@ PREDEFINED_ATTRIBUTES: dict[str, SAType] = {
     "BinaryChecksums": SAType.KEYWORD_LIST,
     "BuildIds": SAType.KEYWORD_LIST,
     "TemporalChangeVersion": SAType.KEYWORD_LIST,
+    # Set while a run is paused (app/engine/pause.py).
+    "TemporalPauseInfo": SAType.KEYWORD_LIST,
     "TemporalReportedProblems": SAType.KEYWORD_LIST,
     "TemporalScheduledById": SAType.KEYWORD,
     "TemporalScheduledStartTime": SAType.DATETIME,

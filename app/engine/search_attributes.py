@@ -113,7 +113,9 @@ async def check(
 ) -> dict[str, tuple[SAType, list[str]]]:
     """Each attribute's type and stored forms; InvalidArgument (cause BAD_SEARCH_ATTRIBUTES)
     for a system attribute, a name the namespace has not registered, or a value of the wrong
-    type, as Temporal refuses them. A None value (removal) has no stored form."""
+    type, as Temporal refuses them. A None value (removal) has no stored form. A single-valued
+    attribute given as a list of one value (Temporal's untyped form) is replaced in
+    `attributes` by that value."""
     if not attributes:
         return {}
     types = await registered_types(conn, namespace_id, attributes)
@@ -135,6 +137,10 @@ async def check(
                 search_attribute=name,
                 cause=BAD_SEARCH_ATTRIBUTES,
             )
+        if sa_type is not SAType.KEYWORD_LIST and isinstance(value, list) and len(value) == 1:
+            # Temporal's untyped form lists every value (`{"CustomKeywordField": ["v"]}`): a
+            # list of one is that value, kept so in place for the event and the run's row.
+            value = attributes[name] = value[0]
         empty = value is None or value == []  # Temporal: an empty value unsets the attribute
         try:
             stored = [] if empty else check_value(name, sa_type, value, field=where)

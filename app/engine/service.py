@@ -26,11 +26,13 @@ from app.db.pipeline import notify_statement
 from app.db.tables import history_events, namespaces, tenants
 from app.engine import (
     activities,
+    activity_controls,
     deadlines,
     decisions,
     dispatch,
     idempotency,
     lifecycle,
+    pause,
     polls,
     queries,
     reads,
@@ -401,9 +403,13 @@ class Engine:
         *,
         return_new_task: bool = False,
         messages: list[dict[str, Any]] | None = None,
+        force_new_task: bool = False,
     ) -> dict[str, Any]:
         """Complete a started workflow task with commands and protocol messages (updates'
-        answers); optionally start and return the run's next task."""
+        answers); optionally start and return the run's next task. `force_new_task`
+        (Temporal's `force_create_new_workflow_task`) schedules another workflow task at once
+        although nothing new happened: a worker running a local activity keeps its task
+        alive so."""
         token = TaskToken.decode(token_text, kind="w")
 
         async def body(tx: Transition) -> dict[str, Any] | Rejected:
@@ -417,6 +423,8 @@ class Engine:
             refused = await decisions.apply_decision(tx, run, raw_commands, who, messages)
             if refused is not None:
                 return Rejected(refused)
+            if force_new_task and run.is_open:
+                workflow_tasks.needs_decision(tx, run)
             answer: dict[str, Any] = {"workflow_task": None, "activity_tasks": []}
             answer["activity_tasks"] = [
                 dispatch.activity_task(tx, owner, row).body
@@ -529,13 +537,15 @@ class Engine:
         *,
         token: str | None = None,
         by_id: tuple[str, str | None, str] | None = None,
-    ) -> bool:
+    ) -> dict[str, bool]:
+        """Record the heartbeat; answer Temporal's flags: `cancel_requested`,
+        `activity_paused`, `activity_reset` (app/engine/activity_controls.py)."""
         details_text = dump_payload(details, field="details")
 
-        async def body(tx: Transition) -> bool:
+        async def body(tx: Transition) -> dict[str, bool]:
             _, activity = await self._started_activity(tx, namespace_id, token, by_id)
             await activities.heartbeat(tx, activity, details_text)
-            return bool(activity["cancel_requested"])
+            return activity_controls.heartbeat_answer(activity)
 
         return await self.transact(body)
 
@@ -640,6 +650,16 @@ class Engine:
 
         async def body(tx: Transition) -> None:
             run, activity = await self._started_activity(tx, namespace_id, token, by_id)
+            if not activity["cancel_requested"] and (
+                activity["paused"] or activity["reset_requested"]
+            ):
+                # Cancelled on its heartbeat's word (activity controls): no event, the
+                # control decides the next attempt.
+                failure = {"message": "the activity was paused or reset", "type": "Canceled"}
+                await activities.hold_or_restart(
+                    tx, run, activity, failure, dump_payload(details, field="details")
+                )
+                return
             if not activity["cancel_requested"]:
                 raise FailedPrecondition(
                     "the activity was not asked to cancel; complete or fail it instead"
@@ -705,6 +725,7 @@ class Engine:
             async with self.wakeups.waiting(run_key(row["id"]), DRAIN_KEY) as woken:
                 async with self.db.read() as conn:
                     row = await reads.find_run_row(conn, namespace_id, workflow_id, row["id"])
+                pause.require_not_paused(row, "a query")
                 remaining = deadline - time.monotonic()
                 if queries.ready_for_query(row, self.clock.now(), remaining):
                     return str(row["id"])

@@ -230,6 +230,13 @@ class Transition:
         self.wake_keys.add(run_key(run.id))
         return event_id
 
+    def copy_event(self, run: Run, event_type: str, event_time: datetime, text: str) -> int:
+        """Append an event of another run's history as it was written (a reset's new run
+        copies its base's history up to the reset point, times included)."""
+        event_id = self._add_event(run, event_type, event_time, text)
+        self.wake_keys.add(run_key(run.id))
+        return event_id
+
     def _add_event(self, run: Run, event_type: str, event_time: Any, text: str) -> int:
         """The run's next event, to be written at flush (and kept for a run this transition
         started, see `new_run_history`); returns its id."""

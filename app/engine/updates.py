@@ -24,13 +24,13 @@ from app.engine.limits import (
     MAX_UPDATES_IN_FLIGHT,
     MAX_UPDATES_PER_RUN,
 )
+from app.engine.operator_view import require_not_paused
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_key
 from app.errors import (
     FailedPrecondition,
     InvalidArgument,
-    LimitExceeded,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -165,7 +165,7 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
     """Admit the update to the run, or find it there (the same id within a run is the same
     update: Temporal deduplicates by update id per run, never across continue-as-new). A
     rejected id is admitted again. Raises WorkflowClosed (the run is closed and never had this
-    update), RateLimited (10 in flight), LimitExceeded-as-409 (2,000 in the run),
+    update), RateLimited (10 in flight), FailedPrecondition (2,000 in the run),
     PayloadTooLarge (20 MiB in flight). Returns the row."""
     existing = await find(tx.conn, run.id, update.update_id)
     if existing is not None and existing["state"] not in ("rejected",):
@@ -182,6 +182,7 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
             "runs of stored definitions have no update handlers; send a signal instead",
             run_id=run.id,
         )
+    require_not_paused(run.data, "an update")  # Temporal's Workflow Pause
     in_flight, total, size = await _counts(tx, run)
     if in_flight >= MAX_IN_FLIGHT:
         raise RateLimited(
@@ -191,7 +192,7 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
             retry_after=IN_FLIGHT_RETRY_AFTER,
         )
     if total >= MAX_TOTAL:
-        raise _TotalReached(
+        raise FailedPrecondition(
             f"run '{run.id}' has received the maximum of {MAX_TOTAL} updates (Temporal's "
             "history.maxTotalUpdates); continue the workflow as new",
             limit=MAX_TOTAL,
@@ -238,13 +239,6 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
     found = await find(tx.conn, run.id, update.update_id)
     assert found is not None
     return found
-
-
-class _TotalReached(LimitExceeded):
-    """LimitExceeded answered as 409: the run took all the updates it may (the issue's rule;
-    Temporal answers FailedPrecondition)."""
-
-    status = 409
 
 
 async def take_for_task(tx: Transition, run: Run, started_event_id: int) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ async def schedule_speculative(tx: Transition, run: Run) -> None:
         or run.id in tx.completing
         or in_first_task_backoff(run)
         or run.decider != "queue"
+        or run.data.get("pause_info") is not None  # paused: its task comes on unpause
     ):
         return  # a task is coming anyway (or the first task's back-off brings one)
     run.set(
@@ -169,6 +170,8 @@ async def admitted(tx: Transition, run: Run) -> None:
 
 
 async def _schedule(tx: Transition, run: Run) -> None:
+    if run.data.get("pause_info") is not None:
+        return  # a paused run gets its task on unpause (app/engine/pause.py)
     scheduled_id = tx.append(
         run,
         E.WORKFLOW_TASK_SCHEDULED,

@@ -25,6 +25,7 @@ from app.engine.wakeups import Wakeups
 from app.errors import PerdureError
 from app.ids import new_id
 from app.visibility import batches
+from app.visibility import operator_batches as _operator_actions  # noqa: F401  (registers them)
 
 log = logging.getLogger("perdure.batches")
 

@@ -11,6 +11,7 @@ refuses (e.g. already closed) is recorded as failed with the reason; the job goe
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -24,7 +25,7 @@ from app.engine.events import RunStatus
 from app.engine.payloads import load
 from app.engine.reads import RunFilter
 from app.engine.service import Engine
-from app.engine.transition import Transition
+from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, FailedPrecondition, NotFound, PerdureError, RateLimited
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_time
@@ -43,6 +44,20 @@ class OperationType(StrEnum):
     CANCEL = "CANCEL"
     TERMINATE = "TERMINATE"
     DELETE = "DELETE"
+    # Operator controls (app/visibility/operator_batches.py).
+    RESET = "RESET"
+    PAUSE = "PAUSE"
+    UNPAUSE = "UNPAUSE"
+    PAUSE_ACTIVITY = "PAUSE_ACTIVITY"
+    UNPAUSE_ACTIVITY = "UNPAUSE_ACTIVITY"
+    RESET_ACTIVITY = "RESET_ACTIVITY"
+    UPDATE_ACTIVITY_OPTIONS = "UPDATE_ACTIVITY_OPTIONS"
+
+
+# The actions of the operator controls, by operation type: (transition, job row, run) → None;
+# registered by app/visibility/operator_batches.py.
+RunAction = Callable[[Transition, Any, Run], Awaitable[None]]
+operator_actions: dict[str, RunAction] = {}
 
 
 class JobState(StrEnum):
@@ -102,6 +117,7 @@ def describe(
         "start_time": row["created_at"],
         "close_time": row["closed_at"],
         "stop_reason": row["stop_reason"],
+        "options": load(row["options"]),
         "failures": failures,
         "waiting_for": waiting_for(row, now) if now is not None else None,
     }
@@ -399,6 +415,8 @@ async def act(tx: Transition, job: Any, owner: str, lease_seconds: float, row: A
         await lifecycle.request_cancel(tx, run, reason=job["reason"], identity=job["identity"])
     elif kind == OperationType.TERMINATE:
         await lifecycle.terminate(tx, run, reason=job["reason"], identity=job["identity"])
+    elif kind in operator_actions:
+        await operator_actions[kind](tx, job, run)
     else:
         if run.status == RunStatus.RUNNING:
             raise FailedPrecondition("the run is RUNNING; a batch delete removes closed runs only")

@@ -29,6 +29,7 @@ from app.db.tables import (
     workflow_search_texts,
 )
 from app.engine.events import RunStatus
+from app.engine.pause import statuses_condition
 from app.engine.search_attribute_types import (
     PREDEFINED_ATTRIBUTES,
     RESERVED_PREFIX,
@@ -281,7 +282,7 @@ class Compiler:
             )
         if negated:
             chosen = set(RunStatus) - chosen
-        return c.status.in_(sorted(s.value for s in chosen)), True
+        return statuses_condition(chosen), True
 
     # -- custom and predefined attributes ------------------------------------------------------
 

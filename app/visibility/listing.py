@@ -22,6 +22,7 @@ from app.db.tables import workflow_runs
 from app.db.types import UTCDateTime
 from app.engine import search_attributes
 from app.engine.events import RunStatus
+from app.engine.pause import status_condition
 from app.engine.reads import RunFilter, run_summary
 from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
 from app.pagination import decode_token, encode_token, token_time
@@ -235,7 +236,7 @@ def _bounded_status_count(planned: Plan, status: RunStatus, cap: int) -> sa.Sele
     matching = (
         sa.select(sa.literal(1).label("one"))
         .select_from(workflow_runs)
-        .where(*planned.where, c.status == status.value)
+        .where(*planned.where, status_condition(status))
         .limit(cap + 1)
         .subquery()
     )

@@ -19,7 +19,6 @@ from app.api.schemas.visibility import (
     BatchOperationStart,
     BatchOperationStop,
 )
-from app.engine.payloads import dump_payload
 from app.visibility import batches
 
 router = EdgeRouter(
@@ -35,8 +34,10 @@ JobId = Annotated[str, Path(min_length=1, max_length=200, description="Batch ope
     response_model=BatchOperation,
     summary="Start a batch operation on the runs a list filter matches",
     description=(
-        "Signal, cancel, terminate or delete (closed runs only) every run that matches `query` "
-        "and started before now, at most `max_operations_per_second`. Runs as a durable job: "
+        "Signal, cancel, terminate, delete (closed runs only), reset (`reset_options`), pause or "
+        "unpause every run that matches `query` and started before now, or pause, unpause, "
+        "reset or change the options of their pending activities (`activity`), at most "
+        "`max_operations_per_second`. Runs as a durable job: "
         "it survives restarts and acts on each run once. 400 for a bad filter, 409 for a taken "
         "job id, 422 for a filter no index narrows on a large namespace, 429 when the namespace "
         "runs its `max_concurrent_batch_operations` (namespace setting, default 1) already."
@@ -46,9 +47,7 @@ JobId = Annotated[str, Path(min_length=1, max_length=200, description="Batch ope
 async def start_batch_operation(
     body: BatchOperationStart, engine: EngineDep, caller: NamespaceOperator
 ) -> FastJSON:
-    fields = body.model_dump(exclude={"max_operations_per_second", "input"})
-    fields["max_per_second"] = body.max_operations_per_second
-    fields["input"] = dump_payload(body.input, field="input")
+    fields = body.job_fields()
     row = await batches.start(
         engine, caller.namespace.id, fields, identity=caller.principal.key_name
     )

@@ -104,6 +104,7 @@ async def complete_workflow_task(
         body.identity,
         return_new_task=body.return_new_workflow_task,
         messages=body.messages,
+        force_new_task=body.force_create_new_workflow_task,
     )
     claim = answer["workflow_task"]
     return FastJSON(
@@ -217,12 +218,16 @@ async def complete_activities(
     summary="Record an activity heartbeat; learn whether cancellation was requested",
     responses=TOKEN_ERRORS,
 )
-async def heartbeat(body: Heartbeat, engine: EngineDep, caller: NamespaceWorker) -> HeartbeatAnswer:
-    return HeartbeatAnswer(
-        cancel_requested=await engine.heartbeat_activity(
-            caller.namespace.id, body.details, token=body.task_token
-        )
+async def heartbeat(body: Heartbeat, engine: EngineDep, caller: NamespaceWorker) -> FastJSON:
+    return _heartbeat_answer(
+        await engine.heartbeat_activity(caller.namespace.id, body.details, token=body.task_token)
     )
+
+
+def _heartbeat_answer(flags: dict[str, bool]) -> FastJSON:
+    """`cancel_requested` always; the activity controls' flags only when set, so a worker that
+    knows none of them reads the answer it always did."""
+    return FastJSON({k: v for k, v in flags.items() if k == "cancel_requested" or v})
 
 
 @router.post(
@@ -291,11 +296,12 @@ async def heartbeat_by_id(
     body: HeartbeatById,
     engine: EngineDep,
     caller: NamespaceWorker,
-) -> HeartbeatAnswer:
-    cancel = await engine.heartbeat_activity(
-        caller.namespace.id, body.details, by_id=(workflow_id, body.run_id, activity_id)
+) -> FastJSON:
+    return _heartbeat_answer(
+        await engine.heartbeat_activity(
+            caller.namespace.id, body.details, by_id=(workflow_id, body.run_id, activity_id)
+        )
     )
-    return HeartbeatAnswer(cancel_requested=cancel)
 
 
 @router.post(

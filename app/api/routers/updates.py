@@ -92,7 +92,7 @@ async def poll_update(
     engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
-    wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = 0,
+    wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
 ) -> FastJSON:
     async with long_poll(request, caller) if wait > 0 else nullcontext():
         return FastJSON(

@@ -42,7 +42,7 @@ from app.api.schemas.workflows import (
 )
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
-from app.engine import concurrency, priority, reads
+from app.engine import concurrency, cron, priority, reads
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
@@ -51,7 +51,7 @@ from app.engine.limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, 
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import workflow_task_body
-from app.errors import QueryFailed
+from app.errors import InvalidArgument, QueryFailed
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_int
 from app.visibility import listing
@@ -63,6 +63,16 @@ WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, descrip
 START_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
 # The task queue recorded for runs of stored definitions when the start names none.
 DEFINITION_TASK_QUEUE = "perdure-definitions"
+
+
+def cron_schedule(body: StartFields) -> str | None:
+    """The start's cron schedule, checked; Temporal refuses it beside a start delay."""
+    checked = cron.check(body.cron_schedule)
+    if checked and body.start_delay:
+        raise InvalidArgument(
+            "cron_schedule and start_delay may not be used together", field="start_delay"
+        )
+    return checked
 
 
 def start_request(
@@ -83,6 +93,7 @@ def start_request(
         search_attributes=validate_search_attributes(body.search_attributes),
         start_delay=body.start_delay,
         retry_policy_text=workflow_retry_policy(body.retry_policy, field="retry_policy"),
+        cron_schedule=cron_schedule(body),
         request_id=key.key if key else None,
         request_key=key,
         identity=body.identity or caller.principal.key_name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.api.schemas.common import Identity, NameRule, RunId
 from app.api.schemas.workflows import Body, IdConflictPolicy, RequestId, StartFields
@@ -49,6 +49,13 @@ class UpdateWithStart(StartFields):
     )
     update: UpdateFields
     request_id: RequestId = None
+
+    @model_validator(mode="after")
+    def _no_cron(self) -> UpdateWithStart:
+        # Temporal refuses a cron workflow started by update-with-start.
+        if self.cron_schedule:
+            raise ValueError("cron_schedule cannot be used with update-with-start")
+        return self
 
 
 class UpdateRef(BaseModel):

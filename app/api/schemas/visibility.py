@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.api.schemas.operator import BatchActivityOptions, ResetOptions
 from app.engine.limits import MAX_ID_LENGTH
+from app.engine.payloads import dump_payload
 from app.visibility.batches import MIN_OPERATIONS_PER_SECOND, JobState, OperationType
 from app.visibility.syntax import MAX_QUERY_LENGTH
 
@@ -55,6 +57,42 @@ class BatchOperationStart(BaseModel):
         le=1000,
         description="Runs acted on per second, at most; at least one a minute (1/60).",
     )
+    reset_options: ResetOptions | None = Field(
+        default=None, description="For RESET: where each run goes and what is reapplied."
+    )
+    activity: BatchActivityOptions | None = Field(
+        default=None,
+        description="For PAUSE_ACTIVITY, UNPAUSE_ACTIVITY, RESET_ACTIVITY and "
+        "UPDATE_ACTIVITY_OPTIONS: which pending activities of each run, and the options.",
+    )
+
+    def job_fields(self) -> dict[str, Any]:
+        """The job's columns as `batches.start` takes them: payloads as JSON text, what an
+        operator control needs (`reset_options`, `activity`) in `options`."""
+        fields = self.model_dump(
+            exclude={"max_operations_per_second", "input", "reset_options", "activity"}
+        )
+        fields["max_per_second"] = self.max_operations_per_second
+        fields["input"] = dump_payload(self.input, field="input")
+        options = self.model_dump(
+            mode="json", include={"reset_options", "activity"}, exclude_none=True
+        )
+        fields["options"] = dump_payload(options, field="options") if options else None
+        return fields
+
+    @model_validator(mode="after")
+    def _operator_fields(self) -> BatchOperationStart:
+        if (self.operation_type is OperationType.RESET) != (self.reset_options is not None):
+            raise ValueError("reset_options goes with a RESET batch operation, and only with it")
+        on_activities = "ACTIVITY" in self.operation_type.value
+        if on_activities != (self.activity is not None):
+            raise ValueError("activity goes with the activity operations, and only with them")
+        wants_options = self.operation_type is OperationType.UPDATE_ACTIVITY_OPTIONS
+        if self.activity is not None and wants_options != (
+            self.activity.activity_options is not None
+        ):
+            raise ValueError("activity_options goes with UPDATE_ACTIVITY_OPTIONS, and only with it")
+        return self
 
     @field_validator("max_operations_per_second")
     @classmethod
@@ -105,6 +143,9 @@ class BatchOperation(BaseModel):
     start_time: datetime
     close_time: datetime | None
     stop_reason: str | None
+    options: dict[str, Any] | None = Field(
+        default=None, description="RESET's `reset_options`, an activity operation's `activity`."
+    )
     failures: list[BatchFailure] | None = Field(
         default=None, description="The latest failures (at most 100); in describe only."
     )

@@ -87,6 +87,14 @@ class StartFields(Body):
         "`fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities "
         "and children that set none of their own, are queued with it.",
     )
+    cron_schedule: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Temporal's cron workflows: five-field cron (UTC, or prefixed "
+        "`CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron "
+        "time, the first included; a failed run does not stop the chain, cancel and "
+        "terminate do.",
+    )
 
 
 class StartWorkflow(StartFields):
@@ -199,6 +207,13 @@ class PendingActivity(BaseModel):
     last_failure: Any
     last_worker_identity: str | None
     cancel_requested: bool
+    paused: bool = Field(default=False, description="Paused by an operator (activity controls).")
+    pause_info: dict[str, Any] | None = Field(
+        default=None, description="Who paused it, why and when."
+    )
+    next_attempt_schedule_time: datetime | None = Field(
+        default=None, description="When a back-off ends and the next attempt is dispatched."
+    )
 
 
 class PendingTimer(BaseModel):
@@ -256,11 +271,13 @@ class WaitingOn(BaseModel):
         "START_DELAY",
         "SIGNAL",
         "CALLBACK",
+        "PAUSED",
     ] = Field(
         description="Most pressing first: a concurrency slot (`CONCURRENCY_LIMIT`: '3 of 3 "
         "running for customer=acme'), a queue nobody polled in the last minute (`…_NO_POLLER`), "
         "work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing "
-        "is pending. `CALLBACK`: a stored definition's waitForTaskToken state."
+        "is pending. `CALLBACK`: a stored definition's waitForTaskToken state. `PAUSED`: an "
+        "operator paused the run (who and why in the message and `pause_info`)."
     )
     message: str = Field(description="One sentence for a person.")
     since: datetime | None = Field(description="When this wait began, where known.")
@@ -296,6 +313,22 @@ class WorkflowDescription(WorkflowSummary):
     definition: DefinitionOfRun | None = Field(
         default=None,
         description="Runs of a stored definition: its name, version and current states.",
+    )
+    reset_run_id: str | None = Field(
+        default=None, description="The run the latest reset of this run started."
+    )
+    reset_from_run_id: str | None = Field(
+        default=None, description="The run this run was reset from (its base)."
+    )
+    reset_points: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Temporal's auto-reset points: per build id (or worker identity) the first "
+        "workflow task it completed (`first_workflow_task_completed_id`).",
+    )
+    pause_info: dict[str, Any] | None = Field(
+        default=None,
+        description="While the run is PAUSED: who paused it (`identity`), why (`reason`), when "
+        "(`pause_time`).",
     )
 
 
@@ -378,6 +411,11 @@ class CompleteWorkflowTask(Body):
         default=False,
         description="Send only the events after `previous_started_event_id` (for workers that cache runs); "
         "`history.after_event_id` says where the page starts.",
+    )
+    force_create_new_workflow_task: bool = Field(
+        default=False,
+        description="Temporal's: schedule another workflow task at once although nothing new "
+        "happened (a worker running a local activity past 80 % of the task timeout).",
     )
 
 
@@ -492,6 +530,16 @@ class HeartbeatById(Body):
 
 class HeartbeatAnswer(BaseModel):
     cancel_requested: bool
+    activity_paused: bool = Field(
+        default=False,
+        description="An operator paused the activity: stop this attempt (report it canceled); "
+        "the next one waits for unpause. Present only when true.",
+    )
+    activity_reset: bool = Field(
+        default=False,
+        description="An operator reset the activity: stop this attempt (report it canceled); "
+        "the next one is attempt 1. Present only when true.",
+    )
 
 
 class CompleteActivity(Body):

@@ -17,7 +17,6 @@ from app.api.schemas.visibility import BatchOperationStart, BatchOperationStop
 from app.auth.roles import Permission
 from app.console.views.workflows import FILTER_FIELDS, run_filter
 from app.console.web import Console, checked_form, form_json, render, signed_in, validated
-from app.engine.payloads import dump_payload
 from app.engine.reads import RunFilter
 from app.errors import InvalidArgument
 from app.visibility import batches, listing
@@ -97,10 +96,9 @@ async def batch_start(namespace: str, console: Page) -> Response:
         body["signal_name"] = str(form.get("signal_name") or "").strip() or None
         body["input"] = form_json(str(form.get("input") or ""), "input")
     start = validated(BatchOperationStart, body)
-    fields = start.model_dump(exclude={"max_operations_per_second", "input"})
-    fields["max_per_second"] = start.max_operations_per_second
-    fields["input"] = dump_payload(start.input, field="input")
-    row = await batches.start(console.engine, ref.id, fields, identity=console.principal.key_name)
+    row = await batches.start(
+        console.engine, ref.id, start.job_fields(), identity=console.principal.key_name
+    )
     return RedirectResponse(
         f"/console/n/{ref.name}/batch-operations/{quote(row['job_id'], safe='')}", status_code=303
     )

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from perdure._transport import LeanTransport
-from perdure.exceptions import RPCError, WorkflowAlreadyStartedError
+from perdure.exceptions import ConnectError, RPCError, WorkflowAlreadyStartedError
 
 # About a minute of back-off for a read while the server is unreachable.
 READ_RETRIES = 16
@@ -197,9 +197,13 @@ class Http:
         rpc_timeout: timedelta | None = None,
     ) -> httpx.Response:
         """One call; RPCError unless the status is in `ok`. Reads are retried while the
-        server is unreachable. `rpc_metadata` adds headers, `rpc_timeout` bounds the call."""
+        server is unreachable. `rpc_metadata` adds headers; `rpc_timeout` bounds the whole
+        call, retries included (Temporal's rule), raising httpx's `ReadTimeout` past it."""
         attempt = 0
+        loop = asyncio.get_running_loop()
+        deadline = None if rpc_timeout is None else loop.time() + rpc_timeout.total_seconds()
         while True:
+            left = None if deadline is None else timedelta(seconds=deadline - loop.time())
             try:
                 response = await self.send(
                     method,
@@ -207,7 +211,7 @@ class Http:
                     json=json,
                     params=params,
                     headers=rpc_metadata,
-                    timeout=rpc_timeout,
+                    timeout=left,
                     long=long,
                 )
                 break
@@ -215,11 +219,27 @@ class Http:
                 # Reads are safe to repeat while the server restarts; writes are the caller's call.
                 if method != "GET" or attempt >= READ_RETRIES:
                     raise
+            if deadline is not None and loop.time() + backoff(attempt) >= deadline:
+                raise httpx.ReadTimeout(f"rpc_timeout of {rpc_timeout} passed")
             await sleep_backoff(attempt)
             attempt += 1
         if response.status_code not in ok:
             raise rpc_error(response)
         return response
+
+    async def check(self) -> dict[str, Any]:
+        """Ask the server who the key is (`GET /api/v1/me`): `ConnectError` when it cannot
+        be reached, `RPCError` (401) for a wrong key. Returns the server's answer."""
+        try:
+            response = await self.client.get("/api/v1/me", timeout=10.0)
+        except httpx.TransportError as err:
+            raise ConnectError(
+                f"cannot reach a Perdure server at {self.address}: {type(err).__name__} {err}"
+            ) from err
+        if response.status_code != 200:
+            raise rpc_error(response)
+        answer: dict[str, Any] = response.json()
+        return answer
 
     async def aclose(self) -> None:
         """Close the connections."""
@@ -242,6 +262,11 @@ def rpc_error(response: httpx.Response) -> RPCError:
     return RPCError(message, response.status_code, problem)
 
 
+def backoff(attempt: int) -> float:
+    """Seconds between retries of a failed server call (0.1 s doubling up to 5 s)."""
+    return min(5.0, 0.1 * 2 ** min(attempt, 6))
+
+
 async def sleep_backoff(attempt: int) -> None:
-    """Back-off between retries of a failed server call (0.1 s doubling up to 5 s)."""
-    await asyncio.sleep(min(5.0, 0.1 * 2 ** min(attempt, 6)))
+    """Sleep the back-off before retry `attempt`."""
+    await asyncio.sleep(backoff(attempt))

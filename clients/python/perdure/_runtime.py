@@ -14,26 +14,41 @@ import builtins
 import collections
 import contextvars
 import hashlib
+import json
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from perdure._handlers import Handlers
+from perdure._local_activities import LocalActivities
+from perdure._local_activities import is_marker as is_local_marker
+from perdure._operations import (
+    COMMAND_EVENTS,
+    IDENTITY_FIELDS,
+    MAY_LEAVE_NO_EVENT,
+    ActivityHandle,
+    ChildWorkflowHandle,
+    Command,
+    WorkflowTaskFailure,
+    _activity_cancelled,
+    _child_failed,
+    _result,
+    _task_failure,
+)
+from perdure._payloads import to_raw_values
 from perdure._updates import UpdateRuntime
 from perdure.common import (
-    ARG_UNSET,
     ActivityCancellationType,
     ChildWorkflowCancellationType,
     RetryPolicy,
 )
-from perdure.converter import ArgumentCountError, decode_args, encode_args, from_json, to_json
+from perdure.converter import decode_args, encode_args, to_json
 from perdure.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
-    ChildWorkflowError,
     ContinueAsNewError,
     FailureError,
     NondeterminismError,
@@ -42,41 +57,12 @@ from perdure.exceptions import (
     is_cancelled_exception,
     to_failure,
 )
-from perdure.workflow import Info, WorkflowDefinition
+from perdure.workflow import Info, ParentInfo, WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
 
-# Event type recorded for each command type (what replay compares).
-COMMAND_EVENTS = {
-    "ACTIVITY_TASK_SCHEDULED": "SCHEDULE_ACTIVITY_TASK",
-    "ACTIVITY_TASK_CANCEL_REQUESTED": "REQUEST_CANCEL_ACTIVITY_TASK",
-    "TIMER_STARTED": "START_TIMER",
-    "TIMER_CANCELED": "CANCEL_TIMER",
-    "START_CHILD_WORKFLOW_EXECUTION_INITIATED": "START_CHILD_WORKFLOW_EXECUTION",
-    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION",
-    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION",
-    "MARKER_RECORDED": "RECORD_MARKER",
-    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
-    "WORKFLOW_EXECUTION_COMPLETED": "COMPLETE_WORKFLOW_EXECUTION",
-    "WORKFLOW_EXECUTION_FAILED": "FAIL_WORKFLOW_EXECUTION",
-    "WORKFLOW_EXECUTION_CANCELED": "CANCEL_WORKFLOW_EXECUTION",
-    "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION",
-    # An update's acceptance and response, placed by PROTOCOL_MESSAGE commands (_updates.py).
-    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED": "PROTOCOL_MESSAGE",
-    "WORKFLOW_EXECUTION_UPDATE_COMPLETED": "PROTOCOL_MESSAGE",
-}
-# Commands the server may drop without an event (the target finished first).
-MAY_LEAVE_NO_EVENT = {"REQUEST_CANCEL_ACTIVITY_TASK", "CANCEL_TIMER"}
+
 # Attributes that must agree between a command and its recorded event.
-IDENTITY_FIELDS = {
-    "SCHEDULE_ACTIVITY_TASK": ("activity_id", "activity_type"),
-    "START_TIMER": ("timer_id",),
-    "CANCEL_TIMER": ("timer_id",),
-    "START_CHILD_WORKFLOW_EXECUTION": ("workflow_id", "workflow_type"),
-    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION": ("workflow_id", "signal_name"),
-    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION": ("workflow_id",),
-    "RECORD_MARKER": ("marker_name",),
-}
 
 _current: contextvars.ContextVar[WorkflowInstance | None] = contextvars.ContextVar(
     "perdure_workflow", default=None
@@ -95,16 +81,6 @@ def current_instance() -> WorkflowInstance:
     if found is None:
         raise RuntimeError("not inside a workflow")
     return found
-
-
-class WorkflowTaskFailure(Exception):
-    """The workflow task must fail (and be retried): a bug or non-determinism, not a failure
-    of the workflow itself."""
-
-    def __init__(self, message: str, cause: str, error: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.cause = cause
-        self.error = error
 
 
 class DurableTimer(asyncio.TimerHandle):
@@ -200,90 +176,6 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         return ran
 
 
-@dataclass
-class Command:
-    """An emitted command and what resolves it."""
-
-    command_type: str
-    attributes: dict[str, Any]
-    future: Any = None
-    timer: DurableTimer | None = None
-    start_future: Any = None
-    event_id: int | None = None
-    done: bool = False
-    result_type: Any = None
-    cancellation_type: str | None = None
-    handle: Any = None  # the ActivityHandle or ChildWorkflowHandle workflow code holds
-
-    def body(self) -> dict[str, Any]:
-        return {"command_type": self.command_type, "attributes": self.attributes}
-
-    def describe(self) -> str:
-        keys = IDENTITY_FIELDS.get(self.command_type, ())
-        shown = ", ".join(f"{k}={self.attributes.get(k)!r}" for k in keys)
-        return f"{self.command_type}({shown})"
-
-
-class _Operation(asyncio.Task):
-    """An activity or child workflow as workflow code sees it: a task that waits for the
-    outcome its history events settle. Cancelling the task applies the operation's
-    cancellation type instead of abandoning the wait; the outcome still decides what the
-    awaiting code sees (Temporal's handles behave so)."""
-
-    def __init__(self, instance: WorkflowInstance, outcome: asyncio.Future[Any], name: str):
-        self._outcome = outcome
-        super().__init__(self._wait(), loop=instance.loop, name=name)
-
-    async def _wait(self) -> Any:
-        while True:
-            try:
-                return await asyncio.shield(self._outcome)
-            except asyncio.CancelledError:
-                if self._outcome.done():
-                    raise  # settled in the same step: the cancellation wins
-                self._request_cancel()
-                self.uncancel()
-
-    def _request_cancel(self) -> None:
-        raise NotImplementedError
-
-
-class ActivityHandle(_Operation):
-    """A scheduled activity: awaiting it gives its result or raises `ActivityError`."""
-
-    def __init__(self, instance: WorkflowInstance, command: Command) -> None:
-        self._command = command
-        super().__init__(instance, command.future, f"activity {command.describe()}")
-
-    def _request_cancel(self) -> None:
-        current_loop_instance(self).cancel_activity(self._command)
-
-
-class ChildWorkflowHandle(_Operation):
-    """A started child workflow: `id`, `first_execution_run_id`, and a task of its result."""
-
-    def __init__(self, instance: WorkflowInstance, command: Command, workflow_id: str) -> None:
-        self._command = command
-        self.id = workflow_id
-        self.first_execution_run_id: str | None = None
-        super().__init__(instance, command.future, f"child workflow {workflow_id}")
-
-    def _request_cancel(self) -> None:
-        current_loop_instance(self).cancel_child(self._command)
-
-    async def signal(self, signal: Any, arg: Any = ARG_UNSET, *, args: Any = ()) -> None:
-        """Signal the child."""
-        from perdure.workflow import get_external_workflow_handle
-
-        await get_external_workflow_handle(self.id).signal(signal, arg, args=args)
-
-
-def current_loop_instance(future: asyncio.Future[Any]) -> WorkflowInstance:
-    loop = future.get_loop()
-    assert isinstance(loop, WorkflowLoop)
-    return loop.instance
-
-
 class WorkflowInstance:
     """One run's workflow object, its loop, its commands and what resolves them."""
 
@@ -330,6 +222,12 @@ class WorkflowInstance:
         # else fails this workflow task.
         self._handler_failure: BaseException | None = None
         self._task_failure: WorkflowTaskFailure | None = None
+        self.handlers = Handlers(self)
+        self.local = LocalActivities(self)
+        self.read_only = False  # while a query runs
+        self.history_bytes = 0
+        self.current_details = ""
+        self.cancel_reason: str | None = None
         self.updates = UpdateRuntime(self)
         self.continue_as_new_suggested = False
         self.signal_handlers_running = 0
@@ -343,6 +241,7 @@ class WorkflowInstance:
         activation at `final_started_event_id` (the workflow task being answered), if any."""
         events = self.pending_events + [e for e in events if e["event_id"] > self.last_event_id]
         self.pending_events = []
+        self.history_bytes += sum(len(json.dumps(e, default=str)) for e in events)
         produced: list[Command] = []
         for index, event in enumerate(events):
             kind = event["event_type"]
@@ -361,6 +260,9 @@ class WorkflowInstance:
                     self.updates.replay_accepted(events[index + 2 :], event["event_id"])
                     self._activate(event, replaying=True)
                     self.last_started_event_id = event["event_id"]
+            elif is_local_marker(event):
+                # A local activity's outcome: it settles the activity, never a command.
+                self.local.apply((event.get("attributes") or {}).get("details") or {})
             elif kind in COMMAND_EVENTS:
                 self._match(event)
             elif kind not in (
@@ -450,6 +352,19 @@ class WorkflowInstance:
             asyncio._set_running_loop(previous)
         return list(self.new_commands)
 
+    def step(self, action: Callable[[], Any]) -> None:
+        """Do `action` on the run's loop, then let workflow code go as far as it can (a local
+        activity settled in the middle of a workflow task)."""
+        previous = asyncio._get_running_loop()
+        asyncio._set_running_loop(self.loop)
+        token = _current.set(self)
+        try:
+            action()
+            self._run_until_blocked()
+        finally:
+            _current.reset(token)
+            asyncio._set_running_loop(previous)
+
     def _run_until_blocked(self) -> None:
         while not self.closed:
             self.loop.run_ready()
@@ -495,20 +410,37 @@ class WorkflowInstance:
             task_timeout=delta(a.get("workflow_task_timeout")),
             memo=a.get("memo"),
             search_attributes=a.get("search_attributes") or {},
+            parent=ParentInfo(self.namespace, a.get("parent_run_id") or "", a["parent_workflow_id"])
+            if a.get("parent_workflow_id")
+            else None,
+            cron_schedule=a.get("cron_schedule"),
+            retry_policy=RetryPolicy.from_json(a.get("retry_policy")),
+            workflow_start_time=_parse_time(event["event_time"]),
+            original_execution_run_id=a.get("original_execution_run_id") or self.run_id,
         )
-        self.obj = self.definition.cls()
         self._start_input = a.get("input")
+        cls = self.definition.cls
+        # `@workflow.init`: the constructor takes the run's arguments (checked as run's are).
+        init = getattr(cls, "__init__", None)
+        self.obj = cls(*self._run_args(init)) if init and self.definition.init_takes_args else cls()
+        self.handlers.bind(self.obj)
 
-    def _start_main(self) -> None:
-        run_fn = self.definition.run_fn
+    def _run_args(self, fn: Callable[..., Any]) -> list[Any]:
+        if self.definition.dynamic:
+            return [to_raw_values(self._start_input)]
         try:
-            args = decode_args(run_fn, self._start_input)
+            return decode_args(fn, self._start_input)
         except TypeError as err:
             raise WorkflowTaskFailure(
-                f"the workflow's input does not fit {self.definition.name}.run: {err}",
+                f"the workflow's input does not fit {self.definition.cls.__name__}."
+                f"{fn.__name__}: {err}",
                 "WORKFLOW_WORKER_UNHANDLED_FAILURE",
                 err,
             ) from err
+
+    def _start_main(self) -> None:
+        run_fn = self.definition.run_fn
+        args = self._run_args(run_fn)
         self.main_task = self.loop.create_task(run_fn(self.obj, *args), name="workflow-run")
 
     def is_failure_exception(self, err: BaseException) -> bool:
@@ -549,14 +481,17 @@ class WorkflowInstance:
         self.updates.warn_unfinished(command.command_type)
         self._emit(command)
         self.closed = True
+        if not self.replaying and command.command_type != "CANCEL_WORKFLOW_EXECUTION":
+            self.handlers.warn_at_close()
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event["event_type"]
         a = event.get("attributes") or {}
         if kind == "WORKFLOW_EXECUTION_SIGNALED":
-            self._deliver_signal(a.get("signal_name", ""), a.get("input"))
+            self.handlers.deliver_signal(a.get("signal_name", ""), a.get("input"))
         elif kind == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
             self.cancel_requested = True
+            self.cancel_reason = a.get("cause") or a.get("reason")
             if self.main_task is not None and not self.main_task.done():
                 self.main_task.cancel()
         elif kind.startswith("ACTIVITY_TASK_") and kind != "ACTIVITY_TASK_STARTED":
@@ -572,13 +507,19 @@ class WorkflowInstance:
             elif kind == "ACTIVITY_TASK_CANCELED":
                 future.set_exception(
                     _activity_cancelled(
-                        command, CancelledError("activity canceled", a.get("details"))
+                        command,
+                        CancelledError("activity canceled", a.get("details")),
+                        started_event_id=a.get("started_event_id"),
+                        identity=a.get("identity"),
                     )
                 )
             else:
                 future.set_exception(
                     ActivityError(
                         "activity task failed",
+                        scheduled_event_id=command.event_id or 0,
+                        started_event_id=int(a.get("started_event_id") or 0),
+                        identity=str(a.get("identity") or ""),
                         activity_type=command.attributes["activity_type"],
                         activity_id=command.attributes["activity_id"],
                         retry_state=a.get("retry_state"),
@@ -610,6 +551,7 @@ class WorkflowInstance:
                 return
             handle = command.handle
             handle.first_execution_run_id = (a.get("workflow_execution") or {}).get("run_id")
+            command.started_event_id = event["event_id"]
             if not command.start_future.done():
                 command.start_future.set_result(handle)
         elif kind.startswith("CHILD_WORKFLOW_EXECUTION_"):
@@ -624,7 +566,9 @@ class WorkflowInstance:
                 future.set_result(_result(a.get("result"), command))
             else:
                 failure = a.get("failure") or {"message": kind, "type": "CanceledError"}
-                future.set_exception(_child_failed(command, from_failure(failure)))
+                future.set_exception(
+                    _child_failed(command, from_failure(failure), a.get("retry_state"))
+                )
         elif kind in (
             "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED",
             "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
@@ -644,45 +588,6 @@ class WorkflowInstance:
                 )
             else:
                 command.future.set_result(None)
-
-    def _deliver_signal(self, name: str, payload: Any) -> None:
-        handler = self.definition.signals.get(name)
-        if handler is None:
-            log.warning("workflow %s: no handler for signal '%s'; dropped", self.workflow_id, name)
-            return
-        try:
-            args = decode_args(handler, payload)
-        except ArgumentCountError as err:
-            # Temporal calls the handler with the arguments as sent: the call fails the task.
-            self._task_failure = _task_failure(err)
-            return
-        except TypeError as err:
-            log.warning(
-                "workflow %s: signal '%s' dropped, its input does not fit: %s",
-                self.workflow_id,
-                name,
-                err,
-            )
-            return
-
-        async def run_handler() -> None:
-            self.signal_handlers_running += 1  # workflow.all_handlers_finished counts them
-            try:
-                outcome = handler(self.obj, *args)
-                if asyncio.iscoroutine(outcome):
-                    await outcome
-            except asyncio.CancelledError:
-                raise
-            except BaseException as err:
-                # As Temporal: a failure exception fails the workflow, anything else the task.
-                if self.is_failure_exception(err):
-                    self._handler_failure = err
-                else:
-                    self._task_failure = _task_failure(err)
-            finally:
-                self.signal_handlers_running -= 1
-
-        self.loop.create_task(run_handler(), name=f"signal-{name}")
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -893,66 +798,17 @@ class WorkflowInstance:
 
     def query(self, name: str, payload: Any) -> Any:
         """Answer a query from the current state (handlers must not emit commands)."""
-        handler = self.definition.queries.get(name)
-        if handler is None:
-            known = ", ".join(sorted(self.definition.queries)) or "none"
-            raise KeyError(
-                f"workflow {self.definition.name} has no query '{name}' (known: {known})"
-            )
-        if self.obj is None:
-            raise RuntimeError("the workflow has not started yet")
-        args = decode_args(handler, payload)
+        call = self.handlers.query_call(name, payload)
         previous = asyncio._get_running_loop()
         asyncio._set_running_loop(self.loop)
         token = _current.set(self)
+        self.read_only = True
         try:
-            return to_json(handler(self.obj, *args))
+            return to_json(call())
         finally:
+            self.read_only = False
             _current.reset(token)
             asyncio._set_running_loop(previous)
-
-
-def _result(value: Any, command: Command) -> Any:
-    """An activity's or child's result as its type hint says; a value of another type fails
-    the workflow task (Temporal's converter refuses it the same way)."""
-    try:
-        return from_json(value, command.result_type)
-    except TypeError as err:
-        raise WorkflowTaskFailure(
-            f"the result of {command.describe()} does not fit its result type: {err}",
-            "WORKFLOW_WORKER_UNHANDLED_FAILURE",
-            err,
-        ) from err
-
-
-def _activity_cancelled(command: Command, cause: BaseException) -> ActivityError:
-    return ActivityError(
-        "activity canceled",
-        activity_type=command.attributes["activity_type"],
-        activity_id=command.attributes["activity_id"],
-        retry_state="CANCEL_REQUESTED",
-        cause=cause,
-    )
-
-
-def _child_failed(command: Command, cause: BaseException) -> ChildWorkflowError:
-    return ChildWorkflowError(
-        "child workflow execution failed",
-        workflow_id=command.attributes["workflow_id"],
-        workflow_type=command.attributes["workflow_type"],
-        cause=cause,
-    )
-
-
-def _task_failure(err: BaseException) -> WorkflowTaskFailure:
-    """The workflow task failure for an exception that is a bug, not a workflow failure."""
-    failure = WorkflowTaskFailure(
-        f"workflow code raised {type(err).__name__}: {err}",
-        "WORKFLOW_WORKER_UNHANDLED_FAILURE",
-        err,
-    )
-    failure.__cause__ = err
-    return failure
 
 
 def _parse_time(value: str | datetime) -> datetime:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar, overload
 
-import httpx
-
+from perdure import _codec as codec
 from perdure import _update_client
+from perdure._handles import (
+    AsyncActivityHandle,
+    ReturnType,
+    SelfType,
+    WorkflowHandle,
+    _handler_name,
+)
 from perdure._http import Http, rpc_error, segment
 from perdure._update_client import (
     WithStartWorkflowOperation,
@@ -23,24 +31,44 @@ from perdure.common import (
     ARG_UNSET,
     Priority,
     RetryPolicy,
+    WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
     arg_or_args,
     flow_fields,
     seconds,
 )
-from perdure.converter import encode_args, from_json, return_hint, to_json
+from perdure.converter import DataConverter, encode_args, return_hint, to_json
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
-    ApplicationError,
     AsyncActivityCancelledError,
-    QueryTimeoutError,
+    PerdureError,
     RPCError,
     WorkflowContinuedAsNewError,
     WorkflowFailureError,
     WorkflowQueryFailedError,
-    from_failure,
-    to_failure,
+)
+from perdure.schedules import (
+    Schedule,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleAsyncIterator,
+    ScheduleBackfill,
+    ScheduleCalendarSpec,
+    ScheduleDescription,
+    ScheduleHandle,
+    ScheduleInfo,
+    ScheduleIntervalSpec,
+    ScheduleListDescription,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from perdure.visibility import (
     WorkflowExecution,
@@ -49,18 +77,109 @@ from perdure.visibility import (
 )
 
 __all__ = [
+    "AsyncActivityCancelledError",
     "AsyncActivityHandle",
+    "RPCError",
+    "WorkflowContinuedAsNewError",
+    "WorkflowFailureError",
+    "WorkflowQueryFailedError",
     "Client",
-    "WithStartWorkflowOperation",
+    "HttpConnectProxyConfig",
+    "KeepAliveConfig",
+    "RetryConfig",
+    "Schedule",
+    "ScheduleActionExecutionStartWorkflow",
+    "ScheduleActionResult",
+    "ScheduleActionStartWorkflow",
+    "ScheduleAlreadyRunningError",
+    "ScheduleAsyncIterator",
+    "ScheduleBackfill",
+    "ScheduleCalendarSpec",
+    "ScheduleDescription",
+    "ScheduleHandle",
+    "ScheduleInfo",
+    "ScheduleIntervalSpec",
+    "ScheduleListDescription",
+    "ScheduleOverlapPolicy",
+    "SchedulePolicy",
+    "ScheduleRange",
+    "ScheduleSpec",
+    "ScheduleState",
+    "ScheduleUpdate",
+    "ScheduleUpdateInput",
+    "TLSConfig",
+    "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionDescription",
+    "WorkflowExecutionStatus",
     "WorkflowHandle",
+    "WorkflowHistoryEventAsyncIterator",
+    "WorkflowHistoryEventFilterType",
+    "WorkflowQueryRejectedError",
+    "WithStartWorkflowOperation",
     "WorkflowUpdateFailedError",
     "WorkflowUpdateHandle",
     "WorkflowUpdateRPCTimeoutOrCancelledError",
     "WorkflowUpdateStage",
 ]
 
+
+# What `WorkflowHandle.fetch_history_events` returns: the run's events as JSON objects.
+WorkflowHistoryEventAsyncIterator = AsyncIterator[dict[str, Any]]
+
+
+class WorkflowHistoryEventFilterType(StrEnum):
+    """Which events `fetch_history_events` reads (Temporal's filter)."""
+
+    ALL_EVENT = "ALL_EVENT"
+    CLOSE_EVENT = "CLOSE_EVENT"
+
+
+class WorkflowQueryRejectedError(PerdureError):
+    """Temporal's rejection of a query by `reject_condition`; Perdure answers every query of
+    a run (closed ones too), so it is never raised."""
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """Temporal's TLS settings: with Perdure, TLS is HTTPS, checked against the system's trust
+    store (`Client.connect(tls=True)` or an `https://` address); the fields are accepted."""
+
+    server_root_ca_cert: bytes | None = None
+    domain: str | None = None
+    client_cert: bytes | None = None
+    client_private_key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Temporal's retry of RPCs (accepted): Perdure retries reads with its own back-off."""
+
+    initial_interval_millis: int = 100
+    randomization_factor: float = 0.2
+    multiplier: float = 1.5
+    max_interval_millis: int = 5000
+    max_elapsed_time_millis: int = 10000
+    max_retries: int = 10
+
+
+@dataclass(frozen=True)
+class KeepAliveConfig:
+    """Temporal's gRPC keep-alive (accepted; HTTP connections are kept alive by the pool)."""
+
+    interval_millis: int = 30000
+    timeout_millis: int = 15000
+
+
+@dataclass(frozen=True)
+class HttpConnectProxyConfig:
+    """Temporal's proxy setting (accepted; httpx honours HTTP(S)_PROXY from the environment)."""
+
+    target_host: str = ""
+    basic_auth: tuple[str, str] | None = None
+
+
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
+ParamType = TypeVar("ParamType")
 
 
 def workflow_name(workflow: Any) -> str:
@@ -114,279 +233,31 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class WorkflowHandle:
-    """A workflow (and optionally one run of it) the client can wait on, signal, query…
-
-    Every call takes Temporal's `rpc_metadata` (extra HTTP headers) and `rpc_timeout`."""
+class WorkflowExecutionAsyncIterator:
+    """`list_workflows`'s answer: the runs (Temporal's iterator, with `map_histories`)."""
 
     def __init__(
-        self,
-        client: Client,
-        workflow_id: str,
-        *,
-        run_id: str | None = None,
-        first_execution_run_id: str | None = None,
-        result_type: Any = None,
+        self, client: Client, runs: AsyncIterator[WorkflowExecution], limit: int | None
     ) -> None:
-        self.client = client
-        self.id = workflow_id
-        self.run_id = run_id
-        self.first_execution_run_id = first_execution_run_id
-        self.result_type = result_type
-        self._path = f"/workflows/{segment(workflow_id)}"
+        self._client = client
+        self._runs = runs
+        self._left = limit
 
-    async def result(
-        self,
-        *,
-        follow_runs: bool = True,
-        rpc_metadata: Mapping[str, str] | None = None,
-        rpc_timeout: timedelta | None = None,
-    ) -> Any:
-        """Wait for the workflow's outcome, checked against the result type (`TypeError` when
-        it does not fit); `WorkflowFailureError` unless it completed. Without `follow_runs`
-        only this run counts: `WorkflowContinuedAsNewError` if it continued as new."""
-        params: dict[str, Any] = {"wait": 30}
-        start_run = self.run_id if not follow_runs else self.first_execution_run_id or self.run_id
-        if start_run:
-            params["run_id"] = start_run
-        local = self.client.local_outcomes.watch(start_run)
-        if local is not None:
-            completed, result = await asyncio.shield(local)
-            if completed:
-                return from_json(result, self.result_type)
-        while True:
-            r = await self.client.http.call(
-                "GET",
-                f"{self._path}/result",
-                params=params,
-                long=True,
-                rpc_metadata=rpc_metadata,
-                rpc_timeout=rpc_timeout,
-            )
-            outcome = r.json()
-            status = outcome["status"]
-            if status == "RUNNING":
-                continue
-            if not follow_runs and start_run and outcome["run_id"] != start_run:
-                # The server follows the chain; this run itself ended before the last one.
-                outcome = await self._outcome_of(start_run)
-                status = outcome["status"]
-            if status == "COMPLETED":
-                return from_json(outcome.get("result"), self.result_type)
-            if status == "CONTINUED_AS_NEW":
-                raise WorkflowContinuedAsNewError(outcome.get("continued_to_run_id"))
-            raise WorkflowFailureError(cause=from_failure(outcome.get("failure")), status=status)
+    def __aiter__(self) -> WorkflowExecutionAsyncIterator:
+        return self
 
-    # Workflow Update (perdure/_update_client.py).
-    start_update = _update_client.start_update
-    execute_update = _update_client.execute_update
-    get_update_handle = _update_client.get_update_handle
-    get_update_handle_for = _update_client.get_update_handle_for
+    async def __anext__(self) -> WorkflowExecution:
+        if self._left is not None:
+            if self._left <= 0:
+                raise StopAsyncIteration
+            self._left -= 1
+        return await self._runs.__anext__()
 
-    async def _outcome_of(self, run_id: str) -> dict[str, Any]:
-        return (await self.client.http.call("GET", f"{self._path}/runs/{segment(run_id)}")).json()
-
-    async def describe(
-        self,
-        *,
-        rpc_metadata: Mapping[str, str] | None = None,
-        rpc_timeout: timedelta | None = None,
-    ) -> WorkflowExecutionDescription:
-        """The run's description with Temporal's typed fields (status, times, memo, search
-        attributes, history length, parent, ...) and Perdure's pending work; the server's
-        answer stays in `raw_description`."""
-        path = self._path + (f"/runs/{segment(self.run_id)}" if self.run_id else "")
-        answer = await self.client.http.call(
-            "GET", path, rpc_metadata=rpc_metadata, rpc_timeout=rpc_timeout
-        )
-        return WorkflowExecutionDescription.from_raw(answer.json(), self.client.namespace)
-
-    async def signal(
-        self,
-        signal: Any,
-        arg: Any = ARG_UNSET,
-        *,
-        args: Sequence[Any] = (),
-        rpc_metadata: Mapping[str, str] | None = None,
-        rpc_timeout: timedelta | None = None,
-    ) -> None:
-        """Send a signal (a `@workflow.signal` method or its name) with arguments."""
-        await self.client.http.call(
-            "POST",
-            f"{self._path}/signal/{segment(_handler_name(signal))}",
-            json={
-                "input": encode_args(arg_or_args(arg, args)),
-                "run_id": self.run_id,
-                "identity": self.client.identity,
-            },
-            rpc_metadata=rpc_metadata,
-            rpc_timeout=rpc_timeout,
-        )
-
-    async def query(
-        self,
-        query: Any,
-        arg: Any = ARG_UNSET,
-        *,
-        args: Sequence[Any] = (),
-        result_type: Any = None,
-        timeout: timedelta | float = 10,  # noqa: ASYNC109 - how long the server waits
-        rpc_metadata: Mapping[str, str] | None = None,
-        rpc_timeout: timedelta | None = None,
-    ) -> Any:
-        """Ask a worker to answer a `@workflow.query` from the workflow's current state.
-
-        The answer is checked against `result_type` (else the handler's return hint):
-        `TypeError` when it does not fit. `WorkflowQueryFailedError` when the handler raised,
-        is unknown, or was given a wrong number of arguments; `QueryTimeoutError` when no
-        worker answered within `timeout` seconds."""
-        body = {
-            "args": encode_args(arg_or_args(arg, args)),
-            "run_id": self.run_id,
-            "timeout": seconds(timeout),
-        }
-        try:
-            r = await self.client.http.call(
-                "POST",
-                f"{self._path}/query/{segment(_handler_name(query))}",
-                json=body,
-                long=True,
-                rpc_metadata=rpc_metadata,
-                rpc_timeout=rpc_timeout,
-            )
-        except RPCError as err:
-            if err.status == 504:
-                raise QueryTimeoutError(str(err)) from err
-            if err.type.endswith("/query-failed"):
-                raise WorkflowQueryFailedError(str(err)) from err
-            raise
-        answer = r.json()
-        if answer.get("error") is not None:
-            raise WorkflowQueryFailedError(str(answer["error"].get("message", answer["error"])))
-        hint = result_type or (return_hint(query) if callable(query) else None)
-        return from_json(answer.get("answer"), hint)
-
-    async def cancel(
-        self,
-        reason: str | None = None,
-        *,
-        rpc_metadata: Mapping[str, str] | None = None,
-        rpc_timeout: timedelta | None = None,
-    ) -> None:
-        """Ask the workflow to cancel; its code sees `asyncio.CancelledError` and decides."""
-        await self.client.http.call(
-            "POST",
-            f"{self._path}/cancel",
-            json={"run_id": self.run_id, "reason": reason, "identity": self.client.identity},
-            rpc_metadata=rpc_metadata,
-            rpc_timeout=rpc_timeout,
-        )
-
-    async def terminate(
-        self,
-        *args: Any,
-        reason: str | None = None,
-        rpc_metadata: Mapping[str, str] | None = None,
-        rpc_timeout: timedelta | None = None,
-    ) -> None:
-        """End the workflow at once, without running its code; `args` are recorded as the
-        termination's details (Temporal's signature)."""
-        await self.client.http.call(
-            "POST",
-            f"{self._path}/terminate",
-            json={
-                "run_id": self.run_id,
-                "reason": reason,
-                "details": encode_args(args),
-                "identity": self.client.identity,
-            },
-            rpc_metadata=rpc_metadata,
-            rpc_timeout=rpc_timeout,
-        )
-
-    async def fetch_history(self) -> dict[str, Any]:
-        """The run's whole history as `{"run_id", "events"}` (what `Replayer` reads)."""
-        events: list[dict[str, Any]] = []
-        params: dict[str, Any] = {}
-        if self.run_id:
-            params["run_id"] = self.run_id
-        run_id = self.run_id
-        while True:
-            r = await self.client.http.call("GET", f"{self._path}/history", params=params)
-            page = r.json()
-            run_id = page["run_id"]
-            events.extend(page["events"])
-            if not page.get("next_page_token"):
-                return {"workflow_id": self.id, "run_id": run_id, "events": events}
-            params = {"run_id": run_id, "next_page_token": page["next_page_token"]}
-
-
-class AsyncActivityHandle:
-    """An activity completed from outside its worker (the worker raised
-    `activity.raise_complete_async()` or simply left it running), by task token or by
-    workflow id and activity id. Temporal's `AsyncActivityHandle`."""
-
-    def __init__(
-        self,
-        client: Client,
-        task_token: str | None,
-        workflow_id: str | None,
-        run_id: str | None,
-        activity_id: str | None,
-    ) -> None:
-        self.client = client
-        self.task_token = task_token
-        self._ref: dict[str, str | None]
-        if task_token is not None:
-            self._path, self._ref = "/activity-tasks", {"task_token": task_token}
-        else:
-            self._path = f"/workflows/{segment(workflow_id)}/activities/{segment(activity_id)}"
-            self._ref = {"run_id": run_id}
-
-    async def _send(self, verb: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.http.call(
-            "POST", f"{self._path}/{verb}", json={**self._ref, **body}
-        )
-
-    async def heartbeat(self, *details: Any) -> None:
-        """Record progress; `AsyncActivityCancelledError` once cancellation was requested."""
-        answer = await self._send("heartbeat", {"details": encode_args(details)})
-        if answer.json().get("cancel_requested"):
-            raise AsyncActivityCancelledError()
-
-    async def complete(self, result: Any = None) -> None:
-        """Complete the activity with `result`."""
-        await self._send("complete", {"result": to_json(result), "identity": self.client.identity})
-
-    async def fail(self, error: Exception, *, last_heartbeat_details: Sequence[Any] = ()) -> None:
-        """Fail this attempt with `error` (retried per the activity's retry policy unless it
-        is a non-retryable `ApplicationError`)."""
-        failure = to_failure(error)
-        if not isinstance(error, ApplicationError):
-            failure["type"] = type(error).__name__
-        await self._send(
-            "fail",
-            {
-                "failure": failure,
-                "last_heartbeat_details": encode_args(last_heartbeat_details),
-                "identity": self.client.identity,
-            },
-        )
-
-    async def report_cancellation(self, *details: Any) -> None:
-        """Report the activity canceled (after a cancellation request)."""
-        await self._send(
-            "canceled", {"details": encode_args(details), "identity": self.client.identity}
-        )
-
-
-def _handler_name(handler: Any) -> str:
-    if isinstance(handler, str):
-        return handler
-    name = getattr(handler, "__perdure_handler_name__", None)
-    if name is None:
-        raise TypeError(f"{handler!r} is not a @workflow.signal/@workflow.query method")
-    return name
+    async def map_histories(self, **options: Any) -> AsyncIterator[Any]:
+        """Each listed run's history (what `WorkflowHandle.fetch_history()` gives)."""
+        async for run in self:
+            handle = self._client.get_workflow_handle(run.id, run_id=run.run_id)
+            yield await handle.fetch_history(**options)
 
 
 class Client:
@@ -398,6 +269,7 @@ class Client:
         # Workers of this process by task queue: a start may hand them its first task (eager).
         self.local_workers: dict[str, list[Any]] = {}
         self.local_outcomes = LocalOutcomes()
+        self.data_converter = DataConverter.default
 
     @property
     def namespace(self) -> str:
@@ -409,21 +281,46 @@ class Client:
         cls,
         target_host: str | None = None,
         *,
-        api_key: str | None = None,
         namespace: str | None = None,
-        identity: str | None = None,
+        api_key: str | None = None,
+        data_converter: DataConverter | None = None,
+        interceptors: Sequence[Any] = (),
+        default_workflow_query_reject_condition: Any = None,
+        tls: bool | Any = False,
+        retry_config: Any = None,
+        keep_alive_config: Any = None,
         rpc_metadata: Mapping[str, str] | None = None,
+        identity: str | None = None,
+        lazy: bool = False,
+        runtime: Any = None,
+        http_connect_proxy_config: Any = None,
+        plugins: Sequence[Any] = (),
     ) -> Client:
         """Connect to a server (defaults: env PERDURE_ADDRESS, PERDURE_API_KEY,
         PERDURE_NAMESPACE, then http://127.0.0.1:8233 and namespace `default`);
-        `rpc_metadata` are HTTP headers sent with every call."""
+        `rpc_metadata` are HTTP headers sent with every call.
+
+        Unless `lazy`, the server is asked who the key belongs to (one `GET /api/v1/me`), so a
+        wrong address raises `ConnectError` at once and a wrong key `RPCError` (401), as
+        Temporal's connect checks the server. An address without a scheme takes `https://`
+        with `tls` (True or a TLS config: the system's trust store), else `http://`.
+        `data_converter`'s codec is applied to payloads (see perdure.converter); the other
+        Temporal options are accepted for its code and listed in the README's table."""
         address = target_host or os.environ.get("PERDURE_ADDRESS") or DEFAULT_ADDRESS
         if "://" not in address:
-            address = "http://" + address
+            address = ("https://" if tls else "http://") + address
         key = api_key if api_key is not None else os.environ.get("PERDURE_API_KEY")
         ns = namespace or os.environ.get("PERDURE_NAMESPACE") or "default"
         identity = identity or f"{os.getpid()}@{os.uname().nodename}"
-        return cls(Http(address, key, ns, rpc_metadata), identity)
+        client = cls(Http(address, key, ns, rpc_metadata), identity)
+        client.data_converter = data_converter or DataConverter.default
+        if not lazy:
+            try:
+                await client.http.check()
+            except BaseException:
+                await client.close()
+                raise
+        return client
 
     async def close(self) -> None:
         """Close the HTTP connections."""
@@ -458,7 +355,34 @@ class Client:
             body["search_attributes"] = to_json(search_attributes)
         return body
 
+    @overload
     async def start_workflow(
+        self, workflow: Callable[[SelfType], Awaitable[ReturnType]], **options: Any
+    ) -> WorkflowHandle[SelfType, ReturnType]: ...
+
+    @overload
+    async def start_workflow(
+        self,
+        workflow: Callable[[SelfType, ParamType], Awaitable[ReturnType]],
+        arg: ParamType,
+        **options: Any,
+    ) -> WorkflowHandle[SelfType, ReturnType]: ...
+
+    @overload
+    async def start_workflow(
+        self,
+        workflow: Callable[..., Awaitable[ReturnType]],
+        *,
+        args: Sequence[Any],
+        **options: Any,
+    ) -> WorkflowHandle[SelfType, ReturnType]: ...
+
+    @overload
+    async def start_workflow(
+        self, workflow: str, arg: Any = ..., **options: Any
+    ) -> WorkflowHandle[Any, Any]: ...
+
+    async def start_workflow(  # type: ignore[misc] # the overloads take **options
         self,
         workflow: Any,
         arg: Any = ARG_UNSET,
@@ -484,8 +408,13 @@ class Client:
         rpc_timeout: timedelta | None = None,
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
+        cron_schedule: str = "",
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
+
+        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or prefixed
+        `CRON_TZ=<zone>`): every run, the first included, starts at the next cron time as a
+        new run of the same id; a failed run does not stop the chain, cancel or terminate do.
 
         Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
         a new run of the same workflow id, and `result()` follows the retries; `start_signal`
@@ -536,6 +465,9 @@ class Client:
             search_attributes,
         )
         body["id_conflict_policy"] = str(id_conflict_policy)
+        body["input"] = await codec.encode(self.data_converter.payload_codec, body["input"])
+        if cron_schedule:
+            body["cron_schedule"] = cron_schedule
         body.update(flow_fields(priority, concurrency_keys))
         headers = dict(rpc_metadata or {})
         if request_id:
@@ -570,8 +502,34 @@ class Client:
                 return worker
         return None
 
+    @overload
+    async def execute_workflow(
+        self, workflow: Callable[[SelfType], Awaitable[ReturnType]], **options: Any
+    ) -> ReturnType: ...
+
+    @overload
+    async def execute_workflow(
+        self,
+        workflow: Callable[[SelfType, ParamType], Awaitable[ReturnType]],
+        arg: ParamType,
+        **options: Any,
+    ) -> ReturnType: ...
+
+    @overload
+    async def execute_workflow(
+        self,
+        workflow: Callable[..., Awaitable[ReturnType]],
+        *,
+        args: Sequence[Any],
+        **options: Any,
+    ) -> ReturnType: ...
+
+    @overload
+    async def execute_workflow(self, workflow: str, arg: Any = ..., **options: Any) -> Any: ...
+
     async def execute_workflow(self, workflow: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
-        """Start a workflow and wait for its result (the options of `start_workflow`)."""
+        """Start a workflow and wait for its result (the options of `start_workflow`); typed
+        by the run method's return type, as Temporal's overloads do."""
         handle = await self.start_workflow(workflow, arg, **options)
         return await handle.result(
             rpc_metadata=options.get("rpc_metadata"), rpc_timeout=options.get("rpc_timeout")
@@ -596,12 +554,13 @@ class Client:
 
     def get_workflow_handle_for(
         self,
-        workflow: Any,
+        workflow: Callable[[SelfType], Awaitable[ReturnType]]
+        | Callable[[SelfType, Any], Awaitable[ReturnType]],
         workflow_id: str,
         *,
         run_id: str | None = None,
         first_execution_run_id: str | None = None,
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[SelfType, ReturnType]:
         """Like `get_workflow_handle`, typed by the workflow's run method."""
         return WorkflowHandle(
             self,
@@ -668,6 +627,9 @@ class Client:
             search_attributes,
         )
         body["signal_input"] = encode_args(list(signal_args))
+        payload_codec = self.data_converter.payload_codec
+        body["input"] = await codec.encode(payload_codec, body["input"])
+        body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
         body.update(flow_fields(priority, concurrency_keys))
         metadata = dict(rpc_metadata or {})
         if request_id:
@@ -720,7 +682,7 @@ class Client:
             params.append(("search_attribute", f"{name}={json.dumps(value)}"))
         return params
 
-    async def list_workflows(
+    def list_workflows(
         self,
         query: str | None = None,
         *,
@@ -733,10 +695,43 @@ class Client:
         closed_before: datetime | None = None,
         search_attributes: dict[str, Any] | None = None,
         page_size: int = 100,
-    ) -> AsyncIterator[WorkflowExecution]:
+        limit: int | None = None,
+    ) -> WorkflowExecutionAsyncIterator:
         """Runs matching a list filter (Temporal's, e.g. `"WorkflowType = 'Pay' AND
         ExecutionStatus = 'Failed'"`) and the other filters, newest first unless the filter
-        says ORDER BY: an async iterator over pages."""
+        says ORDER BY: an async iterator over pages (at most `limit` runs), whose
+        `map_histories()` fetches each run's history."""
+        return WorkflowExecutionAsyncIterator(
+            self,
+            self._list_workflows(
+                query,
+                status=status,
+                workflow_type=workflow_type,
+                workflow_id_prefix=workflow_id_prefix,
+                started_after=started_after,
+                started_before=started_before,
+                closed_after=closed_after,
+                closed_before=closed_before,
+                search_attributes=search_attributes,
+                page_size=page_size,
+            ),
+            limit,
+        )
+
+    async def _list_workflows(
+        self,
+        query: str | None,
+        *,
+        status: str | None,
+        workflow_type: str | None,
+        workflow_id_prefix: str | None,
+        started_after: datetime | None,
+        started_before: datetime | None,
+        closed_after: datetime | None,
+        closed_before: datetime | None,
+        search_attributes: dict[str, Any] | None,
+        page_size: int,
+    ) -> AsyncIterator[WorkflowExecution]:
         params = self._filters(
             status,
             workflow_type,
@@ -810,8 +805,9 @@ class Client:
 
         return ScheduleHandle(self, id)
 
-    def list_schedules(self, *, page_size: int = 100) -> AsyncIterator[Any]:
-        """The namespace's schedules by id (an async iterator over pages)."""
+    def list_schedules(self, *, page_size: int = 100) -> Any:
+        """The namespace's schedules by id: an async iterator over pages, which may also be
+        awaited first as Temporal's coroutine is (`async for s in await ...`)."""
         from perdure import schedules
 
         return schedules.list_schedules(self, page_size=page_size)

@@ -41,6 +41,24 @@ class RetryPolicy:
     maximum_attempts: int = 0
     non_retryable_error_types: list[str] = field(default_factory=list)
 
+    @staticmethod
+    def from_json(value: dict[str, Any] | None) -> RetryPolicy | None:
+        """The policy of the server's `retry_policy` object (None for none)."""
+        if not value:
+            return None
+
+        def delta(key: str) -> timedelta | None:
+            found = value.get(key)
+            return None if found is None else timedelta(seconds=found)
+
+        return RetryPolicy(
+            initial_interval=delta("initial_interval") or timedelta(seconds=1),
+            backoff_coefficient=float(value.get("backoff_coefficient") or 2.0),
+            maximum_interval=delta("maximum_interval"),
+            maximum_attempts=int(value.get("maximum_attempts") or 0),
+            non_retryable_error_types=list(value.get("non_retryable_error_types") or []),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The server's `retry_policy` object."""
         return {
@@ -146,3 +164,12 @@ class WorkflowExecutionStatus(StrEnum):
     TERMINATED = "TERMINATED"
     CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
     TIMED_OUT = "TIMED_OUT"
+    PAUSED = "PAUSED"  # Temporal's Workflow Pause (server 1.30+)
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A value not yet converted: what dynamic signal, query, activity and workflow handlers
+    receive; read it with `payload_converter().from_payload(raw.payload, SomeType)`."""
+
+    payload: Any  # a perdure.converter.Payload

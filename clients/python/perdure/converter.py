@@ -28,7 +28,12 @@ from typing import Any
 
 
 def to_json(value: Any) -> Any:
-    """A JSON-ready form of `value` (dataclasses and pydantic models become objects)."""
+    """A JSON-ready form of `value` (dataclasses and pydantic models become objects; `bytes`
+    and a `Payload` become the payload envelope, see `perdure._payloads.envelope`)."""
+    if isinstance(value, bytes | bytearray):
+        from perdure._payloads import Payload, envelope
+
+        return envelope(Payload({"encoding": b"binary/plain"}, bytes(value)))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):
@@ -47,7 +52,12 @@ def to_json(value: Any) -> Any:
 
 
 def from_json(value: Any, hint: Any) -> Any:
-    """`value` as `hint` says; `TypeError` when it is not of that type (no hint: as it is)."""
+    """`value` as `hint` says; `TypeError` when it is not of that type (no hint: as it is).
+    A payload envelope is opened first (`bytes`, or JSON a codec gave back)."""
+    if isinstance(value, dict) and "metadata" in value and "data" in value:
+        from perdure._payloads import open_envelope
+
+        value = open_envelope(value)
     if hint is None or hint is Any or hint is object or hint is inspect.Parameter.empty:
         return value
     if isinstance(hint, typing.TypeVar):
@@ -101,6 +111,10 @@ def _of_class(value: Any, hint: type) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise TypeError(f"expected str, got {_kind(value)}")
+        return value
+    if hint is bytes:
+        if not isinstance(value, bytes):
+            raise TypeError(f"expected bytes (a binary/plain payload), got {_kind(value)}")
         return value
     if hint is datetime:
         if not isinstance(value, str):
@@ -275,3 +289,41 @@ def decode_args(fn: Callable[..., Any], payload: Any) -> list[Any]:
             name = param.name if param else f"argument {index + 1}"
             raise TypeError(f"argument '{name}': {err}") from err
     return decoded
+
+
+from perdure._payloads import (  # noqa: E402 - Temporal's converter objects, over the above
+    BinaryNullPayloadConverter,
+    BinaryPlainPayloadConverter,
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    EncodingPayloadConverter,
+    JSONPlainPayloadConverter,
+    Payload,
+    PayloadCodec,
+    PayloadConverter,
+    default,
+)
+
+__all__ = [
+    "ArgumentCountError",
+    "Parameter",
+    "decode_args",
+    "encode_args",
+    "from_json",
+    "parameters",
+    "return_hint",
+    "split_args",
+    "to_json",
+    "BinaryNullPayloadConverter",
+    "BinaryPlainPayloadConverter",
+    "CompositePayloadConverter",
+    "DataConverter",
+    "DefaultPayloadConverter",
+    "EncodingPayloadConverter",
+    "JSONPlainPayloadConverter",
+    "Payload",
+    "PayloadCodec",
+    "PayloadConverter",
+    "default",
+]

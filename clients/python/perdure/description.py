@@ -38,6 +38,7 @@ class PendingActivity:
     last_failure: BaseException | None
     last_worker_identity: str | None
     cancel_requested: bool
+    paused: bool = False  # an operator paused it (state PAUSED or PAUSE_REQUESTED)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
                     last_failure=from_failure(a["last_failure"]) if a.get("last_failure") else None,
                     last_worker_identity=a.get("last_worker_identity"),
                     cancel_requested=bool(a.get("cancel_requested")),
+                    paused=bool(a.get("paused")),
                 )
                 for a in raw.get("pending_activities") or []
             ],

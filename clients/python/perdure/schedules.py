@@ -5,9 +5,9 @@ with describe/update/pause/unpause/trigger/backfill/delete, and `list_schedules(
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +122,8 @@ class ScheduleSpec:
             ],
             "cron_expressions": list(self.cron_expressions),
             "skip": [c.to_json() for c in self.skip],
-            "start_at": self.start_at.isoformat() if self.start_at else None,
-            "end_at": self.end_at.isoformat() if self.end_at else None,
+            "start_at": _utc_iso(self.start_at) if self.start_at else None,
+            "end_at": _utc_iso(self.end_at) if self.end_at else None,
             "jitter": seconds(self.jitter),
             "time_zone_name": self.time_zone_name,
         }
@@ -309,8 +309,8 @@ class ScheduleBackfill:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "start_at": self.start_at.isoformat(),
-            "end_at": self.end_at.isoformat(),
+            "start_at": _utc_iso(self.start_at),
+            "end_at": _utc_iso(self.end_at),
             "overlap": str(self.overlap) if self.overlap else None,
         }
 
@@ -505,7 +505,39 @@ async def create_schedule(
     return ScheduleHandle(client, id)
 
 
-async def list_schedules(
+def _utc_iso(moment: datetime) -> str:
+    """ISO 8601 of a moment; a naive datetime is read as UTC, as Temporal's SDK does."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+class ScheduleAsyncIterator:
+    """The namespace's schedules, page by page: `async for s in client.list_schedules()` and
+    Temporal's `async for s in await client.list_schedules()` both work."""
+
+    def __init__(self, client: Client, page_size: int) -> None:
+        self._items = _list_schedules(client, page_size=page_size)
+
+    def __aiter__(self) -> ScheduleAsyncIterator:
+        return self
+
+    async def __anext__(self) -> ScheduleListDescription:
+        return await self._items.__anext__()
+
+    def __await__(self) -> Generator[Any, None, ScheduleAsyncIterator]:
+        async def itself() -> ScheduleAsyncIterator:
+            return self
+
+        return itself().__await__()
+
+
+def list_schedules(client: Client, *, page_size: int = 100) -> ScheduleAsyncIterator:
+    """The namespace's schedules by id (see `ScheduleAsyncIterator`)."""
+    return ScheduleAsyncIterator(client, page_size)
+
+
+async def _list_schedules(
     client: Client, *, page_size: int = 100
 ) -> AsyncIterator[ScheduleListDescription]:
     token: str | None = None

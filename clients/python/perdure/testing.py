@@ -157,3 +157,8 @@ class WorkflowEnvironment:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.shutdown()
+
+
+from perdure._activity_environment import ActivityEnvironment  # noqa: E402
+
+__all__ = ["ActivityEnvironment", "DevServer", "WorkflowEnvironment"]

@@ -11,20 +11,32 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import dataclasses
+import inspect
 import logging
+import threading
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import httpx
 
+from perdure import _codec as codec
+from perdure import _local_activities as local_activities
 from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
+from perdure._payloads import to_raw_values
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
 from perdure.client import Client
 from perdure.common import seconds
 from perdure.converter import decode_args, to_json
-from perdure.exceptions import ApplicationError, NondeterminismError, to_failure
+from perdure.exceptions import (
+    ApplicationError,
+    ApplicationErrorCategory,
+    NondeterminismError,
+    to_failure,
+)
 from perdure.workflow import WorkflowDefinition, definition
 
 log = logging.getLogger("perdure.worker")
@@ -46,18 +58,33 @@ class Worker:
         task_queue: str,
         workflows: Sequence[type] = (),
         activities: Sequence[Any] = (),
-        max_concurrent_activities: int = 100,
-        max_concurrent_workflow_tasks: int = 100,
+        max_concurrent_activities: int | None = None,
+        max_concurrent_workflow_tasks: int | None = None,
         max_cached_workflows: int = 1000,
-        max_concurrent_workflow_task_polls: int = 4,
-        max_concurrent_activity_task_polls: int = 4,
+        max_concurrent_workflow_task_polls: int | None = None,
+        max_concurrent_activity_task_polls: int | None = None,
         activity_executor: concurrent.futures.Executor | None = None,
         graceful_shutdown_timeout: timedelta | float = 30.0,
         identity: str | None = None,
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         disable_eager_activity_execution: bool = False,
+        workflow_runner: WorkflowRunner | None = None,
+        unsandboxed_workflow_runner: WorkflowRunner | None = None,
+        shared_state_manager: SharedStateManager | None = None,
+        max_concurrent_local_activities: int | None = None,
+        debug_mode: bool = False,
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        workflow_task_poller_behavior: PollerBehavior | None = None,
+        activity_task_poller_behavior: PollerBehavior | None = None,
     ) -> None:
         """Temporal's worker options (poller counts, slots, cache, shutdown, failure types).
+
+        Accepted for Temporal's code and without effect here: `workflow_runner` /
+        `unsandboxed_workflow_runner` (no sandbox: workflows always run unsandboxed),
+        `shared_state_manager` (a process pool's heartbeats go through the worker's loop
+        anyway), `max_concurrent_local_activities` (local activities run as activities),
+        `debug_mode` (no deadlock detector to switch off), `workflow_task_executor` (workflow
+        tasks run on the worker's loop).
 
         Fast paths are on by default: the first task of a workflow this client starts, the
         activities a workflow task schedules here (unless `disable_eager_activity_execution`)
@@ -72,43 +99,74 @@ class Worker:
         for cls in workflows:
             d = definition(cls)
             self.workflows[d.name] = d
+        self.dynamic_workflow = self.workflows.pop("", None)
         self.activities: dict[str, activity_mod.ActivityDefinition] = {}
-        for fn in activities:
+        for given in activities:
+            # An instance whose `__call__` is the activity runs as that bound method.
+            fn = given if inspect.isroutine(given) else given.__call__
             d2 = activity_mod.definition(fn)
+            if inspect.ismethod(fn):
+                # `activities=[obj.method]`: call the method on its instance, as Temporal does.
+                d2 = dataclasses.replace(d2, fn=fn)
             self.activities[d2.name] = d2
+        self.dynamic_activity = self.activities.pop("", None)
+        # Temporal's None: the default (100 slots, 4 polls per kind).
+        max_concurrent_activities = max_concurrent_activities or 100
+        max_concurrent_workflow_tasks = max_concurrent_workflow_tasks or 100
+        max_concurrent_workflow_task_polls = max_concurrent_workflow_task_polls or 4
+        max_concurrent_activity_task_polls = max_concurrent_activity_task_polls or 4
+        # Temporal's poller behaviours: their maximum is the number of long polls kept open.
+        if workflow_task_poller_behavior is not None:
+            max_concurrent_workflow_task_polls = workflow_task_poller_behavior.maximum
+        if activity_task_poller_behavior is not None:
+            max_concurrent_activity_task_polls = activity_task_poller_behavior.maximum
         self.activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self.workflow_slots = asyncio.Semaphore(max_concurrent_workflow_tasks)
         self.max_activities = max_concurrent_activities
         self.running_activities = 0
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
         self.max_cached = max_cached_workflows
-        self.workflow_polls = max_concurrent_workflow_task_polls if self.workflows else 0
-        self.activity_polls = max_concurrent_activity_task_polls if self.activities else 0
+        self.workflow_polls = max_concurrent_workflow_task_polls if workflows else 0
+        self.activity_polls = max_concurrent_activity_task_polls if activities else 0
         self.executor = activity_executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=max_concurrent_activities, thread_name_prefix="perdure-activity"
         )
         self._own_executor = activity_executor is None
         self.graceful_shutdown_timeout = seconds(graceful_shutdown_timeout) or 0.0
         self.eager_activities = not disable_eager_activity_execution
+        # The client's codec (Temporal's DataConverter.payload_codec), applied to payloads.
+        self.codec = client.data_converter.payload_codec
         self.workflow_failure_exception_types = tuple(workflow_failure_exception_types)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
-        if not self.workflows and not self.activities:
+        if not (
+            self.workflows or self.dynamic_workflow or self.activities or self.dynamic_activity
+        ):
             raise ValueError("a worker needs at least one workflow or activity")
+        # Set at shutdown; activities read it (`activity.is_worker_shutdown()`).
+        self.shutdown_event = threading.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Worker:
+        # Known to the client before the block's first start, so that start hands this worker
+        # its first workflow task (eager start) instead of racing the worker's first poll.
+        self._join_client()
         self._run_task = asyncio.create_task(self.run())
         return self
+
+    def _join_client(self) -> None:
+        workers = self.client.local_workers.setdefault(self.task_queue, [])
+        if self not in workers:
+            workers.append(self)
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.shutdown()
 
     async def run(self) -> None:
         """Poll until `shutdown()`; then finish in-flight tasks (up to the graceful timeout)."""
-        self.client.local_workers.setdefault(self.task_queue, []).append(self)
+        self._join_client()
         pollers = [
             asyncio.create_task(self._poll_loop("workflow")) for _ in range(self.workflow_polls)
         ] + [asyncio.create_task(self._poll_loop("activity")) for _ in range(self.activity_polls)]
@@ -130,6 +188,7 @@ class Worker:
     async def shutdown(self) -> None:
         """Stop polling, let in-flight tasks finish, and return when the worker has stopped."""
         self._stopping.set()
+        self.shutdown_event.set()
         if self._run_task is not None:
             await self._run_task
 
@@ -137,9 +196,16 @@ class Worker:
         """Whether a start in this process may hand this worker its first task (eager)."""
         return (
             not self._stopping.is_set()
-            and workflow_type in self.workflows
+            and self.serves_workflow(workflow_type)
             and not self.workflow_slots.locked()
         )
+
+    def serves_workflow(self, workflow_type: str) -> bool:
+        """Whether this worker runs workflows of this type (a dynamic workflow runs any)."""
+        return workflow_type in self.workflows or self.dynamic_workflow is not None
+
+    def _activity_definition(self, activity_type: str) -> activity_mod.ActivityDefinition | None:
+        return self.activities.get(activity_type) or self.dynamic_activity
 
     def take_eager_workflow_task(self, task: dict[str, Any]) -> None:
         """Run a workflow task that a start in this process received for this worker."""
@@ -271,7 +337,7 @@ class Worker:
     def _eager_ok(self, activity_type: str, task_queue: str | None) -> bool:
         return (
             self.eager_activities
-            and activity_type in self.activities
+            and self._activity_definition(activity_type) is not None
             and (task_queue is None or task_queue == self.task_queue)
             and self.running_activities < self.max_activities
         )
@@ -288,7 +354,7 @@ class Worker:
         return self._new_instance(task)
 
     def _new_instance(self, task: dict[str, Any]) -> WorkflowInstance:
-        defn = self.workflows.get(task["workflow_type"])
+        defn = self.workflows.get(task["workflow_type"]) or self.dynamic_workflow
         if defn is None:
             raise WorkflowTaskFailure(
                 f"workflow type '{task['workflow_type']}' is not registered on this worker "
@@ -311,7 +377,18 @@ class Worker:
             instance = self._instance_for(task)
             instance.updates.receive(task.get("messages") or [])
             events = await self._full_history(task, known_up_to=instance.last_event_id)
+            await self._decode_events(events)
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
+            local_left = None
+            if instance.local.to_run():
+                # Local activities run here, inside this workflow task (it may be replaced by
+                # the next one when it is heartbeated).
+                following = await local_activities.execute(self, instance, task)
+                if following is None:
+                    local_left = task
+                else:
+                    task = following
+                    commands = list(instance.new_commands)
         except (NondeterminismError, WorkflowTaskFailure) as err:
             self.cache.pop(run_id, None)
             self.client.local_outcomes.left(run_id)
@@ -320,8 +397,8 @@ class Worker:
                 if isinstance(err, NondeterminismError)
                 else getattr(err, "cause", "WORKFLOW_WORKER_UNHANDLED_FAILURE")
             )
-            log.warning("workflow task of %s failed: %s", task["workflow_id"], err)
             original = getattr(err, "error", None) or err
+            _log_workflow_task_failure(task, original)
             await self._post(
                 "/workflow-tasks/fail",
                 {
@@ -335,7 +412,7 @@ class Worker:
         except Exception as err:  # a bug in workflow code before it could even run
             self.cache.pop(run_id, None)
             self.client.local_outcomes.left(run_id)
-            log.exception("workflow task of %s failed", task["workflow_id"])
+            _log_workflow_task_failure(task, err)
             await self._post(
                 "/workflow-tasks/fail",
                 {
@@ -345,7 +422,14 @@ class Worker:
                 },
             )
             return None
+        if local_left is not None:
+            self.cache.pop(run_id, None)  # the server gave no task back after a heartbeat
+            self.client.local_outcomes.left(run_id)
+            return None
         self._remember(instance)
+        if self.codec is not None:
+            for command in commands:
+                await codec.encode_fields(self.codec, command.attributes)
         response = await self._post(
             "/workflow-tasks/complete",
             {
@@ -398,12 +482,20 @@ class Worker:
                 # Replay afresh, beside the cache (the cached instance may be mid-task).
                 instance = self._new_instance(task)
                 events = await self._full_history(task)
+                await self._decode_events(events)
                 instance.feed(events, final_started_event_id=None)
                 instance.activate_for_query(events[-1]["event_time"])
-            body["answer"] = instance.query(query["query_type"], query.get("args"))
+            args = await codec.decode(self.codec, query.get("args"))
+            answer = instance.query(query["query_type"], args)
+            body["answer"] = await codec.encode(self.codec, answer)
         except Exception as err:
             body["error"] = {"message": str(err), "type": type(err).__name__}
         await self._post("/workflow-tasks/respond-query", body)
+
+    async def _decode_events(self, events: list[dict[str, Any]]) -> None:
+        if self.codec is not None:
+            for event in events:
+                await codec.decode_fields(self.codec, event.get("attributes"))
 
     # -- activity tasks ---------------------------------------------------------------------
 
@@ -419,7 +511,7 @@ class Worker:
 
     async def _run_activity(self, task: dict[str, Any]) -> None:
         token = task["task_token"]
-        defn = self.activities.get(task["activity_type"])
+        defn = self._activity_definition(task["activity_type"])
         if defn is None:
             await self._post(
                 "/activity-tasks/fail",
@@ -435,6 +527,7 @@ class Worker:
             self.client.local_outcomes.left(task["run_id"])
             return
         loop = asyncio.get_running_loop()
+        await codec.decode_fields(self.codec, task)
         heartbeats = _Heartbeats(self, task)
         details = task.get("heartbeat_details")
         info = activity_mod.Info(
@@ -449,20 +542,32 @@ class Worker:
             heartbeat_details=details
             if isinstance(details, list)
             else ([] if details is None else [details]),
-            heartbeat_timeout=task.get("heartbeat_timeout"),
-            start_to_close_timeout=task.get("start_to_close_timeout"),
-            schedule_to_close_timeout=task.get("schedule_to_close_timeout"),
-            scheduled_time=task.get("scheduled_time"),
-            started_time=task.get("started_time"),
+            heartbeat_timeout=_duration(task.get("heartbeat_timeout")),
+            start_to_close_timeout=_duration(task.get("start_to_close_timeout")),
+            schedule_to_close_timeout=_duration(task.get("schedule_to_close_timeout")),
+            scheduled_time=_time(task.get("scheduled_time")),
+            started_time=_time(task.get("started_time")),
+            current_attempt_scheduled_time=_time(
+                task.get("current_attempt_scheduled_time") or task.get("scheduled_time")
+            ),
+            namespace=self.http.namespace,
+            workflow_namespace=self.http.namespace,
         )
         ctx = activity_mod.ActivityContext(
-            info, lambda d: loop.call_soon_threadsafe(heartbeats.send, d), not defn.is_async
+            info,
+            lambda d: loop.call_soon_threadsafe(heartbeats.send, d),
+            not defn.is_async,
+            client=self.client,
+            worker_shutdown=self.shutdown_event,
         )
         heartbeats.ctx = ctx
         token_var = activity_mod._current.set(ctx)
         try:
             # A wrong argument count or type fails the attempt, as calling the function would.
-            args = decode_args(defn.fn, task.get("input"))
+            if defn.dynamic:
+                args = [to_raw_values(task.get("input"))]
+            else:
+                args = decode_args(defn.fn, task.get("input"))
         except TypeError as err:
             work: asyncio.Future[Any] = loop.create_future()
             work.set_exception(err)
@@ -472,8 +577,16 @@ class Worker:
             else:
                 import contextvars
 
-                context = contextvars.copy_context()
-                work = loop.run_in_executor(self.executor, lambda: context.run(defn.fn, *args))
+                if isinstance(self.executor, concurrent.futures.ProcessPoolExecutor):
+                    # Another process: the function and its arguments are pickled (as with
+                    # Temporal, a module-level function); it sees `activity.info()` there,
+                    # and its heartbeats are not relayed.
+                    work = loop.run_in_executor(
+                        self.executor, activity_mod.run_in_process, defn.fn, info, args
+                    )
+                else:
+                    context = contextvars.copy_context()
+                    work = loop.run_in_executor(self.executor, lambda: context.run(defn.fn, *args))
         finally:
             activity_mod._current.reset(token_var)
         heartbeats.work = work
@@ -482,9 +595,9 @@ class Worker:
         try:
             result = await work
             path = "/activity-tasks/complete"
-            wants_next = task["workflow_type"] in self.workflows
+            wants_next = self.serves_workflow(task["workflow_type"])
             outcome = {
-                "result": to_json(result),
+                "result": await codec.encode(self.codec, to_json(result)),
                 "return_new_workflow_task": wants_next,
                 "partial_history": True,
             }
@@ -499,6 +612,7 @@ class Worker:
             if ctx.cancelled.is_set():
                 path, outcome = "/activity-tasks/canceled", {"details": to_json(ctx.last_heartbeat)}
             else:
+                _log_activity_failure(ctx, err)
                 path = "/activity-tasks/fail"
                 failure = to_failure(err)
                 if not isinstance(err, ApplicationError):
@@ -525,6 +639,119 @@ class Worker:
         else:
             await self.workflow_slots.acquire()
             self._spawn(self._workflow_task(next_task, self.workflow_slots))
+
+
+def _duration(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _log_activity_failure(ctx: activity_mod.ActivityContext, err: BaseException) -> None:
+    """Temporal's log of a failed attempt: WARNING with the traceback (DEBUG for a BENIGN
+    ApplicationError), through `activity.logger` so the record carries the attempt's details,
+    and `__temporal_error_identifier` for logging filters."""
+    benign = isinstance(err, ApplicationError) and err.category == ApplicationErrorCategory.BENIGN
+    token = activity_mod._current.set(ctx)
+    try:
+        activity_mod.logger.log(
+            logging.DEBUG if benign else logging.WARNING,
+            "Completing activity as failed",
+            exc_info=err,
+            extra={"__temporal_error_identifier": "ActivityFailure"},
+        )
+    finally:
+        activity_mod._current.reset(token)
+
+
+def _log_workflow_task_failure(task: dict[str, Any], err: BaseException) -> None:
+    """Temporal's log of a failed workflow task (a bug or non-determinism in workflow code):
+    WARNING with the traceback, the run's details as `temporal_workflow`, and
+    `__temporal_error_identifier` = "WorkflowTaskFailure" (a filter may raise it to ERROR)."""
+    log.warning(
+        "Failed activation on workflow %s with ID %s and run ID %s",
+        task["workflow_type"],
+        task["workflow_id"],
+        task["run_id"],
+        exc_info=err,
+        extra={
+            "temporal_workflow": {
+                "attempt": task.get("attempt"),
+                "run_id": task["run_id"],
+                "task_queue": task.get("task_queue"),
+                "workflow_id": task["workflow_id"],
+                "workflow_type": task["workflow_type"],
+            },
+            "__temporal_error_identifier": "WorkflowTaskFailure",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class PollerBehaviorSimpleMaximum:
+    """Keep `maximum` long polls open (Temporal's poller behaviour)."""
+
+    maximum: int = 5
+
+
+@dataclass(frozen=True)
+class PollerBehaviorAutoscaling:
+    """Temporal's autoscaling pollers: Perdure keeps `maximum` long polls open (an idle poll
+    costs the server almost nothing)."""
+
+    minimum: int = 1
+    maximum: int = 100
+    initial: int = 5
+
+
+PollerBehavior = PollerBehaviorSimpleMaximum | PollerBehaviorAutoscaling
+
+
+class WorkflowRunner:
+    """Temporal's base of workflow runners (accepted; Perdure runs workflows one way)."""
+
+
+class UnsandboxedWorkflowRunner(WorkflowRunner):
+    """Temporal's runner without a sandbox: how Perdure always runs workflow code."""
+
+
+@dataclass(frozen=True)
+class SandboxRestrictions:
+    """Temporal's sandbox settings (accepted, no effect: Perdure has no sandbox)."""
+
+    passthrough_modules: frozenset[str] = frozenset()
+    default: ClassVar[SandboxRestrictions]
+
+    def with_passthrough_modules(self, *modules: str) -> SandboxRestrictions:
+        return SandboxRestrictions(self.passthrough_modules | set(modules))
+
+    def with_passthrough_all_modules(self) -> SandboxRestrictions:
+        return self
+
+
+SandboxRestrictions.default = SandboxRestrictions()
+
+
+@dataclass(frozen=True)
+class SandboxedWorkflowRunner(WorkflowRunner):
+    """Temporal's sandboxed runner (accepted: workflow code still runs unsandboxed here)."""
+
+    restrictions: SandboxRestrictions = field(default_factory=SandboxRestrictions)
+    runner_class: type[WorkflowRunner] = UnsandboxedWorkflowRunner
+
+
+class SharedStateManager:
+    """Temporal's bridge for process-pool activities' heartbeats and cancellation. Perdure's
+    worker relays them from its own loop, so this only carries Temporal's constructor."""
+
+    @staticmethod
+    def create_from_multiprocessing(
+        mgr: Any, queue_poller_executor: concurrent.futures.Executor | None = None
+    ) -> SharedStateManager:
+        """Temporal's factory (the manager is not needed here)."""
+        return SharedStateManager()
 
 
 class _Heartbeats:
@@ -556,20 +783,32 @@ class _Heartbeats:
                 r = await self.worker.http.send(
                     "POST",
                     "/activity-tasks/heartbeat",
-                    json={"task_token": self.token, "details": to_json(details)},
+                    json={
+                        "task_token": self.token,
+                        "details": await codec.encode(self.worker.codec, to_json(details)),
+                    },
                 )
             except httpx.TransportError:
                 r = None
-            if r is not None and r.status_code == 200 and r.json().get("cancel_requested"):
-                self._cancel()
-                return
+            if r is not None and r.status_code == 200:
+                answer = r.json()
+                why = activity_mod.ActivityCancellationDetails(
+                    cancel_requested=bool(answer.get("cancel_requested")),
+                    paused=bool(answer.get("activity_paused")),
+                    reset=bool(answer.get("activity_reset")),
+                )
+                if why.cancel_requested or why.paused or why.reset:
+                    self._cancel(why)
+                    return
             if r is not None and r.status_code == 404:
-                self._cancel()  # the attempt is over (timed out, or the run closed)
+                # The attempt is over (timed out, or the run closed).
+                self._cancel(activity_mod.ActivityCancellationDetails(not_found=True))
                 return
             await asyncio.sleep(self.interval)
 
-    def _cancel(self) -> None:
+    def _cancel(self, why: activity_mod.ActivityCancellationDetails) -> None:
         assert self.ctx is not None
+        self.ctx.cancellation = why
         self.ctx.cancelled.set()
         if self.work is not None and not self.ctx.is_sync:
             self.work.cancel()

@@ -8,15 +8,17 @@ later history event resolves. Use only these (and plain asyncio on them) inside 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
+from perdure import _unsafe as unsafe
 from perdure import _updates
+from perdure._operations import ActivityHandle, ChildWorkflowHandle
+from perdure._unsafe import SandboxImportNotificationPolicy
 from perdure._updates import (
     HandlerUnfinishedPolicy,
     UpdateInfo,
@@ -26,6 +28,14 @@ from perdure._updates import (
     set_update_handler,
     update,
 )
+from perdure._workflow_info import (
+    SUGGEST_CONTINUE_AS_NEW_BYTES,
+    SUGGEST_CONTINUE_AS_NEW_EVENTS,
+    Info,
+    ParentInfo,
+    RootInfo,
+)
+from perdure._workflow_logging import LoggerAdapter, logger
 from perdure.common import (
     ARG_UNSET,
     ActivityCancellationType,
@@ -38,13 +48,25 @@ from perdure.common import (
     flow_fields,
     seconds,
 )
-from perdure.exceptions import ContinueAsNewError
+from perdure.exceptions import ContinueAsNewError, NondeterminismError
 
 __all__ = [
+    "SUGGEST_CONTINUE_AS_NEW_BYTES",
+    "SUGGEST_CONTINUE_AS_NEW_EVENTS",
+    "Info",
+    "ParentInfo",
+    "RootInfo",
     "ActivityCancellationType",
+    "ActivityHandle",
+    "ChildWorkflowHandle",
+    "SandboxImportNotificationPolicy",
     "ChildWorkflowCancellationType",
-    "HandlerUnfinishedPolicy",
+    "LoggerAdapter",
+    "NondeterminismError",
     "ParentClosePolicy",
+    "logger",
+    "unsafe",
+    "HandlerUnfinishedPolicy",
     "UpdateInfo",
     "all_handlers_finished",
     "current_update_info",
@@ -54,28 +76,60 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+SelfType = TypeVar("SelfType")
+ParamType = TypeVar("ParamType")
+ClassType = TypeVar("ClassType", bound=type)
+CallableType = TypeVar("CallableType", bound=Callable[..., Any])
+AsyncCallableType = TypeVar("AsyncCallableType", bound=Callable[..., Awaitable[Any]])
+
+
+class UnfinishedSignalHandlersWarning(RuntimeWarning):
+    """The workflow finished while signal handlers (policy WARN_AND_ABANDON) were running."""
 
 
 @dataclass
 class WorkflowDefinition:
-    """A `@workflow.defn` class: its type name, run method, signal and query handlers, and the
-    exception types that fail the workflow (besides Temporal's, see `failure_exception_types`)."""
+    """A `@workflow.defn` class: its type name, run method, signal and query handlers (a
+    dynamic one under the key None), and the exception types that fail the workflow (besides
+    Temporal's, see `failure_exception_types`)."""
 
     name: str
     cls: type
     run_fn: Callable[..., Any]
-    signals: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    queries: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    signals: dict[str | None, Callable[..., Any]] = field(default_factory=dict)
+    queries: dict[str | None, Callable[..., Any]] = field(default_factory=dict)
     failure_exception_types: tuple[type[BaseException], ...] = ()
     # Update handlers by name, None for the dynamic one (perdure/_updates.py).
     updates: dict[str | None, Any] = field(default_factory=dict)
+    dynamic: bool = False
+    # `@workflow.init` on `__init__`: the constructor takes the run's arguments.
+    init_takes_args: bool = False
+    sandboxed: bool = True
+
+
+@overload
+def defn(cls: ClassType) -> ClassType: ...
+
+
+@overload
+def defn(
+    *,
+    name: str | None = None,
+    sandboxed: bool = True,
+    dynamic: bool = False,
+    failure_exception_types: Sequence[type[BaseException]] = (),
+    versioning_behavior: Any = None,
+) -> Callable[[ClassType], ClassType]: ...
 
 
 def defn(
     cls: type | None = None,
     *,
     name: str | None = None,
+    sandboxed: bool = True,
+    dynamic: bool = False,
     failure_exception_types: Sequence[type[BaseException]] = (),
+    versioning_behavior: Any = None,
 ) -> Any:
     """Mark a class as a workflow; exactly one method must be `@workflow.run`.
 
@@ -84,12 +138,19 @@ def defn(
     `asyncio.TimeoutError`, or an instance of `failure_exception_types` (or of the worker's
     `workflow_failure_exception_types`); any other exception (a bug such as `KeyError`) fails
     only the workflow task, which is retried, so the run stays open until fixed code is
-    deployed (Temporal's rule)."""
+    deployed (Temporal's rule).
+
+    `dynamic=True` makes it the worker's workflow for every type it has no class for: its run
+    method takes one parameter, the arguments as `Sequence[RawValue]` (Temporal's dynamic
+    workflows). `sandboxed` is accepted for Temporal's code: Perdure has no sandbox, workflow
+    code always runs unsandboxed (determinism is the code's duty, as with `sandboxed=False`)."""
+    if dynamic and name:
+        raise ValueError("a dynamic workflow takes no name")
 
     def wrap(c: type) -> type:
         run_fn = None
-        signals: dict[str, Callable[..., Any]] = {}
-        queries: dict[str, Callable[..., Any]] = {}
+        signals: dict[str | None, Callable[..., Any]] = {}
+        queries: dict[str | None, Callable[..., Any]] = {}
         for klass in reversed(c.__mro__):
             for attr in vars(klass).values():
                 if getattr(attr, "__perdure_run__", False):
@@ -101,7 +162,15 @@ def defn(
         if run_fn is None:
             raise TypeError(f"workflow {c.__name__} has no @workflow.run method")
         definition = WorkflowDefinition(
-            name or c.__name__, c, run_fn, signals, queries, tuple(failure_exception_types)
+            "" if dynamic else name or c.__name__,
+            c,
+            run_fn,
+            signals,
+            queries,
+            tuple(failure_exception_types),
+            dynamic=dynamic,
+            init_takes_args=getattr(getattr(c, "__init__", None), "__perdure_init__", False),
+            sandboxed=sandboxed,
         )
         definition.updates = _updates.collect_handlers(c)
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
@@ -112,29 +181,87 @@ def defn(
     return wrap(cls) if cls is not None else wrap
 
 
-def run(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Mark the async method that is the workflow's body."""
+def init(init_fn: CallableType) -> CallableType:
+    """Mark `__init__` as taking the workflow's arguments (the same parameters as the run
+    method), so that state is ready before signal handlers run (Temporal's `@workflow.init`)."""
+    if init_fn.__name__ != "__init__":
+        raise ValueError("@workflow.init goes on __init__")
+    init_fn.__perdure_init__ = True  # type: ignore[attr-defined] # a marker on the function
+    return init_fn
+
+
+def run(fn: AsyncCallableType) -> AsyncCallableType:
+    """Mark the async method that is the workflow's body (its type kept for the checker)."""
     fn.__perdure_run__ = True  # type: ignore[attr-defined]
     return fn
 
 
-def signal(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Mark a method (sync or async) that handles a signal of its name (or `name`)."""
+@overload
+def signal(fn: CallableType) -> CallableType: ...
+
+
+@overload
+def signal(
+    *,
+    name: str | None = None,
+    dynamic: bool | None = False,
+    unfinished_policy: HandlerUnfinishedPolicy = ...,
+    description: str | None = None,
+) -> Callable[[CallableType], CallableType]: ...
+
+
+def signal(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    dynamic: bool | None = False,
+    unfinished_policy: HandlerUnfinishedPolicy = HandlerUnfinishedPolicy.WARN_AND_ABANDON,
+    description: str | None = None,
+) -> Any:
+    """Mark a method (sync or async) that handles a signal of its name (or `name`).
+
+    `dynamic=True`: it handles every signal without a handler of its own, called with the
+    signal's name and its arguments as `Sequence[RawValue]`. `unfinished_policy` says whether
+    the workflow finishing while this handler still runs is warned about (Temporal's
+    `UnfinishedSignalHandlersWarning`)."""
+    if dynamic and name:
+        raise ValueError("a dynamic signal handler takes no name")
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         f.__perdure_signal__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = name or f.__name__  # type: ignore[attr-defined]
+        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined] # marker
+        f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined] # marker
         return f
 
     return wrap(fn) if fn is not None else wrap
 
 
-def query(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Mark a sync method that answers a query from the workflow's state (it must not change it)."""
+@overload
+def query(fn: CallableType) -> CallableType: ...
+
+
+@overload
+def query(
+    *, name: str | None = None, dynamic: bool | None = False, description: str | None = None
+) -> Callable[[CallableType], CallableType]: ...
+
+
+def query(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    dynamic: bool | None = False,
+    description: str | None = None,
+) -> Any:
+    """Mark a sync method that answers a query from the workflow's state (it must not change
+    it). `dynamic=True`: it answers every query without a handler of its own, called with the
+    query's name and its arguments as `Sequence[RawValue]`."""
+    if dynamic and name:
+        raise ValueError("a dynamic query handler takes no name")
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         f.__perdure_query__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = name or f.__name__  # type: ignore[attr-defined]
+        f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined] # marker
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -146,33 +273,6 @@ def definition(cls: Any) -> WorkflowDefinition:
     if found is None:
         raise TypeError(f"{cls!r} is not a @workflow.defn class")
     return found
-
-
-@dataclass(frozen=True)
-class Info:
-    """What a workflow run knows about itself."""
-
-    namespace: str
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    attempt: int
-    start_time: datetime
-    first_execution_run_id: str
-    continued_run_id: str | None
-    parent_workflow_id: str | None
-    parent_run_id: str | None
-    execution_timeout: timedelta | None
-    run_timeout: timedelta | None
-    task_timeout: timedelta | None
-    memo: Any
-    search_attributes: dict[str, Any]
-
-    def is_continue_as_new_suggested(self) -> bool:
-        """True when the server suggests continuing as new (the run has taken 90 % of the
-        2,000 updates a run may; set on the current workflow task)."""
-        return bool(getattr(_instance(), "continue_as_new_suggested", False))
 
 
 def _instance() -> Any:
@@ -201,6 +301,20 @@ def random() -> _random.Random:
     return _instance().random
 
 
+class ReadOnlyContextError(Exception):
+    """Workflow code tried to change the workflow where it may only read it (a query)."""
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7) from `now()` and `random()`: deterministic
+    across replays."""
+    inst = _instance()
+    millis = int(inst.now.timestamp() * 1000) & ((1 << 48) - 1)
+    bits = (millis << 80) | (0x7 << 76) | (inst.random.getrandbits(12) << 64)
+    bits |= (0b10 << 62) | inst.random.getrandbits(62)
+    return uuid.UUID(int=bits)
+
+
 def uuid4() -> uuid.UUID:
     """A UUID drawn from `random()` (deterministic across replays)."""
     return uuid.UUID(int=_instance().random.getrandbits(128), version=4)
@@ -213,37 +327,114 @@ def in_workflow() -> bool:
     return current_instance_or_none() is not None
 
 
-class _Unsafe:
-    @staticmethod
-    def is_replaying() -> bool:
-        """True while the workflow re-runs past history (side effects must be skipped)."""
-        return bool(_instance().replaying)
+def cancellation_reason() -> str | None:
+    """The reason given with the cancel request of this run, if any."""
+    return _instance().cancel_reason
 
 
-unsafe = _Unsafe()
+def random_seed() -> int:
+    """The seed of `random()` (derived from the run id, the same on every replay)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(_instance().run_id.encode()).digest()[:8])
 
 
-class _ReplaySafeLogger(logging.LoggerAdapter):
-    """`workflow.logger`: silent during replay; adds the workflow ids to each record."""
-
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
-        from perdure._runtime import current_instance_or_none
-
-        inst = current_instance_or_none()
-        if inst is not None and inst.replaying:
-            return False
-        return self.logger.isEnabledFor(level)
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        from perdure._runtime import current_instance_or_none
-
-        inst = current_instance_or_none()
-        if inst is not None:
-            msg = f"{msg} ({{'workflow_id': '{inst.info.workflow_id}', 'run_id': '{inst.info.run_id}'}})"
-        return msg, kwargs
+def time_ns() -> int:
+    """`now()` in nanoseconds since the epoch."""
+    return int(_instance().now.timestamp() * 1_000_000_000)
 
 
-logger = _ReplaySafeLogger(logging.getLogger("perdure.workflow"), {})
+def new_random() -> _random.Random:
+    """A new deterministic random generator, seeded from `random()`."""
+    return _random.Random(_instance().random.getrandbits(64))
+
+
+def instance() -> Any:
+    """The running workflow's object (the `@workflow.defn` class instance)."""
+    found = _instance().obj
+    if found is None:
+        raise RuntimeError("the workflow object is not created yet")
+    return found
+
+
+def memo() -> dict[str, Any]:
+    """The run's memo fields (plain JSON values)."""
+    return info().raw_memo
+
+
+_NO_DEFAULT: Any = object()
+
+
+def memo_value(key: str, default: Any = _NO_DEFAULT, *, type_hint: Any = None) -> Any:
+    """One memo field, read as `type_hint`; `default` when absent (else `KeyError`)."""
+    from perdure.converter import from_json
+
+    fields = memo()
+    if key not in fields:
+        if default is _NO_DEFAULT:
+            raise KeyError(f"memo has no field '{key}'")
+        return default
+    return from_json(fields[key], type_hint)
+
+
+def payload_converter() -> Any:
+    """The payload converter workflow code may use (e.g. on a dynamic handler's RawValues)."""
+    from perdure.converter import default
+
+    return default().payload_converter
+
+
+def is_failure_exception(err: BaseException) -> bool:
+    """Whether `err` escaping the workflow would fail it (else only the workflow task)."""
+    return bool(_instance().is_failure_exception(err))
+
+
+def get_current_details() -> str:
+    """The run's current details (set by `set_current_details`)."""
+    return str(_instance().current_details)
+
+
+def set_current_details(description: str) -> None:
+    """Describe what the run is doing now (kept with the run's instance)."""
+    _instance().current_details = description
+
+
+async def wait(
+    fs: Iterable[Any],
+    *,
+    timeout: timedelta | float | None = None,  # noqa: ASYNC109 - Temporal's name
+    return_when: str = asyncio.ALL_COMPLETED,
+) -> tuple[list[Any], list[Any]]:
+    """`asyncio.wait` made deterministic: the done and pending lists keep the order the
+    futures were given in (a set's order would differ between replays). A `timeout` is a
+    durable timer."""
+    given = [asyncio.ensure_future(f) for f in fs]
+    done, _ = await asyncio.wait(given, timeout=seconds(timeout), return_when=return_when)
+    return [f for f in given if f in done], [f for f in given if f not in done]
+
+
+def as_completed(
+    fs: Iterable[Any],
+    *,
+    timeout: timedelta | float | None = None,  # noqa: ASYNC109 - Temporal's name
+) -> Iterator[Awaitable[Any]]:
+    """`asyncio.as_completed` made deterministic: awaitables that give each future's outcome
+    in the order they finish (ties in the order given); `timeout` bounds them all."""
+    given = [asyncio.ensure_future(f) for f in fs]
+    finished: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
+    for future in given:
+        future.add_done_callback(finished.put_nowait)
+    limit = seconds(timeout)
+    deadline = None if limit is None else asyncio.get_running_loop().time() + limit
+
+    async def next_one() -> Any:
+        if deadline is None:
+            return await (await finished.get())
+        left = deadline - asyncio.get_running_loop().time()
+        return await (await asyncio.wait_for(finished.get(), max(left, 0)))
+
+    for _ in given:
+        yield next_one()
 
 
 async def sleep(duration: timedelta | float) -> None:
@@ -269,9 +460,14 @@ def _activity_name(activity: Any) -> str:
     if isinstance(activity, str):
         return activity
     defn_ = getattr(activity, "__perdure_activity__", None)
+    if defn_ is None and isinstance(activity, type):
+        # A class whose `__call__` is the activity (Temporal's `*_activity_class`).
+        defn_ = getattr(activity.__call__, "__perdure_activity__", None)
     if defn_ is None:
         raise TypeError(f"{activity!r} is not an @activity.defn function or a name")
-    return defn_.name
+    if defn_.dynamic:
+        raise TypeError("a dynamic activity is called by the name of the type it serves")
+    return str(defn_.name)
 
 
 def start_activity(
@@ -302,7 +498,8 @@ def start_activity(
     hint): a value of another type fails the workflow task with `TypeError`."""
     from perdure.converter import return_hint
 
-    hint = result_type or (return_hint(activity) if callable(activity) else None)
+    target = activity.__call__ if isinstance(activity, type) else activity
+    hint = result_type or (return_hint(target) if callable(target) else None)
     return _instance().schedule_activity(
         _activity_name(activity),
         arg_or_args(arg, args),
@@ -321,8 +518,66 @@ def start_activity(
     )
 
 
+@overload
+async def execute_activity(
+    activity: Callable[..., Awaitable[T]], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[..., T], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(activity: Callable[[], Awaitable[T]], **options: Any) -> T: ...
+
+
+@overload
+async def execute_activity(activity: Callable[[], T], **options: Any) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[[ParamType], Awaitable[T]], arg: ParamType, **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(
+    activity: Callable[[ParamType], T], arg: ParamType, **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_activity(activity: str, arg: Any = ..., **options: Any) -> Any: ...
+
+
 async def execute_activity(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
-    """Run an activity and wait for its result (ActivityError if it finally fails)."""
+    """Run an activity and wait for its result (ActivityError if it finally fails); typed by
+    the activity's return type, as Temporal's overloads do."""
+    return await start_activity(activity, arg, **options)
+
+
+def start_activity_method(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`start_activity` of an `@activity.defn` method given as `Class.method` (the worker
+    registers it as `instance.method`)."""
+    return start_activity(activity, arg, **options)
+
+
+async def execute_activity_method(activity: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`execute_activity` of an `@activity.defn` method given as `Class.method`."""
+    return await start_activity(activity, arg, **options)
+
+
+def start_activity_class(activity: type, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`start_activity` of a class whose `__call__` is the activity."""
+    return start_activity(activity, arg, **options)
+
+
+async def execute_activity_class(activity: type, arg: Any = ARG_UNSET, **options: Any) -> Any:
+    """`execute_activity` of a class whose `__call__` is the activity."""
     return await start_activity(activity, arg, **options)
 
 
@@ -352,8 +607,10 @@ async def start_child_workflow(
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
     priority: Priority | None = None,
+    cron_schedule: str = "",
 ) -> Any:
     """Start a child workflow; returns its handle (an asyncio task of its result) once started.
+    `cron_schedule` makes it a cron workflow (see `Client.start_workflow`).
 
     `retry_policy` retries the child as new runs of its id when a run fails or times out.
     Cancelling the handle cancels the child as `cancellation_type` says (Temporal's default:
@@ -377,10 +634,33 @@ async def start_child_workflow(
             "memo": memo,
             "search_attributes": search_attributes,
             **flow_fields(priority, None),
+            "cron_schedule": cron_schedule or None,
         },
         cancellation_type=ChildWorkflowCancellationType(cancellation_type),
         result_type=hint,
     )
+
+
+@overload
+async def execute_child_workflow(
+    workflow: Callable[[SelfType], Awaitable[T]], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_child_workflow(
+    workflow: Callable[[SelfType, ParamType], Awaitable[T]], arg: ParamType, **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_child_workflow(
+    workflow: Callable[..., Awaitable[T]], *, args: Sequence[Any], **options: Any
+) -> T: ...
+
+
+@overload
+async def execute_child_workflow(workflow: str, arg: Any = ..., **options: Any) -> Any: ...
 
 
 async def execute_child_workflow(workflow: Any, arg: Any = ARG_UNSET, **options: Any) -> Any:
@@ -457,3 +737,48 @@ def get_external_workflow_handle(
 ) -> ExternalWorkflowHandle:
     """A handle to signal or cancel another workflow from this one."""
     return ExternalWorkflowHandle(workflow_id, run_id)
+
+
+def get_external_workflow_handle_for(
+    workflow: Any, workflow_id: str, *, run_id: str | None = None
+) -> ExternalWorkflowHandle:
+    """`get_external_workflow_handle`, typed by the workflow's class or run method (Temporal's
+    form; the type is for the type checker only)."""
+    return ExternalWorkflowHandle(workflow_id, run_id)
+
+
+from perdure._workflow_handlers import (  # noqa: E402 - Temporal's names, kept apart
+    get_dynamic_query_handler,
+    get_dynamic_signal_handler,
+    get_query_handler,
+    get_signal_handler,
+    set_dynamic_query_handler,
+    set_dynamic_signal_handler,
+    set_query_handler,
+    set_signal_handler,
+)
+from perdure._workflow_local import (  # noqa: E402 - they read this module's helpers
+    execute_local_activity,
+    execute_local_activity_class,
+    execute_local_activity_method,
+    start_local_activity,
+    start_local_activity_class,
+    start_local_activity_method,
+)
+
+__all__ += [
+    "get_dynamic_query_handler",
+    "get_dynamic_signal_handler",
+    "get_query_handler",
+    "get_signal_handler",
+    "set_dynamic_query_handler",
+    "set_dynamic_signal_handler",
+    "set_query_handler",
+    "set_signal_handler",
+    "execute_local_activity",
+    "execute_local_activity_class",
+    "execute_local_activity_method",
+    "start_local_activity",
+    "start_local_activity_class",
+    "start_local_activity_method",
+]

@@ -1,0 +1,1 @@
+"""Integrations with other libraries (Temporal's `temporalio.contrib`)."""
