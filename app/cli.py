@@ -204,7 +204,17 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     _check_port_free(settings.host, settings.port)
     _say(f"Migrating {_redacted(settings.database_url)} ...")
     upgrade_to_head(settings.database_url)
-    return asyncio.run(_run_dev(settings))
+    return asyncio.run(_run_dev(settings, args.search_attribute))
+
+
+def _search_attribute(text: str) -> tuple[str, str]:
+    """`Name=Type` of `perdure dev --search-attribute` (Temporal's start-dev flag)."""
+    name, equals, kind = text.partition("=")
+    if not equals or not name.strip() or not kind.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected Name=Type (e.g. CustomerId=Keyword), got {text!r}"
+        )
+    return name.strip(), kind.strip()
 
 
 _dev_lock: Any = None  # the open lock file, held for the life of `perdure dev`
@@ -239,11 +249,11 @@ def _hold_dev_lock(settings: Settings) -> None:
     _dev_lock = lock
 
 
-async def _run_dev(settings: Settings) -> int:
+async def _run_dev(settings: Settings, search_attributes: list[tuple[str, str]]) -> int:
     from app.api.app import create_app
     from app.clock import Clock
     from app.db.database import Database
-    from app.devsetup import DEV_NAMESPACE, ensure_dev_tenant
+    from app.devsetup import DEV_NAMESPACE, ensure_dev_tenant, register_dev_search_attributes
     from app.observability.logs import configure_logging
 
     db = Database(settings.database_url)
@@ -251,6 +261,7 @@ async def _run_dev(settings: Settings) -> int:
     saved = DEV_KEY_FILE.read_text().strip() if DEV_KEY_FILE.exists() else None  # noqa: ASYNC240
     async with db.write() as conn:
         key, created = await ensure_dev_tenant(conn, saved, clock.now())
+        await register_dev_search_attributes(conn, dict(search_attributes), clock.now())
     await db.dispose()
     if created:
         _save_dev_key(key)
@@ -409,6 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default 8233)")
     dev.add_argument(
         "--time-skipping", action="store_true", help="jump to the next deadline when idle"
+    )
+    dev.add_argument(
+        "--search-attribute",
+        action="append",
+        type=_search_attribute,
+        default=[],
+        metavar="NAME=TYPE",
+        help="register a custom search attribute in the dev namespace (repeatable; types "
+        "Keyword, Text, Int, Double, Bool, Datetime, KeywordList)",
     )
     dev.set_defaults(run=cmd_dev)
 

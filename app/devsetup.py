@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from app.auth.keys import hash_api_key
 from app.auth.roles import Role
 from app.db.connection import Connection
-from app.db.tables import api_keys, tenants
+from app.db.tables import api_keys, namespaces, tenants
+from app.engine.search_attributes import register
 from app.tenancy.api_keys import create_api_key
 from app.tenancy.namespaces import update_namespace
 from app.tenancy.tenants import DEFAULT_NAMESPACE, create_tenant
@@ -64,3 +65,18 @@ async def ensure_dev_tenant(
             now=now,
         )
     return secret, True
+
+
+async def register_dev_search_attributes(
+    conn: Connection, wanted: dict[str, str], now: datetime
+) -> None:
+    """`perdure dev --search-attribute Name=Type`: register custom attributes in the development
+    namespace, as `temporal server start-dev --search-attribute` does (again with the same type
+    changes nothing; another type is refused with `AlreadyExists`)."""
+    namespace_id = await conn.scalar(
+        sa.select(namespaces.c.id)
+        .join(tenants, tenants.c.id == namespaces.c.tenant_id)
+        .where(tenants.c.name == DEV_TENANT, namespaces.c.name == DEV_NAMESPACE)
+    )
+    if namespace_id is not None and wanted:
+        await register(conn, namespace_id, wanted, now)

@@ -48,6 +48,7 @@ DOC_PAGES = [
     "docs/operations.md",
     "docs/cli.md",
     "docs/bounded-connections.md",
+    "docs/deploying.md",
     # Its programs are JavaScript: clients/typescript/test/docs.test.mjs runs them (make test-ts).
     "docs/typescript.md",
     # Its Python example runs in tests/test_docs_temporal_python.py (no shell snippets).

@@ -28,7 +28,9 @@ from app.api.raw_paths import RawPathRouting
 from app.api.routers import (
     api_keys,
     batch_operations,
+    definition_aliases,
     definitions,
+    dev_clock,
     flow_control,
     health,
     me,
@@ -138,11 +140,13 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         api_keys,
         me,
         definitions,
+        definition_aliases,
         webhooks,
         schedules,
         search_attributes,
         batch_operations,
         flow_control,
+        dev_clock,
         operator,
     ):
         app.include_router(module.router)

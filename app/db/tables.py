@@ -448,8 +448,27 @@ definition_runs = sa.Table(
     sa.Column("definition_id", sa.String(36), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
+    # The alias the run was started through (Step Functions' StartExecution by alias ARN).
+    sa.Column("alias", sa.String(80), nullable=True),
     # Serves the "open runs of this definition?" check before a delete.
     sa.Index("ix_definition_runs_namespace_id_name", "namespace_id", "name"),
+)
+
+# Step Functions' aliases: an alias of a definition name routes new runs to one version, or to
+# two by integer weights summing to 100 (`routing`: JSON `[{"version", "weight"}]`).
+definition_aliases = sa.Table(
+    "definition_aliases",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("namespace_id", sa.String(36), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("alias", sa.String(80), nullable=False),
+    sa.Column("routing", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Serves a start by alias and the list of a name's aliases.
+    sa.UniqueConstraint("namespace_id", "name", "alias"),
 )
 
 

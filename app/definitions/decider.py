@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from app.db.hot import hot
 from app.db.tables import activities, definition_runs, history_events, tasks, workflow_runs
-from app.definitions import resources, store
+from app.definitions import aliases, resources, store
 from app.definitions.interpreter import CHILD_META, Decider, RunInfo, replay
 from app.engine import activities as activities_engine
 from app.engine import decisions, lifecycle
@@ -102,17 +102,29 @@ async def decide(tx: Transition, run: Run) -> list[dict[str, Any]]:
 
 
 async def start(
-    engine: Engine, req: lifecycle.StartRequest, name: str, version: int | None
+    engine: Engine,
+    req: lifecycle.StartRequest,
+    name: str,
+    version: int | None,
+    alias: str | None = None,
 ) -> tuple[Run, bool]:
-    """Start a run of the definition (latest version unless one is named), pinned to it."""
-    return await engine.transact(lambda tx: start_in(tx, req, name, version))
+    """Start a run of the definition (latest version unless one is named, or the version
+    `alias` draws), pinned to it."""
+    return await engine.transact(lambda tx: start_in(tx, req, name, version, alias))
 
 
 async def start_in(
-    tx: Transition, req: lifecycle.StartRequest, name: str, version: int | None
+    tx: Transition,
+    req: lifecycle.StartRequest,
+    name: str,
+    version: int | None,
+    alias: str | None = None,
 ) -> tuple[Run, bool]:
     """`start` inside a transition the caller runs (a schedule's action)."""
-    row = await store.version_row(tx.conn, req.namespace_id, name, version)
+    if alias is not None:
+        row = await aliases.resolve(tx.conn, req.namespace_id, name, alias)
+    else:
+        row = await store.version_row(tx.conn, req.namespace_id, name, version)
     document = store.document_of(row.id, row.document)
     timeout = document.get("TimeoutSeconds")
     pinned_req = replace(
@@ -123,7 +135,7 @@ async def start_in(
     )
     run, created = await lifecycle.start(tx, pinned_req)
     if created:
-        await store.pin(tx.conn, run.id, req.namespace_id, row)
+        await store.pin(tx.conn, run.id, req.namespace_id, row, alias)
         _remember_pin(run.id, row.id, row.name, row.version, row.document)
     return run, created
 
@@ -182,15 +194,19 @@ async def _pin_children(tx: Transition, run: Run) -> None:
     for child_id, memo in children.all():
         meta = (orjson.loads(memo) if memo else {}).get(CHILD_META) or {}
         child = await tx.run(child_id)
+        alias = meta.get("alias")
         try:
-            row = await store.version_row(
-                tx.conn, run.namespace_id, meta.get("name", ""), meta.get("version")
-            )
+            if alias:
+                row = await aliases.resolve(tx.conn, run.namespace_id, meta.get("name", ""), alias)
+            else:
+                row = await store.version_row(
+                    tx.conn, run.namespace_id, meta.get("name", ""), meta.get("version")
+                )
         except NotFound as err:
             if child.is_open:
                 await lifecycle.terminate(tx, child, reason=err.detail, identity="perdure:asl")
             continue
-        await store.pin(tx.conn, child_id, run.namespace_id, row)
+        await store.pin(tx.conn, child_id, run.namespace_id, row, alias)
 
 
 HTTP_WAKE_KEY = "definitions:http"

@@ -88,6 +88,14 @@ CHILD_META = "perdure.asl"
 TOKEN_PLACEHOLDER = "\u0000asl-task-token:"
 
 
+def _child_meta(cid: str, name: str, version: int | None, alias: str | None) -> dict[str, Any]:
+    """The memo a child run's pin is read from: its definition, version, or alias."""
+    meta: dict[str, Any] = {"id": cid, "name": name, "version": version}
+    if alias is not None:
+        meta["alias"] = alias
+    return meta
+
+
 def _child_error(event_type: str, attributes: dict[str, Any]) -> StatesError:
     failure = attributes.get("failure") or {}
     status = event_type.removeprefix("CHILD_WORKFLOW_EXECUTION_")
@@ -583,7 +591,7 @@ class Decider:
         if not isinstance(task_input, dict):
             raise runtime("startExecution needs Parameters with StateMachineArn")
         try:
-            name, version = resources.state_machine(task_input.get("StateMachineArn"))
+            name, version, alias = resources.state_machine(task_input.get("StateMachineArn"))
         except ValueError as exc:
             raise runtime(str(exc)) from None
         digest = hashlib.sha256(f"{self.info.run_id}{cid}".encode()).hexdigest()[:16]
@@ -596,7 +604,7 @@ class Decider:
                 "input": task_input.get("Input"),
                 # A child that is waited for ends with its parent; one that is not, does not.
                 "parent_close_policy": "TERMINATE" if target.wait else "ABANDON",
-                "memo": {CHILD_META: {"id": cid, "name": name, "version": version}},
+                "memo": {CHILD_META: _child_meta(cid, name, version, alias)},
             },
         }
 

@@ -49,9 +49,9 @@ async def describe_definition(conn: Connection, described: dict[str, Any]) -> di
     """The describe answer with `definition` added for runs of stored definitions."""
     pin = (
         await conn.execute(
-            sa.select(definition_runs.c.name, definition_runs.c.version).where(
-                definition_runs.c.run_id == described["run_id"]
-            )
+            sa.select(
+                definition_runs.c.name, definition_runs.c.version, definition_runs.c.alias
+            ).where(definition_runs.c.run_id == described["run_id"])
         )
     ).one_or_none()
     if pin is None:
@@ -64,7 +64,12 @@ async def describe_definition(conn: Connection, described: dict[str, Any]) -> di
     return {
         **described,
         "waiting_on": _callback_wait(described.get("waiting_on"), states),
-        "definition": {"name": pin.name, "version": pin.version, "current_states": states},
+        "definition": {
+            "name": pin.name,
+            "version": pin.version,
+            **({"alias": pin.alias} if pin.alias is not None else {}),
+            "current_states": states,
+        },
     }
 
 

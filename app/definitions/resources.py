@@ -27,7 +27,7 @@ HTTP_TYPE = "perdure.http"
 _ARN_ACTIVITY = re.compile(r"^arn:aws:states:[^:]*:[^:]*:activity:([^:]+)$")
 _ARN_SERVICE_TOKEN = re.compile(r"^arn:aws:states:::[A-Za-z0-9-]+:[A-Za-z0-9]+\.waitForTaskToken$")
 _STATE_MACHINE = re.compile(
-    r"^(?:arn:aws:states:[^:]*:[^:]*:stateMachine:)?([A-Za-z0-9_.\-]+)(?::(\d+))?$"
+    r"^(?:arn:aws:states:[^:]*:[^:]*:stateMachine:)?([A-Za-z0-9_.\-]+)(?::([A-Za-z0-9_\-]+))?$"
 )
 
 
@@ -80,9 +80,15 @@ def parse(resource: object) -> Target:
     )
 
 
-def state_machine(value: object) -> tuple[str, int | None]:
-    """(definition name, version or None) of a StateMachineArn parameter."""
+def state_machine(value: object) -> tuple[str, int | None, str | None]:
+    """(definition name, version or None, alias or None) of a StateMachineArn parameter: a
+    qualifier of digits is a version (`order:3`), any other an alias (`order:prod`)."""
     m = _STATE_MACHINE.match(value) if isinstance(value, str) else None
     if m is None:
         raise ValueError(f"StateMachineArn {value!r} names no stored definition")
-    return m.group(1), int(m.group(2)) if m.group(2) else None
+    qualifier = m.group(2)
+    if qualifier is None:
+        return m.group(1), None, None
+    if qualifier.isdigit():
+        return m.group(1), int(qualifier), None
+    return m.group(1), None, qualifier

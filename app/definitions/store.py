@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from app.db.connection import Connection
 from app.db.hot import hot
-from app.db.tables import definition_runs, definitions, workflow_runs
+from app.db.tables import definition_aliases, definition_runs, definitions, workflow_runs
 from app.definitions.validation import problems
 from app.engine.events import RunStatus
 from app.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
@@ -212,8 +212,27 @@ async def open_runs(conn: Connection, namespace_id: str, name: str) -> int:
 
 
 async def delete(conn: Connection, namespace_id: str, name: str) -> None:
-    """Every version of the name; refused while runs of it are open."""
+    """Every version of the name; refused while runs of it are open, and while aliases route
+    to its versions (AWS refuses to delete a version an alias routes to)."""
     await get(conn, namespace_id, name)
+    routed = list(
+        (
+            await conn.execute(
+                sa.select(definition_aliases.c.alias)
+                .where(
+                    definition_aliases.c.namespace_id == namespace_id,
+                    definition_aliases.c.name == name,
+                )
+                .order_by(definition_aliases.c.alias)
+            )
+        ).scalars()
+    )
+    if routed:
+        raise FailedPrecondition(
+            f"aliases of definition '{name}' route to its versions ({', '.join(routed)}); "
+            "delete them first",
+            aliases=routed,
+        )
     running = await open_runs(conn, namespace_id, name)
     if running:
         raise FailedPrecondition(
@@ -242,8 +261,10 @@ SELECT_PIN = hot(
 )
 
 
-async def pin(conn: Connection, run_id: str, namespace_id: str, row: Any) -> None:
-    """Pin the run to this version (a row of `version_row`)."""
+async def pin(
+    conn: Connection, run_id: str, namespace_id: str, row: Any, alias: str | None = None
+) -> None:
+    """Pin the run to this version (a row of `version_row`), started through `alias` if any."""
     await conn.execute(
         INSERT_PIN,
         {
@@ -252,6 +273,7 @@ async def pin(conn: Connection, run_id: str, namespace_id: str, row: Any) -> Non
             "definition_id": row.id,
             "name": row.name,
             "version": row.version,
+            "alias": alias,
         },
     )
 
@@ -262,5 +284,5 @@ async def pinned(conn: Connection, run_id: str) -> Any:
 
 
 async def delete_namespace_rows(conn: Connection, namespace_id: str) -> None:
-    for table in (definition_runs, definitions):
+    for table in (definition_aliases, definition_runs, definitions):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))

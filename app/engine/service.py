@@ -45,6 +45,7 @@ from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
 from app.engine.payloads import dump_payload, load
 from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
+from app.engine.time_lock import TimeSkippingLock
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
 from app.engine.waits import RunWaits
@@ -104,6 +105,8 @@ class Engine:
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
         # Time-skipping: the jumps made (engine time when made, length), newest last.
         self._skips: deque[tuple[datetime, timedelta]] = deque(maxlen=1000)
+        # Time-skipping: Temporal's lock (held by test environments) and sleepers.
+        self.time_lock = TimeSkippingLock(ctx.clock)
 
     # -- the transition runner --------------------------------------------------------------
 
@@ -779,10 +782,16 @@ class Engine:
         Nothing can happen when no workflow task, activity attempt or query is in a worker's
         hands, and every task still waiting for a worker has waited at least
         `deadlines.UNSERVED_AFTER_SECONDS` (time skipped meanwhile not counted): its queue has
-        no worker, so it must not stall the runs that do."""
+        no worker, so it must not stall the runs that do. Never while a test environment holds
+        the lock (`time_lock`); a sleeper's moment (`POST /dev/clock/sleep-until`) is a
+        deadline like a timer's."""
+        if self.time_lock.locked:
+            return False
         async with self.db.read() as conn:
             tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
-            next_at = await deadlines.next_fire_time(tx)
+            next_at = _earliest(
+                await deadlines.next_fire_time(tx), self.time_lock.earliest_sleeper()
+            )
             if next_at is None or next_at <= tx.now or await deadlines.worked_on(tx):
                 return False
             newest = await deadlines.newest_waiting_since(tx)
@@ -791,6 +800,7 @@ class Engine:
         now = self.clock.now()
         self._skips.append((now, next_at - now))
         self.clock.advance_to(next_at)
+        self.time_lock.moved()
         return True
 
     async def resume_skipped_time(self) -> None:
@@ -860,6 +870,12 @@ class Engine:
             return limit
         seconds = (next_at - self.clock.now()).total_seconds()
         return max(0.0, min(seconds, limit))
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None or second is None:
+        return first or second
+    return min(first, second)
 
 
 async def workflow_task_body(

@@ -166,7 +166,7 @@ async def _take(tx: Transition, schedule: Schedule, start: Start, policy: Overla
         definition = action.get("definition")
         if definition:
             run, _ = await definition_runs.start_in(
-                tx, req, definition["name"], definition.get("version")
+                tx, req, definition["name"], definition.get("version"), definition.get("alias")
             )
         else:
             run, _ = await lifecycle.start(tx, req)

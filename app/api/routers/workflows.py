@@ -115,7 +115,7 @@ async def _start(
     claim = None
     if body.definition is not None:
         run, created = await definition_runs.start(
-            engine, req, body.definition.name, body.definition.version
+            engine, req, body.definition.name, body.definition.version, body.definition.alias
         )
     else:
         run, created, claim = await engine.start_workflow(

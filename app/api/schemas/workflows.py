@@ -248,6 +248,7 @@ class WorkflowSummary(BaseModel):
 class DefinitionOfRun(BaseModel):
     name: str
     version: int
+    alias: str | None = Field(default=None, description="The alias the run was started through")
     current_states: list[str] = Field(
         description="States entered and not yet left (several inside Parallel and Map)."
     )

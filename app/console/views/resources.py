@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.auth.roles import Permission
 from app.console import graph
 from app.console.web import Console, checked_form, render, signed_in
-from app.definitions import store
+from app.definitions import aliases, store
 from app.engine import concurrency_admin, reads
 from app.engine.limits import MAX_COUNTER
 from app.webhooks import endpoints
@@ -43,6 +43,7 @@ async def definition_detail(
     async with console.ctx.db.read() as conn:
         latest = await store.get(conn, ref.id, name)
         shown = latest if version is None else await store.get(conn, ref.id, name, version)
+        routed = await aliases.list_aliases(conn, ref.id, name)
     return render(
         console.request,
         "definition.html",
@@ -51,6 +52,7 @@ async def definition_detail(
         ns=ref.name,
         definition=shown,
         versions=list(range(latest["version"], 0, -1)),
+        aliases=routed,
         graph=graph.layout(shown["definition"]),
     )
 

@@ -28,6 +28,7 @@ from perdure.exceptions import (
     from_failure,
     to_failure,
 )
+from perdure.history import WorkflowHistory
 from perdure.operator import OperatorControls
 
 if TYPE_CHECKING:
@@ -73,6 +74,18 @@ class WorkflowHandle(OperatorControls, Generic[SelfType, ReturnType]):
         """Wait for the workflow's outcome, checked against the result type (`TypeError` when
         it does not fit); `WorkflowFailureError` unless it completed. Without `follow_runs`
         only this run counts: `WorkflowContinuedAsNewError` if it continued as new."""
+        if self.client.result_wait is None:
+            return await self._result(follow_runs, rpc_metadata, rpc_timeout)
+        # A time-skipping test environment releases its clock lock while the test waits.
+        async with self.client.result_wait():
+            return await self._result(follow_runs, rpc_metadata, rpc_timeout)
+
+    async def _result(
+        self,
+        follow_runs: bool,
+        rpc_metadata: Mapping[str, str] | None,
+        rpc_timeout: timedelta | None,
+    ) -> ReturnType:
         params: dict[str, Any] = {"wait": 30}
         start_run = (
             self.result_run_id
@@ -242,8 +255,9 @@ class WorkflowHandle(OperatorControls, Generic[SelfType, ReturnType]):
             rpc_timeout=rpc_timeout,
         )
 
-    async def fetch_history(self) -> dict[str, Any]:
-        """The run's whole history as `{"run_id", "events"}` (what `Replayer` reads)."""
+    async def fetch_history(self) -> WorkflowHistory:
+        """The run's whole history (Temporal's `WorkflowHistory`, also the plain JSON
+        `{"workflow_id", "run_id", "events"}`), what `Replayer` reads."""
         events: list[dict[str, Any]] = []
         params: dict[str, Any] = {}
         if self.run_id:
@@ -255,7 +269,7 @@ class WorkflowHandle(OperatorControls, Generic[SelfType, ReturnType]):
             run_id = page["run_id"]
             events.extend(page["events"])
             if not page.get("next_page_token"):
-                return {"workflow_id": self.id, "run_id": run_id, "events": events}
+                return WorkflowHistory(self.id, events, run_id)
             params = {"run_id": run_id, "next_page_token": page["next_page_token"]}
 
     async def fetch_history_events(

@@ -71,6 +71,9 @@ class Command:
     result_type: Any = None
     cancellation_type: str | None = None
     handle: Any = None  # the ActivityHandle or ChildWorkflowHandle workflow code holds
+    # A command history may lack (a patch's TemporalChangeVersion upsert, which a client of
+    # another language may not record): replay drops it when its event is not there.
+    optional: bool = False
     started_event_id: int | None = None  # a child's CHILD_WORKFLOW_EXECUTION_STARTED
 
     def body(self) -> dict[str, Any]:

@@ -37,6 +37,15 @@ from perdure._operations import (
     _result,
     _task_failure,
 )
+from perdure._patches import (
+    CHANGE_VERSION,
+    MAX_CHANGE_VERSION_BYTES,
+    PATCH_MARKER,
+    Patches,
+    is_change_version_upsert,
+    marker_patch,
+    patch_marker,
+)
 from perdure._payloads import to_raw_values
 from perdure._updates import UpdateRuntime
 from perdure.common import (
@@ -218,6 +227,7 @@ class WorkflowInstance:
         self.last_started_event_id = 0
         self.pending_events: list[dict[str, Any]] = []
         self.eager_activity_types = eager_activity_types
+        self.patches = Patches()
         # What a signal handler raised: a failure exception fails the workflow, anything
         # else fails this workflow task.
         self._handler_failure: BaseException | None = None
@@ -257,6 +267,7 @@ class WorkflowInstance:
                     return produced
                 following = events[index + 1]["event_type"]
                 if following == "WORKFLOW_TASK_COMPLETED":
+                    self.patches.notify(events[index + 1 :])
                     self.updates.replay_accepted(events[index + 2 :], event["event_id"])
                     self._activate(event, replaying=True)
                     self.last_started_event_id = event["event_id"]
@@ -286,7 +297,9 @@ class WorkflowInstance:
         self._check_all_matched(None)
 
     def _check_all_matched(self, at: dict[str, Any] | None) -> None:
-        while self.unmatched and self.unmatched[0].command_type in MAY_LEAVE_NO_EVENT:
+        while self.unmatched and (
+            self.unmatched[0].command_type in MAY_LEAVE_NO_EVENT or self.unmatched[0].optional
+        ):
             self.unmatched.popleft()
         if self.unmatched:
             extra = self.unmatched[0]
@@ -299,27 +312,44 @@ class WorkflowInstance:
     def _match(self, event: dict[str, Any]) -> None:
         expected_type = COMMAND_EVENTS[event["event_type"]]
         attrs = event.get("attributes") or {}
+        patch = marker_patch(event)
+        if patch is not None:
+            self.patches.recorded.add(patch[0])
         while self.unmatched:
             command = self.unmatched[0]
-            if command.command_type == expected_type and all(
-                command.attributes.get(k) == attrs.get(k)
-                for k in IDENTITY_FIELDS.get(expected_type, ())
+            if (
+                command.command_type == expected_type
+                and all(
+                    command.attributes.get(k) == attrs.get(k)
+                    for k in IDENTITY_FIELDS.get(expected_type, ())
+                )
+                and _same_patch(command, patch)
             ):
                 self.unmatched.popleft()
                 command.event_id = event["event_id"]
                 self.by_event[event["event_id"]] = command
                 return
-            if command.command_type in MAY_LEAVE_NO_EVENT:
+            if command.command_type in MAY_LEAVE_NO_EVENT or command.optional:
                 self.unmatched.popleft()
                 continue
             break
+        if (patch is not None and patch[1]) or (
+            expected_type == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" and is_change_version_upsert(attrs)
+        ):
+            # Temporal's rule: code with a deprecated patch removed replays its marker (and
+            # the change-version upsert that came with it) as if absent.
+            return
         keys = IDENTITY_FIELDS.get(expected_type, ())
         recorded = f"{expected_type}({', '.join(f'{k}={attrs.get(k)!r}' for k in keys)})"
         got = self.unmatched[0].describe() if self.unmatched else "nothing"
-        raise NondeterminismError(
+        if patch is not None:
+            recorded = f"the patch marker of '{patch[0]}'"
+        error = NondeterminismError(
             f"non-determinism at event {event['event_id']} ({event['event_type']}): history "
             f"recorded {recorded} but the workflow code emitted {got}"
         )
+        error.event_id = event["event_id"]  # type: ignore[attr-defined]  # where it diverged
+        raise error
 
     # -- an activation ----------------------------------------------------------------------
 
@@ -605,6 +635,23 @@ class WorkflowInstance:
     def add_command(self, command_type: str, attributes: dict[str, Any], future: Any) -> Command:
         return self._emit(Command(command_type, attributes, future=future))
 
+    def patch(self, patch_id: str, *, deprecated: bool) -> bool:
+        """`workflow.patched` / `deprecate_patch` (rules in perdure/_patches.py)."""
+        use_patch, record = self.patches.decide(patch_id, replaying=self.replaying)
+        if record:
+            self.add_command("RECORD_MARKER", patch_marker(patch_id, deprecated), None)
+            upsert = self.patches.change_version()
+            if upsert is not None:
+                self._emit(Command("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", upsert, optional=True))
+            elif not self.replaying:
+                log.warning(
+                    "%s not upserted for patch '%s': the value would pass %d bytes",
+                    CHANGE_VERSION,
+                    patch_id,
+                    MAX_CHANGE_VERSION_BYTES,
+                )
+        return use_patch
+
     def _withdraw(self, command: Command) -> bool:
         """Drop a command emitted in this activation and not sent yet (scheduled and cancelled
         before the workflow task completed): no command, no event, on every replay alike."""
@@ -809,6 +856,16 @@ class WorkflowInstance:
             self.read_only = False
             _current.reset(token)
             asyncio._set_running_loop(previous)
+
+
+def _same_patch(command: Command, patch: tuple[str, bool] | None) -> bool:
+    """A patch marker command matches only the marker of the same patch id."""
+    if (
+        command.command_type != "RECORD_MARKER"
+        or command.attributes.get("marker_name") != PATCH_MARKER
+    ):
+        return True
+    return patch is not None and command.attributes["details"]["patch_id"] == patch[0]
 
 
 def _parse_time(value: str | datetime) -> datetime:

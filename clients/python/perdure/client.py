@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -48,6 +49,7 @@ from perdure.exceptions import (
     WorkflowFailureError,
     WorkflowQueryFailedError,
 )
+from perdure.history import WorkflowHistory  # noqa: F401 - Temporal's name in temporalio.client
 from perdure.schedules import (
     Schedule,
     ScheduleActionExecutionStartWorkflow,
@@ -269,6 +271,8 @@ class Client:
         # Workers of this process by task queue: a start may hand them its first task (eager).
         self.local_workers: dict[str, list[Any]] = {}
         self.local_outcomes = LocalOutcomes()
+        # Set by perdure.testing's time-skipping environment: held around `result()` waits.
+        self.result_wait: Callable[[], AbstractAsyncContextManager[None]] | None = None
         self.data_converter = DataConverter.default
 
     @property

@@ -37,6 +37,12 @@ from perdure.exceptions import (
     NondeterminismError,
     to_failure,
 )
+from perdure.replayer import (  # noqa: F401 - Temporal's names in temporalio.worker
+    Replayer,
+    ReplayerConfig,
+    WorkflowReplayResult,
+    WorkflowReplayResults,
+)
 from perdure.workflow import WorkflowDefinition, definition
 
 log = logging.getLogger("perdure.worker")

@@ -705,6 +705,22 @@ def continue_as_new(
     )
 
 
+def patched(patch_id: str) -> bool:
+    """Whether this run takes the new branch of a change (Temporal's `workflow.patched`):
+    True on first execution (recording a `core_patch` marker and upserting
+    `TemporalChangeVersion`); while replaying, True only if the history recorded the marker
+    here. The answer holds for the rest of the run."""
+    return bool(_instance().patch(patch_id, deprecated=False))
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Mark a patch as deprecated (Temporal's `workflow.deprecate_patch`): every run still
+    open went through the new branch, so the old one is gone; records a deprecated marker,
+    and histories without it replay too. Remove the call once no run holds a non-deprecated
+    marker."""
+    _instance().patch(patch_id, deprecated=True)
+
+
 def upsert_search_attributes(attributes: dict[str, Any]) -> None:
     """Set search attributes of this run (visible to list filters)."""
     _instance().add_command(
