@@ -45,11 +45,14 @@ def user_environment(home: Path, **variables: str) -> dict[str, str]:
     return env
 
 
-async def run(*args: str, env: dict[str, str], stdin: str | None = None) -> Done:
+async def run(
+    *args: str, env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
+) -> Done:
     process = await asyncio.create_subprocess_exec(
         PERDURE,
         *args,
         env=env,
+        cwd=cwd,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -78,8 +81,10 @@ class Cli:
             PERDURE_NAMESPACE=tenant.namespace,
         )
 
-    async def __call__(self, *args: str, stdin: str | None = None, **env: str) -> Done:
-        return await run(*args, env={**self.env, **env}, stdin=stdin)
+    async def __call__(
+        self, *args: str, stdin: str | None = None, cwd: Path | None = None, **env: str
+    ) -> Done:
+        return await run(*args, env={**self.env, **env}, stdin=stdin, cwd=cwd)
 
     async def json(self, *args: str) -> Any:
         return (await self(*args, "-o", "json")).json()

@@ -227,7 +227,8 @@ async def test_bash_completion_completes_commands_and_flags(home):
         return done.stdout.split()
 
     assert complete("work") == ["workflow"]
-    assert complete("workflow", "st") == ["start"]
+    assert complete("workflow", "sh") == ["show"]
+    assert complete("workflow", "st") == ["start", "start-update-with-start"]
     assert "--workflow-id" in complete("workflow", "signal", "--")
     assert complete("operator", "search-attribute", "") == ["--help", "create", "list"]
     assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef perdure")
@@ -306,3 +307,18 @@ async def test_zsh_completion_offers_the_words_after_the_command_path(home):
 
     assert complete("-o", "json", "operator", "search-attribute") == ["--help", "create", "list"]
     assert "--schedule-id" in complete("schedule", "toggle")
+
+
+def test_a_tls_table_turns_https_on_unless_it_disables_it(tmp_path):
+    path = tmp_path / "perdure.toml"
+    path.write_text(
+        '[profile.named]\naddress = "p.example:443"\n[profile.named.tls]\nserver_name = "p"\n'
+        '[profile.off]\naddress = "p.example:80"\n[profile.off.tls]\ndisabled = true\n'
+    )
+    env = {"PERDURE_CONFIG_FILE": str(path)}
+
+    named = ClientConfig.load_client_connect_config("named", override_env_vars=env)
+    off = ClientConfig.load_client_connect_config("off", override_env_vars=env)
+
+    assert named["target_host"] == "https://p.example:443"
+    assert off["target_host"] == "http://p.example:80"

@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from perdure import workflow
@@ -45,12 +46,25 @@ class Counter:
     def current(self) -> int:
         return self.total
 
+    @workflow.update
+    def set_total(self, total: int) -> int:
+        previous, self.total = self.total, total
+        return previous
+
+    @set_total.validator
+    def no_negative_total(self, total: int) -> None:
+        if total < 0:
+            raise ValueError("the total cannot be negative")
+
 
 @workflow.defn
 class Greeting:
     @workflow.run
     async def run(self, name: str) -> str:
         return f"hello {name}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def new_id(prefix: str) -> str:
@@ -150,11 +164,13 @@ async def test_signal_query_and_result_of_a_running_workflow(cli, worker):
     await cli("workflow", "signal", "-w", workflow_id, "--name", "finish")
     result = await cli.json("workflow", "result", "-w", workflow_id)
     shown = await cli("workflow", "show", "-w", workflow_id)
+    detailed = await cli("workflow", "show", "-w", workflow_id, "--detailed")
 
     assert signaled.returncode == 0 and "Signal workflow succeeded" in signaled.stdout
     assert answer["answer"] == 15
     assert result["status"] == "COMPLETED" and result["result"] == {"total": 15, "step": 2}
     assert "WORKFLOW_EXECUTION_SIGNALED" in shown.stdout and "signal_name=add" in shown.stdout
+    assert "signal_name  add" in detailed.stdout and "task_queue  " in detailed.stdout
 
 
 async def test_show_follow_streams_events_until_the_run_closes(cli, worker):
@@ -364,3 +380,71 @@ async def test_a_rate_limited_command_waits_its_retry_after_and_succeeds(cli, te
 
     assert [done.returncode for done in both] == [0, 0], both
     assert [json.loads(done.stdout)["count"] for done in both] == [0, 0]
+
+
+async def test_update_execute_start_result_describe_and_a_rejection(cli, worker):
+    workflow_id = new_id("updated")
+    await cli("workflow", "start", "-w", workflow_id, "--type", "Counter", "-t", worker,
+              "-i", "10", "-i", "1")  # fmt: skip
+
+    executed = await cli("workflow", "update", "execute", "-w", workflow_id,
+                         "--name", "set_total", "-i", "20")  # fmt: skip
+    started = await cli.json("workflow", "update", "start", "-w", workflow_id, "--name",
+                             "set_total", "-i", "30", "--update-id", "u-30",
+                             "--wait-for-stage", "accepted")  # fmt: skip
+    result = await cli.json(
+        "workflow", "update", "result", "-w", workflow_id, "--update-id", "u-30"
+    )
+    described = await cli.json("workflow", "update", "describe", "-w", workflow_id,
+                               "--update-id", "u-30")  # fmt: skip
+    rejected = await cli("workflow", "update", "execute", "-w", workflow_id,
+                         "--name", "set_total", "-i", "-5")  # fmt: skip
+    no_stage = await cli("workflow", "update", "start", "-w", workflow_id, "--name", "set_total")
+
+    assert executed.returncode == 0 and executed.stdout.strip() == "Result: 10"
+    assert started["stage"] in ("ACCEPTED", "COMPLETED")
+    assert started["update_ref"]["update_id"] == "u-30"
+    assert result["outcome"] == {"success": 20}
+    assert described["stage"] == "COMPLETED" and described["outcome"] == {"success": 20}
+    assert rejected.returncode == 1 and "the total cannot be negative" in rejected.error_line()
+    assert no_stage.returncode == 2 and "--wait-for-stage" in no_stage.error_line()
+
+
+async def test_update_with_start_starts_once_and_updates_the_running_run(cli, worker):
+    workflow_id = new_id("uws")
+    flags = ["-w", workflow_id, "--type", "Counter", "-t", worker, "-i", "1", "-i", "1",
+             "--update-name", "set_total", "--id-conflict-policy", "USE_EXISTING"]  # fmt: skip
+
+    first = await cli.json("workflow", "execute-update-with-start", *flags, "--update-input", "5")
+    second = await cli("workflow", "start-update-with-start", *flags, "--update-input", "6",
+                       "--update-wait-for-stage", "accepted")  # fmt: skip
+    without_policy = await cli("workflow", "execute-update-with-start", "-w", workflow_id,
+                               "--type", "Counter", "-t", worker, "--update-name", "set_total")  # fmt: skip
+
+    # The update is handled in the run's first task, before `run` set the total (Temporal's
+    # order: handlers of the first activation run before the main coroutine).
+    assert first["started"] is True and first["update"]["outcome"] == {"success": 0}
+    assert second.returncode == 0, second
+    assert f"RunId {first['run_id']}" in second.stdout and ": " in second.stdout
+    assert without_policy.returncode == 2
+    assert "--id-conflict-policy" in without_policy.error_line()
+
+
+async def test_replay_replays_the_selected_runs_against_local_workflow_code(cli, worker):
+    workflow_id = new_id("replayed")
+    await cli("workflow", "start", "-w", workflow_id, "--type", "Counter", "-t", worker,
+              "-i", "1", "-i", "2")  # fmt: skip
+    await cli("workflow", "signal", "-w", workflow_id, "--name", "add", "-i", "3")
+    await cli("workflow", "signal", "-w", workflow_id, "--name", "finish")
+    await cli("workflow", "result", "-w", workflow_id)
+    root = ROOT
+
+    replayed = await cli("replay", "--query", f"WorkflowId = '{workflow_id}'",
+                         "--workflows", "tests.test_cli_workflow:Counter", cwd=root)  # fmt: skip
+    wrong_code = await cli("replay", "--query", f"WorkflowId = '{workflow_id}'",
+                           "--workflows", "tests.test_cli_workflow:Greeting", cwd=root)  # fmt: skip
+
+    assert replayed.returncode == 0, replayed
+    assert f"ok    {workflow_id}" in replayed.stdout
+    assert "1 replayed, 0 diverged" in replayed.stdout
+    assert wrong_code.returncode == 1 and f"FAIL  {workflow_id}" in wrong_code.stdout

@@ -47,8 +47,9 @@ async def test_a_locked_clock_does_not_skip_to_the_next_timer(database_url):
         assert locked.json()["lock_count"] == 1
         raw = Raw(tenant)
         await raw.start("sleeper")
-        await raw.complete(await raw.next_workflow_task(), start_timer("hour", 3600))
-        before = running.ctx.clock.now()
+        task = await raw.next_workflow_task()
+        before = running.ctx.clock.now()  # the timer starts after this: it fires 1 h after
+        await raw.complete(task, start_timer("hour", 3600))
 
         assert await running.app.state.engine.skip_time_if_idle() is False
         assert running.ctx.clock.now() - before < timedelta(minutes=1)

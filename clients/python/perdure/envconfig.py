@@ -96,8 +96,8 @@ def _source_dict(source: DataSource | None) -> dict[str, str] | None:
 class ClientConfigTLS:
     """A profile's TLS settings (temporalio's `ClientConfigTLS`).
 
-    Over HTTP, TLS is the `https` scheme: `disabled=False` makes a scheme-less address
-    `https://…`, `disabled=True` makes it `http://…`; an address with a scheme keeps it.
+    Over HTTP, TLS is the `https` scheme: a `tls` table makes a scheme-less address
+    `https://…` unless it says `disabled = true`; an address with a scheme keeps it.
     Certificates (a private CA, client certificates for mTLS) are read from the file so that a
     Temporal profile loads, but the client cannot use them yet: `to_client_connect_config`
     refuses a profile that sets them rather than connecting without them."""
@@ -307,11 +307,12 @@ def default_config_file(env: Mapping[str, str] | None = None) -> Path:
 
 
 def address_url(address: str, tls: ClientConfigTLS | None = None) -> str:
-    """An address as a base URL: `host:port` means `http://host:port` unless TLS is enabled;
-    an address with a scheme is kept."""
+    """An address as a base URL: `host:port` means `http://host:port` unless the profile has a
+    TLS table that does not disable it (Temporal's rule: a `tls` table turns TLS on); an
+    address with a scheme is kept."""
     if "://" in address:
         return address.rstrip("/")
-    scheme = "https" if tls is not None and tls.disabled is False else "http"
+    scheme = "https" if tls is not None and tls.disabled is not True else "http"
     return f"{scheme}://{address}".rstrip("/")
 
 

@@ -30,7 +30,7 @@ from perdure.cli import (
     schedule,
     workflow,
 )
-from perdure.cli._api import CommandFailed, Session
+from perdure.cli._api import CommandFailed, Session, connection_of
 from perdure.cli._flags import add_global_flags
 from perdure.cli._output import error_line
 
@@ -76,6 +76,9 @@ def build_parser() -> Parser:
     definition.register(commands, [common])
     config.register(commands, [common])
     completion.register(commands, parser)
+    commands.add_parser(  # listed here, run by `_replay` (perdure.replay_cli's own flags)
+        "replay", help="replay the histories a list filter selects against local workflow code"
+    )
     for name, help in SERVER_COMMANDS.items():  # listed here, run by `_hand_to_server`
         commands.add_parser(name, help=f"server: {help}", add_help=False)
     return parser
@@ -88,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is not None and arguments[command] in SERVER_COMMANDS:
         # Global flags before a server command (`perdure -o json dev`) concern the client only.
         return _hand_to_server(arguments[command:])
+    if command is not None and arguments[command] == "replay":
+        return _replay(arguments[:command], arguments[command + 1 :])
     args = build_parser().parse_args(arguments)
     session = Session(args)
     try:
@@ -130,6 +135,30 @@ def _command_index(arguments: list[str]) -> int | None:
             return i
         i += 2 if word in _VALUED_FLAGS else 1
     return None
+
+
+def _replay(global_flags: list[str], arguments: list[str]) -> int:
+    """`perdure replay …`: perdure.replay_cli with the connection this command line resolves
+    (flags, environment, profile) unless its own flags give one; workflow modules are found
+    from the current folder, as `python -m perdure.replay_cli` finds them."""
+    from perdure import replay_cli
+
+    flags = Parser(prog="perdure", add_help=False)
+    add_global_flags(flags)
+    try:
+        connection = connection_of(flags.parse_known_args(global_flags)[0])
+    except CommandFailed as exc:
+        error_line(exc.message)
+        return exc.exit_code
+    for flag, value in (
+        ("--address", connection.address),
+        ("--api-key", connection.api_key),
+        ("--namespace", connection.namespace),
+    ):
+        if value and not any(a == flag or a.startswith(f"{flag}=") for a in arguments):
+            arguments = [flag, value, *arguments]
+    sys.path.insert(0, os.getcwd())
+    return replay_cli.main(arguments)
 
 
 def _version() -> str:

@@ -109,9 +109,8 @@ def add_input_flags(parser: argparse.ArgumentParser, what: str = "the workflow")
     )
 
 
-def input_of(args: argparse.Namespace) -> Any:
-    """The payload of `--input`/`--input-file`, in the SDK's wire form of positional
-    arguments: one argument as itself, several as a JSON array, none as null."""
+def input_values(args: argparse.Namespace) -> list[Any]:
+    """The values of `--input`/`--input-file`, one per argument, in order."""
     if args.input and args.input_file:
         raise UsageError("give --input or --input-file, not both")
     values = [_json(text, "--input") for text in args.input]
@@ -120,7 +119,13 @@ def input_of(args: argparse.Namespace) -> Any:
             values.append(_json(Path(name).read_text(), f"--input-file {name}"))
         except OSError as exc:
             raise UsageError(f"cannot read --input-file {name}: {exc.strerror}") from None
-    return encode_args(values)
+    return values
+
+
+def input_of(args: argparse.Namespace) -> Any:
+    """The payload of `--input`/`--input-file`, in the SDK's wire form of positional
+    arguments: one argument as itself, several as a JSON array, none as null."""
+    return encode_args(input_values(args))
 
 
 def pairs(items: list[str], flag: str) -> dict[str, Any] | None:
@@ -150,3 +155,40 @@ def _json(text: str, flag: str) -> Any:
 def add_workflow_ref(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--workflow-id", "-w", required=required, help="workflow id")
     parser.add_argument("--run-id", "-r", help="run id (default: the latest run)")
+
+
+def add_start_flags(p: argparse.ArgumentParser) -> None:
+    """Temporal's `workflow start` flags: the id, type, queue, input, timeouts and policies."""
+    p.add_argument("--workflow-id", "-w", help="workflow id (default: one the server makes)")
+    p.add_argument("--type", required=True, help="workflow type")
+    p.add_argument("--task-queue", "-t", required=True, help="task queue of its workers")
+    add_input_flags(p)
+    p.add_argument("--execution-timeout", type=duration, help="whole workflow, retries included")
+    p.add_argument("--run-timeout", type=duration, help="one run")
+    p.add_argument("--task-timeout", type=duration, help="one workflow task (default 10s)")
+    p.add_argument("--start-delay", type=duration, help="wait this long before the first task")
+    p.add_argument(
+        "--id-reuse-policy",
+        choices=["ALLOW_DUPLICATE", "ALLOW_DUPLICATE_FAILED_ONLY", "REJECT_DUPLICATE"],
+    )
+    p.add_argument("--id-conflict-policy", choices=["FAIL", "USE_EXISTING", "TERMINATE_EXISTING"])
+    p.add_argument("--memo", action="append", default=[], metavar="KEY=JSON")
+    p.add_argument("--search-attribute", action="append", default=[], metavar="KEY=JSON")
+
+
+def start_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The start request the `add_start_flags` flags describe (unset ones left out)."""
+    body: dict[str, Any] = {
+        "workflow_type": args.type,
+        "task_queue": args.task_queue,
+        "input": input_of(args),
+        "execution_timeout": args.execution_timeout,
+        "run_timeout": args.run_timeout,
+        "task_timeout": args.task_timeout,
+        "start_delay": args.start_delay,
+        "id_reuse_policy": args.id_reuse_policy,
+        "id_conflict_policy": args.id_conflict_policy,
+        "memo": pairs(args.memo, "--memo"),
+        "search_attributes": pairs(args.search_attribute, "--search-attribute"),
+    }
+    return {k: v for k, v in body.items() if v is not None}

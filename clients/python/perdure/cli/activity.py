@@ -1,6 +1,6 @@
 """`perdure activity complete|fail`: finish an activity from outside its worker, by workflow and
-activity id (Temporal's `temporal activity complete|fail`). Pause, unpause, reset and
-update-options join this group when the server has their routes."""
+activity id (Temporal's `temporal activity complete|fail`); pause, unpause, reset and
+update-options are in controls.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 import json
 from typing import Any
 
+from perdure.cli import controls
 from perdure.cli._api import Session, UsageError
 
 
@@ -42,10 +43,9 @@ def fail(s: Session) -> int:
 
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
-    """The group and its commands; pause, unpause, reset and update-options are one more
-    entry each when their routes exist."""
+    """The group: complete and fail here, the operator controls from controls.py."""
     group = commands.add_parser(
-        "activity", help="complete or fail an activity", description=__doc__
+        "activity", help="complete, fail, pause, unpause, reset activities", description=__doc__
     ).add_subparsers(dest="action", required=True, metavar="COMMAND")
     for name, run, help in (
         ("complete", complete, "complete an activity with a result"),
@@ -62,3 +62,4 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
             p.add_argument("--reason", help="the failure's message")
             p.add_argument("--detail", metavar="JSON", help="the failure's details")
         p.set_defaults(run=run)
+    controls.register_activity(group, common)

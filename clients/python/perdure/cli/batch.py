@@ -48,9 +48,10 @@ def start_batch(
     ask: bool = True,
     signal_name: str | None = None,
     payload: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Start a batch job on the runs `query` matches, after confirming the count unless
-    `--yes`; prints the job id."""
+    `--yes`; prints the job id. `extra`: the operation's own fields (reset_options, activity)."""
     args = s.args
     if ask and not args.yes:
         count = s.api.call("GET", s.api.ns("workflow-count"), params={"query": query})["count"]
@@ -67,6 +68,7 @@ def start_batch(
         body["max_operations_per_second"] = args.rps
     if signal_name is not None:
         body.update(signal_name=signal_name, input=payload)
+    body.update(extra or {})
     job = s.api.call("POST", s.api.ns("batch-operations"), json=body)
     s.out.document(job, lambda j: print(f"Started batch for job ID: {j['job_id']}"))
 

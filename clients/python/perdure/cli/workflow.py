@@ -1,6 +1,7 @@
-"""`perdure workflow …`: start, execute, describe, list, count, show, result, signal, query,
-cancel, terminate, delete — Temporal CLI's `temporal workflow` commands and flags over the REST
-routes. Signal, cancel, terminate and delete take `--query` instead of `-w` for a batch job."""
+"""`perdure workflow …`: start, execute, signal-with-start, describe, list, count, show, result,
+signal, query, cancel, terminate, delete (and `update …`, update.py) — Temporal CLI's
+`temporal workflow` commands and flags over the REST routes. Signal, cancel, terminate and
+delete take `--query` instead of `-w` for a batch job."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from perdure.cli import batch
+from perdure.cli import batch, controls, update
 from perdure.cli._api import CommandFailed, Session, UsageError
 from perdure.cli._flags import (
     add_input_flags,
+    add_start_flags,
     add_workflow_ref,
-    duration,
     input_of,
-    pairs,
+    start_body,
 )
 from perdure.cli._output import compact, field
 
@@ -38,23 +39,6 @@ SUMMARY_KEYS = (
     "result",
     "failure",
 )
-
-
-def start_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "workflow_type": args.type,
-        "task_queue": args.task_queue,
-        "input": input_of(args),
-        "execution_timeout": args.execution_timeout,
-        "run_timeout": args.run_timeout,
-        "task_timeout": args.task_timeout,
-        "start_delay": args.start_delay,
-        "id_reuse_policy": args.id_reuse_policy,
-        "id_conflict_policy": args.id_conflict_policy,
-        "memo": pairs(args.memo, "--memo"),
-        "search_attributes": pairs(args.search_attribute, "--search-attribute"),
-    }
-    return {k: v for k, v in body.items() if v is not None}
 
 
 def post_start(s: Session, body: dict[str, Any]) -> dict[str, Any]:
@@ -192,8 +176,15 @@ def history_pages(
             return
 
 
-def print_events(events: list[dict[str, Any]]) -> None:
+def print_events(events: list[dict[str, Any]], detailed: bool = False) -> None:
+    """One line an event (id, time, type, a few telling attributes); `detailed`: every
+    attribute on a line of its own under it, as `temporal workflow show --detailed`."""
     for event in events:
+        if detailed:
+            print(f"  {event['event_id']:>5}  {event['event_time']}  {event['event_type']}")
+            for key, value in (event.get("attributes") or {}).items():
+                print(f"         {key}  {compact(value)}", flush=True)
+            continue
         attributes = event.get("attributes") or {}
         summary = ", ".join(
             f"{k}={compact(attributes[k])}" for k in SUMMARY_KEYS if attributes.get(k) is not None
@@ -210,7 +201,7 @@ def show(s: Session) -> int:
     if s.out.text:
         print("Progress:")
         for events in pages:
-            print_events(events)
+            print_events(events, s.args.detailed)
     else:
         s.out.items(pages, [])
     return 0
@@ -284,24 +275,6 @@ def delete(s: Session) -> int:
     return 0
 
 
-def _start_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workflow-id", "-w", help="workflow id (default: one the server makes)")
-    p.add_argument("--type", required=True, help="workflow type")
-    p.add_argument("--task-queue", "-t", required=True, help="task queue of its workers")
-    add_input_flags(p)
-    p.add_argument("--execution-timeout", type=duration, help="whole workflow, retries included")
-    p.add_argument("--run-timeout", type=duration, help="one run")
-    p.add_argument("--task-timeout", type=duration, help="one workflow task (default 10s)")
-    p.add_argument("--start-delay", type=duration, help="wait this long before the first task")
-    p.add_argument(
-        "--id-reuse-policy",
-        choices=["ALLOW_DUPLICATE", "ALLOW_DUPLICATE_FAILED_ONLY", "REJECT_DUPLICATE"],
-    )
-    p.add_argument("--id-conflict-policy", choices=["FAIL", "USE_EXISTING", "TERMINATE_EXISTING"])
-    p.add_argument("--memo", action="append", default=[], metavar="KEY=JSON")
-    p.add_argument("--search-attribute", action="append", default=[], metavar="KEY=JSON")
-
-
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     """The group and its commands; a command still to come (reset, pause, …) is one more
     `command(...)` line with its function."""
@@ -314,10 +287,10 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         p.set_defaults(run=run)
         return p
 
-    _start_flags(command("start", start, "start a workflow and print its ids"))
-    _start_flags(command("execute", execute, "start a workflow and wait for its result"))
+    add_start_flags(command("start", start, "start a workflow and print its ids"))
+    add_start_flags(command("execute", execute, "start a workflow and wait for its result"))
     p = command("signal-with-start", signal_with_start, "signal a workflow, starting it if needed")
-    _start_flags(p)
+    add_start_flags(p)
     p.add_argument("--signal-name", required=True)
     p.add_argument("--signal-input", action="append", default=[], metavar="JSON")
     p.add_argument("--signal-input-file", action="append", default=[], metavar="PATH")
@@ -333,6 +306,7 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p = command("show", show, "a run's event history")
     add_workflow_ref(p)
     p.add_argument("--follow", "-f", action="store_true", help="stream new events until it closes")
+    p.add_argument("--detailed", action="store_true", help="every attribute of every event")
 
     add_workflow_ref(command("result", result, "wait for a run's outcome"))
 
@@ -355,3 +329,5 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         p = command(name, run, f"{what} (or, with --query, many)")
         add_workflow_ref(p, required=False)
         batch.add_batch_flags(p, name)
+    update.register(group, common)
+    controls.register_workflow(group, common)
