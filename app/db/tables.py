@@ -142,12 +142,12 @@ workflow_runs = sa.Table(
     # The schedule (`schedules.id`) whose action started this run's chain; carried across
     # continue-as-new and retries so that the chain's close reaches the schedule.
     sa.Column("schedule_key", sa.String(36), nullable=True),
-    # Temporal's Priority of the run (migration 0020), NULL fields unset: its workflow tasks,
+    # Temporal's Priority of the run (migration 0025), NULL fields unset: its workflow tasks,
     # and its activities and children that set none of their own, are queued with it.
     sa.Column("priority_key", sa.SmallInteger(), nullable=True),
     sa.Column("fairness_key", sa.String(64), nullable=True),
     sa.Column("fairness_weight", sa.Float(), nullable=True),
-    # Per-key concurrency limits (migration 0020): the start's `concurrency_keys` (JSON), and
+    # Per-key concurrency limits (migration 0025): the start's `concurrency_keys` (JSON), and
     # NULL, 'holding' (it or its activities hold slots) or 'waiting' (held back at start).
     sa.Column("concurrency_keys", sa.Text(), nullable=True),
     sa.Column("concurrency_state", sa.String(10), nullable=True),
@@ -248,7 +248,7 @@ tasks = sa.Table(
     sa.Column("scheduled_event_id", sa.Integer(), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    # Flow control (migration 0020, app/engine/queue_order.py): priority 1..5 first, then the
+    # Flow control (migration 0025, app/engine/queue_order.py): priority 1..5 first, then the
     # fairness pass (0 for queues that never saw a fairness key: FIFO by id), then id.
     sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="3"),
     sa.Column("fairness_key", sa.String(64), nullable=False, server_default=""),
@@ -296,7 +296,7 @@ activities = sa.Table(
     sa.Column("cancel_requested_event_id", sa.Integer(), nullable=True),
     # W3C trace context of the request that scheduled it (tracing on), handed to its workers.
     sa.Column("traceparent", sa.String(55), nullable=True),
-    # Its Priority after inheritance from the run (migration 0020): every attempt is queued
+    # Its Priority after inheritance from the run (migration 0025): every attempt is queued
     # with it.
     sa.Column("priority_key", sa.SmallInteger(), nullable=True),
     sa.Column("fairness_key", sa.String(64), nullable=True),

@@ -5,8 +5,8 @@ fairness state.
 Existing tasks get priority 3 and pass 0, so they are served first among tasks of priority 3,
 in the order they were queued (Temporal: tasks queued before fairness was used come first).
 
-Revision ID: 0020
-Revises: 0017
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-07
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from app.db.types import JSONType, UTCDateTime
 
-revision = "0020"
-down_revision = "0017"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
