@@ -23,6 +23,7 @@ from app.db.tables import (
     timers,
     workflow_runs,
 )
+from app.engine import queue_order
 from app.engine.events import E, RunStatus
 from app.engine.limits import (
     MAX_UPDATES_PER_RUN,
@@ -30,6 +31,7 @@ from app.engine.limits import (
     suggest_continue_as_new_at,
 )
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
 
@@ -386,8 +388,18 @@ class Transition:
     # -- tasks and timers --------------------------------------------------------------------
 
     async def add_task(
-        self, run: Run, *, kind: str, task_queue: str, scheduled_event_id: int, attempt: int
+        self,
+        run: Run,
+        *,
+        kind: str,
+        task_queue: str,
+        scheduled_event_id: int,
+        attempt: int,
+        priority: Priority = NO_PRIORITY,
     ) -> None:
+        """Queue a task; `priority` (the run's or the activity's, inheritance done) places it
+        in its queue (app/engine/queue_order.py)."""
+        order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority)
         await self.conn.execute(
             INSERT_TASK,
             {
@@ -398,9 +410,21 @@ class Transition:
                 "scheduled_event_id": scheduled_event_id,
                 "attempt": attempt,
                 "created_at": self.now,
+                **order,
             },
         )
         key = queue_key(run.namespace_id, kind, task_queue)
+        self.wake_keys.add(key)
+        self.task_counts[key] = self.task_counts.get(key, 0) + 1
+
+    async def requeue_task(self, task: dict[str, Any]) -> None:
+        """Put back a task taken out of its queue (a concurrency slot freed for it), with the
+        place it had: its priority, fairness pass and queueing time."""
+        created_at = task["created_at"]
+        if isinstance(created_at, str):
+            created_at = datetime.fromisoformat(created_at)
+        await self.conn.execute(INSERT_TASK, {**task, "created_at": created_at})
+        key = queue_key(task["namespace_id"], task["kind"], task["task_queue"])
         self.wake_keys.add(key)
         self.task_counts[key] = self.task_counts.get(key, 0) + 1
 

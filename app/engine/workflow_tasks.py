@@ -10,8 +10,11 @@ import logging
 import secrets
 from typing import Any
 
+import sqlalchemy as sa
+
 from app.db.connection import Connection
-from app.engine import updates
+from app.db.tables import timers
+from app.engine import priority, updates
 from app.engine.events import E
 from app.engine.limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
 from app.engine.transition import SELECT_RUN, Run, Transition, update_suggestion
@@ -155,6 +158,8 @@ async def schedule(tx: Transition, run: Run) -> None:
         or run.wft_state != "none"
         or run.id in tx.completing
         or in_first_task_backoff(run)
+        # Held back by a concurrency limit: its first task comes when a slot frees.
+        or run.concurrency_state == "waiting"
     ):
         return
     await _schedule(tx, run)
@@ -167,7 +172,24 @@ async def end_first_task_backoff(tx: Transition, run: Run, *, early: bool = Fals
         return
     if early:
         await tx.cancel_timers(run, TIMER_FIRST_TASK_BACKOFF)
+    if run.concurrency_state == "waiting":
+        return  # held back by a concurrency limit: `admitted` schedules it
     await _schedule(tx, run)
+
+
+async def admitted(tx: Transition, run: Run) -> None:
+    """A run held back by a concurrency limit got its slot: its first workflow task now, or
+    when its start delay ends if that is still to come."""
+    if in_first_task_backoff(run):
+        pending = await tx.conn.scalar(
+            sa.select(timers.c.id)
+            .where(timers.c.run_id == run.id, timers.c.kind == TIMER_FIRST_TASK_BACKOFF)
+            .limit(1)
+        )
+        if pending is None:  # the delay ended while the run waited for its slot
+            await _schedule(tx, run)
+        return
+    await schedule(tx, run)
 
 
 async def _schedule(tx: Transition, run: Run) -> None:
@@ -198,6 +220,7 @@ async def queue(tx: Transition, run: Run) -> None:
         task_queue=run.task_queue,
         scheduled_event_id=run.wft_scheduled_event_id,
         attempt=run.wft_attempt,
+        priority=priority.of_row(run.data),
     )
 
 

@@ -42,7 +42,7 @@ from app.api.schemas.workflows import (
 )
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
-from app.engine import cron, reads, workflow_tasks
+from app.engine import concurrency, cron, priority, reads, workflow_tasks
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
@@ -97,6 +97,8 @@ def start_request(
         request_id=key.key if key else None,
         request_key=key,
         identity=body.identity or caller.principal.key_name,
+        priority=priority.parse(body.priority),
+        concurrency_keys=concurrency.check_concurrency_keys(body.concurrency_keys),
     )
 
 

@@ -30,11 +30,13 @@ from perdure._update_client import (
 )
 from perdure.common import (
     ARG_UNSET,
+    Priority,
     RetryPolicy,
     WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
     arg_or_args,
+    flow_fields,
     seconds,
 )
 from perdure.converter import DataConverter, encode_args, return_hint, to_json
@@ -408,6 +410,8 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
         cron_schedule: str = "",
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
@@ -421,7 +425,10 @@ class Client:
         signals the workflow, starting it only when it is not running (signal-with-start).
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
-        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run."""
+        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
+        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
+        children inherit it; `concurrency_keys` are the values per-key concurrency limits
+        count by (see docs/flow-control.md)."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -443,6 +450,8 @@ class Client:
                 request_id=request_id,
                 rpc_metadata=rpc_metadata,
                 rpc_timeout=rpc_timeout,
+                priority=priority,
+                concurrency_keys=concurrency_keys,
             )
         body = self._start_body(
             workflow,
@@ -463,6 +472,7 @@ class Client:
         body["input"] = await codec.encode(self.data_converter.payload_codec, body["input"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
+        body.update(flow_fields(priority, concurrency_keys))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
@@ -600,6 +610,8 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
     ) -> WorkflowHandle:
         """Signal the workflow, starting it first when it is not running (what Temporal's
         `start_workflow(start_signal=...)` does; that spelling works here too)."""
@@ -622,6 +634,7 @@ class Client:
         payload_codec = self.data_converter.payload_codec
         body["input"] = await codec.encode(payload_codec, body["input"])
         body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
+        body.update(flow_fields(priority, concurrency_keys))
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id
