@@ -57,6 +57,7 @@ class WorkflowTaskClaim:
     # its scheduled and started events (not written, shown to the worker all the same).
     messages: list[dict[str, Any]] = field(default_factory=list)
     speculative_events: list[dict[str, Any]] = field(default_factory=list)
+    speculative_nonce: int = 0
 
 
 @dataclass
@@ -160,7 +161,7 @@ async def lock_run(tx: Transition, run_id: str) -> Run | None:
         if await tx.conn.scalar(RUN_EXISTS, params) is None:
             return await tx.run(run_id)  # gone: let tx.run report it
         return None
-    return tx.adopt_run(dict(row))
+    return await tx.adopt_run(dict(row))
 
 
 async def _claim(
@@ -270,7 +271,12 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
     )
     return WorkflowTaskClaim(
         messages=await updates.take_for_task(tx, run, started_id),
-        speculative_events=workflow_tasks.speculative_events(run, tx.now) if speculative else [],
+        speculative_events=(
+            workflow_tasks.speculative_events(run, tx.now, await tx.update_suggestion(run))
+            if speculative
+            else []
+        ),
+        speculative_nonce=run.wft_speculative_nonce if speculative else 0,
         token=token.encode(),
         namespace_id=run.namespace_id,
         run_id=run.id,

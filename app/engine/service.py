@@ -921,7 +921,10 @@ async def workflow_task_body(
     # A speculative task's own two events are not written: shown after the written ones.
     written_up_to = claim.started_event_id - len(claim.speculative_events)
     if events and events[-1]["event_id"] < written_up_to:
-        token = encode_token([events[-1]["event_id"]])
+        position = [events[-1]["event_id"]]
+        if claim.speculative_events:  # the last page shows them (GET .../history)
+            position += [claim.scheduled_event_id, claim.speculative_nonce]
+        token = encode_token(position)
     else:
         events = [*events, *claim.speculative_events]
     return {

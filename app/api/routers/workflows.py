@@ -42,7 +42,7 @@ from app.api.schemas.workflows import (
 )
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
-from app.engine import concurrency, cron, priority, reads
+from app.engine import concurrency, cron, priority, reads, workflow_tasks
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
@@ -371,8 +371,11 @@ async def _history(
         )
         return FastJSON({"run_id": target, "events": events, "next_page_token": None})
 
-    position = decode_token(next_page_token, length=1)
+    # A workflow task's token may also name its speculative task (its scheduled event id and
+    # nonce), whose unwritten events end the last page (workflow_tasks.speculative_tail).
+    position = decode_token(next_page_token, length=(1, 3))
     after = token_int(position[0]) if position else 0
+    task = [token_int(item) for item in position[1:]] if position else []
 
     open_before: list[bool] = [True]
 
@@ -391,7 +394,10 @@ async def _history(
     last = events[-1]["event_id"] if events else after
     token = None
     if len(events) == page_size or (wait_new_event and open_before[0]):
-        token = encode_token([last])
+        token = encode_token([last, *task])
+    elif task:
+        async with ctx.db.read() as conn:
+            events += await workflow_tasks.speculative_tail(conn, target, *task, last)
     return FastJSON({"run_id": target, "events": events, "next_page_token": token})
 
 

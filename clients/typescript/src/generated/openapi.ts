@@ -2765,6 +2765,16 @@ export interface components {
              */
             max_concurrent_batch_operations?: number | null;
             /**
+             * Max In Flight Update Payload Bytes
+             * @description Bytes of arguments and headers of one run's updates in flight; 413 beyond (Temporal's history.maxInFlightUpdatePayloads, default 20 MiB = 20971520).
+             */
+            max_in_flight_update_payload_bytes?: number | null;
+            /**
+             * Max In Flight Updates
+             * @description Updates one run may have in flight (admitted or accepted, not completed); 429 beyond (Temporal's history.maxInFlightUpdates, default 10).
+             */
+            max_in_flight_updates?: number | null;
+            /**
              * Max Long Polls
              * @description Long polls (worker polls, result and history waits) waiting at once; 429 beyond.
              */
@@ -2774,6 +2784,11 @@ export interface components {
              * @description Most schedules the namespace may hold (default 1000).
              */
             max_schedules?: number | null;
+            /**
+             * Max Total Updates
+             * @description Updates one run may take in all (rejections not counted); 409 beyond, continue-as-new suggested from 90 % (Temporal's history.maxTotalUpdates, default 2000).
+             */
+            max_total_updates?: number | null;
             /**
              * Reads Per Second
              * @description Reads a second (burst: twice as many).
