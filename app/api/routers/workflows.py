@@ -396,8 +396,11 @@ async def _history(
     if len(events) == page_size or (wait_new_event and open_before[0]):
         token = encode_token([last, *task])
     elif task:
+        scheduled_event_id, nonce = task  # decode_token gave 3 items: [after, scheduled, nonce]
         async with ctx.db.read() as conn:
-            events += await workflow_tasks.speculative_tail(conn, target, *task, last)
+            events += await workflow_tasks.speculative_tail(
+                conn, target, scheduled_event_id, nonce, last
+            )
     return FastJSON({"run_id": target, "events": events, "next_page_token": token})
 
 
