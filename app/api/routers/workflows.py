@@ -50,7 +50,7 @@ from app.engine.lifecycle import StartRequest
 from app.engine.limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
-from app.engine.service import workflow_task_body
+from app.engine.task_answers import workflow_task_body
 from app.errors import InvalidArgument, QueryFailed
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_int
