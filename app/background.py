@@ -32,14 +32,14 @@ class BackgroundLoops:
 
     async def start(self) -> None:
         if self.ctx.settings.time_skipping:
-            await self.engine.resume_skipped_time()
+            await self.engine.deadline_loop.resume_skipped_time()
         if not self.ctx.db.is_sqlite:
             self._listener = PostgresListener(libpq_dsn(self.ctx.db.url), self.wakeups)
             self._listener.start()
         if self.ctx.settings.run_background_loops:
             self._tasks.append(
                 asyncio.create_task(
-                    self.engine.run_deadline_loop(self._stop), name="perdure-deadlines"
+                    self.engine.deadline_loop.run(self._stop), name="perdure-deadlines"
                 )
             )
             http_invoke = HttpInvokeLoop(self.ctx, self.engine, self.wakeups)

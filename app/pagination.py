@@ -20,7 +20,9 @@ def encode_token(position: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
 
 
-def decode_token(token: str | None, *, length: int) -> list[Any] | None:
+def decode_token(token: str | None, *, length: int | tuple[int, ...]) -> list[Any] | None:
+    """The position a token carries: a list of `length` ids and names (one of the lengths
+    when several are allowed); 400 for anything this server did not issue."""
     if not token:
         return None
     try:
@@ -32,7 +34,7 @@ def decode_token(token: str | None, *, length: int) -> list[Any] | None:
     # (and would reach the database as a value its column cannot hold).
     if (
         not isinstance(position, list)
-        or len(position) != length
+        or len(position) not in (length if isinstance(length, tuple) else (length,))
         or not all(_fits_a_position(item) for item in position)
     ):
         raise _not_ours()

@@ -31,7 +31,7 @@ def raw_on_fresh_queue(tenant: Tenant) -> Raw:
 async def advance(server: Any, seconds: float) -> int:
     """Move the server's clock forward and fire every timer that became due."""
     server.ctx.clock.advance(timedelta(seconds=seconds))
-    return await server.app.state.engine.fire_due_timers()
+    return await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 def types(events: list[dict[str, Any]]) -> list[str]:

@@ -99,7 +99,7 @@ async def describe(tenant: Tenant, schedule_id: str) -> dict[str, Any]:
 async def advance_to(server: RunningServer, moment: datetime) -> None:
     """Move the server's clock to `moment` (never back) and fire what became due."""
     server.ctx.clock.advance_to(moment)
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 async def advance(server: RunningServer, seconds: float) -> None:

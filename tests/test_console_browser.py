@@ -46,7 +46,8 @@ async def sign_in(page: Any, key: str) -> None:
     await page.goto("/console/sign-in")
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(re.compile(r":\d+/console/namespaces$"))
+    # Sign-in lands on the workflows list of the key's namespace (tests/test_console_landing.py).
+    await page.wait_for_url(re.compile(r":\d+/console/n/[^/]+/workflows$"))
 
 
 async def check_accessibility(page: Any, name: str) -> None:
@@ -75,6 +76,7 @@ async def test_sign_in_create_a_namespace_and_a_key_shown_once(page, tenant: Ten
         "{}",
         "{}" + "",
     )
+    await page.goto("/console/namespaces")
     await check_accessibility(page, "namespaces")
 
     await page.get_by_label("Name", exact=True).fill("orders")

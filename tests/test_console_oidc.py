@@ -54,7 +54,8 @@ async def test_oidc_sign_in_maps_claims_to_tenant_and_role_and_refresh_renews_th
                 try:
                     await page.goto("/console/sign-in")
                     await page.get_by_role("link", name="Sign in with single sign-on").click()
-                    await page.wait_for_url(re.compile(r":\d+/console/namespaces$"))
+                    await page.wait_for_url(re.compile(r":\d+/console/n/main/workflows$"))
+                    await page.goto("/console/namespaces")
                     who = page.locator(".who")
                     await who.get_by_text(f"{tenant.name} · ada@example.com (reader)").wait_for()
                     names = await page.locator("main table tbody td:first-child").all_inner_texts()

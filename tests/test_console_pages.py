@@ -72,3 +72,34 @@ async def test_a_reader_sees_schedules_and_batches_but_its_forged_posts_are_refu
     assert listed["schedules"] == []
     jobs = (await tenant.client.get(tenant.ns("/batch-operations"))).json()
     assert jobs["batch_operations"] == []
+
+
+async def test_the_queue_page_shows_backlog_by_priority_and_key_and_limits_have_a_page(
+    server, tenant: Tenant
+):
+    raw = raw_on_fresh_queue(tenant)
+    for key in ("acme", "acme", "globex"):
+        await raw.start(uid(), priority={"priority_key": 2, "fairness_key": key})
+    limit = uid("lim")
+    made = await tenant.client.put(
+        tenant.ns(f"/concurrency-limits/{limit}"),
+        json={"applies_to": "workflows", "key": "concurrency_keys.customer", "max_running": 4},
+    )
+    assert made.status_code == 201, made.text
+
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        token = await sign_in_form(browser)
+        await browser.post(
+            "/console/sign-in", data={"api_key": tenant.admin_key, "csrf_token": token}
+        )
+        page = await browser.get(f"/console/n/{tenant.namespace}/task-queues/{raw.q}")
+        limits = await browser.get(f"/console/n/{tenant.namespace}/concurrency-limits")
+
+    assert page.status_code == 200
+    assert "<dt>priority 2</dt><dd>3</dd>" in page.text
+    assert "<td>acme</td><td>2</td>" in page.text and "<td>globex</td><td>1</td>" in page.text
+    assert limits.status_code == 200
+    assert (
+        f"<td>{limit}</td>" in limits.text
+        and "<code>concurrency_keys.customer</code>" in limits.text
+    )

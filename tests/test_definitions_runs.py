@@ -15,7 +15,7 @@ def queue() -> str:
 
 async def fire(server, seconds: float) -> None:
     server.ctx.clock.advance(timedelta(seconds=seconds))
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 async def test_pass_states_chain_and_the_run_completes_with_the_last_output(tenant):

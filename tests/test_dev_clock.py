@@ -51,7 +51,7 @@ async def test_a_locked_clock_does_not_skip_to_the_next_timer(database_url):
         before = running.ctx.clock.now()  # the timer starts after this: it fires 1 h after
         await raw.complete(task, start_timer("hour", 3600))
 
-        assert await running.app.state.engine.skip_time_if_idle() is False
+        assert await running.app.state.engine.deadline_loop.skip_time_if_idle() is False
         assert running.ctx.clock.now() - before < timedelta(minutes=1)
 
         unlocked = await tenant.client.post(f"{CLOCK}/unlock")

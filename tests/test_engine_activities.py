@@ -17,7 +17,7 @@ def raw(tenant) -> Raw:
 
 async def advance(server, seconds: float) -> None:
     server.ctx.clock.advance(timedelta(seconds=seconds))
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 async def started_with_activity(raw: Raw, workflow_id: str, **activity_attrs) -> None:

@@ -29,7 +29,7 @@ async def test_closed_runs_past_retention_are_deleted_and_others_kept(tenant, se
     await finished_run(long, "kept")
 
     server.ctx.clock.advance(timedelta(days=2))
-    assert await server.app.state.engine.purge_expired_runs() >= 1
+    assert await server.app.state.engine.deadline_loop.purge_expired_runs() >= 1
 
     gone = await tenant.client.get(tenant.ns("/workflows/expires").replace("/main/", "/short/"))
     assert gone.status_code == 404

@@ -83,4 +83,4 @@ async def test_full_run_with_parallel_activities_timer_and_signal_has_exact_hist
 
 
 async def server_fire(server) -> None:
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()

@@ -86,7 +86,7 @@ async def test_a_task_that_just_arrived_still_holds_the_clock(database_url):
         raw = Raw(tenant, task_queue="late-worker")
         await raw.start("timed", execution_timeout=3600)
 
-        assert await skipping.app.state.engine.skip_time_if_idle() is False
+        assert await skipping.app.state.engine.deadline_loop.skip_time_if_idle() is False
         assert (await raw.describe("timed"))["status"] == "RUNNING"
         task = await raw.next_workflow_task()
         await raw.complete(task, complete_workflow("in time"))

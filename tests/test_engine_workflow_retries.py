@@ -25,7 +25,7 @@ def fail(message: str = "boom", **failure) -> dict:
 
 async def advance(server, seconds: float) -> None:
     server.ctx.clock.advance(timedelta(seconds=seconds))
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 async def test_a_failed_run_is_retried_after_the_backoff_and_result_follows(raw, server):

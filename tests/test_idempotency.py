@@ -262,10 +262,10 @@ async def test_keys_are_kept_a_day_and_while_their_run_is_open(tenant, server):
     engine = server.app.state.engine
 
     server.ctx.clock.advance(DAY - timedelta(minutes=1))
-    await engine.purge_expired_runs()
+    await engine.deadline_loop.purge_expired_runs()
     within_a_day = await raw.start(closed_wid, expect=200, headers=closed_key)
     server.ctx.clock.advance(timedelta(minutes=2))
-    await engine.purge_expired_runs()
+    await engine.deadline_loop.purge_expired_runs()
     after_a_day = await raw.start(closed_wid, expect=201, headers=closed_key)
     await tenant.client.post(signal_path, json={}, headers=signal_key)
 

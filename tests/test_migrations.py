@@ -105,3 +105,34 @@ def test_upgrading_a_current_database_changes_nothing(fresh_database_url):
 
     assert current_revision(fresh_database_url) == head_revision()
     assert table_names(fresh_database_url) == tables
+
+
+def test_sqlites_planner_statistics_survive_every_migration(fresh_database_url):
+    """Migration 0011 seeds SQLite's planner statistics (sqlite_stat1) so that list filters take
+    their indexes; a later migration that copies a table (Alembic's batch mode) loses them,
+    and the planner then scans a namespace's whole start-time index instead."""
+    if not fresh_database_url.startswith("sqlite"):
+        pytest.skip("planner statistics are seeded on SQLite only")
+    import importlib
+
+    seeded = importlib.import_module("migrations.versions.0011_visibility").SQLITE_STATISTICS
+    upgrade_to_head(fresh_database_url)
+
+    engine = sa.create_engine(fresh_database_url.replace("+aiosqlite", ""))
+    with engine.connect() as conn:
+        present = {
+            (table, index)
+            for table, index in conn.exec_driver_sql("SELECT tbl, idx FROM sqlite_stat1")
+        }
+        indexes_now = {
+            (table, index)
+            for index, table in conn.exec_driver_sql(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"
+            )
+        }
+    engine.dispose()
+    # Indexes a later migration dropped on purpose have no statistics to keep.
+    expected = {
+        (table, index) for table, indexes in seeded.items() for index in indexes
+    } & indexes_now
+    assert expected <= present, f"statistics lost: {sorted(expected - present)}"

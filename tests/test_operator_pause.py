@@ -194,3 +194,27 @@ async def test_a_reset_terminates_the_paused_run_and_the_new_run_is_not_paused(t
         None,
     )
     assert (await raw.next_workflow_task())["run_id"] == new["run_id"]
+
+
+async def test_a_count_grouped_by_status_counts_paused_runs_as_paused(tenant):
+    raw = raw_on_fresh_queue(tenant)
+    prefix = uid("grouped")
+    for n in range(3):
+        await raw.start(f"{prefix}-{n}")
+    await pause(tenant, f"{prefix}-0", reason="looking into it")
+    await pause(tenant, f"{prefix}-1", reason="this one too")
+
+    r = await tenant.client.get(
+        tenant.ns("/workflow-count"),
+        params={"query": f"WorkflowId STARTS_WITH '{prefix}' GROUP BY ExecutionStatus"},
+    )
+
+    assert r.status_code == 200, r.text
+    # As `ExecutionStatus = 'Paused'` lists them, and Temporal counts them (status PAUSED).
+    assert r.json() == {
+        "count": 3,
+        "groups": [
+            {"group_values": ["Paused"], "count": 2},
+            {"group_values": ["Running"], "count": 1},
+        ],
+    }

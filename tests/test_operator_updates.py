@@ -1,15 +1,17 @@
 """Reset and pause with Workflow Update: updates accepted after the reset point are reapplied
 (WORKFLOW_EXECUTION_UPDATE_ADMITTED, origin REAPPLY) and delivered again, unless excluded;
-those accepted before it stay; a paused run refuses updates (409 workflow-paused)."""
+those accepted before it stay; those admitted but not yet accepted follow to the new run; a
+paused run refuses updates (409 workflow-paused)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tests.engine_helpers import assert_problem, of_type, types, uid
 from tests.rawhttp import Raw, start_timer
 from tests.test_updates import answer_next, idle_run
-from tests.update_helpers import poll_update, send_update
+from tests.update_helpers import accept, placed, poll_update, respond, send_update
 
 
 async def run_with_two_updates(raw: Raw) -> tuple[str, int]:
@@ -101,3 +103,52 @@ async def test_a_paused_run_refuses_updates_and_takes_them_after_unpause(tenant)
     caller = asyncio.create_task(send_update(tenant, workflow_id, "add", 1, update_id="p1"))
     await answer_next(raw, result=1)
     assert (await caller).json()["outcome"] == {"success": 1}
+
+
+async def admitted(tenant, workflow_id: str, update_id: str, seconds: float = 20) -> None:
+    """Poll (without waiting on the server) until the update is there, not yet accepted."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        r = await poll_update(tenant, workflow_id, update_id, wait=0)
+        if r.status_code == 200 and r.json()["stage"] == "ADMITTED":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"update {update_id} was not admitted: {r.status_code} {r.text}")
+
+
+async def test_updates_admitted_but_not_accepted_follow_the_reset_to_the_new_run(tenant):
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id, _ = await idle_run(raw)
+    point = next(
+        e["event_id"]
+        for e in await raw.history(workflow_id)
+        if e["event_type"] == "WORKFLOW_TASK_COMPLETED"
+    )
+    sent = asyncio.create_task(send_update(tenant, workflow_id, "add", 1, update_id="w1"))
+    old_task = await raw.next_workflow_task()  # w1 goes out with it, unanswered
+    assert [m["protocol_instance_id"] for m in old_task["messages"]] == ["w1"]
+    waiting = asyncio.create_task(send_update(tenant, workflow_id, "add", 2, update_id="w2"))
+    await admitted(tenant, workflow_id, "w2")
+
+    r = await tenant.client.post(
+        tenant.ns(f"/workflows/{workflow_id}/reset"),
+        json={"reason": "bad deploy", "event_id": point},
+    )
+
+    assert r.status_code == 200, r.text
+    new_run = r.json()["run_id"]
+    task = await raw.next_workflow_task()
+    assert task["run_id"] == new_run
+    messages = task["messages"]
+    assert [m["protocol_instance_id"] for m in messages] == ["w1", "w2"]
+    answers = []
+    for message, result in zip(messages, (10, 20), strict=True):
+        answers += [accept(message), respond(message["protocol_instance_id"], success=result)]
+    await raw.complete(task, *(placed(m) for m in answers), messages=answers)
+    assert (await sent).json()["outcome"] == {"success": 10}
+    assert (await waiting).json()["outcome"] == {"success": 20}
+    followed = await poll_update(tenant, workflow_id, "w1")
+    assert followed.json()["outcome"] == {"success": 10}
+    events = await raw.history(workflow_id, run_id=new_run)
+    assert "WORKFLOW_EXECUTION_UPDATE_ADMITTED" not in types(events)  # nothing to reapply
+    assert types(events).count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 2

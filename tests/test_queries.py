@@ -123,7 +123,9 @@ async def test_time_skipping_waits_while_a_query_is_pending(tenant, server):
             break
         await asyncio.sleep(0.01)
 
-    assert await engine.skip_time_if_idle() is False  # the query's deadline is on the clock
+    assert (
+        await engine.deadline_loop.skip_time_if_idle() is False
+    )  # the query's deadline is on the clock
 
     task = await raw.next_workflow_task()
     await tenant.client.post(

@@ -53,6 +53,7 @@ DOC_PAGES = [
     "docs/typescript.md",
     # Its Python example runs in tests/test_docs_temporal_python.py (no shell snippets).
     "docs/temporal-python.md",
+    "docs/flow-control.md",
 ]
 
 

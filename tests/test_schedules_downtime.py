@@ -52,7 +52,7 @@ async def test_times_missed_while_down_are_taken_inside_the_catch_up_window(data
         # Down for ten minutes; the next server starts with its own clock.
         async with serve_app(settings) as after:
             after.ctx.clock.advance_to(created + timedelta(minutes=10))
-            await after.app.state.engine.fire_due_timers()
+            await after.app.state.engine.deadline_loop.fire_due_timers()
             tenant = on(tenant, after.base_url)
             minutes = [created + timedelta(seconds=30 + 60 * i) for i in range(10)]
             expected = [m.isoformat().replace("+00:00", "Z") for m in minutes]
@@ -85,7 +85,9 @@ async def test_two_replicas_take_each_second_of_a_schedule_exactly_once(database
             replicas = (a.app.state.engine, b.app.state.engine)
             for step in range(40):
                 clock.advance(timedelta(seconds=1 + step % 2))
-                await asyncio.gather(*(engine.fire_due_timers() for engine in replicas))
+                await asyncio.gather(
+                    *(engine.deadline_loop.fire_due_timers() for engine in replicas)
+                )
             assert (
                 await tenant.client.delete(tenant.ns(f"/schedules/{schedule}"))
             ).status_code == 204

@@ -156,7 +156,7 @@ async def statuses(tenant, schedule: str) -> list[str]:  # type: ignore[no-untyp
 async def finish_oldest(server, raw: Raw) -> None:  # type: ignore[no-untyped-def]
     task = await raw.next_workflow_task()
     await raw.complete(task, complete_workflow())
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 async def test_skip_starts_nothing_while_a_run_is_open(clock_server, sched_tenant):
@@ -207,7 +207,7 @@ async def test_cancel_other_asks_the_running_one_to_cancel_and_starts_after_it(
     assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in events
 
     await raw.complete(task, command("CANCEL_WORKFLOW_EXECUTION"))
-    await clock_server.app.state.engine.fire_due_timers()
+    await clock_server.app.state.engine.deadline_loop.fire_due_timers()
 
     assert await statuses(sched_tenant, schedule) == ["CANCELED", "RUNNING"]
 
@@ -332,7 +332,7 @@ async def test_pause_on_failure_pauses_with_the_failure_as_the_note(clock_server
     await advance(clock_server, 60)
     task = await raw.next_workflow_task()
     await raw.complete(task, fail_workflow("it broke"))
-    await clock_server.app.state.engine.fire_due_timers()
+    await clock_server.app.state.engine.deadline_loop.fire_due_timers()
 
     state = (await describe(sched_tenant, schedule))["schedule"]["state"]
     assert state["paused"] is True
@@ -356,7 +356,7 @@ async def test_a_schedule_starts_a_stored_definition(clock_server, sched_tenant)
         action={"start_workflow": {"definition": {"name": name}, "input": {"n": 1}}},
     )
     await advance(clock_server, 60)
-    await clock_server.app.state.engine.fire_due_timers()
+    await clock_server.app.state.engine.deadline_loop.fire_due_timers()
 
     runs = await scheduled_runs(sched_tenant, schedule)
     assert [(r["workflow_type"], r["status"]) for r in runs] == [(name, "COMPLETED")]
@@ -373,5 +373,5 @@ async def test_firing_again_at_the_same_time_acts_once(clock_server, sched_tenan
     clock_server.ctx.clock.advance(timedelta(seconds=60))
     engine = clock_server.app.state.engine
     for _ in range(times):
-        await engine.fire_due_timers()
+        await engine.deadline_loop.fire_due_timers()
     assert len(await nominal_times(sched_tenant, schedule)) == 1

@@ -351,13 +351,10 @@ async def test_a_bad_protocol_message_fails_the_workflow_task(tenant):
     assert "WORKFLOW_TASK_FAILED" in await raw.event_types(workflow_id)
 
 
-async def test_at_ninety_percent_of_the_total_the_task_suggests_continue_as_new(
-    tenant, monkeypatch
-):
-    from app.engine import transition, workflow_tasks
-
-    monkeypatch.setattr(workflow_tasks, "SUGGEST_CONTINUE_AS_NEW_UPDATES", 2)
-    monkeypatch.setattr(transition, "SUGGEST_CONTINUE_AS_NEW_UPDATES", 2)
+async def test_at_ninety_percent_of_the_total_the_task_suggests_continue_as_new(tenant):
+    # The namespace's total of 3 updates a run: suggested from 2 (90 %, rounded down).
+    limited = await tenant.client.patch(tenant.ns(), json={"settings": {"max_total_updates": 3}})
+    assert limited.status_code == 200
     raw = Raw(tenant, task_queue=uid("q"))
     workflow_id, _ = await idle_run(raw)
     seen = []

@@ -79,7 +79,7 @@ async def in_backoff(raw: Raw, workflow_id: str, attempt: int) -> dict[str, Any]
 
 async def move_time(server, seconds: float) -> None:  # type: ignore[no-untyped-def]
     server.ctx.clock.advance(timedelta(seconds=seconds))
-    await server.app.state.engine.fire_due_timers()
+    await server.app.state.engine.deadline_loop.fire_due_timers()
 
 
 async def deliveries(tenant: Tenant, name: str = "hook") -> list[dict[str, Any]]:

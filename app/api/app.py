@@ -31,6 +31,7 @@ from app.api.routers import (
     definition_aliases,
     definitions,
     dev_clock,
+    flow_control,
     health,
     me,
     namespaces,
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         schedules,
         search_attributes,
         batch_operations,
+        flow_control,
         dev_clock,
         operator,
     ):

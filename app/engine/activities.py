@@ -15,9 +15,10 @@ import sqlalchemy as sa
 
 from app.db.hot import hot
 from app.db.tables import activities, tasks
-from app.engine import workflow_tasks
+from app.engine import concurrency_slots, workflow_tasks
 from app.engine.events import E
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority, of_row
 from app.engine.retry import RetryPolicy, RetryState
 from app.engine.transition import Run, Transition
 from app.observability.traces import current_traceparent
@@ -89,6 +90,8 @@ async def schedule(
     timeouts: ActivityTimeouts,
     retry_policy: RetryPolicy,
     eager_identity: str | None = None,
+    priority: Priority = NO_PRIORITY,
+    concurrency_keys: str | None = None,
 ) -> dict[str, Any]:
     """Record the activity and queue its first attempt; with `eager_identity` the attempt
     starts at once for that caller instead (the row is written as started)."""
@@ -117,6 +120,9 @@ async def schedule(
         "cancel_requested": False,
         "cancel_requested_event_id": None,
         "traceparent": current_traceparent(),
+        **priority.columns(),
+        "concurrency_keys": concurrency_keys,
+        "holds_concurrency_slot": False,
         "paused": False,
         "pause_info": None,
         "reset_requested": False,
@@ -128,7 +134,7 @@ async def schedule(
         await _arm_attempt_timers(tx, run, row)
     else:
         await _dispatch_attempt(
-            tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start
+            tx, run, scheduled_event_id, task_queue, 1, timeouts.schedule_to_start, priority
         )
     if timeouts.schedule_to_close:
         await tx.add_timer_after(
@@ -144,6 +150,7 @@ async def _dispatch_attempt(
     task_queue: str,
     attempt: int,
     schedule_to_start: float | None,
+    priority: Priority,
 ) -> None:
     await tx.add_task(
         run,
@@ -151,6 +158,7 @@ async def _dispatch_attempt(
         task_queue=task_queue,
         scheduled_event_id=scheduled_event_id,
         attempt=attempt,
+        priority=priority,
     )
     if schedule_to_start:
         await tx.add_timer_after(
@@ -298,6 +306,7 @@ async def _close(
             **attributes,
         },
     )
+    await concurrency_slots.release_activity(tx, run, activity)
     await tx.conn.execute(DELETE_ACTIVITY, {"run_id": run.id, "ref": ref})
     if activity["state"] == "scheduled":  # only a waiting attempt has a task in a queue
         await tx.conn.execute(DELETE_ACTIVITY_TASK, {"run_id": run.id, "ref": ref})
@@ -381,6 +390,7 @@ async def _retry(
     }
     if details_text is not None:
         values["heartbeat_details"] = details_text
+    await concurrency_slots.release_activity(tx, run, activity)
     await _set(tx, activity, **values)
     await tx.cancel_timers(
         run, TIMER_START_TO_CLOSE, TIMER_HEARTBEAT, TIMER_SCHEDULE_TO_START, ref=ref
@@ -521,6 +531,7 @@ async def start_retry(tx: Transition, run: Run, activity: Any) -> None:
         activity["task_queue"],
         activity["attempt"],
         activity["schedule_to_start_timeout"],
+        of_row(activity),
     )
 
 

@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.db.tables import timers, workflow_runs
-from app.engine import activities, cron, lifecycle, search_attributes, workflow_tasks
+from app.engine import (
+    activities,
+    concurrency,
+    cron,
+    lifecycle,
+    priority,
+    search_attributes,
+    workflow_tasks,
+)
 from app.engine.events import E, RunStatus
 from app.engine.limits import (
     MAX_COUNTER,
@@ -21,6 +29,7 @@ from app.engine.limits import (
     MAX_PENDING_CHILDREN,
 )
 from app.engine.payloads import dump_payload
+from app.engine.priority import PriorityBody
 from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, InvalidArgument, NotFound
@@ -53,6 +62,8 @@ class ScheduleActivity(_Attrs):
     heartbeat_timeout: Seconds | None = None
     retry_policy: dict[str, Any] | None = None
     request_eager_execution: bool = False
+    priority: PriorityBody | None = None
+    concurrency_keys: dict[str, Any] | None = None
 
 
 class RequestCancelActivity(_Attrs):
@@ -115,6 +126,7 @@ class StartChild(_Attrs):
     ] = "ALLOW_DUPLICATE"
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
+    priority: PriorityBody | None = None
     cron_schedule: str | None = None
 
 
@@ -316,6 +328,10 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
                         cause=cause,
                     )
                 RetryPolicy.from_json(a.retry_policy, field_name=f"{where}.attributes.retry_policy")
+                priority.parse(a.priority, field=f"{where}.attributes.priority")
+                concurrency.check_concurrency_keys(
+                    a.concurrency_keys, field=f"{where}.attributes.concurrency_keys"
+                )
                 new_activities += 1
             elif isinstance(a, StartTimer):
                 if a.timer_id in timer_ids:
@@ -335,6 +351,7 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
             elif isinstance(a, StartChild):
                 new_children += 1
                 workflow_retry_policy(a.retry_policy, field=f"{where}.attributes.retry_policy")
+                priority.parse(a.priority, field=f"{where}.attributes.priority")
                 await _check_search_attributes(tx, run, a.search_attributes, where)
             elif isinstance(a, UpsertSearchAttributes | ContinueAsNew):
                 await _check_search_attributes(tx, run, a.search_attributes, where)
@@ -378,6 +395,8 @@ async def _schedule_activity(
     policy = RetryPolicy.from_json(a.retry_policy)
     task_queue = a.task_queue or run.task_queue
     input_text = dump_payload(a.input, field="input")
+    # Temporal: an activity inherits its run's priority, field by field, unless it sets one.
+    activity_priority = priority.parse(a.priority).inherit(priority.of_row(run.data))
     scheduled_id = tx.append(
         run,
         E.ACTIVITY_TASK_SCHEDULED,
@@ -392,9 +411,12 @@ async def _schedule_activity(
             "heartbeat_timeout": timeouts.heartbeat,
             "retry_policy": policy.to_json(),
             "workflow_task_completed_event_id": completed_id,
+            **({"priority": p} if (p := activity_priority.to_json()) else {}),
         },
     )
     eager = a.request_eager_execution and len(tx.eager_activities) < MAX_EAGER_ACTIVITIES
+    if eager and await concurrency.limits(tx.conn, run.namespace_id, "activities"):
+        eager = False  # under concurrency limits every attempt is admitted at dispatch
     row = await activities.schedule(
         tx,
         run,
@@ -406,6 +428,8 @@ async def _schedule_activity(
         timeouts=timeouts,
         retry_policy=policy,
         eager_identity=tx.caller_identity if eager else None,
+        priority=activity_priority,
+        concurrency_keys=concurrency.check_concurrency_keys(a.concurrency_keys),
     )
     if eager:
         tx.eager_activities.append((run, row))
@@ -530,7 +554,8 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         run,
         E.START_CHILD_WORKFLOW_EXECUTION_INITIATED,
         {
-            **a.model_dump(),
+            **a.model_dump(exclude={"priority"}),
+            **({"priority": p} if (p := priority.parse(a.priority).to_json()) else {}),
             "task_queue": task_queue,
             "workflow_task_completed_event_id": completed_id,
         },
@@ -550,6 +575,7 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         search_attributes=a.search_attributes or {},
         decider=run.decider,
         retry_policy_text=workflow_retry_policy(a.retry_policy, field="retry_policy"),
+        priority=priority.parse(a.priority),
         cron_schedule=cron.check(a.cron_schedule, field="cron_schedule"),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)

@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from app.db.connection import Connection, Row
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
-from app.engine import activities, updates, workflow_tasks
+from app.engine import (
+    activities,
+    concurrency_slots,
+    queue_config,
+    queue_rates,
+    updates,
+    workflow_tasks,
+)
 from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
@@ -50,6 +57,7 @@ class WorkflowTaskClaim:
     # its scheduled and started events (not written, shown to the worker all the same).
     messages: list[dict[str, Any]] = field(default_factory=list)
     speculative_events: list[dict[str, Any]] = field(default_factory=list)
+    speculative_nonce: int = 0
 
 
 @dataclass
@@ -57,27 +65,39 @@ class ActivityTaskClaim:
     body: dict[str, Any]
 
 
-# A queue's oldest tasks, each with whether a later one is waiting behind it (`later`: read,
-# never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
+def queue_tasks_filter(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
+    """The claim's WHERE clause: the tasks of one queue (`:namespace_id`, `:kind`,
+    `:task_queue`) in `table` (the tasks table or an alias of it). Every statement that looks
+    at a queue's backlog for a claim is built from this one place, so a filter added here (a
+    deployment version's queue) applies to the claim, its look-ahead and the backlog look."""
+    return [
+        table.c.namespace_id == sa.bindparam("namespace_id"),
+        table.c.kind == sa.bindparam("kind"),
+        table.c.task_queue == sa.bindparam("task_queue"),
+    ]
+
+
+# The claim order: priority (1 first), then fairness pass (app/engine/queue_order.py), then
+# id; ix_tasks_queue_order serves it. A queue without priorities or fairness keys has every
+# task at (3, 0.0), so this is FIFO by id as before, from the same index.
+CLAIM_ORDER = (tasks.c.priority, tasks.c.fairness_pass, tasks.c.id)
+
+# A queue's next tasks in claim order, each with whether another one waits behind it (`later`:
+# read, never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
 _behind = tasks.alias("behind")
-NEXT_TASKS = hot(
+NEXT_TASKS: sa.Select[Any] = hot(
     sa.select(
-        tasks,
+        *tasks.c,
         sa.exists()
         .where(
-            _behind.c.namespace_id == tasks.c.namespace_id,
-            _behind.c.kind == tasks.c.kind,
-            _behind.c.task_queue == tasks.c.task_queue,
-            _behind.c.id > tasks.c.id,
+            *queue_tasks_filter(_behind),
+            sa.tuple_(_behind.c.priority, _behind.c.fairness_pass, _behind.c.id)
+            > sa.tuple_(*CLAIM_ORDER),
         )
         .label("later"),
     )
-    .where(
-        tasks.c.namespace_id == sa.bindparam("namespace_id"),
-        tasks.c.kind == sa.bindparam("kind"),
-        tasks.c.task_queue == sa.bindparam("task_queue"),
-    )
-    .order_by(tasks.c.id)
+    .where(*queue_tasks_filter(tasks))
+    .order_by(*CLAIM_ORDER)
     .limit(sa.bindparam("limit"))
 )
 NEXT_TASKS_LOCKED = hot(NEXT_TASKS.with_for_update(of=tasks, skip_locked=True))
@@ -92,15 +112,7 @@ DELETE_WORKFLOW_TASKS_OF_RUN = hot(
     sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"), tasks.c.kind == "workflow")
 )
 DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
-ANY_TASK = hot(
-    sa.select(tasks.c.id)
-    .where(
-        tasks.c.namespace_id == sa.bindparam("namespace_id"),
-        tasks.c.kind == sa.bindparam("kind"),
-        tasks.c.task_queue == sa.bindparam("task_queue"),
-    )
-    .limit(1)
-)
+ANY_TASK = hot(sa.select(tasks.c.id).where(*queue_tasks_filter(tasks)).limit(1))
 
 
 async def has_backlog(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> bool:
@@ -113,10 +125,20 @@ async def has_backlog(conn: Connection, namespace_id: str, kind: str, task_queue
 
 
 async def _next_tasks(
-    tx: Transition, namespace_id: str, kind: str, task_queue: str, skip: list[int], limit: int
+    tx: Transition,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    skip: list[int],
+    limit: int,
+    excluded_keys: list[str],
 ) -> list[Row]:
-    if skip:  # after a stale or busy task: rare, built for the call
-        query = NEXT_TASKS.where(tasks.c.id.not_in(skip))
+    if skip or excluded_keys:  # after a stale or busy task, or keys over their rate: built
+        query = NEXT_TASKS
+        if skip:
+            query = query.where(tasks.c.id.not_in(skip))
+        if excluded_keys:
+            query = query.where(tasks.c.fairness_key.not_in(excluded_keys))
         if tx.is_postgres:
             query = query.with_for_update(of=tasks, skip_locked=True)
     else:
@@ -139,7 +161,7 @@ async def lock_run(tx: Transition, run_id: str) -> Run | None:
         if await tx.conn.scalar(RUN_EXISTS, params) is None:
             return await tx.run(run_id)  # gone: let tx.run report it
         return None
-    return tx.adopt_run(dict(row))
+    return await tx.adopt_run(dict(row))
 
 
 async def _claim(
@@ -158,9 +180,20 @@ async def _claim(
     claims: list[Any] = []
     skip: list[int] = []
     contended = False
+    # Rate limits (app/engine/queue_rates.py) only for queues that have them: the claim of a
+    # queue without runs no statement more than before (the configuration is cached).
+    config = await queue_config.cached(tx.conn, namespace_id, kind, task_queue)
+    gate: queue_rates.Gate | None = None
+    taken: list[tuple[str, float]] = []
+    if config.queue_rate is not None or config.key_rate is not None:
+        opened = await queue_rates.open_gate(tx, namespace_id, kind, task_queue, config, limit)
+        if isinstance(opened, queue_rates.Throttled):
+            return opened
+        gate, limit = opened, opened.limit
+    excluded = gate.excluded if gate is not None else []
     for _ in range(MAX_STALE_SKIPS):
         wanted = limit - len(claims)
-        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted)
+        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted, excluded)
         # Whether the backlog holds more than this claim takes (tx.more_ready).
         tx.more_ready = len(found) == wanted and bool(found[-1].later)
         for task in found:
@@ -174,6 +207,7 @@ async def _claim(
             await tx.conn.execute(DELETE_TASK, {"task_id": task.id})
             if run.is_open and (claim := await take(run, task)) is not None:
                 claims.append(claim)
+                taken.append((task.fairness_key, task.fairness_weight))
                 tx.observe(
                     SCHEDULE_TO_START[kind],
                     (namespace_id,),
@@ -181,6 +215,11 @@ async def _claim(
                 )
         if len(claims) >= limit or not tx.more_ready:
             break  # enough, or the queue has no more
+    if gate is not None:
+        await queue_rates.spend(tx, namespace_id, kind, task_queue, config, gate, taken)
+        if not claims and (throttled := queue_rates.throttled_for(gate)) is not None:
+            if await has_backlog(tx.conn, namespace_id, kind, task_queue):
+                return throttled
     if not claims and contended:
         return CONTENDED
     if not claims and tx.is_postgres and await has_backlog(tx.conn, namespace_id, kind, task_queue):
@@ -232,7 +271,12 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
     )
     return WorkflowTaskClaim(
         messages=await updates.take_for_task(tx, run, started_id),
-        speculative_events=workflow_tasks.speculative_events(run, tx.now) if speculative else [],
+        speculative_events=(
+            workflow_tasks.speculative_events(run, tx.now, await tx.update_suggestion(run))
+            if speculative
+            else []
+        ),
+        speculative_nonce=run.wft_speculative_nonce if speculative else 0,
         token=token.encode(),
         namespace_id=run.namespace_id,
         run_id=run.id,
@@ -257,6 +301,8 @@ async def claim_activity_tasks(
             or activity["attempt"] != task.attempt
         ):
             return None
+        if not await admit_activity(tx, run, activity, task):
+            return None
         return await start_activity_task(tx, run, activity, identity)
 
     def read_ahead(task: Row) -> None:
@@ -264,6 +310,26 @@ async def claim_activity_tasks(
         activities.read_with_next(tx, task.run_id, task.scheduled_event_id)
 
     return await _claim(tx, namespace_id, "activity", task_queue, take, limit, read_ahead)
+
+
+async def admit_activity(tx: Transition, run: Run, activity: Any, task: Row) -> bool:
+    """Whether the claimed task's attempt may start under the namespace's per-key concurrency
+    limits (app/engine/concurrency_slots.py; a namespace without activity limits pays one
+    cached look). False when its task now waits for a slot, out of its queue, or when
+    CANCEL_NEWEST refused it: the attempt then fails, not to be retried."""
+    verdict = await concurrency_slots.admit_activity(tx, run, activity, task)
+    if verdict is concurrency_slots.HELD:
+        return False
+    if isinstance(verdict, concurrency_slots.Refused):
+        await activities.fail(
+            tx,
+            run,
+            activity,
+            {"message": verdict.message, "type": "ConcurrencyLimitExceeded", "non_retryable": True},
+            identity="perdure-concurrency-limit",
+        )
+        return False
+    return True
 
 
 async def start_activity_task(

@@ -14,10 +14,20 @@ import sqlalchemy as sa
 from app.db.connection import Row
 from app.db.hot import hot
 from app.db.tables import buffered_events, tasks, timers, workflow_runs
-from app.engine import activities, cron, idempotency, search_attributes, updates, workflow_tasks
+from app.engine import (
+    activities,
+    concurrency_slots,
+    cron,
+    idempotency,
+    priority,
+    search_attributes,
+    updates,
+    workflow_tasks,
+)
 from app.engine.events import E, RunStatus
 from app.engine.limits import MAX_SIGNALS
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.engine.wakeups import run_closed_key
@@ -59,6 +69,10 @@ class StartRequest:
     retry_policy_text: str | None = None  # JSON of a RetryPolicy; None: a failure is final
     attempt: int = 1
     schedule_key: str | None = None  # the schedule whose action starts this run
+    # Temporal's Priority as asked; unset fields inherit the parent's (or continued run's).
+    priority: Priority = NO_PRIORITY
+    # JSON of the start's `concurrency_keys` map (app/engine/concurrency.py), or None.
+    concurrency_keys: str | None = None
     cron_schedule: str | None = None  # Temporal's cron workflows (see app.engine.cron)
 
 
@@ -225,6 +239,31 @@ async def create_run(
         "reset_from_run_id": None,
         "pause_info": None,
     }
+    # Per-key concurrency limits on workflows: decided before the run exists, so that a
+    # CANCEL_NEWEST refusal leaves nothing behind. A chain's next run (continue-as-new, a
+    # retry) takes over its predecessor's slots instead: the chain holds them while open.
+    admission = (
+        None
+        if continued_from is not None
+        else await concurrency_slots.admit_run(
+            tx,
+            req.namespace_id,
+            {
+                "workflow_type": req.workflow_type,
+                "task_queue": req.task_queue,
+                "search_attributes": req.search_attributes,
+                "concurrency_keys": load(req.concurrency_keys) or {},
+            },
+        )
+    )
+    data["concurrency_keys"] = req.concurrency_keys
+    data["concurrency_state"] = None
+    own_priority = req.priority
+    if lineage is not None:
+        own_priority = own_priority.inherit(priority.of_row(lineage.data))
+    if continued_from is not None:
+        own_priority = own_priority.inherit(priority.of_row(continued_from.data))
+    data.update(own_priority.columns())
     run = tx.add_new_run(data)
     if parent is not None:
         # The parent's row is locked by this transaction (it is completing a workflow task).
@@ -246,6 +285,7 @@ async def create_run(
             "search_attributes": req.search_attributes or None,
             "first_workflow_task_backoff": delay or None,
             "identity": req.identity,
+            **({"priority": p} if (p := own_priority.to_json()) else {}),
             "parent_workflow_id": data["parent_workflow_id"],
             "parent_run_id": data["parent_run_id"],
             "parent_initiated_event_id": data["parent_initiated_event_id"],
@@ -257,6 +297,19 @@ async def create_run(
             **({"cron_schedule": req.cron_schedule} if req.cron_schedule else {}),
         },
     )
+    if continued_from is not None:
+        await concurrency_slots.hand_over(tx, continued_from, run)
+    await concurrency_slots.record_run(tx, run, admission)
+    if admission is not None:
+        for oldest_id in admission.cancel_run_ids:  # CANCEL_IN_PROGRESS
+            oldest = await tx.run(oldest_id)
+            if oldest.is_open and not oldest.cancel_requested:
+                await request_cancel(
+                    tx,
+                    oldest,
+                    reason="canceled by concurrency limit strategy CANCEL_IN_PROGRESS",
+                    identity="perdure-concurrency-limit",
+                )
     if delay:
         await tx.add_timer_after(run, workflow_tasks.TIMER_FIRST_TASK_BACKOFF, delay)
     else:
@@ -436,6 +489,7 @@ async def close(
     await tx.conn.execute(DELETE_RUN_TIMERS, params)
     if run.buffered_events:
         await tx.conn.execute(DELETE_RUN_BUFFER, params)
+    await concurrency_slots.release_run(tx, run)
     await activities.forget_all(tx, run)
     await updates.on_run_closed(tx, run, continued_to)
     if for_reset:
@@ -563,6 +617,7 @@ async def continue_as_new(
         start_delay=attributes.get("backoff_start_interval"),
         decider=run.decider,
         retry_policy_text=run.retry_policy,
+        concurrency_keys=run.concurrency_keys,
         cron_schedule=run.cron_schedule,
     )
     # The old run leaves the "open" index first so the new run can take the workflow id.
@@ -628,6 +683,7 @@ async def retry(
         decider=run.decider,
         retry_policy_text=run.retry_policy,
         attempt=run.attempt + 1,
+        concurrency_keys=run.concurrency_keys,
         cron_schedule=run.cron_schedule,
     )
     status = (

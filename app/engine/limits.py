@@ -33,7 +33,17 @@ MAX_COUNTER = 2**31 - 1
 MAX_DURATION = 10 * 365 * 86400
 # Workflow Update (Temporal's namespace defaults: history.maxInFlightUpdates, maxTotalUpdates,
 # maxInFlightUpdatePayloads; WORKFLOW_TASK_STARTED suggests continue-as-new at 90 % of the total).
+# These are the defaults of the namespace settings named below (app/engine/updates.py).
 MAX_UPDATES_IN_FLIGHT = 10
 MAX_UPDATES_PER_RUN = 2_000
 MAX_UPDATE_BYTES_IN_FLIGHT = 20 * 1024 * 1024
-SUGGEST_CONTINUE_AS_NEW_UPDATES = MAX_UPDATES_PER_RUN * 9 // 10
+UPDATES_IN_FLIGHT_SETTING = "max_in_flight_updates"
+UPDATES_PER_RUN_SETTING = "max_total_updates"
+UPDATE_BYTES_IN_FLIGHT_SETTING = "max_in_flight_update_payload_bytes"
+
+
+def suggest_continue_as_new_at(max_total: int) -> int:
+    """The updates a run has taken from which its workflow tasks suggest continue-as-new: 90 %
+    of its total (Temporal's history.maxTotalUpdates.suggestContinueAsNewThreshold, 0.9), and
+    at least one (a run that took no update has no reason to continue for updates)."""
+    return max(1, max_total * 9 // 10)

@@ -8,8 +8,13 @@ from app.db.connection import Connection
 from app.db.tables import (
     activities,
     buffered_events,
+    concurrency_limits,
+    concurrency_slots,
     history_events,
     namespace_search_attributes,
+    task_queue_configs,
+    task_queue_fairness,
+    task_queue_key_rates,
     task_queue_pollers,
     tasks,
     timers,
@@ -50,6 +55,11 @@ async def delete_engine_rows(conn: Connection, namespace_id: str) -> None:
         workflow_search_attributes,
         task_queue_pollers,
         namespace_search_attributes,
+        task_queue_configs,
+        task_queue_fairness,
+        task_queue_key_rates,
+        concurrency_slots,
+        concurrency_limits,
     ):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
     await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))

@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from app.db.connection import Connection
-from app.engine import dispatch, queries
+from app.engine import dispatch, queries, queue_rates
 from app.engine.matching import DRAIN, TASK
 from app.engine.transition import Transition
 from app.engine.wakeups import queue_key
@@ -143,6 +143,22 @@ async def _poll(
                     waiter.offered = offer
                     return None
                 found, more = await engine.transact(partial(_claimed, claim=claim, offer=offer))
+                throttled = isinstance(found, queue_rates.Throttled)
+                if isinstance(found, queue_rates.Throttled):
+                    # Tasks are there but the queue's rate limits allow none now. The oldest
+                    # waiter keeps the offer and tries again when the limiter allows; the
+                    # others wait as idle polls do, so a throttled queue costs one claim per
+                    # limiter interval and process, whatever the number of polls.
+                    await counted("throttled")
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    if waiter.is_oldest:
+                        waiter.offered = offer
+                        await waiter.wait(min(remaining, found.seconds))
+                        waiter.offered = waiter.offered or offer
+                        continue
+                    found = None
                 if found is dispatch.CONTENDED:
                     # A ready task's run is busy in another transition: look again soon.
                     await counted("contended")
@@ -154,7 +170,8 @@ async def _poll(
                     if offer == DRAIN and more:
                         matcher.offer(key, 1, DRAIN)
                     return found
-                await counted("empty_claim")
+                if not throttled:
+                    await counted("empty_claim")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -167,4 +184,5 @@ async def _poll(
 async def _claimed(tx: Transition, claim: Claim, offer: str) -> tuple[Any, bool]:
     """(what `claim` took, whether the backlog holds more ready tasks)."""
     found = await claim(tx, offer)
-    return found, tx.more_ready and found is not None and found is not dispatch.CONTENDED
+    taken = found is not None and found is not dispatch.CONTENDED
+    return found, tx.more_ready and taken and not isinstance(found, queue_rates.Throttled)

@@ -22,6 +22,7 @@ from app.db.tables import (
     timers,
     workflow_runs,
 )
+from app.engine import queue_backlog
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
 from app.engine.operator_view import next_attempts, operator_view, shown_activity_state
@@ -660,4 +661,5 @@ async def describe_task_queue(
         },
         "backlog_age_seconds": {"workflow": age("workflow"), "activity": age("activity")},
         "pollers": pollers,
+        **await queue_backlog.describe(conn, namespace_id, task_queue),
     }

@@ -144,7 +144,9 @@ async def reset(tx: Transition, req: ResetRequest) -> Run:
     events = await _history(tx.conn, base.id)
     started_id = _reset_point(base, events, req)
     current = await tx.find_run(req.namespace_id, req.workflow_id)
+    pending: list[dict[str, Any]] = []
     if current.is_open:
+        pending = await reset_updates.pending_updates(tx, current)
         await lifecycle.terminate(
             tx,
             current,
@@ -161,18 +163,19 @@ async def reset(tx: Transition, req: ResetRequest) -> Run:
     for event in copied:
         tx.copy_event(new_run, event.event_type, event.event_time, event.text)
     _record_reset(tx, new_run, base, copied, req)
-    pending = _pending(copied)
-    await _rebuild(tx, new_run, base, pending)
-    reapplied = _reapply(tx, new_run, after, pending, req.exclude, accepted)
+    rebuilt = _pending(copied)
+    await _rebuild(tx, new_run, base, rebuilt)
+    reapplied = _reapply(tx, new_run, after, rebuilt, req.exclude, accepted)
     await reset_updates.carry(tx, new_run, started_id, accepted, reapplied)
+    await reset_updates.move_pending(tx, new_run, pending)
     reapplied_signals = (
         sum(1 for e in after if e.event_type == E.WORKFLOW_EXECUTION_SIGNALED)
         if ReapplyType.SIGNAL not in req.exclude
         else 0
     )
     new_run.set(
-        signal_count=pending.signals + reapplied_signals,
-        cancel_requested=pending.cancel_requested,
+        signal_count=rebuilt.signals + reapplied_signals,
+        cancel_requested=rebuilt.cancel_requested,
     )
     await workflow_tasks.schedule(tx, new_run)
     base.set(reset_run_id=new_run.id)

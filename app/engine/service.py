@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -21,13 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
-from app.db.outage import report_failure
 from app.db.pipeline import notify_statement
-from app.db.tables import history_events, namespaces, tenants
+from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
     activity_controls,
-    deadlines,
     decisions,
     dispatch,
     idempotency,
@@ -36,13 +32,12 @@ from app.engine import (
     polls,
     queries,
     reads,
-    retention,
     workflow_tasks,
 )
-from app.engine import namespaces as _namespace_hooks  # noqa: F401  (registers delete guards)
+from app.engine.deadline_loop import DeadlineLoop
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
-from app.engine.payloads import dump_payload, load
+from app.engine.payloads import dump_payload
 from app.engine.pollers import PollerRegistry
 from app.engine.reads import RunWatcher
 from app.engine.time_lock import TimeSkippingLock
@@ -75,9 +70,6 @@ CallerGone = Callable[[], Awaitable[bool]]
 NOTIFY = notify_statement()
 RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
 MAX_TRANSITION_ATTEMPTS = 5
-# Retention runs from the deadline loop this often, at most this many batches at a time.
-RETENTION_EVERY_SECONDS = 300.0
-MAX_PURGE_BATCHES = 50
 
 
 @dataclass
@@ -99,14 +91,10 @@ class Engine:
         self.fallback = ctx.settings.poll_fallback_seconds
         self.waits = RunWaits(ctx.db, wakeups, self.fallback)
         self.watcher = RunWatcher(ctx.db, self.waits)
-        # When the deadline loop plans to look next; a new timer before that wakes it.
-        self.deadline_loop_wakes_at: datetime | None = None
-        self._next_purge = 0.0
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
-        # Time-skipping: the jumps made (engine time when made, length), newest last.
-        self._skips: deque[tuple[datetime, timedelta]] = deque(maxlen=1000)
         # Time-skipping: Temporal's lock (held by test environments) and sleepers.
         self.time_lock = TimeSkippingLock(ctx.clock)
+        self.deadline_loop = DeadlineLoop(self)
 
     # -- the transition runner --------------------------------------------------------------
 
@@ -138,8 +126,8 @@ class Engine:
                     continue
                 raise
             if tx.earliest_timer is not None and (
-                self.deadline_loop_wakes_at is None
-                or tx.earliest_timer < self.deadline_loop_wakes_at
+                self.deadline_loop.wakes_at is None
+                or tx.earliest_timer < self.deadline_loop.wakes_at
             ):
                 tx.wake_keys.add(TIMERS_KEY)
             self.wakeups.notify(tx.wake_keys, tx.task_counts)
@@ -756,184 +744,3 @@ class Engine:
         await self.transact(
             lambda tx: queries.answer(tx, namespace_id, query_id, answer_text, error)
         )
-
-    # -- deadlines ----------------------------------------------------------------------------
-
-    async def fire_due_timers(self) -> int:
-        """One tick of the deadline loop: fire everything due now. Returns how many fired."""
-        fired = 0
-        while True:
-            async with self.db.read() as conn:
-                tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
-                run_ids, schedule_keys = await deadlines.due_owners(tx, tx.now)
-            if not run_ids and not schedule_keys:
-                return fired
-            count_before = fired
-            for run_id in run_ids:
-                fired += await self.transact(partial(deadlines.fire_for_run, run_id=run_id))
-            for key in schedule_keys:
-                fired += await self.transact(partial(deadlines.fire_for_schedule, schedule_key=key))
-            if fired == count_before:
-                return fired  # due timers are held by another replica right now
-
-    async def skip_time_if_idle(self) -> bool:
-        """Time-skipping mode: when nothing can happen before the next deadline, jump to it.
-
-        Nothing can happen when no workflow task, activity attempt or query is in a worker's
-        hands, and every task still waiting for a worker has waited at least
-        `deadlines.UNSERVED_AFTER_SECONDS` (time skipped meanwhile not counted): its queue has
-        no worker, so it must not stall the runs that do. Never while a test environment holds
-        the lock (`time_lock`); a sleeper's moment (`POST /dev/clock/sleep-until`) is a
-        deadline like a timer's."""
-        if self.time_lock.locked:
-            return False
-        async with self.db.read() as conn:
-            tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
-            next_at = _earliest(
-                await deadlines.next_fire_time(tx), self.time_lock.earliest_sleeper()
-            )
-            if next_at is None or next_at <= tx.now or await deadlines.worked_on(tx):
-                return False
-            newest = await deadlines.newest_waiting_since(tx)
-        if newest is not None and self._waited_since(newest) < deadlines.UNSERVED_AFTER_SECONDS:
-            return False
-        now = self.clock.now()
-        self._skips.append((now, next_at - now))
-        self.clock.advance_to(next_at)
-        self.time_lock.moved()
-        return True
-
-    async def resume_skipped_time(self) -> None:
-        """Time-skipping mode, at startup: the skipped time lives in this process's clock only,
-        so a restarted server would start again from the wall clock, months behind the runs'
-        history, with every started task's timeout as far ahead. The clock starts instead at
-        the newest event recorded (time never goes back for a run), so that a task whose
-        worker's answer was lost in the restart times out and is retried as it would have."""
-        async with self.db.read() as conn:
-            newest = (
-                await conn.execute(sa.select(sa.func.max(history_events.c.event_time)))
-            ).scalar()
-        if newest is not None:
-            self.clock.advance_to(newest)
-
-    def _waited_since(self, queued_at: datetime) -> float:
-        """Seconds since `queued_at` (engine clock), less the time skipped since."""
-        skipped = sum((delta for at, delta in self._skips if at >= queued_at), timedelta(0))
-        return (self.clock.now() - queued_at - skipped).total_seconds()
-
-    async def run_deadline_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                async with self.wakeups.waiting(TIMERS_KEY) as woken:
-                    if await self.fire_due_timers():
-                        continue
-                    if self.ctx.settings.time_skipping and await self.skip_time_if_idle():
-                        continue
-                    if time.monotonic() >= self._next_purge:
-                        self._next_purge = time.monotonic() + RETENTION_EVERY_SECONDS
-                        await self.purge_expired_runs()
-                    pause = await self._until_next_timer()
-                    self.deadline_loop_wakes_at = self.clock.now() + timedelta(seconds=pause)
-                    try:
-                        await asyncio.wait_for(woken.wait(), pause)
-                    except TimeoutError:
-                        pass
-                    self.deadline_loop_wakes_at = None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                report_failure(log, "deadline loop tick", exc)
-                await asyncio.sleep(1.0)
-
-    async def purge_expired_runs(self) -> int:
-        """Delete closed runs past their namespace's retention, a batch per transaction, and
-        request ids past their time (app/engine/idempotency.py)."""
-        purged = 0
-        for _ in range(MAX_PURGE_BATCHES):
-            batch = await self.transact(retention.purge_expired_runs)
-            purged += batch
-            if batch < retention.BATCH:
-                break
-        for _ in range(MAX_PURGE_BATCHES):
-            if await self.transact(idempotency.forget_expired) < idempotency.FORGET_BATCH:
-                break
-        return purged
-
-    async def _until_next_timer(self) -> float:
-        async with self.db.read() as conn:
-            tx = Transition(conn=conn, now=self.clock.now(), is_postgres=self.is_postgres)
-            next_at = await deadlines.next_fire_time(tx)
-        # Time-skipping: look again soon, the idle check may pass once in-flight work ends
-        # (also with no timer yet: the work in flight may be about to start one).
-        limit = 0.05 if self.ctx.settings.time_skipping else self.fallback
-        if next_at is None:
-            return limit
-        seconds = (next_at - self.clock.now()).total_seconds()
-        return max(0.0, min(seconds, limit))
-
-
-def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
-    if first is None or second is None:
-        return first or second
-    return min(first, second)
-
-
-async def workflow_task_body(
-    db: Any, claim: dispatch.WorkflowTaskClaim, *, partial: bool = False
-) -> dict[str, Any]:
-    """The poll answer for a claimed workflow task: its run and the first page of history —
-    from event 1, or with `partial` only the events after `previous_started_event_id` (a worker
-    that still holds the run in memory needs no more; on a miss it reads the rest with GET
-    .../history). Read after commit: events up to `started_event_id` never change."""
-    from app.engine.limits import HISTORY_PAGE_SIZE
-    from app.engine.reads import history_page
-    from app.pagination import encode_token
-
-    after = claim.previous_started_event_id if partial else 0
-    known = claim.history
-    if (
-        known is not None
-        and 0 < len(known) <= HISTORY_PAGE_SIZE
-        and known[0]["event_id"] == 1
-        and known[-1]["event_id"] == claim.started_event_id == len(known)
-    ):
-        # The claiming transaction wrote the whole history (a run it started): the page is
-        # what a read would answer, read from memory.
-        events = [
-            {
-                "event_id": e["event_id"],
-                "event_type": e["event_type"],
-                "event_time": e["event_time"],
-                "attributes": load(e["attributes"]),
-            }
-            for e in known[after:]
-        ]
-    else:
-        async with db.read() as conn:
-            events = await history_page(
-                conn,
-                claim.run_id,
-                after_event_id=after,
-                up_to_event_id=claim.started_event_id - len(claim.speculative_events),
-                page_size=HISTORY_PAGE_SIZE,
-            )
-    token = None
-    # A speculative task's own two events are not written: shown after the written ones.
-    written_up_to = claim.started_event_id - len(claim.speculative_events)
-    if events and events[-1]["event_id"] < written_up_to:
-        token = encode_token([events[-1]["event_id"]])
-    else:
-        events = [*events, *claim.speculative_events]
-    return {
-        "task_token": claim.token,
-        "workflow_id": claim.workflow_id,
-        "run_id": claim.run_id,
-        "workflow_type": claim.workflow_type,
-        "task_queue": claim.task_queue,
-        "attempt": claim.attempt,
-        "scheduled_event_id": claim.scheduled_event_id,
-        "started_event_id": claim.started_event_id,
-        "previous_started_event_id": claim.previous_started_event_id,
-        "history": {"events": events, "next_page_token": token, "after_event_id": after},
-        "messages": claim.messages,
-    }

@@ -15,10 +15,23 @@ import sqlalchemy as sa
 
 from app.db.connection import Connection
 from app.db.hot import hot
-from app.db.tables import buffered_events, history_events, tasks, timers, workflow_runs
+from app.db.tables import (
+    buffered_events,
+    history_events,
+    namespaces,
+    tasks,
+    timers,
+    workflow_runs,
+)
+from app.engine import queue_order
 from app.engine.events import E, RunStatus
-from app.engine.limits import SUGGEST_CONTINUE_AS_NEW_UPDATES
+from app.engine.limits import (
+    MAX_UPDATES_PER_RUN,
+    UPDATES_PER_RUN_SETTING,
+    suggest_continue_as_new_at,
+)
 from app.engine.payloads import dump, load
+from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
 
@@ -110,6 +123,15 @@ class Run:
         return bool(self.data["status"] == RunStatus.RUNNING)
 
 
+async def update_suggestion(conn: Connection, namespace_id: str) -> int:
+    """Transition.update_suggestion, read outside a transition."""
+    settings = await conn.scalar(
+        sa.select(namespaces.c.settings).where(namespaces.c.id == namespace_id)
+    )
+    total = (settings or {}).get(UPDATES_PER_RUN_SETTING) or MAX_UPDATES_PER_RUN
+    return suggest_continue_as_new_at(int(total))
+
+
 @dataclass
 class Transition:
     conn: Connection
@@ -148,6 +170,8 @@ class Transition:
     # The whole history of each run this transition started, as written (see new_run_history).
     _new_run_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _history_bytes: dict[str, int] = field(default_factory=dict)
+    # Per namespace: the updates from which a workflow task suggests continue-as-new.
+    _suggest_at: dict[str, int] = field(default_factory=dict)
 
     def note(self, level: int, message: str, run: Run, **fields: Any) -> None:
         """Log `message` about the run once this transition commits (ids only, no payloads)."""
@@ -181,7 +205,23 @@ class Transition:
             raise NotFound(f"run '{run_id}' not found", run_id=run_id)
         run = Run(dict(row))
         self.runs[run_id] = run
+        await self._loaded(run)
         return run
+
+    async def _loaded(self, run: Run) -> None:
+        # A started speculative task may have to be written by any event (a sync path):
+        # what its started event said must be known before then.
+        if run.data.get("wft_speculative") and run.data.get("wft_state") == "started":
+            await self.update_suggestion(run)
+
+    async def update_suggestion(self, run: Run) -> int:
+        """How many updates the run must have taken for its workflow tasks to carry
+        `suggest_continue_as_new`: 90 % of its namespace's `max_total_updates` (default 2,000:
+        Temporal's history.maxTotalUpdates and its suggestContinueAsNewThreshold)."""
+        namespace_id = run.namespace_id
+        if namespace_id not in self._suggest_at:
+            self._suggest_at[namespace_id] = await update_suggestion(self.conn, namespace_id)
+        return self._suggest_at[namespace_id]
 
     async def find_run(self, namespace_id: str, workflow_id: str, run_id: str | None = None) -> Run:
         """A given run of a workflow, or its latest run, locked for change."""
@@ -201,10 +241,11 @@ class Transition:
             raise NotFound(f"{which} '{workflow_id}' not found", workflow_id=workflow_id)
         return await self.run(found)
 
-    def adopt_run(self, data: dict[str, Any]) -> Run:
+    async def adopt_run(self, data: dict[str, Any]) -> Run:
         """A run row this transaction has just locked by its own query."""
         run = Run(data)
         self.runs[run.id] = run
+        await self._loaded(run)
         return run
 
     def add_new_run(self, data: dict[str, Any]) -> Run:
@@ -285,7 +326,12 @@ class Transition:
             }
             # Its count when it started: the updates admitted since are in updates_admitted.
             total_at_start = run.data.get("updates_total", 0) - run.data.get("updates_admitted", 0)
-            if total_at_start >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
+            # Loaded with the run (_loaded) or when the task started (workflow_tasks.start);
+            # the default only if neither happened.
+            suggest_at = self._suggest_at.get(
+                run.namespace_id, suggest_continue_as_new_at(MAX_UPDATES_PER_RUN)
+            )
+            if total_at_start >= suggest_at:
                 started["suggest_continue_as_new"] = True
             self._add_event(run, E.WORKFLOW_TASK_STARTED.value, when, dump(started))
 
@@ -342,8 +388,18 @@ class Transition:
     # -- tasks and timers --------------------------------------------------------------------
 
     async def add_task(
-        self, run: Run, *, kind: str, task_queue: str, scheduled_event_id: int, attempt: int
+        self,
+        run: Run,
+        *,
+        kind: str,
+        task_queue: str,
+        scheduled_event_id: int,
+        attempt: int,
+        priority: Priority = NO_PRIORITY,
     ) -> None:
+        """Queue a task; `priority` (the run's or the activity's, inheritance done) places it
+        in its queue (app/engine/queue_order.py)."""
+        order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority)
         await self.conn.execute(
             INSERT_TASK,
             {
@@ -354,9 +410,21 @@ class Transition:
                 "scheduled_event_id": scheduled_event_id,
                 "attempt": attempt,
                 "created_at": self.now,
+                **order,
             },
         )
         key = queue_key(run.namespace_id, kind, task_queue)
+        self.wake_keys.add(key)
+        self.task_counts[key] = self.task_counts.get(key, 0) + 1
+
+    async def requeue_task(self, task: dict[str, Any]) -> None:
+        """Put back a task taken out of its queue (a concurrency slot freed for it), with the
+        place it had: its priority, fairness pass and queueing time."""
+        created_at = task["created_at"]
+        if isinstance(created_at, str):
+            created_at = datetime.fromisoformat(created_at)
+        await self.conn.execute(INSERT_TASK, {**task, "created_at": created_at})
+        key = queue_key(task["namespace_id"], task["kind"], task["task_queue"])
         self.wake_keys.add(key)
         self.task_counts[key] = self.task_counts.get(key, 0) + 1
 

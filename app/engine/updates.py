@@ -16,13 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection
-from app.db.tables import workflow_updates
+from app.db.tables import namespaces, workflow_updates
 from app.engine import retention
 from app.engine.events import E
 from app.engine.limits import (
     MAX_UPDATE_BYTES_IN_FLIGHT,
     MAX_UPDATES_IN_FLIGHT,
     MAX_UPDATES_PER_RUN,
+    UPDATE_BYTES_IN_FLIGHT_SETTING,
+    UPDATES_IN_FLIGHT_SETTING,
+    UPDATES_PER_RUN_SETTING,
 )
 from app.engine.operator_view import require_not_paused
 from app.engine.payloads import dump, load
@@ -37,10 +40,15 @@ from app.errors import (
     WorkflowClosed,
 )
 
-# Temporal's namespace defaults (app/engine/limits.py).
+# Temporal's namespace defaults (app/engine/limits.py), used where a namespace sets none.
 MAX_IN_FLIGHT = MAX_UPDATES_IN_FLIGHT
 MAX_TOTAL = MAX_UPDATES_PER_RUN
 MAX_IN_FLIGHT_BYTES = MAX_UPDATE_BYTES_IN_FLIGHT
+# The namespace settings that change them (Temporal's dynamic config, per namespace:
+# history.maxInFlightUpdates, history.maxTotalUpdates, history.maxInFlightUpdatePayloads).
+IN_FLIGHT_SETTING = UPDATES_IN_FLIGHT_SETTING
+TOTAL_SETTING = UPDATES_PER_RUN_SETTING
+IN_FLIGHT_BYTES_SETTING = UPDATE_BYTES_IN_FLIGHT_SETTING
 # How long a caller refused for too many updates in flight should wait (seconds).
 IN_FLIGHT_RETRY_AFTER = 1
 
@@ -161,12 +169,40 @@ async def _counts(tx: Transition, run: Run) -> tuple[int, int, int]:
     return in_flight, total, size
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateLimits:
+    """One namespace's update limits per run: updates in flight (admitted, sent or accepted,
+    not yet completed), updates in total (rejections not counted), and bytes of in-flight
+    update arguments and headers."""
+
+    in_flight: int
+    total: int
+    in_flight_bytes: int
+
+
+async def namespace_limits(conn: Connection, namespace_id: str) -> UpdateLimits:
+    """The namespace's update limits: its settings (`max_in_flight_updates`,
+    `max_total_updates`, `max_in_flight_update_payload_bytes`), else Temporal's defaults
+    (10, 2,000, 20 MiB). Read from the row, not a cache, so that a change applies to the
+    next update at once, on every replica."""
+    settings = await conn.scalar(
+        sa.select(namespaces.c.settings).where(namespaces.c.id == namespace_id)
+    )
+    settings = settings or {}
+    return UpdateLimits(
+        in_flight=int(settings.get(IN_FLIGHT_SETTING) or MAX_IN_FLIGHT),
+        total=int(settings.get(TOTAL_SETTING) or MAX_TOTAL),
+        in_flight_bytes=int(settings.get(IN_FLIGHT_BYTES_SETTING) or MAX_IN_FLIGHT_BYTES),
+    )
+
+
 async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
     """Admit the update to the run, or find it there (the same id within a run is the same
     update: Temporal deduplicates by update id per run, never across continue-as-new). A
     rejected id is admitted again. Raises WorkflowClosed (the run is closed and never had this
-    update), RateLimited (10 in flight), FailedPrecondition (2,000 in the run),
-    PayloadTooLarge (20 MiB in flight). Returns the row."""
+    update), RateLimited (the namespace's `max_in_flight_updates` in flight, default 10),
+    FailedPrecondition (its `max_total_updates` in the run, default 2,000), PayloadTooLarge
+    (its `max_in_flight_update_payload_bytes` in flight, default 20 MiB). Returns the row."""
     existing = await find(tx.conn, run.id, update.update_id)
     if existing is not None and existing["state"] not in ("rejected",):
         return existing
@@ -183,26 +219,30 @@ async def admit(tx: Transition, run: Run, update: Admission) -> dict[str, Any]:
             run_id=run.id,
         )
     require_not_paused(run.data, "an update")  # Temporal's Workflow Pause
+    limits = await namespace_limits(tx.conn, run.namespace_id)
     in_flight, total, size = await _counts(tx, run)
-    if in_flight >= MAX_IN_FLIGHT:
+    if in_flight >= limits.in_flight:
         raise RateLimited(
-            f"run '{run.id}' already has {MAX_IN_FLIGHT} updates in flight (Temporal's "
-            "history.maxInFlightUpdates); retry once some complete",
+            f"run '{run.id}' already has {limits.in_flight} updates in flight (the namespace's "
+            f"{IN_FLIGHT_SETTING}, Temporal's history.maxInFlightUpdates); retry once some "
+            "complete",
             limit_kind="updates_in_flight",
             retry_after=IN_FLIGHT_RETRY_AFTER,
         )
-    if total >= MAX_TOTAL:
+    if total >= limits.total:
         raise FailedPrecondition(
-            f"run '{run.id}' has received the maximum of {MAX_TOTAL} updates (Temporal's "
-            "history.maxTotalUpdates); continue the workflow as new",
-            limit=MAX_TOTAL,
+            f"run '{run.id}' has received the maximum of {limits.total} updates (the "
+            f"namespace's {TOTAL_SETTING}, Temporal's history.maxTotalUpdates); continue the "
+            "workflow as new",
+            limit=limits.total,
         )
     payload_bytes = len(update.args_text or "") + len(update.header_text or "")
-    if size + payload_bytes > MAX_IN_FLIGHT_BYTES:
+    if size + payload_bytes > limits.in_flight_bytes:
         raise PayloadTooLarge(
-            f"the updates in flight on run '{run.id}' would pass {MAX_IN_FLIGHT_BYTES} bytes "
-            "(Temporal's history.maxInFlightUpdatePayloads)",
-            limit=MAX_IN_FLIGHT_BYTES,
+            f"the updates in flight on run '{run.id}' would pass {limits.in_flight_bytes} bytes "
+            f"(the namespace's {IN_FLIGHT_BYTES_SETTING}, Temporal's "
+            "history.maxInFlightUpdatePayloads)",
+            limit=limits.in_flight_bytes,
         )
     values = {
         "name": update.name,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from app.db.connection import Connection
 from app.db.tables import task_queue_pollers, timers
+from app.engine import concurrency_slots
 from app.engine.activities import TIMER_RETRY
 from app.engine.events import RunStatus
 from app.engine.payloads import load
@@ -27,6 +28,7 @@ from app.engine.workflow_tasks import TIMER_FIRST_TASK_BACKOFF, TIMER_WFT_BACKOF
 NO_POLLER_SECONDS = 60.0
 
 # Kinds, most pressing first (the order in which they are reported).
+CONCURRENCY_LIMIT = "CONCURRENCY_LIMIT"
 WORKFLOW_TASK_NO_POLLER = "WORKFLOW_TASK_NO_POLLER"
 ACTIVITY_NO_POLLER = "ACTIVITY_NO_POLLER"
 WORKFLOW_TASK_STARTED = "WORKFLOW_TASK_STARTED"
@@ -40,6 +42,7 @@ TIMER = "TIMER"
 START_DELAY = "START_DELAY"
 SIGNAL = "SIGNAL"
 KINDS = (
+    CONCURRENCY_LIMIT,
     WORKFLOW_TASK_NO_POLLER,
     ACTIVITY_NO_POLLER,
     WORKFLOW_TASK_STARTED,
@@ -135,6 +138,33 @@ async def waiting_on(
 
     waits: list[dict[str, Any]] = []
     queue = run["task_queue"]
+    held_activities = [
+        a for a in activity_rows if a["holds_concurrency_slot"] and a["state"] == "scheduled"
+    ]
+    if run["concurrency_state"] == "waiting" or held_activities:
+        slot_waits = await concurrency_slots.waits(conn, run["id"])
+        if 0 in slot_waits:
+            waits.append(
+                _wait(
+                    CONCURRENCY_LIMIT,
+                    f"The run waits for a concurrency slot: {slot_waits[0]}.",
+                    task_queue=queue,
+                )
+            )
+        for a in held_activities:
+            if a["scheduled_event_id"] in slot_waits:
+                waits.append(
+                    _wait(
+                        CONCURRENCY_LIMIT,
+                        f"Activity '{a['activity_id']}' ({a['activity_type']}) waits for a "
+                        f"concurrency slot: {slot_waits[a['scheduled_event_id']]}.",
+                        since=a["attempt_scheduled_time"],
+                        task_queue=a["task_queue"],
+                        activity_id=a["activity_id"],
+                    )
+                )
+    held = {w["activity_id"] for w in waits if w["activity_id"]}
+    activity_rows = [a for a in activity_rows if a["activity_id"] not in held]
     if run["wft_state"] == "scheduled" and by_queue:
         if (queue, "workflow") in polled:
             waits.append(

@@ -10,14 +10,14 @@ import logging
 import secrets
 from typing import Any
 
-from app.engine import updates
+import sqlalchemy as sa
+
+from app.db.connection import Connection
+from app.db.tables import timers
+from app.engine import priority, updates
 from app.engine.events import E
-from app.engine.limits import (
-    MAX_COUNTER,
-    SUGGEST_CONTINUE_AS_NEW_UPDATES,
-    WFT_RETRY_MAX_BACKOFF,
-)
-from app.engine.transition import Run, Transition
+from app.engine.limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
+from app.engine.transition import SELECT_RUN, Run, Transition, update_suggestion
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
 TIMER_WFT_BACKOFF = "wft_backoff"
@@ -70,22 +70,23 @@ async def schedule_speculative(tx: Transition, run: Run) -> None:
         await queue(tx, run)
 
 
-def started_attributes(run: Run, identity: str | None) -> dict[str, Any]:
-    """WORKFLOW_TASK_STARTED's attributes; `suggest_continue_as_new` once the run has taken 90 %
-    of the updates it may (Temporal's maxTotalUpdates.suggestContinueAsNewThreshold)."""
+def started_attributes(run: Run, identity: str | None, suggest_at: int) -> dict[str, Any]:
+    """WORKFLOW_TASK_STARTED's attributes; `suggest_continue_as_new` once the run has taken
+    `suggest_at` updates, 90 % of those it may (Transition.update_suggestion; Temporal's
+    maxTotalUpdates.suggestContinueAsNewThreshold)."""
     attributes: dict[str, Any] = {
         "scheduled_event_id": run.wft_scheduled_event_id,
         "identity": identity,
         "attempt": run.wft_attempt,
     }
-    if run.data.get("updates_total", 0) >= SUGGEST_CONTINUE_AS_NEW_UPDATES:
+    if run.data.get("updates_total", 0) >= suggest_at:
         attributes["suggest_continue_as_new"] = True
     return attributes
 
 
-def speculative_events(run: Run, now: Any) -> list[dict[str, Any]]:
+def speculative_events(run: Run, now: Any, suggest_at: int) -> list[dict[str, Any]]:
     """The scheduled and started events a started speculative task shows its worker (they are
-    written only if its completion keeps it)."""
+    written only if its completion keeps it); `suggest_at` as for started_attributes."""
     return [
         {
             "event_id": run.wft_scheduled_event_id,
@@ -101,9 +102,34 @@ def speculative_events(run: Run, now: Any) -> list[dict[str, Any]]:
             "event_id": run.wft_started_event_id,
             "event_type": E.WORKFLOW_TASK_STARTED.value,
             "event_time": now,
-            "attributes": started_attributes(run, run.wft_identity),
+            "attributes": started_attributes(run, run.wft_identity, suggest_at),
         },
     ]
+
+
+async def speculative_tail(
+    conn: Connection, run_id: str, scheduled_event_id: int, nonce: int, after_event_id: int
+) -> list[dict[str, Any]]:
+    """The unwritten events of a started speculative task that come after `after_event_id`,
+    for the worker paging its history with the token of that task's poll answer (Temporal's
+    history continuation token carries its TransientWorkflowTask the same way). Empty once
+    that task is gone: written as a normal task its events are in history; dropped, it is
+    stale. The task is named by its scheduled event id and nonce (a later speculative task
+    may take the same ids)."""
+    row = (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one_or_none()
+    if (
+        row is None
+        or not row["wft_speculative"]
+        or row["wft_state"] != "started"
+        or row["wft_scheduled_event_id"] != scheduled_event_id
+        or row["wft_speculative_nonce"] != nonce
+    ):
+        return []
+    run = Run(dict(row))
+    suggest_at = await update_suggestion(conn, run.namespace_id)
+    # The times the worker was shown when it took the task (dispatch: the claim's now).
+    events = speculative_events(run, run.wft_speculative_started_at, suggest_at)
+    return [e for e in events if e["event_id"] > after_event_id]
 
 
 async def drop_speculative(tx: Transition, run: Run) -> None:
@@ -132,6 +158,8 @@ async def schedule(tx: Transition, run: Run) -> None:
         or run.wft_state != "none"
         or run.id in tx.completing
         or in_first_task_backoff(run)
+        # Held back by a concurrency limit: its first task comes when a slot frees.
+        or run.concurrency_state == "waiting"
     ):
         return
     await _schedule(tx, run)
@@ -144,7 +172,24 @@ async def end_first_task_backoff(tx: Transition, run: Run, *, early: bool = Fals
         return
     if early:
         await tx.cancel_timers(run, TIMER_FIRST_TASK_BACKOFF)
+    if run.concurrency_state == "waiting":
+        return  # held back by a concurrency limit: `admitted` schedules it
     await _schedule(tx, run)
+
+
+async def admitted(tx: Transition, run: Run) -> None:
+    """A run held back by a concurrency limit got its slot: its first workflow task now, or
+    when its start delay ends if that is still to come."""
+    if in_first_task_backoff(run):
+        pending = await tx.conn.scalar(
+            sa.select(timers.c.id)
+            .where(timers.c.run_id == run.id, timers.c.kind == TIMER_FIRST_TASK_BACKOFF)
+            .limit(1)
+        )
+        if pending is None:  # the delay ended while the run waited for its slot
+            await _schedule(tx, run)
+        return
+    await schedule(tx, run)
 
 
 async def _schedule(tx: Transition, run: Run) -> None:
@@ -175,6 +220,7 @@ async def queue(tx: Transition, run: Run) -> None:
         task_queue=run.task_queue,
         scheduled_event_id=run.wft_scheduled_event_id,
         attempt=run.wft_attempt,
+        priority=priority.of_row(run.data),
     )
 
 
@@ -199,7 +245,11 @@ async def start(tx: Transition, run: Run, identity: str, *, inline: bool = False
             attempt=run.wft_attempt,
         )
         return started_id
-    started_id = tx.append(run, E.WORKFLOW_TASK_STARTED, started_attributes(run, identity))
+    # Only a run that has taken updates needs its namespace's total (one read saved a task).
+    suggest_at = await tx.update_suggestion(run) if run.data.get("updates_total") else 1
+    started_id = tx.append(
+        run, E.WORKFLOW_TASK_STARTED, started_attributes(run, identity, suggest_at)
+    )
     run.set(wft_state="started", wft_started_event_id=started_id, wft_identity=identity)
     if inline:
         tx.inline_started.add(run.id)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from app.db.tables import schedule_actions, timers, workflow_runs
 from app.definitions import decider as definition_runs
-from app.engine import deadlines, lifecycle
+from app.engine import deadlines, lifecycle, priority
 from app.engine.events import RunStatus
 from app.engine.limits import DEFAULT_TASK_TIMEOUT
 from app.engine.payloads import dump
@@ -217,6 +217,7 @@ def start_request(
         else dump(action["retry_policy"]),
         identity=f"perdure-schedule:{schedule.schedule_id}",
         schedule_key=schedule.id,
+        priority=priority.parse(action.get("priority")),
     )
 
 

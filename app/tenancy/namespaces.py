@@ -87,6 +87,22 @@ async def list_namespaces(
     return rows[:page_size], encode_token([rows[page_size - 1].name])
 
 
+async def first_namespace_name(
+    conn: Connection, principal: Principal, *, preferred: str
+) -> str | None:
+    """The name of the namespace `preferred` if the principal sees it, else of the first it
+    sees by name; None when it sees none."""
+    query = (
+        sa.select(namespaces.c.name)
+        .where(namespaces.c.tenant_id == principal.tenant_id)
+        .order_by((namespaces.c.name != preferred), namespaces.c.name)
+        .limit(1)
+    )
+    if principal.namespace_ids is not None:
+        query = query.where(namespaces.c.id.in_(principal.namespace_ids))
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
 async def update_namespace(
     conn: Connection, tenant_id: str, name: str, changes: dict[str, Any], now: datetime
 ) -> sa.Row:

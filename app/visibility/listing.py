@@ -340,6 +340,27 @@ def count_query(planned: Plan) -> sa.Select[Any]:
     return sa.select(sa.func.count()).select_from(workflow_runs).where(*planned.where)
 
 
+def paused_count_query(planned: Plan) -> sa.Select[Any]:
+    """How many of a plan's runs are paused: the part of its RUNNING group that readers see
+    as PAUSED. A second count rather than a grouping on `pause_info`, so the grouped count
+    stays on the status index alone and this one reads only the running rows."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(workflow_runs)
+        .where(*planned.where, status_condition(RunStatus.PAUSED))
+    )
+
+
+def _shown_groups(rows: Any, paused: int) -> list[tuple[str, int]]:
+    """(status name, count) per status a reader sees: `paused` of the RUNNING runs move to
+    Paused, as `ExecutionStatus = 'Paused'` lists them (Temporal's status PAUSED)."""
+    counts = {RunStatus(status): int(count) for status, count in rows}
+    if paused:
+        counts[RunStatus.RUNNING] -= paused
+        counts[RunStatus.PAUSED] = paused
+    return [(STATUS_SHORTHAND[status], count) for status, count in counts.items() if count]
+
+
 async def count_runs(
     db: Database,
     settings: Settings,
@@ -351,7 +372,8 @@ async def count_runs(
     started_up_to: datetime | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many runs match, and with `GROUP BY ExecutionStatus` how many of each status
-    (Temporal's CountWorkflowExecutions: groups' values are its status names, e.g. 'Running').
+    (Temporal's CountWorkflowExecutions: groups' values are its status names, e.g. 'Running';
+    a paused run counts as 'Paused').
     With `started_up_to` (a batch operation's scope) only runs started by then count, and the
     filter may not group."""
 
@@ -375,7 +397,9 @@ async def count_runs(
         if not planned.compiled.group_by_status:
             return int(conn.execute(count_query(planned)).scalar_one()), []
         rows = conn.execute(count_query(planned)).all()
-        counted = [(STATUS_SHORTHAND[RunStatus(status)], int(count)) for status, count in rows]
+        running = any(status == RunStatus.RUNNING.value for status, _ in rows)
+        paused = int(conn.execute(paused_count_query(planned)).scalar_one()) if running else 0
+        counted = _shown_groups(rows, paused)
         counted.sort(key=lambda group: (-group[1], group[0]))
         groups = [{"group_values": [status], "count": count} for status, count in counted]
         return sum(count for _, count in counted), groups

@@ -35,8 +35,9 @@ class Claimed:
 
 
 def next_task_query(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
-    """The oldest ready task the endpoint serves (ix_tasks_queue for queue bindings; the
-    activities primary key for the join of type bindings)."""
+    """The next ready task the endpoint serves, in the claim order of polls (priority, fairness
+    pass, id: ix_tasks_queue_order for queue bindings; the activities primary key for the join
+    of type bindings)."""
     serves = []
     if endpoint["task_queues"]:
         serves.append(tasks.c.task_queue.in_(endpoint["task_queues"]))
@@ -59,7 +60,7 @@ def next_task_query(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
             tasks.c.kind == "activity",
             sa.or_(*serves),
         )
-        .order_by(tasks.c.id)
+        .order_by(*dispatch.CLAIM_ORDER)
         .limit(1)
     )
     if skip:
@@ -106,6 +107,8 @@ async def claim_for_endpoint(tx: Transition, endpoint: Any) -> Claimed | object 
             or activity["attempt"] != task.attempt
         ):
             continue
+        if not await dispatch.admit_activity(tx, run, activity, task):
+            continue  # waits for a concurrency slot, or refused by one
         claim = await dispatch.start_activity_task(tx, run, activity, f"webhook:{endpoint['name']}")
         deadline = attempt_deadline(activity, tx.now)
         payload = {**claim.body, "namespace": endpoint["namespace_name"], "deadline": deadline}

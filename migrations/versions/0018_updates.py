@@ -32,18 +32,24 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("workflow_runs") as batch:
-        batch.add_column(
-            sa.Column("wft_speculative", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(
-            sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0")
-        )
-        batch.add_column(
-            sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0")
-        )
-        batch.add_column(sa.Column("wft_speculative_started_at", UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column("wft_speculative_nonce", sa.Integer(), nullable=True))
+    # Plain ADD COLUMNs: a batch on SQLite would copy the table, and the copy loses the
+    # planner statistics migration 0011 seeded for its indexes (sqlite_stat1).
+    op.add_column(
+        "workflow_runs",
+        sa.Column("wft_speculative", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "workflow_runs",
+        sa.Column("updates_total", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "workflow_runs",
+        sa.Column("updates_admitted", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "workflow_runs", sa.Column("wft_speculative_started_at", UTCDateTime(), nullable=True)
+    )
+    op.add_column("workflow_runs", sa.Column("wft_speculative_nonce", sa.Integer(), nullable=True))
     op.create_table(
         "workflow_updates",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),

@@ -27,10 +27,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("workflow_runs") as batch:
-        batch.add_column(sa.Column("reset_run_id", sa.String(36), nullable=True))
-        batch.add_column(sa.Column("reset_from_run_id", sa.String(36), nullable=True))
-        batch.add_column(sa.Column("pause_info", sa.Text(), nullable=True))
+    # Plain ADD COLUMNs (no batch copy of workflow_runs: it would lose the planner statistics
+    # of its indexes, see 0018).
+    op.add_column("workflow_runs", sa.Column("reset_run_id", sa.String(36), nullable=True))
+    op.add_column("workflow_runs", sa.Column("reset_from_run_id", sa.String(36), nullable=True))
+    op.add_column("workflow_runs", sa.Column("pause_info", sa.Text(), nullable=True))
     with op.batch_alter_table("activities") as batch:
         batch.add_column(
             sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false())

@@ -18,8 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("workflow_runs") as batch:
-        batch.add_column(sa.Column("cron_schedule", sa.String(255), nullable=True))
+    # A plain ADD COLUMN (no batch copy of workflow_runs: see 0018).
+    op.add_column("workflow_runs", sa.Column("cron_schedule", sa.String(255), nullable=True))
 
 
 def downgrade() -> None:

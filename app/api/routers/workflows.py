@@ -42,7 +42,7 @@ from app.api.schemas.workflows import (
 )
 from app.definitions import decider as definition_runs
 from app.definitions.progress import describe_definition
-from app.engine import cron, reads
+from app.engine import concurrency, cron, priority, reads, workflow_tasks
 from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
@@ -50,7 +50,7 @@ from app.engine.lifecycle import StartRequest
 from app.engine.limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
 from app.engine.search_attributes import validate as validate_search_attributes
-from app.engine.service import workflow_task_body
+from app.engine.task_answers import workflow_task_body
 from app.errors import InvalidArgument, QueryFailed
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_int
@@ -97,6 +97,8 @@ def start_request(
         request_id=key.key if key else None,
         request_key=key,
         identity=body.identity or caller.principal.key_name,
+        priority=priority.parse(body.priority),
+        concurrency_keys=concurrency.check_concurrency_keys(body.concurrency_keys),
     )
 
 
@@ -369,8 +371,11 @@ async def _history(
         )
         return FastJSON({"run_id": target, "events": events, "next_page_token": None})
 
-    position = decode_token(next_page_token, length=1)
+    # A workflow task's token may also name its speculative task (its scheduled event id and
+    # nonce), whose unwritten events end the last page (workflow_tasks.speculative_tail).
+    position = decode_token(next_page_token, length=(1, 3))
     after = token_int(position[0]) if position else 0
+    task = [token_int(item) for item in position[1:]] if position else []
 
     open_before: list[bool] = [True]
 
@@ -389,7 +394,13 @@ async def _history(
     last = events[-1]["event_id"] if events else after
     token = None
     if len(events) == page_size or (wait_new_event and open_before[0]):
-        token = encode_token([last])
+        token = encode_token([last, *task])
+    elif task:
+        scheduled_event_id, nonce = task  # decode_token gave 3 items: [after, scheduled, nonce]
+        async with ctx.db.read() as conn:
+            events += await workflow_tasks.speculative_tail(
+                conn, target, scheduled_event_id, nonce, last
+            )
     return FastJSON({"run_id": target, "events": events, "next_page_token": token})
 
 

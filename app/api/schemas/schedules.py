@@ -13,6 +13,7 @@ from app.api.schemas.common import Instant
 from app.api.schemas.definitions import DefinitionRef
 from app.api.schemas.workflows import Body, Identifier, Seconds
 from app.engine.limits import MAX_COUNTER, MAX_TASK_TIMEOUT
+from app.engine.priority import PriorityBody
 from app.schedules.buffer import OverlapPolicy
 
 
@@ -95,6 +96,9 @@ class StartWorkflowAction(Body):
     search_attributes: dict[str, Any] | None = Field(
         default=None,
         description="Each run also gets TemporalScheduledById and TemporalScheduledStartTime.",
+    )
+    priority: PriorityBody | None = Field(
+        default=None, description="Temporal's Priority of each run the schedule starts."
     )
 
 

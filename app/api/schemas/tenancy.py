@@ -9,6 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import NameRule, TextRule, as_utc
 from app.auth.roles import Role
+from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
 from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS
 
 Name = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -107,6 +108,30 @@ class NamespaceSettings(StrictModel):
         default=None,
         ge=1,
         description="Long polls (worker polls, result and history waits) waiting at once; 429 beyond.",
+    )
+    # Workflow Update per run (Temporal's namespace dynamic config of the same meaning). The
+    # ceilings are what one run's history can hold: every kept update writes two events
+    # (MAX_HISTORY_EVENTS), and its arguments are written into history (MAX_HISTORY_BYTES).
+    max_in_flight_updates: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY_EVENTS // 2,
+        description="Updates one run may have in flight (admitted or accepted, not completed); "
+        "429 beyond (Temporal's history.maxInFlightUpdates, default 10).",
+    )
+    max_total_updates: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY_EVENTS // 2,
+        description="Updates one run may take in all (rejections not counted); 409 beyond, "
+        "continue-as-new suggested from 90 % (Temporal's history.maxTotalUpdates, default 2000).",
+    )
+    max_in_flight_update_payload_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY_BYTES,
+        description="Bytes of arguments and headers of one run's updates in flight; 413 beyond "
+        "(Temporal's history.maxInFlightUpdatePayloads, default 20 MiB = 20971520).",
     )
 
 

@@ -22,6 +22,7 @@ from app.engine.limits import (
     MAX_TASK_BATCH,
     MAX_TASK_TIMEOUT,
 )
+from app.engine.priority import PriorityBody
 
 RequestId = Annotated[
     str | None,
@@ -74,6 +75,18 @@ class StartFields(Body):
     )
     identity: Identity | None = None
     request_id: RequestId = None
+    concurrency_keys: dict[str, str] | None = Field(
+        default=None,
+        description="Values that concurrency limits with key `concurrency_keys.<name>` count by "
+        '(e.g. `{"customer": "acme"}`); the run\'s activities inherit them unless they set '
+        "their own. At most 16 names.",
+    )
+    priority: PriorityBody | None = Field(
+        default=None,
+        description="Temporal's Priority: `priority_key` 1 (highest) to 5 (default 3), "
+        "`fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities "
+        "and children that set none of their own, are queued with it.",
+    )
     cron_schedule: str | None = Field(
         default=None,
         max_length=255,
@@ -245,6 +258,7 @@ class WaitingOn(BaseModel):
     """What an open run waits for (the most pressing thing), in one sentence and as data."""
 
     kind: Literal[
+        "CONCURRENCY_LIMIT",
         "WORKFLOW_TASK_NO_POLLER",
         "ACTIVITY_NO_POLLER",
         "WORKFLOW_TASK_STARTED",
@@ -260,7 +274,8 @@ class WaitingOn(BaseModel):
         "CALLBACK",
         "PAUSED",
     ] = Field(
-        description="Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), "
+        description="Most pressing first: a concurrency slot (`CONCURRENCY_LIMIT`: '3 of 3 "
+        "running for customer=acme'), a queue nobody polled in the last minute (`…_NO_POLLER`), "
         "work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing "
         "is pending. `CALLBACK`: a stored definition's waitForTaskToken state. `PAUSED`: an "
         "operator paused the run (who and why in the message and `pause_info`)."
@@ -603,6 +618,11 @@ class Poller(BaseModel):
     )
 
 
+class FairnessKeyBacklog(BaseModel):
+    key: str
+    backlog: int
+
+
 class TaskQueueDescription(BaseModel):
     """Temporal's DescribeTaskQueue: backlog and pollers of one task queue."""
 
@@ -615,3 +635,11 @@ class TaskQueueDescription(BaseModel):
         "when that backlog is empty."
     )
     pollers: list[Poller]
+    backlog_by_priority: dict[str, dict[str, int]] = Field(
+        description='Waiting tasks by kind (`workflow`, `activity`) and priority (`"1"` to '
+        '`"5"`); priorities without tasks are left out.'
+    )
+    top_fairness_keys: dict[str, list[FairnessKeyBacklog]] = Field(
+        description="By kind, the 10 fairness keys with the most waiting tasks, largest first "
+        '(unkeyed tasks count under `""`).'
+    )

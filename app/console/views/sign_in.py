@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -23,15 +24,20 @@ from app.console.web import (
     signed_in,
 )
 from app.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from app.tenancy import namespaces
+from app.tenancy.tenants import DEFAULT_NAMESPACE
 
 router = APIRouter()
+# Where a sign-in without a `next` goes: the home page, which sends the signed-in principal on
+# to its landing page (see `home`), so key and single sign-on sessions land alike.
+HOME = "/console/"
 
 
 def safe_next(target: str | None) -> str:
     """Only a path inside the console: never an open redirect to another site."""
     if target and target.startswith("/console/") and not target.startswith("//"):
         return target
-    return "/console/namespaces"
+    return HOME
 
 
 def set_session_cookie(response: Response, request: Request, token: str, seconds: float) -> None:
@@ -46,9 +52,23 @@ def set_session_cookie(response: Response, request: Request, token: str, seconds
     )
 
 
+async def landing_path(console: Console) -> str:
+    """The page a sign-in lands on: the workflows list of the tenant's namespace "default"
+    (made with every tenant) when the principal sees it, else of the first namespace it sees
+    by name; Temporal's UI likewise opens on its default namespace's workflows. The
+    namespaces page when it sees none, where an administrator can create one."""
+    async with console.ctx.db.read() as conn:
+        name = await namespaces.first_namespace_name(
+            conn, console.principal, preferred=DEFAULT_NAMESPACE
+        )
+    if name is None:
+        return "/console/namespaces"
+    return f"/console/n/{quote(name, safe='')}/workflows"
+
+
 @router.get("/")
-async def home() -> RedirectResponse:
-    return RedirectResponse("/console/namespaces", status_code=303)
+async def home(console: Annotated[Console, Depends(signed_in)]) -> RedirectResponse:
+    return RedirectResponse(await landing_path(console), status_code=303)
 
 
 @router.get("/sign-in")

@@ -676,6 +676,7 @@ class WorkflowInstance:
         cancellation_type: ActivityCancellationType,
         activity_id: str | None,
         result_type: Any,
+        flow: dict[str, Any] | None = None,
     ) -> ActivityHandle:
         if not timeouts.get("start_to_close_timeout") and not timeouts.get(
             "schedule_to_close_timeout"
@@ -692,6 +693,8 @@ class WorkflowInstance:
             attributes["task_queue"] = task_queue
         if retry_policy is not None:
             attributes["retry_policy"] = retry_policy.to_json()
+        if flow:
+            attributes.update(flow)  # priority, concurrency_keys
         if self.eager_activity_types is not None and self.eager_activity_types(
             activity_type, task_queue
         ):

@@ -31,11 +31,13 @@ from perdure._update_client import (
 )
 from perdure.common import (
     ARG_UNSET,
+    Priority,
     RetryPolicy,
     WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
     arg_or_args,
+    flow_fields,
     seconds,
 )
 from perdure.converter import DataConverter, encode_args, return_hint, to_json
@@ -412,6 +414,8 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
         cron_schedule: str = "",
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
@@ -425,7 +429,10 @@ class Client:
         signals the workflow, starting it only when it is not running (signal-with-start).
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
-        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run."""
+        `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
+        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
+        children inherit it; `concurrency_keys` are the values per-key concurrency limits
+        count by (see docs/flow-control.md)."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -447,6 +454,8 @@ class Client:
                 request_id=request_id,
                 rpc_metadata=rpc_metadata,
                 rpc_timeout=rpc_timeout,
+                priority=priority,
+                concurrency_keys=concurrency_keys,
             )
         body = self._start_body(
             workflow,
@@ -469,6 +478,7 @@ class Client:
             body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
+        body.update(flow_fields(priority, concurrency_keys))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
@@ -606,6 +616,8 @@ class Client:
         request_id: str | None = None,
         rpc_metadata: Mapping[str, str] | None = None,
         rpc_timeout: timedelta | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
     ) -> WorkflowHandle:
         """Signal the workflow, starting it first when it is not running (what Temporal's
         `start_workflow(start_signal=...)` does; that spelling works here too)."""
@@ -630,6 +642,7 @@ class Client:
         body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
         if "memo" in body:
             body["memo"] = await codec.encode_memo(payload_codec, body["memo"])
+        body.update(flow_fields(priority, concurrency_keys))
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id

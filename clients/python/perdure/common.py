@@ -3,6 +3,7 @@ policies, statuses, and how calls take their arguments."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -67,6 +68,41 @@ class RetryPolicy:
             "maximum_attempts": self.maximum_attempts,
             "non_retryable_error_types": list(self.non_retryable_error_types),
         }
+
+
+@dataclass(frozen=True)
+class Priority:
+    """Temporal's `Priority`: `priority_key` 1 (highest) to 5 (default 3); tasks of one
+    priority are shared fairly across `fairness_key`s in proportion to `fairness_weight`
+    ([0.001, 1000], default 1.0). A field left unset (None) is inherited from the calling
+    workflow by its activities and children."""
+
+    priority_key: int | None = None
+    fairness_key: str | None = None
+    fairness_weight: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The server's `priority` object (unset fields left out)."""
+        out: dict[str, Any] = {}
+        if self.priority_key is not None:
+            out["priority_key"] = self.priority_key
+        if self.fairness_key is not None:
+            out["fairness_key"] = self.fairness_key
+        if self.fairness_weight is not None:
+            out["fairness_weight"] = self.fairness_weight
+        return out
+
+
+def flow_fields(
+    priority: Priority | None, concurrency_keys: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """The `priority` and `concurrency_keys` members of a start or an activity, when set."""
+    out: dict[str, Any] = {}
+    if priority is not None:
+        out["priority"] = priority.to_json()
+    if concurrency_keys:
+        out["concurrency_keys"] = dict(concurrency_keys)
+    return out
 
 
 class WorkflowIDReusePolicy(StrEnum):

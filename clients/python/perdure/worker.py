@@ -310,21 +310,29 @@ class Worker:
         self, task: dict[str, Any], known_up_to: int = 0
     ) -> list[dict[str, Any]]:
         """The task's history from the first event the instance has not seen (`known_up_to`).
-        A partial page that starts later than that is thrown away and read from the start."""
+        A partial page that starts later than that is completed by reading the events before
+        it; the task's page and its token follow (a speculative task's own events, when it
+        carries updates, are not stored: only that page, or the last page of its token, shows
+        them)."""
         events = list(task["history"]["events"])
         token = task["history"].get("next_page_token")
-        if task["history"].get("after_event_id", 0) > known_up_to:
-            first = await self.http.call(
-                "GET",
-                f"/workflows/{segment(task['workflow_id'])}/history",
-                params={"run_id": task["run_id"]},
-            )
-            page = first.json()
-            read = list(page["events"])
-            if not page.get("next_page_token") and read:
-                # A speculative task's own events (it carries updates) are not stored yet.
-                read += [e for e in events if e["event_id"] > read[-1]["event_id"]]
-            events, token = read, page.get("next_page_token")
+        after = task["history"].get("after_event_id", 0)
+        if after > known_up_to:
+            before: list[dict[str, Any]] = []
+            prefix_token: str | None = None
+            while not before or before[-1]["event_id"] < after:
+                params = {"run_id": task["run_id"], "page_size": min(after, 1000)}
+                if prefix_token:
+                    params["next_page_token"] = prefix_token
+                r = await self.http.call(
+                    "GET", f"/workflows/{segment(task['workflow_id'])}/history", params=params
+                )
+                page = r.json()
+                before.extend(page["events"])
+                prefix_token = page.get("next_page_token")
+                if not prefix_token:
+                    break
+            events = [e for e in before if e["event_id"] <= after] + events
         limit = task.get("started_event_id")
         while token:
             r = await self.http.call(

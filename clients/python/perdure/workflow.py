@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
@@ -41,9 +41,11 @@ from perdure.common import (
     ActivityCancellationType,
     ChildWorkflowCancellationType,
     ParentClosePolicy,
+    Priority,
     RetryPolicy,
     WorkflowIDReusePolicy,
     arg_or_args,
+    flow_fields,
     seconds,
 )
 from perdure.exceptions import ContinueAsNewError, NondeterminismError
@@ -482,8 +484,13 @@ def start_activity(
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     activity_id: str | None = None,
     result_type: Any = None,
+    priority: Priority | None = None,
+    concurrency_keys: Mapping[str, str] | None = None,
 ) -> Any:
     """Schedule an activity; the returned handle is an asyncio task of its result.
+
+    `priority` fields left unset are inherited from the workflow's run; so is the run's
+    `concurrency_keys` map unless the activity passes its own.
 
     `handle.cancel()` (or cancelling the task that awaits it) cancels the activity as
     `cancellation_type` says; awaiting it then raises `ActivityError` caused by
@@ -507,6 +514,7 @@ def start_activity(
         cancellation_type=ActivityCancellationType(cancellation_type),
         activity_id=activity_id,
         result_type=hint,
+        flow=flow_fields(priority, concurrency_keys),
     )
 
 
@@ -598,6 +606,7 @@ async def start_child_workflow(
     retry_policy: RetryPolicy | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
+    priority: Priority | None = None,
     cron_schedule: str = "",
 ) -> Any:
     """Start a child workflow; returns its handle (an asyncio task of its result) once started.
@@ -624,6 +633,7 @@ async def start_child_workflow(
             "retry_policy": retry_policy.to_json() if retry_policy is not None else None,
             "memo": memo,
             "search_attributes": search_attributes,
+            **flow_fields(priority, None),
             "cron_schedule": cron_schedule or None,
         },
         cancellation_type=ChildWorkflowCancellationType(cancellation_type),

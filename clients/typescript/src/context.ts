@@ -1,7 +1,7 @@
 /**
  * `Context.current()` inside an activity: what the task is (`info`), `heartbeat(details)`
  * throttled as Temporal's SDKs throttle it, and cancellation (`cancellationSignal`,
- * `cancelled`, `sleep`) learned from the heartbeat's answer.
+ * `cancelled`, `sleep`, and why: `cancellationDetails`) learned from the heartbeat's answer.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CancelledFailure } from './errors.js';
@@ -43,8 +43,39 @@ export interface ActivityInfo {
   startedTime: Date | undefined;
 }
 
-/** How the worker sends a heartbeat: its answer says whether cancellation was requested. */
-export type HeartbeatSender = (details: unknown) => Promise<{ cancelRequested: boolean }>;
+/**
+ * Why an activity was cancelled (Temporal's `ActivityCancellationDetails`), set once, when
+ * it is: the workflow asked (`cancelRequested`), an operator paused (`paused`) or reset
+ * (`reset`) the activity, the attempt is gone from the server (`notFound`: it timed out, or
+ * its run closed or was reset), or the worker is shutting down (`workerShutdown`).
+ */
+export interface ActivityCancellationDetails {
+  readonly cancelRequested: boolean;
+  readonly paused: boolean;
+  readonly reset: boolean;
+  readonly notFound: boolean;
+  readonly timedOut: boolean;
+  readonly workerShutdown: boolean;
+}
+
+/** What a heartbeat's answer says (the server adds `activity_paused`/`activity_reset` only when true). */
+export interface HeartbeatAnswer {
+  cancelRequested: boolean;
+  paused?: boolean;
+  reset?: boolean;
+}
+
+/** How the worker sends a heartbeat. */
+export type HeartbeatSender = (details: unknown) => Promise<HeartbeatAnswer>;
+
+const NO_CANCELLATION: ActivityCancellationDetails = {
+  cancelRequested: false,
+  paused: false,
+  reset: false,
+  notFound: false,
+  timedOut: false,
+  workerShutdown: false,
+};
 
 const storage = new AsyncLocalStorage<Context>();
 
@@ -59,6 +90,8 @@ export class Context {
   private finished = false;
   /** The details of the latest `heartbeat()` call (sent with a failure as Temporal does). */
   lastHeartbeatDetails: unknown = undefined;
+  /** Why the activity was cancelled; `undefined` until it is. */
+  cancellationDetails: ActivityCancellationDetails | undefined = undefined;
   /** Rejects with the cancellation reason once the activity is cancelled (never resolves). */
   readonly cancelled: Promise<never>;
 
@@ -108,9 +141,14 @@ export class Context {
     if (this.controller.signal.aborted) throw this.controller.signal.reason;
   }
 
-  /** Cancel the activity (the worker calls this; the reason is what `cancelled` rejects with). */
-  cancel(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  /**
+   * Cancel the activity (the worker calls this; the reason is what `cancelled` rejects with,
+   * `why` what `cancellationDetails` says). The first cancellation wins.
+   */
+  cancel(reason: Error, why: Partial<ActivityCancellationDetails> = { cancelRequested: true }): void {
+    if (this.controller.signal.aborted) return;
+    this.cancellationDetails = { ...NO_CANCELLATION, ...why };
+    this.controller.abort(reason);
   }
 
   /** The activity ended: send no more heartbeats. */
@@ -126,21 +164,28 @@ export class Context {
     if (!pending || this.finished) return;
     this.pending = undefined;
     this.sending = true;
+    const sentAt = Date.now();
     try {
       const answer = await this.send(pending.details);
-      if (answer.cancelRequested) this.cancel(new CancelledFailure('activity cancellation requested'));
+      if (answer.cancelRequested) this.cancel(new CancelledFailure('activity cancellation requested'), { cancelRequested: true });
+      // An operator paused or reset the activity (Temporal 1.28+): this attempt stops and,
+      // reported canceled, is followed by one after unpause, or by attempt 1.
+      else if (answer.paused) this.cancel(new CancelledFailure('activity paused'), { paused: true });
+      else if (answer.reset) this.cancel(new CancelledFailure('activity reset'), { reset: true });
     } catch (err) {
       // The attempt is gone (completed elsewhere, timed out, or its run closed): nothing the
       // activity does now counts, so it is cancelled, as Temporal's SDKs do on NOT_FOUND.
-      this.cancel(new CancelledFailure(`heartbeat refused: ${(err as Error).message}`));
+      this.cancel(new CancelledFailure(`heartbeat refused: ${(err as Error).message}`), { notFound: true });
     } finally {
       this.sending = false;
     }
     if (this.finished) return;
+    // The interval runs from when this heartbeat was sent, not from its answer: a slow answer
+    // must not stretch the time between heartbeats past the heartbeat timeout.
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, this.throttleMs);
+    }, Math.max(0, this.throttleMs - (Date.now() - sentAt)));
     this.timer.unref();
   }
 }

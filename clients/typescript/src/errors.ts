@@ -54,6 +54,11 @@ export class AlreadyExistsError extends ConflictError {}
 export class FailedPreconditionError extends PerdureError {}
 /** 409 `workflow-closed`: the run closed before it accepted the update. */
 export class WorkflowClosedError extends FailedPreconditionError {}
+/**
+ * 409 `workflow-paused`: the run is paused (Temporal's Workflow Pause), so queries and updates
+ * are refused until `unpause()`; the problem's detail says who paused it and why.
+ */
+export class WorkflowPausedError extends FailedPreconditionError {}
 /** 413 `payload-too-large`: a payload past 2 MiB. */
 export class PayloadTooLargeError extends PerdureError {}
 /** 415 `unsupported-media-type`. */
@@ -85,6 +90,7 @@ export const PROBLEM_CLASSES: Readonly<Record<string, typeof PerdureError>> = {
   'already-exists': AlreadyExistsError,
   'failed-precondition': FailedPreconditionError,
   'workflow-closed': WorkflowClosedError,
+  'workflow-paused': WorkflowPausedError,
   'payload-too-large': PayloadTooLargeError,
   'unsupported-media-type': UnsupportedMediaTypeError,
   'limit-exceeded': LimitExceededError,

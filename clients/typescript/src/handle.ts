@@ -15,6 +15,15 @@ import {
   type FailureJson,
 } from './errors.js';
 import type { components } from './generated/openapi.js';
+import {
+  activityOptionsJson,
+  resetTargetJson,
+  type ActivityOptionsUpdate,
+  type ActivityTarget,
+  type ControlledActivity,
+  type WorkflowPauseOptions,
+  type WorkflowResetOptions,
+} from './operator.js';
 import { WorkflowUpdateHandle, type WorkflowUpdateStage } from './updates.js';
 import type { WorkflowClient } from './workflows.js';
 
@@ -45,7 +54,25 @@ export interface WorkflowExecutionInfo {
 export interface WorkflowExecutionDescription extends Omit<WorkflowExecutionInfo, 'raw'> {
   firstRunId: string;
   cancelRequested: boolean;
+  /** While the run is PAUSED: who paused it, why and when. */
+  pauseInfo: WorkflowPauseInfo | undefined;
+  /** The run the latest reset of this run started. */
+  resetRunId: string | undefined;
+  /** The run this run was reset from (its base). */
+  resetFromRunId: string | undefined;
   raw: Schemas['WorkflowDescription'];
+}
+
+export interface WorkflowPauseInfo {
+  identity: string | undefined;
+  reason: string | undefined;
+  pauseTime: Date | undefined;
+}
+
+function pauseInfoOf(raw: unknown): WorkflowPauseInfo | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const info = raw as { identity?: string | null; reason?: string | null; pause_time?: string | null };
+  return { identity: info.identity ?? undefined, reason: info.reason ?? undefined, pauseTime: dateOf(info.pause_time) };
 }
 
 export function executionInfo(raw: Schemas['WorkflowSummary']): WorkflowExecutionInfo {
@@ -177,6 +204,9 @@ export class WorkflowHandle<R = unknown> {
       ...executionInfo(raw),
       firstRunId: raw.first_run_id,
       cancelRequested: raw.cancel_requested,
+      pauseInfo: pauseInfoOf(raw.pause_info),
+      resetRunId: raw.reset_run_id ?? undefined,
+      resetFromRunId: raw.reset_from_run_id ?? undefined,
       raw,
     };
   }
@@ -269,6 +299,132 @@ export class WorkflowHandle<R = unknown> {
       path: this.route,
       body: { run_id: this.runRef, reason: reason ?? null, details: encodeArgs(details), identity: this.client.identity },
     });
+  }
+
+  // -- operator controls (Perdure additions: Temporal offers these through its CLI and
+  // WorkflowService only; the rules are its server's, see docs/operations.md) --------------
+
+  /**
+   * Reset the workflow to a workflow task of this handle's run (the latest run when the
+   * handle names none): `eventId`, or `resetType` `FirstWorkflowTask`, `LastWorkflowTask`,
+   * `LastContinuedAsNew` or `BuildId`. The open run is terminated with `reason`; a new run
+   * starts from the history up to that point, with the signals and updates received after it
+   * reapplied unless `resetReapplyExcludeTypes` says otherwise. Answers a handle of the new
+   * run. `InvalidArgumentError` for a point that is no workflow task; `IdempotencyKeyReusedError`
+   * for a `requestId` used by another request. For a failed stored-definition run,
+   * `LastWorkflowTask` is Step Functions' RedriveExecution.
+   */
+  async reset(options: WorkflowResetOptions): Promise<WorkflowHandle<R>> {
+    const answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/reset', {
+      path: this.route,
+      body: {
+        ...resetTargetJson(options),
+        run_id: this.runRef,
+        reason: options.reason,
+        identity: this.client.identity,
+        request_id: options.requestId ?? null,
+      },
+    });
+    return new WorkflowHandle<R>(this.client, this.workflowId, answer.run_id);
+  }
+
+  /**
+   * Pause the run (Temporal's Workflow Pause): signals, activity outcomes, timer firings and
+   * cancel requests are recorded, but no workflow task is dispatched until `unpause()`;
+   * queries and updates are refused meanwhile with `WorkflowPausedError`; terminate, reset
+   * and the run's timeouts act as usual. Pausing a paused run changes nothing;
+   * `FailedPreconditionError` for a closed run.
+   */
+  async pause(options: WorkflowPauseOptions = {}): Promise<void> {
+    await this.pauseCall('/api/v1/namespaces/{namespace}/workflows/{workflow_id}/pause', options);
+  }
+
+  /** Unpause: what arrived while the run was paused goes to it at once. `FailedPreconditionError` when it is not paused. */
+  async unpause(options: WorkflowPauseOptions = {}): Promise<void> {
+    await this.pauseCall('/api/v1/namespaces/{namespace}/workflows/{workflow_id}/unpause', options);
+  }
+
+  private async pauseCall(
+    route: '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/pause' | '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/unpause',
+    options: WorkflowPauseOptions,
+  ): Promise<void> {
+    await this.client.connection.call('post', route, {
+      path: this.route,
+      body: {
+        run_id: this.runRef,
+        reason: options.reason ?? null,
+        identity: options.identity ?? this.client.identity,
+        request_id: options.requestId ?? null,
+      },
+    });
+  }
+
+  /**
+   * Pause pending activities: no new attempt is dispatched; an attempt under way that
+   * heartbeats is cancelled at its next heartbeat (`Context.current().cancellationDetails.paused`),
+   * one that does not runs to completion and, if it fails, is not retried until unpaused.
+   * No history event. Answers the activities; `NotFoundError` when the run has none such.
+   */
+  async pauseActivity(options: ActivityTarget & { reason?: string }): Promise<ControlledActivity[]> {
+    const answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/pause', {
+      path: this.route,
+      body: { ...this.activityTarget(options), reason: options.reason ?? null },
+    });
+    return answer.activities;
+  }
+
+  /** Unpause pending activities: the next attempt is dispatched at once, keeping the attempt count unless `resetAttempts`. */
+  async unpauseActivity(options: ActivityTarget & { resetAttempts?: boolean; resetHeartbeat?: boolean }): Promise<ControlledActivity[]> {
+    const answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/unpause', {
+      path: this.route,
+      body: {
+        ...this.activityTarget(options),
+        reset_attempts: options.resetAttempts ?? false,
+        reset_heartbeat: options.resetHeartbeat ?? false,
+      },
+    });
+    return answer.activities;
+  }
+
+  /**
+   * Reset pending activities to attempt 1, dispatched at once: heartbeat details kept unless
+   * `clearHeartbeatDetails`, unpaused unless `keepPaused`. An attempt under way learns it at
+   * its next heartbeat (`cancellationDetails.reset`).
+   */
+  async resetActivity(options: ActivityTarget & { keepPaused?: boolean; clearHeartbeatDetails?: boolean }): Promise<ControlledActivity[]> {
+    const answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/reset', {
+      path: this.route,
+      body: {
+        ...this.activityTarget(options),
+        keep_paused: options.keepPaused ?? false,
+        clear_heartbeat_details: options.clearHeartbeatDetails ?? false,
+      },
+    });
+    return answer.activities;
+  }
+
+  /**
+   * Change the timeouts or retry policy of pending activities, from their next attempt on
+   * (the schedule-to-close deadline moves at once); what `activityOptions` leaves out stays.
+   * `InvalidArgumentError` when it sets nothing.
+   */
+  async updateActivityOptions(options: ActivityTarget & { activityOptions: ActivityOptionsUpdate }): Promise<ControlledActivity[]> {
+    const answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/activities/update-options', {
+      path: this.route,
+      body: { ...this.activityTarget(options), activity_options: activityOptionsJson(options.activityOptions) },
+    });
+    return answer.activities;
+  }
+
+  /** The fields every activity control's body starts with. */
+  private activityTarget(target: ActivityTarget): Schemas['PauseActivityBody'] {
+    return {
+      run_id: this.runRef,
+      activity_id: target.activityId ?? null,
+      activity_type: target.activityType ?? null,
+      match_all: target.matchAll ?? false,
+      identity: target.identity ?? this.client.identity,
+    };
   }
 
   /**

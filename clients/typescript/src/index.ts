@@ -5,6 +5,7 @@ export { encodeArgs, msOf, PagedList, splitArgs, type Duration, type RetryPolicy
 export * from './definitions.js';
 export * from './errors.js';
 export * from './handle.js';
+export * from './operator.js';
 export { Connection, DEFAULT_ADDRESS, type ConnectionOptions } from './http.js';
 export * from './schedules.js';
 export * from './workflows.js';

@@ -209,7 +209,7 @@ export class Worker {
         path: { namespace },
         body: { task_token: info.taskToken, details: details ?? null },
       });
-      return { cancelRequested: answer.cancel_requested };
+      return { cancelRequested: answer.cancel_requested, paused: answer.activity_paused, reset: answer.activity_reset };
     });
     const entry: Running = { context, abandoned: false, done: Promise.resolve() };
     this.running.set(info.taskToken, entry);
@@ -321,7 +321,7 @@ export class Worker {
         // Answered here, as a retryable failure, so another worker takes the task now rather
         // than after its timeout; whatever the activity does later is not sent.
         entry.abandoned = true;
-        entry.context.cancel(new CancelledFailure('worker shutting down'));
+        entry.context.cancel(new CancelledFailure('worker shutting down'), { workerShutdown: true });
         entry.context.finish();
         await connection.call('post', '/api/v1/namespaces/{namespace}/activity-tasks/fail', {
           path: { namespace },

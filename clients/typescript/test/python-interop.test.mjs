@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Worker, WorkflowClosedError, WorkflowUpdateFailedError } from '../dist/index.js';
+import { Worker, WorkflowClosedError, WorkflowPausedError, WorkflowUpdateFailedError } from '../dist/index.js';
 import { address, eventually, newTenant, unique } from './helpers.mjs';
 
 const python = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '.venv', 'bin', 'python');
@@ -152,4 +152,19 @@ test('update-with-start starts the workflow when needed and updates the running 
   assert.equal(await updateHandle.result(), 2);
   await workflowHandle.signal('checkout');
   assert.deepEqual(await workflowHandle.result(), ['apple', 'pear']);
+});
+
+test('a paused Python workflow refuses an update with WorkflowPausedError; a reset reapplies its earlier update to the new run', async () => {
+  const handle = await tenant.client.workflow.start('Cart', { workflowId: `paused-${unique()}`, taskQueue: pyQueue });
+  assert.equal(await handle.executeUpdate('add', { args: ['apple'] }), 1);
+  await handle.pause({ reason: 'audit' });
+  const refused = await handle.executeUpdate('add', { args: ['pear'] }).catch((e) => e);
+  assert.ok(refused instanceof WorkflowPausedError, String(refused));
+  await handle.unpause();
+  // Back to the first workflow task: the update accepted after it is reapplied and handled again.
+  const newRun = await handle.reset({ resetType: 'FirstWorkflowTask', reason: 'replay the cart' });
+  await newRun.signal('checkout');
+  assert.deepEqual(await newRun.result(), ['apple']);
+  const admitted = (await newRun.fetchHistory()).events.filter((e) => e.event_type === 'WORKFLOW_EXECUTION_UPDATE_ADMITTED');
+  assert.equal(admitted.length, 1);
 });

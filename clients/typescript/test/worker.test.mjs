@@ -251,6 +251,7 @@ describe('heartbeats', () => {
     let longStarted;
     const started = new Promise((ok) => (longStarted = ok));
     let reason;
+    let details;
     const worker = await newWorker(queue, {
       async Long() {
         const ctx = Context.current();
@@ -260,6 +261,7 @@ describe('heartbeats', () => {
           await ctx.sleep(100).catch(() => undefined);
         }
         reason = ctx.cancellationSignal.reason;
+        details = ctx.cancellationDetails;
         throw reason;
       },
       async Break() {
@@ -277,6 +279,8 @@ describe('heartbeats', () => {
     assert.equal(result, 'caught');
     assert.ok(reason instanceof CancelledFailure, String(reason));
     assert.match(reason.message, /cancellation requested/);
+    assert.equal(details.cancelRequested, true);
+    assert.equal(details.paused || details.reset || details.notFound || details.workerShutdown, false);
     const types = (await handle.fetchHistory()).events.map((e) => e.event_type);
     assert.ok(types.includes('ACTIVITY_TASK_CANCEL_REQUESTED'));
   });
@@ -291,7 +295,7 @@ describe('heartbeats', () => {
     const worker = await newWorker(queue, {
       async Long() {
         const ctx = Context.current();
-        ctx.cancellationSignal.addEventListener('abort', () => aborted(ctx.cancellationSignal.reason));
+        ctx.cancellationSignal.addEventListener('abort', () => aborted([ctx.cancellationSignal.reason, ctx.cancellationDetails]));
         running();
         for (;;) {
           ctx.heartbeat();
@@ -307,9 +311,10 @@ describe('heartbeats', () => {
       const handle = await client.workflow.start({ definition: `closed-${queue}` }, { workflowId: `closed-${unique()}`, input: {} });
       await isRunning;
       await handle.cancel();
-      const reason = await gotAborted;
+      const [reason, details] = await gotAborted;
       assert.ok(reason instanceof CancelledFailure);
       assert.match(reason.message, /heartbeat refused/);
+      assert.equal(details.notFound, true); // the attempt is gone from the server
     });
   });
 });
@@ -355,6 +360,7 @@ describe('shutdown', () => {
     let entered;
     const inside = new Promise((ok) => (entered = ok));
     let sawCancel;
+    let sawDetails;
     const first = await newWorker(
       queue,
       {
@@ -363,6 +369,7 @@ describe('shutdown', () => {
           const ctx = Context.current();
           await new Promise((ok) => ctx.cancellationSignal.addEventListener('abort', ok));
           sawCancel = ctx.cancellationSignal.reason;
+          sawDetails = ctx.cancellationDetails;
           return 'too late: not sent';
         },
       },
@@ -374,6 +381,7 @@ describe('shutdown', () => {
     first.shutdown();
     await running;
     assert.match(sawCancel.message, /worker shutting down/);
+    assert.equal(sawDetails.workerShutdown, true);
     const second = await newWorker(queue, { Stubborn: () => 'second worker' });
     assert.equal(await withWorker(second, () => handle.result()), 'second worker');
     const failed = (await handle.fetchHistory()).events.find((e) => e.event_type === 'ACTIVITY_TASK_FAILED');

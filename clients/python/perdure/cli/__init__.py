@@ -25,6 +25,7 @@ from perdure.cli import (
     completion,
     config,
     definition,
+    flow,
     operator,
     schedule,
     workflow,
@@ -71,6 +72,7 @@ def build_parser() -> Parser:
     activity.register(commands, [common])
     schedule.register(commands, [common])
     operator.register(commands, [common])
+    flow.register(commands, [common])
     definition.register(commands, [common])
     config.register(commands, [common])
     completion.register(commands, parser)

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from perdure._http import segment
+from perdure.cli import flow
 from perdure.cli._api import CommandFailed, Session, UsageError
 from perdure.cli._flags import duration
 from perdure.cli._output import field
@@ -202,3 +203,4 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p = task_queue.add_parser("describe", parents=common, help="backlog and recent pollers")
     p.add_argument("--task-queue", "-t", required=True)
     p.set_defaults(run=task_queue_describe)
+    flow.register_config(task_queue, common)

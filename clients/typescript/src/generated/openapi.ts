@@ -356,6 +356,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/concurrency-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The namespace's concurrency limits */
+        get: operations["list_concurrency_limits_api_v1_namespaces__namespace__concurrency_limits_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/concurrency-limits/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A concurrency limit, with its running and waiting counts */
+        get: operations["get_concurrency_limit_api_v1_namespaces__namespace__concurrency_limits__name__get"];
+        /**
+         * Create or change a per-key concurrency limit
+         * @description 201 when created, 200 when changed. A key the limit cannot count by is a 400; changing `applies_to` or `key` of an existing limit is a 409 (delete it and create it again); 422 past 100 limits in a namespace.
+         */
+        put: operations["put_concurrency_limit_api_v1_namespaces__namespace__concurrency_limits__name__put"];
+        post?: never;
+        /** Remove a concurrency limit; what waited for it goes on at once */
+        delete: operations["delete_concurrency_limit_api_v1_namespaces__namespace__concurrency_limits__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/definitions": {
         parameters: {
             query?: never;
@@ -697,6 +736,43 @@ export interface paths {
          * @description Waits up to `wait` seconds for the first task, then answers with every task ready at that moment, up to `max_tasks` (an empty list when none came). Each task is started for the caller exactly as a single poll would start it.
          */
         post: operations["poll_activity_tasks_api_v1_namespaces__namespace__task_queues__task_queue__activity_tasks_poll_batch_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/task-queues/{task_queue}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A task queue's rate limits and fairness weight overrides */
+        get: operations["get_task_queue_config_api_v1_namespaces__namespace__task_queues__task_queue__config_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/task-queues/{task_queue}/update-config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a task queue's rate limits and fairness weight overrides
+         * @description Temporal's UpdateTaskQueueConfig. A limit of 0 requests/s is valid and stops dispatch; an update without `rate_limit` removes that limit. A weight outside [0.001, 1000], a negative rate, a key both set and unset, or more than 1,000 overrides is a 400 problem naming the field.
+         */
+        post: operations["update_task_queue_config_api_v1_namespaces__namespace__task_queues__task_queue__update_config_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1763,6 +1839,11 @@ export interface components {
             revoked_at: string | null;
             role: components["schemas"]["Role"];
         };
+        /**
+         * AppliesTo
+         * @enum {string}
+         */
+        AppliesTo: "activities" | "workflows";
         /** BackfillBody */
         BackfillBody: {
             /** Backfill */
@@ -2129,6 +2210,75 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** ConcurrencyLimit */
+        ConcurrencyLimit: {
+            applies_to: components["schemas"]["AppliesTo"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Key */
+            key: string;
+            /** Max Running */
+            max_running: number;
+            /** Name */
+            name: string;
+            /** Paused */
+            paused: boolean;
+            /**
+             * Running
+             * @description Slots taken now (reserved ones included).
+             */
+            running: number;
+            strategy: components["schemas"]["Strategy"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Waiting
+             * @description Activity tasks and runs waiting for a slot.
+             */
+            waiting: number;
+        };
+        /** ConcurrencyLimitBody */
+        ConcurrencyLimitBody: {
+            /** @description `activities`: attempts in workers' hands; `workflows`: open runs. */
+            applies_to: components["schemas"]["AppliesTo"];
+            /**
+             * Key
+             * @description What the limit counts by: `activity_type`, `workflow_type`, `task_queue`, `search_attributes.<Name>` or `concurrency_keys.<name>`.
+             */
+            key: string;
+            /**
+             * Max Running
+             * @description At most this many share one value of the key, across every worker and server process. Lowering it preempts nothing.
+             */
+            max_running: number;
+            /**
+             * Paused
+             * @description A paused limit dispatches nothing.
+             * @default false
+             */
+            paused?: boolean;
+            /**
+             * @description When no slot is free: wait (`GROUP_ROUND_ROBIN`), cancel the oldest running (`CANCEL_IN_PROGRESS`), or refuse the new one (`CANCEL_NEWEST`: an activity fails with `ConcurrencyLimitExceeded`, a start is a 409).
+             * @default GROUP_ROUND_ROBIN
+             */
+            strategy?: components["schemas"]["Strategy"];
+        };
+        /** ConcurrencyLimitList */
+        ConcurrencyLimitList: {
+            /** Limits */
+            limits: components["schemas"]["ConcurrencyLimit"][];
+        };
+        /** ConfiguredRateLimit */
+        ConfiguredRateLimit: {
+            metadata: components["schemas"]["RateLimitMetadata"];
+            rate_limit: components["schemas"]["RateLimit"];
+        };
         /** ControlledActivity */
         ControlledActivity: {
             /** Activity Id */
@@ -2419,6 +2569,13 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** FairnessKeyBacklog */
+        FairnessKeyBacklog: {
+            /** Backlog */
+            backlog: number;
+            /** Key */
+            key: string;
+        };
         /** Health */
         Health: {
             /** Status */
@@ -2608,6 +2765,16 @@ export interface components {
              */
             max_concurrent_batch_operations?: number | null;
             /**
+             * Max In Flight Update Payload Bytes
+             * @description Bytes of arguments and headers of one run's updates in flight; 413 beyond (Temporal's history.maxInFlightUpdatePayloads, default 20 MiB = 20971520).
+             */
+            max_in_flight_update_payload_bytes?: number | null;
+            /**
+             * Max In Flight Updates
+             * @description Updates one run may have in flight (admitted or accepted, not completed); 429 beyond (Temporal's history.maxInFlightUpdates, default 10).
+             */
+            max_in_flight_updates?: number | null;
+            /**
              * Max Long Polls
              * @description Long polls (worker polls, result and history waits) waiting at once; 429 beyond.
              */
@@ -2617,6 +2784,11 @@ export interface components {
              * @description Most schedules the namespace may hold (default 1000).
              */
             max_schedules?: number | null;
+            /**
+             * Max Total Updates
+             * @description Updates one run may take in all (rejections not counted); 409 beyond, continue-as-new suggested from 90 % (Temporal's history.maxTotalUpdates, default 2000).
+             */
+            max_total_updates?: number | null;
             /**
              * Reads Per Second
              * @description Reads a second (burst: twice as many).
@@ -2811,6 +2983,31 @@ export interface components {
             present: boolean;
         };
         /**
+         * PriorityBody
+         * @description Temporal's `Priority`, as a request member. Each field left at zero / empty inherits
+         *     the calling run's value (for a start with no caller: the default).
+         */
+        PriorityBody: {
+            /**
+             * Fairness Key
+             * @description Tasks are handed out fairly across fairness keys of one priority (at most 64 bytes); empty: inherit, else the queue's one unkeyed key.
+             * @default
+             */
+            fairness_key?: string;
+            /**
+             * Fairness Weight
+             * @description This key's share relative to others, in [0.001, 1000]; 0 or absent: inherit, else 1.0 (a queue's override wins).
+             * @default 0
+             */
+            fairness_weight?: number;
+            /**
+             * Priority Key
+             * @description 1 (highest) to 5 (lowest); 0 or absent: inherit, else 3.
+             * @default 0
+             */
+            priority_key?: number;
+        };
+        /**
          * Problem
          * @description RFC 9457 problem details; extra members name the offending field or resource.
          */
@@ -2865,6 +3062,36 @@ export interface components {
             query_id: string;
             /** Query Type */
             query_type: string;
+        };
+        /** RateLimit */
+        RateLimit: {
+            /**
+             * Requests Per Second
+             * @description Tasks dispatched per second at most; 0 stops dispatch.
+             */
+            requests_per_second: number;
+        };
+        /** RateLimitMetadata */
+        RateLimitMetadata: {
+            /** Reason */
+            reason: string;
+            /** Update Identity */
+            update_identity: string;
+            /**
+             * Update Time
+             * Format: date-time
+             */
+            update_time: string;
+        };
+        /** RateLimitUpdate */
+        RateLimitUpdate: {
+            /** @description The new limit; absent or null removes the limit. */
+            rate_limit?: components["schemas"]["RateLimit"] | null;
+            /**
+             * Reason
+             * @default
+             */
+            reason?: string;
         };
         /** Readiness */
         Readiness: {
@@ -3314,6 +3541,13 @@ export interface components {
         /** SignalWithStart */
         SignalWithStart: {
             /**
+             * Concurrency Keys
+             * @description Values that concurrency limits with key `concurrency_keys.<name>` count by (e.g. `{"customer": "acme"}`); the run's activities inherit them unless they set their own. At most 16 names.
+             */
+            concurrency_keys?: {
+                [key: string]: string;
+            } | null;
+            /**
              * Cron Schedule
              * @description Temporal's cron workflows: five-field cron (UTC, or prefixed `CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron time, the first included; a failed run does not stop the chain, cancel and terminate do.
              */
@@ -3332,6 +3566,8 @@ export interface components {
             memo?: {
                 [key: string]: unknown;
             } | null;
+            /** @description Temporal's Priority: `priority_key` 1 (highest) to 5 (default 3), `fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities and children that set none of their own, are queued with it. */
+            priority?: components["schemas"]["PriorityBody"] | null;
             /**
              * Request Id
              * @description Temporal's request id: the same request sent again with it gets the first answer and changes nothing (as the `Idempotency-Key` header, which it may replace).
@@ -3370,6 +3606,13 @@ export interface components {
         /** StartWorkflow */
         StartWorkflow: {
             /**
+             * Concurrency Keys
+             * @description Values that concurrency limits with key `concurrency_keys.<name>` count by (e.g. `{"customer": "acme"}`); the run's activities inherit them unless they set their own. At most 16 names.
+             */
+            concurrency_keys?: {
+                [key: string]: string;
+            } | null;
+            /**
              * Cron Schedule
              * @description Temporal's cron workflows: five-field cron (UTC, or prefixed `CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron time, the first included; a failed run does not stop the chain, cancel and terminate do.
              */
@@ -3390,6 +3633,8 @@ export interface components {
             memo?: {
                 [key: string]: unknown;
             } | null;
+            /** @description Temporal's Priority: `priority_key` 1 (highest) to 5 (default 3), `fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities and children that set none of their own, are queued with it. */
+            priority?: components["schemas"]["PriorityBody"] | null;
             /**
              * Request Eager Execution
              * @description Hand the first workflow task to the caller (as `identity`) in the answer.
@@ -3452,6 +3697,8 @@ export interface components {
             memo?: {
                 [key: string]: unknown;
             } | null;
+            /** @description Temporal's Priority of each run the schedule starts. */
+            priority?: components["schemas"]["PriorityBody"] | null;
             /** Retry Policy */
             retry_policy?: {
                 [key: string]: unknown;
@@ -3493,6 +3740,23 @@ export interface components {
             workflow_id: string;
         };
         /**
+         * Strategy
+         * @enum {string}
+         */
+        Strategy: "GROUP_ROUND_ROBIN" | "CANCEL_IN_PROGRESS" | "CANCEL_NEWEST";
+        /**
+         * TaskQueueConfig
+         * @description Temporal's TaskQueueConfig: null limits are not set.
+         */
+        TaskQueueConfig: {
+            fairness_keys_rate_limit_default: components["schemas"]["ConfiguredRateLimit"] | null;
+            /** Fairness Weight Overrides */
+            fairness_weight_overrides: {
+                [key: string]: number;
+            };
+            queue_rate_limit: components["schemas"]["ConfiguredRateLimit"] | null;
+        };
+        /**
          * TaskQueueDescription
          * @description Temporal's DescribeTaskQueue: backlog and pollers of one task queue.
          */
@@ -3511,11 +3775,32 @@ export interface components {
             backlog_age_seconds: {
                 [key: string]: number | null;
             };
+            /**
+             * Backlog By Priority
+             * @description Waiting tasks by kind (`workflow`, `activity`) and priority (`"1"` to `"5"`); priorities without tasks are left out.
+             */
+            backlog_by_priority: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
             /** Name */
             name: string;
             /** Pollers */
             pollers: components["schemas"]["Poller"][];
+            /**
+             * Top Fairness Keys
+             * @description By kind, the 10 fairness keys with the most waiting tasks, largest first (unkeyed tasks count under `""`).
+             */
+            top_fairness_keys: {
+                [key: string]: components["schemas"]["FairnessKeyBacklog"][];
+            };
         };
+        /**
+         * TaskQueueType
+         * @enum {string}
+         */
+        TaskQueueType: "TASK_QUEUE_TYPE_WORKFLOW" | "TASK_QUEUE_TYPE_ACTIVITY";
         /** Tenant */
         Tenant: {
             /**
@@ -3816,8 +4101,37 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /**
+         * UpdateTaskQueueConfig
+         * @description Temporal's UpdateTaskQueueConfigRequest (the queue is in the path).
+         */
+        UpdateTaskQueueConfig: {
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Set Fairness Weight Overrides
+             * @description Fairness key → weight in [0.001, 1000], used instead of tasks' own weights for tasks queued from now on (at most 1000 per queue).
+             */
+            set_fairness_weight_overrides?: {
+                [key: string]: number;
+            };
+            task_queue_type: components["schemas"]["TaskQueueType"];
+            /** Unset Fairness Weight Overrides */
+            unset_fairness_weight_overrides?: string[];
+            /** @description Each fairness key's dispatch rate, multiplied by the key's weight. */
+            update_fairness_key_rate_limit_default?: components["schemas"]["RateLimitUpdate"] | null;
+            /** @description The whole queue's dispatch rate (all pollers, all processes). */
+            update_queue_rate_limit?: components["schemas"]["RateLimitUpdate"] | null;
+        };
         /** UpdateWithStart */
         UpdateWithStart: {
+            /**
+             * Concurrency Keys
+             * @description Values that concurrency limits with key `concurrency_keys.<name>` count by (e.g. `{"customer": "acme"}`); the run's activities inherit them unless they set their own. At most 16 names.
+             */
+            concurrency_keys?: {
+                [key: string]: string;
+            } | null;
             /**
              * Cron Schedule
              * @description Temporal's cron workflows: five-field cron (UTC, or prefixed `CRON_TZ=<zone>`); each run is a new run of the same workflow id at the next cron time, the first included; a failed run does not stop the chain, cancel and terminate do.
@@ -3837,6 +4151,8 @@ export interface components {
             memo?: {
                 [key: string]: unknown;
             } | null;
+            /** @description Temporal's Priority: `priority_key` 1 (highest) to 5 (default 3), `fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities and children that set none of their own, are queued with it. */
+            priority?: components["schemas"]["PriorityBody"] | null;
             /**
              * Request Id
              * @description Temporal's request id: the same request sent again with it gets the first answer and changes nothing (as the `Idempotency-Key` header, which it may replace).
@@ -3884,6 +4200,10 @@ export interface components {
             /** Workflow Id */
             workflow_id: string;
         };
+        /** UpdatedTaskQueueConfig */
+        UpdatedTaskQueueConfig: {
+            config: components["schemas"]["TaskQueueConfig"];
+        };
         /**
          * WaitingOn
          * @description What an open run waits for (the most pressing thing), in one sentence and as data.
@@ -3893,10 +4213,10 @@ export interface components {
             activity_id: string | null;
             /**
              * Kind
-             * @description Most pressing first: a queue nobody polled in the last minute (`…_NO_POLLER`), work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing is pending. `CALLBACK`: a stored definition's waitForTaskToken state. `PAUSED`: an operator paused the run (who and why in the message and `pause_info`).
+             * @description Most pressing first: a concurrency slot (`CONCURRENCY_LIMIT`: '3 of 3 running for customer=acme'), a queue nobody polled in the last minute (`…_NO_POLLER`), work under way, back-offs, children, timers, a start delay, and `SIGNAL` when nothing is pending. `CALLBACK`: a stored definition's waitForTaskToken state. `PAUSED`: an operator paused the run (who and why in the message and `pause_info`).
              * @enum {string}
              */
-            kind: "WORKFLOW_TASK_NO_POLLER" | "ACTIVITY_NO_POLLER" | "WORKFLOW_TASK_STARTED" | "WORKFLOW_TASK_SCHEDULED" | "WORKFLOW_TASK_BACKOFF" | "ACTIVITY_RETRY_BACKOFF" | "ACTIVITY_STARTED" | "ACTIVITY_SCHEDULED" | "CHILD_WORKFLOW" | "TIMER" | "START_DELAY" | "SIGNAL" | "CALLBACK" | "PAUSED";
+            kind: "CONCURRENCY_LIMIT" | "WORKFLOW_TASK_NO_POLLER" | "ACTIVITY_NO_POLLER" | "WORKFLOW_TASK_STARTED" | "WORKFLOW_TASK_SCHEDULED" | "WORKFLOW_TASK_BACKOFF" | "ACTIVITY_RETRY_BACKOFF" | "ACTIVITY_STARTED" | "ACTIVITY_SCHEDULED" | "CHILD_WORKFLOW" | "TIMER" | "START_DELAY" | "SIGNAL" | "CALLBACK" | "PAUSED";
             /**
              * Message
              * @description One sentence for a person.
@@ -6203,6 +6523,337 @@ export interface operations {
             };
         };
     };
+    list_concurrency_limits_api_v1_namespaces__namespace__concurrency_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConcurrencyLimitList"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_concurrency_limit_api_v1_namespaces__namespace__concurrency_limits__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The limit's name */
+                name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConcurrencyLimit"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_concurrency_limit_api_v1_namespaces__namespace__concurrency_limits__name__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The limit's name */
+                name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConcurrencyLimitBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConcurrencyLimit"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A limit would be exceeded, or an Idempotency-Key was used by another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_concurrency_limit_api_v1_namespaces__namespace__concurrency_limits__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The limit's name */
+                name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_definitions_api_v1_namespaces__namespace__definitions_get: {
         parameters: {
             query?: {
@@ -8392,6 +9043,178 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_task_queue_config_api_v1_namespaces__namespace__task_queues__task_queue__config_get: {
+        parameters: {
+            query?: {
+                task_queue_type?: components["schemas"]["TaskQueueType"];
+            };
+            header?: never;
+            path: {
+                /** @description Task queue name */
+                task_queue: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskQueueConfig"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_task_queue_config_api_v1_namespaces__namespace__task_queues__task_queue__update_config_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task queue name */
+                task_queue: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateTaskQueueConfig"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdatedTaskQueueConfig"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
