@@ -90,7 +90,7 @@ async def test_a_child_is_described_with_typed_times_memo_search_attributes_and_
     assert await closed.memo() == {"order": 42, "note": "rush"}
     assert await closed.memo_value("order", type_hint=int) == 42
     assert await closed.memo_value("absent", "fallback") == "fallback"
-    assert closed.search_attributes == {"Customer": "ann"}
+    assert closed.search_attributes == {"Customer": ["ann"]}
     assert closed.history_length == len(history)
     assert all(
         isinstance(t, datetime)

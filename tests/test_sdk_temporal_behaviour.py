@@ -246,9 +246,9 @@ async def test_search_attributes_in_temporals_list_form_are_accepted(client: Cli
             task_queue=QUEUE,
             search_attributes={"Color": ["red"], "Tags": ["x"]},
         )
-        assert await handle.result() == {"Color": "red", "Tags": ["x"]}
+        assert await handle.result() == {"Color": ["blue"], "Tags": ["a", "b"]}
     described = await handle.describe()
-    assert described.search_attributes == {"Color": "blue", "Tags": ["a", "b"]}
+    assert described.search_attributes == {"Color": ["blue"], "Tags": ["a", "b"]}
     found = [
         r.id
         async for r in client.list_workflows(f"Color = 'blue' AND WorkflowId = '{workflow_id}'")

@@ -22,6 +22,11 @@ from perdure._payloads import (
 
 # The attributes of events and commands that hold payloads.
 PAYLOAD_FIELDS = ("input", "result", "details", "heartbeat_details", "last_heartbeat_details")
+# The attributes holding a memo (name -> one payload each, as Temporal's `Memo.fields`) and
+# failures (whose `details`, and their causes', are payloads), as Temporal's client and worker
+# pass memo and failures through the codec.
+MEMO_FIELDS = ("memo",)
+FAILURE_FIELDS = ("failure", "last_failure")
 
 
 async def encode(codec: PayloadCodec | None, value: Any) -> Any:
@@ -43,19 +48,70 @@ async def decode(codec: PayloadCodec | None, value: Any) -> Any:
     return envelope(decoded)
 
 
+async def encode_memo(codec: PayloadCodec | None, memo: Any) -> Any:
+    """A memo with each value encoded as its own payload (Temporal's `Memo.fields`)."""
+    if codec is None or not isinstance(memo, dict):
+        return memo
+    return {key: await encode(codec, value) for key, value in memo.items()}
+
+
+async def decode_memo(codec: PayloadCodec | None, memo: Any) -> Any:
+    """A memo with each value decoded (inverse of `encode_memo`)."""
+    if codec is None or not isinstance(memo, dict):
+        return memo
+    return {key: await decode(codec, value) for key, value in memo.items()}
+
+
+async def encode_failure(codec: PayloadCodec | None, failure: Any) -> Any:
+    """A JSON failure with its `details` encoded, down its `cause` chain (a new dict)."""
+    if codec is None or not isinstance(failure, dict):
+        return failure
+    failure = dict(failure)
+    if failure.get("details") is not None:
+        failure["details"] = await encode(codec, failure["details"])
+    if isinstance(failure.get("cause"), dict):
+        failure["cause"] = await encode_failure(codec, failure["cause"])
+    return failure
+
+
+async def decode_failure(codec: PayloadCodec | None, failure: Any) -> Any:
+    """A JSON failure with its `details` decoded, down its `cause` chain (a new dict)."""
+    if codec is None or not isinstance(failure, dict):
+        return failure
+    failure = dict(failure)
+    if "details" in failure:
+        failure["details"] = await decode(codec, failure["details"])
+    if isinstance(failure.get("cause"), dict):
+        failure["cause"] = await decode_failure(codec, failure["cause"])
+    return failure
+
+
 async def decode_fields(codec: PayloadCodec | None, attributes: dict[str, Any] | None) -> None:
-    """Decode the payload fields of an event's or a task's attributes, in place."""
+    """Decode the payload, memo and failure fields of an event's or a task's attributes (or
+    of a run's description), in place."""
     if codec is None or not attributes:
         return
     for name in PAYLOAD_FIELDS:
         if name in attributes:
             attributes[name] = await decode(codec, attributes[name])
+    for name in MEMO_FIELDS:
+        if name in attributes:
+            attributes[name] = await decode_memo(codec, attributes[name])
+    for name in FAILURE_FIELDS:
+        if name in attributes:
+            attributes[name] = await decode_failure(codec, attributes[name])
 
 
 async def encode_fields(codec: PayloadCodec | None, attributes: dict[str, Any] | None) -> None:
-    """Encode the payload fields of a command's attributes, in place."""
+    """Encode the payload, memo and failure fields of a command's attributes, in place."""
     if codec is None or not attributes:
         return
     for name in PAYLOAD_FIELDS:
         if name in attributes:
             attributes[name] = await encode(codec, attributes[name])
+    for name in MEMO_FIELDS:
+        if name in attributes:
+            attributes[name] = await encode_memo(codec, attributes[name])
+    for name in FAILURE_FIELDS:
+        if name in attributes:
+            attributes[name] = await encode_failure(codec, attributes[name])

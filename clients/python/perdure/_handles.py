@@ -120,7 +120,10 @@ class WorkflowHandle(OperatorControls, Generic[SelfType, ReturnType]):
                 return from_json(await self._decode(outcome.get("result")), self.result_type)
             if status == "CONTINUED_AS_NEW":
                 raise WorkflowContinuedAsNewError(outcome.get("continued_to_run_id"))
-            raise WorkflowFailureError(cause=from_failure(outcome.get("failure")), status=status)
+            failure = await codec.decode_failure(
+                self.client.data_converter.payload_codec, outcome.get("failure")
+            )
+            raise WorkflowFailureError(cause=from_failure(failure), status=status)
 
     # Workflow Update (perdure/_update_client.py).
     start_update = _update_client.start_update
@@ -150,7 +153,19 @@ class WorkflowHandle(OperatorControls, Generic[SelfType, ReturnType]):
         answer = await self.client.http.call(
             "GET", path, rpc_metadata=rpc_metadata, rpc_timeout=rpc_timeout
         )
-        return WorkflowExecutionDescription.from_raw(answer.json(), self.client.namespace)
+        raw = answer.json()
+        view = None
+        payload_codec = self.client.data_converter.payload_codec
+        if payload_codec is not None:
+            # Memo, failure and result as they were before the codec (Temporal's describe).
+            view = dict(raw)
+            await codec.decode_fields(payload_codec, view)
+        types = await self.client.search_attribute_types.for_names(
+            self.client.http, raw.get("search_attributes") or {}
+        )
+        return WorkflowExecutionDescription.from_raw(
+            raw, self.client.namespace, types=types, view=view
+        )
 
     async def signal(
         self,

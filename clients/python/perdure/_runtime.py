@@ -47,6 +47,7 @@ from perdure._patches import (
     patch_marker,
 )
 from perdure._payloads import to_raw_values
+from perdure._search_attributes import untyped
 from perdure._updates import UpdateRuntime
 from perdure.common import (
     ActivityCancellationType,
@@ -238,6 +239,8 @@ class WorkflowInstance:
         self.history_bytes = 0
         self.current_details = ""
         self.cancel_reason: str | None = None
+        # The namespace's search attribute types (name -> type name), set by the worker.
+        self.search_attribute_types: dict[str, str] = {}
         self.updates = UpdateRuntime(self)
         self.continue_as_new_suggested = False
         self.signal_handlers_running = 0
@@ -439,7 +442,7 @@ class WorkflowInstance:
             run_timeout=delta(a.get("workflow_run_timeout")),
             task_timeout=delta(a.get("workflow_task_timeout")),
             memo=a.get("memo"),
-            search_attributes=a.get("search_attributes") or {},
+            search_attributes=untyped(a.get("search_attributes"), self.search_attribute_types),
             parent=ParentInfo(self.namespace, a.get("parent_run_id") or "", a["parent_workflow_id"])
             if a.get("parent_workflow_id")
             else None,

@@ -21,6 +21,7 @@ from perdure._handles import (
     _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
+from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
@@ -76,6 +77,7 @@ from perdure.visibility import (
     WorkflowExecution,
     WorkflowExecutionCount,
     WorkflowExecutionCountAggregationGroup,
+    listed,
 )
 
 __all__ = [
@@ -274,6 +276,8 @@ class Client:
         # Set by perdure.testing's time-skipping environment: held around `result()` waits.
         self.result_wait: Callable[[], AbstractAsyncContextManager[None]] | None = None
         self.data_converter = DataConverter.default
+        # The namespace's search attribute types, to read attributes back as Temporal does.
+        self.search_attribute_types = TypeCache()
 
     @property
     def namespace(self) -> str:
@@ -470,6 +474,8 @@ class Client:
         )
         body["id_conflict_policy"] = str(id_conflict_policy)
         body["input"] = await codec.encode(self.data_converter.payload_codec, body["input"])
+        if "memo" in body:
+            body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
         body.update(flow_fields(priority, concurrency_keys))
@@ -634,6 +640,8 @@ class Client:
         payload_codec = self.data_converter.payload_codec
         body["input"] = await codec.encode(payload_codec, body["input"])
         body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
+        if "memo" in body:
+            body["memo"] = await codec.encode_memo(payload_codec, body["memo"])
         body.update(flow_fields(priority, concurrency_keys))
         metadata = dict(rpc_metadata or {})
         if request_id:
@@ -755,7 +763,7 @@ class Client:
                 page_params.append(("next_page_token", token))
             page = (await self.http.call("GET", "/workflows", params=page_params)).json()
             for item in page["workflows"]:
-                yield WorkflowExecution(item)
+                yield await listed(self, item)
             token = page.get("next_page_token")
             if not token:
                 return

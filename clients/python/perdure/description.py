@@ -3,10 +3,12 @@ pending work, and the server's answer as it came (`raw_description`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from perdure._search_attributes import untyped
 from perdure.common import RetryPolicy, WorkflowExecutionStatus
 from perdure.converter import from_json
 from perdure.exceptions import from_failure
@@ -74,9 +76,11 @@ class WorkflowExecution:
     history_length: int
     parent_id: str | None
     parent_run_id: str | None
-    search_attributes: dict[str, Any]
+    search_attributes: dict[str, list[Any]]
     namespace: str
     raw_info: dict[str, Any] = field(repr=False)
+    # The memo with a codec's encoding undone (None: `raw_info`'s memo is already plain).
+    decoded_memo: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def workflow_id(self) -> str:
@@ -85,6 +89,8 @@ class WorkflowExecution:
 
     async def memo(self) -> dict[str, Any]:
         """The run's memo (an empty dict when it has none)."""
+        if self.decoded_memo is not None:
+            return dict(self.decoded_memo)
         return dict(self.raw_info.get("memo") or {})
 
     async def memo_value(self, key: str, default: Any = _MISSING, *, type_hint: Any = None) -> Any:
@@ -98,7 +104,11 @@ class WorkflowExecution:
         return from_json(memo[key], type_hint)
 
     @staticmethod
-    def _fields(raw: dict[str, Any], namespace: str) -> dict[str, Any]:
+    def _fields(
+        raw: dict[str, Any], namespace: str, types: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The base fields of the server's run JSON; search attributes in Temporal's untyped
+        form (`perdure._search_attributes.untyped`, `types` as the namespace registers them)."""
         parent = raw.get("parent") or {}
         return {
             "id": raw["workflow_id"],
@@ -112,7 +122,7 @@ class WorkflowExecution:
             "history_length": int(raw.get("history_length") or 0),
             "parent_id": parent.get("workflow_id"),
             "parent_run_id": parent.get("run_id"),
-            "search_attributes": dict(raw.get("search_attributes") or {}),
+            "search_attributes": untyped(raw.get("search_attributes"), types or {}),
             "namespace": namespace,
             "raw_info": raw,
         }
@@ -148,11 +158,24 @@ class WorkflowExecutionDescription(WorkflowExecution):
         return self.raw_info
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any], namespace: str) -> WorkflowExecutionDescription:
-        """The description of the server's `GET …/workflows/{id}[/runs/{run_id}]` answer."""
+    def from_raw(
+        cls,
+        raw: dict[str, Any],
+        namespace: str,
+        *,
+        types: Mapping[str, str] | None = None,
+        view: dict[str, Any] | None = None,
+    ) -> WorkflowExecutionDescription:
+        """The description of the server's `GET …/workflows/{id}[/runs/{run_id}]` answer;
+        `types` are the namespace's search attribute types, `view` the answer with a codec's
+        encoding undone (memo, failures), from which the fields are read (`raw_info` stays
+        the server's answer)."""
+        answer = raw
+        raw = view if view is not None else raw
         policy = raw.get("retry_policy")
         return cls(
-            **cls._fields(raw, namespace),
+            **{**cls._fields(raw, namespace, types), "raw_info": answer},
+            decoded_memo=raw.get("memo") if view is not None else None,
             first_execution_run_id=raw.get("first_run_id"),
             continued_from_run_id=raw.get("continued_from_run_id"),
             continued_to_run_id=raw.get("continued_to_run_id"),

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from perdure import _codec
+from perdure._search_attributes import untyped
+
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
@@ -53,9 +56,14 @@ class WorkflowExecution(dict):
     def history_length(self) -> int:
         return int(self["history_length"])
 
+    # The namespace's search attribute types, set by the client that listed this run.
+    search_attribute_types: dict[str, str] = {}  # noqa: RUF012 - replaced per object, never mutated
+
     @property
-    def search_attributes(self) -> dict[str, Any]:
-        return dict(self.get("search_attributes") or {})
+    def search_attributes(self) -> dict[str, list[Any]]:
+        """Temporal's untyped form: every value a list, Datetime values as datetimes (the
+        server's JSON stays in `self["search_attributes"]`)."""
+        return untyped(self.get("search_attributes"), self.search_attribute_types)
 
     @property
     def parent_id(self) -> str | None:
@@ -89,3 +97,14 @@ class WorkflowExecutionCount(int):
     @property
     def count(self) -> int:
         return int(self)
+
+
+async def listed(client: Any, item: dict[str, Any]) -> WorkflowExecution:
+    """One run of a list as `client` reads it: its memo decoded by the client's codec (as
+    Temporal's `WorkflowExecution.memo()` does), its search attributes typed."""
+    run = WorkflowExecution(item)
+    if "memo" in run:
+        run["memo"] = await _codec.decode_memo(client.data_converter.payload_codec, run["memo"])
+    names = item.get("search_attributes") or {}
+    run.search_attribute_types = await client.search_attribute_types.for_names(client.http, names)
+    return run

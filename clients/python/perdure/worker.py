@@ -28,6 +28,7 @@ from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
 from perdure._payloads import to_raw_values
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
+from perdure._search_attributes import started_types
 from perdure.client import Client
 from perdure.common import seconds
 from perdure.converter import decode_args, to_json
@@ -392,6 +393,7 @@ class Worker:
             instance.updates.receive(task.get("messages") or [])
             events = await self._full_history(task, known_up_to=instance.last_event_id)
             await self._decode_events(events)
+            await started_types(instance, events, self.client)
             commands = instance.feed(events, final_started_event_id=task["started_event_id"])
             local_left = None
             if instance.local.to_run():
@@ -632,7 +634,7 @@ class Worker:
                 if not isinstance(err, ApplicationError):
                     failure["type"] = type(err).__name__
                 outcome = {
-                    "failure": failure,
+                    "failure": await codec.encode_failure(self.codec, failure),
                     "last_heartbeat_details": to_json(ctx.last_heartbeat),
                 }
         finally:

@@ -722,9 +722,13 @@ def deprecate_patch(patch_id: str) -> None:
 
 
 def upsert_search_attributes(attributes: dict[str, Any]) -> None:
-    """Set search attributes of this run (visible to list filters)."""
-    _instance().add_command(
-        "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", {"search_attributes": attributes}, None
+    """Set search attributes of this run (visible to list filters); `info().search_attributes`
+    shows them at once, each value as a list (Temporal's untyped form)."""
+    inst = _instance()
+    inst.add_command("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", {"search_attributes": attributes}, None)
+    inst.info.search_attributes.update(
+        (name, list(value) if isinstance(value, list | tuple) else [value])
+        for name, value in attributes.items()
     )
 
 
