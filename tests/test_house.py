@@ -2,7 +2,7 @@
 circle among them (a circle means two modules that cannot be understood, or loaded, apart).
 Imports under `if TYPE_CHECKING:` do not count: they never run.
 
-A ratchet: the SDK modules below are still over the line or in circles (its workflow runtime,
+A ratchet: the SDK module below is still over the line, and those after it in circles (its workflow runtime,
 client and worker import each other at call time; the cure is Temporal's, an abstract
 `_Runtime` the worker implements). They may only shrink and leave the lists; nothing joins."""
 
@@ -16,9 +16,7 @@ PACKAGES = {"app": ROOT / "app", "perdure": ROOT / "clients" / "python" / "perdu
 MAX_LINES = 800
 # Over the line today, with the most they may have until they are split.
 KNOWN_LONG = {
-    "clients/python/perdure/_runtime.py": 874,
-    "clients/python/perdure/worker.py": 833,
-    "clients/python/perdure/client.py": 817,
+    "clients/python/perdure/_runtime.py": 867,
 }
 # Modules in SDK circles today (see the docstring).
 KNOWN_IN_CIRCLES = {

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perdure._operations import Command
 
 PATCH_MARKER = "core_patch"
 CHANGE_VERSION = "TemporalChangeVersion"
@@ -91,3 +94,14 @@ class Patches:
         if len(json.dumps(value).encode()) > MAX_CHANGE_VERSION_BYTES:
             return None
         return {"search_attributes": {CHANGE_VERSION: value}}
+
+
+def same_patch(command: Command, patch: tuple[str, bool] | None) -> bool:
+    """Whether a recorded command matches the event at hand as far as patches go: a patch
+    marker command matches only the marker of the same patch id; anything else matches."""
+    if (
+        command.command_type != "RECORD_MARKER"
+        or command.attributes.get("marker_name") != PATCH_MARKER
+    ):
+        return True
+    return patch is not None and command.attributes["details"]["patch_id"] == patch[0]

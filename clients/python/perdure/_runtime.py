@@ -40,11 +40,11 @@ from perdure._operations import (
 from perdure._patches import (
     CHANGE_VERSION,
     MAX_CHANGE_VERSION_BYTES,
-    PATCH_MARKER,
     Patches,
     is_change_version_upsert,
     marker_patch,
     patch_marker,
+    same_patch,
 )
 from perdure._payloads import to_raw_values
 from perdure._search_attributes import untyped
@@ -326,7 +326,7 @@ class WorkflowInstance:
                     command.attributes.get(k) == attrs.get(k)
                     for k in IDENTITY_FIELDS.get(expected_type, ())
                 )
-                and _same_patch(command, patch)
+                and same_patch(command, patch)
             ):
                 self.unmatched.popleft()
                 command.event_id = event["event_id"]
@@ -859,16 +859,6 @@ class WorkflowInstance:
             self.read_only = False
             _current.reset(token)
             asyncio._set_running_loop(previous)
-
-
-def _same_patch(command: Command, patch: tuple[str, bool] | None) -> bool:
-    """A patch marker command matches only the marker of the same patch id."""
-    if (
-        command.command_type != "RECORD_MARKER"
-        or command.attributes.get("marker_name") != PATCH_MARKER
-    ):
-        return True
-    return patch is not None and command.attributes["details"]["patch_id"] == patch[0]
 
 
 def _parse_time(value: str | datetime) -> datetime:

@@ -75,6 +75,7 @@ from perdure.schedules import (
 )
 from perdure.visibility import (
     WorkflowExecution,
+    WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
     WorkflowExecutionCountAggregationGroup,
     listed,
@@ -235,33 +236,6 @@ class LocalOutcomes:
         waiter = self._waiting.pop(run_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(outcome)
-
-
-class WorkflowExecutionAsyncIterator:
-    """`list_workflows`'s answer: the runs (Temporal's iterator, with `map_histories`)."""
-
-    def __init__(
-        self, client: Client, runs: AsyncIterator[WorkflowExecution], limit: int | None
-    ) -> None:
-        self._client = client
-        self._runs = runs
-        self._left = limit
-
-    def __aiter__(self) -> WorkflowExecutionAsyncIterator:
-        return self
-
-    async def __anext__(self) -> WorkflowExecution:
-        if self._left is not None:
-            if self._left <= 0:
-                raise StopAsyncIteration
-            self._left -= 1
-        return await self._runs.__anext__()
-
-    async def map_histories(self, **options: Any) -> AsyncIterator[Any]:
-        """Each listed run's history (what `WorkflowHandle.fetch_history()` gives)."""
-        async for run in self:
-            handle = self._client.get_workflow_handle(run.id, run_id=run.run_id)
-            yield await handle.fetch_history(**options)
 
 
 class Client:

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perdure import _codec
 from perdure._search_attributes import untyped
+
+if TYPE_CHECKING:
+    from perdure.client import Client
 
 
 def _time(value: str | None) -> datetime | None:
@@ -108,3 +112,30 @@ async def listed(client: Any, item: dict[str, Any]) -> WorkflowExecution:
     names = item.get("search_attributes") or {}
     run.search_attribute_types = await client.search_attribute_types.for_names(client.http, names)
     return run
+
+
+class WorkflowExecutionAsyncIterator:
+    """`list_workflows`'s answer: the runs (Temporal's iterator, with `map_histories`)."""
+
+    def __init__(
+        self, client: Client, runs: AsyncIterator[WorkflowExecution], limit: int | None
+    ) -> None:
+        self._client = client
+        self._runs = runs
+        self._left = limit
+
+    def __aiter__(self) -> WorkflowExecutionAsyncIterator:
+        return self
+
+    async def __anext__(self) -> WorkflowExecution:
+        if self._left is not None:
+            if self._left <= 0:
+                raise StopAsyncIteration
+            self._left -= 1
+        return await self._runs.__anext__()
+
+    async def map_histories(self, **options: Any) -> AsyncIterator[Any]:
+        """Each listed run's history (what `WorkflowHandle.fetch_history()` gives)."""
+        async for run in self:
+            handle = self._client.get_workflow_handle(run.id, run_id=run.run_id)
+            yield await handle.fetch_history(**options)

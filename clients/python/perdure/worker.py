@@ -16,9 +16,8 @@ import inspect
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
@@ -29,6 +28,16 @@ from perdure._http import segment, sleep_backoff
 from perdure._payloads import to_raw_values
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
 from perdure._search_attributes import started_types
+from perdure._worker_options import (  # noqa: F401 (Temporal's names, re-exported)
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+    SharedStateManager,
+    UnsandboxedWorkflowRunner,
+    WorkflowRunner,
+)
 from perdure.client import Client
 from perdure.common import seconds
 from perdure.converter import decode_args, to_json
@@ -703,71 +712,6 @@ def _log_workflow_task_failure(task: dict[str, Any], err: BaseException) -> None
             "__temporal_error_identifier": "WorkflowTaskFailure",
         },
     )
-
-
-@dataclass(frozen=True)
-class PollerBehaviorSimpleMaximum:
-    """Keep `maximum` long polls open (Temporal's poller behaviour)."""
-
-    maximum: int = 5
-
-
-@dataclass(frozen=True)
-class PollerBehaviorAutoscaling:
-    """Temporal's autoscaling pollers: Perdure keeps `maximum` long polls open (an idle poll
-    costs the server almost nothing)."""
-
-    minimum: int = 1
-    maximum: int = 100
-    initial: int = 5
-
-
-PollerBehavior = PollerBehaviorSimpleMaximum | PollerBehaviorAutoscaling
-
-
-class WorkflowRunner:
-    """Temporal's base of workflow runners (accepted; Perdure runs workflows one way)."""
-
-
-class UnsandboxedWorkflowRunner(WorkflowRunner):
-    """Temporal's runner without a sandbox: how Perdure always runs workflow code."""
-
-
-@dataclass(frozen=True)
-class SandboxRestrictions:
-    """Temporal's sandbox settings (accepted, no effect: Perdure has no sandbox)."""
-
-    passthrough_modules: frozenset[str] = frozenset()
-    default: ClassVar[SandboxRestrictions]
-
-    def with_passthrough_modules(self, *modules: str) -> SandboxRestrictions:
-        return SandboxRestrictions(self.passthrough_modules | set(modules))
-
-    def with_passthrough_all_modules(self) -> SandboxRestrictions:
-        return self
-
-
-SandboxRestrictions.default = SandboxRestrictions()
-
-
-@dataclass(frozen=True)
-class SandboxedWorkflowRunner(WorkflowRunner):
-    """Temporal's sandboxed runner (accepted: workflow code still runs unsandboxed here)."""
-
-    restrictions: SandboxRestrictions = field(default_factory=SandboxRestrictions)
-    runner_class: type[WorkflowRunner] = UnsandboxedWorkflowRunner
-
-
-class SharedStateManager:
-    """Temporal's bridge for process-pool activities' heartbeats and cancellation. Perdure's
-    worker relays them from its own loop, so this only carries Temporal's constructor."""
-
-    @staticmethod
-    def create_from_multiprocessing(
-        mgr: Any, queue_poller_executor: concurrent.futures.Executor | None = None
-    ) -> SharedStateManager:
-        """Temporal's factory (the manager is not needed here)."""
-        return SharedStateManager()
 
 
 class _Heartbeats:
