@@ -37,7 +37,7 @@ async def test_sdk_lists_and_counts_by_query_with_temporals_shapes(tenant, serve
     assert [w.id for w in listed] == ["sdk-pay-1", "sdk-pay-2"]
     assert listed[0]["workflow_id"] == "sdk-pay-1"
     assert (listed[0].workflow_type, listed[0].status) == ("Payment", "RUNNING")
-    assert listed[0].search_attributes == {"CustomerId": "c-42"}
+    assert listed[0].search_attributes == {"CustomerId": ["c-42"]}  # Temporal reads lists
     assert listed[0].start_time < listed[1].start_time
     assert (count, count.count, count.groups) == (3, 3, [])
     assert {tuple(g.group_values): g.count for g in grouped.groups} == {
