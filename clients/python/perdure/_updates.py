@@ -81,16 +81,16 @@ def update(
     the arguments as a sequence)."""
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
-        f.__perdure_update__ = True  # type: ignore[attr-defined]
-        f.__perdure_handler_name__ = None if dynamic else (name or f.__name__)  # type: ignore[attr-defined]
-        f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined]
-        f.__perdure_validator__ = None  # type: ignore[attr-defined]
+        f.__perdure_update__ = True  # type: ignore[attr-defined]  # a marker set on the decorated function or class
+        f.__perdure_handler_name__ = None if dynamic else (name or f.__name__)  # type: ignore[attr-defined]  # a marker set on the decorated function or class
+        f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined]  # a marker set on the decorated function or class
+        f.__perdure_validator__ = None  # type: ignore[attr-defined]  # a marker set on the decorated function or class
 
         def validator(v: Callable[..., Any]) -> Callable[..., Any]:
-            f.__perdure_validator__ = v  # type: ignore[attr-defined]
+            f.__perdure_validator__ = v  # type: ignore[attr-defined]  # a marker set on the decorated function or class
             return v
 
-        f.validator = validator  # type: ignore[attr-defined]
+        f.validator = validator  # type: ignore[attr-defined]  # a marker set on the decorated function or class
         return f
 
     return wrap(fn) if fn is not None else wrap

@@ -67,7 +67,7 @@ def defn(
         raise ValueError("a dynamic activity takes no name")
 
     def wrap(f: F) -> F:
-        f.__perdure_activity__ = ActivityDefinition(  # type: ignore[attr-defined]
+        f.__perdure_activity__ = ActivityDefinition(  # type: ignore[attr-defined]  # a marker set on the decorated function or class
             name="" if dynamic else name or f.__name__,
             fn=f,
             is_async=inspect.iscoroutinefunction(f),

@@ -174,8 +174,8 @@ def defn(
             sandboxed=sandboxed,
         )
         definition.updates = _updates.collect_handlers(c)
-        c.__perdure_workflow__ = definition  # type: ignore[attr-defined]
-        c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]
+        c.__perdure_workflow__ = definition  # type: ignore[attr-defined]  # a marker set on the decorated function or class
+        c.__perdure_run_fn__ = run_fn  # type: ignore[attr-defined]  # a marker set on the decorated function or class
         run_fn.__perdure_run_of__ = c
         return c
 
@@ -193,7 +193,7 @@ def init(init_fn: CallableType) -> CallableType:
 
 def run(fn: AsyncCallableType) -> AsyncCallableType:
     """Mark the async method that is the workflow's body (its type kept for the checker)."""
-    fn.__perdure_run__ = True  # type: ignore[attr-defined]
+    fn.__perdure_run__ = True  # type: ignore[attr-defined]  # a marker set on the decorated function or class
     return fn
 
 
@@ -229,7 +229,7 @@ def signal(
         raise ValueError("a dynamic signal handler takes no name")
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
-        f.__perdure_signal__ = True  # type: ignore[attr-defined]
+        f.__perdure_signal__ = True  # type: ignore[attr-defined]  # a marker set on the decorated function or class
         f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined] # marker
         f.__perdure_unfinished_policy__ = unfinished_policy  # type: ignore[attr-defined] # marker
         return f
@@ -261,7 +261,7 @@ def query(
         raise ValueError("a dynamic query handler takes no name")
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
-        f.__perdure_query__ = True  # type: ignore[attr-defined]
+        f.__perdure_query__ = True  # type: ignore[attr-defined]  # a marker set on the decorated function or class
         f.__perdure_handler_name__ = None if dynamic else name or f.__name__  # type: ignore[attr-defined] # marker
         return f
 
