@@ -50,7 +50,7 @@ async def update_task_queue_config(
     kind = queue_config.queue_kind(body.task_queue_type.value)
 
     def _dumped(update: object) -> dict[str, object] | None:
-        return None if update is None else update.model_dump()  # type: ignore[attr-defined]
+        return None if update is None else update.model_dump()  # type: ignore[attr-defined]  # a pydantic model, typed loosely to take each kind
 
     async def change(tx: Transition) -> queue_config.QueueConfig:
         return await queue_config.update(

@@ -43,7 +43,7 @@ class UpdateBody(UpdateFields):
 
 
 class UpdateWithStart(StartFields):
-    id_conflict_policy: IdConflictPolicy | None = Field(  # type: ignore[assignment]
+    id_conflict_policy: IdConflictPolicy | None = Field(  # type: ignore[assignment]  # required here, optional in StartFields
         default=None,
         description="Required: USE_EXISTING, FAIL or TERMINATE_EXISTING (Temporal's rule).",
     )

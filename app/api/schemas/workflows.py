@@ -102,7 +102,7 @@ class StartWorkflow(StartFields):
     workflow_type: Identifier | None = Field(  # type: ignore[assignment]
         default=None, description="Code-first runs: the type a worker decides for."
     )
-    task_queue: Identifier | None = Field(  # type: ignore[assignment]
+    task_queue: Identifier | None = Field(  # type: ignore[assignment]  # optional here, required in StartFields
         default=None, description="Required with `workflow_type`; optional with `definition`."
     )
     definition: DefinitionRef | None = Field(

@@ -104,7 +104,7 @@ class DurableTimer(asyncio.TimerHandle):
 
     def cancel(self) -> None:
         if not self.cancelled() and self.command is not None and not self.command.done:
-            self._loop.instance.cancel_timer(self)  # type: ignore[attr-defined]
+            self._loop.instance.cancel_timer(self)  # type: ignore[attr-defined]  # the loop is always a WorkflowLoop
         super().cancel()
 
 
@@ -216,7 +216,7 @@ class WorkflowInstance:
         self.now = datetime.fromtimestamp(0).astimezone()
         self.random = random.Random(int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8]))
         self.replaying = True
-        self.info: Info = None  # type: ignore[assignment]
+        self.info: Info = None  # type: ignore[assignment]  # set from the first event, before any code reads it
         self.unmatched: collections.deque[Command] = collections.deque()
         self.by_event: dict[int, Command] = {}
         self.conditions: list[tuple[Callable[[], bool], asyncio.Future[Any]]] = []

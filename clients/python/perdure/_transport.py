@@ -140,7 +140,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio's callbacks ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio gives connection_made a transport of this kind
 
     def data_received(self, data: bytes) -> None:
         self.h11.receive_data(data)

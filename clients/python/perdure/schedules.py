@@ -351,8 +351,8 @@ class ScheduleInfo:
             ],
             recent_actions=[
                 ScheduleActionResult(
-                    scheduled_at=_time(r["scheduled_at"]),  # type: ignore[arg-type]
-                    started_at=_time(r["started_at"]),  # type: ignore[arg-type]
+                    scheduled_at=_time(r["scheduled_at"]),  # type: ignore[arg-type]  # always present in an action
+                    started_at=_time(r["started_at"]),  # type: ignore[arg-type]  # always present in an action
                     action=ScheduleActionExecutionStartWorkflow(
                         r["workflow_id"], r["first_execution_run_id"]
                     ),
@@ -360,8 +360,8 @@ class ScheduleInfo:
                 )
                 for r in data["recent_actions"]
             ],
-            next_action_times=[_time(t) for t in data["next_action_times"]],  # type: ignore[misc]
-            created_at=_time(data["created_at"]),  # type: ignore[arg-type]
+            next_action_times=[_time(t) for t in data["next_action_times"]],  # type: ignore[misc]  # never null in the list
+            created_at=_time(data["created_at"]),  # type: ignore[arg-type]  # always present
             last_updated_at=_time(data.get("last_updated_at")),
         )
 
@@ -553,7 +553,7 @@ async def _list_schedules(
                 spec=ScheduleSpec.from_json(item["spec"]),
                 paused=item["state"]["paused"],
                 note=item["state"]["note"],
-                next_action_times=[_time(t) for t in item["next_action_times"]],  # type: ignore[misc]
+                next_action_times=[_time(t) for t in item["next_action_times"]],  # type: ignore[misc]  # never null in the list
                 raw=item,
             )
         token = page.get("next_page_token")

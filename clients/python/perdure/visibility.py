@@ -46,7 +46,7 @@ class WorkflowExecution(dict):
 
     @property
     def start_time(self) -> datetime:
-        return _time(self["start_time"])  # type: ignore[return-value]
+        return _time(self["start_time"])  # type: ignore[return-value]  # the server always sends a start time
 
     @property
     def execution_time(self) -> datetime | None:
