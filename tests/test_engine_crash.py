@@ -54,6 +54,24 @@ class ServerProcess:
         self.popen.send_signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
 
+    async def new_tenant(self, *, client_timeout: float = 30) -> Tenant:
+        """A tenant "crash" with namespace "main" on this server, and a client keyed for it
+        (the caller closes `tenant.client`)."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=client_timeout) as http:
+            created = await http.post(
+                "/api/v1/tenants",
+                json={"name": "crash"},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            key = created.json()["api_key"]["key"]
+        client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=client_timeout,
+        )
+        await client.post("/api/v1/namespaces", json={"name": "main"})
+        return Tenant(name="crash", admin_key=key, namespace="main", client=client)
+
     def stop(self) -> None:
         if self.popen and self.popen.poll() is None:
             self.popen.kill()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
-from tests.conftest import ADMIN_TOKEN, Tenant, free_port, fresh_database
+from tests.conftest import free_port, fresh_database
 from tests.engine_helpers import types
 from tests.rawhttp import Raw, start_timer
 from tests.test_engine_crash import ServerProcess
@@ -21,18 +19,7 @@ async def test_sigkill_between_acceptance_and_completion_handles_the_update_once
         proc = ServerProcess(url, free_port(), tmp_path / "server.log")
         try:
             await proc.start()
-            async with httpx.AsyncClient(base_url=proc.base_url, timeout=30) as http:
-                created = await http.post(
-                    "/api/v1/tenants",
-                    json={"name": "crash"},
-                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                )
-                key = created.json()["api_key"]["key"]
-            client = httpx.AsyncClient(
-                base_url=proc.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=40
-            )
-            await client.post("/api/v1/namespaces", json={"name": "main"})
-            tenant = Tenant(name="crash", admin_key=key, namespace="main", client=client)
+            tenant = await proc.new_tenant(client_timeout=40)
             raw = Raw(tenant)
             await raw.start("cart")
             await raw.complete(await raw.next_workflow_task(), start_timer("t", 3600))
@@ -62,7 +49,7 @@ async def test_sigkill_between_acceptance_and_completion_handles_the_update_once
             history = types(await raw.history("cart"))
             assert history.count("WORKFLOW_EXECUTION_UPDATE_ACCEPTED") == 1
             assert history.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 1
-            await client.aclose()
+            await tenant.client.aclose()
         finally:
             proc.stop()
 
@@ -72,18 +59,7 @@ async def test_sigkill_with_an_admitted_update_delivers_it_after_restart(databas
         proc = ServerProcess(url, free_port(), tmp_path / "server.log")
         try:
             await proc.start()
-            async with httpx.AsyncClient(base_url=proc.base_url, timeout=30) as http:
-                created = await http.post(
-                    "/api/v1/tenants",
-                    json={"name": "crash"},
-                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                )
-                key = created.json()["api_key"]["key"]
-            client = httpx.AsyncClient(
-                base_url=proc.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=40
-            )
-            await client.post("/api/v1/namespaces", json={"name": "main"})
-            tenant = Tenant(name="crash", admin_key=key, namespace="main", client=client)
+            tenant = await proc.new_tenant(client_timeout=40)
             raw = Raw(tenant)
             await raw.start("cart")
             await raw.complete(await raw.next_workflow_task(), start_timer("t", 3600))
@@ -99,6 +75,6 @@ async def test_sigkill_with_an_admitted_update_delivers_it_after_restart(databas
             accepted, done = accept(message), respond("kept", success="after restart")
             await raw.complete(task, placed(accepted), placed(done), messages=[accepted, done])
             assert (await caller).json()["outcome"] == {"success": "after restart"}
-            await client.aclose()
+            await tenant.client.aclose()
         finally:
             proc.stop()
