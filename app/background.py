@@ -10,8 +10,8 @@ from sqlalchemy.engine import make_url
 
 from app.context import ServerContext
 from app.definitions.http_invoke import HttpInvokeLoop
+from app.engine.matching.wakeups import PostgresListener, Wakeups
 from app.engine.service import Engine
-from app.engine.wakeups import PostgresListener, Wakeups
 from app.visibility.batch_loop import BatchLoop
 from app.webhooks.loop import DeliveryLoop
 

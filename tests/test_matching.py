@@ -1,4 +1,4 @@
-"""Matching (app/engine/matching.py): each new task is offered to one waiting poller, oldest
+"""Matching (app/engine/matching/lines.py): each new task is offered to one waiting poller, oldest
 first; a poller that hung up passes its offer on; idle polls cost one look per queue and
 fallback interval, not one claim per poll; the task queue view shows backlog age and open polls.
 

@@ -1,4 +1,4 @@
-"""The matcher's lines (app/engine/matching.py) on their own: who gets an offer, in what
+"""The matcher's lines (app/engine/matching/lines.py) on their own: who gets an offer, in what
 order, and where offers go that no waiter was free to take. The HTTP-level behaviour is in
 tests/test_matching.py; these cases need waiters held in exact states."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-from app.engine.matching import DRAIN, TASK, Matcher
+from app.engine.matching.lines import DRAIN, TASK, Matcher
 
 KEY = "q|ns|activity|queue"
 

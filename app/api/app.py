@@ -50,8 +50,8 @@ from app.background import BackgroundLoops
 from app.console.app import create_console
 from app.context import ServerContext
 from app.db.database import Database
+from app.engine.matching.wakeups import Wakeups
 from app.engine.service import Engine
-from app.engine.wakeups import Wakeups
 from app.observability.logs import quiet_hang_ups
 from app.observability.open_files import OpenFileLimitLog
 from app.settings import Environment, Settings, get_settings

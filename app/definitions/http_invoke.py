@@ -25,9 +25,9 @@ from app.db.outage import report_failure
 from app.db.tables import namespaces, tasks
 from app.definitions.decider import HTTP_WAKE_KEY
 from app.definitions.resources import HTTP_QUEUE
-from app.engine import dispatch
+from app.engine.matching import dispatch
+from app.engine.matching.wakeups import Wakeups
 from app.engine.service import Engine
-from app.engine.wakeups import Wakeups
 from app.errors import NotFound
 from app.settings import Environment
 from app.webhooks.outbound import (

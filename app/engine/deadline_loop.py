@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from app.db.outage import report_failure
 from app.db.tables import history_events
 from app.engine import deadlines, idempotency, retention
+from app.engine.matching.wakeups import TIMERS_KEY
 from app.engine.transition import Transition
-from app.engine.wakeups import TIMERS_KEY
 
 if TYPE_CHECKING:
     from app.engine.service import Engine

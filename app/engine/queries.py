@@ -18,9 +18,9 @@ from app.db.connection import Connection
 from app.db.hot import hot
 from app.db.tables import query_tasks, tasks
 from app.engine.events import RunStatus
+from app.engine.matching.wakeups import queue_key
 from app.engine.payloads import dump, load
 from app.engine.transition import Transition
-from app.engine.wakeups import queue_key
 from app.errors import FailedPrecondition, NotFound
 from app.ids import new_id
 

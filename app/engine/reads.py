@@ -22,9 +22,9 @@ from app.db.tables import (
     timers,
     workflow_runs,
 )
-from app.engine import queue_backlog
 from app.engine.commands import TIMER_USER
 from app.engine.events import CLOSE_EVENTS, RunStatus
+from app.engine.matching import queue_backlog
 from app.engine.operator_view import next_attempts, operator_view, shown_activity_state
 from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
@@ -618,7 +618,7 @@ async def describe_task_queue(
 ) -> dict[str, Any]:
     """A task queue as Temporal's DescribeTaskQueue shows it: the backlog per task kind (count,
     and the age in seconds of its oldest task, None when empty) and the latest 100 pollers.
-    A poller is `present` while a poll of it may be open (`open_until`, app/engine/pollers.py)
+    A poller is `present` while a poll of it may be open (`open_until`, app/engine/matching/pollers.py)
     or it polled within the last minute (app/engine/waiting.py's NO_POLLER_SECONDS)."""
     backlog = {
         kind: (count, oldest)

@@ -25,11 +25,9 @@ from app.engine import (
     activities,
     activity_controls,
     decisions,
-    dispatch,
     idempotency,
     lifecycle,
     pause,
-    polls,
     queries,
     reads,
     workflow_tasks,
@@ -37,14 +35,9 @@ from app.engine import (
 from app.engine.deadline_loop import DeadlineLoop
 from app.engine.events import E
 from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
-from app.engine.payloads import dump_payload
-from app.engine.pollers import PollerRegistry
-from app.engine.reads import RunWatcher
-from app.engine.time_lock import TimeSkippingLock
-from app.engine.tokens import TaskToken
-from app.engine.transition import Run, Transition
-from app.engine.waits import RunWaits
-from app.engine.wakeups import (
+from app.engine.matching import dispatch, polls
+from app.engine.matching.pollers import PollerRegistry
+from app.engine.matching.wakeups import (
     CHANNEL,
     DRAIN_KEY,
     TIMERS_KEY,
@@ -52,6 +45,12 @@ from app.engine.wakeups import (
     notify_payloads,
     run_key,
 )
+from app.engine.payloads import dump_payload
+from app.engine.reads import RunWatcher
+from app.engine.time_lock import TimeSkippingLock
+from app.engine.tokens import TaskToken
+from app.engine.transition import Run, Transition
+from app.engine.waits import RunWaits
 from app.errors import (
     DeadlineExceeded,
     FailedPrecondition,
@@ -341,7 +340,7 @@ class Engine:
         caller_gone: CallerGone | None = None,
     ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
         """Wait up to `wait` seconds for the queue's next query or workflow task and claim it
-        (app/engine/polls.py)."""
+        (app/engine/matching/polls.py)."""
         return await polls.poll_workflow_task(
             self, namespace_id, task_queue, identity, wait, caller_gone
         )
@@ -479,7 +478,7 @@ class Engine:
         caller_gone: CallerGone | None = None,
     ) -> list[dispatch.ActivityTaskClaim]:
         """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready
-        (app/engine/polls.py)."""
+        (app/engine/matching/polls.py)."""
         return await polls.poll_activity_tasks(
             self, namespace_id, task_queue, identity, wait, max_tasks, caller_gone
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine import dispatch
+from app.engine.matching import dispatch
 from app.engine.payloads import load
 
 

@@ -23,16 +23,16 @@ from app.db.tables import (
     timers,
     workflow_runs,
 )
-from app.engine import queue_order
 from app.engine.events import E, RunStatus
 from app.engine.limits import (
     MAX_UPDATES_PER_RUN,
     UPDATES_PER_RUN_SETTING,
     suggest_continue_as_new_at,
 )
+from app.engine.matching import queue_order
+from app.engine.matching.wakeups import queue_key, run_key
 from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority
-from app.engine.wakeups import queue_key, run_key
 from app.errors import NotFound
 
 # Hot statements, built once: building SQLAlchemy expressions per call costs more CPU than
@@ -141,7 +141,7 @@ class Transition:
     wake_keys: set[str] = field(default_factory=set)
     # Tasks added per task queue key: each is offered to one waiting poll after commit.
     task_counts: dict[str, int] = field(default_factory=dict)
-    # A claim saw more ready tasks in its queue than it took (app/engine/dispatch.py).
+    # A claim saw more ready tasks in its queue than it took (app/engine/matching/dispatch.py).
     more_ready: bool = False
     # Runs that must get a workflow task once this transition's events are written.
     decision_needed: set[str] = field(default_factory=set)
@@ -398,7 +398,7 @@ class Transition:
         priority: Priority = NO_PRIORITY,
     ) -> None:
         """Queue a task; `priority` (the run's or the activity's, inheritance done) places it
-        in its queue (app/engine/queue_order.py)."""
+        in its queue (app/engine/matching/queue_order.py)."""
         order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority)
         await self.conn.execute(
             INSERT_TASK,

@@ -27,10 +27,10 @@ from app.engine.limits import (
     UPDATES_IN_FLIGHT_SETTING,
     UPDATES_PER_RUN_SETTING,
 )
+from app.engine.matching.wakeups import run_key
 from app.engine.operator_view import require_not_paused
 from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
-from app.engine.wakeups import run_key
 from app.errors import (
     FailedPrecondition,
     InvalidArgument,

@@ -24,7 +24,7 @@ from app.engine.workflow_tasks import TIMER_FIRST_TASK_BACKOFF, TIMER_WFT_BACKOF
 
 # A queue counts as unattended when no worker has polled it for this long and no poll of it is
 # open. Pollers are recorded when a poll starts, with the time it ends at the latest
-# (app/engine/pollers.py).
+# (app/engine/matching/pollers.py).
 NO_POLLER_SECONDS = 60.0
 
 # Kinds, most pressing first (the order in which they are reported).

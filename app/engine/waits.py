@@ -2,7 +2,7 @@
 
 `result?wait=`, history `wait_new_event`, event streams (and Workflow Update's waits) register
 here while they wait. They are woken by the run's own change — the wake-up a transition sends
-after commit, in-process or by PostgreSQL NOTIFY (app/engine/wakeups.py) — and never look at
+after commit, in-process or by PostgreSQL NOTIFY (app/engine/matching/wakeups.py) — and never look at
 the database on a timer of their own. A lost wake-up (a NOTIFY dropped with its connection) is
 covered by one fallback look per process: every `fallback_seconds` a single statement reads
 the FINGERPRINT (next event id, status, update counts, workflow task state) of every run
@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from app.db.database import Database
 from app.db.outage import report_failure
 from app.db.tables import workflow_runs
-from app.engine.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
+from app.engine.matching.wakeups import DRAIN_KEY, Wakeups, run_closed_key, run_key
 
 log = logging.getLogger("perdure.waits")
 

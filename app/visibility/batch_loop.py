@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from app.context import ServerContext
 from app.db.bounded import read_bounded
 from app.db.outage import report_failure
+from app.engine.matching.wakeups import Wakeups
 from app.engine.service import Engine
-from app.engine.wakeups import Wakeups
 from app.errors import PerdureError
 from app.ids import new_id
 from app.visibility import batches

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 from app.db.tables import activities as activities_table
 from app.db.tables import tasks, webhook_deliveries
-from app.engine import activities, dispatch
-from app.engine.dispatch import lock_run  # the engine's own run lock keeps its lock order
+from app.engine import activities
+from app.engine.matching import dispatch
+from app.engine.matching.dispatch import lock_run  # the engine's own run lock keeps its lock order
 from app.engine.transition import Transition
 from app.ids import new_id
 

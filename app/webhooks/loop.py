@@ -17,9 +17,9 @@ from typing import Any
 
 from app.context import ServerContext
 from app.db.outage import report_failure
-from app.engine import dispatch
+from app.engine.matching import dispatch
+from app.engine.matching.wakeups import Wakeups, queue_key
 from app.engine.service import Engine
-from app.engine.wakeups import Wakeups, queue_key
 from app.webhooks import endpoints as service
 from app.webhooks.claims import Claimed, claim_for_endpoint, next_task_query
 from app.webhooks.delivery import deliver, target_policy

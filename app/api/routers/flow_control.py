@@ -20,8 +20,9 @@ from app.api.schemas.flow_control import (
     UpdatedTaskQueueConfig,
     UpdateTaskQueueConfig,
 )
-from app.engine import concurrency_admin, queue_config
+from app.engine import concurrency_admin
 from app.engine.limits import MAX_ID_LENGTH
+from app.engine.matching import queue_config
 from app.engine.transition import Transition
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["flow control"])

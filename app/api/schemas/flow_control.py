@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.api.schemas.common import Identity
 from app.api.schemas.workflows import Body
-from app.engine.queue_config import MAX_REASON_LENGTH, MAX_WEIGHT_OVERRIDES
+from app.engine.matching.queue_config import MAX_REASON_LENGTH, MAX_WEIGHT_OVERRIDES
 
 FairnessKey = Annotated[str, Field(min_length=1, max_length=64)]
 

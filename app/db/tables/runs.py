@@ -194,7 +194,7 @@ tasks = sa.Table(
     sa.Column("scheduled_event_id", sa.Integer(), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    # Flow control (migration 0025, app/engine/queue_order.py): priority 1..5 first, then the
+    # Flow control (migration 0025, app/engine/matching/queue_order.py): priority 1..5 first, then the
     # fairness pass (0 for queues that never saw a fairness key: FIFO by id), then id.
     sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="3"),
     sa.Column("fairness_key", sa.String(64), nullable=False, server_default=""),

@@ -5,7 +5,7 @@ looks, so a notification between its look and its wait is never lost. A slow fal
 covers a notification lost with a dropped connection.
 
 Task queue keys (`q|…`) are not broadcast: each new task is offered to one waiting poll by the
-`Matcher` (app/engine/matching.py). Every other key wakes all its waiters.
+`Matcher` (app/engine/matching/lines.py). Every other key wakes all its waiters.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from app.db.outage import describe, outages
-from app.engine.matching import DRAIN, TASK, Matcher
+from app.engine.matching.lines import DRAIN, TASK, Matcher
 
 log = logging.getLogger("perdure.wakeups")
 
@@ -83,7 +83,7 @@ class Wakeups:
     def notify(self, keys: Iterable[str], task_counts: Mapping[str, int] | None = None) -> None:
         """Wake the waiters of `keys`. A task queue key offers its new tasks to one waiting
         poll each when `task_counts` counts them (this process's commits); without a count
-        (a NOTIFY, or a query) it makes one DRAIN offer (app/engine/matching.py)."""
+        (a NOTIFY, or a query) it makes one DRAIN offer (app/engine/matching/lines.py)."""
         for key in keys:
             if key.startswith("q|"):
                 count = task_counts.get(key) if task_counts else None

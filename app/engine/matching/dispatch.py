@@ -17,14 +17,8 @@ import sqlalchemy as sa
 from app.db.connection import Connection, Row
 from app.db.hot import hot
 from app.db.tables import tasks, workflow_runs
-from app.engine import (
-    activities,
-    concurrency_slots,
-    queue_config,
-    queue_rates,
-    updates,
-    workflow_tasks,
-)
+from app.engine import activities, concurrency_slots, updates, workflow_tasks
+from app.engine.matching import queue_config, queue_rates
 from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
@@ -77,7 +71,7 @@ def queue_tasks_filter(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
     ]
 
 
-# The claim order: priority (1 first), then fairness pass (app/engine/queue_order.py), then
+# The claim order: priority (1 first), then fairness pass (app/engine/matching/queue_order.py), then
 # id; ix_tasks_queue_order serves it. A queue without priorities or fairness keys has every
 # task at (3, 0.0), so this is FIFO by id as before, from the same index.
 CLAIM_ORDER = (tasks.c.priority, tasks.c.fairness_pass, tasks.c.id)
@@ -180,7 +174,7 @@ async def _claim(
     claims: list[Any] = []
     skip: list[int] = []
     contended = False
-    # Rate limits (app/engine/queue_rates.py) only for queues that have them: the claim of a
+    # Rate limits (app/engine/matching/queue_rates.py) only for queues that have them: the claim of a
     # queue without runs no statement more than before (the configuration is cached).
     config = await queue_config.cached(tx.conn, namespace_id, kind, task_queue)
     gate: queue_rates.Gate | None = None

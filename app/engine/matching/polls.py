@@ -1,7 +1,7 @@
-"""Long polls on task queues: a poll joins its queue's line (app/engine/matching.py), claims
+"""Long polls on task queues: a poll joins its queue's line (app/engine/matching/lines.py), claims
 when offered a task or when its look at the backlog finds one, and otherwise waits.
 
-A claim is a transition of its own (app/engine/dispatch.py): the task is started only when
+A claim is a transition of its own (app/engine/matching/dispatch.py): the task is started only when
 that claim commits. Every look and claim is counted in `perdure_poll_looks_total` by outcome.
 """
 
@@ -14,10 +14,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from app.db.connection import Connection
-from app.engine import dispatch, queries, queue_rates
-from app.engine.matching import DRAIN, TASK
+from app.engine import queries
+from app.engine.matching import dispatch, queue_rates
+from app.engine.matching.lines import DRAIN, TASK
+from app.engine.matching.wakeups import queue_key
 from app.engine.transition import Transition
-from app.engine.wakeups import queue_key
 
 if TYPE_CHECKING:
     from app.engine.service import CallerGone, Engine

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.tables import task_queue_configs, task_queue_key_rates
-from app.engine.queue_config import QueueConfig
+from app.engine.matching.queue_config import QueueConfig
 
 if TYPE_CHECKING:
     from app.engine.transition import Transition

@@ -3,11 +3,11 @@
 Temporal's matching service hands a task to a single waiting poller ("sync match") and keeps
 the rest in the queue's backlog. Perdure's backlog is the `tasks` table, and a hand-off is only
 an *offer*: the poller that receives it claims the task in its own transaction
-(app/engine/dispatch.py), so the task is started only when that claim commits. A poller that
+(app/engine/matching/dispatch.py), so the task is started only when that claim commits. A poller that
 hangs up or dies between the offer and the claim loses nothing: its offer passes to the next
 waiter (or the task stays in the backlog for the next poll).
 
-Per task queue (a wake-up key `q|namespace|kind|queue`, see app/engine/wakeups.py) and per
+Per task queue (a wake-up key `q|namespace|kind|queue`, see app/engine/matching/wakeups.py) and per
 process, `Matcher` keeps a *line* of waiting polls in arrival order:
 
 - a committed transition that added n tasks to the queue offers them to n waiters, oldest

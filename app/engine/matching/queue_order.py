@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.hot import hot
 from app.db.tables import task_queue_fairness, tasks
-from app.engine import queue_config
+from app.engine.matching import queue_config
 from app.engine.priority import NO_PRIORITY, Priority
 
 if TYPE_CHECKING:
