@@ -55,7 +55,7 @@ test-sdk-newest: $(STAMP)
 	$(NEWEST)/bin/pip install --quiet --no-deps -e . -e clients/python
 	$(NEWEST)/bin/pip install --quiet --upgrade httpx h11
 	@$(NEWEST)/bin/python -c "import httpx, h11; print('SDK against httpx', httpx.__version__, 'and h11', h11.__version__)"
-	$(NEWEST)/bin/python -m pytest -q tests/test_sdk_transport.py tests/test_sdk_workflows.py tests/test_sdk_example.py
+	$(NEWEST)/bin/python -m pytest -q tests/sdk/test_sdk_transport.py tests/sdk/test_sdk_workflows.py tests/sdk/test_sdk_example.py
 
 # Regenerate both locks after changing a dependency in either pyproject.toml: the runtime lock
 # of the server and the SDK (the image installs both) and the development lock (+ test tools,

@@ -197,7 +197,7 @@ def keyed_client(server_or_client: httpx.AsyncClient, key: str) -> httpx.AsyncCl
 
 # Migrated once per session and copied for each fresh database: running the migrations again
 # for every test that needs a database of its own cost seconds each (the session's own database
-# and tests/test_migrations.py still run them from an empty schema).
+# and tests/db/test_migrations.py still run them from an empty schema).
 _templates: dict[str, str] = {}
 
 

@@ -1,0 +1,90 @@
+"""docs/deploying.md works as written: its Python blocks, in order, are one program that
+runs; its `perdure replay` snippet catches a build that would break an open run."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import re
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from perdure.testing import WorkflowEnvironment
+from perdure.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = (ROOT / "docs" / "deploying.md").read_text()
+PYTHON = re.compile(r"```python\n(.*?)```", re.S)
+SHELL = re.compile(
+    r"<!-- deploying-test: (\w+)[^>]*-->\s*\n(?:<!-- readme-test: skip[^>]*-->\s*\n)?```sh\n(.*?)```",
+    re.S,
+)
+
+
+def shell_snippet(name: str) -> str:
+    """The guide's shell block tagged `<!-- deploying-test: name … -->`."""
+    return dict(SHELL.findall(GUIDE))[name]
+
+
+def example_module(directory: Path) -> Path:
+    """The guide's Python blocks, in order, as `deploying_example.py`."""
+    path = directory / "deploying_example.py"
+    path.write_text("\n\n".join(PYTHON.findall(GUIDE)))
+    return path
+
+
+def test_the_guides_python_runs_a_year_across_a_deploy(tmp_path):
+    path = example_module(tmp_path)
+    done = subprocess.run(
+        [sys.executable, path.name], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"build C diverges at event \d+", done.stdout), done.stdout
+
+
+async def test_the_guides_replay_snippet_catches_the_build_that_drops_a_patch(tmp_path):
+    example_module(tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        example = importlib.import_module("deploying_example")
+    finally:
+        sys.path.remove(str(tmp_path))
+    async with await WorkflowEnvironment.start_time_skipping() as env:
+        workflow_id = f"yearly-{uuid.uuid4().hex[:8]}"
+        async with Worker(
+            env.client,
+            task_queue="reports",
+            workflows=[example.YearlyB],
+            activities=[example.send_report, example.send_rich_report],
+        ):
+            await env.client.start_workflow(
+                example.YearlyB.run, id=workflow_id, task_queue="reports"
+            )
+            await env.sleep(timedelta(days=1))  # the first month's report sent, the run open
+        snippet = shell_snippet("replay")
+        environment = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            "PERDURE_ADDRESS": env.server.url,
+            "PERDURE_API_KEY": env.server.api_key,
+            "PERDURE_NAMESPACE": "default",
+        }
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            snippet,
+            cwd=tmp_path,
+            env=environment,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        assert f"FAIL  {workflow_id}" in out.decode(), out.decode() + err.decode()
+        assert "build C would break open runs" in out.decode()
