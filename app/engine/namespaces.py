@@ -18,6 +18,9 @@ from app.db.tables import (
     task_queue_pollers,
     tasks,
     timers,
+    worker_deployment_task_queues,
+    worker_deployment_versions,
+    worker_deployments,
     workflow_runs,
     workflow_search_attributes,
     workflow_search_texts,
@@ -60,6 +63,9 @@ async def delete_engine_rows(conn: Connection, namespace_id: str) -> None:
         task_queue_key_rates,
         concurrency_slots,
         concurrency_limits,
+        worker_deployments,
+        worker_deployment_versions,
+        worker_deployment_task_queues,
     ):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
     await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))

@@ -1,5 +1,5 @@
 """The schema as SQLAlchemy Core tables, one module per part of the server; Alembic migrations
-must produce exactly this (tests/test_migrations.py).
+must produce exactly this (tests/db/test_migrations.py).
 
 Every row that belongs to a tenant carries `tenant_id` (directly or through its namespace) so
 that the schema can later be partitioned by namespace without changing the API.
@@ -43,6 +43,11 @@ from app.db.tables.tenancy import (
     namespaces,
     tenants,
 )
+from app.db.tables.versioning import (
+    worker_deployment_task_queues,
+    worker_deployment_versions,
+    worker_deployments,
+)
 from app.db.tables.visibility import (
     SQLITE_FTS_TABLE,
     batch_operation_runs,
@@ -59,6 +64,9 @@ from app.db.tables.webhooks import (
 
 __all__ = [
     "metadata",
+    "worker_deployments",
+    "worker_deployment_versions",
+    "worker_deployment_task_queues",
     "tenants",
     "namespaces",
     "api_keys",

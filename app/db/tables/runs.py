@@ -100,6 +100,14 @@ workflow_runs = sa.Table(
     # Pause (migration 0019): JSON of who paused the run, why and when; NULL when not paused.
     # The status stays RUNNING (the open-run index below); readers show PAUSED.
     sa.Column("pause_info", sa.Text(), nullable=True),
+    # Worker Versioning (migration 0026, app/engine/versioning/): the run's behaviour
+    # ('PINNED', 'AUTO_UPGRADE'; NULL: unversioned), the version it is on (deployment name and
+    # build id of its last completed workflow task, or of the version it was pinned to), and
+    # its override (JSON: {"behavior": ..., "pinned_version": {...}}).
+    sa.Column("versioning_behavior", sa.String(20), nullable=True),
+    sa.Column("deployment_name", sa.String(255), nullable=True),
+    sa.Column("build_id", sa.String(255), nullable=True),
+    sa.Column("versioning_override", sa.Text(), nullable=True),
     # Only one run of a workflow id may be open: enforced by a partial unique index below.
     sa.Index(
         "ux_workflow_runs_open_workflow_id",
