@@ -35,9 +35,8 @@ from app.errors import Unauthenticated
 
 T = TypeVar("T")
 
-bearer = HTTPBearer(
-    auto_error=False, description="An API key (`pdk_…`) or, for tenant creation, the admin token."
-)
+BEARER_DESCRIPTION = "An API key (`pdk_…`) or, for tenant creation, the admin token."
+bearer = HTTPBearer(auto_error=False, description=BEARER_DESCRIPTION)
 
 
 async def get_context(request: Request) -> ServerContext:
@@ -98,18 +97,50 @@ async def get_principal(
 
 @dataclass(frozen=True, slots=True)
 class NamespaceCaller:
+    """Who calls a namespaced route, in which namespace, and what serves the call: the
+    process's context and engine come with the caller, so that a route's one dependency is
+    its caller (see `NamespaceBearer`)."""
+
     principal: Principal
     namespace: NamespaceRef
+    ctx: ServerContext
+    engine: Engine
 
 
-async def get_namespace_caller(
-    scopes: SecurityScopes,
-    request: Request,
-    ctx: Context,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    namespace: Annotated[str, Path(description="Namespace name", max_length=200)],
-) -> NamespaceCaller:
-    return await namespace_caller(request, ctx, credentials, namespace, _permission(scopes))
+class NamespaceBearer(HTTPBearer):
+    """The caller of a namespaced route as one dependency node: the bearer scheme itself,
+    reading the route's `namespace` path parameter and the permission its security scope names.
+
+    Airflow's execution API does the same (`JWTBearer(HTTPBearer)` reads the path's task id
+    itself): FastAPI then solves one node for a namespaced route instead of six (the context,
+    the engine, the caller and under it the context again, the credentials and the path
+    parameter); a node costs FastAPI tens of microseconds a request whatever it does
+    (docs/adr/0001-edge-solver.md, `bench/edge.py`). The scheme keeps the
+    name `HTTPBearer`, so the OpenAPI document is what it was.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer", description=BEARER_DESCRIPTION)
+
+    async def __call__(  # type: ignore[override]  # a dependency of FastAPI: its own parameters
+        self,
+        request: Request,
+        scopes: SecurityScopes,
+        namespace: Annotated[str, Path(description="Namespace name", max_length=200)],
+    ) -> NamespaceCaller:
+        return await self.caller(request, namespace, _permission(scopes))
+
+    async def caller(
+        self, request: Request, namespace: str, permission: Permission | None
+    ) -> NamespaceCaller:
+        """The caller once the namespace is validated (what the edge solver calls)."""
+        credentials = await HTTPBearer.__call__(self, request)
+        return await namespace_caller(
+            request, request.app.state.ctx, credentials, namespace, permission
+        )
+
+
+namespace_bearer = NamespaceBearer()
 
 
 async def namespace_caller(
@@ -121,8 +152,7 @@ async def namespace_caller(
 ) -> NamespaceCaller:
     """The caller of a namespaced route: its key authenticated, the namespace visible to it,
     `permission` held (none: any role), and a request token of the namespace's rate taken
-    (401, 404, 403, 429). What `get_namespace_caller` resolves, also called directly by the
-    edge's own solver (app/api/solver.py)."""
+    (401, 404, 403, 429): what `NamespaceBearer` resolves."""
     principal = await _authenticate(ctx, credentials)
     # Visibility before role: a weak key must not learn that another tenant's namespace exists.
     ref = ctx.auth_cache.namespace(principal.tenant_id, namespace)
@@ -137,7 +167,7 @@ async def namespace_caller(
         # Rates after the checks: a refused request should not cost the namespace a token.
         limiter: Limiter = request.app.state.limiter
         limiter.admit(principal.tenant_id, ref.id, KIND_OF_PERMISSION[permission], ref.settings)
-    return NamespaceCaller(principal=principal, namespace=ref)
+    return NamespaceCaller(principal, ref, ctx, request.app.state.engine)
 
 
 @asynccontextmanager
@@ -223,19 +253,11 @@ async def require_admin_token(
 
 Viewer = Annotated[Principal, Security(get_principal, scopes=[Permission.VIEW])]
 Admin = Annotated[Principal, Security(get_principal, scopes=[Permission.MANAGE])]
-NamespaceAdmin = Annotated[
-    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.MANAGE])
-]
-NamespaceViewer = Annotated[
-    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.VIEW])
-]
-NamespaceReader = Annotated[
-    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.READ])
-]
+NamespaceAdmin = Annotated[NamespaceCaller, Security(namespace_bearer, scopes=[Permission.MANAGE])]
+NamespaceViewer = Annotated[NamespaceCaller, Security(namespace_bearer, scopes=[Permission.VIEW])]
+NamespaceReader = Annotated[NamespaceCaller, Security(namespace_bearer, scopes=[Permission.READ])]
 NamespaceOperator = Annotated[
-    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.OPERATE])
+    NamespaceCaller, Security(namespace_bearer, scopes=[Permission.OPERATE])
 ]
-NamespaceWorker = Annotated[
-    NamespaceCaller, Security(get_namespace_caller, scopes=[Permission.WORK])
-]
+NamespaceWorker = Annotated[NamespaceCaller, Security(namespace_bearer, scopes=[Permission.WORK])]
 SystemAdmin = Annotated[None, Depends(require_admin_token)]

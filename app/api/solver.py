@@ -11,7 +11,13 @@ parameters and body with FastAPI's own functions, so what a request gets (values
 errors, and which check refuses it first) is what FastAPI's handler would give.
 
 Every other route, and every request while `app.dependency_overrides` is set (tests,
-embedding), goes through FastAPI's handler. FastAPI's per-operation telemetry (its spans for
+embedding), goes through FastAPI's handler.
+
+It reads FastAPI's private names (listed in `FASTAPI_INTERNALS`). When one is gone (a FastAPI
+outside the pin), importing this module raises `EdgeSolverUnsupported`, and so does planning a
+route FastAPI built without the attributes read here: the server refuses to start rather than
+quietly serving every request at FastAPI's cost or, worse, solving it differently. The trade,
+its figures and when this module goes: docs/adr/0001-edge-solver.md. FastAPI's per-operation telemetry (its spans for
 "dependencies" and "serialization") is not made for planned routes; the app turns that
 telemetry off (app/api/app.py) and traces requests with its own middleware.
 """
@@ -28,6 +34,8 @@ from enum import Enum
 from typing import Any
 
 import annotated_types
+import fastapi
+import fastapi.routing
 from fastapi import params
 from fastapi.dependencies import utils as fastapi_dependencies
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
@@ -37,13 +45,52 @@ from pydantic_core import PydanticUndefined
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.deps import bearer, get_context, get_engine, get_namespace_caller, namespace_caller
+from app.api.deps import NamespaceBearer, get_context, get_engine
 from app.auth.roles import Permission
 
-# FastAPI's own helpers for a parameter's request keys and model, where this FastAPI has them:
-# without them, every parameter is validated by FastAPI.
-_aliases = getattr(fastapi_dependencies, "_get_param_aliases", None)
-_param_model = getattr(fastapi_dependencies, "_get_param_model", None)
+
+class EdgeSolverUnsupported(RuntimeError):
+    """This FastAPI lacks a private name the edge solver reads: the server does not start.
+    Either install the FastAPI of the pin in pyproject.toml, or follow this FastAPI's changes
+    in app/api/solver.py (tests/api/test_edge_solver.py tells when the plans answer alike)."""
+
+
+# The private names of FastAPI this module reads: (module, name). Public ones
+# (`request_params_to_args`, `request_body_to_args`, `APIRoute.dependant`) are imported above.
+FASTAPI_INTERNALS: tuple[tuple[Any, str], ...] = (
+    # a parameter's request keys, and its model when parameters are grouped in one
+    (fastapi_dependencies, "_get_param_aliases"),
+    (fastapi_dependencies, "_get_param_model"),
+    # the context of an included route, whose dependant a route's handler is built from
+    (fastapi.routing, "_effective_route_context_var"),
+)
+# What FastAPI's `Dependant` and route carry that a plan reads.
+DEPENDANT_ATTRIBUTES = (
+    "call", "name", "dependencies", "path_params", "query_params", "header_params",
+    "cookie_params", "body_params", "request_param_name", "response_param_name",
+    "background_tasks_param_name", "security_scopes_param_name", "websocket_param_name",
+    "http_connection_param_name",
+)  # fmt: skip
+
+
+def _internal(module: Any, name: str) -> Any:
+    """`module.name`, or EdgeSolverUnsupported naming it and the FastAPI found."""
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise EdgeSolverUnsupported(
+            f"FastAPI {fastapi.__version__} has no {module.__name__}.{name}, which "
+            "app/api/solver.py reads; see docs/adr/0001-edge-solver.md"
+        ) from None
+
+
+def check_fastapi_internals() -> None:
+    """Raise EdgeSolverUnsupported when a private name this module reads is gone."""
+    for module, name in FASTAPI_INTERNALS:
+        _internal(module, name)
+
+
+check_fastapi_internals()  # at import, that is, when the server starts: loudly, not per request
 
 
 class _Kind(Enum):
@@ -62,6 +109,7 @@ class _Step:
     # security scope names.
     path_params: Sequence[_Param] = ()
     permission: Permission | None = None
+    bearer: NamespaceBearer | None = None
 
 
 def _takes_json(content_type: str | None) -> bool:
@@ -106,14 +154,12 @@ def _param(field: Any) -> _Param:
         if bounds is None or info.annotation is not str:
             return plain
         return _Param(field, field.name, field.alias, *bounds)
-    if info.is_required() or info.validate_default or _aliases is None:
+    if info.is_required() or info.validate_default:
         return plain
-    try:
-        if _param_model is not None and _param_model(field) is not None:
-            return plain
-        keys = tuple(key for _, key in _aliases(field))
-    except Exception:  # FastAPI's helpers changed: validate every value with FastAPI
+    if _internal(fastapi_dependencies, "_get_param_model")(field) is not None:
         return plain
+    aliases = _internal(fastapi_dependencies, "_get_param_aliases")(field)
+    keys = tuple(key for _, key in aliases)
     return _Param(field, field.name, absent_keys=keys, default=info.default)
 
 
@@ -192,9 +238,9 @@ class RoutePlan:
                 if wrong:
                     errors.extend(wrong)  # FastAPI skips a dependency whose parameters fail
                     continue
-                credentials = await bearer(request)
-                values[step.name] = await namespace_caller(
-                    request, state.ctx, credentials, found["namespace"], step.permission
+                assert step.bearer is not None  # a NAMESPACE_CALLER step has its bearer
+                values[step.name] = await step.bearer.caller(
+                    request, found["namespace"], step.permission
                 )
         for plan, source in (
             (self.path_params, "path_params"),
@@ -236,11 +282,16 @@ def plan_route(route: APIRoute) -> RoutePlan | None:
     known here, a special parameter (Response, BackgroundTasks, SecurityScopes, WebSocket),
     a synchronous or streaming endpoint, or one not declared to return a Response."""
     effective = _effective_route(route)
-    dependant = getattr(effective, "dependant", None)
-    embed_body_fields = getattr(effective, "_embed_body_fields", None)
+    dependant = effective.dependant
+    embed_body_fields = _internal(effective, "_embed_body_fields")
+    missing = [name for name in DEPENDANT_ATTRIBUTES if not hasattr(dependant, name)]
+    if missing or not isinstance(embed_body_fields, bool):
+        raise EdgeSolverUnsupported(
+            f"FastAPI {fastapi.__version__} builds {route.path} without what app/api/solver.py "
+            f"reads ({', '.join(missing) or '_embed_body_fields'}); see "
+            "docs/adr/0001-edge-solver.md"
+        )
     endpoint = route.endpoint
-    if dependant is None or not isinstance(embed_body_fields, bool):
-        return None
     if not inspect.iscoroutinefunction(endpoint) or dependant.call is not endpoint:
         return None
     special = (
@@ -250,7 +301,7 @@ def plan_route(route: APIRoute) -> RoutePlan | None:
         "websocket_param_name",
         "http_connection_param_name",
     )
-    if any(getattr(dependant, name, None) for name in special):
+    if any(getattr(dependant, name) for name in special):
         return None
     try:
         hints = typing.get_type_hints(endpoint, include_extras=True)
@@ -271,29 +322,27 @@ def plan_route(route: APIRoute) -> RoutePlan | None:
 def _effective_route(route: APIRoute) -> Any:
     """What FastAPI builds the handler from: an included route's own context (its dependant
     with the inclusion's dependencies), else the route itself (see `APIRoute.get_route_handler`)."""
-    import fastapi.routing
-
-    var = getattr(fastapi.routing, "_effective_route_context_var", None)
-    context = var.get() if var is not None else None
+    context = _internal(fastapi.routing, "_effective_route_context_var").get()
     if context is not None and getattr(context, "original_route", None) is route:
         return context
     return route
 
 
 def _step(sub: Any, hints: dict[str, Any]) -> _Step | None:
-    if sub.name is None or _has_own_inputs(sub, allow_path=sub.call is get_namespace_caller):
+    one_node = isinstance(sub.call, NamespaceBearer)
+    if sub.name is None or _has_own_inputs(sub, allow_path=one_node):
         return None
     if sub.call is get_context:
         return _Step(sub.name, _Kind.CONTEXT)
     if sub.call is get_engine:
         return _Step(sub.name, _Kind.ENGINE)
-    if sub.call is get_namespace_caller and len(sub.path_params) == 1:
+    if one_node and len(sub.path_params) == 1 and not sub.dependencies:
         scopes = _security_scopes(hints.get(sub.name))
         if scopes is None or len(scopes) > 1:
             return None
         permission = Permission(scopes[0]) if scopes else None
         path_params = [_param(field) for field in sub.path_params]
-        return _Step(sub.name, _Kind.NAMESPACE_CALLER, path_params, permission)
+        return _Step(sub.name, _Kind.NAMESPACE_CALLER, path_params, permission, sub.call)
     return None
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Path, status
 
-from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
+from app.api.deps import NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -44,12 +44,10 @@ JobId = Annotated[str, Path(min_length=1, max_length=200, description="Batch ope
     ),
     responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 504),
 )
-async def start_batch_operation(
-    body: BatchOperationStart, engine: EngineDep, caller: NamespaceOperator
-) -> FastJSON:
+async def start_batch_operation(body: BatchOperationStart, caller: NamespaceOperator) -> FastJSON:
     fields = body.job_fields()
     row = await batches.start(
-        engine, caller.namespace.id, fields, identity=caller.principal.key_name
+        caller.engine, caller.namespace.id, fields, identity=caller.principal.key_name
     )
     return FastJSON(batches.describe(row), status_code=status.HTTP_201_CREATED)
 
@@ -61,12 +59,11 @@ async def start_batch_operation(
     responses=problem_responses(400, 401, 403, 404),
 )
 async def list_batch_operations(
-    ctx: Context,
     caller: NamespaceReader,
     page_size: PageSize = DEFAULT_PAGE,
     next_page_token: PageToken = None,
 ) -> FastJSON:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         rows, token = await batches.list_jobs(
             conn, caller.namespace.id, page_size=page_size, page_token=next_page_token
         )
@@ -81,13 +78,11 @@ async def list_batch_operations(
     summary="Describe a batch operation: its state, progress and latest failures",
     responses=problem_responses(401, 403, 404),
 )
-async def describe_batch_operation(
-    job_id: JobId, ctx: Context, caller: NamespaceReader
-) -> FastJSON:
-    async with ctx.db.read() as conn:
+async def describe_batch_operation(job_id: JobId, caller: NamespaceReader) -> FastJSON:
+    async with caller.ctx.db.read() as conn:
         row = await batches.get(conn, caller.namespace.id, job_id)
         failures = await batches.failures(conn, row["id"])
-        return FastJSON(batches.describe(row, failures, ctx.clock.now()))
+        return FastJSON(batches.describe(row, failures, caller.ctx.clock.now()))
 
 
 @router.post(
@@ -98,8 +93,10 @@ async def describe_batch_operation(
     responses=problem_responses(400, 401, 403, 404, 409),
 )
 async def stop_batch_operation(
-    job_id: JobId, body: BatchOperationStop, ctx: Context, caller: NamespaceOperator
+    job_id: JobId, body: BatchOperationStop, caller: NamespaceOperator
 ) -> FastJSON:
-    async with ctx.db.write() as conn:
-        row = await batches.stop(conn, caller.namespace.id, job_id, body.reason, ctx.clock.now())
+    async with caller.ctx.db.write() as conn:
+        row = await batches.stop(
+            conn, caller.namespace.id, job_id, body.reason, caller.ctx.clock.now()
+        )
     return FastJSON(batches.describe(row))

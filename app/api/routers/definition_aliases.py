@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Response, status
 
-from app.api.deps import Context, NamespaceOperator, NamespaceReader
+from app.api.deps import NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.definitions import Alias, AliasList, AliasName, AliasPut, DefinitionName
@@ -38,31 +38,34 @@ async def put_alias(
     name: NamePath,
     alias: AliasPath,
     body: AliasPut,
-    ctx: Context,
     caller: NamespaceOperator,
     response: Response,
 ) -> Alias:
     routing = [aliases.Route(r.version, r.weight) for r in body.routing]
-    async with ctx.db.write() as conn:
+    async with caller.ctx.db.write() as conn:
         answer, created = await aliases.put_alias(
-            conn, caller.namespace.id, name, alias, routing, body.description, ctx.clock.now()
+            conn,
+            caller.namespace.id,
+            name,
+            alias,
+            routing,
+            body.description,
+            caller.ctx.clock.now(),
         )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return Alias(**answer)
 
 
 @router.get("", summary="List a definition's aliases", responses=problem_responses(401, 403, 404))
-async def list_aliases(name: NamePath, ctx: Context, caller: NamespaceReader) -> AliasList:
-    async with ctx.db.read() as conn:
+async def list_aliases(name: NamePath, caller: NamespaceReader) -> AliasList:
+    async with caller.ctx.db.read() as conn:
         found: list[dict[str, Any]] = await aliases.list_aliases(conn, caller.namespace.id, name)
     return AliasList(aliases=[Alias(**a) for a in found])
 
 
 @router.get("/{alias}", summary="Describe an alias", responses=problem_responses(401, 403, 404))
-async def get_alias(
-    name: NamePath, alias: AliasPath, ctx: Context, caller: NamespaceReader
-) -> Alias:
-    async with ctx.db.read() as conn:
+async def get_alias(name: NamePath, alias: AliasPath, caller: NamespaceReader) -> Alias:
+    async with caller.ctx.db.read() as conn:
         return Alias(**await aliases.get_alias(conn, caller.namespace.id, name, alias))
 
 
@@ -72,9 +75,7 @@ async def get_alias(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def delete_alias(
-    name: NamePath, alias: AliasPath, ctx: Context, caller: NamespaceOperator
-) -> Response:
-    async with ctx.db.write() as conn:
+async def delete_alias(name: NamePath, alias: AliasPath, caller: NamespaceOperator) -> Response:
+    async with caller.ctx.db.write() as conn:
         await aliases.delete_alias(conn, caller.namespace.id, name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

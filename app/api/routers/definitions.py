@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path, Request, Response, status
 
 from app import strict_json
-from app.api.deps import Context, NamespaceOperator, NamespaceReader
+from app.api.deps import NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter, is_json, media_type, off_loop, read_body, require_utf8
 from app.api.problems import problem_responses
 from app.api.schemas.common import PageSize, PageToken
@@ -72,11 +72,13 @@ async def _prepared(request: Request) -> store.Prepared:
     openapi_extra=DOCUMENT_BODY,
 )
 async def put_definition(
-    name: NamePath, request: Request, ctx: Context, caller: NamespaceOperator, response: Response
+    name: NamePath, request: Request, caller: NamespaceOperator, response: Response
 ) -> dict[str, Any]:
     prepared = await _prepared(request)
-    async with ctx.db.write() as conn:
-        row, created = await store.put(conn, caller.namespace.id, name, prepared, ctx.clock.now())
+    async with caller.ctx.db.write() as conn:
+        row, created = await store.put(
+            conn, caller.namespace.id, name, prepared, caller.ctx.clock.now()
+        )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return row
 
@@ -88,12 +90,11 @@ async def put_definition(
     responses=problem_responses(400, 401, 403, 404),
 )
 async def list_definitions(
-    ctx: Context,
     caller: NamespaceReader,
     page_size: PageSize = 100,
     next_page_token: PageToken = None,
 ) -> dict[str, Any]:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         rows, token = await store.list_latest(conn, caller.namespace.id, page_size, next_page_token)
     return {"definitions": rows, "next_page_token": token}
 
@@ -104,8 +105,8 @@ async def list_definitions(
     summary="Get the latest version of a definition",
     responses=problem_responses(401, 403, 404),
 )
-async def get_definition(name: NamePath, ctx: Context, caller: NamespaceReader) -> dict[str, Any]:
-    async with ctx.db.read() as conn:
+async def get_definition(name: NamePath, caller: NamespaceReader) -> dict[str, Any]:
+    async with caller.ctx.db.read() as conn:
         return await store.get(conn, caller.namespace.id, name)
 
 
@@ -118,10 +119,9 @@ async def get_definition(name: NamePath, ctx: Context, caller: NamespaceReader) 
 async def get_definition_version(
     name: NamePath,
     version: Annotated[int, Path(ge=1, le=MAX_COUNTER)],
-    ctx: Context,
     caller: NamespaceReader,
 ) -> dict[str, Any]:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         return await store.get(conn, caller.namespace.id, name, version)
 
 
@@ -132,8 +132,8 @@ async def get_definition_version(
     description="409 while runs of the definition are open.",
     responses=problem_responses(401, 403, 404, 409),
 )
-async def delete_definition(name: NamePath, ctx: Context, caller: NamespaceOperator) -> Response:
-    async with ctx.db.write() as conn:
+async def delete_definition(name: NamePath, caller: NamespaceOperator) -> Response:
+    async with caller.ctx.db.write() as conn:
         await store.delete(conn, caller.namespace.id, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -146,9 +146,7 @@ async def delete_definition(name: NamePath, ctx: Context, caller: NamespaceOpera
     description="Like Step Functions' TestState: the value after each of InputPath, Parameters, ResultSelector, ResultPath and OutputPath, the output, and the next state (or the error and the Catch taken). A Task's result or error is mocked.",
     responses=problem_responses(400, 401, 403, 404),
 )
-async def test_state(
-    body: TestStateRequest, ctx: Context, caller: NamespaceReader
-) -> dict[str, Any]:
+async def test_state(body: TestStateRequest, caller: NamespaceReader) -> dict[str, Any]:
     mock = body.mock
     return try_state(
         body.definition,
@@ -157,5 +155,5 @@ async def test_state(
         mock_result=mock.result if mock else None,
         mock_error=mock.error.model_dump() if mock and mock.error else None,
         has_mock_result=mock is not None and "result" in mock.model_fields_set,
-        now=ctx.clock.now(),
+        now=caller.ctx.clock.now(),
     )

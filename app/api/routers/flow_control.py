@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Path, Query, Response
 
-from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
+from app.api.deps import NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -45,7 +45,6 @@ TaskQueue = Annotated[
 async def update_task_queue_config(
     task_queue: TaskQueue,
     body: UpdateTaskQueueConfig,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> UpdatedTaskQueueConfig:
     kind = queue_config.queue_kind(body.task_queue_type.value)
@@ -66,7 +65,7 @@ async def update_task_queue_config(
             unset_weights=body.unset_fairness_weight_overrides,
         )
 
-    config = await engine.transact(change)
+    config = await caller.engine.transact(change)
     return UpdatedTaskQueueConfig(
         config=TaskQueueConfig.model_validate(queue_config.describe(config))
     )
@@ -80,12 +79,11 @@ async def update_task_queue_config(
 )
 async def get_task_queue_config(
     task_queue: TaskQueue,
-    ctx: Context,
     caller: NamespaceReader,
     task_queue_type: Annotated[TaskQueueType, Query()] = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
 ) -> TaskQueueConfig:
     kind = queue_config.queue_kind(task_queue_type.value)
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         config = await queue_config.read(conn, caller.namespace.id, kind, task_queue)
     return TaskQueueConfig.model_validate(queue_config.describe(config))
 
@@ -114,11 +112,10 @@ LimitName = Annotated[
 async def put_concurrency_limit(
     name: LimitName,
     body: ConcurrencyLimitBody,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
     spec = body.model_dump(mode="json")
-    created, limit = await engine.transact(
+    created, limit = await caller.engine.transact(
         lambda tx: concurrency_admin.put(tx, caller.namespace.id, name, spec)
     )
     return FastJSON(limit, status_code=201 if created else 200)
@@ -130,8 +127,8 @@ async def put_concurrency_limit(
     summary="The namespace's concurrency limits",
     responses=problem_responses(401, 403, 404),
 )
-async def list_concurrency_limits(ctx: Context, caller: NamespaceReader) -> FastJSON:
-    async with ctx.db.read() as conn:
+async def list_concurrency_limits(caller: NamespaceReader) -> FastJSON:
+    async with caller.ctx.db.read() as conn:
         return FastJSON({"limits": await concurrency_admin.list_all(conn, caller.namespace.id)})
 
 
@@ -141,8 +138,8 @@ async def list_concurrency_limits(ctx: Context, caller: NamespaceReader) -> Fast
     summary="A concurrency limit, with its running and waiting counts",
     responses=problem_responses(401, 403, 404),
 )
-async def get_concurrency_limit(name: LimitName, ctx: Context, caller: NamespaceReader) -> FastJSON:
-    async with ctx.db.read() as conn:
+async def get_concurrency_limit(name: LimitName, caller: NamespaceReader) -> FastJSON:
+    async with caller.ctx.db.read() as conn:
         return FastJSON(await concurrency_admin.get(conn, caller.namespace.id, name))
 
 
@@ -152,8 +149,6 @@ async def get_concurrency_limit(name: LimitName, ctx: Context, caller: Namespace
     summary="Remove a concurrency limit; what waited for it goes on at once",
     responses=problem_responses(401, 403, 404),
 )
-async def delete_concurrency_limit(
-    name: LimitName, engine: EngineDep, caller: NamespaceOperator
-) -> Response:
-    await engine.transact(lambda tx: concurrency_admin.delete(tx, caller.namespace.id, name))
+async def delete_concurrency_limit(name: LimitName, caller: NamespaceOperator) -> Response:
+    await caller.engine.transact(lambda tx: concurrency_admin.delete(tx, caller.namespace.id, name))
     return Response(status_code=204)

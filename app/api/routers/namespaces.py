@@ -63,8 +63,8 @@ async def list_namespaces(
 
 
 @router.get("/{namespace}", summary="Describe a namespace", responses=problem_responses(401, 404))
-async def get_namespace(ctx: Context, caller: NamespaceViewer) -> Namespace:
-    async with ctx.db.read() as conn:
+async def get_namespace(caller: NamespaceViewer) -> Namespace:
+    async with caller.ctx.db.read() as conn:
         row = await service.get_namespace(conn, caller.principal.tenant_id, caller.namespace.name)
     return _namespace(row)
 
@@ -74,22 +74,20 @@ async def get_namespace(ctx: Context, caller: NamespaceViewer) -> Namespace:
     summary="Change a namespace's description or settings",
     responses=problem_responses(400, 401, 403, 404),
 )
-async def update_namespace(
-    body: NamespaceUpdate, ctx: Context, caller: NamespaceAdmin
-) -> Namespace:
+async def update_namespace(body: NamespaceUpdate, caller: NamespaceAdmin) -> Namespace:
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None:  # none of these can be removed, only changed
             raise InvalidArgument(f"{field} cannot be null; leave it out to keep it", field=field)
     if body.settings is not None:
         changes["settings"] = body.settings.model_dump(exclude_unset=True)
-        check_namespace_settings(ctx.settings, changes["settings"])
-    async with ctx.db.write() as conn:
+        check_namespace_settings(caller.ctx.settings, changes["settings"])
+    async with caller.ctx.db.write() as conn:
         row = await service.update_namespace(
-            conn, caller.principal.tenant_id, caller.namespace.name, changes, ctx.clock.now()
+            conn, caller.principal.tenant_id, caller.namespace.name, changes, caller.ctx.clock.now()
         )
     # Its settings (limits among them) travel with the cached namespace: take the new ones.
-    ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
+    caller.ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return _namespace(row)
 
 
@@ -99,10 +97,10 @@ async def update_namespace(
     summary="Delete a namespace (refused while workflows are running in it)",
     responses=problem_responses(401, 403, 404, 409),
 )
-async def delete_namespace(ctx: Context, caller: NamespaceAdmin) -> Response:
-    async with ctx.db.write() as conn:
+async def delete_namespace(caller: NamespaceAdmin) -> Response:
+    async with caller.ctx.db.write() as conn:
         await namespace_deletion.delete_namespace(
             conn, caller.principal.tenant_id, caller.namespace.name
         )
-    ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
+    caller.ctx.auth_cache.forget_namespace(caller.principal.tenant_id, caller.namespace.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import status
 
-from app.api.deps import Context, EngineDep, NamespaceOperator
+from app.api.deps import NamespaceOperator
 from app.api.edge import EdgeRouter
 from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
@@ -51,8 +51,6 @@ router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["operator con
 async def reset_workflow(
     workflow_id: WorkflowId,
     body: ResetBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
@@ -66,9 +64,9 @@ async def reset_workflow(
         reset_type=body.reset_type,
         build_id=body.build_id,
         exclude=frozenset(body.reset_reapply_exclude_types),
-        request_key=request_key(ctx.settings, idempotency_key, body, "reset", workflow_id),
+        request_key=request_key(caller.ctx.settings, idempotency_key, body, "reset", workflow_id),
     )
-    new_run = await engine.transact(lambda tx: reset.reset(tx, req))
+    new_run = await caller.engine.transact(lambda tx: reset.reset(tx, req))
     return FastJSON(
         {
             "workflow_id": new_run.workflow_id,
@@ -82,8 +80,6 @@ async def _pause_or_unpause(
     action: str,
     workflow_id: str,
     body: PauseBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: str | None,
 ) -> FastJSON:
@@ -93,8 +89,8 @@ async def _pause_or_unpause(
     async def change(tx: Transition, run: Run) -> None:
         await act(tx, run, identity=identity, reason=body.reason, request_id=body.request_id)
 
-    key = request_key(ctx.settings, idempotency_key, body, action, workflow_id)
-    run = await engine.transact(
+    key = request_key(caller.ctx.settings, idempotency_key, body, action, workflow_id)
+    run = await caller.engine.transact(
         lambda tx: pause.on_run(
             tx, caller.namespace.id, workflow_id, body.run_id, key, action, change
         )
@@ -121,12 +117,10 @@ async def _pause_or_unpause(
 async def pause_workflow(
     workflow_id: WorkflowId,
     body: PauseBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    return await _pause_or_unpause("pause", workflow_id, body, ctx, engine, caller, idempotency_key)
+    return await _pause_or_unpause("pause", workflow_id, body, caller, idempotency_key)
 
 
 @router.post(
@@ -142,14 +136,10 @@ async def pause_workflow(
 async def unpause_workflow(
     workflow_id: WorkflowId,
     body: PauseBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    return await _pause_or_unpause(
-        "unpause", workflow_id, body, ctx, engine, caller, idempotency_key
-    )
+    return await _pause_or_unpause("unpause", workflow_id, body, caller, idempotency_key)
 
 
 # -- activity controls -------------------------------------------------------------------------
@@ -160,7 +150,6 @@ ACTIVITY_ERRORS = problem_responses(400, 401, 403, 404, 409)
 async def _on_activities(
     workflow_id: str,
     body: ActivityOnRun,
-    engine: EngineDep,
     caller: NamespaceOperator,
     control: Callable[[Transition, Run, Any], Awaitable[dict[str, Any]]],
 ) -> FastJSON:
@@ -175,7 +164,7 @@ async def _on_activities(
         rows = await activity_controls.pending(tx, run, target)
         return run, [await control(tx, run, row) for row in rows]
 
-    run, done = await engine.transact(act)
+    run, done = await caller.engine.transact(act)
     return FastJSON(
         {
             "workflow_id": run.workflow_id,
@@ -198,13 +187,12 @@ async def _on_activities(
     responses=ACTIVITY_ERRORS,
 )
 async def pause_activities(
-    workflow_id: WorkflowId, body: PauseActivityBody, engine: EngineDep, caller: NamespaceOperator
+    workflow_id: WorkflowId, body: PauseActivityBody, caller: NamespaceOperator
 ) -> FastJSON:
     identity = body.identity or caller.principal.key_name
     return await _on_activities(
         workflow_id,
         body,
-        engine,
         caller,
         lambda tx, run, a: activity_controls.pause(
             tx, run, a, identity=identity, reason=body.reason
@@ -223,13 +211,11 @@ async def pause_activities(
 async def unpause_activities(
     workflow_id: WorkflowId,
     body: UnpauseActivityBody,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
     return await _on_activities(
         workflow_id,
         body,
-        engine,
         caller,
         lambda tx, run, a: activity_controls.unpause(
             tx, run, a, reset_attempts=body.reset_attempts, reset_heartbeat=body.reset_heartbeat
@@ -247,12 +233,11 @@ async def unpause_activities(
     responses=ACTIVITY_ERRORS,
 )
 async def reset_activities(
-    workflow_id: WorkflowId, body: ResetActivityBody, engine: EngineDep, caller: NamespaceOperator
+    workflow_id: WorkflowId, body: ResetActivityBody, caller: NamespaceOperator
 ) -> FastJSON:
     return await _on_activities(
         workflow_id,
         body,
-        engine,
         caller,
         lambda tx, run, a: activity_controls.reset(
             tx,
@@ -275,14 +260,12 @@ async def reset_activities(
 async def update_activity_options(
     workflow_id: WorkflowId,
     body: UpdateActivityOptionsBody,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
     options = activity_controls.Options(**body.activity_options.model_dump())
     return await _on_activities(
         workflow_id,
         body,
-        engine,
         caller,
         lambda tx, run, a: activity_controls.update_options(tx, run, a, options),
     )

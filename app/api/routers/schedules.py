@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Path, Query, Response, status
 
-from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
+from app.api.deps import Context, NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -48,12 +48,11 @@ async def _described(ctx: Context, namespace_id: str, schedule_id: str) -> FastJ
     responses=problem_responses(400, 401, 403, 404),
 )
 async def list_schedules(
-    ctx: Context,
     caller: NamespaceReader,
     page_size: PageSize = DEFAULT_PAGE,
     next_page_token: PageToken = None,
 ) -> FastJSON:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         items, token = await service.list_schedules(
             conn, caller.namespace.id, page_size=page_size, page_token=next_page_token
         )
@@ -73,12 +72,10 @@ async def list_schedules(
 async def create_schedule(
     schedule_id: ScheduleId,
     body: CreateSchedule,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
     await service.create(
-        engine,
+        caller.engine,
         caller.namespace.id,
         schedule_id,
         body.schedule.model_dump(),
@@ -87,7 +84,7 @@ async def create_schedule(
         memo=body.memo,
         search_attributes=body.search_attributes,
     )
-    described = await _described(ctx, caller.namespace.id, schedule_id)
+    described = await _described(caller.ctx, caller.namespace.id, schedule_id)
     described.status_code = status.HTTP_201_CREATED
     return described
 
@@ -98,10 +95,8 @@ async def create_schedule(
     summary="Describe a schedule: its spec, action, policy, state and info",
     responses=problem_responses(401, 403, 404),
 )
-async def describe_schedule(
-    schedule_id: ScheduleId, ctx: Context, caller: NamespaceReader
-) -> FastJSON:
-    return await _described(ctx, caller.namespace.id, schedule_id)
+async def describe_schedule(schedule_id: ScheduleId, caller: NamespaceReader) -> FastJSON:
+    return await _described(caller.ctx, caller.namespace.id, schedule_id)
 
 
 @router.post(
@@ -115,19 +110,17 @@ async def describe_schedule(
 async def update_schedule(
     schedule_id: ScheduleId,
     body: UpdateSchedule,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
     await service.update(
-        engine,
+        caller.engine,
         caller.namespace.id,
         schedule_id,
         body.schedule.model_dump(),
         conflict_token=body.conflict_token,
         search_attributes=body.search_attributes,
     )
-    return await _described(ctx, caller.namespace.id, schedule_id)
+    return await _described(caller.ctx, caller.namespace.id, schedule_id)
 
 
 @router.post(
@@ -139,12 +132,10 @@ async def update_schedule(
 async def pause_schedule(
     schedule_id: ScheduleId,
     body: NoteBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
-    await service.pause(engine, caller.namespace.id, schedule_id, body.note, paused=True)
-    return await _described(ctx, caller.namespace.id, schedule_id)
+    await service.pause(caller.engine, caller.namespace.id, schedule_id, body.note, paused=True)
+    return await _described(caller.ctx, caller.namespace.id, schedule_id)
 
 
 @router.post(
@@ -156,12 +147,10 @@ async def pause_schedule(
 async def unpause_schedule(
     schedule_id: ScheduleId,
     body: NoteBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
-    await service.pause(engine, caller.namespace.id, schedule_id, body.note, paused=False)
-    return await _described(ctx, caller.namespace.id, schedule_id)
+    await service.pause(caller.engine, caller.namespace.id, schedule_id, body.note, paused=False)
+    return await _described(caller.ctx, caller.namespace.id, schedule_id)
 
 
 @router.post(
@@ -171,9 +160,11 @@ async def unpause_schedule(
     responses=problem_responses(400, 401, 403, 404),
 )
 async def trigger_schedule(
-    schedule_id: ScheduleId, body: TriggerBody, engine: EngineDep, caller: NamespaceOperator
+    schedule_id: ScheduleId, body: TriggerBody, caller: NamespaceOperator
 ) -> FastJSON:
-    return FastJSON(await service.trigger(engine, caller.namespace.id, schedule_id, body.overlap))
+    return FastJSON(
+        await service.trigger(caller.engine, caller.namespace.id, schedule_id, body.overlap)
+    )
 
 
 @router.post(
@@ -184,11 +175,11 @@ async def trigger_schedule(
     responses=problem_responses(400, 401, 403, 404),
 )
 async def backfill_schedule(
-    schedule_id: ScheduleId, body: BackfillBody, engine: EngineDep, caller: NamespaceOperator
+    schedule_id: ScheduleId, body: BackfillBody, caller: NamespaceOperator
 ) -> FastJSON:
     return FastJSON(
         await service.backfill(
-            engine, caller.namespace.id, schedule_id, [b.model_dump() for b in body.backfill]
+            caller.engine, caller.namespace.id, schedule_id, [b.model_dump() for b in body.backfill]
         )
     )
 
@@ -199,10 +190,8 @@ async def backfill_schedule(
     summary="Delete a schedule (workflows it started keep running)",
     responses=problem_responses(401, 403, 404),
 )
-async def delete_schedule(
-    schedule_id: ScheduleId, engine: EngineDep, caller: NamespaceOperator
-) -> Response:
-    await service.delete(engine, caller.namespace.id, schedule_id)
+async def delete_schedule(schedule_id: ScheduleId, caller: NamespaceOperator) -> Response:
+    await service.delete(caller.engine, caller.namespace.id, schedule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -216,7 +205,6 @@ async def delete_schedule(
 )
 async def matching_times(
     schedule_id: ScheduleId,
-    ctx: Context,
     caller: NamespaceReader,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
@@ -227,12 +215,12 @@ async def matching_times(
             raise InvalidArgument(f"{name}: a time with its UTC offset", field=name)
         if value is not None:
             check_time(value, name)
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         times = await service.matching_times(
             conn,
             caller.namespace.id,
             schedule_id,
-            start_time=start_time or ctx.clock.now(),
+            start_time=start_time or caller.ctx.clock.now(),
             end_time=end_time,
             count=count,
         )

@@ -3,7 +3,7 @@ them with the system's (`read`). Temporal's AddSearchAttributes and ListSearchAt
 
 from __future__ import annotations
 
-from app.api.deps import Context, NamespaceOperator, NamespaceReader
+from app.api.deps import NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.visibility import SearchAttributes, SearchAttributesAdd
@@ -33,11 +33,11 @@ def _answer(custom: dict[str, SAType]) -> SearchAttributes:
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def add_search_attributes(
-    body: SearchAttributesAdd, ctx: Context, caller: NamespaceOperator
+    body: SearchAttributesAdd, caller: NamespaceOperator
 ) -> SearchAttributes:
-    async with ctx.db.write() as conn:
+    async with caller.ctx.db.write() as conn:
         custom = await service.register(
-            conn, caller.namespace.id, body.search_attributes, ctx.clock.now()
+            conn, caller.namespace.id, body.search_attributes, caller.ctx.clock.now()
         )
     return _answer(custom)
 
@@ -47,6 +47,6 @@ async def add_search_attributes(
     summary="List the namespace's search attributes and their types",
     responses=problem_responses(401, 403, 404),
 )
-async def list_search_attributes(ctx: Context, caller: NamespaceReader) -> SearchAttributes:
-    async with ctx.db.read() as conn:
+async def list_search_attributes(caller: NamespaceReader) -> SearchAttributes:
+    async with caller.ctx.db.read() as conn:
         return _answer(await service.registered_types(conn, caller.namespace.id))

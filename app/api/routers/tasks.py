@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, Response, status
 
-from app.api.deps import Context, EngineDep, NamespaceReader, NamespaceWorker, long_poll
+from app.api.deps import NamespaceReader, NamespaceWorker, long_poll
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
@@ -61,19 +61,17 @@ async def poll_workflow_task(
     task_queue: TaskQueue,
     body: PollBody,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Response:
     async with long_poll(request, caller):
-        claim = await engine.poll_workflow_task(
+        claim = await caller.engine.poll_workflow_task(
             caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
         )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if isinstance(claim, queries.QueryClaim):
-        return FastJSON(await queries.query_task_body(ctx.db, claim))
-    return FastJSON(await workflow_task_body(ctx.db, claim, partial=body.partial_history))
+        return FastJSON(await queries.query_task_body(caller.ctx.db, claim))
+    return FastJSON(await workflow_task_body(caller.ctx.db, claim, partial=body.partial_history))
 
 
 @router.post(
@@ -82,9 +80,9 @@ async def poll_workflow_task(
     summary="Answer a query received from a workflow-task poll",
     responses=problem_responses(400, 401, 403, 404, 413),
 )
-async def respond_query(body: RespondQuery, engine: EngineDep, caller: NamespaceWorker) -> Accepted:
+async def respond_query(body: RespondQuery, caller: NamespaceWorker) -> Accepted:
     error = body.error.model_dump() if body.error is not None else None
-    await engine.respond_query(caller.namespace.id, body.query_id, body.answer, error)
+    await caller.engine.respond_query(caller.namespace.id, body.query_id, body.answer, error)
     return Accepted()
 
 
@@ -94,10 +92,8 @@ async def respond_query(body: RespondQuery, engine: EngineDep, caller: Namespace
     summary="Complete a workflow task with commands",
     responses=TOKEN_ERRORS,
 )
-async def complete_workflow_task(
-    body: CompleteWorkflowTask, ctx: Context, engine: EngineDep, caller: NamespaceWorker
-) -> FastJSON:
-    answer = await engine.complete_workflow_task(
+async def complete_workflow_task(body: CompleteWorkflowTask, caller: NamespaceWorker) -> FastJSON:
+    answer = await caller.engine.complete_workflow_task(
         caller.namespace.id,
         body.task_token,
         [c.model_dump() for c in body.commands],
@@ -110,7 +106,7 @@ async def complete_workflow_task(
     return FastJSON(
         {
             "workflow_task": (
-                await workflow_task_body(ctx.db, claim, partial=body.partial_history)
+                await workflow_task_body(caller.ctx.db, claim, partial=body.partial_history)
                 if claim
                 else None
             ),
@@ -125,10 +121,8 @@ async def complete_workflow_task(
     summary="Fail a workflow task (it is retried)",
     responses=TOKEN_ERRORS,
 )
-async def fail_workflow_task(
-    body: FailWorkflowTask, engine: EngineDep, caller: NamespaceWorker
-) -> Accepted:
-    await engine.fail_workflow_task(
+async def fail_workflow_task(body: FailWorkflowTask, caller: NamespaceWorker) -> Accepted:
+    await caller.engine.fail_workflow_task(
         caller.namespace.id, body.task_token, body.failure.model_dump(), body.cause, body.identity
     )
     return Accepted()
@@ -144,11 +138,10 @@ async def poll_activity_task(
     task_queue: TaskQueue,
     body: PollBody,
     request: Request,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Response:
     async with long_poll(request, caller):
-        claim = await engine.poll_activity_task(
+        claim = await caller.engine.poll_activity_task(
             caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
         )
     if claim is None:
@@ -169,11 +162,10 @@ async def poll_activity_tasks(
     task_queue: TaskQueue,
     body: ActivityPollBatch,
     request: Request,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> FastJSON:
     async with long_poll(request, caller):
-        claims = await engine.poll_activity_tasks(
+        claims = await caller.engine.poll_activity_tasks(
             caller.namespace.id,
             task_queue,
             body.identity,
@@ -193,9 +185,9 @@ async def poll_activity_tasks(
     responses=problem_responses(400, 401, 403, 404, 413),
 )
 async def complete_activities(
-    body: CompleteActivities, request: Request, engine: EngineDep, caller: NamespaceWorker
+    body: CompleteActivities, request: Request, caller: NamespaceWorker
 ) -> FastJSON:
-    refusals = await engine.complete_activities(
+    refusals = await caller.engine.complete_activities(
         caller.namespace.id,
         [(item.task_token, item.result) for item in body.completions],
         body.identity,
@@ -218,9 +210,11 @@ async def complete_activities(
     summary="Record an activity heartbeat; learn whether cancellation was requested",
     responses=TOKEN_ERRORS,
 )
-async def heartbeat(body: Heartbeat, engine: EngineDep, caller: NamespaceWorker) -> FastJSON:
+async def heartbeat(body: Heartbeat, caller: NamespaceWorker) -> FastJSON:
     return _heartbeat_answer(
-        await engine.heartbeat_activity(caller.namespace.id, body.details, token=body.task_token)
+        await caller.engine.heartbeat_activity(
+            caller.namespace.id, body.details, token=body.task_token
+        )
     )
 
 
@@ -236,10 +230,8 @@ def _heartbeat_answer(flags: dict[str, bool]) -> FastJSON:
     summary="Complete an activity task",
     responses=TOKEN_ERRORS,
 )
-async def complete_activity(
-    body: CompleteActivity, ctx: Context, engine: EngineDep, caller: NamespaceWorker
-) -> FastJSON:
-    claim = await engine.complete_activity(
+async def complete_activity(body: CompleteActivity, caller: NamespaceWorker) -> FastJSON:
+    claim = await caller.engine.complete_activity(
         caller.namespace.id,
         body.result,
         body.identity,
@@ -247,7 +239,9 @@ async def complete_activity(
         return_new_workflow_task=body.return_new_workflow_task,
     )
     workflow_task = (
-        await workflow_task_body(ctx.db, claim, partial=body.partial_history) if claim else None
+        await workflow_task_body(caller.ctx.db, claim, partial=body.partial_history)
+        if claim
+        else None
     )
     return FastJSON({"ok": True, "workflow_task": workflow_task})
 
@@ -258,8 +252,8 @@ async def complete_activity(
     summary="Fail an activity task attempt (retried per its policy)",
     responses=TOKEN_ERRORS,
 )
-async def fail_activity(body: FailActivity, engine: EngineDep, caller: NamespaceWorker) -> Accepted:
-    await engine.fail_activity(
+async def fail_activity(body: FailActivity, caller: NamespaceWorker) -> Accepted:
+    await caller.engine.fail_activity(
         caller.namespace.id,
         body.failure.model_dump(),
         body.identity,
@@ -275,10 +269,8 @@ async def fail_activity(body: FailActivity, engine: EngineDep, caller: Namespace
     summary="Report an activity task canceled (after a cancel request)",
     responses=TOKEN_ERRORS,
 )
-async def canceled_activity(
-    body: CanceledActivity, engine: EngineDep, caller: NamespaceWorker
-) -> Accepted:
-    await engine.cancel_activity(
+async def canceled_activity(body: CanceledActivity, caller: NamespaceWorker) -> Accepted:
+    await caller.engine.cancel_activity(
         caller.namespace.id, body.details, body.identity, token=body.task_token
     )
     return Accepted()
@@ -294,11 +286,10 @@ async def heartbeat_by_id(
     workflow_id: WorkflowId,
     activity_id: ActivityId,
     body: HeartbeatById,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> FastJSON:
     return _heartbeat_answer(
-        await engine.heartbeat_activity(
+        await caller.engine.heartbeat_activity(
             caller.namespace.id, body.details, by_id=(workflow_id, body.run_id, activity_id)
         )
     )
@@ -314,10 +305,9 @@ async def complete_by_id(
     workflow_id: WorkflowId,
     activity_id: ActivityId,
     body: CompleteActivityById,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Accepted:
-    await engine.complete_activity(
+    await caller.engine.complete_activity(
         caller.namespace.id,
         body.result,
         body.identity,
@@ -336,10 +326,9 @@ async def fail_by_id(
     workflow_id: WorkflowId,
     activity_id: ActivityId,
     body: FailActivityById,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Accepted:
-    await engine.fail_activity(
+    await caller.engine.fail_activity(
         caller.namespace.id,
         body.failure.model_dump(),
         body.identity,
@@ -359,10 +348,9 @@ async def canceled_by_id(
     workflow_id: WorkflowId,
     activity_id: ActivityId,
     body: CanceledActivityById,
-    engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Accepted:
-    await engine.cancel_activity(
+    await caller.engine.cancel_activity(
         caller.namespace.id,
         body.details,
         body.identity,
@@ -377,13 +365,13 @@ async def canceled_by_id(
     summary="Recent pollers and backlog of a task queue",
     responses=problem_responses(401, 403, 404),
 )
-async def describe_task_queue(
-    task_queue: TaskQueue, ctx: Context, engine: EngineDep, caller: NamespaceReader
-) -> FastJSON:
+async def describe_task_queue(task_queue: TaskQueue, caller: NamespaceReader) -> FastJSON:
     """Temporal's DescribeTaskQueue: backlog count and oldest task age per kind, and the
     latest pollers with whether each is present (see `reads.describe_task_queue`)."""
-    await engine.pollers.flush()  # this process's latest polls count
-    async with ctx.db.read() as conn:
+    await caller.engine.pollers.flush()  # this process's latest polls count
+    async with caller.ctx.db.read() as conn:
         return FastJSON(
-            await reads.describe_task_queue(conn, caller.namespace.id, task_queue, ctx.clock.now())
+            await reads.describe_task_queue(
+                conn, caller.namespace.id, task_queue, caller.ctx.clock.now()
+            )
         )

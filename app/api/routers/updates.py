@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Path, Query, Request
 
-from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader, long_poll
+from app.api.deps import NamespaceOperator, NamespaceReader, long_poll
 from app.api.edge import EdgeRouter
 from app.api.idempotency import IdempotencyKey, request_key
 from app.api.problems import problem_responses
@@ -59,7 +59,6 @@ async def update_workflow(
     update_name: UpdateName,
     body: UpdateBody,
     request: Request,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> FastJSON:
     admission = _admission(body, update_name, caller.principal.key_name)
@@ -73,7 +72,7 @@ async def update_workflow(
     )
     updating.check_stage(body.wait_for_stage)
     async with long_poll(request, caller) if body.wait > 0 else nullcontext():
-        return FastJSON(await updating.update_workflow(engine, req, body.wait))
+        return FastJSON(await updating.update_workflow(caller.engine, req, body.wait))
 
 
 @router.get(
@@ -89,7 +88,6 @@ async def poll_update(
     workflow_id: WorkflowId,
     update_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     request: Request,
-    engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
     wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
@@ -97,7 +95,7 @@ async def poll_update(
     async with long_poll(request, caller) if wait > 0 else nullcontext():
         return FastJSON(
             await updating.poll_update(
-                engine, caller.namespace.id, workflow_id, run_id, update_id, wait
+                caller.engine, caller.namespace.id, workflow_id, run_id, update_id, wait
             )
         )
 
@@ -117,8 +115,6 @@ async def update_with_start(
     update_name: UpdateName,
     body: UpdateWithStart,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
@@ -130,7 +126,7 @@ async def update_with_start(
         )
     updating.check_stage(body.update.wait_for_stage)
     key = request_key(
-        ctx.settings, idempotency_key, body, "update-with-start", workflow_id, update_name
+        caller.ctx.settings, idempotency_key, body, "update-with-start", workflow_id, update_name
     )
     start = start_request(caller, workflow_id, body, key)
     admission = _admission(body.update, update_name, caller.principal.key_name)
@@ -144,5 +140,5 @@ async def update_with_start(
     )
     wait = body.update.wait
     async with long_poll(request, caller) if wait > 0 else nullcontext():
-        ids, started, answer = await updating.update_with_start(engine, start, req, wait)
+        ids, started, answer = await updating.update_with_start(caller.engine, start, req, wait)
     return FastJSON({**ids, "started": started, "update": answer})

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Response, status
 
-from app.api.deps import Context, EngineDep, NamespaceOperator, NamespaceReader
+from app.api.deps import NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
@@ -41,16 +41,14 @@ def _webhook(row: Any) -> Webhook:
     summary="Create a webhook endpoint; its signing secret is returned once, in `secret`",
     responses=problem_responses(400, 401, 403, 404, 409),
 )
-async def create_webhook(
-    body: WebhookCreate, ctx: Context, engine: EngineDep, caller: NamespaceOperator
-) -> WebhookWithSecret:
+async def create_webhook(body: WebhookCreate, caller: NamespaceOperator) -> WebhookWithSecret:
     fields = body.model_dump()
     fields["url"] = str(body.url)
-    async with ctx.db.write() as conn:
+    async with caller.ctx.db.write() as conn:
         row, secret = await service.create_endpoint(
-            conn, caller.namespace.id, fields, ctx.clock.now(), ctx.sealer
+            conn, caller.namespace.id, fields, caller.ctx.clock.now(), caller.ctx.sealer
         )
-    engine.wakeups.notify([ENDPOINTS_KEY])
+    caller.engine.wakeups.notify([ENDPOINTS_KEY])
     return WebhookWithSecret.model_validate({**_webhook(row).model_dump(), "secret": secret})
 
 
@@ -60,12 +58,11 @@ async def create_webhook(
     responses=problem_responses(400, 401, 403, 404),
 )
 async def list_webhooks(
-    ctx: Context,
     caller: NamespaceReader,
     page_size: PageSize = DEFAULT_PAGE,
     next_page_token: PageToken = None,
 ) -> WebhookPage:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         rows, token = await service.list_endpoints(
             conn, caller.namespace.id, page_size=page_size, page_token=next_page_token
         )
@@ -77,8 +74,8 @@ async def list_webhooks(
     summary="Describe a webhook endpoint (without its secret)",
     responses=problem_responses(401, 403, 404),
 )
-async def get_webhook(name: WebhookName, ctx: Context, caller: NamespaceReader) -> Webhook:
-    async with ctx.db.read() as conn:
+async def get_webhook(name: WebhookName, caller: NamespaceReader) -> Webhook:
+    async with caller.ctx.db.read() as conn:
         return _webhook(await service.get_endpoint(conn, caller.namespace.id, name))
 
 
@@ -90,18 +87,16 @@ async def get_webhook(name: WebhookName, ctx: Context, caller: NamespaceReader) 
 async def update_webhook(
     name: WebhookName,
     body: WebhookUpdate,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> Webhook:
     changes = body.model_dump(exclude_unset=True)
     if body.url is not None:
         changes["url"] = str(body.url)
-    async with ctx.db.write() as conn:
+    async with caller.ctx.db.write() as conn:
         row = await service.update_endpoint(
-            conn, caller.namespace.id, name, changes, ctx.clock.now(), ctx.sealer
+            conn, caller.namespace.id, name, changes, caller.ctx.clock.now(), caller.ctx.sealer
         )
-    engine.wakeups.notify([ENDPOINTS_KEY])
+    caller.engine.wakeups.notify([ENDPOINTS_KEY])
     return _webhook(row)
 
 
@@ -111,8 +106,8 @@ async def update_webhook(
     summary="Delete a webhook endpoint and its delivery log",
     responses=problem_responses(401, 403, 404),
 )
-async def delete_webhook(name: WebhookName, ctx: Context, caller: NamespaceOperator) -> Response:
-    async with ctx.db.write() as conn:
+async def delete_webhook(name: WebhookName, caller: NamespaceOperator) -> Response:
+    async with caller.ctx.db.write() as conn:
         await service.delete_endpoint(conn, caller.namespace.id, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -123,17 +118,17 @@ async def delete_webhook(name: WebhookName, ctx: Context, caller: NamespaceOpera
     responses=problem_responses(400, 401, 403, 404),
 )
 async def rotate_webhook_secret(
-    name: WebhookName, body: RotateSecret, ctx: Context, caller: NamespaceOperator
+    name: WebhookName, body: RotateSecret, caller: NamespaceOperator
 ) -> WebhookWithSecret:
-    async with ctx.db.write() as conn:
+    async with caller.ctx.db.write() as conn:
         row, secret = await service.rotate_secret(
             conn,
             caller.namespace.id,
             name,
-            ctx.clock.now(),
+            caller.ctx.clock.now(),
             secret=body.secret,
             grace_seconds=body.grace_period,
-            sealer=ctx.sealer,
+            sealer=caller.ctx.sealer,
         )
     return WebhookWithSecret.model_validate({**_webhook(row).model_dump(), "secret": secret})
 
@@ -145,12 +140,11 @@ async def rotate_webhook_secret(
 )
 async def list_deliveries(
     name: WebhookName,
-    ctx: Context,
     caller: NamespaceReader,
     page_size: PageSize = DEFAULT_PAGE,
     next_page_token: PageToken = None,
 ) -> DeliveryPage:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         endpoint = await service.get_endpoint(conn, caller.namespace.id, name)
         rows, token = await service.list_deliveries(
             conn, endpoint["id"], page_size=page_size, page_token=next_page_token
@@ -168,12 +162,10 @@ async def list_deliveries(
 async def redeliver_delivery(
     name: WebhookName,
     delivery_id: DeliveryId,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
 ) -> Delivery:
-    new_id = await redeliver(ctx, engine, caller.namespace.id, name, delivery_id)
-    async with ctx.db.read() as conn:
+    new_id = await redeliver(caller.ctx, caller.engine, caller.namespace.id, name, delivery_id)
+    async with caller.ctx.db.read() as conn:
         endpoint = await service.get_endpoint(conn, caller.namespace.id, name)
         row = await service.get_delivery(conn, endpoint["id"], new_id)
     return Delivery.model_validate(dict(row))

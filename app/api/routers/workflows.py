@@ -148,14 +148,12 @@ async def _start(
 async def start_workflow_new_id(
     body: StartWorkflow,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     # The id is made here, so the request id is bound to the body alone.
-    key = request_key(ctx.settings, idempotency_key, body, "start", "")
-    return await _start(request, ctx, engine, caller, new_id(), body, key)
+    key = request_key(caller.ctx.settings, idempotency_key, body, "start", "")
+    return await _start(request, caller.ctx, caller.engine, caller, new_id(), body, key)
 
 
 @router.post(
@@ -170,13 +168,11 @@ async def start_workflow(
     workflow_id: WorkflowId,
     body: StartWorkflow,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    key = request_key(ctx.settings, idempotency_key, body, "start", workflow_id)
-    return await _start(request, ctx, engine, caller, workflow_id, body, key)
+    key = request_key(caller.ctx.settings, idempotency_key, body, "start", workflow_id)
+    return await _start(request, caller.ctx, caller.engine, caller, workflow_id, body, key)
 
 
 async def run_filter(
@@ -225,7 +221,6 @@ ListFilter = Annotated[
     responses=problem_responses(400, 401, 403, 404, 422, 504),
 )
 async def list_workflows(
-    ctx: Context,
     caller: NamespaceReader,
     flt: Filter,
     query: ListFilter = None,
@@ -243,12 +238,12 @@ async def list_workflows(
     if order_by != "start_time_desc":
         query = listing.with_order(query, order_by)
     items, token = await listing.list_runs(
-        ctx.db,
-        ctx.settings,
+        caller.ctx.db,
+        caller.ctx.settings,
         caller.namespace.id,
         flt,
         query,
-        now=ctx.clock.now(),
+        now=caller.ctx.clock.now(),
         page_size=page_size,
         page_token=next_page_token,
     )
@@ -262,14 +257,18 @@ async def list_workflows(
     responses=problem_responses(400, 401, 403, 404, 422, 504),
 )
 async def count_workflows(
-    ctx: Context,
     caller: NamespaceReader,
     flt: Filter,
     query: ListFilter = None,
 ) -> FastJSON:
     """Temporal's CountWorkflowExecutions: `count`, and `groups` for `GROUP BY ExecutionStatus`."""
     count, groups = await listing.count_runs(
-        ctx.db, ctx.settings, caller.namespace.id, flt, query, now=ctx.clock.now()
+        caller.ctx.db,
+        caller.ctx.settings,
+        caller.namespace.id,
+        flt,
+        query,
+        now=caller.ctx.clock.now(),
     )
     return FastJSON({"count": count, "groups": groups})
 
@@ -280,13 +279,11 @@ async def count_workflows(
     summary="Describe the latest run of a workflow",
     responses=problem_responses(401, 403, 404),
 )
-async def describe_workflow(
-    workflow_id: WorkflowId, ctx: Context, engine: EngineDep, caller: NamespaceReader
-) -> FastJSON:
-    await engine.pollers.flush()  # waiting_on reads the pollers this process saw
-    async with ctx.db.read() as conn:
+async def describe_workflow(workflow_id: WorkflowId, caller: NamespaceReader) -> FastJSON:
+    await caller.engine.pollers.flush()  # waiting_on reads the pollers this process saw
+    async with caller.ctx.db.read() as conn:
         described = await reads.describe(
-            conn, caller.namespace.id, workflow_id, None, ctx.clock.now()
+            conn, caller.namespace.id, workflow_id, None, caller.ctx.clock.now()
         )
         return FastJSON(await describe_definition(conn, described))
 
@@ -300,14 +297,12 @@ async def describe_workflow(
 async def describe_run(
     workflow_id: WorkflowId,
     run_id: Annotated[str, Path(max_length=64)],
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceReader,
 ) -> FastJSON:
-    await engine.pollers.flush()  # waiting_on reads the pollers this process saw
-    async with ctx.db.read() as conn:
+    await caller.engine.pollers.flush()  # waiting_on reads the pollers this process saw
+    async with caller.ctx.db.read() as conn:
         described = await reads.describe(
-            conn, caller.namespace.id, workflow_id, run_id, ctx.clock.now()
+            conn, caller.namespace.id, workflow_id, run_id, caller.ctx.clock.now()
         )
         return FastJSON(await describe_definition(conn, described))
 
@@ -321,8 +316,6 @@ async def describe_run(
 async def get_history(
     workflow_id: WorkflowId,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
     page_size: Annotated[int, Query(ge=1, le=HISTORY_PAGE_SIZE)] = HISTORY_PAGE_SIZE,
@@ -331,14 +324,21 @@ async def get_history(
     wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
     event_filter: Literal["all", "close"] = "all",
 ) -> FastJSON:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     target = row["id"]
     waits = wait_new_event and wait > 0
 
     def history() -> Awaitable[FastJSON]:
         return _history(
-            ctx, engine, target, event_filter, page_size, next_page_token, wait_new_event, wait
+            caller.ctx,
+            caller.engine,
+            target,
+            event_filter,
+            page_size,
+            next_page_token,
+            wait_new_event,
+            wait,
         )
 
     if not waits:
@@ -427,15 +427,13 @@ async def _history(
 async def stream_events(
     workflow_id: WorkflowId,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
     after_event_id: Annotated[int | None, Query(ge=0, le=MAX_COUNTER)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
     after = sse.parse_last_event_id(last_event_id, after_event_id)
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
     if sse.caught_up(row, after):
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -447,8 +445,8 @@ async def stream_events(
         release()
 
     return sse.EventStreamResponse(
-        sse.history_stream(engine.watcher, row["id"], after),
-        stall_seconds=ctx.settings.stream_stall_seconds,
+        sse.history_stream(caller.engine.watcher, row["id"], after),
+        stall_seconds=caller.ctx.settings.stream_stall_seconds,
         on_close=on_close,
     )
 
@@ -463,17 +461,15 @@ async def stream_events(
 async def get_result(
     workflow_id: WorkflowId,
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceReader,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
     wait: Annotated[float, Query(ge=0, le=MAX_HISTORY_WAIT)] = MAX_HISTORY_WAIT,
 ) -> FastJSON:
-    async with ctx.db.read() as conn:
+    async with caller.ctx.db.read() as conn:
         row = await reads.find_run_row(conn, caller.namespace.id, workflow_id, run_id)
 
     def outcome() -> Awaitable[dict[str, Any]]:
-        return engine.watcher.outcome(row["workflow_id"], row["id"], wait, known=row)
+        return caller.engine.watcher.outcome(row["workflow_id"], row["id"], wait, known=row)
 
     if wait <= 0:
         return FastJSON(await outcome())
@@ -494,19 +490,17 @@ async def signal_workflow(
     workflow_id: WorkflowId,
     signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
     body: SignalBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    run = await engine.signal(
+    run = await caller.engine.signal(
         caller.namespace.id,
         workflow_id,
         body.run_id,
         signal_name,
         dump_payload(body.input, field="input"),
         body.identity or caller.principal.key_name,
-        request_key(ctx.settings, idempotency_key, body, "signal", workflow_id, signal_name),
+        request_key(caller.ctx.settings, idempotency_key, body, "signal", workflow_id, signal_name),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
 
@@ -522,16 +516,14 @@ async def signal_with_start(
     workflow_id: WorkflowId,
     signal_name: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
     body: SignalWithStart,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     key = request_key(
-        ctx.settings, idempotency_key, body, "signal-with-start", workflow_id, signal_name
+        caller.ctx.settings, idempotency_key, body, "signal-with-start", workflow_id, signal_name
     )
     req = start_request(caller, workflow_id, body, key)
-    run, created = await engine.signal_with_start(
+    run, created = await caller.engine.signal_with_start(
         req, signal_name, dump_payload(body.signal_input, field="signal_input")
     )
     return FastJSON(
@@ -556,18 +548,16 @@ async def signal_with_start(
 async def cancel_workflow(
     workflow_id: WorkflowId,
     body: CancelBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    run = await engine.request_cancel(
+    run = await caller.engine.request_cancel(
         caller.namespace.id,
         workflow_id,
         body.run_id,
         body.reason,
         body.identity or caller.principal.key_name,
-        request_key(ctx.settings, idempotency_key, body, "cancel", workflow_id),
+        request_key(caller.ctx.settings, idempotency_key, body, "cancel", workflow_id),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id}, status_code=202)
 
@@ -582,19 +572,17 @@ async def cancel_workflow(
 async def terminate_workflow(
     workflow_id: WorkflowId,
     body: TerminateBody,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
-    run = await engine.terminate(
+    run = await caller.engine.terminate(
         caller.namespace.id,
         workflow_id,
         body.run_id,
         body.reason,
         body.details,
         body.identity or caller.principal.key_name,
-        request_key(ctx.settings, idempotency_key, body, "terminate", workflow_id),
+        request_key(caller.ctx.settings, idempotency_key, body, "terminate", workflow_id),
     )
     return FastJSON({"workflow_id": run.workflow_id, "run_id": run.id})
 
@@ -615,11 +603,10 @@ async def query_workflow(
     query_name: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     body: QueryBody,
     request: Request,
-    engine: EngineDep,
     caller: NamespaceReader,
 ) -> FastJSON:
     async with standing_aside(request):
-        answered = await engine.query_workflow(
+        answered = await caller.engine.query_workflow(
             caller.namespace.id,
             workflow_id,
             body.run_id,
