@@ -283,7 +283,7 @@ def plan_route(route: APIRoute) -> RoutePlan | None:
     a synchronous or streaming endpoint, or one not declared to return a Response."""
     effective = _effective_route(route)
     dependant = effective.dependant
-    embed_body_fields = _internal(effective, "_embed_body_fields")
+    embed_body_fields = getattr(effective, "_embed_body_fields", None)  # checked below
     missing = [name for name in DEPENDANT_ATTRIBUTES if not hasattr(dependant, name)]
     if missing or not isinstance(embed_body_fields, bool):
         raise EdgeSolverUnsupported(

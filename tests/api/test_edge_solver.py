@@ -5,15 +5,18 @@ status, problem body, and the headers a caller acts on."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import Response
 
 from app.api.edge import EdgeRoute
-from app.api.solver import plan_route
+from app.api.solver import EdgeSolverUnsupported, plan_route
 from tests.conftest import ADMIN_TOKEN, keyed_client
 from tests.tenancy_helpers import create_key
 
@@ -331,3 +334,41 @@ def test_the_hot_routes_have_plans(server):
         for method in route.methods
     }
     assert hot <= planned
+
+
+@pytest.mark.parametrize(
+    "internal",
+    [
+        "fastapi.dependencies.utils._get_param_aliases",
+        "fastapi.dependencies.utils._get_param_model",
+        "fastapi.routing._effective_route_context_var",
+    ],
+)
+def test_the_server_refuses_to_start_when_a_fastapi_internal_is_gone(internal):
+    # A FastAPI without a private name the solver reads (simulated by deleting it before the
+    # app is imported) must stop the server at start-up, naming the name, not fall back.
+    module, name = internal.rsplit(".", 1)
+    script = (
+        f"import {module}\n"
+        f"del {module}.{name}\n"
+        "from app.api.app import create_app\n"
+        "print('started')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0
+    assert "started" not in done.stdout
+    assert "EdgeSolverUnsupported" in done.stderr
+    assert f"has no {internal}" in done.stderr
+
+
+def test_planning_a_route_fastapi_built_otherwise_is_refused():
+    async def endpoint() -> Response:  # pragma: no cover - never called
+        return Response()
+
+    route = EdgeRoute("/x", endpoint)
+    del route._embed_body_fields  # what a FastAPI that no longer keeps it would build
+
+    with pytest.raises(EdgeSolverUnsupported, match="_embed_body_fields"):
+        plan_route(route)
