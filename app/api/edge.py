@@ -61,7 +61,13 @@ def require_utf8(params: dict[str, str]) -> None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `limit` bytes (before it is all
-    read when Content-Length says so)."""
+    read when Content-Length says so).
+
+    Not FastAPI's `max_body_size`, which the pinned FastAPI 0.165 has (Starlette 1.10's
+    `RequestBodyLimitMiddleware` beneath): that limiter answers a body whose Content-Length is
+    past the limit with its own plain-text 413, replacing whatever the app sends, so that
+    refusal could not be a problem+json (tests/api/test_hostile_inputs.py). Use it when
+    Starlette lets the app shape that answer."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(int(declared), limit)

@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
+from app.definitions.documents import MAX_SOURCE_BYTES
 from tests.definitions_helpers import task
+from tests.tenancy_helpers import assert_problem
 
 SIMPLE = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
 
@@ -54,6 +56,21 @@ async def test_yaml_is_accepted_with_its_content_type(tenant):
 
     assert r.status_code == 201, r.text
     assert r.json()["definition"] == SIMPLE
+
+
+async def test_a_document_past_its_own_size_limit_is_a_413_and_stores_nothing(tenant):
+    # The definitions route has a smaller limit (2 MiB) than the server's (8 MiB).
+    n = name()
+    padding = "#" + "x" * (MAX_SOURCE_BYTES + 1) + "\n"
+    body = padding + "StartAt: A\nStates:\n  A:\n    Type: Pass\n    End: true\n"
+
+    r = await tenant.client.put(
+        tenant.ns(f"/definitions/{n}"), content=body, headers={"Content-Type": "application/yaml"}
+    )
+
+    problem = assert_problem(r, 413, "payload-too-large")
+    assert (problem["limit"], problem["field"]) == (MAX_SOURCE_BYTES, "body")
+    assert (await tenant.client.get(tenant.ns(f"/definitions/{n}"))).status_code == 404
 
 
 async def test_list_shows_the_latest_version_of_each_name(tenant):
