@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from app.engine.limits import MAX_COUNTER, MAX_ID_LENGTH
+from app.allowed_characters import name_problem
+from app.engine.run_limits import MAX_COUNTER, MAX_ID_LENGTH
 from app.errors import InvalidArgument
-from app.names import name_problem
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

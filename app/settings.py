@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         description="Request ids (Idempotency-Key, request_id) are kept at least this long, "
         "and while the run they reached is open (the IETF draft suggests 24 hours).",
     )
-    # Limits between tenants (app/api/limits): server defaults per namespace; a namespace's
+    # Limits between tenants (app/api/tenant_limits): server defaults per namespace; a namespace's
     # settings may change its own, up to `tenant_limit_multiple` times these for its tenant.
     namespace_writes_per_second: float = Field(
         default=1000.0, gt=0, description="Starts, signals and other writes a second (burst 2x)."

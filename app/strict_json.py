@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from app.engine.limits import MAX_JSON_DEPTH, MAX_JSON_INT, MIN_JSON_INT
+from app.engine.run_limits import MAX_JSON_DEPTH, MAX_JSON_INT, MIN_JSON_INT
 from app.errors import InvalidArgument
 
 # An escaped surrogate: only then can a decoded string hold a lone one (raw UTF-8 cannot).

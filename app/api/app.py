@@ -14,8 +14,6 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from app import __version__
 from app.api.deps import ClientLeft
-from app.api.limits.admission import AdmissionMiddleware, TenantGate
-from app.api.limits.limiter import Limiter
 from app.api.metrics import MetricsMiddleware, RequestMetrics
 from app.api.metrics_port import MetricsListener
 from app.api.problems import (
@@ -46,6 +44,8 @@ from app.api.routers import (
 )
 from app.api.routers.health import render_metrics
 from app.api.shutdown import install_drain_handlers
+from app.api.tenant_limits.admission import AdmissionMiddleware, TenantGate
+from app.api.tenant_limits.limiter import Limiter
 from app.background import BackgroundLoops
 from app.console.app import create_console
 from app.context import ServerContext
@@ -185,7 +185,7 @@ def without_native_telemetry() -> dict[str, Any]:
 
 
 def tenant_gate(settings: Settings, db: Database) -> TenantGate:
-    """Requests at work per tenant (app/api/limits/admission.py). SQLite's transactions run on
+    """Requests at work per tenant (app/api/tenant_limits/admission.py). SQLite's transactions run on
     the event loop, one at a time, so more requests at work would only wait; PostgreSQL's wait
     on the network, and a tenant alone needs more at once to keep its connections busy."""
     at_work = settings.tenant_requests_at_work or (2 if db.is_sqlite else 16)

@@ -17,8 +17,8 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
-from app.api.limits.admission import TenantGate
-from app.api.limits.limiter import KIND_OF_PERMISSION, Limiter
+from app.api.tenant_limits.admission import TenantGate
+from app.api.tenant_limits.limiter import KIND_OF_PERMISSION, Limiter
 from app.auth.principal import (
     NamespaceRef,
     Principal,
@@ -177,7 +177,7 @@ async def long_poll(
     """`async with long_poll(request, caller):` around a wait (poll, result or history wait)
     counts it against the namespace's cap of long polls (429 beyond), and gives the request's
     turn to the tenant's next request while it waits. `held_wait`: a result or history wait,
-    counted against the held-waits caps too (app/api/limits/limiter.py)."""
+    counted against the held-waits caps too (app/api/tenant_limits/limiter.py)."""
     limiter: Limiter = request.app.state.limiter
     async with (
         limiter.long_poll(

@@ -21,10 +21,10 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from app import strict_json
+from app.allowed_characters import name_problem, text_problem
 from app.api.raw_paths import decode_path_params
 from app.api.solver import plan_route
 from app.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
-from app.names import name_problem, text_problem
 
 JSON_MEDIA_TYPE = "application/json"
 # Bodies up to this size are parsed on the event loop: a thread hop costs more than the parse.

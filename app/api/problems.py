@@ -100,7 +100,7 @@ def document_validation_as_problem(schema: dict[str, Any]) -> None:
 
 
 def document_rate_limits(schema: dict[str, Any]) -> None:
-    """Every namespaced route may answer 429 (app/api/limits): say so once, here."""
+    """Every namespaced route may answer 429 (app/api/tenant_limits): say so once, here."""
     problem = {
         "description": _DESCRIPTIONS[429],
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.limits.limiter import Limiter
+from app.api.tenant_limits.limiter import Limiter
 from app.console.views import (
     batches,
     operator,

@@ -197,7 +197,7 @@ class Database:
             self._engine = create_async_engine(
                 url,
                 # Kept open: as many as one tenant's requests at work on PostgreSQL (16, see
-                # app/api/limits/admission.py), so a busy tenant does not make the pool open
+                # app/api/tenant_limits/admission.py), so a busy tenant does not make the pool open
                 # and close overflow connections (a login and a backend fork each) all along.
                 # The overflow serves the background loops; 20 at most, as before.
                 pool_size=pool_size,

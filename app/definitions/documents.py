@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from app.engine.limits import MAX_JSON_DEPTH, MAX_JSON_INT, MIN_JSON_INT
+from app.engine.run_limits import MAX_JSON_DEPTH, MAX_JSON_INT, MIN_JSON_INT
 from app.errors import InvalidArgument
 
 # The largest document accepted as sent (its canonical JSON has its own, smaller limit).

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.definitions import choice, intrinsics, paths, processing, resources, templates
 from app.definitions.errors import StatesError, runtime
-from app.engine.limits import MAX_DURATION
+from app.engine.run_limits import MAX_DURATION
 from app.engine.tokens import TaskToken
 
 ENTERED = "asl.state_entered"

@@ -18,7 +18,7 @@ from typing import Any
 from app import strict_json
 from app.definitions import paths
 from app.definitions.errors import intrinsic_failure
-from app.engine.limits import MAX_JSON_INT, MIN_JSON_INT
+from app.engine.run_limits import MAX_JSON_INT, MIN_JSON_INT
 from app.errors import InvalidArgument
 
 HASHES = {

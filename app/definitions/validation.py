@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.definitions import choice, intrinsics, paths, resources
-from app.engine.limits import MAX_COUNTER, MAX_DURATION
+from app.engine.run_limits import MAX_COUNTER, MAX_DURATION
 
 STATE_TYPES = {"Task", "Choice", "Wait", "Parallel", "Map", "Pass", "Succeed", "Fail"}
 # States that move on by Next or End.

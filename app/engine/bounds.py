@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.engine.limits import MAX_COUNTER, MAX_DURATION
+from app.engine.run_limits import MAX_COUNTER, MAX_DURATION
 from app.errors import InvalidArgument
 
 MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)

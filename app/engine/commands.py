@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from app.allowed_characters import check_name, check_text
 from app.db.tables import timers, workflow_runs
 from app.engine import (
     activities,
@@ -21,25 +22,24 @@ from app.engine import (
     workflow_tasks,
 )
 from app.engine.events import E, RunStatus
-from app.engine.limits import (
+from app.engine.payloads import dump_payload
+from app.engine.priority import PriorityBody
+from app.engine.retry import RetryPolicy
+from app.engine.run_limits import (
     MAX_COUNTER,
     MAX_DURATION,
     MAX_ID_LENGTH,
     MAX_PENDING_ACTIVITIES,
     MAX_PENDING_CHILDREN,
 )
-from app.engine.payloads import dump_payload
-from app.engine.priority import PriorityBody
-from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, InvalidArgument, NotFound
-from app.names import check_name, check_text
 
 TIMER_USER = "user_timer"
 # At most this many activities are handed back with one workflow task completion (Temporal's).
 MAX_EAGER_ACTIVITIES = 3
 
-# Ids and names follow app/names.py; durations are bounded like every duration a caller gives
+# Ids and names follow app/allowed_characters.py; durations are bounded like every duration a caller gives
 # (a timer of 1e308 s would overflow the clock).
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_name)]
 RunId = Annotated[str, Field(max_length=64), AfterValidator(check_name)]

@@ -25,11 +25,11 @@ from app.engine import (
     workflow_tasks,
 )
 from app.engine.events import E, RunStatus
-from app.engine.limits import MAX_SIGNALS
 from app.engine.matching.wakeups import run_closed_key
 from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.retry import RetryPolicy
+from app.engine.run_limits import MAX_SIGNALS
 from app.engine.transition import Run, Transition
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
 from app.ids import new_id

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from app.engine.limits import MAX_PAYLOAD_BYTES
+from app.engine.run_limits import MAX_PAYLOAD_BYTES
 from app.errors import PayloadTooLarge
 
 

@@ -233,8 +233,8 @@ async def forget(tx: Transition, query_id: str) -> None:
 async def query_task_body(db: Any, claim: QueryClaim) -> dict[str, Any]:
     """The poll answer for a claimed query: the run and its whole history so far (first page;
     the rest by `next_page_token`), shaped like a workflow task without a task token."""
-    from app.engine.limits import HISTORY_PAGE_SIZE
     from app.engine.reads import history_page, run_row
+    from app.engine.run_limits import HISTORY_PAGE_SIZE
     from app.pagination import encode_token
 
     async with db.read() as conn:

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.engine.limits import MAX_COUNTER, MAX_DURATION
+from app.engine.run_limits import MAX_COUNTER, MAX_DURATION
 from app.errors import InvalidArgument
 
 

@@ -34,7 +34,6 @@ from app.engine import (
 )
 from app.engine.deadline_loop import DeadlineLoop
 from app.engine.events import E
-from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
 from app.engine.matching import dispatch, polls
 from app.engine.matching.pollers import PollerRegistry
 from app.engine.matching.wakeups import (
@@ -47,6 +46,7 @@ from app.engine.matching.wakeups import (
 )
 from app.engine.payloads import dump_payload
 from app.engine.reads import RunWatcher
+from app.engine.run_limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
 from app.engine.time_lock import TimeSkippingLock
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition

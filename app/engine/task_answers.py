@@ -16,8 +16,8 @@ async def workflow_task_body(
     from event 1, or with `partial` only the events after `previous_started_event_id` (a worker
     that still holds the run in memory needs no more; on a miss it reads the rest with GET
     .../history). Read after commit: events up to `started_event_id` never change."""
-    from app.engine.limits import HISTORY_PAGE_SIZE
     from app.engine.reads import history_page
+    from app.engine.run_limits import HISTORY_PAGE_SIZE
     from app.pagination import encode_token
 
     after = claim.previous_started_event_id if partial else 0

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from app.engine.limits import MAX_COUNTER
+from app.allowed_characters import name_problem
+from app.engine.run_limits import MAX_COUNTER
 from app.errors import InvalidArgument
-from app.names import name_problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,15 +24,15 @@ from app.db.tables import (
     workflow_runs,
 )
 from app.engine.events import E, RunStatus
-from app.engine.limits import (
-    MAX_UPDATES_PER_RUN,
-    UPDATES_PER_RUN_SETTING,
-    suggest_continue_as_new_at,
-)
 from app.engine.matching import queue_order
 from app.engine.matching.wakeups import queue_key, run_key
 from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority
+from app.engine.run_limits import (
+    MAX_UPDATES_PER_RUN,
+    UPDATES_PER_RUN_SETTING,
+    suggest_continue_as_new_at,
+)
 from app.errors import NotFound
 
 # Hot statements, built once: building SQLAlchemy expressions per call costs more CPU than

@@ -19,7 +19,10 @@ from app.db.connection import Connection
 from app.db.tables import namespaces, workflow_updates
 from app.engine import retention
 from app.engine.events import E
-from app.engine.limits import (
+from app.engine.matching.wakeups import run_key
+from app.engine.operator_view import require_not_paused
+from app.engine.payloads import dump, load
+from app.engine.run_limits import (
     MAX_UPDATE_BYTES_IN_FLIGHT,
     MAX_UPDATES_IN_FLIGHT,
     MAX_UPDATES_PER_RUN,
@@ -27,9 +30,6 @@ from app.engine.limits import (
     UPDATES_IN_FLIGHT_SETTING,
     UPDATES_PER_RUN_SETTING,
 )
-from app.engine.matching.wakeups import run_key
-from app.engine.operator_view import require_not_paused
-from app.engine.payloads import dump, load
 from app.engine.transition import Run, Transition
 from app.errors import (
     FailedPrecondition,
@@ -40,7 +40,7 @@ from app.errors import (
     WorkflowClosed,
 )
 
-# Temporal's namespace defaults (app/engine/limits.py), used where a namespace sets none.
+# Temporal's namespace defaults (app/engine/run_limits.py), used where a namespace sets none.
 MAX_IN_FLIGHT = MAX_UPDATES_IN_FLIGHT
 MAX_TOTAL = MAX_UPDATES_PER_RUN
 MAX_IN_FLIGHT_BYTES = MAX_UPDATE_BYTES_IN_FLIGHT

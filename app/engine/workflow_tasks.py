@@ -16,7 +16,7 @@ from app.db.connection import Connection
 from app.db.tables import timers
 from app.engine import priority, updates
 from app.engine.events import E
-from app.engine.limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
+from app.engine.run_limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
 from app.engine.transition import SELECT_RUN, Run, Transition, update_suggestion
 
 TIMER_WFT_TIMEOUT = "wft_timeout"

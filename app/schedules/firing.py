@@ -23,8 +23,8 @@ from app.db.tables import schedule_actions, timers, workflow_runs
 from app.definitions import decider as definition_runs
 from app.engine import deadlines, lifecycle, priority
 from app.engine.events import RunStatus
-from app.engine.limits import DEFAULT_TASK_TIMEOUT
 from app.engine.payloads import dump
+from app.engine.run_limits import DEFAULT_TASK_TIMEOUT
 from app.engine.transition import Run, Transition
 from app.errors import PerdureError
 from app.schedules import rows

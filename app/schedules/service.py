@@ -21,8 +21,8 @@ from app.definitions import store as definition_store
 from app.engine import priority
 from app.engine.bounds import later
 from app.engine.commands import workflow_retry_policy
-from app.engine.limits import MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.service import Engine
 from app.engine.transition import Transition

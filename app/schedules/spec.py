@@ -24,7 +24,7 @@ from croniter import CroniterError
 from croniter import croniter as _croniter
 
 from app.engine.bounds import check_time, from_timestamp, later
-from app.engine.limits import MAX_DURATION
+from app.engine.run_limits import MAX_DURATION
 from app.errors import InvalidArgument
 
 # Field: (first value, last value, default ranges). Year's default (none) matches every year.

@@ -13,7 +13,7 @@ from app.db.tables import namespaces
 from app.errors import AlreadyExists, NotFound
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
-from app.tenancy.names import check_name
+from app.tenancy.resource_names import check_name
 
 DEFAULT_RETENTION_DAYS = 30
 

@@ -14,8 +14,8 @@ from app.errors import AlreadyExists, NotFound
 from app.ids import new_id
 from app.pagination import decode_token, encode_token
 from app.tenancy.api_keys import create_api_key
-from app.tenancy.names import check_name
 from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS, create_namespace
+from app.tenancy.resource_names import check_name
 
 FIRST_KEY_NAME = "admin"
 DEFAULT_NAMESPACE = "default"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.engine.events import RunStatus
-from app.engine.limits import MAX_DURATION
+from app.engine.run_limits import MAX_DURATION
 from app.engine.search_attribute_types import (
     SAType,
     encode_bool,

@@ -14,7 +14,7 @@ from app.errors import AlreadyExists, InvalidArgument, NotFound
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_time
 from app.sealing import Sealer
-from app.tenancy.names import check_name
+from app.tenancy.resource_names import check_name
 from app.webhooks.outbound import check_url
 from app.webhooks.signing import is_valid_secret, new_secret
 

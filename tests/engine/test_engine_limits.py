@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.engine.limits import MAX_PENDING_ACTIVITIES, MAX_SIGNALS
+from app.engine.run_limits import MAX_PENDING_ACTIVITIES, MAX_SIGNALS
 from app.settings import Environment, Settings
 from tests.rawhttp import Raw, new_events, schedule_activity
 

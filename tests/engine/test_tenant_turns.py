@@ -1,4 +1,4 @@
-"""Turns between tenants (app/api/limits/admission.py): a tenant's requests beyond its
+"""Turns between tenants (app/api/tenant_limits/admission.py): a tenant's requests beyond its
 requests at work wait their turn in its own queue, beyond its requests in flight they are
 refused 429 at once, and another tenant's request is served meanwhile. Raw HTTP only.
 

@@ -21,8 +21,8 @@ from app.api.schemas.definitions import (
 )
 from app.definitions import documents, store
 from app.definitions.documents import MAX_SOURCE_BYTES
-from app.definitions.test_state import try_state
-from app.engine.limits import MAX_COUNTER
+from app.definitions.state_dry_run import try_state
+from app.engine.run_limits import MAX_COUNTER
 from app.errors import UnsupportedMediaType
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["definitions"])

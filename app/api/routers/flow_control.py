@@ -21,8 +21,8 @@ from app.api.schemas.flow_control import (
     UpdateTaskQueueConfig,
 )
 from app.engine import concurrency_admin
-from app.engine.limits import MAX_ID_LENGTH
 from app.engine.matching import queue_config
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.engine.transition import Transition
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["flow control"])

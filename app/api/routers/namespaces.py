@@ -7,10 +7,10 @@ from fastapi import Response, status
 from app import namespace_deletion
 from app.api.deps import Admin, Context, NamespaceAdmin, NamespaceViewer, Viewer
 from app.api.edge import EdgeRouter
-from app.api.limits.limiter import check_namespace_settings
 from app.api.problems import problem_responses
 from app.api.schemas.common import DEFAULT_PAGE, PageSize, PageToken
 from app.api.schemas.tenancy import Namespace, NamespaceCreate, NamespacePage, NamespaceUpdate
+from app.api.tenant_limits.limiter import check_namespace_settings
 from app.errors import InvalidArgument, PermissionDenied
 from app.tenancy import namespaces as service
 

@@ -26,7 +26,7 @@ from app.api.schemas.schedules import (
     UpdateSchedule,
 )
 from app.engine.bounds import check_time
-from app.engine.limits import MAX_ID_LENGTH
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.errors import InvalidArgument
 from app.schedules import service
 

@@ -35,7 +35,7 @@ from app.api.schemas.workflows import (
     WorkflowTaskCompleted,
 )
 from app.engine import queries, reads
-from app.engine.limits import MAX_ID_LENGTH
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.engine.task_answers import workflow_task_body
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])

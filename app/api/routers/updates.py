@@ -22,8 +22,8 @@ from app.api.schemas.updates import (
     UpdateWithStartAnswer,
 )
 from app.engine import updating
-from app.engine.limits import MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
+from app.engine.run_limits import MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.updates import Admission
 from app.errors import InvalidArgument
 from app.ids import new_id

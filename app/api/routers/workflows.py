@@ -47,8 +47,8 @@ from app.engine.commands import workflow_retry_policy
 from app.engine.events import RunStatus
 from app.engine.idempotency import RequestKey
 from app.engine.lifecycle import StartRequest
-from app.engine.limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
+from app.engine.run_limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.task_answers import workflow_task_body
 from app.errors import InvalidArgument, QueryFailed

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, Field
 
+from app.allowed_characters import check_name, check_text
 from app.engine.bounds import TIME_RANGE, in_utc
-from app.engine.limits import MAX_ID_LENGTH
-from app.names import check_name, check_text
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 # Ids and names hold no control characters, free text no control characters but tab and line
-# breaks (app/names.py); path and query parameters get the same rule from app/api/edge.py.
+# breaks (app/allowed_characters.py); path and query parameters get the same rule from app/api/edge.py.
 NameRule = AfterValidator(check_name)
 TextRule = AfterValidator(check_text)
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), NameRule]

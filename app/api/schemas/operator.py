@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.api.schemas.common import Identity, RunId, TextRule
 from app.api.schemas.workflows import Body, RequestId
-from app.engine.limits import MAX_COUNTER, MAX_DURATION, MAX_ID_LENGTH
 from app.engine.reset import ReapplyType, ResetType
+from app.engine.run_limits import MAX_COUNTER, MAX_DURATION, MAX_ID_LENGTH
 
 Reason = Annotated[str, Field(min_length=1, max_length=10_000), TextRule]
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from app.api.schemas.common import Instant
 from app.api.schemas.definitions import DefinitionRef
 from app.api.schemas.workflows import Body, Identifier, Seconds
-from app.engine.limits import MAX_COUNTER, MAX_TASK_TIMEOUT
 from app.engine.priority import PriorityBody
+from app.engine.run_limits import MAX_COUNTER, MAX_TASK_TIMEOUT
 from app.schedules.buffer import OverlapPolicy
 
 

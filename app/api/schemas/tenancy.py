@@ -9,7 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import NameRule, TextRule, as_utc
 from app.auth.roles import Role
-from app.engine.limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
+from app.engine.run_limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
 from app.tenancy.namespaces import DEFAULT_RETENTION_DAYS
 
 Name = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.api.schemas.common import Identity, NameRule, RunId
 from app.api.schemas.workflows import Body, IdConflictPolicy, RequestId, StartFields
-from app.engine.limits import MAX_ID_LENGTH
+from app.engine.run_limits import MAX_ID_LENGTH
 
 UpdateId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), NameRule]
 Stage = Literal["ADMITTED", "ACCEPTED", "COMPLETED"]

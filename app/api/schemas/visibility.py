@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.schemas.operator import BatchActivityOptions, ResetOptions
-from app.engine.limits import MAX_ID_LENGTH
 from app.engine.payloads import dump_payload
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.visibility.batches import MIN_OPERATIONS_PER_SECOND, JobState, OperationType
 from app.visibility.syntax import MAX_QUERY_LENGTH
 

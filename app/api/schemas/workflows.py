@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.api.schemas.common import Identifier, Identity, NameRule, RunId, TextRule
 from app.api.schemas.definitions import DefinitionRef
 from app.engine.events import RunStatus
-from app.engine.limits import (
+from app.engine.priority import PriorityBody
+from app.engine.run_limits import (
     DEFAULT_TASK_TIMEOUT,
     MAX_DURATION,
     MAX_HISTORY_WAIT,
@@ -22,7 +23,6 @@ from app.engine.limits import (
     MAX_TASK_BATCH,
     MAX_TASK_TIMEOUT,
 )
-from app.engine.priority import PriorityBody
 
 RequestId = Annotated[
     str | None,

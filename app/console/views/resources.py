@@ -12,7 +12,7 @@ from app.console import graph
 from app.console.web import Console, checked_form, render, signed_in
 from app.definitions import aliases, store
 from app.engine import concurrency_admin, reads
-from app.engine.limits import MAX_COUNTER
+from app.engine.run_limits import MAX_COUNTER
 from app.webhooks import endpoints
 from app.webhooks.delivery import redeliver
 

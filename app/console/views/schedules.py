@@ -31,7 +31,7 @@ from app.console.web import (
     templates,
     validated,
 )
-from app.engine.limits import MAX_ID_LENGTH
+from app.engine.run_limits import MAX_ID_LENGTH
 from app.errors import InvalidArgument
 from app.schedules import service
 from app.schedules.buffer import OverlapPolicy

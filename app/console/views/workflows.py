@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import RedirectResponse, Response
 
 from app import sse
-from app.api.limits.limiter import Limiter
+from app.api.tenant_limits.limiter import Limiter
 from app.auth.roles import Permission
 from app.console import graph, timeline
 from app.console.web import Console, checked_form, form_json, form_moment, render, signed_in
@@ -19,8 +19,8 @@ from app.definitions import progress, store
 from app.engine import reads
 from app.engine.events import RunStatus
 from app.engine.lifecycle import StartRequest
-from app.engine.limits import MAX_COUNTER
 from app.engine.payloads import dump_payload
+from app.engine.run_limits import MAX_COUNTER
 from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded, PerdureError
 from app.ids import new_id
 from app.visibility import listing

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from app.api.limits.buckets import TokenBucket, retry_after
+from app.api.tenant_limits.buckets import TokenBucket, retry_after
 from app.auth.roles import Permission
 from app.errors import InvalidArgument, RateLimited
 from app.settings import Settings
