@@ -250,11 +250,11 @@ def _hold_dev_lock(settings: Settings) -> None:
 
 
 async def _run_dev(settings: Settings, search_attributes: list[tuple[str, str]]) -> int:
-    from app.api.app import create_app
     from app.clock import Clock
     from app.db.database import Database
     from app.devsetup import DEV_NAMESPACE, ensure_dev_tenant, register_dev_search_attributes
     from app.observability.logs import configure_logging
+    from app.server import create_server
 
     db = Database(settings.database_url)
     clock = Clock()
@@ -266,7 +266,7 @@ async def _run_dev(settings: Settings, search_attributes: list[tuple[str, str]])
     if created:
         _save_dev_key(key)
 
-    app = create_app(settings)
+    app = create_server(settings)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
@@ -346,9 +346,9 @@ def cmd_rotate_secrets(settings: Settings, _: argparse.Namespace) -> int:
 
 
 async def _reseal(settings: Settings) -> int:
-    from app.api.app import reseal_stored_secrets
     from app.context import ServerContext
     from app.db.database import Database
+    from app.server import reseal_stored_secrets
 
     ctx = ServerContext(settings=settings, db=Database(settings.database_url, pool_size=1))
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 
-from app.api.app import create_app
+from app.server import create_server
 from app.settings import Environment, Settings
 
 
@@ -13,7 +13,7 @@ def render_openapi() -> str:
     # Creating engines opens nothing, but SQLite needs a directory that exists.
     scratch = tempfile.mkdtemp(prefix="perdure-openapi-")
     # Development: no secret key is needed to describe the API.
-    app = create_app(
+    app = create_server(
         Settings(
             database_url=f"sqlite+aiosqlite:///{scratch}/unused.db",
             environment=Environment.DEVELOPMENT,

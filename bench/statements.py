@@ -37,10 +37,10 @@ import httpx
 import sqlalchemy as sa
 import uvicorn
 
-from app.api.app import create_app
 from app.context import ServerContext
 from app.db.database import Database
 from app.db.migrate import upgrade_to_head
+from app.server import create_server
 from app.settings import Environment, Settings
 
 ADMIN = "statements-admin-token"
@@ -195,7 +195,7 @@ def watch_sqlite(db: Database, counter: Counter) -> None:
 @contextlib.asynccontextmanager
 async def serving(settings: Settings, db: Database) -> AsyncIterator[str]:
     ctx = ServerContext(settings=settings, db=db)
-    app = create_app(settings, ctx)
+    app = create_server(settings, ctx)
     with socket_port() as port:
         uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(uv.serve())

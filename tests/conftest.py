@@ -23,10 +23,10 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from app.api.app import create_app
 from app.context import ServerContext
 from app.db.database import Database, _prepare_sqlite_file
 from app.db.migrate import upgrade_to_head
+from app.server import create_server
 from app.settings import Environment, Settings
 from tests import contract
 
@@ -277,7 +277,7 @@ async def serve_app(
     """Another in-process server on a free loopback port, for tests that need their own
     (`context`: more ServerContext fields, e.g. a tracer provider)."""
     ctx = ServerContext(settings=settings, db=db or Database(settings.database_url), **context)
-    app = create_app(settings, ctx)
+    app = create_server(settings, ctx)
     async with serving(contract.checked(app)) as base_url:
         yield RunningServer(base_url=base_url, ctx=ctx, database_url=settings.database_url, app=app)
 

@@ -1,11 +1,10 @@
-"""The FastAPI application: routers, problem handlers, metrics, and the process lifespan."""
+"""The HTTP API: routers, problem handlers, limits and metrics (built by app/server.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -15,7 +14,6 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from app import __version__
 from app.api.deps import ClientLeft
 from app.api.metrics import MetricsMiddleware, RequestMetrics
-from app.api.metrics_port import MetricsListener
 from app.api.problems import (
     Problem,
     document_rate_limits,
@@ -42,28 +40,16 @@ from app.api.routers import (
     webhooks,
     workflows,
 )
-from app.api.routers.health import render_metrics
-from app.api.shutdown import install_drain_handlers
 from app.api.tenant_limits.admission import AdmissionMiddleware, TenantGate
 from app.api.tenant_limits.limiter import Limiter
-from app.background import BackgroundLoops
-from app.console.app import create_console
 from app.context import ServerContext
 from app.db.database import Database
-from app.engine.matching.wakeups import Wakeups
 from app.engine.service import Engine
 from app.observability.logs import quiet_hang_ups
-from app.observability.open_files import OpenFileLimitLog
-from app.settings import Environment, Settings, get_settings
-from app.webhooks.endpoints import reseal_secrets
+from app.settings import Settings
 
-
-async def reseal_stored_secrets(ctx: ServerContext) -> int:
-    """Seal with the current PERDURE_SECRET_KEY what is stored plain or under an older key
-    (what `perdure rotate-secrets` does); returns how many webhook endpoints changed."""
-    async with ctx.db.write() as conn:
-        return await reseal_secrets(conn, ctx.sealer)
-
+# What starts and stops the process's other parts around the API's life (app/server.py).
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 DESCRIPTION = """REST-first, multi-tenant durable execution.
 
@@ -74,42 +60,11 @@ worker), `read` (admin, operator, reader), `view` (every role). Errors are RFC 9
 """
 
 
-def create_app(settings: Settings | None = None, ctx: ServerContext | None = None) -> FastAPI:
-    settings = settings or (ctx.settings if ctx else get_settings())
-    ctx = ctx or ServerContext(settings=settings, db=Database(settings.database_url))
-
-    wakeups = Wakeups()
-    engine = Engine(ctx, wakeups)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await reseal_stored_secrets(ctx)
-        background = BackgroundLoops(ctx, engine, wakeups)
-        await background.start()
-        restore_signals = install_drain_handlers(
-            engine.begin_drain, ctx.settings.shutdown_grace_seconds
-        )
-        open_files = OpenFileLimitLog()
-        open_files.install(asyncio.get_running_loop())
-        metrics_listener = None
-        if settings.environment == Environment.PRODUCTION and settings.metrics_port:
-            metrics_listener = MetricsListener(
-                lambda: render_metrics(app), settings.host, settings.metrics_port
-            )
-            await metrics_listener.start()
-        try:
-            yield
-        finally:
-            open_files.uninstall()
-            if metrics_listener is not None:
-                await metrics_listener.stop()
-            restore_signals()
-            engine.begin_drain()  # also when stopped without a signal (tests, embedding)
-            await background.stop()
-            await engine.pollers.close()
-            await engine.waits.close()
-            await ctx.db.dispose()
-
+def create_api(ctx: ServerContext, engine: Engine, lifespan: Lifespan) -> FastAPI:
+    """The HTTP API of a process whose parts app/server.py built: routers, problem handlers,
+    limits and metrics around them. `lifespan` starts and stops what runs beside it; mount
+    other apps (the console) before `place_documentation_last`."""
+    settings = ctx.settings
     # Swagger UI and ReDoc from files in a package, not a CDN: /docs works on a closed network.
     app = FastAPIOffline(
         static_url="/docs/static",
@@ -119,7 +74,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         lifespan=lifespan,
         **without_native_telemetry(),
     )
-    documentation_routes = list(app.router.routes)
+    app.state.documentation_routes = list(app.router.routes)
     app.state.ctx = ctx
     app.state.engine = engine
     app.state.metrics = RequestMetrics(ctx.metrics_registry)
@@ -150,13 +105,6 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         operator,
     ):
         app.include_router(module.router)
-    app.mount("/console", create_console(ctx, engine, app.state.limiter))
-    # FastAPI puts its own routes (the OpenAPI document, /docs, /redoc) first, so every API
-    # request was tried against them before its own; their paths share nothing with the API's
-    # or the console's, so behind them they answer the same requests.
-    app.router.routes[:] = [
-        route for route in app.router.routes if route not in documentation_routes
-    ] + documentation_routes
     # Innermost of these: request metrics count the time a request waited for its turn.
     app.add_middleware(AdmissionMiddleware, gate=app.state.admission)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -166,6 +114,16 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=ctx.tracer_provider)
     _register_problem_schema(app)
     return app
+
+
+def place_documentation_last(app: FastAPI) -> None:
+    """FastAPI puts its own routes (the OpenAPI document, /docs, /redoc) first, so every API
+    request was tried against them before its own; their paths share nothing with the API's
+    or the console's, so behind them they answer the same requests."""
+    documentation = app.state.documentation_routes
+    app.router.routes[:] = [
+        route for route in app.router.routes if route not in documentation
+    ] + documentation
 
 
 async def _client_left(request: Request, exc: Exception) -> Response:

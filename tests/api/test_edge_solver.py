@@ -348,12 +348,7 @@ def test_the_server_refuses_to_start_when_a_fastapi_internal_is_gone(internal):
     # A FastAPI without a private name the solver reads (simulated by deleting it before the
     # app is imported) must stop the server at start-up, naming the name, not fall back.
     module, name = internal.rsplit(".", 1)
-    script = (
-        f"import {module}\n"
-        f"del {module}.{name}\n"
-        "from app.api.app import create_app\n"
-        "print('started')\n"
-    )
+    script = f"import {module}\ndel {module}.{name}\nimport app.server\nprint('started')\n"
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
