@@ -9,6 +9,7 @@ them all; any list or count that runs longer than `visibility_query_timeout` is 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from app.db.types import UTCDateTime
 from app.engine import search_attributes
 from app.engine.events import RunStatus
 from app.engine.pause import status_condition
-from app.engine.reads import RunFilter, run_summary
+from app.engine.reads import RunFilter, parse_search_attribute_filters, run_summary
 from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
 from app.pagination import decode_token, encode_token, token_time
 from app.settings import Settings
@@ -408,13 +409,49 @@ async def count_runs(
     return result
 
 
+def run_filter(
+    *,
+    status: RunStatus | None = None,
+    workflow_type: str | None = None,
+    workflow_id_prefix: str | None = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    closed_after: datetime | None = None,
+    closed_before: datetime | None = None,
+    search_attributes: Sequence[str] = (),
+) -> RunFilter:
+    """The filter of a list or count, from the API's query parameters or the console's form
+    (one rule for both): a blank type or prefix filters nothing; `search_attributes` are
+    `Name=value` texts (InvalidArgument otherwise), the value read as JSON when it parses,
+    else as a string; a time without an offset is UTC."""
+    return RunFilter(
+        status=status,
+        workflow_type=workflow_type or None,
+        workflow_id_prefix=workflow_id_prefix or None,
+        started_after=started_after,
+        started_before=started_before,
+        closed_after=closed_after,
+        closed_before=closed_before,
+        search_attributes=parse_search_attribute_filters(list(search_attributes)),
+    )
+
+
 # The list route's `order_by` parameter, as the list filter's ORDER BY.
+DEFAULT_ORDER = "start_time_desc"
 ORDER_PARAMETER = {
     "start_time_desc": "StartTime DESC",
     "start_time_asc": "StartTime ASC",
     "close_time_desc": "CloseTime DESC",
     "close_time_asc": "CloseTime ASC",
 }
+
+
+def in_order(query_text: str | None, order_by: str) -> str | None:
+    """The list filter to list in the order `order_by` names: unchanged for the default
+    order, else `with_order`'s. InvalidArgument for an order not in ORDER_PARAMETER."""
+    if order_by not in ORDER_PARAMETER:
+        raise InvalidArgument(f"unknown order '{order_by}'", field="order_by")
+    return query_text if order_by == DEFAULT_ORDER else with_order(query_text, order_by)
 
 
 def with_order(query_text: str | None, order_by: str) -> str:

@@ -54,6 +54,7 @@ from app.engine.task_answers import workflow_task_body
 from app.errors import InvalidArgument, QueryFailed
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_int
+from app.starts import DefinitionChoice, start_run
 from app.visibility import listing
 from app.visibility.syntax import MAX_QUERY_LENGTH
 
@@ -112,15 +113,13 @@ async def _start(
     key: RequestKey | None,
 ) -> FastJSON:
     req = start_request(caller, workflow_id, body, key)
-    claim = None
-    if body.definition is not None:
-        run, created = await definition_runs.start(
-            engine, req, body.definition.name, body.definition.version, body.definition.alias
-        )
-    else:
-        run, created, claim = await engine.start_workflow(
-            req, eager_identity=body.identity if body.request_eager_execution else None
-        )
+    chosen = body.definition
+    run, created, claim = await start_run(
+        engine,
+        req,
+        DefinitionChoice(chosen.name, chosen.version, chosen.alias) if chosen else None,
+        eager_identity=body.identity if body.request_eager_execution else None,
+    )
     answer: dict[str, Any] = {
         "workflow_id": run.workflow_id,
         "run_id": run.id,
@@ -188,7 +187,7 @@ async def run_filter(
     ] = [],  # noqa: B006
 ) -> reads.RunFilter:
     """The list and count filters, from query parameters."""
-    return reads.RunFilter(
+    return listing.run_filter(
         status=status_,
         workflow_type=workflow_type,
         workflow_id_prefix=workflow_id_prefix,
@@ -196,7 +195,7 @@ async def run_filter(
         started_before=started_before,
         closed_after=closed_after,
         closed_before=closed_before,
-        search_attributes=reads.parse_search_attribute_filters(search_attribute),
+        search_attributes=search_attribute,
     )
 
 
@@ -235,14 +234,12 @@ async def list_workflows(
     422 for a filter no index narrows on a large namespace; 504 past the time budget.
     `order_by` is the ORDER BY of the list filter, as a parameter (a query with its own
     ORDER BY and another `order_by` is refused)."""
-    if order_by != "start_time_desc":
-        query = listing.with_order(query, order_by)
     items, token = await listing.list_runs(
         caller.ctx.db,
         caller.ctx.settings,
         caller.namespace.id,
         flt,
-        query,
+        listing.in_order(query, order_by),
         now=caller.ctx.clock.now(),
         page_size=page_size,
         page_token=next_page_token,

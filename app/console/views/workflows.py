@@ -14,7 +14,6 @@ from app.api.tenant_limits.limiter import Limiter
 from app.auth.roles import Permission
 from app.console import graph, timeline
 from app.console.web import Console, checked_form, form_json, form_moment, render, signed_in
-from app.definitions import decider as definition_runs
 from app.definitions import progress, store
 from app.engine import reads
 from app.engine.events import RunStatus
@@ -23,6 +22,7 @@ from app.engine.payloads import dump_payload
 from app.engine.run_limits import MAX_COUNTER
 from app.errors import DeadlineExceeded, InvalidArgument, LimitExceeded, PerdureError
 from app.ids import new_id
+from app.starts import DefinitionChoice, start_run
 from app.visibility import listing
 
 router = APIRouter(prefix="/n/{namespace}")
@@ -55,19 +55,19 @@ STATUSES = [s.value for s in RunStatus]
 
 
 def run_filter(params: dict[str, str]) -> reads.RunFilter:
+    """The form's filter, by the API's rule (`listing.run_filter`); a blank field is none."""
     status = params.get("status") or None
     if status and status not in STATUSES:
         raise InvalidArgument(f"unknown status '{status}'", field="status")
-    attributes = [params["search_attribute"]] if params.get("search_attribute") else []
-    return reads.RunFilter(
+    return listing.run_filter(
         status=RunStatus(status) if status else None,
-        workflow_type=params.get("workflow_type") or None,
-        workflow_id_prefix=params.get("workflow_id_prefix") or None,
+        workflow_type=params.get("workflow_type"),
+        workflow_id_prefix=params.get("workflow_id_prefix"),
         started_after=form_moment(params.get("started_after"), "started_after"),
         started_before=form_moment(params.get("started_before"), "started_before"),
         closed_after=form_moment(params.get("closed_after"), "closed_after"),
         closed_before=form_moment(params.get("closed_before"), "closed_before"),
-        search_attributes=reads.parse_search_attribute_filters(attributes),
+        search_attributes=[params["search_attribute"]] if params.get("search_attribute") else [],
     )
 
 
@@ -91,10 +91,7 @@ async def _listed(
     API's list and count routes (the filter parameters ANDed with the list filter)."""
     flt = run_filter(params)
     query_text = params.get("query")
-    order = params.get("order_by") or "start_time_desc"
-    if order not in listing.ORDER_PARAMETER:
-        raise InvalidArgument("unknown order", field="order_by")
-    listed = query_text if order == "start_time_desc" else listing.with_order(query_text, order)
+    listed = listing.in_order(query_text, params.get("order_by") or listing.DEFAULT_ORDER)
     ctx = console.ctx
     rows, token = await listing.list_runs(
         ctx.db,
@@ -409,8 +406,6 @@ async def start_like(namespace: str, workflow_id: str, run_id: str, console: Pag
         task_timeout=row["task_timeout"],
         identity=console.principal.key_name,
     )
-    if pin is not None:
-        run, _ = await definition_runs.start(console.engine, request, pin.name, pin.version)
-    else:
-        run, _, _ = await console.engine.start_workflow(request)
+    chosen = DefinitionChoice(pin.name, pin.version) if pin is not None else None
+    run, _, _ = await start_run(console.engine, request, chosen)
     return _back(ref.name, run.workflow_id, run.id)
