@@ -3,23 +3,25 @@
 FastAPI solves a route's dependencies for every request by walking their tree: for each node it
 solves the node's own dependencies again (cached or not), computes a cache key from security
 scopes, looks up path, query, header and cookie parameters (even when it has none) and builds a
-result object. A namespaced route's tree (context, engine, the caller, and under the caller the
-context again and the bearer credentials) made that about 40 % of the API edge's own time per
-request. A route whose dependencies are all known here gets a `RoutePlan` instead, made once when
-the route is built: it resolves them directly, in the order FastAPI does, and validates
+result object, inside a handler that adds its own per-request work. A namespaced route's tree
+(context, engine, the caller, and under the caller the context again and the bearer
+credentials) made that about 40 % of the API edge's own time per request; its one node today
+(the caller, `NamespaceBearer`) still leaves most of that cost (bench/edge.py). A route whose
+dependencies are all known here gets a `RoutePlan` instead, made once when the route is
+built: it resolves them directly, in the order FastAPI does, and validates
 parameters and body with FastAPI's own functions, so what a request gets (values, validation
 errors, and which check refuses it first) is what FastAPI's handler would give.
 
 Every other route, and every request while `app.dependency_overrides` is set (tests,
-embedding), goes through FastAPI's handler.
+embedding), goes through FastAPI's handler. FastAPI's per-operation telemetry (its spans for
+"dependencies" and "serialization") is not made for planned routes; the app turns that
+telemetry off (app/api/app.py) and traces requests with its own middleware.
 
 It reads FastAPI's private names (listed in `FASTAPI_INTERNALS`). When one is gone (a FastAPI
 outside the pin), importing this module raises `EdgeSolverUnsupported`, and so does planning a
 route FastAPI built without the attributes read here: the server refuses to start rather than
 quietly serving every request at FastAPI's cost or, worse, solving it differently. The trade,
-its figures and when this module goes: docs/adr/0001-edge-solver.md. FastAPI's per-operation telemetry (its spans for
-"dependencies" and "serialization") is not made for planned routes; the app turns that
-telemetry off (app/api/app.py) and traces requests with its own middleware.
+its figures and when this module goes: docs/adr/0001-edge-solver.md.
 """
 
 from __future__ import annotations
