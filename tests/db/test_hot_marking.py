@@ -43,13 +43,16 @@ def _timer(run_id: str, ref: int) -> dict[str, Any]:
 
 
 @contextmanager
-def statements_sqlalchemy_ran() -> Iterator[list[str]]:
-    """The SQL of every statement that goes through a SQLAlchemy engine meanwhile (any
-    engine: the listener is on the Engine class)."""
+def statements_sqlalchemy_ran(url: str) -> Iterator[list[str]]:
+    """The SQL of every statement that goes through a SQLAlchemy engine of the database at
+    `url` meanwhile (the listener is on the Engine class, so it sees the Database's engines;
+    servers of other tests in this process use other databases)."""
     seen: list[str] = []
+    database = sa.engine.make_url(url).database
 
-    def _before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        seen.append(statement)
+    def _before(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if conn.engine.url.database == database:
+            seen.append(statement)
 
     sa.event.listen(sa.Engine, "before_cursor_execute", _before)
     try:
@@ -71,7 +74,7 @@ async def test_a_marked_statement_skips_sqlalchemy_and_an_unmarked_one_does_not(
     with conftest.fresh_database(SUITE_URL) as url:
         db = Database(url)
         try:
-            with statements_sqlalchemy_ran() as seen:
+            with statements_sqlalchemy_ran(url) as seen:
                 async with db.write() as conn:
                     await conn.execute(INSERT_MARKED, _timer("marked", 1))
                     await conn.execute(INSERT_MARKED, _timer("marked", 2))
@@ -79,7 +82,7 @@ async def test_a_marked_statement_skips_sqlalchemy_and_an_unmarked_one_does_not(
                     marked = (await conn.execute(SELECT_MARKED, {"run_id": "marked"})).all()
             assert not [sql for sql in seen if "timers" in sql], seen
 
-            with statements_sqlalchemy_ran() as seen:
+            with statements_sqlalchemy_ran(url) as seen:
                 async with db.write() as conn:
                     await conn.execute(_INSERT, _timer("plain", 1))
                     await conn.execute(_INSERT, _timer("plain", 2))
@@ -98,7 +101,7 @@ async def test_with_the_shortcut_off_a_marked_statement_goes_through_sqlalchemy(
     with conftest.fresh_database(SUITE_URL) as url:
         db = Database(url, hot_statements=False)
         try:
-            with statements_sqlalchemy_ran() as seen:
+            with statements_sqlalchemy_ran(url) as seen:
                 async with db.write() as conn:
                     await conn.execute(INSERT_MARKED, _timer("off", 1))
                 async with db.read() as conn:
