@@ -31,7 +31,7 @@ from app.errors import AlreadyExists, InvalidArgument, LimitExceeded, NotFound
 
 MAX_ATTRIBUTES = 100  # per run, and custom attributes per namespace
 BAD_SEARCH_ATTRIBUTES = "BAD_SEARCH_ATTRIBUTES"  # Temporal's workflow task failure cause
-_REMOVAL_BATCH = 500  # runs rewritten per statement when an attribute is removed
+_REMOVAL_BATCH = 200  # runs rewritten per statement when an attribute is removed
 
 
 def validate(
@@ -113,8 +113,9 @@ async def unregister(conn: Connection, namespace_id: str, name: str) -> dict[str
     under the column's own name (`Keyword01`) and shows them again when the name is re-added
     with the same type. Histories keep what they recorded. InvalidArgument for a system or
     predefined attribute ("Unable to remove non-custom search attributes"), NotFound for a
-    name the namespace has not registered. Cost: one statement per 500 runs holding a value,
-    found by the lookup index (values) or ix_workflow_search_texts_name (Text)."""
+    name the namespace has not registered. The runs holding a value are found by the lookup
+    index (values) or ix_workflow_search_texts_name (Text), then read and rewritten
+    _REMOVAL_BATCH at a time (a select and an update each); one transaction however many."""
     if name in SYSTEM_ATTRIBUTES or name in PREDEFINED_ATTRIBUTES:
         raise InvalidArgument(
             f"unable to remove non-custom search attribute '{name}'",

@@ -4,6 +4,8 @@ with it, so registering it again starts empty. System and predefined attributes 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import keyed_client
@@ -75,6 +77,29 @@ async def test_history_keeps_what_it_recorded(tenant):
 
     started = of_type(await raw.history("kept"), "WORKFLOW_EXECUTION_STARTED")[0]
     assert started["attributes"]["search_attributes"] == {"Region": "eu"}
+
+
+async def test_a_removal_reaches_every_run_past_one_batch(tenant):
+    # One more run than the removal rewrites per statement (app/engine/search_attributes.py).
+    runs = 201
+    await register_search_attributes(tenant, Region="Keyword", Score="Int")
+    raw = Raw(tenant, task_queue=uid("q"))
+    for first in range(0, runs, 50):
+        await asyncio.gather(
+            *(
+                raw.start(f"r-{i}", search_attributes={"Region": "eu", "Score": 1})
+                for i in range(first, min(first + 50, runs))
+            )
+        )
+
+    r = await tenant.client.delete(tenant.ns("/search-attributes/Region"))
+    assert r.status_code == 200, r.text
+    await register_search_attributes(tenant, Region="Keyword")
+
+    listed = await tenant.client.get(tenant.ns("/workflows"), params={"page_size": 1000})
+    shown = [w["search_attributes"] for w in listed.json()["workflows"]]
+    assert shown == [{"Score": 1}] * runs
+    assert await listed_ids(tenant, "Region IS NOT NULL") == []
 
 
 @pytest.mark.parametrize("again", ["Keyword", "Int"])
