@@ -5,6 +5,10 @@ Replay: history is cut at each WORKFLOW_TASK_STARTED. The events before it are t
 an activation (resolve futures, deliver signals, start or cancel the run); the loop then runs
 until no task can move, and the commands emitted must equal, in order, the command events
 recorded after that task's WORKFLOW_TASK_COMPLETED. A difference is non-determinism.
+
+`WorkflowInstance` implements `_Runtime` (perdure/_workflow_context.py), all that workflow
+code sees of it; its loop is perdure/_workflow_loop.py, and how an activation's input events
+reach workflow code perdure/_history_inputs.py.
 """
 
 from __future__ import annotations
