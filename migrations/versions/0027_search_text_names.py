@@ -2,7 +2,7 @@
 custom Text attribute (DELETE …/search-attributes/{name}) finds the runs holding a value
 without reading every run's texts.
 
-Revision ID: 0034
+Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0034"
+revision = "0027"
 down_revision = "0026"
 branch_labels = None
 depends_on = None
