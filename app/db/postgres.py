@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
-from app.db.hot import UNREAD, DMLResult, HotConnection, processed_result, takes_shortcut, unread
+from app.db.hot import UNREAD, DMLResult, HotConnection, processed_result, takes_shortcut
 
 log = logging.getLogger("perdure.db")
 # Connections being given back by callers that were cancelled meanwhile (kept referenced).
@@ -407,9 +407,3 @@ def _read_key(statement: Any, parameters: Mapping[str, Any]) -> Any:
         return (id(statement), frozenset(parameters.items()))
     except TypeError:
         return None
-
-
-def notify_statement() -> sa.Select[Any]:
-    """`SELECT pg_notify(:channel, :payload)`: hot, and queued in pipelined transactions (its
-    answer, void, is never read)."""
-    return unread(sa.select(sa.func.pg_notify(sa.bindparam("channel"), sa.bindparam("payload"))))
