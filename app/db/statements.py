@@ -2,7 +2,8 @@
 the index that serves it (`# index:` — checked against the tables by tests/db/test_statements.py).
 
 Built once because building a SQLAlchemy expression per call costs more CPU than SQLite takes
-to run it (docs/adr/0002-hot-statements.md has the figures).
+to run it (docs/adr/0002-hot-statements.md has the figures). The statements a claim runs stay
+beside the claim for now (app/engine/matching/dispatch.py).
 """
 
 from __future__ import annotations
@@ -364,69 +365,6 @@ def _upsert_pass(is_postgres: bool) -> sa.Insert:
 # A key's pass moved forward (never back), by whether the database is PostgreSQL.
 # index: pk_task_queue_fairness
 UPSERT_PASS = {True: _upsert_pass(True), False: _upsert_pass(False)}
-
-# -- claims (app/engine/matching/dispatch.py) ------------------------------------------------
-
-
-def queue_tasks_filter(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
-    """The claim's WHERE clause: the tasks of one queue (`:namespace_id`, `:kind`,
-    `:task_queue`) in `table` (the tasks table or an alias of it). Every statement that looks
-    at a queue's backlog for a claim is built from this one place, so a filter added here (a
-    deployment version's queue) applies to the claim, its look-ahead and the backlog look.
-
-    index: ix_tasks_queue_order (its leading columns)"""
-    return [
-        table.c.namespace_id == sa.bindparam("namespace_id"),
-        table.c.kind == sa.bindparam("kind"),
-        table.c.task_queue == sa.bindparam("task_queue"),
-    ]
-
-
-# The claim order: priority (1 first), then fairness pass (app/engine/matching/queue_order.py), then
-# id; ix_tasks_queue_order serves it. A queue without priorities or fairness keys has every
-# task at (3, 0.0), so this is FIFO by id as before, from the same index.
-CLAIM_ORDER = (tasks.c.priority, tasks.c.fairness_pass, tasks.c.id)
-
-# A queue's next tasks in claim order, each with whether another one waits behind it (`later`:
-# read, never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
-_behind = tasks.alias("behind")
-# index: ix_tasks_queue_order
-NEXT_TASKS: sa.Select[Any] = hot(
-    sa.select(
-        *tasks.c,
-        sa.exists()
-        .where(
-            *queue_tasks_filter(_behind),
-            sa.tuple_(_behind.c.priority, _behind.c.fairness_pass, _behind.c.id)
-            > sa.tuple_(*CLAIM_ORDER),
-        )
-        .label("later"),
-    )
-    .where(*queue_tasks_filter(tasks))
-    .order_by(*CLAIM_ORDER)
-    .limit(sa.bindparam("limit"))
-)
-# index: ix_tasks_queue_order
-NEXT_TASKS_LOCKED = hot(NEXT_TASKS.with_for_update(of=tasks, skip_locked=True))
-# lock_run's: the run, unless another transaction holds it; and whether it exists at all.
-# index: pk_workflow_runs
-SELECT_RUN_SKIP_LOCKED = hot(
-    sa.select(workflow_runs)
-    .where(workflow_runs.c.id == sa.bindparam("run_id"))
-    .with_for_update(skip_locked=True)
-)
-# index: pk_workflow_runs
-RUN_EXISTS = hot(sa.select(workflow_runs.c.id).where(workflow_runs.c.id == sa.bindparam("run_id")))
-# index: ix_tasks_run_id
-DELETE_WORKFLOW_TASKS_OF_RUN = hot(
-    sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"), tasks.c.kind == "workflow")
-)
-# index: pk_tasks
-DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
-# Whether a queue's backlog holds a task (an idle poll's look).
-# index: ix_tasks_queue_order
-ANY_TASK = hot(sa.select(tasks.c.id).where(*queue_tasks_filter(tasks)).limit(1))
-
 
 # -- wake-ups -----------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from app.db.statements import CLAIM_ORDER
 from app.db.tables import activities as activities_table
 from app.db.tables import tasks, webhook_deliveries
 from app.engine import activities
@@ -62,7 +61,7 @@ def next_task_query(endpoint: Any, skip: list[int]) -> sa.Select[Any]:
             tasks.c.kind == "activity",
             sa.or_(*serves),
         )
-        .order_by(*CLAIM_ORDER)
+        .order_by(*dispatch.CLAIM_ORDER)
         .limit(1)
     )
     if skip:

@@ -15,16 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection, Row
-from app.db.statements import (
-    ANY_TASK,
-    DELETE_TASK,
-    DELETE_WORKFLOW_TASKS_OF_RUN,
-    NEXT_TASKS,
-    NEXT_TASKS_LOCKED,
-    RUN_EXISTS,
-    SELECT_RUN_SKIP_LOCKED,
-)
-from app.db.tables import tasks
+from app.db.hot import hot
+from app.db.tables import tasks, workflow_runs
 from app.engine import activities, concurrency_slots, updates, workflow_tasks
 from app.engine.matching import queue_config, queue_rates
 from app.engine.payloads import load
@@ -65,6 +57,56 @@ class WorkflowTaskClaim:
 @dataclass
 class ActivityTaskClaim:
     body: dict[str, Any]
+
+
+def queue_tasks_filter(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
+    """The claim's WHERE clause: the tasks of one queue (`:namespace_id`, `:kind`,
+    `:task_queue`) in `table` (the tasks table or an alias of it). Every statement that looks
+    at a queue's backlog for a claim is built from this one place, so a filter added here (a
+    deployment version's queue) applies to the claim, its look-ahead and the backlog look."""
+    return [
+        table.c.namespace_id == sa.bindparam("namespace_id"),
+        table.c.kind == sa.bindparam("kind"),
+        table.c.task_queue == sa.bindparam("task_queue"),
+    ]
+
+
+# The claim order: priority (1 first), then fairness pass (app/engine/matching/queue_order.py), then
+# id; ix_tasks_queue_order serves it. A queue without priorities or fairness keys has every
+# task at (3, 0.0), so this is FIFO by id as before, from the same index.
+CLAIM_ORDER = (tasks.c.priority, tasks.c.fairness_pass, tasks.c.id)
+
+# A queue's next tasks in claim order, each with whether another one waits behind it (`later`:
+# read, never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
+_behind = tasks.alias("behind")
+NEXT_TASKS: sa.Select[Any] = hot(
+    sa.select(
+        *tasks.c,
+        sa.exists()
+        .where(
+            *queue_tasks_filter(_behind),
+            sa.tuple_(_behind.c.priority, _behind.c.fairness_pass, _behind.c.id)
+            > sa.tuple_(*CLAIM_ORDER),
+        )
+        .label("later"),
+    )
+    .where(*queue_tasks_filter(tasks))
+    .order_by(*CLAIM_ORDER)
+    .limit(sa.bindparam("limit"))
+)
+NEXT_TASKS_LOCKED = hot(NEXT_TASKS.with_for_update(of=tasks, skip_locked=True))
+# lock_run's: the run, unless another transaction holds it; and whether it exists at all.
+SELECT_RUN_SKIP_LOCKED = hot(
+    sa.select(workflow_runs)
+    .where(workflow_runs.c.id == sa.bindparam("run_id"))
+    .with_for_update(skip_locked=True)
+)
+RUN_EXISTS = hot(sa.select(workflow_runs.c.id).where(workflow_runs.c.id == sa.bindparam("run_id")))
+DELETE_WORKFLOW_TASKS_OF_RUN = hot(
+    sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id"), tasks.c.kind == "workflow")
+)
+DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
+ANY_TASK = hot(sa.select(tasks.c.id).where(*queue_tasks_filter(tasks)).limit(1))
 
 
 async def has_backlog(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> bool:
