@@ -43,7 +43,10 @@ def create_server(settings: Settings | None = None, ctx: ServerContext | None = 
     caller (tests pass one with their own database or tracer), else one from `settings`
     (default: the environment's)."""
     settings = settings or (ctx.settings if ctx else get_settings())
-    ctx = ctx or ServerContext(settings=settings, db=Database(settings.database_url))
+    ctx = ctx or ServerContext(
+        settings=settings,
+        db=Database(settings.database_url, hot_statements=settings.hot_statements),
+    )
 
     wakeups = Wakeups()
     engine = Engine(ctx, wakeups)

@@ -105,8 +105,6 @@ def start_request(
 
 async def _start(
     request: Request,
-    ctx: Context,
-    engine: EngineDep,
     caller: NamespaceCaller,
     workflow_id: str,
     body: StartWorkflow,
@@ -115,7 +113,7 @@ async def _start(
     req = start_request(caller, workflow_id, body, key)
     chosen = body.definition
     run, created, claim = await start_run(
-        engine,
+        caller.engine,
         req,
         DefinitionChoice(chosen.name, chosen.version, chosen.alias) if chosen else None,
         eager_identity=body.identity if body.request_eager_execution else None,
@@ -128,10 +126,10 @@ async def _start(
         "outcome": None,
     }
     if claim is not None:
-        answer["eager_workflow_task"] = await workflow_task_body(ctx.db, claim)
+        answer["eager_workflow_task"] = await workflow_task_body(caller.ctx.db, claim)
     if body.wait_for_result is not None:
         async with long_poll(request, caller):
-            answer["outcome"] = await engine.watcher.outcome(
+            answer["outcome"] = await caller.engine.watcher.outcome(
                 run.workflow_id, run.id, body.wait_for_result
             )
     return FastJSON(answer, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -152,7 +150,7 @@ async def start_workflow_new_id(
 ) -> FastJSON:
     # The id is made here, so the request id is bound to the body alone.
     key = request_key(caller.ctx.settings, idempotency_key, body, "start", "")
-    return await _start(request, caller.ctx, caller.engine, caller, new_id(), body, key)
+    return await _start(request, caller, new_id(), body, key)
 
 
 @router.post(
@@ -171,7 +169,7 @@ async def start_workflow(
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSON:
     key = request_key(caller.ctx.settings, idempotency_key, body, "start", workflow_id)
-    return await _start(request, caller.ctx, caller.engine, caller, workflow_id, body, key)
+    return await _start(request, caller, workflow_id, body, key)
 
 
 async def run_filter(
