@@ -45,7 +45,10 @@ class Tree:
             concurrency_keys={"customer": "globex"},
         )
         child = await workflow.execute_child_workflow(
-            Leaf.run, id=f"{workflow.info().workflow_id}-leaf", priority=Priority(fairness_key="k")
+            Leaf.run,
+            id=f"{workflow.info().workflow_id}-leaf",
+            priority=Priority(fairness_key="k"),
+            concurrency_keys={"customer": "initech"},
         )
         return [inherited, own, child]
 
@@ -61,7 +64,7 @@ def _priorities(events: list[dict], event_type: str) -> list[dict | None]:
     return [e["attributes"].get("priority") for e in events if e["event_type"] == event_type]
 
 
-async def test_priority_reaches_activities_and_children_inherited_field_by_field(client):
+async def test_priority_and_concurrency_keys_reach_activities_and_children(client):
     handle = await client.start_workflow(
         Tree.run,
         id=new_id("tree"),
@@ -79,6 +82,12 @@ async def test_priority_reaches_activities_and_children_inherited_field_by_field
         {"priority_key": 2, "fairness_key": "acme"},
         {"priority_key": 1, "fairness_key": "acme", "fairness_weight": 4.0},
     ]
+    initiated = [
+        e["attributes"]
+        for e in events
+        if e["event_type"] == "START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+    ]
+    assert [a.get("concurrency_keys") for a in initiated] == [{"customer": "initech"}]
     leaf = client.get_workflow_handle(f"{handle.id}-leaf")
     leaf_events = (await leaf.fetch_history())["events"]
     assert _priorities(leaf_events, "WORKFLOW_EXECUTION_STARTED") == [
