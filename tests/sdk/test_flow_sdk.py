@@ -10,6 +10,7 @@ import httpx
 import pytest
 from perdure import Priority, RPCError, activity, workflow
 from perdure.client import Client
+from perdure.schedules import Schedule, ScheduleActionStartWorkflow, ScheduleSpec, ScheduleUpdate
 from perdure.worker import Worker
 
 from tests.conftest import new_tenant
@@ -131,3 +132,26 @@ async def test_a_bad_priority_is_refused_before_anything_starts(client):
             Tree.run, id=new_id("bad"), task_queue=QUEUE, priority=Priority(priority_key=7)
         )
     assert refused.value.status == 400
+
+
+async def test_a_schedules_action_carries_priority_and_concurrency_keys_through_an_update(client):
+    action = ScheduleActionStartWorkflow(
+        Leaf.run,
+        id=new_id("leaf"),
+        task_queue=QUEUE,
+        priority=Priority(priority_key=1, fairness_key="acme"),
+        concurrency_keys={"customer": "acme"},
+    )
+    spec = ScheduleSpec(cron_expressions=["0 0 1 1 *"])
+    handle = await client.create_schedule(new_id("sched"), Schedule(action=action, spec=spec))
+
+    def paused(update):  # type: ignore[no-untyped-def]
+        update.description.schedule.state.paused = True
+        return ScheduleUpdate(update.description.schedule)
+
+    await handle.update(paused)
+    shown = (await handle.describe()).schedule.action
+    await handle.delete()
+
+    assert shown.priority == Priority(priority_key=1, fairness_key="acme")
+    assert shown.concurrency_keys == {"customer": "acme"}
