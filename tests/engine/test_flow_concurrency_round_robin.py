@@ -1,6 +1,7 @@
-"""GROUP_ROUND_ROBIN: when slots free up for several values of a limit's key at once (the
-limit resumed, raised or deleted), the waiters go back in turns across the values — the oldest
-of each value, then the next of each — not one value's whole backlog first."""
+"""GROUP_ROUND_ROBIN, the waiting strategy: when slots free up for several values of a limit's
+key at once (the limit resumed, raised or deleted), the waiters go back in turns across the
+values — the oldest of each value, then the next of each — not one value's whole backlog
+first; and a long backlog of tasks that go to wait does not hold up a poll."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def raw(tenant) -> Raw:
 
 
 async def _put_limit(tenant: Any, name: str, expect: int, **spec: Any) -> None:
-    body = {"applies_to": "activities", "key": "concurrency_keys.customer", **spec}
+    body = {"applies_to": "activities", "key": "concurrency_keys.customer"} | spec
     r = await tenant.client.put(tenant.ns(f"/concurrency-limits/{name}"), json=body)
     assert r.status_code == expect, r.text
 
@@ -69,3 +70,24 @@ async def test_deleting_a_limit_lets_its_waiters_go_in_turns_across_values(raw, 
         "globex-2",
         "acme-3",
     ]
+
+
+async def test_a_poll_gets_past_a_long_backlog_of_tasks_that_go_to_wait_for_slots(raw, tenant):
+    # Each claim looks at a bounded number of tasks; a backlog of held tasks longer than that
+    # must not leave the poll idle until the queue's fallback look while a free task waits.
+    await _put_limit(tenant, uid("lim"), 201, max_running=1, key="activity_type")
+    held_type = uid("Held")
+    wid = uid()
+    await raw.start(wid)
+    task = await raw.next_workflow_task()
+    await raw.complete(
+        task,
+        *(schedule_activity(f"held-{n}", held_type) for n in range(60)),
+        schedule_activity("free", uid("Free")),
+    )
+
+    first = await raw.poll_activity_task(wait=0.5)
+    second = await raw.poll_activity_task(wait=0.5)
+
+    assert first is not None and first["activity_id"] == "held-0"
+    assert second is not None and second["activity_id"] == "free"
