@@ -14,6 +14,7 @@ from app.db.tables import timers, workflow_runs
 from app.engine import (
     activities,
     concurrency,
+    concurrency_slots,
     cron,
     lifecycle,
     priority,
@@ -599,6 +600,21 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
                 "workflow_id": a.workflow_id,
                 "workflow_type": a.workflow_type,
                 "cause": "WORKFLOW_ALREADY_EXISTS",
+                "initiated_event_id": initiated_id,
+            },
+        )
+    except concurrency_slots.ConcurrencyLimitReached as refused:
+        # A CANCEL_NEWEST limit refused the child (its own or its inherited concurrency_keys):
+        # the parent learns it as a failed start, as it would a taken id; nothing started.
+        # The cause is Perdure's (Temporal has no per-key concurrency limits).
+        tx.append(
+            run,
+            E.START_CHILD_WORKFLOW_EXECUTION_FAILED,
+            {
+                "workflow_id": a.workflow_id,
+                "workflow_type": a.workflow_type,
+                "cause": "CONCURRENCY_LIMIT_EXCEEDED",
+                "message": refused.detail,
                 "initiated_event_id": initiated_id,
             },
         )

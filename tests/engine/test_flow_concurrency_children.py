@@ -95,3 +95,28 @@ async def test_bad_concurrency_keys_on_a_child_are_a_400_and_start_nothing(raw):
     assert "concurrency_keys.customer" in r.json()["detail"]
     gone = await raw.c.get(raw.t.ns(f"/workflows/{child}"))
     assert gone.status_code == 404
+
+
+async def test_a_child_refused_by_cancel_newest_is_a_failed_start_the_parent_sees(raw, tenant):
+    r = await tenant.client.put(
+        tenant.ns(f"/concurrency-limits/{uid('lim')}"),
+        json={
+            "applies_to": "workflows",
+            "key": "concurrency_keys.customer",
+            "max_running": 1,
+            "strategy": "CANCEL_NEWEST",
+        },
+    )
+    assert r.status_code == 201, r.text
+    child = uid("child")
+
+    # The parent holds acme's only slot; the child inherits acme and is refused.
+    events = await _parent_starting(raw, child)
+
+    failed = of_type(events, "START_CHILD_WORKFLOW_EXECUTION_FAILED")
+    assert [e["attributes"]["cause"] for e in failed] == ["CONCURRENCY_LIMIT_EXCEEDED"]
+    assert failed[0]["attributes"]["message"] == (
+        "1 of 1 running for customer=acme (CANCEL_NEWEST)"
+    )
+    assert not of_type(events, "CHILD_WORKFLOW_EXECUTION_STARTED")
+    assert (await raw.c.get(raw.t.ns(f"/workflows/{child}"))).status_code == 404

@@ -54,6 +54,17 @@ class Tree:
         return [inherited, own, child]
 
 
+@workflow.defn
+class Refused:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.start_child_workflow(Leaf.run, id=f"{workflow.info().workflow_id}-c")
+        except RPCError as refused:
+            return f"{refused.status}: {refused}"
+        return "started"
+
+
 @pytest.fixture(scope="module")
 async def client(server) -> AsyncIterator[Client]:
     async with sdk_client(server) as client:
@@ -155,3 +166,33 @@ async def test_a_schedules_action_carries_priority_and_concurrency_keys_through_
 
     assert shown.priority == Priority(priority_key=1, fairness_key="acme")
     assert shown.concurrency_keys == {"customer": "acme"}
+
+
+async def test_a_child_refused_by_its_inherited_keys_limit_raises_in_the_workflow(server):
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        tenant = await new_tenant(http)
+        r = await tenant.client.put(
+            tenant.ns(f"/concurrency-limits/{new_id('lim')}"),
+            json={
+                "applies_to": "workflows",
+                "key": "concurrency_keys.customer",
+                "max_running": 1,
+                "strategy": "CANCEL_NEWEST",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await tenant.client.aclose()
+    client = await Client.connect(
+        server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
+    )
+    async with Worker(client, task_queue=QUEUE, workflows=[Refused, Leaf]):
+        answer = await client.execute_workflow(
+            Refused.run,
+            id=new_id("refused"),
+            task_queue=QUEUE,
+            concurrency_keys={"customer": "acme"},
+        )
+    await client.close()
+
+    assert answer.startswith("409: child workflow")
+    assert "1 of 1 running for customer=acme" in answer

@@ -62,6 +62,7 @@ from perdure.exceptions import (
     ContinueAsNewError,
     FailureError,
     NondeterminismError,
+    RPCError,
     WorkflowAlreadyStartedError,
     from_failure,
     is_cancelled_exception,
@@ -573,8 +574,13 @@ class WorkflowInstance:
                 return
             command.done = True
             if not command.start_future.done():
+                refused = a.get("cause") == "CONCURRENCY_LIMIT_EXCEEDED"
                 command.start_future.set_exception(
-                    WorkflowAlreadyStartedError(
+                    RPCError(
+                        f"child workflow '{a.get('workflow_id')}' refused: {a.get('message')}", 409
+                    )
+                    if refused
+                    else WorkflowAlreadyStartedError(
                         f"child workflow id '{a.get('workflow_id')}' is already in use", 409
                     )
                 )
