@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from perdure._names import workflow_name
 from perdure.common import Priority, RetryPolicy, flow_fields, seconds
 from perdure.converter import encode_args, to_json
 from perdure.exceptions import RPCError
@@ -177,8 +178,6 @@ class ScheduleActionStartWorkflow:
         concurrency_keys: Mapping[str, str] | None = None,
         raw_input: Any = None,
     ) -> None:
-        from perdure.client import workflow_name
-
         self.workflow = workflow_name(workflow) if workflow is not None else None
         self.input = (
             raw_input
