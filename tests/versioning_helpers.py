@@ -3,12 +3,18 @@ written straight to the database (what the admin set-current / set-ramping route
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
-from app.db.tables import namespaces, tenants, worker_deployments
+from app.db.tables import (
+    namespaces,
+    tenants,
+    worker_deployment_task_queues,
+    worker_deployments,
+)
 from tests.conftest import RunningServer, Tenant
 from tests.rawhttp import Raw
 
@@ -75,8 +81,11 @@ async def set_routing(
     percentage: float = 0.0,
 ) -> None:
     """What set-current / set-ramping write: the deployment's routing columns, a new
-    revision and conflict token."""
+    revision and conflict token — once the versions named have polled (as set-current's
+    promotion check requires; an SDK worker's first poll may still be on its way)."""
     ns = await namespace_id(server, tenant)
+    for build_id in {current, ramping} - {None, ""}:
+        await version_polled(server, ns, deployment, str(build_id))
     async with server.ctx.db.write() as conn:
         done = await conn.execute(
             sa.update(worker_deployments)
@@ -90,3 +99,27 @@ async def set_routing(
             )
         )
     assert done.rowcount == 1, "the deployment exists once a worker of it polled"
+
+
+async def version_polled(
+    server: RunningServer, ns: str, deployment: str, build_id: str, *, tries: int = 300
+) -> None:
+    """Wait until a worker of the version polled both task kinds (read every 20 ms, 6 s at
+    most), as a user would see it in the version's task queues."""
+    for _ in range(tries):
+        async with server.ctx.db.read() as conn:
+            kinds = set(
+                (
+                    await conn.execute(
+                        sa.select(worker_deployment_task_queues.c.kind).where(
+                            worker_deployment_task_queues.c.namespace_id == ns,
+                            worker_deployment_task_queues.c.deployment_name == deployment,
+                            worker_deployment_task_queues.c.build_id == build_id,
+                        )
+                    )
+                ).scalars()
+            )
+        if kinds >= {"workflow", "activity"}:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no worker of {deployment}.{build_id} polled")
