@@ -14,7 +14,6 @@ from app.engine.versioning.drainage import DrainageLoop
 from tests.engine_helpers import uid
 from tests.rawhttp import Raw
 from tests.versioning_helpers import (
-    NO_GATE,
     age_version_polls,
     assert_problem,
     describe_deployment,
@@ -389,7 +388,7 @@ async def test_another_tenant_sees_nothing_and_changes_nothing(server, tenant, o
     assert await describe_deployment(tenant, name) == before
 
 
-@pytest.mark.parametrize("role", ["operator", "reader"])
+@pytest.mark.parametrize("role", ["operator", "reader", "worker"])
 async def test_every_change_needs_the_admin_role(server, http, tenant, role):
     from tests.conftest import keyed_client
     from tests.tenancy_helpers import create_key
@@ -398,7 +397,11 @@ async def test_every_change_needs_the_admin_role(server, http, tenant, role):
     key = (await create_key(tenant.client, role))["key"]
     async with keyed_client(http, key) as client:
         weak = type(tenant)(tenant.name, key, tenant.namespace, client)
-        assert (await weak.client.get(weak.ns(f"/worker-deployments/{name}"))).status_code == 200
+        described = await weak.client.get(weak.ns(f"/worker-deployments/{name}"))
+        if role == "worker":  # no read permission: workers poll, they do not describe
+            assert_problem(described, 403, "permission-denied")
+        else:
+            assert described.status_code == 200, described.text
         assert_problem(await set_current(weak, name, "v1"), 403)
         assert_problem(await set_ramping(weak, name, "v1", 5), 403)
         assert_problem(
@@ -415,14 +418,22 @@ async def test_each_change_is_logged_with_who_made_it(server, tenant, caplog):
     with caplog.at_level(logging.INFO, logger="perdure.engine"):
         await set_current(tenant, name, "v1", identity="release-bot")
         await set_ramping(tenant, name, "", 10, identity="release-bot")
+        await set_current(tenant, name, "", identity="release-bot")
+        refused = await set_current(tenant, name, "v1", conflict_token="stale")
+        assert_problem(refused, 409, "conflict-token-mismatch")
+        await age_version_polls(server, tenant, name, "v1", by=timedelta(minutes=6))
+        await tenant.client.delete(tenant.ns(f"/worker-deployment-versions/{name}/v1"))
+        await tenant.client.delete(tenant.ns(f"/worker-deployments/{name}"))
     lines = [r for r in caplog.records if getattr(r, "deployment_name", None) == name]
     assert [r.getMessage() for r in lines] == [
         "worker deployment current version set",
         "worker deployment ramping version set",
-    ]
-    assert all(r.identity == "release-bot" for r in lines)
-    assert lines[0].build_id == "v1"
-    assert NO_GATE  # set_current sent ignore_replay_check for "v1"
+        "worker deployment current version set",
+        "worker deployment version deleted",
+        "worker deployment deleted",
+    ]  # a refused change writes no line
+    assert [r.identity for r in lines[:3]] == ["release-bot"] * 3
+    assert lines[0].build_id == "v1" and lines[3].build_id == "v1"
 
 
 async def test_on_a_time_skipping_server_the_drainage_loop_follows_the_dev_clock(database_url):
