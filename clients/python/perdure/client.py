@@ -42,6 +42,7 @@ from perdure.common import (
     seconds,
 )
 from perdure.converter import DataConverter, encode_args, return_hint, to_json
+from perdure.deployments import WorkerDeploymentCalls
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
     AsyncActivityCancelledError,
@@ -239,7 +240,7 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class Client:
+class Client(WorkerDeploymentCalls):
     """A connection to a Perdure namespace. Make one with `await Client.connect(...)`."""
 
     def __init__(self, http: Http, identity: str) -> None:
@@ -396,9 +397,8 @@ class Client:
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
-        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or prefixed
-        `CRON_TZ=<zone>`): every run, the first included, starts at the next cron time as a
-        new run of the same id; a failed run does not stop the chain, cancel or terminate do.
+        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or `CRON_TZ=<zone>`
+        first): each run starts at the next cron time; a failure does not stop the chain.
 
         Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
         a new run of the same workflow id, and `result()` follows the retries; `start_signal`
