@@ -337,6 +337,22 @@ async def test_a_pinned_override_sends_a_new_run_to_a_version_that_is_not_curren
     assert (await started_attributes(a, "test-traffic"))["versioning_override"] == override
 
 
+async def test_signal_with_start_takes_an_override_too(server, tenant):
+    a, b, _ = workers(tenant)
+    await register(a, b)
+    await set_routing(server, tenant, D, current="A")
+    override = {
+        "pinned": {"behavior": "PINNED", "version": {"deployment_name": D, "build_id": "B"}}
+    }
+    r = await a.c.post(
+        tenant.ns("/workflows/signalled/signal-with-start/go"),
+        json={"workflow_type": "Flow", "task_queue": "q", "versioning_override": override},
+    )
+    assert r.status_code == 201, r.text
+    assert await a.poll("workflow") is None
+    assert (await b.poll("workflow"))["workflow_id"] == "signalled"
+
+
 async def test_update_options_moves_a_running_run_and_removing_the_override_restores_it(
     server, tenant
 ):
