@@ -43,6 +43,7 @@ from app.api.routers import (
     updates,
     webhooks,
     worker_deployments,
+    workflow_options,
     workflows,
 )
 from app.api.routers.health import render_metrics
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         worker_deployments,
         dev_clock,
         operator,
+        workflow_options,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))

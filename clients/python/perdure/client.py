@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -21,6 +20,7 @@ from perdure._handles import (
     _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
+from perdure._local_outcomes import LocalOutcomes
 from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
@@ -33,6 +33,7 @@ from perdure.common import (
     ARG_UNSET,
     Priority,
     RetryPolicy,
+    VersioningOverride,
     WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -208,37 +209,6 @@ def _run_hint(workflow: Any) -> Any:
     return return_hint(run)
 
 
-class LocalOutcomes:
-    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
-    the server (one long poll fewer per workflow). A run is followed from its eager first task
-    for as long as each next task comes back to this process; once it may go elsewhere, or
-    closes other than completed, `result()` asks the server as usual."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
-
-    def follow(self, run_id: str) -> None:
-        self._waiting[run_id] = asyncio.get_running_loop().create_future()
-
-    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
-        return self._waiting.get(run_id) if run_id else None
-
-    def completed(self, run_id: str, result: Any) -> None:
-        self._settle(run_id, (True, result))
-
-    def left(self, run_id: str) -> None:
-        self._settle(run_id, (False, None))
-
-    def leave_all(self) -> None:
-        for run_id in list(self._waiting):
-            self.left(run_id)
-
-    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
-        waiter = self._waiting.pop(run_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(outcome)
-
-
 class Client(WorkerDeploymentCalls):
     """A connection to a Perdure namespace. Make one with `await Client.connect(...)`."""
 
@@ -392,6 +362,7 @@ class Client(WorkerDeploymentCalls):
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
         cron_schedule: str = "",
+        versioning_override: VersioningOverride | None = None,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
@@ -405,9 +376,8 @@ class Client(WorkerDeploymentCalls):
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
-        children inherit it; `concurrency_keys` are the values per-key concurrency limits
-        count by (see docs/flow-control.md)."""
+        `priority` orders the run's tasks (docs/flow-control.md, with `concurrency_keys`);
+        `versioning_override` pins the run to a version or makes it auto-upgrade."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -453,7 +423,7 @@ class Client(WorkerDeploymentCalls):
             body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
-        body.update(flow_fields(priority, concurrency_keys))
+        body.update(flow_fields(priority, concurrency_keys, versioning_override))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
