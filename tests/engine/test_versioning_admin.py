@@ -145,6 +145,23 @@ async def test_set_current_of_the_ramping_version_ends_the_ramp_and_each_change_
     assert await status_of(tenant, name, "v1") == "drained"  # no pinned run was open
 
 
+async def test_a_ramp_replaced_by_another_version_drains_the_one_it_replaced(server, tenant):
+    name = await _deployment_with(server, tenant, "v1", "v2", "v3")
+    await set_current(tenant, name, "v1")
+    await set_ramping(tenant, name, "v2", 40)
+    workflow_id, _ = await _pinned_run(server, tenant, name, "v2")
+    replaced = await set_ramping(tenant, name, "v3", 5)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["previous_version"] == {"deployment_name": name, "build_id": "v2"}
+    assert replaced.json()["previous_percentage"] == 40
+    v2 = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    assert v2["status"] == "draining" and v2["ramping_since_time"] is None
+    assert v2["last_deactivation_time"] is not None
+    assert await status_of(tenant, name, "v3") == "ramping"
+    await tenant.client.post(tenant.ns(f"/workflows/{workflow_id}/terminate"), json={})
+    assert await status_of(tenant, name, "v2") == "drained"
+
+
 async def test_ramping_the_current_version_is_refused_and_an_empty_build_id_ramps_unversioned(
     server, tenant
 ):
