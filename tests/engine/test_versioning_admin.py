@@ -124,11 +124,19 @@ async def test_set_current_of_the_ramping_version_ends_the_ramp_and_each_change_
     assert routing["revision_number"] == before["revision_number"] + 1
     assert await status_of(tenant, name, "v2") == "ramping"
 
+    first = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    current_routed = (await describe_version(tenant, name, "v1"))["worker_deployment_version_info"][
+        "routing_changed_time"
+    ]
     raised = await set_ramping(tenant, name, "v2", 50)
     assert raised.json()["previous_percentage"] == 12.5
-    ramping_since = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"][
-        "ramping_since_time"
-    ]
+    again = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    ramping_since = again["ramping_since_time"]
+    assert ramping_since == first["ramping_since_time"]  # a new percentage, the same ramp
+    assert again["ramp_percentage"] == 50
+    assert again["routing_changed_time"] > first["routing_changed_time"]
+    v1 = (await describe_version(tenant, name, "v1"))["worker_deployment_version_info"]
+    assert v1["routing_changed_time"] == current_routed  # a ramp change leaves the current
 
     promoted = await set_current(tenant, name, "v2")
     assert promoted.status_code == 200, promoted.text
