@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.db.tables import worker_deployment_task_queues, worker_deployment_versions
 from app.engine.versioning.routing import Routing, ramp_bucket
 from tests.rawhttp import complete_workflow, schedule_activity, start_timer
-from tests.versioning_routing_helpers import VersionedRaw, namespace_id, set_routing
+from tests.versioning_helpers import VersionedRaw, namespace_id, set_routing
 
 D = "shop"
 
