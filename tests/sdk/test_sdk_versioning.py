@@ -209,3 +209,17 @@ async def test_overrides_send_a_run_to_a_version_and_update_options_changes_them
             assert info.versioning_override == AutoUpgradeVersioningOverride()
             await moved.signal("proceed")
             assert await moved.result() == "B:B"
+
+
+async def test_signal_with_start_carries_the_override(server):
+    async with deployment(server) as (client, tenant):
+        async with worker(client, "A"), worker(client, "B"):
+            await set_routing(server, tenant, D, current="A")
+            handle = await client.start_workflow(
+                "Pinned",
+                id=new_id("signalled"),
+                task_queue=QUEUE,
+                start_signal="proceed",
+                versioning_override=PinnedVersioningOverride(WorkerDeploymentVersion(D, "B")),
+            )
+            assert await handle.result() == "B:B"

@@ -380,6 +380,7 @@ class Client(WorkerDeploymentCalls):
                 rpc_timeout=rpc_timeout,
                 priority=priority,
                 concurrency_keys=concurrency_keys,
+                versioning_override=versioning_override,
             )
         body = self._start_body(
             workflow,
@@ -542,6 +543,7 @@ class Client(WorkerDeploymentCalls):
         rpc_timeout: timedelta | None = None,
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
+        versioning_override: VersioningOverride | None = None,
     ) -> WorkflowHandle:
         """Signal the workflow, starting it first when it is not running (what Temporal's
         `start_workflow(start_signal=...)` does; that spelling works here too)."""
@@ -566,7 +568,7 @@ class Client(WorkerDeploymentCalls):
         body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
         if "memo" in body:
             body["memo"] = await codec.encode_memo(payload_codec, body["memo"])
-        body.update(flow_fields(priority, concurrency_keys))
+        body.update(flow_fields(priority, concurrency_keys, versioning_override))
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id
