@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -17,10 +18,9 @@ from perdure._handles import (
     ReturnType,
     SelfType,
     WorkflowHandle,
-    _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
-from perdure._local_outcomes import LocalOutcomes
+from perdure._names import _handler_name, _run_hint, workflow_name
 from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
@@ -41,7 +41,7 @@ from perdure.common import (
     flow_fields,
     seconds,
 )
-from perdure.converter import DataConverter, encode_args, return_hint, to_json
+from perdure.converter import DataConverter, encode_args, to_json
 from perdure.deployments import WorkerDeploymentCalls
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
@@ -189,24 +189,35 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 ParamType = TypeVar("ParamType")
 
 
-def workflow_name(workflow: Any) -> str:
-    """The workflow type of a `@workflow.defn` class, its run method, or a plain string."""
-    if isinstance(workflow, str):
-        return workflow
-    defn = getattr(workflow, "__perdure_workflow__", None)
-    if defn is None:
-        owner = getattr(workflow, "__perdure_run_of__", None)
-        defn = getattr(owner, "__perdure_workflow__", None) if owner else None
-    if defn is None:
-        raise TypeError(f"{workflow!r} is not a @workflow.defn class or its run method")
-    return defn.name
+class LocalOutcomes:
+    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
+    the server (one long poll fewer per workflow). A run is followed from its eager first task
+    for as long as each next task comes back to this process; once it may go elsewhere, or
+    closes other than completed, `result()` asks the server as usual."""
 
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
 
-def _run_hint(workflow: Any) -> Any:
-    if isinstance(workflow, str):
-        return None
-    run = getattr(workflow, "__perdure_run_fn__", None) or workflow
-    return return_hint(run)
+    def follow(self, run_id: str) -> None:
+        self._waiting[run_id] = asyncio.get_running_loop().create_future()
+
+    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
+        return self._waiting.get(run_id) if run_id else None
+
+    def completed(self, run_id: str, result: Any) -> None:
+        self._settle(run_id, (True, result))
+
+    def left(self, run_id: str) -> None:
+        self._settle(run_id, (False, None))
+
+    def leave_all(self) -> None:
+        for run_id in list(self._waiting):
+            self.left(run_id)
+
+    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
+        waiter = self._waiting.pop(run_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
 
 
 class Client(WorkerDeploymentCalls):
