@@ -12,6 +12,7 @@ from app.context import ServerContext
 from app.definitions.http_invoke import HttpInvokeLoop
 from app.engine.matching.wakeups import PostgresListener, Wakeups
 from app.engine.service import Engine
+from app.engine.versioning.replay_tasks import ReplayTimeoutLoop
 from app.visibility.batch_loop import BatchLoop
 from app.webhooks.loop import DeliveryLoop
 
@@ -53,6 +54,10 @@ class BackgroundLoops:
             batch_operations = BatchLoop(self.ctx, self.engine, self.wakeups)
             self._tasks.append(
                 asyncio.create_task(batch_operations.run(self._stop), name="perdure-batches")
+            )
+            replay_timeouts = ReplayTimeoutLoop(self.engine)
+            self._tasks.append(
+                asyncio.create_task(replay_timeouts.run(self._stop), name="perdure-replay")
             )
 
     async def stop(self) -> None:

@@ -36,6 +36,7 @@ from app.api.routers import (
     me,
     namespaces,
     operator,
+    replay_checks,
     schedules,
     search_attributes,
     tasks,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         flow_control,
         dev_clock,
         operator,
+        replay_checks,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))

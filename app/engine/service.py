@@ -50,6 +50,7 @@ from app.engine.reads import RunWatcher
 from app.engine.time_lock import TimeSkippingLock
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
+from app.engine.versioning.replay_tasks import ReplayBoard
 from app.engine.waits import RunWaits
 from app.errors import (
     DeadlineExceeded,
@@ -94,6 +95,8 @@ class Engine:
         # Time-skipping: Temporal's lock (held by test environments) and sleepers.
         self.time_lock = TimeSkippingLock(ctx.clock)
         self.deadline_loop = DeadlineLoop(self)
+        # Which versions have a running replay check (app/engine/versioning/replay_tasks.py).
+        self.replay_board = ReplayBoard()
 
     # -- the transition runner --------------------------------------------------------------
 

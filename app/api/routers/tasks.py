@@ -11,6 +11,7 @@ from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
+from app.api.schemas.replay_checks import WorkflowPollBody
 from app.api.schemas.workflows import (
     Accepted,
     ActivitiesCompleted,
@@ -37,6 +38,7 @@ from app.api.schemas.workflows import (
 from app.engine import queries, reads
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.task_answers import workflow_task_body
+from app.engine.versioning import replay_tasks
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])
 
@@ -59,16 +61,31 @@ TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
 )
 async def poll_workflow_task(
     task_queue: TaskQueue,
-    body: PollBody,
+    body: WorkflowPollBody,
     request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Response:
+    options = body.deployment_options
     async with long_poll(request, caller):
-        claim = await engine.poll_workflow_task(
-            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
-        )
+        if body.replay and options is not None and options.worker_versioning_mode == "VERSIONED":
+            version = (caller.namespace.id, options.deployment_name, options.build_id)
+            replay, claim = await replay_tasks.poll(
+                engine,
+                caller.namespace.id,
+                task_queue,
+                body.identity,
+                body.wait,
+                version,
+                request.is_disconnected,
+            )
+            if replay is not None:
+                return FastJSON(await replay_tasks.task_body(ctx.db, replay, task_queue))
+        else:
+            claim = await engine.poll_workflow_task(
+                caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
+            )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if isinstance(claim, queries.QueryClaim):

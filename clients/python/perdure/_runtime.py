@@ -307,10 +307,13 @@ class WorkflowInstance:
         if self.unmatched:
             extra = self.unmatched[0]
             where = f"before event {at['event_id']}" if at else "at the end of history"
-            raise NondeterminismError(
+            error = NondeterminismError(
                 f"non-determinism: the workflow emitted {extra.describe()} but history has no "
                 f"matching event ({where})"
             )
+            if at is not None:
+                error.event_id = at["event_id"]  # type: ignore[attr-defined]  # where it diverged
+            raise error
 
     def _match(self, event: dict[str, Any]) -> None:
         expected_type = COMMAND_EVENTS[event["event_type"]]
