@@ -4,11 +4,13 @@ out again what times out, and decide whether the version may be promoted."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from app.engine.versioning import replay_tasks
 from app.engine.versioning.replay_gate import require_passing_check
 from app.engine.versioning.replay_tasks import MAX_ATTEMPTS, ReplayTimeoutLoop
 from app.errors import ReplayCheckFailed, ReplayCheckRequired
@@ -253,3 +255,34 @@ async def test_bad_checks_and_answers_are_refused_and_change_nothing(
     await answer(other_tenant, "0" * 36, expect=404)
     r = await tenant.client.post(tenant.ns("/replay-tasks/x/complete"), json={"outcome": "maybe"})
     assert_problem(r, 400)
+
+
+async def test_idle_replay_polls_cost_no_statement_per_poll_without_a_check_of_their_version(
+    server, tenant: Tenant, monkeypatch
+):
+    """Without a running check of its version, a replay-capable poll is the plain poll: the
+    process reads which versions have a running check at most once per refresh interval,
+    whatever the number of polls, and never tries to take a replay task."""
+    board = server.app.state.engine.replay_board
+    refreshes: list[float] = []
+    takes: list[Any] = []
+    real_refresh = board.refresh
+
+    async def counted_refresh(conn: Any) -> None:
+        refreshes.append(time.monotonic())
+        await real_refresh(conn)
+
+    async def counted_take(*args: Any, **kwargs: Any) -> None:
+        takes.append(args)
+
+    monkeypatch.setattr(board, "refresh", counted_refresh)
+    monkeypatch.setattr(replay_tasks, "take", counted_take)
+    queue, dep = uid("q"), uid("dep")
+    began = time.monotonic()
+    for _ in range(30):
+        assert await replay_poll(tenant, queue, dep, "idle") is None
+    elapsed = time.monotonic() - began
+
+    assert takes == []
+    assert len(refreshes) <= 1 + elapsed / replay_tasks.BOARD_REFRESH_SECONDS
+    assert len(refreshes) < 30
