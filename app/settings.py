@@ -186,6 +186,13 @@ class Settings(BaseSettings):
         "seconds is handed out again; after its last attempt its run fails the check "
         '"timed out".',
     )
+    drainage_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Worker Versioning: how often (engine clock) a draining or drained "
+        "version's open pinned runs are counted again; a version's last pinned run closing "
+        "also marks it drained at once.",
+    )
 
     # -- the web console (app/console) ------------------------------------------------------
     console_session_seconds: float = Field(

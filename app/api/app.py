@@ -43,6 +43,7 @@ from app.api.routers import (
     tenants,
     updates,
     webhooks,
+    worker_deployments,
     workflows,
 )
 from app.api.routers.health import render_metrics
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         search_attributes,
         batch_operations,
         flow_control,
+        worker_deployments,
         dev_clock,
         operator,
         replay_checks,
