@@ -2,7 +2,7 @@
 per-run items.
 
 Revision ID: 0029
-Revises: 0028
+Revises: 0026
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from app.db.types import UTCDateTime
 
 revision = "0029"
-down_revision = "0028"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
