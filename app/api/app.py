@@ -44,6 +44,7 @@ from app.api.routers import (
     updates,
     webhooks,
     worker_deployments,
+    workflow_options,
     workflows,
 )
 from app.api.routers.health import render_metrics
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         dev_clock,
         operator,
         replay_checks,
+        workflow_options,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))

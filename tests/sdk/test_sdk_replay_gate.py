@@ -15,7 +15,8 @@ import httpx
 import pytest
 from perdure import activity, workflow
 from perdure.client import Client
-from perdure.worker import Worker
+from perdure.common import VersioningBehavior, WorkerDeploymentVersion
+from perdure.worker import Worker, WorkerDeploymentConfig
 
 from app.engine.versioning.replay_gate import require_passing_check
 from app.errors import ReplayCheckFailed
@@ -69,21 +70,6 @@ class ShippingV2Broken:
         await workflow.sleep(timedelta(days=30))
 
 
-@dataclass(frozen=True)
-class Version:
-    deployment_name: str
-    build_id: str
-
-
-@dataclass(frozen=True)
-class DeploymentConfig:
-    """Temporal's WorkerDeploymentConfig, as the worker reads it (`version`,
-    `use_worker_versioning`); the SDK's own class comes with Worker Versioning's routing."""
-
-    version: Version
-    use_worker_versioning: bool = True
-
-
 @dataclass
 class Namespace:
     server: RunningServer
@@ -108,11 +94,17 @@ async def ns(server: RunningServer) -> AsyncIterator[Namespace]:
 def versioned_worker(
     ns: Namespace, queue: str, build: type, deployment: str, build_id: str
 ) -> Worker:
-    made = Worker(
-        ns.client, task_queue=queue, workflows=[build], activities=[pack, weigh, *ACTIVITIES]
+    return Worker(
+        ns.client,
+        task_queue=queue,
+        workflows=[build],
+        activities=[pack, weigh, *ACTIVITIES],
+        deployment_config=WorkerDeploymentConfig(
+            version=WorkerDeploymentVersion(deployment, build_id),
+            use_worker_versioning=True,
+            default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+        ),
     )
-    made.deployment_config = DeploymentConfig(Version(deployment, build_id))  # type: ignore[attr-defined]  # until Worker takes deployment_config
-    return made
 
 
 async def open_run(ns: Namespace, queue: str, build: type, *, timers: int = 1) -> Any:

@@ -13,20 +13,7 @@ from app.api.schemas.workflows import Body, PollBody
 from app.engine.versioning.replay_checks import DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE
 
 
-class DeploymentOptions(Body):
-    """Temporal's WorkerDeploymentOptions: the version a poller's worker runs."""
-
-    deployment_name: Annotated[str, Field(min_length=1, max_length=255)]
-    build_id: Annotated[str, Field(min_length=1, max_length=255)]
-    worker_versioning_mode: Literal["VERSIONED", "UNVERSIONED"] = "UNVERSIONED"
-
-
 class WorkflowPollBody(PollBody):
-    deployment_options: DeploymentOptions | None = Field(
-        default=None,
-        description="The poller's Worker Deployment version (Temporal's WorkerDeploymentOptions); "
-        "UNVERSIONED or absent: an unversioned poller.",
-    )
     replay: bool = Field(
         default=False,
         description="The poller replays histories for replay checks: with a VERSIONED "

@@ -335,15 +335,16 @@ async def poll(
     task_queue: str,
     identity: str,
     wait: float,
-    version: Version,
+    poller: tuple[str, str],
     caller_gone: CallerGone | None = None,
 ) -> tuple[ReplayClaim | None, Any]:
-    """A workflow-task poll of a replay-capable poller of `version`: a replay task when a
-    running check of the version has one pending, else the queue's next workflow task or
+    """A workflow-task poll of a replay-capable poller of version `poller` (deployment name,
+    build id): a replay task when a running check of the version has one pending, else the queue's next workflow task or
     query, waiting up to `wait` seconds. Returns (replay claim, None) or (None, what
     `engine.poll_workflow_task` answered). While no check of the version runs, this is the
     plain poll plus, at most once per BOARD_REFRESH_SECONDS and process, one read."""
     board = engine.replay_board
+    version = (namespace_id, poller[0], poller[1])
     deadline = time.monotonic() + wait
     task_seconds = engine.ctx.settings.replay_task_seconds
     while True:
@@ -371,6 +372,7 @@ async def poll(
             identity,
             max(0.0, min(remaining, REPLAY_LOOK_SECONDS) if active else remaining),
             caller_gone,
+            poller=poller,
         )
         if found is not None or deadline - time.monotonic() <= 0 or not active:
             return None, found

@@ -20,21 +20,9 @@ log = logging.getLogger("perdure.worker")
 
 
 def poll_fields(worker: Worker) -> dict[str, Any]:
-    """What a versioned worker adds to its workflow-task poll body: its version (Temporal's
-    WorkerDeploymentOptions, from `worker.deployment_config`) and `replay: true`; nothing for
-    a worker without versioning."""
-    config = getattr(worker, "deployment_config", None)
-    if config is None or not getattr(config, "use_worker_versioning", False):
-        return {}
-    version = config.version
-    return {
-        "deployment_options": {
-            "deployment_name": version.deployment_name,
-            "build_id": version.build_id,
-            "worker_versioning_mode": "VERSIONED",
-        },
-        "replay": True,
-    }
+    """What a versioned worker adds to its workflow-task poll body beside its
+    `deployment_options`: `replay: true`; nothing for a worker without versioning."""
+    return {"replay": True} if worker.versioning.use_worker_versioning else {}
 
 
 async def answer(worker: Worker, task: dict[str, Any]) -> None:

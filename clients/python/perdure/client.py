@@ -33,6 +33,7 @@ from perdure.common import (
     ARG_UNSET,
     Priority,
     RetryPolicy,
+    VersioningOverride,
     WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -141,8 +142,7 @@ class WorkflowHistoryEventFilterType(StrEnum):
 
 
 class WorkflowQueryRejectedError(PerdureError):
-    """Temporal's rejection of a query by `reject_condition`; Perdure answers every query of
-    a run (closed ones too), so it is never raised."""
+    """Temporal's rejection of a query by `reject_condition`: never raised (Perdure answers)."""
 
 
 @dataclass(frozen=True)
@@ -392,6 +392,7 @@ class Client(WorkerDeploymentCalls):
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
         cron_schedule: str = "",
+        versioning_override: VersioningOverride | None = None,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
@@ -405,9 +406,8 @@ class Client(WorkerDeploymentCalls):
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
-        children inherit it; `concurrency_keys` are the values per-key concurrency limits
-        count by (see docs/flow-control.md)."""
+        `priority`, `concurrency_keys`: docs/flow-control.md; `versioning_override`: pinned
+        or auto-upgrade (docs/deploying.md)."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -453,7 +453,7 @@ class Client(WorkerDeploymentCalls):
             body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
-        body.update(flow_fields(priority, concurrency_keys))
+        body.update(flow_fields(priority, concurrency_keys, versioning_override))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
