@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from app.db import tables
 from app.engine.matching.wakeups import queue_key
 from app.engine.versioning import replay_tasks, routing
 from app.engine.versioning.replay_gate import require_passing_check
@@ -312,3 +314,27 @@ async def test_a_new_check_wakes_the_replay_polls_already_waiting_on_its_version
     task = await asyncio.wait_for(waiting, timeout=10)
     assert task is not None and task["run_id"] == runs[0]["run_id"]
     await answer(tenant, task["replay_task"]["token"])
+
+
+async def test_a_namespace_with_replay_checks_can_be_deleted_and_keeps_none(server, tenant: Tenant):
+    made = await tenant.client.post("/api/v1/namespaces", json={"name": "short-lived"})
+    assert made.status_code == 201, made.text
+    other = Tenant(tenant.name, tenant.admin_key, "short-lived", tenant.client)
+    raw = Raw(other, task_queue=uid("q"))
+    (run,) = await open_runs(raw, 1)
+    dep = uid("dep")
+    ns = register_version(server.database_url, other, dep, "v1", task_queues=(raw.q,))
+    check = await start_check(other, dep, "v1")
+    assert check["progress"]["total"] == 1
+    ended = await other.client.post(other.ns(f"/workflows/{run['workflow_id']}/terminate"), json={})
+    assert ended.status_code < 300, ended.text
+
+    gone = await tenant.client.delete("/api/v1/namespaces/short-lived")
+
+    assert gone.status_code == 204, gone.text
+    async with server.ctx.db.read() as conn:
+        for table in (tables.replay_checks, tables.replay_check_items):
+            left = await conn.scalar(
+                sa.select(sa.func.count()).select_from(table).where(table.c.namespace_id == ns)
+            )
+            assert left == 0, table.name
