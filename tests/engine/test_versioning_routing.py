@@ -337,6 +337,22 @@ async def test_a_pinned_override_sends_a_new_run_to_a_version_that_is_not_curren
     assert (await started_attributes(a, "test-traffic"))["versioning_override"] == override
 
 
+async def test_signal_with_start_takes_an_override_too(server, tenant):
+    a, b, _ = workers(tenant)
+    await register(a, b)
+    await set_routing(server, tenant, D, current="A")
+    override = {
+        "pinned": {"behavior": "PINNED", "version": {"deployment_name": D, "build_id": "B"}}
+    }
+    r = await a.c.post(
+        tenant.ns("/workflows/signalled/signal-with-start/go"),
+        json={"workflow_type": "Flow", "task_queue": "q", "versioning_override": override},
+    )
+    assert r.status_code == 201, r.text
+    assert await a.poll("workflow") is None
+    assert (await b.poll("workflow"))["workflow_id"] == "signalled"
+
+
 async def test_update_options_moves_a_running_run_and_removing_the_override_restores_it(
     server, tenant
 ):
@@ -432,3 +448,36 @@ async def test_the_unversioned_workers_can_ramp_as_a_rollback_target(server, ten
     assert await a.poll("workflow") is None
     assert (await plain.poll("workflow"))["workflow_id"] == "back"
     assert json.dumps((await plain.describe("back"))["versioning_info"]) == "null"
+
+
+# -- the unversioned path ---------------------------------------------------------------------
+
+
+class NoStatements:
+    """A connection that refuses every statement: what a claim may not need."""
+
+    async def execute(self, *args, **kwargs):
+        raise AssertionError("a statement was run")
+
+    async def scalar(self, *args, **kwargs):
+        raise AssertionError("a statement was run")
+
+
+async def test_an_unversioned_queue_costs_its_claims_no_statement(server, tenant):
+    from app.engine.versioning import routing
+
+    raw = VersionedRaw(tenant, D, None)
+    await raw.start("plain")
+    assert (await raw.poll("workflow"))["workflow_id"] == "plain"  # reads the cache once
+    ns = await namespace_id(server, tenant)
+    # Within QUEUES_CACHE_SECONDS of that claim, every claim and every new task of the
+    # namespace's unversioned queues is routed from memory.
+    for kind in ("workflow", "activity"):
+        assert await routing.route_for(NoStatements(), ns, kind, "q", None) is None
+        assert await routing.offer_version(NoStatements(), ns, kind, "q", None, 12.5) is None
+    unversioned_run = {"versioning_behavior": None, "namespace_id": ns, "task_queue": "q"}
+    for kind in ("workflow", "activity"):
+        assert (
+            await routing.pinned_version_for_task(NoStatements(), unversioned_run, kind, "q")
+            is None
+        )

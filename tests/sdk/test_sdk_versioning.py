@@ -88,17 +88,17 @@ def worker(client: Client, build: str) -> Worker:
 
 @contextlib.asynccontextmanager
 async def deployment(server) -> AsyncIterator[tuple[Client, object]]:
-    """A client of a new tenant, and the tenant (for the routing helper)."""
+    """A client of a new tenant, and the tenant (its admin client sets the routing)."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as http:
         tenant = await new_tenant(http)
-        await tenant.client.aclose()
-    client = await Client.connect(
-        server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
-    )
-    try:
-        yield client, tenant
-    finally:
-        await client.close()
+        client = await Client.connect(
+            server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
+        )
+        try:
+            yield client, tenant
+        finally:
+            await client.close()
+            await tenant.client.aclose()
 
 
 async def behaviour(handle, expected: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -18,9 +17,10 @@ from perdure._handles import (
     ReturnType,
     SelfType,
     WorkflowHandle,
-    _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
+from perdure._local_outcomes import LocalOutcomes
+from perdure._names import _handler_name, _run_hint, workflow_name
 from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
@@ -41,7 +41,7 @@ from perdure.common import (
     flow_fields,
     seconds,
 )
-from perdure.converter import DataConverter, encode_args, return_hint, to_json
+from perdure.converter import DataConverter, encode_args, to_json
 from perdure.deployments import WorkerDeploymentCalls
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
@@ -142,7 +142,8 @@ class WorkflowHistoryEventFilterType(StrEnum):
 
 
 class WorkflowQueryRejectedError(PerdureError):
-    """Temporal's rejection of a query by `reject_condition`: never raised (Perdure answers)."""
+    """Temporal's rejection of a query by `reject_condition`; Perdure answers every query of
+    a run (closed ones too), so it is never raised."""
 
 
 @dataclass(frozen=True)
@@ -186,57 +187,6 @@ class HttpConnectProxyConfig:
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 ParamType = TypeVar("ParamType")
-
-
-def workflow_name(workflow: Any) -> str:
-    """The workflow type of a `@workflow.defn` class, its run method, or a plain string."""
-    if isinstance(workflow, str):
-        return workflow
-    defn = getattr(workflow, "__perdure_workflow__", None)
-    if defn is None:
-        owner = getattr(workflow, "__perdure_run_of__", None)
-        defn = getattr(owner, "__perdure_workflow__", None) if owner else None
-    if defn is None:
-        raise TypeError(f"{workflow!r} is not a @workflow.defn class or its run method")
-    return defn.name
-
-
-def _run_hint(workflow: Any) -> Any:
-    if isinstance(workflow, str):
-        return None
-    run = getattr(workflow, "__perdure_run_fn__", None) or workflow
-    return return_hint(run)
-
-
-class LocalOutcomes:
-    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
-    the server (one long poll fewer per workflow). A run is followed from its eager first task
-    for as long as each next task comes back to this process; once it may go elsewhere, or
-    closes other than completed, `result()` asks the server as usual."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
-
-    def follow(self, run_id: str) -> None:
-        self._waiting[run_id] = asyncio.get_running_loop().create_future()
-
-    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
-        return self._waiting.get(run_id) if run_id else None
-
-    def completed(self, run_id: str, result: Any) -> None:
-        self._settle(run_id, (True, result))
-
-    def left(self, run_id: str) -> None:
-        self._settle(run_id, (False, None))
-
-    def leave_all(self) -> None:
-        for run_id in list(self._waiting):
-            self.left(run_id)
-
-    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
-        waiter = self._waiting.pop(run_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(outcome)
 
 
 class Client(WorkerDeploymentCalls):
@@ -396,9 +346,8 @@ class Client(WorkerDeploymentCalls):
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
-        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or prefixed
-        `CRON_TZ=<zone>`): every run, the first included, starts at the next cron time as a
-        new run of the same id; a failed run does not stop the chain, cancel or terminate do.
+        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or `CRON_TZ=<zone>`
+        first): each run starts at the next cron time; a failure does not stop the chain.
 
         Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
         a new run of the same workflow id, and `result()` follows the retries; `start_signal`
@@ -406,8 +355,8 @@ class Client(WorkerDeploymentCalls):
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority`, `concurrency_keys`: docs/flow-control.md; `versioning_override`: pinned
-        or auto-upgrade (docs/deploying.md)."""
+        `priority` orders the run's tasks (docs/flow-control.md, with `concurrency_keys`);
+        `versioning_override` pins the run to a version or makes it auto-upgrade."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
