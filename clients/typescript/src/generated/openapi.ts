@@ -2378,6 +2378,7 @@ export interface components {
         };
         /** CompleteReplayTask */
         CompleteReplayTask: {
+            /** @description Required with `failed`, refused with `passed`. */
             failure?: components["schemas"]["ReplayFailure"] | null;
             /** Identity */
             identity?: string | null;
