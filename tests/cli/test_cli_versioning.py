@@ -5,6 +5,7 @@ refusals shown as one line (or the problem body with `-o json`) and changing not
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 
 import pytest
@@ -71,7 +72,8 @@ async def test_list_describe_and_describe_version_show_what_the_polls_made(cli, 
     assert [q["name"] for q in version["worker_deployment_version_info"]["task_queue_infos"]] == [
         queue
     ]
-    assert f"{deployment}.b1" in version_text.stdout and "worker-b1" in version_text.stdout
+    assert f"{deployment}.b1" in version_text.stdout
+    assert "Pollers:" in version_text.stdout and "TASK_QUEUE_TYPE_WORKFLOW" in version_text.stdout
     assert [json.loads(line)["name"] for line in lines.stdout.splitlines()] == [deployment]
 
 
@@ -94,7 +96,7 @@ async def test_set_current_refused_without_pollers_changes_nothing_then_allowed(
 
     assert unknown.returncode == 1 and "poll" in unknown.error_line()
     assert json.loads(as_json.stderr)["type"].endswith("/no-pollers")
-    assert unchanged["current_version"] is None
+    assert unchanged["current_version"]["build_id"] == ""
     assert done.returncode == 0, done
     assert f"set to {deployment}.b1" in done.stdout and "was __unversioned__" in done.stdout
     assert after["current_version"] == {"deployment_name": deployment, "build_id": "b1"}
@@ -132,7 +134,7 @@ async def test_a_routing_change_without_yes_and_without_a_terminal_asks_for_yes(
                       deployment, "--build-id", "b1", "--ignore-replay-check")  # fmt: skip
 
     assert asked.returncode == 2 and "--yes" in asked.error_line()
-    assert (await routing(tenant, deployment))["current_version"] is None
+    assert (await routing(tenant, deployment))["current_version"]["build_id"] == ""
 
 
 async def test_a_stale_conflict_token_is_refused(cli, tenant):
@@ -212,3 +214,23 @@ async def test_update_options_pins_a_run_and_unsets_the_override(cli, tenant):
     assert override["pinned"]["version"] == {"deployment_name": "orders", "build_id": "b7"}
     assert unset["workflow_execution_options"]["versioning_override"] is None
     assert (after.get("versioning_info") or {}).get("versioning_override") is None
+
+
+async def test_completion_knows_the_worker_deployment_commands_and_flags(cli):
+    script = (await cli("completion", "bash")).stdout
+
+    def complete(*words: str) -> list[str]:
+        probe = (
+            f"{script}\nCOMP_WORDS=(perdure {' '.join(words)}); COMP_CWORD={len(words)}; "
+            '_perdure; printf "%s\\n" "${COMPREPLY[@]}"'
+        )
+        done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("worker", "deployment", "set-") == [
+        "set-current-version",
+        "set-ramping-version",
+    ]
+    assert "--ignore-replay-check" in complete("worker", "deployment", "set-current-version", "--")
+    assert "--versioning-override-behavior" in complete("workflow", "update-options", "--")

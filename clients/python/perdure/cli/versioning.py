@@ -51,9 +51,8 @@ VERSION_COLUMNS = [
 ]
 TASK_QUEUE_COLUMNS = [("Name", field("name")), ("Type", field("type"))]
 POLLER_COLUMNS = [
-    ("Identity", field("identity")),
     ("TaskQueue", field("task_queue")),
-    ("Kind", field("kind")),
+    ("Type", field("type")),
     ("LastAccessTime", field("last_access_time")),
 ]
 
