@@ -42,6 +42,7 @@ from app.api.routers import (
     tenants,
     updates,
     webhooks,
+    workflow_options,
     workflows,
 )
 from app.api.routers.health import render_metrics
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         flow_control,
         dev_clock,
         operator,
+        workflow_options,
     ):
         app.include_router(module.router)
     app.mount("/console", create_console(ctx, engine, app.state.limiter))

@@ -31,6 +31,8 @@ from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.retry import RetryPolicy
 from app.engine.transition import Run, Transition
+from app.engine.versioning import runs as versioning_runs
+from app.engine.versioning.runs import VersioningStart
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
 from app.ids import new_id
 
@@ -74,6 +76,8 @@ class StartRequest:
     # JSON of the start's `concurrency_keys` map (app/engine/concurrency.py), or None.
     concurrency_keys: str | None = None
     cron_schedule: str | None = None  # Temporal's cron workflows (see app.engine.cron)
+    # Worker Versioning: the start's override and what the run inherits (versioning/runs.py).
+    versioning: VersioningStart = field(default_factory=VersioningStart)
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -256,6 +260,7 @@ async def create_run(
             },
         )
     )
+    data.update(req.versioning.columns())
     data["concurrency_keys"] = req.concurrency_keys
     data["concurrency_state"] = None
     own_priority = req.priority
@@ -295,6 +300,7 @@ async def create_run(
             "attempt": req.attempt,
             "retry_policy": load(req.retry_policy_text),
             **({"cron_schedule": req.cron_schedule} if req.cron_schedule else {}),
+            **req.versioning.started_attributes(),
         },
     )
     if continued_from is not None:
@@ -620,6 +626,9 @@ async def continue_as_new(
         concurrency_keys=run.concurrency_keys,
         cron_schedule=run.cron_schedule,
     )
+    req.versioning = await versioning_runs.inherit(
+        tx, run, req.task_queue, "continue_as_new", attributes.get("initial_versioning_behavior")
+    )
     # The old run leaves the "open" index first so the new run can take the workflow id.
     run.set(status=RunStatus.CONTINUED_AS_NEW.value)
     await tx.flush()
@@ -686,6 +695,7 @@ async def retry(
         concurrency_keys=run.concurrency_keys,
         cron_schedule=run.cron_schedule,
     )
+    req.versioning = await versioning_runs.inherit(tx, run, req.task_queue, "retry")
     status = (
         RunStatus.TIMED_OUT if event_type == E.WORKFLOW_EXECUTION_TIMED_OUT else RunStatus.FAILED
     )

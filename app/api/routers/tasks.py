@@ -11,6 +11,7 @@ from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
+from app.api.schemas.worker_versioning import DeploymentOptions
 from app.api.schemas.workflows import (
     Accepted,
     ActivitiesCompleted,
@@ -37,6 +38,7 @@ from app.api.schemas.workflows import (
 from app.engine import queries, reads
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.task_answers import workflow_task_body
+from app.engine.versioning.polls import poller_version
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])
 
@@ -45,6 +47,13 @@ TaskQueue = Annotated[
 ]
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 ActivityId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def _poller(options: DeploymentOptions | None) -> tuple[str, str] | None:
+    """The poller's version (deployment name, build id); None when unversioned."""
+    return poller_version(options.model_dump() if options is not None else None)
+
+
 NO_TASK: dict[int | str, dict[str, Any]] = {
     204: {"description": "No task arrived within `wait` seconds"}
 }
@@ -67,7 +76,12 @@ async def poll_workflow_task(
 ) -> Response:
     async with long_poll(request, caller):
         claim = await engine.poll_workflow_task(
-            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
+            caller.namespace.id,
+            task_queue,
+            body.identity,
+            body.wait,
+            request.is_disconnected,
+            poller=_poller(body.deployment_options),
         )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -105,6 +119,8 @@ async def complete_workflow_task(
         return_new_task=body.return_new_workflow_task,
         messages=body.messages,
         force_new_task=body.force_create_new_workflow_task,
+        worker=_poller(body.deployment_options),
+        versioning_behavior=body.versioning_behavior,
     )
     claim = answer["workflow_task"]
     return FastJSON(
@@ -149,7 +165,12 @@ async def poll_activity_task(
 ) -> Response:
     async with long_poll(request, caller):
         claim = await engine.poll_activity_task(
-            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
+            caller.namespace.id,
+            task_queue,
+            body.identity,
+            body.wait,
+            request.is_disconnected,
+            poller=_poller(body.deployment_options),
         )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -180,6 +201,7 @@ async def poll_activity_tasks(
             body.wait,
             body.max_tasks,
             request.is_disconnected,
+            poller=_poller(body.deployment_options),
         )
     return FastJSON({"tasks": [claim.body for claim in claims]})
 
