@@ -42,6 +42,7 @@ from app.api.routers import (
     tenants,
     updates,
     webhooks,
+    worker_deployments,
     workflow_options,
     workflows,
 )
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         search_attributes,
         batch_operations,
         flow_control,
+        worker_deployments,
         dev_clock,
         operator,
         workflow_options,

@@ -490,6 +490,9 @@ async def close(
         continued_to_run_id=continued_to.id if continued_to else None,
     )
     tx.wake_keys.add(run_closed_key(run.id))
+    if run.data.get("versioning_behavior") == "PINNED" and run.data.get("deployment_name"):
+        # Its version may be drained by this close (checked once the runs are written).
+        tx.pinned_runs_closed.add((run.namespace_id, run.deployment_name, run.build_id))
     params = {"run_id": run.id}
     await tx.conn.execute(DELETE_RUN_TASKS, params)
     await tx.conn.execute(DELETE_RUN_TIMERS, params)

@@ -50,6 +50,7 @@ from app.engine.reads import RunWatcher
 from app.engine.time_lock import TimeSkippingLock
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
+from app.engine.versioning import drainage
 from app.engine.versioning import runs as versioning_runs
 from app.engine.versioning.polls import VersionRegistry
 from app.engine.waits import RunWaits
@@ -159,6 +160,8 @@ class Engine:
         await self._queue_held_tasks(tx)
         await self._enforce_history_limits(tx)
         await tx.flush()
+        if tx.pinned_runs_closed:
+            await drainage.on_pinned_runs_closed(tx)
         if self.is_postgres and (tx.wake_keys or tx.earliest_timer is not None):
             # Other replicas' deadline loops cannot know their plans here: tell them always.
             keys = tx.wake_keys | ({TIMERS_KEY} if tx.earliest_timer is not None else set())

@@ -161,6 +161,9 @@ class Transition:
     # Activities started at once for the caller (eager execution): (run, activity row).
     eager_activities: list[tuple[Run, dict[str, Any]]] = field(default_factory=list)
     caller_identity: str | None = None
+    # Versions (namespace id, deployment name, build id) a pinned run of which closed here:
+    # each may be drained now (app/engine/versioning/drainage.py, at the transition's end).
+    pinned_runs_closed: set[tuple[str, str, str]] = field(default_factory=set)
     # Events worth an operator's attention, logged after commit: (level, message, fields).
     notes: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     # Metric observations, applied after commit: (metric, labels, value).

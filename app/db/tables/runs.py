@@ -139,6 +139,17 @@ workflow_runs = sa.Table(
     ),
     sa.Index("ix_workflow_runs_namespace_id_close_time", "namespace_id", "close_time"),
     sa.Index("ix_workflow_runs_parent_run_id", "parent_run_id"),
+    # Worker Versioning (migration 0028): a version's open runs by behaviour (drainage, the
+    # describe of a version). Unversioned and closed runs are not in it.
+    sa.Index(
+        "ix_workflow_runs_open_version",
+        "namespace_id",
+        "deployment_name",
+        "build_id",
+        "versioning_behavior",
+        sqlite_where=sa.text("status = 'RUNNING' AND deployment_name IS NOT NULL"),
+        postgresql_where=sa.text("status = 'RUNNING' AND deployment_name IS NOT NULL"),
+    ),
 )
 
 

@@ -1,0 +1,424 @@
+"""Worker Versioning administration through REST (issue #21): a version's statuses through its
+life, promotion checks and conflict tokens, ramping rules, deletion rules and the limit of 100
+versions a deployment."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from app.engine.versioning import deletion
+from app.engine.versioning.drainage import DrainageLoop
+from tests.engine_helpers import uid
+from tests.rawhttp import Raw
+from tests.versioning_helpers import (
+    NO_GATE,
+    age_version_polls,
+    assert_problem,
+    describe_deployment,
+    describe_version,
+    namespace_id_of,
+    put_run_on_version_as_if_routed,
+    record_version_as_if_polled,
+    set_current,
+    set_ramping,
+    status_of,
+)
+
+
+async def _deployment_with(server, tenant, *build_ids, queues=(("q", "workflow"),)) -> str:
+    name = uid("dep")
+    for build_id in build_ids:
+        await record_version_as_if_polled(server, tenant, name, build_id, queues)
+    return name
+
+
+async def _pinned_run(server, tenant, name: str, build_id: str) -> tuple[str, str]:
+    raw = Raw(tenant, task_queue=uid("q"))
+    workflow_id = uid("wf")
+    run_id = (await raw.start(workflow_id))["run_id"]
+    await put_run_on_version_as_if_routed(server, run_id, name, build_id, "PINNED")
+    return workflow_id, run_id
+
+
+async def test_a_version_goes_inactive_current_draining_then_drained_when_its_last_pinned_run_closes(
+    server, tenant
+):
+    name = await _deployment_with(server, tenant, "v1", "v2")
+    assert await status_of(tenant, name, "v1") == "inactive"
+
+    assert (await set_current(tenant, name, "v1")).status_code == 200
+    assert await status_of(tenant, name, "v1") == "current"
+    workflow_id, _ = await _pinned_run(server, tenant, name, "v1")
+    other_workflow, _ = await _pinned_run(server, tenant, name, "v1")
+
+    moved = await set_current(tenant, name, "v2")
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["previous_version"] == {"deployment_name": name, "build_id": "v1"}
+    v1 = await describe_version(tenant, name, "v1")
+    info = v1["worker_deployment_version_info"]
+    assert info["status"] == "draining"
+    assert info["drainage_info"]["status"] == "draining"
+    assert info["last_deactivation_time"] is not None
+    assert info["current_since_time"] is None
+    assert v1["open_runs"] == {"PINNED": 2, "AUTO_UPGRADE": 0}
+    assert await status_of(tenant, name, "v2") == "current"
+
+    stopped = await tenant.client.post(
+        tenant.ns(f"/workflows/{workflow_id}/terminate"), json={"reason": "done"}
+    )
+    assert stopped.status_code in (200, 202), stopped.text
+    assert await status_of(tenant, name, "v1") == "draining"  # another pinned run is open
+
+    await tenant.client.post(
+        tenant.ns(f"/workflows/{other_workflow}/terminate"), json={"reason": "done"}
+    )
+    drained = await describe_version(tenant, name, "v1")
+    assert drained["worker_deployment_version_info"]["status"] == "drained"
+    assert drained["worker_deployment_version_info"]["drainage_info"]["status"] == "drained"
+    assert drained["open_runs"]["PINNED"] == 0
+
+
+async def test_the_drainage_loop_recounts_a_draining_version_only_once_its_check_is_due(
+    server, tenant
+):
+    name = await _deployment_with(server, tenant, "v1", "v2")
+    await set_current(tenant, name, "v1")
+    _, run_id = await _pinned_run(server, tenant, name, "v1")
+    await set_current(tenant, name, "v2")
+    assert await status_of(tenant, name, "v1") == "draining"
+    # The run moves to v2 without closing (an override would do it): no close tells v1.
+    await put_run_on_version_as_if_routed(server, run_id, name, "v2", "PINNED")
+    loop = DrainageLoop(server.app.state.engine)
+
+    await loop.tick()
+    assert await status_of(tenant, name, "v1") == "draining"  # checked less than 60 s ago
+
+    server.ctx.clock.advance(timedelta(seconds=61))
+    await loop.tick()
+    drained = await describe_version(tenant, name, "v1")
+    assert drained["worker_deployment_version_info"]["status"] == "drained"
+
+    # A run pinned to the drained version again (an override) makes it draining again.
+    await put_run_on_version_as_if_routed(server, run_id, name, "v1", "PINNED")
+    server.ctx.clock.advance(timedelta(seconds=61))
+    await loop.tick()
+    assert await status_of(tenant, name, "v1") == "draining"
+
+
+async def test_set_current_of_the_ramping_version_ends_the_ramp_and_each_change_bumps_the_revision(
+    server, tenant
+):
+    name = await _deployment_with(server, tenant, "v1", "v2")
+    await set_current(tenant, name, "v1")
+    before = (await describe_deployment(tenant, name))["worker_deployment_info"]["routing_config"]
+
+    ramped = await set_ramping(tenant, name, "v2", 12.5)
+    assert ramped.status_code == 200, ramped.text
+    assert ramped.json()["previous_version"] is None
+    assert ramped.json()["previous_percentage"] == 0
+    routing = (await describe_deployment(tenant, name))["worker_deployment_info"]["routing_config"]
+    assert routing["ramping_version"] == {"deployment_name": name, "build_id": "v2"}
+    assert routing["ramping_version_percentage"] == 12.5
+    assert routing["revision_number"] == before["revision_number"] + 1
+    assert await status_of(tenant, name, "v2") == "ramping"
+
+    raised = await set_ramping(tenant, name, "v2", 50)
+    assert raised.json()["previous_percentage"] == 12.5
+    ramping_since = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"][
+        "ramping_since_time"
+    ]
+
+    promoted = await set_current(tenant, name, "v2")
+    assert promoted.status_code == 200, promoted.text
+    described = await describe_deployment(tenant, name)
+    routing = described["worker_deployment_info"]["routing_config"]
+    assert routing["current_version"]["build_id"] == "v2"
+    assert routing["ramping_version"] is None
+    assert routing["ramping_version_percentage"] == 0
+    assert routing["revision_number"] == before["revision_number"] + 3
+    assert described["conflict_token"] == promoted.json()["conflict_token"]
+    v2 = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    assert v2["status"] == "current" and v2["ramping_since_time"] is None
+    assert v2["first_activation_time"] <= ramping_since
+    assert await status_of(tenant, name, "v1") == "drained"  # no pinned run was open
+
+
+async def test_ramping_the_current_version_is_refused_and_an_empty_build_id_ramps_unversioned(
+    server, tenant
+):
+    name = await _deployment_with(server, tenant, "v1")
+    # New deployments route to the unversioned workers: they cannot ramp too.
+    assert_problem(await set_ramping(tenant, name, "", 10), 409, "failed-precondition")
+    await set_current(tenant, name, "v1")
+    refused = await set_ramping(tenant, name, "v1", 10)
+    assert_problem(refused, 409, "failed-precondition")
+
+    unversioned = await set_ramping(tenant, name, "", 25)
+    assert unversioned.status_code == 200, unversioned.text
+    routing = (await describe_deployment(tenant, name))["worker_deployment_info"]["routing_config"]
+    assert routing["ramping_version"] == {"deployment_name": name, "build_id": ""}
+    assert routing["ramping_version_percentage"] == 25
+
+    ended = await set_ramping(tenant, name, "", 0)
+    assert ended.json()["previous_version"] == {"deployment_name": name, "build_id": ""}
+    routing = (await describe_deployment(tenant, name))["worker_deployment_info"]["routing_config"]
+    assert routing["ramping_version"] is None
+
+
+async def test_rolling_back_to_the_unversioned_workers_needs_no_version(server, tenant):
+    name = await _deployment_with(server, tenant, "v1")
+    await set_current(tenant, name, "v1")
+    back = await set_current(tenant, name, "")
+    assert back.status_code == 200, back.text
+    assert back.json()["previous_version"] == {"deployment_name": name, "build_id": "v1"}
+    routing = (await describe_deployment(tenant, name))["worker_deployment_info"]["routing_config"]
+    assert routing["current_version"] == {"deployment_name": name, "build_id": ""}
+    assert await status_of(tenant, name, "v1") == "drained"
+
+
+async def test_a_stale_conflict_token_is_refused_and_changes_nothing(server, tenant):
+    name = await _deployment_with(server, tenant, "v1", "v2")
+    token = (await describe_deployment(tenant, name))["conflict_token"]
+
+    first = await set_current(tenant, name, "v1", conflict_token=token)
+    assert first.status_code == 200, first.text
+    assert first.json()["conflict_token"] != token
+    second = await set_current(tenant, name, "v2", conflict_token=token)
+    assert_problem(second, 409, "conflict-token-mismatch")
+    described = await describe_deployment(tenant, name)
+    assert (
+        described["worker_deployment_info"]["routing_config"]["current_version"]["build_id"] == "v1"
+    )
+    assert described["conflict_token"] == first.json()["conflict_token"]
+
+    # Without a token nothing is compared (as Temporal's).
+    assert (await set_current(tenant, name, "v2")).status_code == 200
+
+
+async def test_two_writers_with_the_same_token_at_once_one_wins(server, tenant):
+    name = await _deployment_with(server, tenant, "v1", "v2")
+    token = (await describe_deployment(tenant, name))["conflict_token"]
+    answers = await asyncio.gather(
+        set_current(tenant, name, "v1", conflict_token=token, identity="deploy-a"),
+        set_ramping(tenant, name, "v2", 30, conflict_token=token, identity="deploy-b"),
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 409], [a.text for a in answers]
+    loser = next(a for a in answers if a.status_code == 409)
+    assert_problem(loser, 409, "conflict-token-mismatch")
+    info = (await describe_deployment(tenant, name))["worker_deployment_info"]
+    assert info["routing_config"]["revision_number"] == 1
+    assert info["last_modifier_identity"] in ("deploy-a", "deploy-b")
+
+
+async def test_a_version_without_recent_pollers_is_refused_unless_allowed(server, tenant):
+    name = await _deployment_with(server, tenant, "v1")
+    await age_version_polls(server, tenant, name, "v1", by=timedelta(minutes=6))
+    refused = await set_current(tenant, name, "v1")
+    assert_problem(refused, 409, "no-pollers")
+    assert_problem(await set_ramping(tenant, name, "v1", 5), 409, "no-pollers")
+    assert await status_of(tenant, name, "v1") == "inactive"
+
+    allowed = await set_current(tenant, name, "v1", allow_no_pollers=True)
+    assert allowed.status_code == 200, allowed.text
+    assert await status_of(tenant, name, "v1") == "current"
+
+
+async def test_a_version_missing_a_task_queue_of_the_current_one_is_refused_unless_ignored(
+    server, tenant
+):
+    name = uid("dep")
+    both = (("orders", "workflow"), ("orders", "activity"), ("billing", "workflow"))
+    await record_version_as_if_polled(server, tenant, name, "v1", both)
+    await record_version_as_if_polled(server, tenant, name, "v2", both[:2])
+    await set_current(tenant, name, "v1")
+
+    refused = await set_current(tenant, name, "v2")
+    problem = assert_problem(refused, 409, "missing-task-queues")
+    assert problem["missing_task_queues"] == [
+        {"name": "billing", "type": "TASK_QUEUE_TYPE_WORKFLOW"}
+    ]
+    assert_problem(await set_ramping(tenant, name, "v2", 10), 409, "missing-task-queues")
+    assert await status_of(tenant, name, "v1") == "current"
+
+    ramped = await set_ramping(tenant, name, "v2", 10, ignore_missing_task_queues=True)
+    assert ramped.status_code == 200, ramped.text
+    # Only a version's first ramp is checked: a new percentage is not.
+    assert (await set_ramping(tenant, name, "v2", 20)).status_code == 200
+    promoted = await set_current(tenant, name, "v2", ignore_missing_task_queues=True)
+    assert promoted.status_code == 200, promoted.text
+
+
+async def test_unknown_versions_and_deployments_are_404_and_bad_input_is_400_changing_nothing(
+    server, tenant
+):
+    name = await _deployment_with(server, tenant, "v1")
+    before = await describe_deployment(tenant, name)
+
+    assert_problem(await set_current(tenant, name, "nope"), 404, "not-found")
+    assert_problem(await set_ramping(tenant, name, "nope", 5), 404, "not-found")
+    assert_problem(await set_current(tenant, uid("missing"), "v1"), 404, "not-found")
+    assert_problem(await tenant.client.get(tenant.ns(f"/worker-deployments/{uid('missing')}")), 404)
+    assert_problem(
+        await tenant.client.get(tenant.ns(f"/worker-deployment-versions/{name}/nope")), 404
+    )
+    for percentage in (-1, 100.5, "half", None):
+        bad = await set_ramping(tenant, name, "v1", percentage)  # type: ignore[arg-type]
+        assert_problem(bad, 400, "invalid-argument")
+    for body in (
+        {"build_id": "v1", "surprise": True},
+        {"build_id": "x" * 256},
+        {"build_id": 7},
+        {},
+    ):
+        bad = await tenant.client.post(
+            tenant.ns(f"/worker-deployments/{name}/set-current-version"), json=body
+        )
+        assert_problem(bad, 400, "invalid-argument")
+    bad_token = await tenant.client.get(
+        tenant.ns("/worker-deployments"), params={"next_page_token": "not-ours"}
+    )
+    assert_problem(bad_token, 400, "invalid-argument")
+    assert await describe_deployment(tenant, name) == before
+
+
+async def test_deleting_a_version_needs_it_unrouted_unpolled_and_drained(server, tenant):
+    name = await _deployment_with(server, tenant, "v1", "v2")
+    path = tenant.ns(f"/worker-deployment-versions/{name}/v1")
+    await set_current(tenant, name, "v1")
+    problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
+    assert "current" in problem["detail"]
+
+    _, run_id = await _pinned_run(server, tenant, name, "v1")
+    await set_current(tenant, name, "v2")
+    problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
+    assert "polled" in problem["detail"]
+
+    await age_version_polls(server, tenant, name, "v1", by=timedelta(minutes=5, seconds=1))
+    problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
+    assert "pinned" in problem["detail"]
+    assert await status_of(tenant, name, "v1") == "draining"
+
+    forced = await tenant.client.delete(path, params={"skip_drainage": "true"})
+    assert forced.status_code == 204, forced.text
+    assert_problem(await tenant.client.get(path), 404)
+    summaries = (await describe_deployment(tenant, name))["worker_deployment_info"][
+        "version_summaries"
+    ]
+    assert [s["version"]["build_id"] for s in summaries] == ["v2"]
+    assert run_id  # the run keeps its version: history is not rewritten
+
+
+async def test_a_deployment_is_deleted_only_when_it_has_no_version_left(server, tenant):
+    name = await _deployment_with(server, tenant, "v1")
+    path = tenant.ns(f"/worker-deployments/{name}")
+    assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
+
+    await age_version_polls(server, tenant, name, "v1", by=timedelta(minutes=10))
+    gone = await tenant.client.delete(tenant.ns(f"/worker-deployment-versions/{name}/v1"))
+    assert gone.status_code == 204, gone.text
+    assert (await tenant.client.delete(path)).status_code == 204
+    assert_problem(await tenant.client.get(path), 404)
+    assert_problem(await tenant.client.delete(path), 404)
+
+
+async def test_the_101st_version_takes_the_place_of_the_oldest_deletable_one(server, tenant):
+    name = uid("dep")
+    start = server.ctx.clock.now() - timedelta(hours=2)
+    for i in range(100):
+        await record_version_as_if_polled(
+            server, tenant, name, f"b{i:03d}", created_at=start + timedelta(seconds=i)
+        )
+    namespace_id = await namespace_id_of(server, tenant)
+
+    async def room() -> bool:
+        async with server.ctx.db.write() as conn:
+            return await deletion.make_room_for_version(
+                conn, namespace_id, name, server.ctx.clock.now()
+            )
+
+    assert await room() is False  # every one was polled just now
+    refused = deletion.too_many_versions(name, "b100")
+    assert refused.status == 409 and refused.kind == "too-many-versions"
+
+    await set_current(tenant, name, "b000")
+    for build_id in ("b000", "b001", "b002"):
+        await age_version_polls(server, tenant, name, build_id, by=timedelta(minutes=10))
+    await _pinned_run(server, tenant, name, "b001")
+    # b000 is current, b001 has an open pinned run: b002 is the oldest that may go.
+    assert await room() is True
+    summaries = (await describe_deployment(tenant, name))["worker_deployment_info"][
+        "version_summaries"
+    ]
+    kept = [s["version"]["build_id"] for s in summaries]
+    assert len(kept) == 99 and "b002" not in kept and {"b000", "b001"} <= set(kept)
+
+
+async def test_lists_are_paged_by_name(server, tenant):
+    names = sorted([await _deployment_with(server, tenant, "v1") for _ in range(3)])
+    first = await tenant.client.get(tenant.ns("/worker-deployments"), params={"page_size": 2})
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [d["name"] for d in page["worker_deployments"]] == names[:2]
+    assert page["worker_deployments"][0]["routing_config"]["current_version"]["build_id"] == ""
+    rest = await tenant.client.get(
+        tenant.ns("/worker-deployments"),
+        params={"page_size": 2, "next_page_token": page["next_page_token"]},
+    )
+    assert [d["name"] for d in rest.json()["worker_deployments"]] == names[2:]
+    assert rest.json()["next_page_token"] is None
+
+
+async def test_another_tenant_sees_nothing_and_changes_nothing(server, tenant, other_tenant):
+    name = await _deployment_with(server, tenant, "v1")
+    before = await describe_deployment(tenant, name)
+    listed = await other_tenant.client.get(other_tenant.ns("/worker-deployments"))
+    assert listed.json()["worker_deployments"] == []
+    assert_problem(
+        await other_tenant.client.get(other_tenant.ns(f"/worker-deployments/{name}")), 404
+    )
+    assert_problem(await set_current(other_tenant, name, "v1"), 404)
+    assert_problem(
+        await other_tenant.client.delete(other_tenant.ns(f"/worker-deployment-versions/{name}/v1")),
+        404,
+    )
+    assert await describe_deployment(tenant, name) == before
+
+
+@pytest.mark.parametrize("role", ["operator", "reader"])
+async def test_every_change_needs_the_admin_role(server, http, tenant, role):
+    from tests.conftest import keyed_client
+    from tests.tenancy_helpers import create_key
+
+    name = await _deployment_with(server, tenant, "v1")
+    key = (await create_key(tenant.client, role))["key"]
+    async with keyed_client(http, key) as client:
+        weak = type(tenant)(tenant.name, key, tenant.namespace, client)
+        assert (await weak.client.get(weak.ns(f"/worker-deployments/{name}"))).status_code == 200
+        assert_problem(await set_current(weak, name, "v1"), 403)
+        assert_problem(await set_ramping(weak, name, "v1", 5), 403)
+        assert_problem(
+            await weak.client.delete(weak.ns(f"/worker-deployment-versions/{name}/v1")), 403
+        )
+        assert_problem(await weak.client.delete(weak.ns(f"/worker-deployments/{name}")), 403)
+    assert await status_of(tenant, name, "v1") == "inactive"
+
+
+async def test_each_change_is_logged_with_who_made_it(server, tenant, caplog):
+    import logging
+
+    name = await _deployment_with(server, tenant, "v1")
+    with caplog.at_level(logging.INFO, logger="perdure.engine"):
+        await set_current(tenant, name, "v1", identity="release-bot")
+        await set_ramping(tenant, name, "", 10, identity="release-bot")
+    lines = [r for r in caplog.records if getattr(r, "deployment_name", None) == name]
+    assert [r.getMessage() for r in lines] == [
+        "worker deployment current version set",
+        "worker deployment ramping version set",
+    ]
+    assert all(r.identity == "release-bot" for r in lines)
+    assert lines[0].build_id == "v1"
+    assert NO_GATE  # set_current sent ignore_replay_check for "v1"
