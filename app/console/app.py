@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.limits.limiter import Limiter
 from app.console.views import (
     batches,
+    deployments,
     operator,
     resources,
     schedules,
@@ -68,7 +69,17 @@ def create_console(ctx: ServerContext, engine: Engine, limiter: Limiter) -> Fast
     console.state.engine = engine
     console.state.limiter = limiter
     console.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (sign_in, tenancy, workflows, operator, updates, schedules, batches, resources):
+    for module in (
+        sign_in,
+        tenancy,
+        workflows,
+        operator,
+        updates,
+        schedules,
+        batches,
+        resources,
+        deployments,
+    ):
         console.include_router(module.router)
 
     @console.exception_handler(PerdureError)

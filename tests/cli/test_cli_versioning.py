@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from tests.cli_helpers import Cli
 from tests.conftest import Tenant
+from tests.versioning_helpers import age_version_polls
 
 
 def new_id(prefix: str) -> str:
@@ -77,16 +79,22 @@ async def test_list_describe_and_describe_version_show_what_the_polls_made(cli, 
     assert [json.loads(line)["name"] for line in lines.stdout.splitlines()] == [deployment]
 
 
-async def test_set_current_refused_without_pollers_changes_nothing_then_allowed(cli, tenant):
+async def test_set_current_refused_without_pollers_changes_nothing_then_allowed(
+    server, cli, tenant
+):
     deployment, queue = new_id("billing"), new_id("q")
+    await versioned_poll(tenant, queue, deployment, "b0")
+    await age_version_polls(server, tenant, deployment, "b0", by=timedelta(minutes=6))
     await versioned_poll(tenant, queue, deployment, "b1")
 
     unknown = await cli("worker", "deployment", "set-current-version", "--deployment-name",
                         deployment, "--build-id", "nobody-polled", "--yes",
                         "--ignore-replay-check")  # fmt: skip
+    gone = await cli("worker", "deployment", "set-current-version", "--deployment-name",
+                     deployment, "--build-id", "b0", "--yes", "--ignore-replay-check")  # fmt: skip
     as_json = await cli("worker", "deployment", "set-current-version", "--deployment-name",
-                        deployment, "--build-id", "nobody-polled", "--yes",
-                        "--ignore-replay-check", "-o", "json")  # fmt: skip
+                        deployment, "--build-id", "b0", "--yes", "--ignore-replay-check",
+                        "-o", "json")  # fmt: skip
     unchanged = await routing(tenant, deployment)
     done = await cli("worker", "deployment", "set-current-version", "--deployment-name",
                      deployment, "--build-id", "b1", "--yes", "--ignore-replay-check",
@@ -94,7 +102,8 @@ async def test_set_current_refused_without_pollers_changes_nothing_then_allowed(
     after = await routing(tenant, deployment)
     described = await cli.json("worker", "deployment", "describe", "--name", deployment)
 
-    assert unknown.returncode == 1 and "poll" in unknown.error_line()
+    assert unknown.returncode == 1 and "not found" in unknown.error_line()
+    assert gone.returncode == 1 and "poll" in gone.error_line()
     assert json.loads(as_json.stderr)["type"].endswith("/no-pollers")
     assert unchanged["current_version"]["build_id"] == ""
     assert done.returncode == 0, done
