@@ -190,13 +190,13 @@ async def _set_effective(tx: Transition, run: Run, **changed: Any) -> None:
     )
     after = pinned_version_of(run)
     if after != before:
-        await tx.conn.execute(REPIN_TASKS_OF_RUN, {"run_id": run.id, "pinned_version": after})
+        await tx.conn.execute(REPIN_TASKS_OF_RUN, {"of_run": run.id, "new_pin": after})
 
 
 REPIN_TASKS_OF_RUN = hot(
     sa.update(tasks)
-    .where(tasks.c.run_id == sa.bindparam("run_id"))
-    .values(pinned_version=sa.bindparam("pinned_version"))
+    .where(tasks.c.run_id == sa.bindparam("of_run"))
+    .values(pinned_version=sa.bindparam("new_pin"))
 )
 
 

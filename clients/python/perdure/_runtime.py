@@ -239,8 +239,8 @@ class WorkflowInstance:
         self.history_bytes = 0
         self.current_details = ""
         self.cancel_reason: str | None = None
-        # The namespace's search attribute types (name -> type name), set by the worker.
-        self.search_attribute_types: dict[str, str] = {}
+        self.search_attribute_types: dict[str, str] = {}  # name -> type name, set by the worker
+        self.target_version_changed = False  # the current task's (Worker Versioning)
         self.updates = UpdateRuntime(self)
         self.continue_as_new_suggested = False
         self.signal_handlers_running = 0

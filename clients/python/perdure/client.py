@@ -33,6 +33,7 @@ from perdure.common import (
     ARG_UNSET,
     Priority,
     RetryPolicy,
+    VersioningOverride,
     WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -391,6 +392,7 @@ class Client:
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
         cron_schedule: str = "",
+        versioning_override: VersioningOverride | None = None,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
@@ -404,9 +406,8 @@ class Client:
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
-        children inherit it; `concurrency_keys` are the values per-key concurrency limits
-        count by (see docs/flow-control.md)."""
+        `priority` orders the run's tasks (docs/flow-control.md, with `concurrency_keys`);
+        `versioning_override` pins the run to a version or makes it auto-upgrade."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -452,7 +453,7 @@ class Client:
             body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
-        body.update(flow_fields(priority, concurrency_keys))
+        body.update(flow_fields(priority, concurrency_keys, versioning_override))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
