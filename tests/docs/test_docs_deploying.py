@@ -88,3 +88,32 @@ async def test_the_guides_replay_snippet_catches_the_build_that_drops_a_patch(tm
         assert process.returncode == 0, err.decode()
         assert f"FAIL  {workflow_id}" in out.decode(), out.decode() + err.decode()
         assert "build C would break open runs" in out.decode()
+
+
+async def test_the_guides_release_ramps_promotes_and_rolls_back(server, tenant, tmp_path):
+    from perdure.client import Client
+
+    from tests.engine_helpers import uid
+    from tests.versioning_helpers import record_version_as_if_polled, status_of
+
+    example_module(tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        example = importlib.import_module("deploying_example")
+    finally:
+        sys.path.remove(str(tmp_path))
+    name = uid("orders")
+    for build_id in ("1.0", "2.0"):
+        await record_version_as_if_polled(server, tenant, name, build_id)
+    client = await Client.connect(
+        server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
+    )
+    try:
+        await example.release(client, name, "1.0", ignore_replay_check=True)
+        await example.release(client, name, "2.0", ignore_replay_check=True)
+        assert await status_of(tenant, name, "2.0") == "current"
+        assert await status_of(tenant, name, "1.0") == "drained"  # no pinned run was open
+        assert await example.roll_back(client, name, "1.0", ignore_replay_check=True) == "current"
+        assert await status_of(tenant, name, "2.0") == "drained"
+    finally:
+        await client.close()

@@ -42,6 +42,7 @@ from perdure.common import (
     seconds,
 )
 from perdure.converter import DataConverter, encode_args, return_hint, to_json
+from perdure.deployments import WorkerDeploymentCalls
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
     AsyncActivityCancelledError,
@@ -239,7 +240,7 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class Client:
+class Client(WorkerDeploymentCalls):
     """A connection to a Perdure namespace. Make one with `await Client.connect(...)`."""
 
     def __init__(self, http: Http, identity: str) -> None:

@@ -884,6 +884,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version: status, drainage, task queues, pollers and open runs by behaviour */
+        get: operations["describe_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a version that is not current or ramping, unpolled and drained
+         * @description Temporal's DeleteWorkerDeploymentVersion: 409 saying why when it is current or ramping, a worker of it polled in the last 5 minutes, or runs pinned to it are open (`skip_drainage=true` forces the last).
+         */
+        delete: operations["delete_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the namespace's Worker Deployments by name */
+        get: operations["list_worker_deployments_api_v1_namespaces__namespace__worker_deployments_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments/{deployment_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A Worker Deployment: its routing, its versions and its conflict token */
+        get: operations["describe_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a Worker Deployment that has no version left
+         * @description Temporal's DeleteWorkerDeployment: 409 while it has versions.
+         */
+        delete: operations["delete_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments/{deployment_name}/set-current-version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a version (or the unversioned workers) the deployment's current version
+         * @description Temporal's SetWorkerDeploymentCurrentVersion. 409 `conflict-token-mismatch` when `conflict_token` is not the deployment's; 404 for an unknown version; 409 `no-pollers` when no worker of it polled in the last 5 minutes (`allow_no_pollers`); 409 `missing-task-queues` when it does not poll a task queue the current version polls (`ignore_missing_task_queues`). A ramping version made current stops ramping; the previous current version drains.
+         */
+        post: operations["set_current_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_current_version_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments/{deployment_name}/set-ramping-version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ramp a percentage of new runs to a version (or the unversioned workers)
+         * @description Temporal's SetWorkerDeploymentRampingVersion. `build_id` "" with a percentage above 0 ramps the unversioned workers, with 0 ends the ramp. The current version cannot ramp (409). A version that starts ramping is checked as by set-current; changing only the percentage is not.
+         */
+        post: operations["set_ramping_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_ramping_version_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/workflow-count": {
         parameters: {
             query?: never;
@@ -2463,6 +2562,26 @@ export interface components {
             /** Next Page Token */
             next_page_token: string | null;
         };
+        /** DescribedWorkerDeployment */
+        DescribedWorkerDeployment: {
+            /**
+             * Conflict Token
+             * @description Send it with a set-current or set-ramping request: the change is refused (409 conflict-token-mismatch) if the deployment changed meanwhile.
+             */
+            conflict_token: string;
+            worker_deployment_info: components["schemas"]["WorkerDeploymentInfo"];
+        };
+        /** DescribedWorkerDeploymentVersion */
+        DescribedWorkerDeploymentVersion: {
+            /** @description Open runs on the version, by behaviour. */
+            open_runs: components["schemas"]["OpenRuns"];
+            /**
+             * Pollers
+             * @description The version's task queues polled in the last 5 minutes.
+             */
+            pollers: components["schemas"]["VersionPoller"][];
+            worker_deployment_version_info: components["schemas"]["WorkerDeploymentVersionInfo"];
+        };
         /**
          * DevClock
          * @description The engine clock and the time-skipping lock (Temporal's `GetCurrentTime`).
@@ -2817,6 +2936,13 @@ export interface components {
         NoteBody: {
             /** Note */
             note?: string | null;
+        };
+        /** OpenRuns */
+        OpenRuns: {
+            /** Auto Upgrade */
+            AUTO_UPGRADE: number;
+            /** Pinned */
+            PINNED: number;
         };
         /**
          * OperationType
@@ -3242,6 +3368,24 @@ export interface components {
              */
             secret?: string | null;
         };
+        /** RoutingConfig */
+        RoutingConfig: {
+            /** @description Where new runs go; build_id "": the unversioned workers. */
+            current_version: components["schemas"]["WorkerDeploymentVersion"];
+            /** Current Version Changed Time */
+            current_version_changed_time: string | null;
+            /** @description Where `ramping_version_percentage` % of them go instead; null: no ramp, build_id "": the unversioned workers ramp. */
+            ramping_version: components["schemas"]["WorkerDeploymentVersion"] | null;
+            /** Ramping Version Changed Time */
+            ramping_version_changed_time: string | null;
+            /** Ramping Version Percentage */
+            ramping_version_percentage: number;
+            /**
+             * Revision Number
+             * @description Bumped by every routing change.
+             */
+            revision_number: number;
+        };
         /** RunRef */
         RunRef: {
             /** Run Id */
@@ -3524,6 +3668,98 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** SetCurrentVersion */
+        SetCurrentVersion: {
+            /**
+             * Allow No Pollers
+             * @description Skip the check that a worker of the version polled in the last 5 minutes.
+             * @default false
+             */
+            allow_no_pollers?: boolean;
+            /**
+             * Build Id
+             * @description "": the unversioned workers (a rollback).
+             */
+            build_id: string;
+            /**
+             * Conflict Token
+             * @description The deployment's conflict_token as read; absent: no check (as Temporal).
+             */
+            conflict_token?: string | null;
+            /**
+             * Identity
+             * @description Who makes the change (default: the API key's name).
+             */
+            identity?: string | null;
+            /**
+             * Ignore Missing Task Queues
+             * @description Skip the check that the version polls every task queue the current version polls.
+             * @default false
+             */
+            ignore_missing_task_queues?: boolean;
+            /**
+             * Ignore Replay Check
+             * @description Skip the replay gate (a passing replay check).
+             * @default false
+             */
+            ignore_replay_check?: boolean;
+        };
+        /** SetCurrentVersionAnswer */
+        SetCurrentVersionAnswer: {
+            /** Conflict Token */
+            conflict_token: string;
+            previous_version: components["schemas"]["WorkerDeploymentVersion"];
+        };
+        /** SetRampingVersion */
+        SetRampingVersion: {
+            /**
+             * Allow No Pollers
+             * @description Skip the check that a worker of the version polled in the last 5 minutes.
+             * @default false
+             */
+            allow_no_pollers?: boolean;
+            /**
+             * Build Id
+             * @description "" with a percentage above 0: ramp the unversioned workers; "" with 0: end the ramp.
+             */
+            build_id: string;
+            /**
+             * Conflict Token
+             * @description The deployment's conflict_token as read; absent: no check (as Temporal).
+             */
+            conflict_token?: string | null;
+            /**
+             * Identity
+             * @description Who makes the change (default: the API key's name).
+             */
+            identity?: string | null;
+            /**
+             * Ignore Missing Task Queues
+             * @description Skip the check that the version polls every task queue the current version polls.
+             * @default false
+             */
+            ignore_missing_task_queues?: boolean;
+            /**
+             * Ignore Replay Check
+             * @description Skip the replay gate (a passing replay check).
+             * @default false
+             */
+            ignore_replay_check?: boolean;
+            /**
+             * Percentage
+             * @description 0 to 100 (a float).
+             */
+            percentage: number;
+        };
+        /** SetRampingVersionAnswer */
+        SetRampingVersionAnswer: {
+            /** Conflict Token */
+            conflict_token: string;
+            /** Previous Percentage */
+            previous_percentage: number;
+            /** @description The version that ramped before; null: none. */
+            previous_version: components["schemas"]["WorkerDeploymentVersion"] | null;
+        };
         /** SignalBody */
         SignalBody: {
             /** Identity */
@@ -3795,6 +4031,16 @@ export interface components {
             top_fairness_keys: {
                 [key: string]: components["schemas"]["FairnessKeyBacklog"][];
             };
+        };
+        /** TaskQueueInfo */
+        TaskQueueInfo: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "TASK_QUEUE_TYPE_WORKFLOW" | "TASK_QUEUE_TYPE_ACTIVITY";
         };
         /**
          * TaskQueueType
@@ -4204,6 +4450,59 @@ export interface components {
         UpdatedTaskQueueConfig: {
             config: components["schemas"]["TaskQueueConfig"];
         };
+        /** VersionDrainageInfo */
+        VersionDrainageInfo: {
+            /** Last Changed Time */
+            last_changed_time: string | null;
+            /** Last Checked Time */
+            last_checked_time: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draining" | "drained";
+        };
+        /** VersionPoller */
+        VersionPoller: {
+            /** Last Access Time */
+            last_access_time: string | null;
+            /** Task Queue */
+            task_queue: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "TASK_QUEUE_TYPE_WORKFLOW" | "TASK_QUEUE_TYPE_ACTIVITY";
+        };
+        /** VersionSummary */
+        VersionSummary: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Current Since Time */
+            current_since_time: string | null;
+            drainage_info: components["schemas"]["VersionDrainageInfo"] | null;
+            /** Drainage Status */
+            drainage_status: ("draining" | "drained") | null;
+            /** First Activation Time */
+            first_activation_time: string | null;
+            /** Last Deactivation Time */
+            last_deactivation_time: string | null;
+            /** Last Poll Time */
+            last_poll_time: string | null;
+            /** Ramping Since Time */
+            ramping_since_time: string | null;
+            /** Routing Update Time */
+            routing_update_time: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "inactive" | "current" | "ramping" | "draining" | "drained";
+            version: components["schemas"]["WorkerDeploymentVersion"];
+        };
         /**
          * WaitingOn
          * @description What an open run waits for (the most pressing thing), in one sentence and as data.
@@ -4415,6 +4714,88 @@ export interface components {
             updated_at: string;
             /** Url */
             url: string;
+        };
+        /** WorkerDeploymentInfo */
+        WorkerDeploymentInfo: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Last Modifier Identity */
+            last_modifier_identity: string | null;
+            /** Name */
+            name: string;
+            routing_config: components["schemas"]["RoutingConfig"];
+            /**
+             * Version Summaries
+             * @description Oldest first.
+             */
+            version_summaries: components["schemas"]["VersionSummary"][];
+        };
+        /** WorkerDeploymentList */
+        WorkerDeploymentList: {
+            /** Next Page Token */
+            next_page_token: string | null;
+            /** Worker Deployments */
+            worker_deployments: components["schemas"]["WorkerDeploymentSummary"][];
+        };
+        /** WorkerDeploymentSummary */
+        WorkerDeploymentSummary: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Name */
+            name: string;
+            routing_config: components["schemas"]["RoutingConfig"];
+        };
+        /**
+         * WorkerDeploymentVersion
+         * @description Temporal's WorkerDeploymentVersion; `build_id` "" names the unversioned workers.
+         */
+        WorkerDeploymentVersion: {
+            /** Build Id */
+            build_id: string;
+            /** Deployment Name */
+            deployment_name: string;
+        };
+        /** WorkerDeploymentVersionInfo */
+        WorkerDeploymentVersionInfo: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Current Since Time */
+            current_since_time: string | null;
+            drainage_info: components["schemas"]["VersionDrainageInfo"] | null;
+            /** First Activation Time */
+            first_activation_time: string | null;
+            /** Last Deactivation Time */
+            last_deactivation_time: string | null;
+            /** Last Poll Time */
+            last_poll_time: string | null;
+            /** Ramp Percentage */
+            ramp_percentage: number;
+            /** Ramping Since Time */
+            ramping_since_time: string | null;
+            /** Routing Changed Time */
+            routing_changed_time: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "inactive" | "current" | "ramping" | "draining" | "drained";
+            /** Task Queue Infos */
+            task_queue_infos: components["schemas"]["TaskQueueInfo"][];
+            version: components["schemas"]["WorkerDeploymentVersion"];
+            /**
+             * Workflow Types
+             * @description Types its workers completed tasks of.
+             */
+            workflow_types: string[];
         };
         /** WorkflowCount */
         WorkflowCount: {
@@ -9968,6 +10349,614 @@ export interface operations {
             };
             /** @description Not found (or not visible to this key) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    describe_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description The version's build id */
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DescribedWorkerDeploymentVersion"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__delete: {
+        parameters: {
+            query?: {
+                /** @description Delete it even if runs pinned to it are open. */
+                skip_drainage?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description The version's build id */
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_worker_deployments_api_v1_namespaces__namespace__worker_deployments_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page */
+                next_page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerDeploymentList"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    describe_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DescribedWorkerDeployment"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_current_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_current_version_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetCurrentVersion"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetCurrentVersionAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_ramping_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_ramping_version_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetRampingVersion"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetRampingVersionAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
