@@ -1478,6 +1478,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change a running workflow's options (its versioning override)
+         * @description Temporal's UpdateWorkflowExecutionOptions with `update_mask: versioning_override`: a pinned override sends every task of the run to that version's workers from now on, `auto_upgrade` makes it follow its deployment's current version, null removes the override (the behaviour its workers declared applies again).
+         */
+        post: operations["update_workflow_options_api_v1_namespaces__namespace__workflows__workflow_id__update_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update-with-start/{update_name}": {
         parameters: {
             query?: never;
@@ -1731,6 +1751,8 @@ export interface components {
         };
         /** ActivityPollBatch */
         ActivityPollBatch: {
+            /** @description Worker Versioning: the poller's deployment version; a VERSIONED poller takes only the tasks routed to its version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
             /**
              * Identity
              * @default unknown
@@ -2264,6 +2286,8 @@ export interface components {
         CompleteWorkflowTask: {
             /** Commands */
             commands?: components["schemas"]["Command"][];
+            /** @description Worker Versioning: the completing worker's version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
             /**
              * Force Create New Workflow Task
              * @description Temporal's: schedule another workflow task at once although nothing new happened (a worker running a local activity past 80 % of the task timeout).
@@ -2296,6 +2320,8 @@ export interface components {
             return_new_workflow_task?: boolean;
             /** Task Token */
             task_token: string;
+            /** @description Worker Versioning: the behaviour the workflow type declares (a versioned worker sends it with every completion); recorded on WORKFLOW_TASK_COMPLETED. */
+            versioning_behavior?: components["schemas"]["VersioningBehavior"] | null;
         };
         /** CompletionOutcome */
         CompletionOutcome: {
@@ -2561,6 +2587,35 @@ export interface components {
             deliveries: components["schemas"]["Delivery"][];
             /** Next Page Token */
             next_page_token: string | null;
+        };
+        /**
+         * DeploymentOptions
+         * @description Temporal's WorkerDeploymentOptions: the poller's version. UNVERSIONED polls as an
+         *     unversioned worker (as does a poll without them).
+         */
+        DeploymentOptions: {
+            /** Build Id */
+            build_id: string;
+            /**
+             * Deployment Name
+             * @description May not contain '.'.
+             */
+            deployment_name: string;
+            /** @default VERSIONED */
+            worker_versioning_mode?: components["schemas"]["WorkerVersioningMode"];
+        };
+        /**
+         * DeploymentVersion
+         * @description A Worker Deployment Version (canonical string `deployment_name.build_id`).
+         */
+        DeploymentVersion: {
+            /** Build Id */
+            build_id: string;
+            /**
+             * Deployment Name
+             * @description May not contain '.'.
+             */
+            deployment_name: string;
         };
         /** DescribedWorkerDeployment */
         DescribedWorkerDeployment: {
@@ -3062,8 +3117,20 @@ export interface components {
             /** Timer Id */
             timer_id: string;
         };
+        /** PinnedOverride */
+        PinnedOverride: {
+            /**
+             * Behavior
+             * @default PINNED
+             * @constant
+             */
+            behavior?: "PINNED";
+            version: components["schemas"]["DeploymentVersion"];
+        };
         /** PollBody */
         PollBody: {
+            /** @description Worker Versioning: the poller's deployment version; a VERSIONED poller takes only the tasks routed to its version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
             /**
              * Identity
              * @default unknown
@@ -3836,6 +3903,8 @@ export interface components {
              * @default 10
              */
             task_timeout?: number;
+            /** @description Worker Versioning: pin the run to a version (`{pinned: {behavior: PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares. */
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /** Workflow Type */
             workflow_type: string;
         };
@@ -3910,6 +3979,8 @@ export interface components {
              * @default 10
              */
             task_timeout?: number;
+            /** @description Worker Versioning: pin the run to a version (`{pinned: {behavior: PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares. */
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /**
              * Wait For Result
              * @description Answer only when the workflow closes or this many seconds pass, with its `outcome` as `GET .../result` gives it (like Step Functions' StartSyncExecution).
@@ -4430,6 +4501,8 @@ export interface components {
              */
             task_timeout?: number;
             update: components["schemas"]["UpdateFields"];
+            /** @description Worker Versioning: pin the run to a version (`{pinned: {behavior: PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares. */
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /** Workflow Type */
             workflow_type: string;
         };
@@ -4445,6 +4518,27 @@ export interface components {
             update: components["schemas"]["UpdateAnswer"];
             /** Workflow Id */
             workflow_id: string;
+        };
+        /**
+         * UpdateWorkflowOptions
+         * @description Temporal's UpdateWorkflowExecutionOptions: the fields named in `update_mask` are set
+         *     from `workflow_execution_options` (an absent or null override removes it).
+         */
+        UpdateWorkflowOptions: {
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Run Id
+             * @description Default: the latest run.
+             */
+            run_id?: string | null;
+            /**
+             * Update Mask
+             * @default versioning_override
+             * @constant
+             */
+            update_mask?: "versioning_override";
+            workflow_execution_options: components["schemas"]["WorkflowExecutionOptions"];
         };
         /** UpdatedTaskQueueConfig */
         UpdatedTaskQueueConfig: {
@@ -4502,6 +4596,36 @@ export interface components {
              */
             status: "inactive" | "current" | "ramping" | "draining" | "drained";
             version: components["schemas"]["WorkerDeploymentVersion"];
+        };
+        /**
+         * VersioningBehavior
+         * @enum {string}
+         */
+        VersioningBehavior: "PINNED" | "AUTO_UPGRADE" | "UNSPECIFIED";
+        /**
+         * VersioningInfo
+         * @description Temporal's WorkflowExecutionVersioningInfo (null for an unversioned run).
+         */
+        VersioningInfo: {
+            /** @description The effective behaviour: the override's, else what the run's workers declared (the first completed task of a run on a versioned worker fixes it). */
+            behavior: components["schemas"]["VersioningBehavior"];
+            /** @description Pinned: the version it is pinned to; auto-upgrade: the version of its last completed workflow task. */
+            deployment_version: components["schemas"]["DeploymentVersion"] | null;
+            /** Versioning Override */
+            versioning_override: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * VersioningOverride
+         * @description Temporal's VersioningOverride: exactly one of `pinned` (every task of the run goes to
+         *     this version's workers) and `auto_upgrade` (the run follows its deployment's current or
+         *     ramping version), whatever behaviour its workflow type declares.
+         */
+        VersioningOverride: {
+            /** Auto Upgrade */
+            auto_upgrade?: true | null;
+            pinned?: components["schemas"]["PinnedOverride"] | null;
         };
         /**
          * WaitingOn
@@ -4797,6 +4921,11 @@ export interface components {
              */
             workflow_types: string[];
         };
+        /**
+         * WorkerVersioningMode
+         * @enum {string}
+         */
+        WorkerVersioningMode: "VERSIONED" | "UNVERSIONED";
         /** WorkflowCount */
         WorkflowCount: {
             /** Count */
@@ -4898,12 +5027,28 @@ export interface components {
             task_queue: string;
             /** Task Timeout */
             task_timeout: number;
+            /** @description Worker Versioning: null for an unversioned run. */
+            versioning_info?: components["schemas"]["VersioningInfo"] | null;
             /** @description Why the open run is waiting (null once it is closed). */
             waiting_on: components["schemas"]["WaitingOn"] | null;
             /** Workflow Id */
             workflow_id: string;
             /** Workflow Type */
             workflow_type: string;
+        };
+        /** WorkflowExecutionOptions */
+        WorkflowExecutionOptions: {
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
+        };
+        /** WorkflowOptions */
+        WorkflowOptions: {
+            /**
+             * Workflow Execution Options
+             * @description The run's options after the update: `{versioning_override}`.
+             */
+            workflow_execution_options: {
+                [key: string]: unknown;
+            };
         };
         /** WorkflowOutcome */
         WorkflowOutcome: {
@@ -4988,6 +5133,12 @@ export interface components {
             scheduled_event_id: number;
             /** Started Event Id */
             started_event_id: number;
+            /**
+             * Target Worker Deployment Version Changed
+             * @description Worker Versioning: the run is pinned and its deployment now routes it to another version (a worker may continue-as-new onto it).
+             * @default false
+             */
+            target_worker_deployment_version_changed?: boolean;
             /** Task Queue */
             task_queue: string;
             /** Task Token */
@@ -5035,6 +5186,12 @@ export interface components {
             scheduled_event_id: number;
             /** Started Event Id */
             started_event_id: number;
+            /**
+             * Target Worker Deployment Version Changed
+             * @description Worker Versioning: the run is pinned and its deployment now routes it to another version (a worker may continue-as-new onto it).
+             * @default false
+             */
+            target_worker_deployment_version_changed?: boolean;
             /** Task Queue */
             task_queue: string;
             /** Task Token */
@@ -13855,6 +14012,122 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunRefAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A limit would be exceeded, or an Idempotency-Key was used by another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_workflow_options_api_v1_namespaces__namespace__workflows__workflow_id__update_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWorkflowOptions"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowOptions"];
                 };
             };
             /** @description Invalid argument */
