@@ -6,7 +6,7 @@ The index is partial: unversioned runs (deployment_name NULL) and closed runs ar
 so the unversioned path writes nothing more than before.
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from app.db.types import UTCDateTime
 
 revision = "0028"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,6 @@ from app.engine.versioning.drainage import DrainageLoop
 from tests.engine_helpers import uid
 from tests.rawhttp import Raw
 from tests.versioning_helpers import (
-    NO_GATE,
     age_version_polls,
     assert_problem,
     describe_deployment,
@@ -295,13 +294,14 @@ async def test_deleting_a_version_needs_it_unrouted_unpolled_and_drained(server,
     _, run_id = await _pinned_run(server, tenant, name, "v1")
     await set_current(tenant, name, "v2")
     problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
+    assert "pinned" in problem["detail"]
+    assert await status_of(tenant, name, "v1") == "draining"
+    still_polled = await tenant.client.delete(path, params={"skip_drainage": "true"})
+    problem = assert_problem(still_polled, 409, "failed-precondition")
     assert "polled" in problem["detail"]
 
     await age_version_polls(server, tenant, name, "v1", by=timedelta(minutes=5, seconds=1))
-    problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
-    assert "pinned" in problem["detail"]
-    assert await status_of(tenant, name, "v1") == "draining"
-
+    assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
     forced = await tenant.client.delete(path, params={"skip_drainage": "true"})
     assert forced.status_code == 204, forced.text
     assert_problem(await tenant.client.get(path), 404)
@@ -388,7 +388,7 @@ async def test_another_tenant_sees_nothing_and_changes_nothing(server, tenant, o
     assert await describe_deployment(tenant, name) == before
 
 
-@pytest.mark.parametrize("role", ["operator", "reader"])
+@pytest.mark.parametrize("role", ["operator", "reader", "worker"])
 async def test_every_change_needs_the_admin_role(server, http, tenant, role):
     from tests.conftest import keyed_client
     from tests.tenancy_helpers import create_key
@@ -397,7 +397,11 @@ async def test_every_change_needs_the_admin_role(server, http, tenant, role):
     key = (await create_key(tenant.client, role))["key"]
     async with keyed_client(http, key) as client:
         weak = type(tenant)(tenant.name, key, tenant.namespace, client)
-        assert (await weak.client.get(weak.ns(f"/worker-deployments/{name}"))).status_code == 200
+        described = await weak.client.get(weak.ns(f"/worker-deployments/{name}"))
+        if role == "worker":  # no read permission: workers poll, they do not describe
+            assert_problem(described, 403, "permission-denied")
+        else:
+            assert described.status_code == 200, described.text
         assert_problem(await set_current(weak, name, "v1"), 403)
         assert_problem(await set_ramping(weak, name, "v1", 5), 403)
         assert_problem(
@@ -414,11 +418,55 @@ async def test_each_change_is_logged_with_who_made_it(server, tenant, caplog):
     with caplog.at_level(logging.INFO, logger="perdure.engine"):
         await set_current(tenant, name, "v1", identity="release-bot")
         await set_ramping(tenant, name, "", 10, identity="release-bot")
+        await set_current(tenant, name, "", identity="release-bot")
+        refused = await set_current(tenant, name, "v1", conflict_token="stale")
+        assert_problem(refused, 409, "conflict-token-mismatch")
+        await age_version_polls(server, tenant, name, "v1", by=timedelta(minutes=6))
+        await tenant.client.delete(tenant.ns(f"/worker-deployment-versions/{name}/v1"))
+        await tenant.client.delete(tenant.ns(f"/worker-deployments/{name}"))
     lines = [r for r in caplog.records if getattr(r, "deployment_name", None) == name]
     assert [r.getMessage() for r in lines] == [
         "worker deployment current version set",
         "worker deployment ramping version set",
-    ]
-    assert all(r.identity == "release-bot" for r in lines)
-    assert lines[0].build_id == "v1"
-    assert NO_GATE  # set_current sent ignore_replay_check for "v1"
+        "worker deployment current version set",
+        "worker deployment version deleted",
+        "worker deployment deleted",
+    ]  # a refused change writes no line
+    assert [r.identity for r in lines[:3]] == ["release-bot"] * 3
+    assert lines[0].build_id == "v1" and lines[3].build_id == "v1"
+
+
+async def test_on_a_time_skipping_server_the_drainage_loop_follows_the_dev_clock(database_url):
+    from datetime import datetime
+
+    from tests.engine.test_dev_clock import CLOCK, clock_server
+    from tests.rawhttp import start_timer
+
+    async with clock_server(database_url) as (running, tenant):
+        locked = await tenant.client.post(f"{CLOCK}/lock")  # no skipping while arranging
+        assert locked.status_code == 200, locked.text
+        name = await _deployment_with(running, tenant, "v1", "v2")
+        await set_current(tenant, name, "v1")
+        raw = Raw(tenant, task_queue=uid("q"))
+        workflow_id = uid("wf")
+        run_id = (await raw.start(workflow_id))["run_id"]
+        # Its first task done, the run sleeps a day: nothing waits for a worker.
+        await raw.complete(await raw.next_workflow_task(), start_timer("day", 86400))
+        await put_run_on_version_as_if_routed(running, run_id, name, "v1", "PINNED")
+        await set_current(tenant, name, "v2")
+        assert await status_of(tenant, name, "v1") == "draining"
+        await put_run_on_version_as_if_routed(running, run_id, name, "v2", "PINNED")
+
+        now = datetime.fromisoformat((await tenant.client.get(CLOCK)).json()["time"])
+        assert await status_of(tenant, name, "v1") == "draining"  # not due for 60 s
+        slept = await tenant.client.post(f"{CLOCK}/unlock-with-sleep", json={"duration": 61})
+        assert slept.status_code == 200, slept.text
+        # The loop looks at the engine clock every poll_fallback_seconds (2 s) of real time.
+        for _ in range(100):
+            if await status_of(tenant, name, "v1") == "drained":
+                break
+            await asyncio.sleep(0.1)
+        info = (await describe_version(tenant, name, "v1"))["worker_deployment_version_info"]
+        assert info["status"] == "drained"
+        checked = datetime.fromisoformat(info["drainage_info"]["last_checked_time"])
+        assert checked >= now + timedelta(seconds=61)

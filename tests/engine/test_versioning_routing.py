@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.db.tables import worker_deployment_task_queues, worker_deployment_versions
 from app.engine.versioning.routing import Routing, ramp_bucket
 from tests.rawhttp import complete_workflow, schedule_activity, start_timer
-from tests.versioning_helpers import VersionedRaw, namespace_id, set_routing
+from tests.versioning_routing_helpers import VersionedRaw, namespace_id, set_routing
 
 D = "shop"
 
@@ -432,3 +432,36 @@ async def test_the_unversioned_workers_can_ramp_as_a_rollback_target(server, ten
     assert await a.poll("workflow") is None
     assert (await plain.poll("workflow"))["workflow_id"] == "back"
     assert json.dumps((await plain.describe("back"))["versioning_info"]) == "null"
+
+
+# -- the unversioned path ---------------------------------------------------------------------
+
+
+class NoStatements:
+    """A connection that refuses every statement: what a claim may not need."""
+
+    async def execute(self, *args, **kwargs):
+        raise AssertionError("a statement was run")
+
+    async def scalar(self, *args, **kwargs):
+        raise AssertionError("a statement was run")
+
+
+async def test_an_unversioned_queue_costs_its_claims_no_statement(server, tenant):
+    from app.engine.versioning import routing
+
+    raw = VersionedRaw(tenant, D, None)
+    await raw.start("plain")
+    assert (await raw.poll("workflow"))["workflow_id"] == "plain"  # reads the cache once
+    ns = await namespace_id(server, tenant)
+    # Within QUEUES_CACHE_SECONDS of that claim, every claim and every new task of the
+    # namespace's unversioned queues is routed from memory.
+    for kind in ("workflow", "activity"):
+        assert await routing.route_for(NoStatements(), ns, kind, "q", None) is None
+        assert await routing.offer_version(NoStatements(), ns, kind, "q", None, 12.5) is None
+    unversioned_run = {"versioning_behavior": None, "namespace_id": ns, "task_queue": "q"}
+    for kind in ("workflow", "activity"):
+        assert (
+            await routing.pinned_version_for_task(NoStatements(), unversioned_run, kind, "q")
+            is None
+        )

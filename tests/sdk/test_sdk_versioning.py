@@ -24,7 +24,7 @@ from perdure.workflow import ContinueAsNewVersioningBehavior
 
 from tests.conftest import new_tenant
 from tests.sdk_helpers import described_until, new_id
-from tests.versioning_helpers import set_routing
+from tests.versioning_routing_helpers import set_routing
 
 D = "shop"
 QUEUE = "versioned"
@@ -88,17 +88,17 @@ def worker(client: Client, build: str) -> Worker:
 
 @contextlib.asynccontextmanager
 async def deployment(server) -> AsyncIterator[tuple[Client, object]]:
-    """A client of a new tenant, and the tenant (for the routing helper)."""
+    """A client of a new tenant, and the tenant (its admin client sets the routing)."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as http:
         tenant = await new_tenant(http)
-        await tenant.client.aclose()
-    client = await Client.connect(
-        server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
-    )
-    try:
-        yield client, tenant
-    finally:
-        await client.close()
+        client = await Client.connect(
+            server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
+        )
+        try:
+            yield client, tenant
+        finally:
+            await client.close()
+            await tenant.client.aclose()
 
 
 async def behaviour(handle, expected: str) -> None:

@@ -40,6 +40,11 @@ async def _why_not_deletable(
     role = routing_of(deployment).role_of(version.build_id)
     if role is not None:
         return f"it is the deployment's {role} version"
+    # Temporal's order: routing, then drainage, then pollers.
+    if not skip_drainage and await has_open_pinned_runs(
+        conn, version.namespace_id, version.deployment_name, version.build_id
+    ):
+        return "runs pinned to it are still open (it is draining; skip_drainage=true forces it)"
     last_queue_poll = await conn.scalar(
         sa.select(sa.func.max(_queues.c.last_poll_time)).where(
             _queues.c.namespace_id == version.namespace_id,
@@ -49,10 +54,6 @@ async def _why_not_deletable(
     )
     if polled_lately(version.last_poll_time, now) or polled_lately(last_queue_poll, now):
         return "its workers polled in the last 5 minutes (stop them first)"
-    if not skip_drainage and await has_open_pinned_runs(
-        conn, version.namespace_id, version.deployment_name, version.build_id
-    ):
-        return "runs pinned to it are still open (it is draining; skip_drainage=true forces it)"
     return None
 
 

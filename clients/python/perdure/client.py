@@ -397,9 +397,8 @@ class Client(WorkerDeploymentCalls):
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
-        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or prefixed
-        `CRON_TZ=<zone>`): every run, the first included, starts at the next cron time as a
-        new run of the same id; a failed run does not stop the chain, cancel or terminate do.
+        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or `CRON_TZ=<zone>`
+        first): each run starts at the next cron time; a failure does not stop the chain.
 
         Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
         a new run of the same workflow id, and `result()` follows the retries; `start_signal`
