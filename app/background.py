@@ -13,6 +13,7 @@ from app.definitions.http_invoke import HttpInvokeLoop
 from app.engine.matching.wakeups import PostgresListener, Wakeups
 from app.engine.service import Engine
 from app.engine.versioning.drainage import DrainageLoop
+from app.engine.versioning.replay_tasks import ReplayTimeoutLoop
 from app.visibility.batch_loop import BatchLoop
 from app.webhooks.loop import DeliveryLoop
 
@@ -54,6 +55,10 @@ class BackgroundLoops:
             batch_operations = BatchLoop(self.ctx, self.engine, self.wakeups)
             self._tasks.append(
                 asyncio.create_task(batch_operations.run(self._stop), name="perdure-batches")
+            )
+            replay_timeouts = ReplayTimeoutLoop(self.engine)
+            self._tasks.append(
+                asyncio.create_task(replay_timeouts.run(self._stop), name="perdure-replay")
             )
             drainage = DrainageLoop(self.engine)
             self._tasks.append(

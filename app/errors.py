@@ -91,6 +91,19 @@ class WorkflowClosed(FailedPrecondition):
     kind, title = "workflow-closed", "Workflow closed"
 
 
+class ReplayCheckRequired(FailedPrecondition):
+    """A version may become current or ramping only after a replay check that still counts
+    (issue #21's replay gate; `ignore_replay_check` skips it)."""
+
+    kind, title = "replay-check-required", "Replay check required"
+
+
+class ReplayCheckFailed(FailedPrecondition):
+    """The version's latest replay check failed: its code does not replay some histories."""
+
+    kind, title = "replay-check-failed", "Replay check failed"
+
+
 class ConflictTokenMismatch(FailedPrecondition):
     """Worker Versioning: a routing change named a conflict token that is no longer the
     deployment's (another change came first), as Temporal's SetCurrentVersion refuses it."""
@@ -163,6 +176,8 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     WorkflowClosed,
     FailedPrecondition,
     WorkflowPaused,
+    ReplayCheckRequired,
+    ReplayCheckFailed,
     ConflictTokenMismatch,
     NoPollers,
     MissingTaskQueues,

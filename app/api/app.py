@@ -36,6 +36,7 @@ from app.api.routers import (
     me,
     namespaces,
     operator,
+    replay_checks,
     schedules,
     search_attributes,
     tasks,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, ctx: ServerContext | None = Non
         worker_deployments,
         dev_clock,
         operator,
+        replay_checks,
         workflow_options,
     ):
         app.include_router(module.router)

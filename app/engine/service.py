@@ -53,6 +53,7 @@ from app.engine.transition import Run, Transition
 from app.engine.versioning import drainage
 from app.engine.versioning import runs as versioning_runs
 from app.engine.versioning.polls import VersionRegistry
+from app.engine.versioning.replay_tasks import ReplayBoard
 from app.engine.waits import RunWaits
 from app.errors import (
     DeadlineExceeded,
@@ -98,6 +99,8 @@ class Engine:
         # Time-skipping: Temporal's lock (held by test environments) and sleepers.
         self.time_lock = TimeSkippingLock(ctx.clock)
         self.deadline_loop = DeadlineLoop(self)
+        # Which versions have a running replay check (app/engine/versioning/replay_tasks.py).
+        self.replay_board = ReplayBoard()
 
     # -- the transition runner --------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
+from app.api.schemas.replay_checks import WorkflowPollBody
 from app.api.schemas.worker_versioning import DeploymentOptions
 from app.api.schemas.workflows import (
     Accepted,
@@ -38,6 +39,7 @@ from app.api.schemas.workflows import (
 from app.engine import queries, reads
 from app.engine.limits import MAX_ID_LENGTH
 from app.engine.task_answers import workflow_task_body
+from app.engine.versioning import replay_tasks
 from app.engine.versioning.polls import poller_version
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])
@@ -68,21 +70,35 @@ TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
 )
 async def poll_workflow_task(
     task_queue: TaskQueue,
-    body: PollBody,
+    body: WorkflowPollBody,
     request: Request,
     ctx: Context,
     engine: EngineDep,
     caller: NamespaceWorker,
 ) -> Response:
     async with long_poll(request, caller):
-        claim = await engine.poll_workflow_task(
-            caller.namespace.id,
-            task_queue,
-            body.identity,
-            body.wait,
-            request.is_disconnected,
-            poller=_poller(body.deployment_options),
-        )
+        poller = _poller(body.deployment_options)
+        if body.replay and poller is not None:
+            replay, claim = await replay_tasks.poll(
+                engine,
+                caller.namespace.id,
+                task_queue,
+                body.identity,
+                body.wait,
+                poller,
+                request.is_disconnected,
+            )
+            if replay is not None:
+                return FastJSON(await replay_tasks.task_body(ctx.db, replay, task_queue))
+        else:
+            claim = await engine.poll_workflow_task(
+                caller.namespace.id,
+                task_queue,
+                body.identity,
+                body.wait,
+                request.is_disconnected,
+                poller=poller,
+            )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if isinstance(claim, queries.QueryClaim):

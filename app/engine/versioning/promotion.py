@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from app.db.tables import worker_deployment_task_queues, worker_deployments
 from app.engine.transition import Transition
-from app.engine.versioning import drainage
+from app.engine.versioning import drainage, replay_gate
 from app.engine.versioning.deployments import (
     QUEUE_TYPES,
     Routing,
@@ -116,10 +116,11 @@ async def _check_task_queues(
 async def _replay_gate(
     tx: Transition, namespace_id: str, name: str, build_id: str, checks: PromotionChecks
 ) -> None:
-    """Where the replay gate (issue #21 part 3, app/engine/versioning/replay_gate.py) refuses
-    a promotion without a passing check: it lands with the gate. Never for build id ""."""
+    """The replay gate (issue #21 part 3, app/engine/versioning/replay_gate.py): 409 without a
+    passing replay check of the version in the last 24 hours. Never for build id ""."""
     if not build_id or checks.ignore_replay_check:
         return
+    await replay_gate.require_passing_check(tx.conn, namespace_id, name, build_id, tx.now)
 
 
 async def _write_routing(

@@ -309,7 +309,8 @@ class WorkflowInstance:
             where = f"before event {at['event_id']}" if at else "at the end of history"
             raise NondeterminismError(
                 f"non-determinism: the workflow emitted {extra.describe()} but history has no "
-                f"matching event ({where})"
+                f"matching event ({where})",
+                event_id=at["event_id"] if at else None,
             )
 
     def _match(self, event: dict[str, Any]) -> None:
@@ -347,12 +348,11 @@ class WorkflowInstance:
         got = self.unmatched[0].describe() if self.unmatched else "nothing"
         if patch is not None:
             recorded = f"the patch marker of '{patch[0]}'"
-        error = NondeterminismError(
+        raise NondeterminismError(
             f"non-determinism at event {event['event_id']} ({event['event_type']}): history "
-            f"recorded {recorded} but the workflow code emitted {got}"
+            f"recorded {recorded} but the workflow code emitted {got}",
+            event_id=event["event_id"],
         )
-        error.event_id = event["event_id"]  # type: ignore[attr-defined]  # where it diverged
-        raise error
 
     # -- an activation ----------------------------------------------------------------------
 

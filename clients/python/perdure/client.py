@@ -142,8 +142,7 @@ class WorkflowHistoryEventFilterType(StrEnum):
 
 
 class WorkflowQueryRejectedError(PerdureError):
-    """Temporal's rejection of a query by `reject_condition`; Perdure answers every query of
-    a run (closed ones too), so it is never raised."""
+    """Temporal's rejection of a query by `reject_condition`: never raised (Perdure answers)."""
 
 
 @dataclass(frozen=True)
@@ -406,8 +405,8 @@ class Client(WorkerDeploymentCalls):
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority` orders the run's tasks (docs/flow-control.md, with `concurrency_keys`);
-        `versioning_override` pins the run to a version or makes it auto-upgrade."""
+        `priority`, `concurrency_keys`: docs/flow-control.md; `versioning_override`: pinned
+        or auto-upgrade (docs/deploying.md)."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,

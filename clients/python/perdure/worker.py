@@ -23,6 +23,7 @@ import httpx
 
 from perdure import _codec as codec
 from perdure import _local_activities as local_activities
+from perdure import _replay_tasks
 from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
 from perdure._payloads import to_raw_values
@@ -277,6 +278,7 @@ class Worker:
                 if kind == "workflow":
                     # Cached runs need only what they have not seen; a miss reads the rest.
                     body["partial_history"] = True
+                    body.update(_replay_tasks.poll_fields(self))
                 else:
                     # One poll takes as many ready activity tasks as there are free slots.
                     while taken < ACTIVITY_POLL_BATCH and not slots.locked():
@@ -315,6 +317,9 @@ class Worker:
             while task is not None:
                 if task.get("query"):
                     await self._answer_query(task)
+                    return
+                if task.get("replay_task"):
+                    await _replay_tasks.answer(self, task)
                     return
                 task = await self._decide(task)
         except Exception:

@@ -67,6 +67,16 @@ export class NoPollersError extends FailedPreconditionError {}
 export class MissingTaskQueuesError extends FailedPreconditionError {}
 /** 409 `too-many-versions`: the deployment has its 100 versions and none can be removed. */
 export class TooManyVersionsError extends FailedPreconditionError {}
+/**
+ * 409 `replay-check-required`: a version may become current or ramping only after a replay
+ * check finished in the last 24 hours (or with `ignore_replay_check: true`).
+ */
+export class ReplayCheckRequiredError extends FailedPreconditionError {}
+/**
+ * 409 `replay-check-failed`: the version's latest replay check failed; `problem.failures` lists
+ * up to 20 runs with the event id where each diverged.
+ */
+export class ReplayCheckFailedError extends FailedPreconditionError {}
 /** 413 `payload-too-large`: a payload past 2 MiB. */
 export class PayloadTooLargeError extends PerdureError {}
 /** 415 `unsupported-media-type`. */
@@ -103,6 +113,8 @@ export const PROBLEM_CLASSES: Readonly<Record<string, typeof PerdureError>> = {
   'no-pollers': NoPollersError,
   'missing-task-queues': MissingTaskQueuesError,
   'too-many-versions': TooManyVersionsError,
+  'replay-check-required': ReplayCheckRequiredError,
+  'replay-check-failed': ReplayCheckFailedError,
   'payload-too-large': PayloadTooLargeError,
   'unsupported-media-type': UnsupportedMediaTypeError,
   'limit-exceeded': LimitExceededError,

@@ -513,6 +513,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/replay-tasks/{token}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer a replay task: the history replayed cleanly, or where it diverged
+         * @description `outcome` passed, or failed with `failure` {message, kind (nondeterminism, not-registered, error), event_id?}. 404 for a token that is unknown, answered already, or handed out again after its deadline.
+         */
+        post: operations["complete_replay_task_api_v1_namespaces__namespace__replay_tasks__token__complete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/schedules": {
         parameters: {
             query?: never;
@@ -900,6 +920,60 @@ export interface paths {
          * @description Temporal's DeleteWorkerDeploymentVersion: 409 saying why when it is current or ramping, a worker of it polled in the last 5 minutes, or runs pinned to it are open (`skip_drainage=true` forces the last).
          */
         delete: operations["delete_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a replay check of a version (the replay gate)
+         * @description Samples up to `sample_size` runs — the open runs that will run on this version once it is current or ramping (auto-upgrade runs of the deployment, runs pinned to this version, and on a first versioned deploy the unversioned runs of the version's task queues), then recently closed runs of the same workflow types — optionally narrowed by the list filter `query`, and hands each history to pollers of the version that declare `replay: true`. A check with nothing to replay has passed at once. A finished check decides set-current and set-ramping for 24 hours. 404 when no worker of the version has polled; 400 for a bad filter.
+         */
+        post: operations["start_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a version's replay checks, newest first */
+        get: operations["list_replay_checks_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-checks/{check_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A replay check: progress, what it waits for, failing runs */
+        get: operations["get_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks__check_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2282,6 +2356,17 @@ export interface components {
             /** Run Id */
             run_id?: string | null;
         };
+        /** CompleteReplayTask */
+        CompleteReplayTask: {
+            failure?: components["schemas"]["ReplayFailure"] | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "passed" | "failed";
+        };
         /** CompleteWorkflowTask */
         CompleteWorkflowTask: {
             /** Commands */
@@ -2723,6 +2808,24 @@ export interface components {
             identity?: string | null;
             /** Task Token */
             task_token: string;
+        };
+        /** FailingRun */
+        FailingRun: {
+            /**
+             * Event Id
+             * @description Where the replay diverged, when the worker said.
+             */
+            event_id: number | null;
+            /** Kind */
+            kind: string | null;
+            /** Message */
+            message: string | null;
+            /** Run Id */
+            run_id: string;
+            /** Workflow Id */
+            workflow_id: string;
+            /** Workflow Type */
+            workflow_type: string;
         };
         /** FailureBody */
         FailureBody: {
@@ -3301,6 +3404,126 @@ export interface components {
          * @enum {string}
          */
         ReapplyType: "SIGNAL" | "UPDATE";
+        /** ReplayCheck */
+        ReplayCheck: {
+            /** Check Id */
+            check_id: string;
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /**
+             * Failures
+             * @description Up to 20 runs that did not replay (empty in lists: GET the check).
+             */
+            failures: components["schemas"]["FailingRun"][];
+            /** Finish Time */
+            finish_time: string | null;
+            /** Identity */
+            identity: string | null;
+            progress: components["schemas"]["ReplayProgress"];
+            /** Query */
+            query: string | null;
+            /** Sample Size */
+            sample_size: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "passed" | "failed";
+            /**
+             * Valid Until
+             * @description The check decides promotions until then (24 hours after it finished).
+             */
+            valid_until: string | null;
+            version: components["schemas"]["VersionRef"];
+            /**
+             * Waiting On
+             * @description What a running check waits for.
+             */
+            waiting_on: string | null;
+        };
+        /** ReplayChecks */
+        ReplayChecks: {
+            /** Checks */
+            checks: components["schemas"]["ReplayCheck"][];
+            /** Next Page Token */
+            next_page_token: string | null;
+        };
+        /** ReplayFailure */
+        ReplayFailure: {
+            /**
+             * Event Id
+             * @description Where the replay diverged from the history.
+             */
+            event_id?: number | null;
+            /**
+             * Kind
+             * @description `nondeterminism`: the code took another path than the history; `not-registered`: the version does not register the workflow type; `error`: anything else.
+             * @default nondeterminism
+             * @enum {string}
+             */
+            kind?: "nondeterminism" | "not-registered" | "error";
+            /** Message */
+            message: string;
+        };
+        /** ReplayProgress */
+        ReplayProgress: {
+            /** Failed */
+            failed: number;
+            /** Passed */
+            passed: number;
+            /**
+             * Pending
+             * @description Waiting for a poller.
+             */
+            pending: number;
+            /**
+             * Running
+             * @description Handed out, not answered yet.
+             */
+            running: number;
+            /**
+             * Skipped
+             * @description Runs whose history was deleted before it was replayed.
+             */
+            skipped: number;
+            /**
+             * Total
+             * @description Runs sampled.
+             */
+            total: number;
+        };
+        /** ReplayTaskAnswered */
+        ReplayTaskAnswered: {
+            /**
+             * Ok
+             * @default true
+             */
+            ok?: boolean;
+        };
+        /** ReplayTaskInfo */
+        ReplayTaskInfo: {
+            /** Check Id */
+            check_id: string;
+            /**
+             * Deadline
+             * Format: date-time
+             * @description Unanswered by then (PERDURE_REPLAY_TASK_SECONDS), the task goes to another poller.
+             */
+            deadline: string;
+            /**
+             * Last Event Id
+             * @description Replay the history up to this event (inclusive).
+             */
+            last_event_id: number;
+            /**
+             * Token
+             * @description Names this hand-out; answer with …/replay-tasks/{token}/complete.
+             */
+            token: string;
+        };
         /** ResetActivityBody */
         ResetActivityBody: {
             /** Activity Id */
@@ -3907,6 +4130,22 @@ export interface components {
             versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /** Workflow Type */
             workflow_type: string;
+        };
+        /** StartReplayCheck */
+        StartReplayCheck: {
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Query
+             * @description A list filter (Temporal's grammar) the sampled runs must also match.
+             */
+            query?: string | null;
+            /**
+             * Sample Size
+             * @description At most this many runs are replayed.
+             * @default 100
+             */
+            sample_size?: number;
         };
         /** StartWorkflow */
         StartWorkflow: {
@@ -4568,6 +4807,13 @@ export interface components {
              */
             type: "TASK_QUEUE_TYPE_WORKFLOW" | "TASK_QUEUE_TYPE_ACTIVITY";
         };
+        /** VersionRef */
+        VersionRef: {
+            /** Build Id */
+            build_id: string;
+            /** Deployment Name */
+            deployment_name: string;
+        };
         /** VersionSummary */
         VersionSummary: {
             /**
@@ -5074,6 +5320,34 @@ export interface components {
             /** Workflows */
             workflows: components["schemas"]["WorkflowSummary"][];
         };
+        /** WorkflowPollBody */
+        WorkflowPollBody: {
+            /** @description Worker Versioning: the poller's deployment version; a VERSIONED poller takes only the tasks routed to its version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
+            /**
+             * Identity
+             * @default unknown
+             */
+            identity?: string;
+            /**
+             * Partial History
+             * @description Send only the events after `previous_started_event_id` (for workers that cache runs); `history.after_event_id` says where the page starts.
+             * @default false
+             */
+            partial_history?: boolean;
+            /**
+             * Replay
+             * @description The poller replays histories for replay checks: with a VERSIONED `deployment_options`, the poll may answer a replay task (`replay_task` set) of a running check of that version.
+             * @default false
+             */
+            replay?: boolean;
+            /**
+             * Wait
+             * @description Seconds to wait for a task before answering 204.
+             * @default 60
+             */
+            wait?: number;
+        };
         /** WorkflowSummary */
         WorkflowSummary: {
             /** Close Time */
@@ -5180,6 +5454,8 @@ export interface components {
             previous_started_event_id: number;
             /** @description Set when the poll hands out a query instead of a workflow task: answer it from `history` (the run's events so far) with `workflow-tasks/respond-query`. `task_token` is empty; no workflow task was started. */
             query?: components["schemas"]["QueryRequest"] | null;
+            /** @description Set (only for polls that declare `replay: true` with a version) when the poll hands out a replay task of a running replay check instead of a workflow task: replay `history` (read the rest by `next_page_token` up to `last_event_id`) with the version's code, send no commands, and answer with POST …/replay-tasks/{token}/complete. `task_token` is empty; no workflow task was started. */
+            replay_task?: components["schemas"]["ReplayTaskInfo"] | null;
             /** Run Id */
             run_id: string;
             /** Scheduled Event Id */
@@ -8220,6 +8496,102 @@ export interface operations {
             };
         };
     };
+    complete_replay_task_api_v1_namespaces__namespace__replay_tasks__token__complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteReplayTask"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayTaskAnswered"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_schedules_api_v1_namespaces__namespace__schedules_get: {
         parameters: {
             query?: {
@@ -9772,7 +10144,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PollBody"];
+                "application/json": components["schemas"]["WorkflowPollBody"];
             };
         };
         responses: {
@@ -10687,6 +11059,266 @@ export interface operations {
             };
             /** @description Conflict with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_name: string;
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartReplayCheck"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayCheck"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Deadline exceeded: nobody answered in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_replay_checks_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page */
+                next_page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                deployment_name: string;
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayChecks"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks__check_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_name: string;
+                build_id: string;
+                check_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayCheck"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
