@@ -13,6 +13,8 @@ import pytest
 
 from tests.cli_helpers import Cli
 from tests.conftest import Tenant
+from tests.rawhttp import Raw, schedule_activity
+from tests.replay_helpers import answer, replay_poll
 from tests.versioning_helpers import age_version_polls
 
 
@@ -243,3 +245,46 @@ async def test_completion_knows_the_worker_deployment_commands_and_flags(cli):
     ]
     assert "--ignore-replay-check" in complete("worker", "deployment", "set-current-version", "--")
     assert "--versioning-override-behavior" in complete("workflow", "update-options", "--")
+
+
+async def test_the_replay_gate_from_the_command_line(cli, tenant):
+    raw = Raw(tenant, task_queue=new_id("q"))
+    run = await raw.start(new_id("open"))
+    await raw.complete(await raw.next_workflow_task(), schedule_activity("a1"))
+    deployment = new_id("gated")
+    await versioned_poll(tenant, raw.q, deployment, "v2")
+    version = ("--deployment-name", deployment, "--build-id", "v2")
+
+    ungated = await cli("worker", "deployment", "set-current-version", *version, "--yes",
+                        "-o", "json")  # fmt: skip
+    started = await cli.json("worker", "deployment", "replay-check", *version)
+    task = await replay_poll(tenant, raw.q, deployment, "v2")
+    failure = {"message": "emitted START_TIMER", "kind": "nondeterminism", "event_id": 5}
+    await answer(tenant, task["replay_task"]["token"], "failed", failure=failure)
+    failed = await cli("worker", "deployment", "describe-replay-check", *version)
+    refused = await cli("worker", "deployment", "set-current-version", *version, "--yes",
+                        "-o", "json")  # fmt: skip
+
+    assert json.loads(ungated.stderr)["type"].endswith("/replay-check-required")
+    assert started["status"] == "running" and started["progress"]["total"] == 1
+    assert "replay" in started["waiting_on"]
+    assert failed.returncode == 1  # a failed check fails the command, as `perdure replay`
+    assert "Failing runs:" in failed.stdout and run["run_id"] in failed.stdout
+    assert "emitted START_TIMER" in failed.stdout
+    problem = json.loads(refused.stderr)
+    assert problem["type"].endswith("/replay-check-failed")
+    assert [(f["run_id"], f["event_id"]) for f in problem["failures"]] == [(run["run_id"], 5)]
+    assert (await routing(tenant, deployment))["current_version"]["build_id"] == ""
+
+
+async def test_a_replay_check_with_nothing_to_replay_passes_and_opens_the_gate(cli, tenant):
+    deployment, queue = new_id("empty"), new_id("q")
+    await versioned_poll(tenant, queue, deployment, "v1")
+    version = ("--deployment-name", deployment, "--build-id", "v1")
+
+    checked = await cli("worker", "deployment", "replay-check", *version, "--wait")
+    promoted = await cli("worker", "deployment", "set-current-version", *version, "--yes")
+
+    assert checked.returncode == 0 and "passed" in checked.stdout
+    assert promoted.returncode == 0, promoted
+    assert (await routing(tenant, deployment))["current_version"]["build_id"] == "v1"

@@ -1,6 +1,7 @@
 """Worker Versioning from the command line, as Temporal's CLI has it: `perdure worker deployment
 list|describe|delete|describe-version|set-current-version|set-ramping-version|delete-version`
-and `perdure workflow update-options` (a run's versioning override).
+and `perdure workflow update-options` (a run's versioning override); and Perdure's replay gate:
+`perdure worker deployment replay-check|describe-replay-check`.
 
 A version is a deployment name and a build id; an empty build id (`--unversioned`) names the
 unversioned workers, as current or ramping target. Routing changes ask before they act unless
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from perdure.cli._api import CommandFailed, Session, UsageError
+from perdure.cli._flags import duration
 from perdure.cli._output import compact, field
 
 UNVERSIONED = "__unversioned__"  # how Temporal's CLI prints the unversioned workers
@@ -282,6 +285,91 @@ def version_delete(s: Session) -> int:
     return 0
 
 
+FAILURE_COLUMNS = [
+    ("WorkflowId", field("workflow_id")),
+    ("RunId", field("run_id")),
+    ("Type", field("workflow_type")),
+    ("EventId", field("event_id")),
+    ("Message", field("message")),
+]
+# `replay-check --wait`: how often the check's progress is read (seconds).
+CHECK_POLL_SECONDS = 1.0
+
+
+def _check_text(s: Session, check: dict[str, Any]) -> None:
+    progress = check.get("progress") or {}
+    print(f"Replay check {check.get('check_id')} of {version_text(check.get('version'))}:")
+    s.out.fields(
+        {
+            "Status": check.get("status"),
+            "Progress": f"{progress.get('passed', 0)} passed, {progress.get('failed', 0)} failed, "
+            f"{progress.get('pending', 0) + progress.get('running', 0)} to go of "
+            f"{progress.get('total', 0)}",
+            "WaitingOn": check.get("waiting_on"),
+            "CreateTime": check.get("create_time"),
+            "FinishTime": check.get("finish_time"),
+            "ValidUntil": check.get("valid_until"),
+        }
+    )
+    failures = check.get("failures") or []
+    if failures:
+        print()
+        print("Failing runs:")
+        s.out.table(failures, FAILURE_COLUMNS)
+
+
+def _versions_path(s: Session, *parts: str) -> str:
+    return s.api.ns("worker-deployment-versions", _deployment(s), _build_id(s), *parts)
+
+
+def _wait_for(s: Session, check: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Read the check's progress until it finishes or `seconds` pass (the check goes on
+    on the server either way)."""
+    deadline = time.monotonic() + seconds
+    path = _versions_path(s, "replay-checks", check["check_id"])
+    while check.get("status") == "running" and time.monotonic() < deadline:
+        time.sleep(CHECK_POLL_SECONDS)
+        check = s.api.call("GET", path)
+    return check
+
+
+def _check_outcome(s: Session, check: dict[str, Any]) -> int:
+    """Print the check; exit status 1 when it failed (as `perdure replay`), 0 otherwise."""
+    s.out.document(check, lambda c: _check_text(s, c))
+    return 1 if check.get("status") == "failed" else 0
+
+
+def replay_check(s: Session) -> int:
+    """Start a replay check of the version (Perdure's replay gate); with `--wait`, follow it."""
+    a = s.args
+    body: dict[str, Any] = {"sample_size": a.sample_size}
+    if a.query:
+        body["query"] = a.query
+    if a.identity:
+        body["identity"] = a.identity
+    check = s.api.call("POST", _versions_path(s, "replay-check"), json=body)
+    if a.wait:
+        check = _wait_for(s, check, a.timeout)
+    return _check_outcome(s, check)
+
+
+def describe_replay_check(s: Session) -> int:
+    """A check by `--check-id`, else the version's latest."""
+    a = s.args
+    if a.check_id:
+        check = s.api.call("GET", _versions_path(s, "replay-checks", a.check_id))
+    else:
+        listed = s.api.call("GET", _versions_path(s, "replay-checks"), params={"page_size": 1})
+        if not listed["checks"]:
+            raise CommandFailed(
+                "the version has no replay check yet (perdure worker deployment "
+                "replay-check starts one)"
+            )
+        latest = listed["checks"][0]["check_id"]
+        check = s.api.call("GET", _versions_path(s, "replay-checks", latest))
+    return _check_outcome(s, check)
+
+
 def override_of(a: argparse.Namespace) -> dict[str, Any] | None:
     """The versioning override the `--versioning-override-…` flags describe (None: unset),
     in the start request's shape (Temporal's VersioningOverride)."""
@@ -393,6 +481,22 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--percentage", type=float, help="share of new runs, 0 to 100")
     p.add_argument("--delete", action="store_true", help="stop ramping")
     _promotion_flags(p)
+
+    p = command("replay-check", replay_check, "replay open runs' histories on the version")
+    _version_flags(p)
+    p.add_argument(
+        "--sample-size", type=int, default=100, help="runs to replay, 1 to 1000 (default 100)"
+    )
+    p.add_argument("--query", "-q", help="list filter narrowing the runs sampled")
+    p.add_argument("--identity", help="who asks (shown with the check)")
+    p.add_argument("--wait", action="store_true", help="follow the check until it finishes")
+    p.add_argument(
+        "--timeout", type=duration, default=600.0, help="with --wait: at most this long (10m)"
+    )
+
+    p = command("describe-replay-check", describe_replay_check, "a replay check's progress")
+    _version_flags(p)
+    p.add_argument("--check-id", help="the check (default: the version's latest)")
 
     p = command("delete-version", version_delete, "delete a drained, unpolled version")
     _version_flags(p)
