@@ -1,6 +1,7 @@
 """Worker deployments in a real headless chromium (issue 21): the list and a deployment's page
-pass axe, ramping goes through the confirmation page (also checked with axe) and lands back on
-the deployment with the ramp shown, and a run's page shows its pinned version."""
+pass axe, a replay check started from the page opens the gate, ramping goes through the
+confirmation page (also checked with axe) and lands back on the deployment with the ramp shown,
+and a run's page shows its pinned version."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def test_ramp_a_version_through_the_confirmation_page(page: Any, tenant: Tenant):
+async def test_check_then_ramp_a_version_through_the_confirmation_page(page: Any, tenant: Tenant):
     name, queue = uid("shop"), uid("q")
     await versioned_poll(tenant, queue, name, "b1")
     await versioned_poll(tenant, queue, name, "b2")
@@ -34,6 +35,11 @@ async def test_ramp_a_version_through_the_confirmation_page(page: Any, tenant: T
     await page.locator("#versions").wait_for()
     await check_accessibility(page, "deployment")
 
+    # Nothing runs on the deployment's queue yet: b2's check passes at once, opening the gate.
+    await page.get_by_role("button", name="Start a replay check of version b2").click()
+    await page.locator("#replay-check-b2 .check-passed").wait_for()
+    await check_accessibility(page, "deployment-checked")
+
     await page.get_by_label("Percentage of new runs to ramp to b2").fill("30")
     await page.get_by_role("button", name="Ramp… version b2").click()
     await page.locator(
@@ -42,7 +48,6 @@ async def test_ramp_a_version_through_the_confirmation_page(page: Any, tenant: T
     await check_accessibility(page, "deployment-confirm")
     assert (await routing(tenant, name))["ramping_version"] is None  # asking changed nothing
 
-    await page.get_by_label("even without a passing replay check").check()
     await page.get_by_role("button", name="Confirm").click()
     await page.locator("#routing", has_text=f"{name}.b2 at 30 %").wait_for()
     ramping = await routing(tenant, name)

@@ -16,6 +16,8 @@ from tests.conftest import Tenant
 from tests.console.test_console_operator_pages import signed_in
 from tests.console.test_console_sessions import sign_in_form
 from tests.engine_helpers import raw_on_fresh_queue, uid
+from tests.rawhttp import schedule_activity
+from tests.replay_helpers import answer, replay_poll
 from tests.versioning_helpers import age_version_polls
 
 
@@ -204,3 +206,38 @@ async def test_the_run_page_shows_the_runs_versioning_override(server, tenant):
     assert "PINNED" in versioning and "pinned to orders.b7" in versioning
     assert f'/console/n/{tenant.namespace}/deployments/orders"' in versioning
     assert 'id="versioning"' not in plain_page.text  # an unversioned run shows nothing
+
+
+async def test_a_replay_check_from_the_page_its_progress_and_the_gate_it_closes(server, tenant):
+    raw = raw_on_fresh_queue(tenant)
+    run = await raw.start(uid("open"))
+    await raw.complete(await raw.next_workflow_task(), schedule_activity("a1"))
+    name = uid("gated")
+    await versioned_poll(tenant, raw.q, name, "v2")
+    page = deployment_page(tenant, name)
+    fragment = f"{page}/versions/v2/replay-check"
+
+    async with signed_in(server, tenant.admin_key) as (browser, csrf):
+        before = await browser.get(page)
+        started = await browser.post(fragment, data={"csrf_token": csrf})
+        running = await browser.get(fragment)
+        task = await replay_poll(tenant, raw.q, name, "v2")
+        failure = {"message": "emitted START_TIMER", "kind": "nondeterminism", "event_id": 5}
+        await answer(tenant, task["replay_task"]["token"], "failed", failure=failure)
+        failed = await browser.get(page)
+        finished = await browser.get(fragment)
+        refused = await browser.post(
+            f"{page}/set-current", data={"csrf_token": csrf, "build_id": "v2"}
+        )
+
+    assert "No replay check of v2 yet" in before.text
+    assert started.status_code == 303
+    assert "check-running" in running.text and 'hx-trigger="every 2s"' in running.text
+    assert "replay" in running.text.split('class="waiting"')[1]  # what it waits for
+    assert "check-failed" in failed.text and "emitted START_TIMER" in failed.text
+    assert f"/runs/{run['run_id']}" in failed.text
+    assert "hx-trigger" not in finished.text  # a finished check is not asked again
+    assert refused.status_code == 409 and "replay-check-failed" in refused.text
+    runs = refused.text.split("Runs that did not replay")[1]
+    assert f"/runs/{run['run_id']}" in runs and "<td>5</td>" in runs
+    assert (await routing(tenant, name))["current_version"]["build_id"] == ""

@@ -14,7 +14,7 @@ from app.auth.roles import Permission
 from app.console import versioning_labels
 from app.console.web import Console, checked_form, render, signed_in
 from app.engine.transition import Transition
-from app.engine.versioning import deployments, promotion
+from app.engine.versioning import deployments, promotion, replay_checks
 from app.errors import InvalidArgument, PerdureError
 
 router = APIRouter(prefix="/n/{namespace}")
@@ -24,6 +24,7 @@ LIST_LIMIT = 500
 ROUTE = Permission.MANAGE
 OVERRIDES = ("allow_no_pollers", "ignore_missing_task_queues", "ignore_replay_check")
 Percentage = Annotated[float, Query(ge=0, le=100)]
+SAMPLE_SIZE = 100  # the API's default sample of a replay check
 
 
 def _page(name: str, namespace: str) -> str:
@@ -58,6 +59,9 @@ async def deployment_detail(namespace: str, name: str, console: Page) -> Respons
             await deployments.describe_version(conn, ref.id, name, v["version"]["build_id"], now)
             for v in described["worker_deployment_info"]["version_summaries"]
         ]
+    for version in versions:
+        build_id = version["worker_deployment_version_info"]["version"]["build_id"]
+        version["replay_check"] = await _latest_check(console, ref.id, name, build_id)
     return render(
         console.request,
         "deployment.html",
@@ -67,7 +71,52 @@ async def deployment_detail(namespace: str, name: str, console: Page) -> Respons
         deployment=described,
         versions=versions,
         can_route=console.can(ROUTE),
-        replay_checks=False,
+    )
+
+
+async def _latest_check(
+    console: Console, namespace_id: str, name: str, build_id: str
+) -> dict[str, Any] | None:
+    """The version's newest replay check with its progress and failing runs; None if none."""
+    listed = await replay_checks.list_checks(console.engine, namespace_id, name, build_id, 1, None)
+    if not listed["checks"]:
+        return None
+    check_id = listed["checks"][0]["check_id"]
+    return await replay_checks.describe(console.engine, namespace_id, name, build_id, check_id)
+
+
+@router.post("/deployments/{name}/versions/{build_id}/replay-check")
+async def start_replay_check(namespace: str, name: str, build_id: str, console: Page) -> Response:
+    """Start a replay check of the version (the sample size and filter of the API's
+    defaults): its progress shows on the deployment's page."""
+    await checked_form(console)
+    ref = await console.namespace(namespace, Permission.OPERATE)
+    await replay_checks.start(
+        console.engine,
+        ref.id,
+        name,
+        build_id,
+        sample_size=SAMPLE_SIZE,
+        query=None,
+        identity=console.principal.key_name,
+    )
+    return RedirectResponse(_page(name, ref.name), status_code=303)
+
+
+@router.get("/deployments/{name}/versions/{build_id}/replay-check")
+async def replay_check_progress(
+    namespace: str, name: str, build_id: str, console: Page
+) -> Response:
+    """The version's latest check alone: what the page reloads every 2 s while it runs."""
+    ref = await console.namespace(namespace, Permission.READ)
+    return render(
+        console.request,
+        "replay_check.html",
+        console,
+        ns=ref.name,
+        base=_page(name, ref.name),
+        build=build_id,
+        check=await _latest_check(console, ref.id, name, build_id),
     )
 
 
