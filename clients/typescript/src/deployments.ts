@@ -30,6 +30,8 @@ export type VersioningOverride = { pinned: WorkerDeploymentVersion } | { autoUpg
 export type WorkerDeploymentSummary = Schemas['WorkerDeploymentList']['worker_deployments'][number];
 export type WorkerDeploymentDescription = Schemas['DescribedWorkerDeployment'];
 export type WorkerDeploymentVersionDescription = Schemas['DescribedWorkerDeploymentVersion'];
+/** A replay check: status, progress, what it waits for, failing runs (with the event where each diverged). */
+export type ReplayCheck = Schemas['ReplayCheck'];
 
 /** The promotion checks a routing change may override, and who makes it. */
 export interface RoutingChangeOptions {
@@ -152,6 +154,38 @@ export class WorkerDeploymentClient {
     await this.connection.call('delete', '/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}', {
       path: { namespace: this.namespace, deployment_name: version.deploymentName, build_id: version.buildId },
       query: { skip_drainage: options.skipDrainage ?? false },
+    });
+  }
+
+  /**
+   * Start a replay check of the version (Perdure's replay gate): its replay-capable workers
+   * replay the histories of up to `sampleSize` (default 100) runs it would take, narrowed by
+   * the list filter `query`. A check with nothing to replay has passed already. Until one
+   * passes (within 24 hours), `setCurrentVersion` and `setRampingVersion` throw
+   * `ReplayCheckRequiredError` or `ReplayCheckFailedError` unless `ignoreReplayCheck`.
+   */
+  async startReplayCheck(version: WorkerDeploymentVersion, options: { sampleSize?: number; query?: string } = {}): Promise<ReplayCheck> {
+    return this.connection.call('post', '/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-check', {
+      path: { namespace: this.namespace, deployment_name: version.deploymentName, build_id: version.buildId },
+      body: { sample_size: options.sampleSize ?? 100, query: options.query ?? null, identity: this.identity },
+    });
+  }
+
+  /** A check of the version with its progress and failing runs. */
+  async getReplayCheck(version: WorkerDeploymentVersion, checkId: string): Promise<ReplayCheck> {
+    return this.connection.call('get', '/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-checks/{check_id}', {
+      path: { namespace: this.namespace, deployment_name: version.deploymentName, build_id: version.buildId, check_id: checkId },
+    });
+  }
+
+  /** The version's checks, newest first, a page at a time (without their failing runs: `getReplayCheck` has them). */
+  listReplayChecks(version: WorkerDeploymentVersion, options: { pageSize?: number } = {}): PagedList<ReplayCheck> {
+    return new PagedList(async (token) => {
+      const page = await this.connection.call('get', '/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-checks', {
+        path: { namespace: this.namespace, deployment_name: version.deploymentName, build_id: version.buildId },
+        query: { page_size: options.pageSize ?? 100, next_page_token: token ?? null },
+      });
+      return { items: page.checks, next: page.next_page_token };
     });
   }
 

@@ -3,7 +3,7 @@
 // the conflict token; a run pinned at start and its override changed with handle.updateOptions.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { ConflictTokenMismatchError, FailedPreconditionError, NotFoundError } from '../dist/index.js';
+import { ConflictTokenMismatchError, FailedPreconditionError, NotFoundError, ReplayCheckRequiredError } from '../dist/index.js';
 import { newTenant, raw, unique } from './helpers.mjs';
 
 let tenant;
@@ -70,6 +70,25 @@ describe('worker deployments', () => {
     assert.deepEqual(stopped.previousVersion, { deploymentName: name, buildId: 'b2' });
     assert.equal(after.ramping_version, null);
     assert.equal(after.current_version.build_id, 'b1');
+  });
+
+  test('the replay gate: refused without a check; a check with nothing to replay passes and opens it', async () => {
+    const name = `gated-${unique()}`;
+    const version = { deploymentName: name, buildId: 'v1' };
+    await versionedPoll(name, 'v1', `q-${unique()}`);
+    const wd = client.workerDeployment;
+
+    await assert.rejects(wd.setCurrentVersion(name, 'v1'), ReplayCheckRequiredError);
+    const check = await wd.startReplayCheck(version, { sampleSize: 10 });
+    const again = await wd.getReplayCheck(version, check.check_id);
+    const listed = await wd.listReplayChecks(version).toArray();
+    const promoted = await wd.setCurrentVersion(name, 'v1');
+
+    assert.equal(check.status, 'passed');
+    assert.equal(check.progress.total, 0);
+    assert.deepEqual(again.version, { deployment_name: name, build_id: 'v1' });
+    assert.deepEqual(listed.map((c) => c.check_id), [check.check_id]);
+    assert.deepEqual(promoted.previousVersion, { deploymentName: name, buildId: '' });
   });
 
   test('a polled version cannot be deleted; a deployment with versions cannot either', async () => {
