@@ -189,3 +189,49 @@ async def test_the_guides_check_snippet_fails_build_c_at_the_patch_marker(server
     finally:
         await client.close()
         await tenant.client.aclose()
+
+
+async def test_the_guides_python_check_keeps_build_c_from_becoming_current(server, tmp_path):
+    """Build C's versioned worker polls (the version exists), a run of build B is open: the
+    guide's `check_then_promote` reports where the run diverges and promotes nothing."""
+    from tests.versioning_helpers import namespace_id, version_polled
+
+    example_module(tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        example = importlib.import_module("deploying_example")
+    finally:
+        sys.path.remove(str(tmp_path))
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=90) as http:
+        tenant = await new_tenant(http)
+    client = await Client.connect(
+        server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
+    )
+    try:
+        async with Worker(
+            client,
+            task_queue="reports",
+            workflows=[example.YearlyB],
+            activities=[example.send_report, example.send_rich_report],
+        ):
+            handle = await client.start_workflow(
+                example.YearlyB.run, id=f"yearly-{uuid.uuid4().hex[:8]}", task_queue="reports"
+            )
+            await history_until(handle, lambda events: events[-1]["event_type"] == "TIMER_STARTED")
+        async with example.build_c_worker(client):
+            await version_polled(server, await namespace_id(server, tenant), "yearly", "build-c")
+            check = await example.check_then_promote(client, "yearly", "build-c")
+        assert check["status"] == "failed"
+        assert [(f["run_id"], f["event_id"]) for f in check["failures"]] == [
+            (handle.result_run_id, 5)
+        ]
+        routing = (await client.describe_worker_deployment("yearly"))["worker_deployment_info"][
+            "routing_config"
+        ]
+        assert (routing["current_version"] or {}).get("build_id", "") == ""
+        assert [c["check_id"] async for c in client.list_replay_checks("yearly", "build-c")] == [
+            check["check_id"]
+        ]
+    finally:
+        await client.close()
+        await tenant.client.aclose()

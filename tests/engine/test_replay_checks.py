@@ -4,13 +4,17 @@ out again what times out, and decide whether the version may be promoted."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from app.engine.versioning import replay_tasks
+from app.db import tables
+from app.engine.matching.wakeups import queue_key
+from app.engine.versioning import replay_tasks, routing
 from app.engine.versioning.replay_gate import require_passing_check
 from app.engine.versioning.replay_tasks import MAX_ATTEMPTS, ReplayTimeoutLoop
 from app.errors import ReplayCheckFailed, ReplayCheckRequired
@@ -286,3 +290,51 @@ async def test_idle_replay_polls_cost_no_statement_per_poll_without_a_check_of_t
     assert takes == []
     assert len(refreshes) <= 1 + elapsed / replay_tasks.BOARD_REFRESH_SECONDS
     assert len(refreshes) < 30
+
+
+async def test_a_new_check_wakes_the_replay_polls_already_waiting_on_its_version(
+    server, tenant: Tenant
+):
+    raw = Raw(tenant, task_queue=uid("q"))
+    runs = await open_runs(raw, 1)
+    dep = uid("dep")
+    ns = register_version(server.database_url, tenant, dep, "v1", task_queues=(raw.q,))
+    line = queue_key(ns, "workflow", raw.q, routing.canonical(dep, "v1"))
+    matcher = server.app.state.engine.wakeups.matcher
+    waiting = asyncio.create_task(replay_poll(tenant, raw.q, dep, "v1", wait=30))
+    for _ in range(500):  # until the poll waits in its version's line (5 s at most)
+        if matcher.has_waiters(line):
+            break
+        await asyncio.sleep(0.01)
+    assert matcher.has_waiters(line)
+
+    await start_check(tenant, dep, "v1")
+
+    # Taken at once, not when the 30-second poll would have ended.
+    task = await asyncio.wait_for(waiting, timeout=10)
+    assert task is not None and task["run_id"] == runs[0]["run_id"]
+    await answer(tenant, task["replay_task"]["token"])
+
+
+async def test_a_namespace_with_replay_checks_can_be_deleted_and_keeps_none(server, tenant: Tenant):
+    made = await tenant.client.post("/api/v1/namespaces", json={"name": "short-lived"})
+    assert made.status_code == 201, made.text
+    other = Tenant(tenant.name, tenant.admin_key, "short-lived", tenant.client)
+    raw = Raw(other, task_queue=uid("q"))
+    (run,) = await open_runs(raw, 1)
+    dep = uid("dep")
+    ns = register_version(server.database_url, other, dep, "v1", task_queues=(raw.q,))
+    check = await start_check(other, dep, "v1")
+    assert check["progress"]["total"] == 1
+    ended = await other.client.post(other.ns(f"/workflows/{run['workflow_id']}/terminate"), json={})
+    assert ended.status_code < 300, ended.text
+
+    gone = await tenant.client.delete("/api/v1/namespaces/short-lived")
+
+    assert gone.status_code == 204, gone.text
+    async with server.ctx.db.read() as conn:
+        for table in (tables.replay_checks, tables.replay_check_items):
+            left = await conn.scalar(
+                sa.select(sa.func.count()).select_from(table).where(table.c.namespace_id == ns)
+            )
+            assert left == 0, table.name

@@ -5,7 +5,6 @@ patch that is not deprecated yet (the year-long patching scenario)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,18 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from perdure import activity, workflow
+from perdure import RPCError, activity, workflow
 from perdure.client import Client
 from perdure.common import VersioningBehavior, WorkerDeploymentVersion
 from perdure.worker import Worker, WorkerDeploymentConfig
 
-from app.engine.versioning.replay_gate import require_passing_check
-from app.errors import ReplayCheckFailed
 from tests.conftest import RunningServer, Tenant, new_tenant
 from tests.engine_helpers import uid
-from tests.replay_helpers import get_check, register_version, start_check
 from tests.sdk.test_sdk_patching import ACTIVITIES, BuildA, BuildB, BuildBDeprecated, BuildC
 from tests.sdk_helpers import history_until
+from tests.versioning_helpers import namespace_id, version_polled
 
 STEP = {"start_to_close_timeout": timedelta(seconds=10)}
 executed: list[str] = []
@@ -122,32 +119,26 @@ async def open_run(ns: Namespace, queue: str, build: type, *, timers: int = 1) -
 async def finished_check(
     ns: Namespace, queue: str, build: type, deployment: str, build_id: str
 ) -> dict[str, Any]:
-    """A replay check of the version, run to its end by a versioned worker of `build`."""
-    check = await start_check(ns.tenant, deployment, build_id)
+    """A replay check of the version, run to its end by a versioned worker of `build` (whose
+    polls make the version exist)."""
     async with versioned_worker(ns, queue, build, deployment, build_id):
-        for _ in range(600):  # 30 s at most: each replay is a few ms
-            check = await get_check(ns.tenant, deployment, build_id, check["check_id"])
-            if check["status"] != "running":
-                break
-            await asyncio.sleep(0.05)
-    assert check["status"] != "running", check
-    return check
-
-
-async def gate(ns: Namespace, namespace_id: str, deployment: str, build_id: str) -> None:
-    async with ns.server.ctx.db.read() as conn:
-        await require_passing_check(
-            conn, namespace_id, deployment, build_id, ns.server.ctx.clock.now()
+        await version_polled(
+            ns.server, await namespace_id(ns.server, ns.tenant), deployment, build_id
         )
+        check = await ns.client.start_replay_check(deployment, build_id)
+        return await ns.client.wait_for_replay_check(
+            deployment, build_id, check["check_id"], max_wait=30, interval=0.05
+        )
+
+
+async def promote(ns: Namespace, deployment: str, build_id: str) -> Any:
+    """Make the version current through the gate (its pollers and queues are there)."""
+    return await ns.client.set_worker_deployment_current_version(deployment, build_id)
 
 
 async def test_the_gate_names_the_runs_and_events_an_incompatible_build_would_break(ns):
     queue, dep = uid("q"), uid("shipping")
     runs = [await open_run(ns, queue, ShippingV1) for _ in range(2)]
-    namespace_id = register_version(
-        ns.server.database_url, ns.tenant, dep, "v2-broken", task_queues=(queue,)
-    )
-    register_version(ns.server.database_url, ns.tenant, dep, "v2-ok", task_queues=(queue,))
 
     broken = await finished_check(ns, queue, ShippingV2Broken, dep, "v2-broken")
     assert broken["status"] == "failed"
@@ -158,14 +149,16 @@ async def test_the_gate_names_the_runs_and_events_an_incompatible_build_would_br
     for failure in broken["failures"]:
         assert failure["kind"] == "nondeterminism"
         assert failure["event_id"] == 5  # V1's ACTIVITY_TASK_SCHEDULED (pack)
-    with pytest.raises(ReplayCheckFailed) as refused:
-        await gate(ns, namespace_id, dep, "v2-broken")
-    assert refused.value.to_problem()["failures"] == broken["failures"]
+    with pytest.raises(RPCError) as refused:
+        await promote(ns, dep, "v2-broken")
+    assert refused.value.status == 409
+    assert refused.value.type.endswith("/replay-check-failed")
+    assert refused.value.problem["failures"] == broken["failures"]
 
     compatible = await finished_check(ns, queue, ShippingV2Compatible, dep, "v2-ok")
     assert compatible["status"] == "passed"
     assert compatible["progress"]["passed"] == 2
-    await gate(ns, namespace_id, dep, "v2-ok")
+    await promote(ns, dep, "v2-ok")
     # The replays ran no activity and sent no command: the runs still wait on their timers.
     for handle in runs:
         events = (await handle.fetch_history())["events"]
@@ -175,7 +168,6 @@ async def test_the_gate_names_the_runs_and_events_an_incompatible_build_would_br
 async def test_a_type_the_version_does_not_register_fails_not_registered(ns):
     queue, dep = uid("q"), uid("shipping")
     await open_run(ns, queue, ShippingV1)
-    register_version(ns.server.database_url, ns.tenant, dep, "v9", task_queues=(queue,))
 
     check = await finished_check(ns, queue, BuildC, dep, "v9")  # registers Yearly only
 
@@ -190,10 +182,6 @@ async def test_removing_a_patch_that_is_not_deprecated_is_caught_by_the_gate(ns)
     queue, dep = uid("q"), uid("yearly")
     old = await open_run(ns, queue, BuildA)
     patched = await open_run(ns, queue, BuildB)
-    namespace_id = register_version(
-        ns.server.database_url, ns.tenant, dep, "c", task_queues=(queue,)
-    )
-    register_version(ns.server.database_url, ns.tenant, dep, "b-deprecated", task_queues=(queue,))
 
     removed = await finished_check(ns, queue, BuildC, dep, "c")
     assert removed["status"] == "failed"
@@ -205,8 +193,9 @@ async def test_removing_a_patch_that_is_not_deprecated_is_caught_by_the_gate(ns)
     assert diverged[patched.result_run_id]["event_id"] == marker["event_id"]
     # Build A's run scheduled old_step where C schedules new_step: it diverges as well.
     assert old.result_run_id in diverged
-    with pytest.raises(ReplayCheckFailed):
-        await gate(ns, namespace_id, dep, "c")
+    with pytest.raises(RPCError) as refused:
+        await promote(ns, dep, "c")
+    assert refused.value.type.endswith("/replay-check-failed")
 
     deprecated = await finished_check(ns, queue, BuildBDeprecated, dep, "b-deprecated")
     assert {f["run_id"] for f in deprecated["failures"]} == {old.result_run_id}

@@ -24,9 +24,11 @@ from app.db.tables import (
     workflow_runs,
 )
 from app.engine.events import RunStatus
+from app.engine.matching.wakeups import queue_key
 from app.engine.reads import RunFilter
 from app.engine.service import Engine
 from app.engine.transition import Transition
+from app.engine.versioning import routing
 from app.engine.versioning.replay_tasks import (
     FAILED,
     ISSUED,
@@ -125,11 +127,34 @@ async def start(
                 ],
             )
         await finish_if_done(tx, check_id)  # nothing to replay: passed at once
+        if sampled:
+            # Marked before commit, so that the polls the wake-ups below reach see the check.
+            engine.replay_board.mark((namespace_id, deployment_name, build_id))
+            tx.wake_keys.update(
+                await _version_lines(tx.conn, namespace_id, deployment_name, build_id)
+            )
         return check_id
 
     check_id = await engine.transact(body)
-    engine.replay_board.mark((namespace_id, deployment_name, build_id))
     return await describe(engine, namespace_id, deployment_name, build_id, check_id)
+
+
+async def _version_lines(
+    conn: Connection, namespace_id: str, deployment_name: str, build_id: str
+) -> set[str]:
+    """The wake-up keys of the version's workflow-task poll lines (one per task queue it
+    polls): an offer on each sends its waiting replay polls for the new check's tasks."""
+    q = worker_deployment_task_queues.c
+    queues = await conn.execute(
+        sa.select(q.task_queue).where(
+            q.namespace_id == namespace_id,
+            q.deployment_name == deployment_name,
+            q.build_id == build_id,
+            q.kind == "workflow",
+        )
+    )
+    line = routing.canonical(deployment_name, build_id)
+    return {queue_key(namespace_id, "workflow", row[0], line) for row in queues}
 
 
 async def _version(conn: Connection, namespace_id: str, deployment_name: str, build_id: str) -> Any:

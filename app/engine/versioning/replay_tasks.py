@@ -339,19 +339,31 @@ async def poll(
     caller_gone: CallerGone | None = None,
 ) -> tuple[ReplayClaim | None, Any]:
     """A workflow-task poll of a replay-capable poller of version `poller` (deployment name,
-    build id): a replay task when a running check of the version has one pending, else the queue's next workflow task or
-    query, waiting up to `wait` seconds. Returns (replay claim, None) or (None, what
-    `engine.poll_workflow_task` answered). While no check of the version runs, this is the
-    plain poll plus, at most once per BOARD_REFRESH_SECONDS and process, one read."""
+    build id): a replay task when a running check of the version has one pending, else the
+    queue's next workflow task or query, waiting up to `wait` seconds. Returns (replay claim,
+    None) or (None, what `engine.poll_workflow_task` answered).
+
+    While no check of the version runs this is the plain poll, plus at most one read per
+    BOARD_REFRESH_SECONDS and process. A check's creation wakes the version's lines (one
+    offer each, also on other processes): an offered replay poll leaves its line, passing the
+    offer on, and comes back for the check's replay tasks."""
     board = engine.replay_board
     version = (namespace_id, poller[0], poller[1])
     deadline = time.monotonic() + wait
     task_seconds = engine.ctx.settings.replay_task_seconds
-    while True:
+
+    async def refreshed() -> bool:
         if board.stale():
             async with engine.db.read() as conn:
                 await board.refresh(conn)
-        active = board.active(version)
+        return board.active(version)
+
+    async def gone_or_check_started() -> bool:
+        # Asked only when the poll is offered something: idle polls never call it.
+        return (caller_gone is not None and await caller_gone()) or await refreshed()
+
+    while True:
+        active = await refreshed()
         if active:
             claim = await engine.transact(
                 partial(take, version=version, identity=identity, task_seconds=task_seconds)
@@ -371,10 +383,10 @@ async def poll(
             task_queue,
             identity,
             max(0.0, min(remaining, REPLAY_LOOK_SECONDS) if active else remaining),
-            caller_gone,
+            caller_gone if active else gone_or_check_started,
             poller=poller,
         )
-        if found is not None or deadline - time.monotonic() <= 0 or not active:
+        if found is not None or deadline - time.monotonic() <= 0:
             return None, found
         if caller_gone is not None and await caller_gone():
             return None, None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from perdure._http import segment
+from perdure.replay_checks import ReplayCheckCalls
 
 if TYPE_CHECKING:
     from perdure._http import Http
@@ -62,8 +63,8 @@ def _checks(
     return body
 
 
-class WorkerDeploymentCalls:
-    """The Worker Deployment calls of a `Client`."""
+class WorkerDeploymentCalls(ReplayCheckCalls):
+    """The Worker Deployment calls of a `Client` (and its replay checks)."""
 
     http: Http
     identity: str
