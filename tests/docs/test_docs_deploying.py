@@ -102,7 +102,7 @@ async def test_the_guides_release_ramps_promotes_and_rolls_back(server, tenant, 
     from perdure.client import Client
 
     from tests.engine_helpers import uid
-    from tests.versioning_helpers import record_version_as_if_polled, status_of
+    from tests.versioning_helpers import poll_as_version, status_of
 
     example_module(tmp_path)
     sys.path.insert(0, str(tmp_path))
@@ -112,7 +112,7 @@ async def test_the_guides_release_ramps_promotes_and_rolls_back(server, tenant, 
         sys.path.remove(str(tmp_path))
     name = uid("orders")
     for build_id in ("1.0", "2.0"):
-        await record_version_as_if_polled(server, tenant, name, build_id)
+        await poll_as_version(tenant, name, build_id, ((name, "workflow"),))
     client = await Client.connect(
         server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
     )

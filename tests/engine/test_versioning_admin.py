@@ -12,34 +12,34 @@ import pytest
 from app.engine.versioning import deletion
 from app.engine.versioning.drainage import DrainageLoop
 from tests.engine_helpers import uid
-from tests.rawhttp import Raw
 from tests.versioning_helpers import (
     age_version_polls,
     assert_problem,
     describe_deployment,
     describe_version,
-    namespace_id_of,
-    put_run_on_version_as_if_routed,
-    record_version_as_if_polled,
+    namespace_id,
+    poll_as_version,
+    repin,
     set_current,
     set_ramping,
+    start_pinned,
     status_of,
 )
 
 
-async def _deployment_with(server, tenant, *build_ids, queues=(("q", "workflow"),)) -> str:
+async def _deployment_with(server, tenant, *build_ids) -> str:
+    """A deployment (no "." in its name, Temporal's rule) whose versions' workers each polled
+    a queue of its own once."""
     name = uid("dep")
+    queue = uid("q")
     for build_id in build_ids:
-        await record_version_as_if_polled(server, tenant, name, build_id, queues)
+        await poll_as_version(tenant, name, build_id, ((queue, "workflow"),))
     return name
 
 
 async def _pinned_run(server, tenant, name: str, build_id: str) -> tuple[str, str]:
-    raw = Raw(tenant, task_queue=uid("q"))
-    workflow_id = uid("wf")
-    run_id = (await raw.start(workflow_id))["run_id"]
-    await put_run_on_version_as_if_routed(server, run_id, name, build_id, "PINNED")
-    return workflow_id, run_id
+    """A run pinned to the version by its start's override: (workflow id, run id)."""
+    return await start_pinned(tenant, name, build_id)
 
 
 async def test_a_version_goes_inactive_current_draining_then_drained_when_its_last_pinned_run_closes(
@@ -85,11 +85,11 @@ async def test_the_drainage_loop_recounts_a_draining_version_only_once_its_check
 ):
     name = await _deployment_with(server, tenant, "v1", "v2")
     await set_current(tenant, name, "v1")
-    _, run_id = await _pinned_run(server, tenant, name, "v1")
+    workflow_id, _ = await _pinned_run(server, tenant, name, "v1")
     await set_current(tenant, name, "v2")
     assert await status_of(tenant, name, "v1") == "draining"
-    # The run moves to v2 without closing (an override would do it): no close tells v1.
-    await put_run_on_version_as_if_routed(server, run_id, name, "v2", "PINNED")
+    # The run moves to v2 without closing (a new override): no close tells v1.
+    await repin(tenant, workflow_id, name, "v2")
     loop = DrainageLoop(server.app.state.engine)
 
     await loop.tick()
@@ -101,7 +101,7 @@ async def test_the_drainage_loop_recounts_a_draining_version_only_once_its_check
     assert drained["worker_deployment_version_info"]["status"] == "drained"
 
     # A run pinned to the drained version again (an override) makes it draining again.
-    await put_run_on_version_as_if_routed(server, run_id, name, "v1", "PINNED")
+    await repin(tenant, workflow_id, name, "v1")
     server.ctx.clock.advance(timedelta(seconds=61))
     await loop.tick()
     assert await status_of(tenant, name, "v1") == "draining"
@@ -124,11 +124,19 @@ async def test_set_current_of_the_ramping_version_ends_the_ramp_and_each_change_
     assert routing["revision_number"] == before["revision_number"] + 1
     assert await status_of(tenant, name, "v2") == "ramping"
 
+    first = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    current_routed = (await describe_version(tenant, name, "v1"))["worker_deployment_version_info"][
+        "routing_changed_time"
+    ]
     raised = await set_ramping(tenant, name, "v2", 50)
     assert raised.json()["previous_percentage"] == 12.5
-    ramping_since = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"][
-        "ramping_since_time"
-    ]
+    again = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    ramping_since = again["ramping_since_time"]
+    assert ramping_since == first["ramping_since_time"]  # a new percentage, the same ramp
+    assert again["ramp_percentage"] == 50
+    assert again["routing_changed_time"] > first["routing_changed_time"]
+    v1 = (await describe_version(tenant, name, "v1"))["worker_deployment_version_info"]
+    assert v1["routing_changed_time"] == current_routed  # a ramp change leaves the current
 
     promoted = await set_current(tenant, name, "v2")
     assert promoted.status_code == 200, promoted.text
@@ -143,6 +151,23 @@ async def test_set_current_of_the_ramping_version_ends_the_ramp_and_each_change_
     assert v2["status"] == "current" and v2["ramping_since_time"] is None
     assert v2["first_activation_time"] <= ramping_since
     assert await status_of(tenant, name, "v1") == "drained"  # no pinned run was open
+
+
+async def test_a_ramp_replaced_by_another_version_drains_the_one_it_replaced(server, tenant):
+    name = await _deployment_with(server, tenant, "v1", "v2", "v3")
+    await set_current(tenant, name, "v1")
+    await set_ramping(tenant, name, "v2", 40)
+    workflow_id, _ = await _pinned_run(server, tenant, name, "v2")
+    replaced = await set_ramping(tenant, name, "v3", 5)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["previous_version"] == {"deployment_name": name, "build_id": "v2"}
+    assert replaced.json()["previous_percentage"] == 40
+    v2 = (await describe_version(tenant, name, "v2"))["worker_deployment_version_info"]
+    assert v2["status"] == "draining" and v2["ramping_since_time"] is None
+    assert v2["last_deactivation_time"] is not None
+    assert await status_of(tenant, name, "v3") == "ramping"
+    await tenant.client.post(tenant.ns(f"/workflows/{workflow_id}/terminate"), json={})
+    assert await status_of(tenant, name, "v2") == "drained"
 
 
 async def test_ramping_the_current_version_is_refused_and_an_empty_build_id_ramps_unversioned(
@@ -230,16 +255,15 @@ async def test_a_version_missing_a_task_queue_of_the_current_one_is_refused_unle
     server, tenant
 ):
     name = uid("dep")
-    both = (("orders", "workflow"), ("orders", "activity"), ("billing", "workflow"))
-    await record_version_as_if_polled(server, tenant, name, "v1", both)
-    await record_version_as_if_polled(server, tenant, name, "v2", both[:2])
+    orders, billing = uid("orders"), uid("billing")
+    both = ((orders, "workflow"), (orders, "activity"), (billing, "workflow"))
+    await poll_as_version(tenant, name, "v1", both)
+    await poll_as_version(tenant, name, "v2", both[:2])
     await set_current(tenant, name, "v1")
 
     refused = await set_current(tenant, name, "v2")
     problem = assert_problem(refused, 409, "missing-task-queues")
-    assert problem["missing_task_queues"] == [
-        {"name": "billing", "type": "TASK_QUEUE_TYPE_WORKFLOW"}
-    ]
+    assert problem["missing_task_queues"] == [{"name": billing, "type": "TASK_QUEUE_TYPE_WORKFLOW"}]
     assert_problem(await set_ramping(tenant, name, "v2", 10), 409, "missing-task-queues")
     assert await status_of(tenant, name, "v1") == "current"
 
@@ -291,7 +315,7 @@ async def test_deleting_a_version_needs_it_unrouted_unpolled_and_drained(server,
     problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
     assert "current" in problem["detail"]
 
-    _, run_id = await _pinned_run(server, tenant, name, "v1")
+    workflow_id, _ = await _pinned_run(server, tenant, name, "v1")
     await set_current(tenant, name, "v2")
     problem = assert_problem(await tenant.client.delete(path), 409, "failed-precondition")
     assert "pinned" in problem["detail"]
@@ -309,7 +333,9 @@ async def test_deleting_a_version_needs_it_unrouted_unpolled_and_drained(server,
         "version_summaries"
     ]
     assert [s["version"]["build_id"] for s in summaries] == ["v2"]
-    assert run_id  # the run keeps its version: history is not rewritten
+    # The run keeps its version: history is not rewritten.
+    described = await tenant.client.get(tenant.ns(f"/workflows/{workflow_id}"))
+    assert described.json()["versioning_info"]["deployment_version"]["build_id"] == "v1"
 
 
 async def test_a_deployment_is_deleted_only_when_it_has_no_version_left(server, tenant):
@@ -326,35 +352,41 @@ async def test_a_deployment_is_deleted_only_when_it_has_no_version_left(server, 
 
 
 async def test_the_101st_version_takes_the_place_of_the_oldest_deletable_one(server, tenant):
-    name = uid("dep")
-    start = server.ctx.clock.now() - timedelta(hours=2)
+    name, queue = uid("dep"), uid("q")
+    polls = ((queue, "workflow"),)
     for i in range(100):
-        await record_version_as_if_polled(
-            server, tenant, name, f"b{i:03d}", created_at=start + timedelta(seconds=i)
-        )
-    namespace_id = await namespace_id_of(server, tenant)
-
-    async def room() -> bool:
-        async with server.ctx.db.write() as conn:
-            return await deletion.make_room_for_version(
-                conn, namespace_id, name, server.ctx.clock.now()
-            )
-
-    assert await room() is False  # every one was polled just now
-    refused = deletion.too_many_versions(name, "b100")
-    assert refused.status == 409 and refused.kind == "too-many-versions"
+        await poll_as_version(tenant, name, f"b{i:03d}", polls)
+    # Every one was polled just now: none may go, the new version's poll is refused.
+    refused = await poll_as_version(tenant, name, "b100", polls, expect=(409,))
+    problem = assert_problem(refused, 409, "too-many-versions")
+    assert problem["max_versions"] == 100 and problem["build_id"] == "b100"
+    summaries = (await describe_deployment(tenant, name))["worker_deployment_info"][
+        "version_summaries"
+    ]
+    assert len(summaries) == 100
 
     await set_current(tenant, name, "b000")
-    for build_id in ("b000", "b001", "b002"):
+    for build_id in ("b000", "b001", "b002", "b003"):
         await age_version_polls(server, tenant, name, build_id, by=timedelta(minutes=10))
     await _pinned_run(server, tenant, name, "b001")
     # b000 is current, b001 has an open pinned run: b002 is the oldest that may go.
-    assert await room() is True
+    await poll_as_version(tenant, name, "b100", polls)
     summaries = (await describe_deployment(tenant, name))["worker_deployment_info"][
         "version_summaries"
     ]
     kept = [s["version"]["build_id"] for s in summaries]
-    assert len(kept) == 99 and "b002" not in kept and {"b000", "b001"} <= set(kept)
+    assert len(kept) == 100 and "b002" not in kept
+    assert {"b000", "b001", "b003", "b100"} <= set(kept)
+
+
+async def test_make_room_for_version_answers_whether_a_new_version_fits(server, tenant):
+    name, queue = uid("dep"), uid("q")
+    await poll_as_version(tenant, name, "b0", ((queue, "workflow"),))
+    ns = await namespace_id(server, tenant)
+    async with server.ctx.db.write() as conn:
+        assert await deletion.make_room_for_version(conn, ns, name, server.ctx.clock.now())
+    refused = deletion.too_many_versions(name, "b100")
+    assert refused.status == 409 and refused.kind == "too-many-versions"
 
 
 async def test_lists_are_paged_by_name(server, tenant):
@@ -441,21 +473,24 @@ async def test_on_a_time_skipping_server_the_drainage_loop_follows_the_dev_clock
 
     from tests.engine.test_dev_clock import CLOCK, clock_server
     from tests.rawhttp import start_timer
+    from tests.versioning_helpers import VersionedRaw
 
     async with clock_server(database_url) as (running, tenant):
         locked = await tenant.client.post(f"{CLOCK}/lock")  # no skipping while arranging
         assert locked.status_code == 200, locked.text
         name = await _deployment_with(running, tenant, "v1", "v2")
         await set_current(tenant, name, "v1")
-        raw = Raw(tenant, task_queue=uid("q"))
-        workflow_id = uid("wf")
-        run_id = (await raw.start(workflow_id))["run_id"]
-        # Its first task done, the run sleeps a day: nothing waits for a worker.
-        await raw.complete(await raw.next_workflow_task(), start_timer("day", 86400))
-        await put_run_on_version_as_if_routed(running, run_id, name, "v1", "PINNED")
-        await set_current(tenant, name, "v2")
+        queue = uid("q")
+        workflow_id, _ = await start_pinned(tenant, name, "v1", task_queue=queue)
+        # Its first task done by a worker of v1, the run sleeps a day: nothing waits.
+        worker = VersionedRaw(tenant, name, "v1", task_queue=queue)
+        task = await worker.poll("workflow", wait=5)
+        await worker.complete_as(task, "PINNED", start_timer("day", 86400))
+        # v2 does not poll the run's queue, which v1 now does.
+        moved = await set_current(tenant, name, "v2", ignore_missing_task_queues=True)
+        assert moved.status_code == 200, moved.text
         assert await status_of(tenant, name, "v1") == "draining"
-        await put_run_on_version_as_if_routed(running, run_id, name, "v2", "PINNED")
+        await repin(tenant, workflow_id, name, "v2")
 
         now = datetime.fromisoformat((await tenant.client.get(CLOCK)).json()["time"])
         assert await status_of(tenant, name, "v1") == "draining"  # not due for 60 s

@@ -11,13 +11,14 @@ from perdure.client import Client
 from perdure.deployments import WorkerDeploymentVersion
 
 from tests.engine_helpers import uid
-from tests.versioning_helpers import age_version_polls, record_version_as_if_polled
+from tests.versioning_helpers import age_version_polls, poll_as_version
 
 
 async def test_promote_ramp_roll_back_and_delete_from_the_sdk(server, tenant):
     name = uid("dep")
+    queue = uid("q")
     for build_id in ("v1", "v2"):
-        await record_version_as_if_polled(server, tenant, name, build_id)
+        await poll_as_version(tenant, name, build_id, ((queue, "workflow"),))
     client = await Client.connect(
         server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
     )

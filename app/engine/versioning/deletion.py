@@ -155,6 +155,9 @@ async def make_room_for_version(
     as Temporal's tryDeleteVersion does); False when all 100 must stay (the caller refuses the
     new version: raise `too_many_versions(...)`). Call inside the write transaction that
     inserts the version, after locking (or creating) the deployment row."""
+    # Locked first (PostgreSQL): two polls of new versions count one after the other.
+    is_postgres = conn.dialect.name == "postgresql"
+    deployment = await deployment_row(conn, namespace_id, deployment_name, for_update=is_postgres)
     count = await conn.scalar(
         sa.select(sa.func.count()).where(
             _versions.c.namespace_id == namespace_id,
@@ -163,7 +166,6 @@ async def make_room_for_version(
     )
     if (count or 0) < MAX_VERSIONS_PER_DEPLOYMENT:
         return True
-    deployment = await deployment_row(conn, namespace_id, deployment_name)
     oldest_first = await conn.execute(
         sa.select(_versions)
         .where(

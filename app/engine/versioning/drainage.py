@@ -85,6 +85,11 @@ async def apply_routing(
             if was is not None:
                 await _settle_inactive_role(conn, now, namespace_id, deployment_name, build_id)
             continue
+        if now_role == was == "current":
+            continue  # a change of the ramp only: the current version is not told
+        if now_role == was == "ramping":  # its percentage changed
+            await conn.execute(sa.update(_versions).where(key).values(routing_changed_at=now))
+            continue
         values: dict[str, Any] = {
             "status": now_role,
             "routing_changed_at": now,
@@ -93,12 +98,9 @@ async def apply_routing(
             "drainage_checked_at": None,
         }
         if now_role == "current":
-            values["ramping_since"] = None
-            if was != "current":
-                values["current_since"] = now
-        elif was != "ramping":  # a new ramp; a changed percentage keeps ramping_since
-            values["ramping_since"] = now
-            values["current_since"] = None
+            values.update(current_since=now, ramping_since=None)
+        else:
+            values.update(ramping_since=now, current_since=None)
         await conn.execute(sa.update(_versions).where(key).values(values))
 
 

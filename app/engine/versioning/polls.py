@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,7 +21,8 @@ from app.db.tables import (
     worker_deployments,
 )
 from app.engine.matching.wakeups import versioning_key
-from app.engine.versioning import runs
+from app.engine.versioning import deletion, runs
+from app.engine.versioning.deployments import version_key
 
 if TYPE_CHECKING:
     from app.engine.service import Engine
@@ -92,6 +94,7 @@ class VersionRegistry:
             )
             .on_conflict_do_nothing(index_elements=["namespace_id", "name"])
         )
+        await _make_room(tx, namespace_id, name, build)
         versions = insert(worker_deployment_versions).values(
             namespace_id=namespace_id,
             deployment_name=name,
@@ -130,3 +133,18 @@ class VersionRegistry:
             # The queue may have just joined a deployment: every process reads its
             # namespace's versioned queues again (after commit; NOTIFY on PostgreSQL).
             tx.wake_keys.add(versioning_key(namespace_id))
+
+
+async def _make_room(tx: Transition, namespace_id: str, name: str, build: str) -> None:
+    """Before a poll records a version that does not exist yet: room for it among the
+    deployment's 100 (the oldest deletable one removed), else the poll is refused with 409
+    too-many-versions (Temporal's errTooManyVersions). One primary-key read per record."""
+    known = await tx.conn.scalar(
+        sa.select(worker_deployment_versions.c.build_id).where(
+            version_key(namespace_id, name, build)
+        )
+    )
+    if known is None and not await deletion.make_room_for_version(
+        tx.conn, namespace_id, name, tx.now
+    ):
+        raise deletion.too_many_versions(name, build)

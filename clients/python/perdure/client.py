@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -21,6 +20,7 @@ from perdure._handles import (
     _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
+from perdure._local_outcomes import LocalOutcomes
 from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
@@ -206,37 +206,6 @@ def _run_hint(workflow: Any) -> Any:
         return None
     run = getattr(workflow, "__perdure_run_fn__", None) or workflow
     return return_hint(run)
-
-
-class LocalOutcomes:
-    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
-    the server (one long poll fewer per workflow). A run is followed from its eager first task
-    for as long as each next task comes back to this process; once it may go elsewhere, or
-    closes other than completed, `result()` asks the server as usual."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
-
-    def follow(self, run_id: str) -> None:
-        self._waiting[run_id] = asyncio.get_running_loop().create_future()
-
-    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
-        return self._waiting.get(run_id) if run_id else None
-
-    def completed(self, run_id: str, result: Any) -> None:
-        self._settle(run_id, (True, result))
-
-    def left(self, run_id: str) -> None:
-        self._settle(run_id, (False, None))
-
-    def leave_all(self) -> None:
-        for run_id in list(self._waiting):
-            self.left(run_id)
-
-    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
-        waiter = self._waiting.pop(run_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(outcome)
 
 
 class Client(WorkerDeploymentCalls):
