@@ -226,7 +226,7 @@ async def test_bash_completion_completes_commands_and_flags(home):
         assert done.returncode == 0, done.stderr
         return done.stdout.split()
 
-    assert complete("work") == ["workflow"]
+    assert sorted(complete("work")) == ["worker", "workflow"]
     assert complete("workflow", "sh") == ["show"]
     assert complete("workflow", "st") == ["start", "start-update-with-start"]
     assert "--workflow-id" in complete("workflow", "signal", "--")
