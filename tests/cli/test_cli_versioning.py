@@ -4,14 +4,17 @@ refusals shown as one line (or the problem body with `-o json`) and changing not
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import pty
 import subprocess
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from tests.cli_helpers import Cli
+from tests.cli_helpers import PERDURE, RUN_TIMEOUT, Cli, Done
 from tests.conftest import Tenant
 from tests.rawhttp import Raw, schedule_activity
 from tests.replay_helpers import answer, replay_poll
@@ -288,3 +291,38 @@ async def test_a_replay_check_with_nothing_to_replay_passes_and_opens_the_gate(c
     assert checked.returncode == 0 and "passed" in checked.stdout
     assert promoted.returncode == 0, promoted
     assert (await routing(tenant, deployment))["current_version"]["build_id"] == "v1"
+
+
+async def answered_on_a_terminal(cli: Cli, answer: str, *args: str) -> Done:
+    """`perdure …` with a terminal as its stdin (so it asks), answering `answer`."""
+    controller, terminal = pty.openpty()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            PERDURE, *args, env=cli.env, stdin=terminal,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        os.write(controller, f"{answer}\n".encode())
+        out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert process.returncode is not None
+    return Done(process.returncode, out.decode(), err.decode())
+
+
+async def test_on_a_terminal_a_routing_change_shows_the_routing_and_asks(cli, tenant):
+    deployment, queue = new_id("asking"), new_id("q")
+    await versioned_poll(tenant, queue, deployment, "b1")
+    change = ("worker", "deployment", "set-current-version", "--deployment-name", deployment,
+              "--build-id", "b1", "--ignore-replay-check")  # fmt: skip
+
+    declined = await answered_on_a_terminal(cli, "n", *change)
+    unchanged = await routing(tenant, deployment)
+    accepted = await answered_on_a_terminal(cli, "y", *change)
+
+    asked = f"Worker deployment {deployment} (current __unversioned__, ramping nothing)"
+    assert declined.returncode == 1 and asked in declined.stdout
+    assert f"set the current version to {deployment}.b1?" in declined.stdout
+    assert unchanged["current_version"]["build_id"] == ""
+    assert accepted.returncode == 0, accepted
+    assert (await routing(tenant, deployment))["current_version"]["build_id"] == "b1"
