@@ -1,12 +1,11 @@
-"""Worker Versioning test helpers: a versioned raw-HTTP worker, the deployment routing
-written straight to the database (what the admin set-current / set-ramping routes write), and
-the admin routes' calls (versions from real polls, routing through REST)."""
+"""Worker Versioning test helpers: a versioned raw-HTTP worker, and the admin routes' calls
+(versions from real polls, routing set through REST)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +15,6 @@ from app.db.tables import (
     tenants,
     worker_deployment_task_queues,
     worker_deployment_versions,
-    worker_deployments,
 )
 from tests.conftest import RunningServer, Tenant
 from tests.rawhttp import Raw
@@ -90,25 +88,23 @@ async def set_routing(
     ramping: str | None = None,
     percentage: float = 0.0,
 ) -> None:
-    """What set-current / set-ramping write: the deployment's routing columns, a new
-    revision and conflict token — once the versions named have polled (as set-current's
-    promotion check requires; an SDK worker's first poll may still be on its way)."""
+    """Make `current` the deployment's current version (and `ramping` its ramping one at
+    `percentage`) through the admin routes, once the versions named have polled (an SDK
+    worker's first poll may still be on its way)."""
     ns = await namespace_id(server, tenant)
     for build_id in {current, ramping} - {None, ""}:
         await version_polled(server, ns, deployment, str(build_id))
-    async with server.ctx.db.write() as conn:
-        done = await conn.execute(
-            sa.update(worker_deployments)
-            .where(worker_deployments.c.namespace_id == ns, worker_deployments.c.name == deployment)
-            .values(
-                current_build_id=current,
-                ramping_build_id=ramping,
-                ramping_percentage=percentage,
-                routing_revision=worker_deployments.c.routing_revision + 1,
-                conflict_token=str(uuid.uuid4()),
-            )
+    base = tenant.ns(f"/worker-deployments/{deployment}")
+    r = await tenant.client.post(
+        f"{base}/set-current-version", json={"build_id": current, "ignore_replay_check": True}
+    )
+    assert r.status_code == 200, r.text
+    if ramping is not None:
+        r = await tenant.client.post(
+            f"{base}/set-ramping-version",
+            json={"build_id": ramping, "percentage": percentage, "ignore_replay_check": True},
         )
-    assert done.rowcount == 1, "the deployment exists once a worker of it polled"
+        assert r.status_code == 200, r.text
 
 
 async def version_polled(
@@ -259,76 +255,3 @@ async def set_ramping(
             **body,
         },
     )
-
-
-# The replay gate's promotion tests write a version's rows as a poll would (tests/engine/
-# test_replay_gate_promotion.py).
-
-
-async def namespace_id_of(server: RunningServer, tenant: Tenant) -> str:
-    async with server.ctx.db.read() as conn:
-        found = await conn.scalar(
-            sa.select(namespaces.c.id)
-            .join(tenants, tenants.c.id == namespaces.c.tenant_id)
-            .where(tenants.c.name == tenant.name, namespaces.c.name == tenant.namespace)
-        )
-    assert found is not None
-    return str(found)
-
-
-async def record_version_as_if_polled(
-    server: RunningServer,
-    tenant: Tenant,
-    deployment: str,
-    build_id: str,
-    queues: tuple[tuple[str, str], ...] = (("q", "workflow"),),
-    *,
-    polled_at: datetime | None = None,
-    created_at: datetime | None = None,
-) -> None:
-    """The deployment (if new), the version and its (task queue, kind) rows, as a versioned
-    worker's poll at `polled_at` (default: the server's clock now) records them."""
-    namespace_id = await namespace_id_of(server, tenant)
-    now = server.ctx.clock.now()
-    polled_at = polled_at or now
-    async with server.ctx.db.write() as conn:
-        exists = await conn.scalar(
-            sa.select(worker_deployments.c.name).where(
-                worker_deployments.c.namespace_id == namespace_id,
-                worker_deployments.c.name == deployment,
-            )
-        )
-        if exists is None:
-            await conn.execute(
-                sa.insert(worker_deployments).values(
-                    namespace_id=namespace_id,
-                    name=deployment,
-                    created_at=now,
-                    current_build_id="",
-                    ramping_percentage=0.0,
-                    routing_revision=0,
-                    conflict_token=str(uuid.uuid4()),
-                )
-            )
-        await conn.execute(
-            sa.insert(worker_deployment_versions).values(
-                namespace_id=namespace_id,
-                deployment_name=deployment,
-                build_id=build_id,
-                created_at=created_at or now,
-                status="inactive",
-                last_poll_time=polled_at,
-            )
-        )
-        for queue, kind in queues:
-            await conn.execute(
-                sa.insert(worker_deployment_task_queues).values(
-                    namespace_id=namespace_id,
-                    deployment_name=deployment,
-                    build_id=build_id,
-                    task_queue=queue,
-                    kind=kind,
-                    first_poll_time=polled_at,
-                    last_poll_time=polled_at,
-                )
-            )

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from app.db.connection import Connection
 from app.db.tables import (
     namespace_search_attributes,
+    workflow_runs,
     workflow_search_attributes,
     workflow_search_texts,
 )
@@ -26,10 +27,11 @@ from app.engine.search_attribute_types import (
     check_value,
 )
 from app.engine.transition import Run, Transition
-from app.errors import AlreadyExists, InvalidArgument, LimitExceeded
+from app.errors import AlreadyExists, InvalidArgument, LimitExceeded, NotFound
 
 MAX_ATTRIBUTES = 100  # per run, and custom attributes per namespace
 BAD_SEARCH_ATTRIBUTES = "BAD_SEARCH_ATTRIBUTES"  # Temporal's workflow task failure cause
+_REMOVAL_BATCH = 200  # runs rewritten per statement when an attribute is removed
 
 
 def validate(
@@ -99,6 +101,59 @@ async def register(
             ],
         )
     return {**existing, **new}
+
+
+async def unregister(conn: Connection, namespace_id: str, name: str) -> dict[str, SAType]:
+    """Remove a custom attribute (Temporal's RemoveSearchAttributes); returns those left.
+
+    As in Temporal, the name leaves the namespace's list, list filters naming it are refused
+    and starts and upserts setting it too. Runs' values of it are removed with it (their
+    indexed rows and the key in each run's attributes) in this transaction, so registering
+    the name again, of any type, starts empty; Temporal's SQL visibility instead keeps them
+    under the column's own name (`Keyword01`) and shows them again when the name is re-added
+    with the same type. Histories keep what they recorded. InvalidArgument for a system or
+    predefined attribute ("Unable to remove non-custom search attributes"), NotFound for a
+    name the namespace has not registered. The runs holding a value are found by the lookup
+    index (values) or ix_workflow_search_texts_name (Text), then read and rewritten
+    _REMOVAL_BATCH at a time (a select and an update each); one transaction however many."""
+    if name in SYSTEM_ATTRIBUTES or name in PREDEFINED_ATTRIBUTES:
+        raise InvalidArgument(
+            f"unable to remove non-custom search attribute '{name}'",
+            field="name",
+            search_attribute=name,
+        )
+    existing = await registered_types(conn, namespace_id)
+    sa_type = existing.pop(name, None)
+    if sa_type is None:
+        raise NotFound(f"search attribute '{name}' is not registered", search_attribute=name)
+    table = workflow_search_texts if sa_type is SAType.TEXT else workflow_search_attributes
+    held = sa.and_(table.c.namespace_id == namespace_id, table.c.name == name)
+    found = await conn.execute(sa.select(table.c.run_id).where(held).distinct())
+    run_ids = [run_id for (run_id,) in found]
+    for start in range(0, len(run_ids), _REMOVAL_BATCH):
+        batch = run_ids[start : start + _REMOVAL_BATCH]
+        rows = await conn.execute(
+            sa.select(workflow_runs.c.id, workflow_runs.c.search_attributes).where(
+                workflow_runs.c.id.in_(batch)
+            )
+        )
+        changed = []
+        for run_id, text in rows:
+            values = load(text) or {}
+            if name in values:
+                del values[name]
+                changed.append({"b_id": run_id, "b_values": dump(values) if values else None})
+        if changed:
+            await conn.execute(
+                sa.update(workflow_runs)
+                .where(workflow_runs.c.id == sa.bindparam("b_id"))
+                .values(search_attributes=sa.bindparam("b_values")),
+                changed,
+            )
+    await conn.execute(sa.delete(table).where(held))
+    t = namespace_search_attributes
+    await conn.execute(sa.delete(t).where(t.c.namespace_id == namespace_id, t.c.name == name))
+    return existing
 
 
 def predefined_and_system() -> dict[str, SAType]:

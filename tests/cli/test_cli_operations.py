@@ -111,6 +111,27 @@ async def test_operator_search_attribute_create_and_list(cli):
     assert unpaired.returncode == 2 and "one --type per --name" in unpaired.error_line()
 
 
+async def test_operator_search_attribute_remove_asks_then_removes_with_the_runs_values(cli):
+    await cli("operator", "search-attribute", "create", "--name", "Region", "--type", "Keyword",
+              "--name", "Tier", "--type", "Int", "--name", "Plan", "--type", "Keyword")  # fmt: skip
+    await cli("workflow", "start", "--type", "Waiting", "-t", new_id("tq"), "-w", "regional",
+              "--search-attribute", 'Region="eu"')  # fmt: skip
+    unconfirmed = await cli("operator", "search-attribute", "remove", "--name", "Region")
+    removed = await cli("operator", "search-attribute", "remove", "--name", "Region",
+                        "--name", "Tier", "--yes")  # fmt: skip
+    left = await cli.json("operator", "search-attribute", "remove", "--name", "Plan", "-y")
+    described = await cli.json("workflow", "describe", "-w", "regional")
+    system = await cli("operator", "search-attribute", "remove", "--name", "WorkflowId", "-y")
+    unknown = await cli("operator", "search-attribute", "remove", "--name", "Region", "-y")
+
+    assert unconfirmed.returncode == 2 and "needs --yes" in unconfirmed.error_line()
+    assert removed.returncode == 0 and "Search attributes have been removed" in removed.stdout
+    assert left["custom_attributes"] == {}
+    assert described["search_attributes"] == {}
+    assert system.returncode == 1 and "non-custom" in system.error_line()
+    assert unknown.returncode == 1 and "not registered" in unknown.error_line()
+
+
 async def test_task_queue_describe_shows_the_backlog(cli):
     queue = new_id("tq")
     await cli("workflow", "start", "--type", "Waiting", "-t", queue)

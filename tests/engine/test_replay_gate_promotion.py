@@ -11,7 +11,7 @@ from tests.rawhttp import Raw
 from tests.replay_helpers import answer, replay_poll, start_check
 from tests.versioning_helpers import (
     describe_deployment,
-    record_version_as_if_polled,
+    poll_as_version,
     set_current,
     set_ramping,
 )
@@ -27,7 +27,7 @@ async def test_promotions_without_a_passing_check_are_refused_and_change_nothing
     server, tenant: Tenant
 ):
     name = uid("dep")
-    await record_version_as_if_polled(server, tenant, name, "v1")
+    await poll_as_version(tenant, name, "v1")
     before = await describe_deployment(tenant, name)
 
     for refused in (
@@ -49,7 +49,7 @@ async def test_a_failed_check_names_the_runs_and_a_later_passing_one_opens_the_g
     raw = Raw(tenant, task_queue=uid("q"))
     runs = await open_runs(raw, 2)
     name = uid("dep")
-    await record_version_as_if_polled(server, tenant, name, "v2", ((raw.q, "workflow"),))
+    await poll_as_version(tenant, name, "v2", ((raw.q, "workflow"),))
     await start_check(tenant, name, "v2")
     for _ in range(2):
         task = await replay_poll(tenant, raw.q, name, "v2")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.db.tables import worker_deployment_task_queues, worker_deployment_versions
 from app.engine.versioning.routing import Routing, ramp_bucket
 from tests.rawhttp import complete_workflow, schedule_activity, start_timer
-from tests.versioning_routing_helpers import VersionedRaw, namespace_id, set_routing
+from tests.versioning_helpers import VersionedRaw, namespace_id, set_routing
 
 D = "shop"
 
@@ -335,6 +335,22 @@ async def test_a_pinned_override_sends_a_new_run_to_a_version_that_is_not_curren
     info = (await b.describe("test-traffic"))["versioning_info"]
     assert info["behavior"] == "PINNED" and info["versioning_override"] == override
     assert (await started_attributes(a, "test-traffic"))["versioning_override"] == override
+
+
+async def test_signal_with_start_takes_an_override_too(server, tenant):
+    a, b, _ = workers(tenant)
+    await register(a, b)
+    await set_routing(server, tenant, D, current="A")
+    override = {
+        "pinned": {"behavior": "PINNED", "version": {"deployment_name": D, "build_id": "B"}}
+    }
+    r = await a.c.post(
+        tenant.ns("/workflows/signalled/signal-with-start/go"),
+        json={"workflow_type": "Flow", "task_queue": "q", "versioning_override": override},
+    )
+    assert r.status_code == 201, r.text
+    assert await a.poll("workflow") is None
+    assert (await b.poll("workflow"))["workflow_id"] == "signalled"
 
 
 async def test_update_options_moves_a_running_run_and_removing_the_override_restores_it(

@@ -24,7 +24,7 @@ from perdure.workflow import ContinueAsNewVersioningBehavior
 
 from tests.conftest import new_tenant
 from tests.sdk_helpers import described_until, new_id
-from tests.versioning_routing_helpers import set_routing
+from tests.versioning_helpers import set_routing
 
 D = "shop"
 QUEUE = "versioned"

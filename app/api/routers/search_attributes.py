@@ -1,9 +1,14 @@
 """Search attributes of a namespace: register custom ones with their types (`operate`), list
-them with the system's (`read`). Temporal's AddSearchAttributes and ListSearchAttributes."""
+them with the system's (`read`), remove a custom one with its values (`manage`). Temporal's
+AddSearchAttributes, ListSearchAttributes and RemoveSearchAttributes."""
 
 from __future__ import annotations
 
-from app.api.deps import Context, NamespaceOperator, NamespaceReader
+from typing import Annotated
+
+from fastapi import Path
+
+from app.api.deps import Context, NamespaceAdmin, NamespaceOperator, NamespaceReader
 from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.schemas.visibility import SearchAttributes, SearchAttributesAdd
@@ -50,3 +55,25 @@ async def add_search_attributes(
 async def list_search_attributes(ctx: Context, caller: NamespaceReader) -> SearchAttributes:
     async with ctx.db.read() as conn:
         return _answer(await service.registered_types(conn, caller.namespace.id))
+
+
+@router.delete(
+    "/{name}",
+    summary="Remove a custom search attribute and its values",
+    description=(
+        "The name leaves the namespace's list; list filters, starts and upserts naming it are "
+        "refused from then on, and every run's value of it is removed (histories keep what "
+        "they recorded), so registering the name again starts empty. System and predefined "
+        "attributes cannot be removed (400); a name not registered is a 404. Answers the "
+        "attributes left."
+    ),
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def remove_search_attribute(
+    name: Annotated[str, Path(description="The custom search attribute's name")],
+    ctx: Context,
+    caller: NamespaceAdmin,
+) -> SearchAttributes:
+    async with ctx.db.write() as conn:
+        custom = await service.unregister(conn, caller.namespace.id, name)
+    return _answer(custom)

@@ -108,7 +108,7 @@ workflow_runs = sa.Table(
     sa.Column("deployment_name", sa.String(255), nullable=True),
     sa.Column("build_id", sa.String(255), nullable=True),
     sa.Column("versioning_override", sa.Text(), nullable=True),
-    # Routing (migration 0027): what the run inherited at start (JSON: {"pinned_version":
+    # Routing (migration 0028): what the run inherited at start (JSON: {"pinned_version":
     # {...}} or {"auto_upgrade_info": {...}}; a retry of it inherits the same) and what the
     # worker of its last completed workflow task declared (JSON: {"behavior", "version"};
     # what applies when an override is removed).
@@ -139,7 +139,7 @@ workflow_runs = sa.Table(
     ),
     sa.Index("ix_workflow_runs_namespace_id_close_time", "namespace_id", "close_time"),
     sa.Index("ix_workflow_runs_parent_run_id", "parent_run_id"),
-    # Worker Versioning (migration 0028): a version's open runs by behaviour (drainage, the
+    # Worker Versioning (migration 0029): a version's open runs by behaviour (drainage, the
     # describe of a version). Unversioned and closed runs are not in it.
     sa.Index(
         "ix_workflow_runs_open_version",
@@ -225,7 +225,7 @@ tasks = sa.Table(
     sa.Column("fairness_key", sa.String(64), nullable=False, server_default=""),
     sa.Column("fairness_pass", sa.Float(), nullable=False, server_default="0"),
     sa.Column("fairness_weight", sa.Float(), nullable=False, server_default="1"),
-    # Worker Versioning (migration 0027, app/engine/versioning/routing.py): the version
+    # Worker Versioning (migration 0028, app/engine/versioning/routing.py): the version
     # ('deployment.build_id') only whose workers may take the task (a pinned run's), and the
     # workflow id's ramp bucket in [0, 100) that routes an unpinned task at claim time.
     sa.Column("pinned_version", sa.String(512), nullable=True),

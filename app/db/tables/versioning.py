@@ -51,7 +51,7 @@ worker_deployment_versions = sa.Table(
     sa.Column("first_activation_time", UTCDateTime(), nullable=True),
     sa.Column("last_deactivation_time", UTCDateTime(), nullable=True),
     sa.Column("drainage_checked_at", UTCDateTime(), nullable=True),
-    # Migration 0028: when the deployment last changed this version's routing (Temporal's
+    # Migration 0029: when the deployment last changed this version's routing (Temporal's
     # routing_update_time), and when its drainage status last changed.
     sa.Column("routing_changed_at", UTCDateTime(), nullable=True),
     sa.Column("drainage_changed_at", UTCDateTime(), nullable=True),

@@ -49,6 +49,8 @@ workflow_search_texts = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("value", sa.Text(), nullable=False),
     sa.Index("ix_workflow_search_texts_run_id", "run_id", "name"),
+    # Removing a Text attribute finds the runs holding a value (migration 0027).
+    sa.Index("ix_workflow_search_texts_name", "namespace_id", "name", "run_id"),
     sa.Index(
         "ix_workflow_search_texts_words",
         sa.text("to_tsvector('simple'::regconfig, value)"),

@@ -36,6 +36,7 @@ from app.engine.versioning.replay_tasks import (
     PENDING,
     RUNNING,
     finish_if_done,
+    replay_key,
 )
 from app.errors import NotFound
 from app.ids import new_id
@@ -130,6 +131,7 @@ async def start(
         if sampled:
             # Marked before commit, so that the polls the wake-ups below reach see the check.
             engine.replay_board.mark((namespace_id, deployment_name, build_id))
+            tx.wake_keys.add(replay_key((namespace_id, deployment_name, build_id)))
             tx.wake_keys.update(
                 await _version_lines(tx.conn, namespace_id, deployment_name, build_id)
             )

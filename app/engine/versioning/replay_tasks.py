@@ -49,6 +49,12 @@ FAILURE_KINDS = ("nondeterminism", "not-registered", "timed-out", "error")
 Version = tuple[str, str, str]  # (namespace id, deployment name, build id)
 
 
+def replay_key(version: Version) -> str:
+    """Wake-up key: a check of the version (namespace id, deployment name, build id) started
+    (sent with an offer on each of the version's lines, also to other processes)."""
+    return f"rpl|{version[0]}|{version[1]}|{version[2]}"
+
+
 class ReplayBoard:
     """This process's view of which versions have a running replay check: refreshed from
     the database at most once per BOARD_REFRESH_SECONDS, and at once for checks created by
@@ -345,22 +351,25 @@ async def poll(
 
     While no check of the version runs this is the plain poll, plus at most one read per
     BOARD_REFRESH_SECONDS and process. A check's creation wakes the version's lines (one
-    offer each, also on other processes): an offered replay poll leaves its line, passing the
-    offer on, and comes back for the check's replay tasks."""
+    offer each, also on other processes) and its `replay_key`: an offered replay poll that
+    learns so leaves its line, passing the offer on, and comes back for the check's tasks."""
     board = engine.replay_board
     version = (namespace_id, poller[0], poller[1])
     deadline = time.monotonic() + wait
     task_seconds = engine.ctx.settings.replay_task_seconds
 
-    async def refreshed() -> bool:
-        if board.stale():
+    async def refreshed(force: bool = False) -> bool:
+        if force or board.stale():
             async with engine.db.read() as conn:
                 await board.refresh(conn)
         return board.active(version)
 
     async def gone_or_check_started() -> bool:
-        # Asked only when the poll is offered something: idle polls never call it.
-        return (caller_gone is not None and await caller_gone()) or await refreshed()
+        # Asked only when the poll is offered something (idle polls never call it); reads
+        # the board only when a check of the version was started since the poll began.
+        if caller_gone is not None and await caller_gone():
+            return True
+        return started.is_set() and await refreshed(force=True)
 
     while True:
         active = await refreshed()
@@ -378,14 +387,15 @@ async def poll(
                 await engine.transact(partial(skip_missing_history, claim=claim))
                 continue
         remaining = deadline - time.monotonic()
-        found = await engine.poll_workflow_task(
-            namespace_id,
-            task_queue,
-            identity,
-            max(0.0, min(remaining, REPLAY_LOOK_SECONDS) if active else remaining),
-            caller_gone if active else gone_or_check_started,
-            poller=poller,
-        )
+        async with engine.wakeups.waiting(replay_key(version)) as started:
+            found = await engine.poll_workflow_task(
+                namespace_id,
+                task_queue,
+                identity,
+                max(0.0, min(remaining, REPLAY_LOOK_SECONDS) if active else remaining),
+                caller_gone if active else gone_or_check_started,
+                poller=poller,
+            )
         if found is not None or deadline - time.monotonic() <= 0:
             return None, found
         if caller_gone is not None and await caller_gone():

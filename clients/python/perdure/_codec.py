@@ -4,14 +4,14 @@ commands and activity tasks. Without a codec nothing here runs.
 
 A payload field's JSON value (one argument, or the array of several) becomes one `json/plain`
 payload, which the codec encodes; the outcome travels as the payload envelope
-(`perdure._payloads.envelope`), so the server stores and shows it encoded."""
+(`perdure.converter.envelope`), so the server stores and shows it encoded."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from perdure._payloads import (
+from perdure.converter import (
     JSON_PLAIN,
     Payload,
     PayloadCodec,

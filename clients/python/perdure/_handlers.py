@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from perdure._payloads import to_raw_values
-from perdure.converter import ArgumentCountError, decode_args
-from perdure.workflow import HandlerUnfinishedPolicy, UnfinishedSignalHandlersWarning
+from perdure._operations import _task_failure
+from perdure._updates import HandlerUnfinishedPolicy
+from perdure._workflow_handlers import UnfinishedSignalHandlersWarning
+from perdure.converter import ArgumentCountError, decode_args, to_raw_values
 
 if TYPE_CHECKING:
     from perdure._runtime import WorkflowInstance
@@ -111,8 +112,6 @@ class Handlers:
                 args = decode_args(handler.fn, payload)
             except ArgumentCountError as err:
                 # Temporal calls the handler with the arguments as sent: the call fails the task.
-                from perdure._operations import _task_failure
-
                 inst._task_failure = _task_failure(err)
                 return
             except TypeError as err:
@@ -136,8 +135,6 @@ class Handlers:
                 if inst.is_failure_exception(err):
                     inst._handler_failure = err
                 else:
-                    from perdure._operations import _task_failure
-
                     inst._task_failure = _task_failure(err)
 
         task = inst.loop.create_task(run_handler(), name=f"signal-{name}")

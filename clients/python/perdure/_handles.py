@@ -14,6 +14,7 @@ import httpx
 from perdure import _codec as codec
 from perdure import _update_client
 from perdure._http import segment
+from perdure._names import _handler_name
 from perdure._versioning import VersioningOverride
 from perdure.common import ARG_UNSET, arg_or_args, seconds
 from perdure.converter import encode_args, from_json, return_hint, to_json
@@ -415,12 +416,3 @@ class AsyncActivityHandle:
         await self._send(
             "canceled", {"details": encode_args(details), "identity": self.client.identity}
         )
-
-
-def _handler_name(handler: Any) -> str:
-    if isinstance(handler, str):
-        return handler
-    name = getattr(handler, "__perdure_handler_name__", None)
-    if name is None:
-        raise TypeError(f"{handler!r} is not a @workflow.signal/@workflow.query method")
-    return name

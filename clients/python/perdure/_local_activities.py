@@ -330,8 +330,7 @@ async def _call(worker: Any, instance: WorkflowInstance, activity: LocalActivity
     import contextvars
 
     from perdure import activity as activity_mod
-    from perdure._payloads import to_raw_values
-    from perdure.converter import decode_args
+    from perdure.converter import decode_args, to_raw_values
 
     definition = worker._activity_definition(activity.activity_type)
     if definition is None:

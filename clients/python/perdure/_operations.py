@@ -7,7 +7,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from perdure.common import ARG_UNSET
+from perdure._names import _handler_name
+from perdure._workflow_context import _Runtime
+from perdure.common import ARG_UNSET, arg_or_args
 from perdure.converter import from_json
 from perdure.exceptions import ActivityError, ChildWorkflowError
 
@@ -135,9 +137,9 @@ class ChildWorkflowHandle(_Operation):
 
     async def signal(self, signal: Any, arg: Any = ARG_UNSET, *, args: Any = ()) -> None:
         """Signal the child."""
-        from perdure.workflow import get_external_workflow_handle
-
-        await get_external_workflow_handle(self.id).signal(signal, arg, args=args)
+        await _Runtime.current().signal_external(
+            self.id, None, _handler_name(signal), arg_or_args(arg, args)
+        )
 
 
 def current_loop_instance(future: asyncio.Future[Any]) -> WorkflowInstance:

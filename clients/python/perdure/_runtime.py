@@ -5,6 +5,10 @@ Replay: history is cut at each WORKFLOW_TASK_STARTED. The events before it are t
 an activation (resolve futures, deliver signals, start or cancel the run); the loop then runs
 until no task can move, and the commands emitted must equal, in order, the command events
 recorded after that task's WORKFLOW_TASK_COMPLETED. A difference is non-determinism.
+
+`WorkflowInstance` implements `_Runtime` (perdure/_workflow_context.py), all that workflow
+code sees of it; its loop is perdure/_workflow_loop.py, and how an activation's input events
+reach workflow code perdure/_history_inputs.py.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import collections
-import contextvars
 import hashlib
 import json
 import logging
@@ -22,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from perdure._handlers import Handlers
+from perdure._history_inputs import apply_input
 from perdure._local_activities import LocalActivities
 from perdure._local_activities import is_marker as is_local_marker
 from perdure._operations import (
@@ -34,7 +38,6 @@ from perdure._operations import (
     WorkflowTaskFailure,
     _activity_cancelled,
     _child_failed,
-    _result,
     _task_failure,
 )
 from perdure._patches import (
@@ -46,148 +49,35 @@ from perdure._patches import (
     patch_marker,
     same_patch,
 )
-from perdure._payloads import to_raw_values
 from perdure._search_attributes import untyped
 from perdure._updates import UpdateRuntime
+from perdure._workflow_context import _Runtime
+from perdure._workflow_context import current_runtime as _current
+from perdure._workflow_info import Info, ParentInfo
+from perdure._workflow_loop import DurableTimer, WorkflowLoop
 from perdure.common import (
     ActivityCancellationType,
     ChildWorkflowCancellationType,
     RetryPolicy,
 )
-from perdure.converter import decode_args, encode_args, to_json
+from perdure.converter import decode_args, encode_args, to_json, to_raw_values
 from perdure.exceptions import (
-    ActivityError,
-    ApplicationError,
     CancelledError,
     ContinueAsNewError,
     FailureError,
     NondeterminismError,
-    WorkflowAlreadyStartedError,
-    from_failure,
     is_cancelled_exception,
     to_failure,
 )
-from perdure.workflow import Info, ParentInfo, WorkflowDefinition
+from perdure.workflow import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
 
 
-# Attributes that must agree between a command and its recorded event.
-
-_current: contextvars.ContextVar[WorkflowInstance | None] = contextvars.ContextVar(
-    "perdure_workflow", default=None
-)
-
-
-def current_instance_or_none() -> WorkflowInstance | None:
-    loop = asyncio._get_running_loop()
-    if isinstance(loop, WorkflowLoop):
-        return loop.instance
-    return _current.get()
-
-
-def current_instance() -> WorkflowInstance:
-    found = current_instance_or_none()
-    if found is None:
-        raise RuntimeError("not inside a workflow")
-    return found
-
-
-class DurableTimer(asyncio.TimerHandle):
-    """`loop.call_later` in a workflow: a server timer; cancelling it cancels the timer."""
-
-    def __init__(
-        self, when: float, callback: Any, args: Any, loop: WorkflowLoop, context: Any
-    ) -> None:
-        super().__init__(when, callback, args, loop, context=context)
-        self.command: Command | None = None
-
-    def cancel(self) -> None:
-        if not self.cancelled() and self.command is not None and not self.command.done:
-            self._loop.instance.cancel_timer(self)  # type: ignore[attr-defined]  # the loop is always a WorkflowLoop
-        super().cancel()
-
-
-class WorkflowLoop(asyncio.AbstractEventLoop):
-    """An event loop that only runs when the runtime steps it; time is the workflow's time."""
-
-    def __init__(self, instance: WorkflowInstance) -> None:
-        self.instance = instance
-        self._ready: collections.deque[asyncio.Handle] = collections.deque()
-
-    # -- what asyncio needs ------------------------------------------------------------------
-
-    def call_soon(  # type: ignore[override]  # asyncio's is generic over the callback's args
-        self, callback: Any, *args: Any, context: Any = None
-    ) -> asyncio.Handle:
-        handle = asyncio.Handle(callback, args, self, context=context)
-        self._ready.append(handle)
-        return handle
-
-    def call_later(  # type: ignore[override]  # asyncio's is generic over the callback's args
-        self, delay: float, callback: Any, *args: Any, context: Any = None
-    ) -> Any:
-        if delay <= 0:
-            return self.call_soon(callback, *args, context=context)
-        return self.instance.start_timer(delay, callback, args, context)
-
-    def call_at(  # type: ignore[override]  # asyncio's is generic over the callback's args
-        self, when: float, callback: Any, *args: Any, context: Any = None
-    ) -> Any:
-        return self.call_later(when - self.time(), callback, *args, context=context)
-
-    def time(self) -> float:
-        return self.instance.now.timestamp()
-
-    def create_future(self) -> asyncio.Future[Any]:
-        return asyncio.Future(loop=self)
-
-    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> Any:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
-
-    def get_debug(self) -> bool:
-        return False
-
-    def is_running(self) -> bool:
-        return True
-
-    def is_closed(self) -> bool:
-        return False
-
-    def _timer_handle_cancelled(self, handle: Any) -> None:
-        pass
-
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        error = context.get("exception")
-        if isinstance(error, asyncio.CancelledError | ContinueAsNewError):
-            return
-        if "destroyed but it is pending" in str(context.get("message")):
-            return  # an evicted or finished run's tasks are dropped with it
-        log.warning(
-            "workflow %s: %s",
-            self.instance.info.workflow_id,
-            context.get("message"),
-            exc_info=error,
-        )
-
-    def get_exception_handler(self) -> Any:
-        return None
-
-    # -- stepping ---------------------------------------------------------------------------
-
-    def run_ready(self) -> bool:
-        """Run every ready callback (and those they make ready); True if any ran."""
-        ran = False
-        while self._ready:
-            handle = self._ready.popleft()
-            if not handle.cancelled():
-                handle._run()
-                ran = True
-        return ran
-
-
-class WorkflowInstance:
+class WorkflowInstance(_Runtime):
     """One run's workflow object, its loop, its commands and what resolves them."""
+
+    loop: WorkflowLoop
 
     def __init__(
         self,
@@ -374,7 +264,7 @@ class WorkflowInstance:
                     self._on_started(event)
                     start_main = True
                 else:
-                    self._apply(event)
+                    apply_input(self, event)
             self.updates.deliver(replaying=replaying)
             if start_main:
                 self._start_main()
@@ -516,111 +406,6 @@ class WorkflowInstance:
         self.closed = True
         if not self.replaying and command.command_type != "CANCEL_WORKFLOW_EXECUTION":
             self.handlers.warn_at_close()
-
-    def _apply(self, event: dict[str, Any]) -> None:
-        kind = event["event_type"]
-        a = event.get("attributes") or {}
-        if kind == "WORKFLOW_EXECUTION_SIGNALED":
-            self.handlers.deliver_signal(a.get("signal_name", ""), a.get("input"))
-        elif kind == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
-            self.cancel_requested = True
-            self.cancel_reason = a.get("cause") or a.get("reason")
-            if self.main_task is not None and not self.main_task.done():
-                self.main_task.cancel()
-        elif kind.startswith("ACTIVITY_TASK_") and kind != "ACTIVITY_TASK_STARTED":
-            command = self.by_event.get(a.get("scheduled_event_id", -1))
-            if command is None or command.done:
-                return
-            command.done = True
-            future = command.future
-            if future.done():
-                return
-            if kind == "ACTIVITY_TASK_COMPLETED":
-                future.set_result(_result(a.get("result"), command))
-            elif kind == "ACTIVITY_TASK_CANCELED":
-                future.set_exception(
-                    _activity_cancelled(
-                        command,
-                        CancelledError("activity canceled", a.get("details")),
-                        started_event_id=a.get("started_event_id"),
-                        identity=a.get("identity"),
-                    )
-                )
-            else:
-                future.set_exception(
-                    ActivityError(
-                        "activity task failed",
-                        scheduled_event_id=command.event_id or 0,
-                        started_event_id=int(a.get("started_event_id") or 0),
-                        identity=str(a.get("identity") or ""),
-                        activity_type=command.attributes["activity_type"],
-                        activity_id=command.attributes["activity_id"],
-                        retry_state=a.get("retry_state"),
-                        cause=from_failure(a.get("failure")),
-                    )
-                )
-        elif kind == "TIMER_FIRED":
-            command = self.by_event.get(a.get("started_event_id", -1))
-            if command is None or command.done:
-                return
-            command.done = True
-            timer = command.timer
-            if timer is not None and not timer.cancelled():
-                self.loop._ready.append(timer)
-        elif kind == "START_CHILD_WORKFLOW_EXECUTION_FAILED":
-            command = self.by_event.get(a.get("initiated_event_id", -1))
-            if command is None:
-                return
-            command.done = True
-            if not command.start_future.done():
-                command.start_future.set_exception(
-                    WorkflowAlreadyStartedError(
-                        f"child workflow id '{a.get('workflow_id')}' is already in use", 409
-                    )
-                )
-        elif kind == "CHILD_WORKFLOW_EXECUTION_STARTED":
-            command = self.by_event.get(a.get("initiated_event_id", -1))
-            if command is None:
-                return
-            handle = command.handle
-            handle.first_execution_run_id = (a.get("workflow_execution") or {}).get("run_id")
-            command.started_event_id = event["event_id"]
-            if not command.start_future.done():
-                command.start_future.set_result(handle)
-        elif kind.startswith("CHILD_WORKFLOW_EXECUTION_"):
-            command = self.by_event.get(a.get("initiated_event_id", -1))
-            if command is None or command.done:
-                return
-            command.done = True
-            future = command.future
-            if future.done():
-                return
-            if kind == "CHILD_WORKFLOW_EXECUTION_COMPLETED":
-                future.set_result(_result(a.get("result"), command))
-            else:
-                failure = a.get("failure") or {"message": kind, "type": "CanceledError"}
-                future.set_exception(
-                    _child_failed(command, from_failure(failure), a.get("retry_state"))
-                )
-        elif kind in (
-            "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED",
-            "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
-            "EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED",
-            "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
-        ):
-            command = self.by_event.get(a.get("initiated_event_id", -1))
-            if command is None or command.future is None or command.future.done():
-                return
-            command.done = True
-            if kind.endswith("_FAILED"):
-                command.future.set_exception(
-                    ApplicationError(
-                        f"external workflow not found: {a.get('cause')}",
-                        type="ExternalWorkflowNotFound",
-                    )
-                )
-            else:
-                command.future.set_result(None)
 
     # -- commands ---------------------------------------------------------------------------
 

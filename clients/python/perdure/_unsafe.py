@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from enum import IntFlag
 from typing import Any
 
+from perdure._workflow_context import _Runtime
+
 
 class SandboxImportNotificationPolicy(IntFlag):
     """Temporal's choices of warning about imports inside its sandbox (no effect here)."""
@@ -22,9 +24,7 @@ class SandboxImportNotificationPolicy(IntFlag):
 
 def is_replaying() -> bool:
     """True while the workflow re-runs past history (side effects must be skipped)."""
-    from perdure._runtime import current_instance
-
-    return bool(current_instance().replaying)
+    return bool(_Runtime.current().replaying)
 
 
 def is_replaying_history_events() -> bool:
@@ -35,9 +35,7 @@ def is_replaying_history_events() -> bool:
 
 def is_read_only() -> bool:
     """True while a query handler runs (it must not change the workflow)."""
-    from perdure._runtime import current_instance
-
-    return bool(current_instance().read_only)
+    return bool(_Runtime.current().read_only)
 
 
 def in_sandbox() -> bool:

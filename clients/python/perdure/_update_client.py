@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from perdure._http import segment
+from perdure._names import _run_hint
 from perdure.common import (
     ARG_UNSET,
     RetryPolicy,
@@ -403,8 +404,6 @@ async def start_update_with_start_workflow(
     Not atomic (Temporal's documented rule): a run this starts stays started even if the
     update is rejected. The same call again (same update id, same request id) answers the
     same."""
-    from perdure.client import WorkflowHandle, _run_hint
-
     op = start_workflow_operation
     name = _update_name(update)
     update_id = id or str(uuid.uuid4())
@@ -438,8 +437,7 @@ async def start_update_with_start_workflow(
         raise
     if not op._handle.done():
         op._handle.set_result(
-            WorkflowHandle(
-                self,
+            self.get_workflow_handle(
                 op.id,
                 run_id=answer["run_id"],
                 result_type=op.result_type or _run_hint(op.workflow),

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from perdure._operations import Command, _task_failure
+from perdure._workflow_context import _Runtime
 from perdure.converter import ArgumentCountError, decode_args, to_json
 from perdure.exceptions import to_failure
 
@@ -112,9 +114,7 @@ def collect_handlers(cls: type) -> dict[str | None, UpdateHandler]:
 
 
 def _runtime() -> UpdateRuntime:
-    from perdure._runtime import current_instance
-
-    return current_instance().updates
+    return _Runtime.current().updates
 
 
 def set_update_handler(
@@ -154,9 +154,7 @@ def all_handlers_finished() -> bool:
     """True when no update or signal handler is running: wait on it before returning
     (`await workflow.wait_condition(workflow.all_handlers_finished)`) so that no caller is
     left without an answer."""
-    from perdure._runtime import current_instance
-
-    instance = current_instance()
+    instance = _Runtime.current()
     return instance.updates.running == 0 and instance.signal_handlers_running == 0
 
 
@@ -309,8 +307,6 @@ class UpdateRuntime:
             if self.instance.is_failure_exception(err):
                 self._respond(info.id, failure=to_failure(err))
             else:
-                from perdure._runtime import _task_failure
-
                 self.instance._task_failure = _task_failure(err)
         else:
             self._respond(info.id, success=to_json(outcome))
@@ -368,8 +364,6 @@ class UpdateRuntime:
 
     def _place(self, message: dict[str, Any]) -> None:
         """The message goes with the completion, placed where its command stands."""
-        from perdure._runtime import Command
-
         if self.instance.closed:
             return  # the run's close command was emitted: nothing after it is heard
         self.instance._emit(Command("PROTOCOL_MESSAGE", {"message_id": message["id"]}))

@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from perdure._workflow_context import _Runtime
 
-def _instance() -> Any:
-    from perdure._runtime import current_instance
 
-    return current_instance()
+class UnfinishedSignalHandlersWarning(RuntimeWarning):
+    """The workflow finished while signal handlers (policy WARN_AND_ABANDON) were running."""
+
+
+def _instance() -> _Runtime:
+    return _Runtime.current()
 
 
 def get_signal_handler(name: str) -> Callable[..., Any] | None:

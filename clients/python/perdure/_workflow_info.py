@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from perdure._workflow_context import _Runtime
 from perdure.common import RetryPolicy
 
 
-def _instance() -> Any:
-    from perdure._runtime import current_instance
-
-    return current_instance()
+def _instance() -> _Runtime:
+    return _Runtime.current()
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from perdure._local_activities import DEFAULT_LOCAL_RETRY_THRESHOLD, LocalActivity
+from perdure._names import _activity_name
+from perdure._workflow_context import _Runtime
 from perdure.common import ARG_UNSET, ActivityCancellationType, RetryPolicy, arg_or_args, seconds
-from perdure.converter import encode_args
+from perdure.converter import encode_args, return_hint
 
 
 def start_local_activity(
@@ -34,14 +36,11 @@ def start_local_activity(
     Attempts are retried by `retry_policy` (Temporal's default: unlimited, 1 s doubling to
     100 s) in the worker while the back-off is under `local_retry_threshold` (1 min), and after
     a durable timer beyond it. Local activities cannot be paused or reset."""
-    from perdure.converter import return_hint
-    from perdure.workflow import _activity_name, _instance
-
     if not start_to_close_timeout and not schedule_to_close_timeout:
         raise ValueError("set start_to_close_timeout or schedule_to_close_timeout")
     target = activity.__call__ if isinstance(activity, type) else activity
     hint = result_type or (return_hint(target) if callable(target) else None)
-    inst = _instance()
+    inst = _Runtime.current()
     seq = inst._next_seq()
     threshold = seconds(local_retry_threshold)
     return inst.local.schedule(

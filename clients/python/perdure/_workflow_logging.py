@@ -7,6 +7,8 @@ import logging
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from perdure._workflow_context import _Runtime
+
 
 def logger_details(info: Any) -> dict[str, Any]:
     """What a workflow's log records carry (Temporal's keys)."""
@@ -34,9 +36,7 @@ class LoggerAdapter(logging.LoggerAdapter):
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        from perdure._runtime import current_instance_or_none
-
-        inst = current_instance_or_none()
+        inst = _Runtime.maybe_current()
         if inst is None or inst.info is None:
             return msg, kwargs
         details = logger_details(inst.info)
@@ -52,9 +52,7 @@ class LoggerAdapter(logging.LoggerAdapter):
         return msg, kwargs
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
-        from perdure._runtime import current_instance_or_none
-
-        inst = current_instance_or_none()
+        inst = _Runtime.maybe_current()
         if inst is not None and inst.replaying and not self.log_during_replay:
             return False
         return self.logger.isEnabledFor(level)

@@ -17,10 +17,10 @@ from perdure._handles import (
     ReturnType,
     SelfType,
     WorkflowHandle,
-    _handler_name,
 )
 from perdure._http import Http, rpc_error, segment
 from perdure._local_outcomes import LocalOutcomes
+from perdure._names import _handler_name, _run_hint, workflow_name
 from perdure._search_attributes import TypeCache
 from perdure._update_client import (
     WithStartWorkflowOperation,
@@ -41,7 +41,7 @@ from perdure.common import (
     flow_fields,
     seconds,
 )
-from perdure.converter import DataConverter, encode_args, return_hint, to_json
+from perdure.converter import DataConverter, encode_args, to_json
 from perdure.deployments import WorkerDeploymentCalls
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
@@ -142,7 +142,8 @@ class WorkflowHistoryEventFilterType(StrEnum):
 
 
 class WorkflowQueryRejectedError(PerdureError):
-    """Temporal's rejection of a query by `reject_condition`: never raised (Perdure answers)."""
+    """Temporal's rejection of a query by `reject_condition`; Perdure answers every query of
+    a run (closed ones too), so it is never raised."""
 
 
 @dataclass(frozen=True)
@@ -186,26 +187,6 @@ class HttpConnectProxyConfig:
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 ParamType = TypeVar("ParamType")
-
-
-def workflow_name(workflow: Any) -> str:
-    """The workflow type of a `@workflow.defn` class, its run method, or a plain string."""
-    if isinstance(workflow, str):
-        return workflow
-    defn = getattr(workflow, "__perdure_workflow__", None)
-    if defn is None:
-        owner = getattr(workflow, "__perdure_run_of__", None)
-        defn = getattr(owner, "__perdure_workflow__", None) if owner else None
-    if defn is None:
-        raise TypeError(f"{workflow!r} is not a @workflow.defn class or its run method")
-    return defn.name
-
-
-def _run_hint(workflow: Any) -> Any:
-    if isinstance(workflow, str):
-        return None
-    run = getattr(workflow, "__perdure_run_fn__", None) or workflow
-    return return_hint(run)
 
 
 class Client(WorkerDeploymentCalls):
@@ -374,8 +355,8 @@ class Client(WorkerDeploymentCalls):
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority`, `concurrency_keys`: docs/flow-control.md; `versioning_override`: pinned
-        or auto-upgrade (docs/deploying.md)."""
+        `priority` orders the run's tasks (docs/flow-control.md, with `concurrency_keys`);
+        `versioning_override` pins the run to a version or makes it auto-upgrade."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,

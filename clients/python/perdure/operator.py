@@ -59,8 +59,6 @@ class OperatorControls:
         the handle names none): an `event_id` of a WORKFLOW_TASK_COMPLETED/_FAILED/_TIMED_OUT/
         _STARTED event, or a `reset_type`. The open run is terminated with `reason`; answers
         a handle of the new run. `RPCError` (400) for a point that is not a workflow task."""
-        from perdure.client import WorkflowHandle
-
         r = await self.client.http.call(
             "POST",
             f"{self._path}/reset",
@@ -78,7 +76,7 @@ class OperatorControls:
             rpc_timeout=rpc_timeout,
         )
         answer = r.json()
-        return WorkflowHandle(self.client, self.id, run_id=answer["run_id"])
+        return self.client.get_workflow_handle(self.id, run_id=answer["run_id"])
 
     async def pause(self, reason: str | None = None, *, request_id: str | None = None) -> None:
         """Pause the run: events are recorded, no workflow task is dispatched until

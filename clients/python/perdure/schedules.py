@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from perdure._names import workflow_name
 from perdure.common import RetryPolicy, seconds
 from perdure.converter import encode_args, to_json
 from perdure.exceptions import RPCError
@@ -174,8 +175,6 @@ class ScheduleActionStartWorkflow:
         search_attributes: dict[str, Any] | None = None,
         raw_input: Any = None,
     ) -> None:
-        from perdure.client import workflow_name
-
         self.workflow = workflow_name(workflow) if workflow is not None else None
         self.input = (
             raw_input

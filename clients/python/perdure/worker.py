@@ -26,7 +26,6 @@ from perdure import _local_activities as local_activities
 from perdure import _replay_tasks
 from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
-from perdure._payloads import to_raw_values
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
 from perdure._search_attributes import started_types
 from perdure._versioning import UNVERSIONED, WorkerDeploymentConfig
@@ -42,7 +41,7 @@ from perdure._worker_options import (  # noqa: F401 (Temporal's names, re-export
 )
 from perdure.client import Client
 from perdure.common import seconds
-from perdure.converter import decode_args, to_json
+from perdure.converter import decode_args, to_json, to_raw_values
 from perdure.exceptions import (
     ApplicationError,
     ApplicationErrorCategory,

@@ -1,6 +1,7 @@
 """Workflows as code: the decorators and the calls workflow code makes.
 
-Workflow code runs on a deterministic event loop of its own (see `perdure._runtime`); every
+Workflow code runs on a deterministic event loop of its own (see `perdure._runtime`, which
+implements `_Runtime` of perdure/_workflow_context.py, Temporal's shape); every
 call here either reads replay-safe state (`now`, `random`, `info`) or emits a command that a
 later history event resolves. Use only these (and plain asyncio on them) inside workflows.
 """
@@ -17,6 +18,7 @@ from typing import Any, TypeVar, overload
 
 from perdure import _unsafe as unsafe
 from perdure import _updates
+from perdure._names import _activity_name, _handler_name, _run_hint, workflow_name
 from perdure._operations import ActivityHandle, ChildWorkflowHandle
 from perdure._unsafe import SandboxImportNotificationPolicy
 from perdure._updates import (
@@ -29,6 +31,8 @@ from perdure._updates import (
     update,
 )
 from perdure._versioning import ContinueAsNewVersioningBehavior, VersioningBehavior  # noqa: F401
+from perdure._workflow_context import _Runtime
+from perdure._workflow_handlers import UnfinishedSignalHandlersWarning  # noqa: F401 (Temporal's name)
 from perdure._workflow_info import (
     SUGGEST_CONTINUE_AS_NEW_BYTES,
     SUGGEST_CONTINUE_AS_NEW_EVENTS,
@@ -83,10 +87,6 @@ ParamType = TypeVar("ParamType")
 ClassType = TypeVar("ClassType", bound=type)
 CallableType = TypeVar("CallableType", bound=Callable[..., Any])
 AsyncCallableType = TypeVar("AsyncCallableType", bound=Callable[..., Awaitable[Any]])
-
-
-class UnfinishedSignalHandlersWarning(RuntimeWarning):
-    """The workflow finished while signal handlers (policy WARN_AND_ABANDON) were running."""
 
 
 @dataclass
@@ -279,10 +279,8 @@ def definition(cls: Any) -> WorkflowDefinition:
     return found
 
 
-def _instance() -> Any:
-    from perdure._runtime import current_instance
-
-    return current_instance()
+def _instance() -> _Runtime:
+    return _Runtime.current()
 
 
 def info() -> Info:
@@ -326,9 +324,7 @@ def uuid4() -> uuid.UUID:
 
 def in_workflow() -> bool:
     """True inside workflow code."""
-    from perdure._runtime import current_instance_or_none
-
-    return current_instance_or_none() is not None
+    return _Runtime.maybe_current() is not None
 
 
 def cancellation_reason() -> str | None:
@@ -420,20 +416,6 @@ async def wait_condition(
         await future
         return
     await asyncio.wait_for(future, seconds(timeout))
-
-
-def _activity_name(activity: Any) -> str:
-    if isinstance(activity, str):
-        return activity
-    defn_ = getattr(activity, "__perdure_activity__", None)
-    if defn_ is None and isinstance(activity, type):
-        # A class whose `__call__` is the activity (Temporal's `*_activity_class`).
-        defn_ = getattr(activity.__call__, "__perdure_activity__", None)
-    if defn_ is None:
-        raise TypeError(f"{activity!r} is not an @activity.defn function or a name")
-    if defn_.dynamic:
-        raise TypeError("a dynamic activity is called by the name of the type it serves")
-    return str(defn_.name)
 
 
 def start_activity(
@@ -548,8 +530,6 @@ async def execute_activity_class(activity: type, arg: Any = ARG_UNSET, **options
 
 
 def _workflow_type(workflow: Any) -> tuple[str, Any]:
-    from perdure.client import _run_hint, workflow_name
-
     return workflow_name(workflow), _run_hint(workflow)
 
 
@@ -712,8 +692,6 @@ class ExternalWorkflowHandle:
 
     async def signal(self, signal: Any, arg: Any = ARG_UNSET, *, args: Sequence[Any] = ()) -> None:
         """Signal it (raises ApplicationError when it is not running)."""
-        from perdure.client import _handler_name
-
         await _instance().signal_external(
             self.id, self.run_id, _handler_name(signal), arg_or_args(arg, args)
         )

@@ -1,5 +1,5 @@
 """`perdure operator namespace create|describe|list|update|delete`, `perdure operator
-search-attribute create|list` and `perdure operator cluster health` (Temporal's
+search-attribute create|list|remove` and `perdure operator cluster health` (Temporal's
 `temporal operator …`), and `perdure task-queue describe`."""
 
 from __future__ import annotations
@@ -99,6 +99,27 @@ def search_attribute_create(s: Session) -> int:
     return 0
 
 
+def search_attribute_remove(s: Session) -> int:
+    """Temporal's `operator search-attribute remove`: asks first unless `--yes`; each name is
+    removed with every run's value of it. Answers the attributes left."""
+    names = s.args.name
+    if not s.args.yes:
+        listed = ", ".join(names)
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"removing search attributes {listed} needs --yes when not run from a terminal"
+            )
+        if input(
+            f"Remove search attributes {listed} and every run's values of them? y/N "
+        ).strip().lower() not in ("y", "yes"):
+            raise CommandFailed("search attributes not removed")
+    answer: dict[str, Any] = {}
+    for name in names:
+        answer = s.api.call("DELETE", s.api.ns("search-attributes", name))
+    s.out.document(answer, lambda _: print("Search attributes have been removed"))
+    return 0
+
+
 def search_attribute_list(s: Session) -> int:
     answer = s.api.call("GET", s.api.ns("search-attributes"))
     rows = [
@@ -189,6 +210,12 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     attributes.add_parser(
         "list", parents=common, help="the namespace's search attributes"
     ).set_defaults(run=search_attribute_list)
+    p = attributes.add_parser(
+        "remove", parents=common, help="remove custom search attributes and their values"
+    )
+    p.add_argument("--name", action="append", required=True, help="attribute name; repeatable")
+    p.add_argument("--yes", "-y", action="store_true", help="without asking")
+    p.set_defaults(run=search_attribute_remove)
 
     cluster = operator.add_parser("cluster", help="the server").add_subparsers(
         dest="action", required=True, metavar="COMMAND"

@@ -5,8 +5,8 @@ inherited and what its workers last declared.
 Existing tasks get no pinned version and bucket 0 (they follow their queue's routing; on a
 ramping deployment they count as under the percentage). Existing runs stay unversioned.
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027"
-down_revision = "0026"
+revision = "0028"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """The replay gate (issue #21 §3): replay checks of Worker Deployment versions and their
 per-run items.
 
-Revision ID: 0029
-Revises: 0026
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from app.db.types import UTCDateTime
 
-revision = "0029"
-down_revision = "0026"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

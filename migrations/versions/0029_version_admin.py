@@ -5,8 +5,8 @@ describe of a version) without reading unversioned runs.
 The index is partial: unversioned runs (deployment_name NULL) and closed runs are not in it,
 so the unversioned path writes nothing more than before.
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from app.db.types import UTCDateTime
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
