@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         default=Environment.PRODUCTION,
         description="production (JSON logs, secrets required) or development.",
     )
+    hot_statements: bool = Field(
+        default=True,
+        description="Run hot statements past SQLAlchemy's per-call work (docs/adr/0002); false to measure without.",
+    )
     time_skipping: bool = Field(
         default=False,
         description="Jump the clock to the next deadline when nothing else can happen (tests, dev).",

@@ -48,7 +48,7 @@ def caught_up(row: Any, after_event_id: int) -> bool:
 
 
 def event_frame(row: Any) -> bytes:
-    """One history event (a row of app/engine/reads.py's EVENT_COLUMNS) as an SSE frame. The
+    """One history event (a row of app/db/statements.py's EVENT_COLUMNS) as an SSE frame. The
     stored attributes text goes out as it is (orjson.Fragment), never parsed and re-encoded;
     a text with a line break (not written by Perdure) is re-encoded on one line."""
     attributes: Any = orjson.Fragment(row.attributes)

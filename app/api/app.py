@@ -79,7 +79,10 @@ worker), `read` (admin, operator, reader), `view` (every role). Errors are RFC 9
 
 def create_app(settings: Settings | None = None, ctx: ServerContext | None = None) -> FastAPI:
     settings = settings or (ctx.settings if ctx else get_settings())
-    ctx = ctx or ServerContext(settings=settings, db=Database(settings.database_url))
+    ctx = ctx or ServerContext(
+        settings=settings,
+        db=Database(settings.database_url, hot_statements=settings.hot_statements),
+    )
 
     wakeups = Wakeups()
     engine = Engine(ctx, wakeups)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.db.connection import Connection
-from app.db.database import SQLiteConnection
+from app.db.sqlite import SQLiteConnection
 
 T = TypeVar("T")
 # How many SQLite virtual machine instructions run between two looks at the clock.

@@ -22,7 +22,7 @@ class Connection(Protocol):
 
     `execute` answers a SQLAlchemy result (rows, `scalar()`, `mappings()`, `rowcount`), typed
     as one. The exception: a write marked hot answers only `rowcount` (`hot.DMLResult`), and on
-    PostgreSQL inside a transaction nothing at all until it is sent (`pipeline.QUEUED`, whose
+    PostgreSQL inside a transaction nothing at all until it is sent (`postgres.QUEUED`, whose
     `rowcount` raises); a caller that needs the count uses a statement not marked hot."""
 
     async def execute(self, statement: Any, parameters: Any = None) -> Rows:

@@ -2,7 +2,7 @@
 
 PostgreSQL: one async psycopg pool for reads and writes, its connections in autocommit mode; a
 write transaction sends its own BEGIN and COMMIT and pipelines its statements, and a read runs
-each statement on its own (app/db/pipeline.py).
+each statement on its own (app/db/postgres.py).
 
 SQLite: the database is a file in this process, and its statements take microseconds, while
 handing each one to aiosqlite's thread costs about half a millisecond. So SQLite transactions
@@ -19,7 +19,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -29,10 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import hot
 from app.db.connection import AlchemyConnection, Connection
 from app.db.fairness import FairGate
-from app.db.pipeline import PostgresConnection
+from app.db.postgres import PostgresConnection
+from app.db.sqlite import SQLiteConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
@@ -140,33 +140,6 @@ def _connect_args(url: str) -> dict[str, Any]:
     return {} if "connect_timeout" in given else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
 
 
-class SQLiteConnection:
-    """The async connection interface the server uses, over a synchronous SQLite connection.
-    Statements marked `hot` run on the sqlite3 connection itself (see app/db/hot.py)."""
-
-    __slots__ = ("sync", "raw", "dialect")
-
-    def __init__(self, sync: sa.Connection) -> None:
-        self.sync = sync
-        self.raw = cast(sqlite3.Connection, sync.connection.driver_connection)
-        self.dialect = sync.dialect
-
-    async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
-        result = hot.execute(self.raw, self.dialect, statement, parameters)
-        if result is None:
-            result = self.sync.execute(statement, parameters)
-        return result  # type: ignore[no-any-return]  # hot.execute answers SQLAlchemy's own result types
-
-    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
-        return (await self.execute(statement, parameters)).scalar()
-
-    def read_with_next(self, statement: Any, parameters: Any) -> None:
-        """Nothing to save on SQLite: a statement costs no round trip (see PostgresConnection)."""
-
-    async def run_sync(self, fn: Callable[[sa.Connection], T]) -> T:
-        return fn(self.sync)
-
-
 class Database:
     """The engines of one server process and the two ways to use them: read and write."""
 
@@ -177,8 +150,12 @@ class Database:
         pool_size: int = 16,
         lock_timeout: float = SQLITE_LOCK_TIMEOUT,
         concurrency: int | None = None,
+        hot_statements: bool = True,
     ) -> None:
+        """`hot_statements=False` turns the hot-statement shortcut off (ADR 0002): every
+        statement then goes through SQLAlchemy, to measure what the shortcut buys."""
         self.url = url
+        self.hot_statements = hot_statements
         self.lock_timeout = lock_timeout
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -206,7 +183,7 @@ class Database:
                 # prepared statements too) and the rest idle out of the ping-free window.
                 pool_use_lifo=True,
                 # Autocommit once per connection, not set and reset at every checkout: write
-                # transactions send their own BEGIN (app/db/pipeline.py).
+                # transactions send their own BEGIN (app/db/postgres.py).
                 isolation_level="AUTOCOMMIT",
                 # A connection comes back idle unless a transaction failed or was abandoned;
                 # `_roll_back_on_return` checks, rather than a ROLLBACK call per checkin.
@@ -232,12 +209,17 @@ class Database:
                     cast(sqlite3.Connection, self._writer_conn.connection.driver_connection)
                 )
                 with self._writer_conn.begin():
-                    yield SQLiteConnection(self._writer_conn)
+                    yield SQLiteConnection(self._writer_conn, hot_enabled=self.hot_statements)
             return
         # In autocommit mode: the transaction's BEGIN is sent by PostgresConnection, in the
         # same pipeline as its first statements.
         async with self._gate.slot():
-            conn = PostgresConnection(self._engine, await self._checkout(), transaction=True)
+            conn = PostgresConnection(
+                self._engine,
+                await self._checkout(),
+                transaction=True,
+                hot_enabled=self.hot_statements,
+            )
             try:
                 yield conn
                 await conn.commit()
@@ -283,7 +265,7 @@ class Database:
                 )
                 try:
                     with conn.begin():
-                        yield SQLiteConnection(conn)
+                        yield SQLiteConnection(conn, hot_enabled=self.hot_statements)
                 finally:
                     self._idle_readers.append(conn)
             return
@@ -292,7 +274,12 @@ class Database:
                 yield AlchemyConnection(alchemy)
             return
         async with self._gate.slot():
-            reader = PostgresConnection(self._engine, await self._checkout(), transaction=False)
+            reader = PostgresConnection(
+                self._engine,
+                await self._checkout(),
+                transaction=False,
+                hot_enabled=self.hot_statements,
+            )
             try:
                 yield reader
             finally:

@@ -13,8 +13,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.db.hot import hot
-from app.db.tables import activities, tasks
+from app.db.statements import (
+    DELETE_ACTIVITY,
+    DELETE_ACTIVITY_TASK,
+    DELETE_RUN_ACTIVITIES,
+    INSERT_ACTIVITY,
+    PENDING_IDS,
+    SELECT_ACTIVITY,
+    SELECT_ACTIVITY_BY_ID,
+    UPDATE_ACTIVITY,
+)
 from app.engine import concurrency_slots, workflow_tasks
 from app.engine.events import E
 from app.engine.payloads import dump, load
@@ -164,46 +172,6 @@ async def _dispatch_attempt(
         await tx.add_timer_after(
             run, TIMER_SCHEDULE_TO_START, schedule_to_start, ref=scheduled_event_id, attempt=attempt
         )
-
-
-SELECT_ACTIVITY = hot(
-    sa.select(activities).where(
-        activities.c.run_id == sa.bindparam("run_id"),
-        activities.c.scheduled_event_id == sa.bindparam("ref"),
-    )
-)
-SELECT_ACTIVITY_BY_ID = hot(
-    sa.select(activities).where(
-        activities.c.run_id == sa.bindparam("run_id"),
-        activities.c.activity_id == sa.bindparam("activity_id"),
-    )
-)
-PENDING_IDS = hot(
-    sa.select(activities.c.activity_id).where(activities.c.run_id == sa.bindparam("run_id"))
-)
-INSERT_ACTIVITY = hot(sa.insert(activities))
-UPDATE_ACTIVITY = hot(
-    sa.update(activities).where(
-        activities.c.run_id == sa.bindparam("pk_run_id"),
-        activities.c.scheduled_event_id == sa.bindparam("pk_ref"),
-    )
-)
-DELETE_ACTIVITY = hot(
-    sa.delete(activities).where(
-        activities.c.run_id == sa.bindparam("run_id"),
-        activities.c.scheduled_event_id == sa.bindparam("ref"),
-    )
-)
-DELETE_RUN_ACTIVITIES = hot(
-    sa.delete(activities).where(activities.c.run_id == sa.bindparam("run_id"))
-)
-DELETE_ACTIVITY_TASK = hot(
-    sa.delete(tasks).where(
-        tasks.c.run_id == sa.bindparam("run_id"),
-        tasks.c.kind == "activity",
-        tasks.c.scheduled_event_id == sa.bindparam("ref"),
-    )
-)
 
 
 async def get(tx: Transition, run_id: str, scheduled_event_id: int) -> sa.RowMapping | None:

@@ -20,8 +20,8 @@ import orjson
 import sqlalchemy as sa
 
 from app.db.connection import Connection
-from app.db.hot import hot
-from app.db.tables import concurrency_limits, concurrency_slots
+from app.db.statements import SELECT_LIMITS
+from app.db.tables import concurrency_slots
 from app.engine.payloads import load
 from app.errors import InvalidArgument
 
@@ -50,12 +50,6 @@ class Limit:
 
 
 _cache: dict[str, tuple[float, list[Limit]]] = {}
-
-SELECT_LIMITS = hot(
-    sa.select(concurrency_limits).where(
-        concurrency_limits.c.namespace_id == sa.bindparam("namespace_id")
-    )
-)
 
 
 def _of_row(row: Any) -> Limit:

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from app.db.connection import Row
-from app.db.hot import hot
-from app.db.tables import buffered_events, tasks, timers, workflow_runs
+from app.db.statements import (
+    DELETE_RUN_BUFFER,
+    DELETE_RUN_TASKS,
+    DELETE_RUN_TIMERS,
+    LATEST_RUN,
+    OPEN_CHILDREN,
+)
 from app.engine import (
     activities,
     concurrency_slots,
@@ -81,28 +84,6 @@ class StartRequest:
 
 
 # -- start ------------------------------------------------------------------------------------
-
-
-LATEST_RUN = hot(
-    sa.select(workflow_runs.c.id, workflow_runs.c.status)
-    .where(
-        workflow_runs.c.namespace_id == sa.bindparam("namespace_id"),
-        workflow_runs.c.workflow_id == sa.bindparam("workflow_id"),
-    )
-    .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
-    .limit(1)
-)
-DELETE_RUN_TASKS = hot(sa.delete(tasks).where(tasks.c.run_id == sa.bindparam("run_id")))
-DELETE_RUN_TIMERS = hot(sa.delete(timers).where(timers.c.run_id == sa.bindparam("run_id")))
-DELETE_RUN_BUFFER = hot(
-    sa.delete(buffered_events).where(buffered_events.c.run_id == sa.bindparam("run_id"))
-)
-OPEN_CHILDREN = hot(
-    sa.select(workflow_runs.c.id, workflow_runs.c.parent_close_policy).where(
-        workflow_runs.c.parent_run_id == sa.bindparam("run_id"),
-        workflow_runs.c.status == RunStatus.RUNNING.value,
-    )
-)
 
 
 async def _latest_run_id(tx: Transition, namespace_id: str, workflow_id: str) -> Row | None:

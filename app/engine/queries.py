@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection
-from app.db.hot import hot
-from app.db.tables import query_tasks, tasks
+from app.db.statements import MARK_CLAIMED, OLDEST_PENDING, OLDEST_PENDING_LOCKED, QUERY_OR_TASK
+from app.db.tables import query_tasks
 from app.engine.events import RunStatus
 from app.engine.matching.wakeups import queue_key
 from app.engine.payloads import dump, load
@@ -29,38 +29,6 @@ MAX_QUERY_TIMEOUT = 30.0
 DEFAULT_QUERY_TIMEOUT = 10.0
 # Temporal fails a query at once while the run's workflow task keeps failing.
 FAILING_TASK_ATTEMPT = 3
-
-# What every workflow-task poll runs (a look, then a claim), built once.
-_PENDING = (
-    query_tasks.c.namespace_id == sa.bindparam("namespace_id"),
-    query_tasks.c.task_queue == sa.bindparam("task_queue"),
-    query_tasks.c.state == "pending",
-    query_tasks.c.expires_at > sa.bindparam("now"),
-)
-# A workflow-task poll's look, in one statement: is there a pending query, a workflow task?
-QUERY_OR_TASK = hot(
-    sa.select(
-        sa.exists().where(*_PENDING).label("query"),
-        sa.exists()
-        .where(
-            tasks.c.namespace_id == sa.bindparam("namespace_id"),
-            tasks.c.kind == "workflow",
-            tasks.c.task_queue == sa.bindparam("task_queue"),
-        )
-        .label("task"),
-    )
-)
-# The oldest pending, unexpired query (ix_query_tasks_queue); locked, skipping those locked,
-# on PostgreSQL.
-OLDEST_PENDING = hot(
-    sa.select(query_tasks).where(*_PENDING).order_by(query_tasks.c.created_at).limit(1)
-)
-OLDEST_PENDING_LOCKED = hot(OLDEST_PENDING.with_for_update(skip_locked=True))
-MARK_CLAIMED = hot(
-    sa.update(query_tasks)
-    .where(query_tasks.c.id == sa.bindparam("query_id"))
-    .values(state="claimed", claimed_by=sa.bindparam("identity"))
-)
 
 
 def query_key(query_id: str) -> str:

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 
 from app.db.connection import Connection, Row
 from app.db.database import Database
-from app.db.hot import hot
+from app.db.statements import (
+    EVENT_COLUMNS,
+    HISTORY_PAGE,
+    HISTORY_PAGE_UP_TO,
+    LATEST_RUN_ROW,
+    SELECT_OUTCOME,
+    SELECT_RUN,
+)
 from app.db.tables import (
     activities,
     history_events,
@@ -28,30 +35,10 @@ from app.engine.matching import queue_backlog
 from app.engine.operator_view import next_attempts, operator_view, shown_activity_state
 from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
-from app.engine.transition import SELECT_RUN
 from app.engine.versioning.runs import versioning_info
 from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
 from app.engine.waits import RunWaits
 from app.errors import InvalidArgument, NotFound
-
-LATEST_RUN_ROW = hot(
-    sa.select(workflow_runs)
-    .where(
-        workflow_runs.c.namespace_id == sa.bindparam("namespace_id"),
-        workflow_runs.c.workflow_id == sa.bindparam("workflow_id"),
-    )
-    .order_by(workflow_runs.c.start_time.desc(), workflow_runs.c.id.desc())
-    .limit(1)
-)
-
-
-# What `event_json` reads of a history event.
-EVENT_COLUMNS = (
-    history_events.c.event_id,
-    history_events.c.event_type,
-    history_events.c.event_time,
-    history_events.c.attributes,
-)
 
 
 async def find_run_row(
@@ -309,22 +296,6 @@ def _events_json(rows: Any) -> list[dict[str, Any]]:
     ]
 
 
-# History pages without a filter on event types (what polls and long polls read), built once.
-_HISTORY_PAGE = (
-    sa.select(*EVENT_COLUMNS)
-    .where(
-        history_events.c.run_id == sa.bindparam("run_id"),
-        history_events.c.event_id > sa.bindparam("after_event_id"),
-    )
-    .order_by(history_events.c.event_id)
-    .limit(sa.bindparam("page_size"))
-)
-HISTORY_PAGE = hot(_HISTORY_PAGE)
-HISTORY_PAGE_UP_TO = hot(
-    _HISTORY_PAGE.where(history_events.c.event_id <= sa.bindparam("up_to_event_id"))
-)
-
-
 async def history_page(
     conn: Connection,
     run_id: str,
@@ -567,20 +538,6 @@ def outcome(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 async def run_row(conn: Connection, run_id: str) -> sa.RowMapping:
     return (await conn.execute(SELECT_RUN, {"run_id": run_id})).mappings().one()
-
-
-# What `outcome` and the wait for it read of a run: 7 columns, not the row's 40-odd.
-SELECT_OUTCOME = hot(
-    sa.select(
-        workflow_runs.c.id,
-        workflow_runs.c.workflow_id,
-        workflow_runs.c.status,
-        workflow_runs.c.result,
-        workflow_runs.c.failure,
-        workflow_runs.c.close_time,
-        workflow_runs.c.continued_to_run_id,
-    ).where(workflow_runs.c.id == sa.bindparam("run_id"))
-)
 
 
 # -- task queues ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.context import ServerContext
-from app.db.pipeline import notify_statement
+from app.db.statements import NOTIFY
 from app.db.tables import namespaces, tenants
 from app.engine import (
     activities,
@@ -69,8 +69,6 @@ log = logging.getLogger("perdure.engine")
 T = TypeVar("T")
 # Tells a long poll whether its HTTP caller has disconnected (checked before each claim).
 CallerGone = Callable[[], Awaitable[bool]]
-# Sent with the transaction's other writes and its COMMIT (app/db/pipeline.py).
-NOTIFY = notify_statement()
 RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}
 MAX_TRANSITION_ATTEMPTS = 5
 

@@ -14,13 +14,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection
-from app.db.hot import hot
+from app.db.statements import (
+    INSERT_BUFFERED,
+    INSERT_EVENTS,
+    INSERT_RUN,
+    INSERT_TASK,
+    INSERT_TIMER,
+    MAX_EVENTS_PER_INSERT,
+    SELECT_RUN,
+    SELECT_RUN_FOR_UPDATE,
+    UPDATE_RUN,
+    delete_timers_statement,
+    insert_events_statement,
+)
 from app.db.tables import (
     buffered_events,
-    history_events,
     namespaces,
-    tasks,
-    timers,
     workflow_runs,
 )
 from app.engine.events import E, RunStatus
@@ -35,67 +44,6 @@ from app.engine.payloads import dump, load
 from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.versioning import routing
 from app.errors import NotFound
-
-# Hot statements, built once: building SQLAlchemy expressions per call costs more CPU than
-# SQLite takes to run them.
-SELECT_RUN = hot(sa.select(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_id")))
-SELECT_RUN_FOR_UPDATE = hot(SELECT_RUN.with_for_update())
-INSERT_RUN = hot(sa.insert(workflow_runs))
-UPDATE_RUN = hot(sa.update(workflow_runs).where(workflow_runs.c.id == sa.bindparam("run_pk")))
-INSERT_EVENTS = hot(sa.insert(history_events))
-INSERT_BUFFERED = hot(sa.insert(buffered_events))
-INSERT_TASK = hot(sa.insert(tasks))
-INSERT_TIMER = hot(sa.insert(timers))
-# A transition's events in one multi-row INSERT on PostgreSQL, one statement per row count up
-# to this many: each statement in a pipeline costs the driver (and the server) about as much
-# as a row more in one. More events than this (a large decision) go as one executemany.
-# SQLite keeps the executemany: its statements cost no message each.
-MAX_EVENTS_PER_INSERT = 16
-_EVENT_COLUMNS = ("run_id", "event_id", "event_type", "event_time", "attributes")
-_insert_events: dict[int, sa.Insert] = {}
-
-
-def insert_events_statement(rows: int) -> sa.Insert:
-    """`INSERT INTO history_events (...) VALUES (...), ...` of `rows` rows, hot; the values of
-    row i are bound as `<column>_<i>`."""
-    statement = _insert_events.get(rows)
-    if statement is None:
-        statement = _insert_events[rows] = hot(
-            sa.insert(history_events).values(
-                [
-                    {
-                        c: sa.bindparam(f"{c}_{i}", type_=history_events.c[c].type)
-                        for c in _EVENT_COLUMNS
-                    }
-                    for i in range(rows)
-                ]
-            )
-        )
-    return statement
-
-
-# DELETE of a run's timers of some kinds (and one ref), one statement per set of kinds, built
-# at first use: the kinds are bound with their values, so no IN list is expanded per call.
-# Callers name constant kinds, so there are a few dozen at most; past the bound, they are
-# built per call (correct, only slower).
-_delete_timers: dict[tuple[tuple[str, ...], bool], sa.Delete] = {}
-MAX_DELETE_TIMERS = 64
-
-
-def delete_timers_statement(kinds: tuple[str, ...], *, of_ref: bool) -> sa.Delete:
-    """`DELETE FROM timers WHERE run_id = :run_id AND kind IN (<kinds>) [AND ref = :ref]`."""
-    key = (kinds, of_ref)
-    statement = _delete_timers.get(key)
-    if statement is None:
-        statement = sa.delete(timers).where(
-            timers.c.run_id == sa.bindparam("run_id"),
-            timers.c.kind.in_([sa.bindparam(f"kind_{i}", kind) for i, kind in enumerate(kinds)]),
-        )
-        if of_ref:
-            statement = statement.where(timers.c.ref == sa.bindparam("ref"))
-        if len(_delete_timers) < MAX_DELETE_TIMERS:
-            _delete_timers[key] = hot(statement)
-    return statement
 
 
 class Run:

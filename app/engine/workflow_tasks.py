@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection
+from app.db.statements import SELECT_RUN
 from app.db.tables import timers
 from app.engine import priority, updates
 from app.engine.events import E
 from app.engine.limits import MAX_COUNTER, WFT_RETRY_MAX_BACKOFF
-from app.engine.transition import SELECT_RUN, Run, Transition, update_suggestion
+from app.engine.transition import Run, Transition, update_suggestion
 
 TIMER_WFT_TIMEOUT = "wft_timeout"
 TIMER_WFT_BACKOFF = "wft_backoff"

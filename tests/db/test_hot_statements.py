@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from app.db.database import Database
 from app.db.hot import hot
+from app.db.statements import INSERT_EVENTS, INSERT_TIMER
 from app.db.tables import history_events, timers
-from app.engine.transition import INSERT_EVENTS, INSERT_TIMER
 from tests import conftest
 
 pytestmark = pytest.mark.skipif(

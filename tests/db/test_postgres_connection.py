@@ -1,4 +1,4 @@
-"""PostgreSQL connections (app/db/pipeline.py): hot statements built without SQLAlchemy's
+"""PostgreSQL connections (app/db/postgres.py): hot statements built without SQLAlchemy's
 per-call work must write and read what SQLAlchemy would; reads sent ahead must read what a
 statement sent in their place would; a transaction that fails leaves nothing behind and its
 connection clean for the next one."""
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from app.db.database import Database
 from app.db.hot import hot
+from app.db.statements import INSERT_TIMER
 from app.db.tables import timers
-from app.engine.transition import INSERT_TIMER
 from tests import conftest
 
 pytestmark = pytest.mark.skipif(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection
-from app.db.hot import hot
+from app.db.statements import SELECT_CONFIG
 from app.db.tables import task_queue_configs, task_queue_key_rates
 from app.engine.priority import MAX_FAIRNESS_KEY_BYTES, MAX_FAIRNESS_WEIGHT, MIN_FAIRNESS_WEIGHT
 from app.errors import InvalidArgument
@@ -68,14 +68,6 @@ def _rate(limit: dict[str, Any] | None) -> float | None:
 
 
 _cache: dict[tuple[str, str, str], tuple[float, QueueConfig]] = {}
-
-SELECT_CONFIG = hot(
-    sa.select(task_queue_configs).where(
-        task_queue_configs.c.namespace_id == sa.bindparam("namespace_id"),
-        task_queue_configs.c.kind == sa.bindparam("kind"),
-        task_queue_configs.c.task_queue == sa.bindparam("task_queue"),
-    )
-)
 
 
 def _of_row(row: Any) -> QueueConfig:

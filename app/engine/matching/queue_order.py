@@ -19,11 +19,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-
-from app.db.hot import hot
-from app.db.tables import task_queue_fairness, tasks
+from app.db.statements import IS_FAIR, PASSES, UPSERT_PASS
 from app.engine.matching import queue_config
 from app.engine.priority import NO_PRIORITY, Priority
 
@@ -33,81 +29,6 @@ if TYPE_CHECKING:
 FAIR_LOOK_SECONDS = 5.0
 # (namespace_id, kind, task_queue) -> (when looked, whether the queue has fairness state).
 _fair_queues: dict[tuple[str, str, str], tuple[float, bool]] = {}
-
-_f = task_queue_fairness
-IS_FAIR = hot(
-    sa.select(_f.c.fairness_key)
-    .where(
-        _f.c.namespace_id == sa.bindparam("namespace_id"),
-        _f.c.kind == sa.bindparam("kind"),
-        _f.c.task_queue == sa.bindparam("task_queue"),
-    )
-    .limit(1)
-)
-_key_pass = (
-    sa.select(_f.c.fairness_pass)
-    .where(
-        _f.c.namespace_id == sa.bindparam("namespace_id"),
-        _f.c.kind == sa.bindparam("kind"),
-        _f.c.task_queue == sa.bindparam("task_queue"),
-        _f.c.priority == sa.bindparam("priority"),
-        _f.c.fairness_key == sa.bindparam("fairness_key"),
-    )
-    .scalar_subquery()
-)
-# The head of the backlog at this priority (ix_tasks_queue_order: one index probe).
-_head_pass = (
-    sa.select(tasks.c.fairness_pass)
-    .where(
-        tasks.c.namespace_id == sa.bindparam("namespace_id"),
-        tasks.c.kind == sa.bindparam("kind"),
-        tasks.c.task_queue == sa.bindparam("task_queue"),
-        tasks.c.priority == sa.bindparam("priority"),
-    )
-    .order_by(tasks.c.fairness_pass, tasks.c.id)
-    .limit(1)
-    .scalar_subquery()
-)
-# The highest pass any key has reached (ix_task_queue_fairness_pass): where a key starts when
-# the backlog is empty, so that keys that just drained their tasks hold no advantage.
-_high_pass = (
-    sa.select(_f.c.fairness_pass)
-    .where(
-        _f.c.namespace_id == sa.bindparam("namespace_id"),
-        _f.c.kind == sa.bindparam("kind"),
-        _f.c.task_queue == sa.bindparam("task_queue"),
-        _f.c.priority == sa.bindparam("priority"),
-    )
-    .order_by(_f.c.fairness_pass.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-PASSES = hot(sa.select(_key_pass, _head_pass, _high_pass))
-
-
-def _upsert_pass(is_postgres: bool) -> sa.Insert:
-    insert: postgresql.Insert | sqlite.Insert
-    if is_postgres:
-        insert = postgresql.insert(_f)
-        highest = sa.func.greatest(_f.c.fairness_pass, insert.excluded.fairness_pass)
-    else:
-        insert = sqlite.insert(_f)
-        highest = sa.func.max(_f.c.fairness_pass, insert.excluded.fairness_pass)
-    return hot(
-        insert.on_conflict_do_update(
-            index_elements=[
-                _f.c.namespace_id,
-                _f.c.kind,
-                _f.c.task_queue,
-                _f.c.priority,
-                _f.c.fairness_key,
-            ],
-            set_={"fairness_pass": highest},
-        )
-    )
-
-
-UPSERT_PASS = {True: _upsert_pass(True), False: _upsert_pass(False)}
 
 
 def mark_fair(namespace_id: str, kind: str, task_queue: str) -> None:

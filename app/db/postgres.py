@@ -3,7 +3,7 @@
 Each statement sent alone costs a round trip to PostgreSQL (~0.25 ms here, and CPU on both
 sides), and a transition runs a dozen: BEGIN, read the run, then INSERTs, UPDATEs, DELETEs
 and pg_notify whose answers nobody reads, then COMMIT. In a write transaction, statements
-marked `hot` (app/db/hot.py) are sent through a psycopg pipeline instead: INSERT, UPDATE,
+marked hot (app/db/hot.py) are sent through a psycopg pipeline instead: INSERT, UPDATE,
 DELETE (without RETURNING) and pg_notify are queued, and go out together with the next
 statement that must be answered — a hot SELECT, answered from the same pipeline, or anything
 else, sent after them — or with COMMIT. BEGIN rides along with the first of them. In a read,
@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
-from app.db import hot
+from app.db.hot import UNREAD, DMLResult, HotConnection, processed_result, takes_shortcut
 
 log = logging.getLogger("perdure.db")
 # Connections being given back by callers that were cancelled meanwhile (kept referenced).
@@ -49,8 +49,6 @@ _NOT_REUSABLE = frozenset(
 )
 
 T = TypeVar("T")
-_compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
-MAX_COMPILED = 5_000
 
 
 class QueuedResult:
@@ -80,9 +78,13 @@ class _Param:
         self.process = process
 
 
-class _Compiled:
+class PostgresCompiled:
+    """A hot statement compiled for PostgreSQL: its SQL, how to build its arguments, and its
+    result columns (their processors made at the first answer)."""
+
     __slots__ = (
         "compiled",
+        "unread",
         "sql",
         "params",
         "processors",
@@ -93,8 +95,10 @@ class _Compiled:
         "row_processors",
     )
 
-    def __init__(self, compiled: sa.engine.Compiled, dialect: Dialect) -> None:
+    def __init__(self, compiled: sa.engine.Compiled, *, unread: bool) -> None:
         self.compiled = compiled
+        # A SELECT whose answer nobody reads (pg_notify): queued with the writes.
+        self.unread = unread
         self.sql: str = compiled.string
         self.processors: dict[str, Callable[[Any], Any]] = dict(
             compiled._bind_processors  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
@@ -159,34 +163,10 @@ class _Compiled:
                 t._cached_result_processor(dialect, code)
                 for t, code in zip(self.types, type_codes, strict=True)
             ]
-        return hot.processed_result(self.metadata, rows, processors)
+        return processed_result(self.metadata, rows, processors)
 
 
-def _compile(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
-    is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
-    if isinstance(statement, sa.Insert):
-        statement = statement.inline()  # no implicit RETURNING of the primary key
-    # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if is_dml else None)  # type: ignore[attr-defined]  # SQLCompiler's (ADR 0002); Compiled does not declare it
-    if not hot.takes_shortcut(compiled) or (is_dml and compiled._result_columns):
-        return None
-    return _Compiled(compiled, dialect)
-
-
-def _compiled_for(statement: Any, first: Mapping[str, Any], dialect: Dialect) -> _Compiled | None:
-    if not hot.is_hot(statement):
-        return None
-    key = (id(statement), tuple(sorted(first)))
-    try:
-        return _compiled[key]
-    except KeyError:
-        if len(_compiled) >= MAX_COMPILED:
-            _compiled.clear()
-        compiled = _compiled[key] = _compile(statement, key[1], dialect)
-        return compiled
-
-
-class PostgresConnection:
+class PostgresConnection(HotConnection[PostgresCompiled]):
     """The async connection interface the server uses, over one pooled psycopg connection
     (see the module's docstring).
 
@@ -195,13 +175,13 @@ class PostgresConnection:
     straight on psycopg. Statements not marked hot go through a SQLAlchemy connection over the
     same psycopg connection, made the first time one is needed: most transactions never need
     one, and making and closing one per transaction (its autobegin, its rollback, the pool's
-    reset) cost more Python than the transaction's own statements."""
+    reset) cost more Python than the transaction's own statements. `hot_enabled=False` sends
+    every statement through SQLAlchemy (PERDURE_HOT_STATEMENTS, to measure the shortcut)."""
 
     __slots__ = (
         "engine",
         "fairy",
         "raw",
-        "dialect",
         "transaction",
         "_queue",
         "_begun",
@@ -211,8 +191,11 @@ class PostgresConnection:
         "_read_ahead",
     )
 
-    def __init__(self, engine: AsyncEngine, fairy: Any, *, transaction: bool) -> None:
+    def __init__(
+        self, engine: AsyncEngine, fairy: Any, *, transaction: bool, hot_enabled: bool = True
+    ) -> None:
         self.engine = engine
+        self.hot_enabled = hot_enabled
         self.fairy = fairy  # the pool's proxy: closing it returns the connection
         self.raw: psycopg.AsyncConnection[Any] = fairy.driver_connection
         self.dialect = engine.dialect
@@ -226,8 +209,22 @@ class PostgresConnection:
         self._alchemy: AsyncConnection | None = None
         # Hot SELECTs to send right after the next answered statement, in its pipeline, and
         # their answers until asked for (see `read_with_next`).
-        self._trailing: dict[Any, tuple[_Compiled, str, dict[str, Any]]] = {}
-        self._read_ahead: dict[Any, tuple[_Compiled, list[tuple[Any, ...]], Any]] = {}
+        self._trailing: dict[Any, tuple[PostgresCompiled, str, dict[str, Any]]] = {}
+        self._read_ahead: dict[Any, tuple[PostgresCompiled, list[tuple[Any, ...]], Any]] = {}
+
+    def _compile(self, statement: Any, keys: tuple[str, ...]) -> PostgresCompiled | None:
+        is_dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
+        if isinstance(statement, sa.Insert):
+            statement = statement.inline()  # no implicit RETURNING of the primary key
+        # Every statement the engine sends is a ClauseElement; Executable does not declare compile.
+        compiled = statement.compile(
+            dialect=self.dialect, column_keys=list(keys) if is_dml else None
+        )
+        if not takes_shortcut(compiled) or (is_dml and compiled._result_columns):
+            return None
+        return PostgresCompiled(
+            compiled, unread=bool(statement.get_execution_options().get(UNREAD, False))
+        )
 
     def read_with_next(self, statement: Any, parameters: Mapping[str, Any]) -> None:
         """Send the hot SELECT `statement` right after the next statement that is answered, in
@@ -241,7 +238,7 @@ class PostgresConnection:
         key = _read_key(statement, parameters)
         if not self.transaction or key is None or key in self._read_ahead:
             return
-        compiled = _compiled_for(statement, parameters, self.dialect)
+        compiled = self._compiled_for(statement, parameters)
         if compiled is None or not compiled.returns_rows:
             return
         self._trailing[key] = (compiled, *compiled.arguments(parameters))
@@ -256,9 +253,7 @@ class PostgresConnection:
         first: Mapping[str, Any] = (
             (parameters[0] if parameters else {}) if many else (parameters or {})
         )
-        compiled = (
-            None if many and not parameters else _compiled_for(statement, first, self.dialect)
-        )
+        compiled = None if many and not parameters else self._compiled_for(statement, first)
         if compiled is None or (many and (compiled.returns_rows or not self.transaction)):
             await self._send()
             return await (await self._sqlalchemy()).execute(statement, parameters)
@@ -276,7 +271,7 @@ class PostgresConnection:
         sql, arguments = compiled.arguments(first)
         if not self.transaction:
             return await self._alone(compiled, sql, arguments)
-        if not compiled.returns_rows or id(statement) in _NOTIFIES:
+        if not compiled.returns_rows or compiled.unread:
             self._queue.append((sql, arguments, False))
             return QUEUED
         rows, answer = await self._send((sql, arguments))
@@ -324,13 +319,13 @@ class PostgresConnection:
             await greenlet_spawn(self.fairy.invalidate)
         await greenlet_spawn(self.fairy.close)
 
-    async def _alone(self, compiled: _Compiled, sql: str, arguments: dict[str, Any]) -> Any:
+    async def _alone(self, compiled: PostgresCompiled, sql: str, arguments: dict[str, Any]) -> Any:
         """A hot statement outside a transaction: one round trip, no pipeline."""
         cursor = self._cursor
         try:
             await cursor.execute(sql, arguments)
             if not compiled.returns_rows:
-                return hot.DMLResult(cursor.rowcount)
+                return DMLResult(cursor.rowcount)
             rows = await cursor.fetchall()
             return compiled.result(rows, cursor.pgresult, self.dialect)
         except psycopg.Error as err:
@@ -369,7 +364,7 @@ class PostgresConnection:
         if not self._queue and query is None and not commit:
             return [], None
         queue, self._queue = self._queue, []
-        trailing: list[tuple[Any, _Compiled, psycopg.AsyncCursor[Any]]] = []
+        trailing: list[tuple[Any, PostgresCompiled, psycopg.AsyncCursor[Any]]] = []
         self._begun = True
         sql, arguments = "", None
         rows: list[tuple[Any, ...]] = []
@@ -412,16 +407,3 @@ def _read_key(statement: Any, parameters: Mapping[str, Any]) -> Any:
         return (id(statement), frozenset(parameters.items()))
     except TypeError:
         return None
-
-
-# pg_notify statements: SELECTs whose answer (void) nobody reads, queued like DML.
-_NOTIFIES: set[int] = set()
-
-
-def notify_statement() -> sa.Select[Any]:
-    """`SELECT pg_notify(:channel, :payload)`, hot, and queued in pipelined transactions."""
-    statement = hot.hot(
-        sa.select(sa.func.pg_notify(sa.bindparam("channel"), sa.bindparam("payload")))
-    )
-    _NOTIFIES.add(id(statement))
-    return statement
