@@ -1,9 +1,9 @@
 """Helpers for the replay gate's tests: a Worker Deployment version as a versioned poll would
 record it, checks through the REST routes, and replay polls and answers in plain HTTP.
 
-`register_version` writes the version's rows directly: the routing helper's polls
-(`deployment_options`, issue #21 §2) record them on their own; until those land here, this is
-what a poll of the version leaves behind (app/db/tables/versioning.py)."""
+`register_version` writes a version's rows as a versioned poll records them (the SDK tests
+make versions by real polls instead); it also sets what a poll cannot: the version's
+`workflow_types` and the deployment's current build (app/db/tables/versioning.py)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from app.api.limits.limiter import Limiter
 from app.console.views import (
     batches,
     deployments,
+    limits,
     operator,
     resources,
     schedules,
@@ -79,6 +80,7 @@ def create_console(ctx: ServerContext, engine: Engine, limiter: Limiter) -> Fast
         batches,
         resources,
         deployments,
+        limits,
     ):
         console.include_router(module.router)
 

@@ -186,9 +186,12 @@ def replay(events: list[tuple[str, dict[str, Any]]]) -> History:
             elif event_type == "CHILD_WORKFLOW_EXECUTION_COMPLETED":
                 h.outcomes[cid] = (True, attributes.get("result"))
             elif event_type == "START_CHILD_WORKFLOW_EXECUTION_FAILED":
+                refused = attributes.get("cause") == "CONCURRENCY_LIMIT_EXCEEDED"
                 h.outcomes[cid] = (
                     False,
-                    StatesError(
+                    StatesError("ConcurrencyLimitExceeded", str(attributes.get("message")))
+                    if refused
+                    else StatesError(
                         "StepFunctions.ExecutionAlreadyExistsException",
                         f"workflow '{attributes.get('workflow_id')}' is already running",
                     ),

@@ -14,6 +14,7 @@ from app.db.tables import timers, workflow_runs
 from app.engine import (
     activities,
     concurrency,
+    concurrency_slots,
     cron,
     lifecycle,
     priority,
@@ -131,6 +132,8 @@ class StartChild(_Attrs):
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
     priority: PriorityBody | None = None
+    # None or {}: the parent's map (Perdure's per-key concurrency limits; Temporal has none).
+    concurrency_keys: dict[str, Any] | None = None
     cron_schedule: str | None = None
 
 
@@ -356,6 +359,9 @@ async def validate(tx: Transition, run: Run, commands: list[Command]) -> None:
                 new_children += 1
                 workflow_retry_policy(a.retry_policy, field=f"{where}.attributes.retry_policy")
                 priority.parse(a.priority, field=f"{where}.attributes.priority")
+                concurrency.check_concurrency_keys(
+                    a.concurrency_keys, field=f"{where}.attributes.concurrency_keys"
+                )
                 await _check_search_attributes(tx, run, a.search_attributes, where)
             elif isinstance(a, UpsertSearchAttributes | ContinueAsNew):
                 await _check_search_attributes(tx, run, a.search_attributes, where)
@@ -559,8 +565,9 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         run,
         E.START_CHILD_WORKFLOW_EXECUTION_INITIATED,
         {
-            **a.model_dump(exclude={"priority"}),
+            **a.model_dump(exclude={"priority", "concurrency_keys"}),
             **({"priority": p} if (p := priority.parse(a.priority).to_json()) else {}),
+            **({"concurrency_keys": a.concurrency_keys} if a.concurrency_keys else {}),
             "task_queue": task_queue,
             "workflow_task_completed_event_id": completed_id,
         },
@@ -581,6 +588,10 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         decider=run.decider,
         retry_policy_text=workflow_retry_policy(a.retry_policy, field="retry_policy"),
         priority=priority.parse(a.priority),
+        # A child counts under per-key concurrency limits by its own map, else its parent's
+        # (as activities inherit their run's), read once, at its start.
+        concurrency_keys=concurrency.check_concurrency_keys(a.concurrency_keys)
+        or run.concurrency_keys,
         cron_schedule=cron.check(a.cron_schedule, field="cron_schedule"),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)
@@ -595,6 +606,21 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
                 "workflow_id": a.workflow_id,
                 "workflow_type": a.workflow_type,
                 "cause": "WORKFLOW_ALREADY_EXISTS",
+                "initiated_event_id": initiated_id,
+            },
+        )
+    except concurrency_slots.ConcurrencyLimitReached as refused:
+        # A CANCEL_NEWEST limit refused the child (its own or its inherited concurrency_keys):
+        # the parent learns it as a failed start, as it would a taken id; nothing started.
+        # The cause is Perdure's (Temporal has no per-key concurrency limits).
+        tx.append(
+            run,
+            E.START_CHILD_WORKFLOW_EXECUTION_FAILED,
+            {
+                "workflow_id": a.workflow_id,
+                "workflow_type": a.workflow_type,
+                "cause": "CONCURRENCY_LIMIT_EXCEEDED",
+                "message": refused.detail,
                 "initiated_event_id": initiated_id,
             },
         )

@@ -437,16 +437,45 @@ async def waits(conn: Any, run_id: str) -> dict[int, str]:
     return out
 
 
-async def free_all(tx: Transition, limit_id: str) -> None:
-    """The limit is gone: its waiters go on at once and its slots are forgotten."""
-    waiters = (
+async def _oldest_waiter(tx: Transition, limit_id: str, value: str) -> Any:
+    return (
         await tx.conn.execute(
             sa.select(concurrency_slots)
-            .where(concurrency_slots.c.limit_id == limit_id, concurrency_slots.c.state == WAITING)
+            .where(
+                concurrency_slots.c.limit_id == limit_id,
+                concurrency_slots.c.key_value == value,
+                concurrency_slots.c.state == WAITING,
+            )
             .order_by(concurrency_slots.c.id)
+            .limit(1)
+        )
+    ).one_or_none()
+
+
+def in_turns(waiters: list[Any]) -> list[Any]:
+    """GROUP_ROUND_ROBIN's order (Hatchet's name): the oldest waiter of each key value, then
+    the next of each, and so on — values in the order their oldest waiter came — so that one
+    value's backlog does not go back to its queue ahead of every other value's."""
+    by_value: dict[str, list[Any]] = {}
+    for waiter in sorted(waiters, key=lambda w: w.id):
+        by_value.setdefault(waiter.key_value, []).append(waiter)
+    queues = list(by_value.values())
+    return [
+        q[turn] for turn in range(max(map(len, queues), default=0)) for q in queues if turn < len(q)
+    ]
+
+
+async def free_all(tx: Transition, limit_id: str) -> None:
+    """The limit is gone: its waiters go on at once, key values in turns, and its slots are
+    forgotten."""
+    waiters = (
+        await tx.conn.execute(
+            sa.select(concurrency_slots).where(
+                concurrency_slots.c.limit_id == limit_id, concurrency_slots.c.state == WAITING
+            )
         )
     ).all()
-    for waiter in waiters:
+    for waiter in in_turns(list(waiters)):
         await _wake(tx, waiter)
     await tx.conn.execute(
         sa.delete(concurrency_slots).where(concurrency_slots.c.limit_id == limit_id)
@@ -454,11 +483,32 @@ async def free_all(tx: Transition, limit_id: str) -> None:
 
 
 async def promote_all(tx: Transition, limit_id: str) -> None:
-    """After a limit was raised or resumed: every value with waiters gets its free slots."""
+    """After a limit was raised or resumed: every value with waiters gets its free slots, taken
+    in turns across the values (GROUP_ROUND_ROBIN): the oldest waiter of each value, then the
+    next of each, so that tasks go back to their queues, and held runs get their first
+    workflow tasks, interleaved rather than one value's backlog first."""
+    row = await _lock(tx, limit_id)
+    if row is None or row.paused:
+        return
+    oldest = sa.func.min(concurrency_slots.c.id)
     rows = await tx.conn.execute(
         sa.select(concurrency_slots.c.key_value)
         .where(concurrency_slots.c.limit_id == limit_id, concurrency_slots.c.state == WAITING)
-        .distinct()
+        .group_by(concurrency_slots.c.key_value)
+        .order_by(oldest)
     )
-    for value in sorted(row.key_value for row in rows):
-        await promote(tx, limit_id, value)
+    values = [r.key_value for r in rows]
+    free = {value: row.max_running - await _running(tx, limit_id, value) for value in values}
+    turn = [value for value in values if free[value] > 0]
+    # Each pass wakes (or drops, when stale) one waiter per value: bounded by the waiters.
+    while turn:
+        still = []
+        for value in turn:
+            waiter = await _oldest_waiter(tx, limit_id, value)
+            if waiter is None:
+                continue
+            if await _wake(tx, waiter):
+                free[value] -= 1
+            if free[value] > 0:
+                still.append(value)
+        turn = still

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from app.db.outage import report_failure
 from app.db.tables import history_events
 from app.engine import deadlines, idempotency, retention
+from app.engine.matching import queue_keys_cleanup
 from app.engine.matching.wakeups import TIMERS_KEY
 from app.engine.transition import Transition
 
@@ -135,8 +136,9 @@ class DeadlineLoop:
                 await asyncio.sleep(1.0)
 
     async def purge_expired_runs(self) -> int:
-        """Delete closed runs past their namespace's retention, a batch per transaction, and
-        request ids past their time (app/engine/idempotency.py)."""
+        """Delete closed runs past their namespace's retention, a batch per transaction,
+        request ids past their time (app/engine/idempotency.py), and the fairness and rate
+        rows of queue keys with nothing left in them; returns how many runs were purged."""
         purged = 0
         for _ in range(MAX_PURGE_BATCHES):
             batch = await self.engine.transact(retention.purge_expired_runs)
@@ -145,6 +147,12 @@ class DeadlineLoop:
                 break
         for _ in range(MAX_PURGE_BATCHES):
             if await self.engine.transact(idempotency.forget_expired) < idempotency.FORGET_BATCH:
+                break
+        # Fairness and rate rows of keys with nothing left (app/engine/matching/queue_keys_cleanup.py).
+        for _ in range(MAX_PURGE_BATCHES):
+            if await self.engine.transact(queue_keys_cleanup.forget_idle_keys) < (
+                queue_keys_cleanup.BATCH
+            ):
                 break
         return purged
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from app.db.tables import schedule_actions, timers, workflow_runs
 from app.definitions import decider as definition_runs
-from app.engine import deadlines, lifecycle, priority
+from app.engine import concurrency, deadlines, lifecycle, priority
 from app.engine.events import RunStatus
 from app.engine.limits import DEFAULT_TASK_TIMEOUT
 from app.engine.payloads import dump
@@ -218,6 +218,7 @@ def start_request(
         identity=f"perdure-schedule:{schedule.schedule_id}",
         schedule_key=schedule.id,
         priority=priority.parse(action.get("priority")),
+        concurrency_keys=concurrency.check_concurrency_keys(action.get("concurrency_keys")),
     )
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from app.db.connection import Connection
 from app.db.tables import namespaces, schedule_actions, schedules, timers
 from app.definitions import store as definition_store
-from app.engine import priority
+from app.engine import concurrency, priority
 from app.engine.bounds import later
 from app.engine.commands import workflow_retry_policy
 from app.engine.limits import MAX_ID_LENGTH
@@ -82,6 +82,9 @@ def _action(value: dict[str, Any], schedule_id: str) -> dict[str, Any]:
     dump_payload(start.get("memo"), field=f"{where}.memo")
     definition = start.get("definition")
     action_priority = priority.parse(start.get("priority"), field=f"{where}.priority").to_json()
+    keys = concurrency.check_concurrency_keys(
+        start.get("concurrency_keys"), field=f"{where}.concurrency_keys"
+    )
     return {
         "workflow_type": start.get("workflow_type"),
         "task_queue": start.get("task_queue"),
@@ -95,6 +98,7 @@ def _action(value: dict[str, Any], schedule_id: str) -> dict[str, Any]:
         "memo": start.get("memo"),
         "search_attributes": attributes or None,
         **({"priority": action_priority} if action_priority else {}),
+        **({"concurrency_keys": orjson.loads(keys)} if keys else {}),
     }
 
 

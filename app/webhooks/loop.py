@@ -18,6 +18,7 @@ from typing import Any
 from app.context import ServerContext
 from app.db.outage import report_failure
 from app.engine.matching import dispatch
+from app.engine.matching.queue_rates import Throttled
 from app.engine.matching.wakeups import Wakeups, queue_key
 from app.engine.service import Engine
 from app.webhooks import endpoints as service
@@ -43,6 +44,8 @@ class DeliveryLoop:
         self.type_queues: set[tuple[str, str]] = set()
         # The last tick found tasks whose runs were busy in another transaction.
         self.contended = False
+        # Seconds until tasks the last tick's rate limits held back may go (None: none held).
+        self.throttled_for: float | None = None
 
     @property
     def total_in_flight(self) -> int:
@@ -54,6 +57,7 @@ class DeliveryLoop:
             endpoints = await self.load_endpoints()
         started = 0
         self.contended = False
+        self.throttled_for = None
         for endpoint in await self.with_ready_tasks(endpoints):
             while (
                 self.total_in_flight < MAX_IN_FLIGHT
@@ -62,6 +66,10 @@ class DeliveryLoop:
                 claimed = await self.engine.transact(partial(claim_for_endpoint, endpoint=endpoint))
                 if not isinstance(claimed, Claimed):
                     self.contended = self.contended or claimed is dispatch.CONTENDED
+                    if isinstance(claimed, Throttled):
+                        self.throttled_for = min(
+                            claimed.seconds, self.throttled_for or claimed.seconds
+                        )
                     break
                 self._start(endpoint, claimed)
                 started += 1
@@ -125,6 +133,9 @@ class DeliveryLoop:
                         if await self.tick(endpoints):
                             continue
                         pause = 0.01 if self.contended else fallback
+                        if self.throttled_for is not None:
+                            # A rate limit's next slot: sooner than the fallback look.
+                            pause = min(pause, self.throttled_for)
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(woken.wait(), pause)
                 except asyncio.CancelledError:

@@ -61,3 +61,24 @@ async def test_concurrency_limit_commands(server, tenant, tmp_path):
     missing = await perdure("concurrency-limit", "get", name)
     assert missing.returncode == 1
     assert "not found" in missing.error_line()
+
+
+async def test_schedule_create_takes_priority_and_concurrency_key_flags(server, tenant, tmp_path):
+    perdure = Cli(server, tenant, tmp_path)
+    schedule = uid("sched")
+    made = await perdure(
+        "schedule", "create", "-s", schedule, "--cron", "0 0 1 1 *",
+        "--type", "Nightly", "-t", uid("q"),
+        "--priority-key", "2", "--fairness-key", "acme", "--fairness-weight", "3",
+        "--concurrency-key", "customer=acme", "--concurrency-key", "region=eu",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    action = (await perdure.json("schedule", "describe", "-s", schedule))["schedule"]["action"]
+
+    assert action["start_workflow"]["priority"] == {
+        "priority_key": 2,
+        "fairness_key": "acme",
+        "fairness_weight": 3.0,
+    }
+    assert action["start_workflow"]["concurrency_keys"] == {"customer": "acme", "region": "eu"}
+    assert (await perdure("schedule", "delete", "-s", schedule)).returncode == 0

@@ -257,8 +257,33 @@ async def test_bad_checks_and_answers_are_refused_and_change_nothing(
     )
     assert_problem(r, 404)
     await answer(other_tenant, "0" * 36, expect=404)
-    r = await tenant.client.post(tenant.ns("/replay-tasks/x/complete"), json={"outcome": "maybe"})
-    assert_problem(r, 400)
+    for body in (
+        {"outcome": "maybe"},
+        {"outcome": "failed"},
+        {"outcome": "passed", "failure": {"message": "x"}},
+        {"outcome": "failed", "failure": {"message": "x", "kind": "other"}},
+    ):
+        r = await tenant.client.post(tenant.ns("/replay-tasks/x/complete"), json=body)
+        assert_problem(r, 400)
+    # A replay poll names the version whose checks it serves.
+    queue = uid("q")
+    for extra in (
+        {},
+        {
+            "deployment_options": {
+                "deployment_name": dep,
+                "build_id": "v1",
+                "worker_versioning_mode": "UNVERSIONED",
+            }
+        },
+    ):
+        r = await tenant.client.post(
+            tenant.ns(f"/task-queues/{queue}/workflow-tasks/poll"),
+            json={"wait": 0, "replay": True, **extra},
+        )
+        assert_problem(r, 400)
+    # The refused requests changed nothing: the check is as it was.
+    assert (await get_check(tenant, dep, "v1", check["check_id"]))["status"] == "passed"
 
 
 async def test_idle_replay_polls_cost_no_statement_per_poll_without_a_check_of_their_version(

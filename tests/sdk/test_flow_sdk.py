@@ -10,6 +10,7 @@ import httpx
 import pytest
 from perdure import Priority, RPCError, activity, workflow
 from perdure.client import Client
+from perdure.schedules import Schedule, ScheduleActionStartWorkflow, ScheduleSpec, ScheduleUpdate
 from perdure.worker import Worker
 
 from tests.conftest import new_tenant
@@ -45,9 +46,23 @@ class Tree:
             concurrency_keys={"customer": "globex"},
         )
         child = await workflow.execute_child_workflow(
-            Leaf.run, id=f"{workflow.info().workflow_id}-leaf", priority=Priority(fairness_key="k")
+            Leaf.run,
+            id=f"{workflow.info().workflow_id}-leaf",
+            priority=Priority(fairness_key="k"),
+            concurrency_keys={"customer": "initech"},
         )
         return [inherited, own, child]
+
+
+@workflow.defn
+class Refused:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.start_child_workflow(Leaf.run, id=f"{workflow.info().workflow_id}-c")
+        except RPCError as refused:
+            return f"{refused.status}: {refused}"
+        return "started"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +76,7 @@ def _priorities(events: list[dict], event_type: str) -> list[dict | None]:
     return [e["attributes"].get("priority") for e in events if e["event_type"] == event_type]
 
 
-async def test_priority_reaches_activities_and_children_inherited_field_by_field(client):
+async def test_priority_and_concurrency_keys_reach_activities_and_children(client):
     handle = await client.start_workflow(
         Tree.run,
         id=new_id("tree"),
@@ -79,6 +94,12 @@ async def test_priority_reaches_activities_and_children_inherited_field_by_field
         {"priority_key": 2, "fairness_key": "acme"},
         {"priority_key": 1, "fairness_key": "acme", "fairness_weight": 4.0},
     ]
+    initiated = [
+        e["attributes"]
+        for e in events
+        if e["event_type"] == "START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+    ]
+    assert [a.get("concurrency_keys") for a in initiated] == [{"customer": "initech"}]
     leaf = client.get_workflow_handle(f"{handle.id}-leaf")
     leaf_events = (await leaf.fetch_history())["events"]
     assert _priorities(leaf_events, "WORKFLOW_EXECUTION_STARTED") == [
@@ -122,3 +143,56 @@ async def test_a_bad_priority_is_refused_before_anything_starts(client):
             Tree.run, id=new_id("bad"), task_queue=QUEUE, priority=Priority(priority_key=7)
         )
     assert refused.value.status == 400
+
+
+async def test_a_schedules_action_carries_priority_and_concurrency_keys_through_an_update(client):
+    action = ScheduleActionStartWorkflow(
+        Leaf.run,
+        id=new_id("leaf"),
+        task_queue=QUEUE,
+        priority=Priority(priority_key=1, fairness_key="acme"),
+        concurrency_keys={"customer": "acme"},
+    )
+    spec = ScheduleSpec(cron_expressions=["0 0 1 1 *"])
+    handle = await client.create_schedule(new_id("sched"), Schedule(action=action, spec=spec))
+
+    def paused(update):  # type: ignore[no-untyped-def]
+        update.description.schedule.state.paused = True
+        return ScheduleUpdate(update.description.schedule)
+
+    await handle.update(paused)
+    shown = (await handle.describe()).schedule.action
+    await handle.delete()
+
+    assert shown.priority == Priority(priority_key=1, fairness_key="acme")
+    assert shown.concurrency_keys == {"customer": "acme"}
+
+
+async def test_a_child_refused_by_its_inherited_keys_limit_raises_in_the_workflow(server):
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        tenant = await new_tenant(http)
+        r = await tenant.client.put(
+            tenant.ns(f"/concurrency-limits/{new_id('lim')}"),
+            json={
+                "applies_to": "workflows",
+                "key": "concurrency_keys.customer",
+                "max_running": 1,
+                "strategy": "CANCEL_NEWEST",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await tenant.client.aclose()
+    client = await Client.connect(
+        server.base_url, api_key=tenant.admin_key, namespace=tenant.namespace
+    )
+    async with Worker(client, task_queue=QUEUE, workflows=[Refused, Leaf]):
+        answer = await client.execute_workflow(
+            Refused.run,
+            id=new_id("refused"),
+            task_queue=QUEUE,
+            concurrency_keys={"customer": "acme"},
+        )
+    await client.close()
+
+    assert answer.startswith("409: child workflow")
+    assert "1 of 1 running for customer=acme" in answer

@@ -5,7 +5,7 @@ patch that is not deprecated yet (the year-long patching scenario)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from perdure import RPCError, activity, workflow
 from perdure.client import Client
-from perdure.common import VersioningBehavior, WorkerDeploymentVersion
+from perdure.common import RawValue, VersioningBehavior, WorkerDeploymentVersion
 from perdure.worker import Worker, WorkerDeploymentConfig
 
 from tests.conftest import RunningServer, Tenant, new_tenant
@@ -199,3 +199,23 @@ async def test_removing_a_patch_that_is_not_deprecated_is_caught_by_the_gate(ns)
 
     deprecated = await finished_check(ns, queue, BuildBDeprecated, dep, "b-deprecated")
     assert {f["run_id"] for f in deprecated["failures"]} == {old.result_run_id}
+
+
+@workflow.defn(dynamic=True)
+class AnyShipping:
+    """Serves every type dynamically, as V1 does: a dynamic worker replays V1's runs."""
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> None:
+        await workflow.execute_activity(pack, **STEP)
+        await workflow.sleep(timedelta(days=30))
+
+
+async def test_a_dynamic_workflow_replays_the_types_it_serves(ns):
+    queue, dep = uid("q"), uid("shipping")
+    await open_run(ns, queue, ShippingV1)
+
+    check = await finished_check(ns, queue, AnyShipping, dep, "dynamic")
+
+    assert check["status"] == "passed", check["failures"]
+    assert check["progress"]["passed"] == 1

@@ -12,6 +12,8 @@ from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.flow_control import (
+    LIMIT_NAME_MAX,
+    LIMIT_NAME_PATTERN,
     ConcurrencyLimit,
     ConcurrencyLimitBody,
     ConcurrencyLimitList,
@@ -94,8 +96,8 @@ LimitName = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        max_length=LIMIT_NAME_MAX,
+        pattern=LIMIT_NAME_PATTERN,
         description="The limit's name",
     ),
 ]

@@ -124,8 +124,6 @@ async def complete_replay_task(
     token: ReplayToken, body: CompleteReplayTask, engine: EngineDep, caller: NamespaceWorker
 ) -> FastJSON:
     failure = body.failure.model_dump() if body.failure is not None else None
-    if body.outcome == "failed" and failure is None:
-        failure = {"message": "replay failed", "kind": "error", "event_id": None}
     await engine.transact(
         partial(
             replay_tasks.answer,

@@ -90,6 +90,11 @@ class Strategy(StrEnum):
     CANCEL_NEWEST = "CANCEL_NEWEST"
 
 
+# A concurrency limit's name, as its route's path takes it.
+LIMIT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+LIMIT_NAME_MAX = 200
+
+
 class ConcurrencyLimitBody(Body):
     applies_to: AppliesTo = Field(
         description="`activities`: attempts in workers' hands; `workflows`: open runs."

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.api.schemas.common import Identity
 from app.api.schemas.workflows import Body, PollBody
@@ -20,6 +20,16 @@ class WorkflowPollBody(PollBody):
         "`deployment_options`, the poll may answer a replay task (`replay_task` set) of a "
         "running check of that version.",
     )
+
+    @model_validator(mode="after")
+    def _replay_names_a_version(self) -> WorkflowPollBody:
+        options = self.deployment_options
+        if self.replay and (options is None or options.worker_versioning_mode != "VERSIONED"):
+            raise ValueError(
+                "replay needs deployment_options with worker_versioning_mode VERSIONED: replay "
+                "tasks go to the workers of the version a check is about"
+            )
+        return self
 
 
 class ReplayTaskInfo(BaseModel):
@@ -58,8 +68,16 @@ class ReplayFailure(Body):
 
 class CompleteReplayTask(Body):
     outcome: Literal["passed", "failed"]
-    failure: ReplayFailure | None = None
+    failure: ReplayFailure | None = Field(
+        default=None, description="Required with `failed`, refused with `passed`."
+    )
     identity: Identity | None = None
+
+    @model_validator(mode="after")
+    def _failure_with_failed_only(self) -> CompleteReplayTask:
+        if (self.outcome == "failed") != (self.failure is not None):
+            raise ValueError("`failure` is required with outcome failed and refused with passed")
+        return self
 
 
 class VersionRef(BaseModel):

@@ -100,6 +100,11 @@ class StartWorkflowAction(Body):
     priority: PriorityBody | None = Field(
         default=None, description="Temporal's Priority of each run the schedule starts."
     )
+    concurrency_keys: dict[str, str] | None = Field(
+        default=None,
+        description="Values that concurrency limits with key `concurrency_keys.<name>` count "
+        "each run the schedule starts by (at most 16 names).",
+    )
 
 
 class ScheduleAction(Body):

@@ -11,7 +11,7 @@ from app.auth.roles import Permission
 from app.console import graph
 from app.console.web import Console, checked_form, render, signed_in
 from app.definitions import aliases, store
-from app.engine import concurrency_admin, reads
+from app.engine import reads
 from app.engine.limits import MAX_COUNTER
 from app.webhooks import endpoints
 from app.webhooks.delivery import redeliver
@@ -76,21 +76,6 @@ async def task_queue_detail(namespace: str, task_queue: str, console: Page) -> R
         queue = await reads.describe_task_queue(conn, ref.id, task_queue, console.ctx.clock.now())
     return render(
         console.request, "task_queue.html", console, title=task_queue, ns=ref.name, queue=queue
-    )
-
-
-@router.get("/concurrency-limits")
-async def concurrency_limit_list(namespace: str, console: Page) -> Response:
-    ref = await console.namespace(namespace, Permission.READ)
-    async with console.ctx.db.read() as conn:
-        rows = await concurrency_admin.list_all(conn, ref.id)
-    return render(
-        console.request,
-        "concurrency_limits.html",
-        console,
-        title="Concurrency limits",
-        ns=ref.name,
-        rows=rows,
     )
 
 

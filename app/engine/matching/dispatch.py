@@ -250,7 +250,9 @@ async def _claim(
         if not claims and (throttled := queue_rates.throttled_for(gate)) is not None:
             if await has_backlog(tx.conn, namespace_id, kind, task_queue, route):
                 return throttled
-    if not claims and contended:
+    if not claims and (contended or tx.more_ready):
+        # A busy run's task, or more tasks after MAX_STALE_SKIPS looks that all went to
+        # concurrency waits (or were stale): look again soon instead of idling with a backlog.
         return CONTENDED
     if (
         not claims

@@ -11,6 +11,7 @@ from perdure.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    RPCError,
     WorkflowAlreadyStartedError,
     from_failure,
 )
@@ -77,8 +78,14 @@ def apply_input(instance: WorkflowInstance, event: dict[str, Any]) -> None:
             return
         command.done = True
         if not command.start_future.done():
+            # Perdure's cause: a CANCEL_NEWEST concurrency limit refused the child.
+            refused = a.get("cause") == "CONCURRENCY_LIMIT_EXCEEDED"
             command.start_future.set_exception(
-                WorkflowAlreadyStartedError(
+                RPCError(
+                    f"child workflow '{a.get('workflow_id')}' refused: {a.get('message')}", 409
+                )
+                if refused
+                else WorkflowAlreadyStartedError(
                     f"child workflow id '{a.get('workflow_id')}' is already in use", 409
                 )
             )

@@ -64,6 +64,8 @@ async def _replay(
 ) -> dict[str, Any]:
     replayer = Replayer(workflows=[], namespace=worker.client.namespace)
     replayer.workflows = dict(worker.workflows)  # the definitions this worker registers
+    if worker.dynamic_workflow is not None:  # serves every other type, as in its polls
+        replayer.workflows.setdefault(task["workflow_type"], worker.dynamic_workflow)
     history = {"workflow_id": task["workflow_id"], "run_id": task["run_id"], "events": events}
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     failure = result.replay_failure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -19,7 +20,6 @@ from perdure._handles import (
     WorkflowHandle,
 )
 from perdure._http import Http, rpc_error, segment
-from perdure._local_outcomes import LocalOutcomes
 from perdure._names import _handler_name, _run_hint, workflow_name
 from perdure._search_attributes import TypeCache
 from perdure._update_client import (
@@ -189,6 +189,37 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8233"
 ParamType = TypeVar("ParamType")
 
 
+class LocalOutcomes:
+    """Outcomes of runs that this process's workers decide, so that `result()` need not ask
+    the server (one long poll fewer per workflow). A run is followed from its eager first task
+    for as long as each next task comes back to this process; once it may go elsewhere, or
+    closes other than completed, `result()` asks the server as usual."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[tuple[bool, Any]]] = {}
+
+    def follow(self, run_id: str) -> None:
+        self._waiting[run_id] = asyncio.get_running_loop().create_future()
+
+    def watch(self, run_id: str | None) -> asyncio.Future[tuple[bool, Any]] | None:
+        return self._waiting.get(run_id) if run_id else None
+
+    def completed(self, run_id: str, result: Any) -> None:
+        self._settle(run_id, (True, result))
+
+    def left(self, run_id: str) -> None:
+        self._settle(run_id, (False, None))
+
+    def leave_all(self) -> None:
+        for run_id in list(self._waiting):
+            self.left(run_id)
+
+    def _settle(self, run_id: str, outcome: tuple[bool, Any]) -> None:
+        waiter = self._waiting.pop(run_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+
+
 class Client(WorkerDeploymentCalls):
     """A connection to a Perdure namespace. Make one with `await Client.connect(...)`."""
 
@@ -346,8 +377,9 @@ class Client(WorkerDeploymentCalls):
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
-        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or `CRON_TZ=<zone>`
-        first): each run starts at the next cron time; a failure does not stop the chain.
+        `cron_schedule` (Temporal's cron workflows, e.g. `"0 * * * *"`, UTC or prefixed
+        `CRON_TZ=<zone>`): every run, the first included, starts at the next cron time as a
+        new run of the same id; a failed run does not stop the chain, cancel or terminate do.
 
         Temporal's options: with `retry_policy` a failed (or run-timed-out) run is retried as
         a new run of the same workflow id, and `result()` follows the retries; `start_signal`

@@ -5,14 +5,14 @@ with describe/update/pause/unpause/trigger/backfill/delete, and `list_schedules(
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from perdure._names import workflow_name
-from perdure.common import RetryPolicy, seconds
+from perdure.common import Priority, RetryPolicy, flow_fields, seconds
 from perdure.converter import encode_args, to_json
 from perdure.exceptions import RPCError
 
@@ -155,7 +155,8 @@ def _time(value: str | None) -> datetime | None:
 class ScheduleActionStartWorkflow:
     """Start a workflow (a `@workflow.defn` class, its run method or a type name) with the
     arguments and options of `Client.start_workflow`. Each run's id is `id` plus `-` and the
-    nominal time; pass `definition=` (name) instead of a workflow to start a stored definition."""
+    nominal time; pass `definition=` (name) instead of a workflow to start a stored definition.
+    `priority` and `concurrency_keys` apply to every run the schedule starts."""
 
     def __init__(
         self,
@@ -173,6 +174,8 @@ class ScheduleActionStartWorkflow:
         retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
         search_attributes: dict[str, Any] | None = None,
+        priority: Priority | None = None,
+        concurrency_keys: Mapping[str, str] | None = None,
         raw_input: Any = None,
     ) -> None:
         self.workflow = workflow_name(workflow) if workflow is not None else None
@@ -191,6 +194,8 @@ class ScheduleActionStartWorkflow:
         self.retry_policy = retry_policy
         self.memo = memo
         self.search_attributes = search_attributes
+        self.priority = priority
+        self.concurrency_keys = dict(concurrency_keys) if concurrency_keys else None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"workflow_id": self.id, "input": self.input}
@@ -209,6 +214,7 @@ class ScheduleActionStartWorkflow:
             body["memo"] = to_json(self.memo)
         if self.search_attributes is not None:
             body["search_attributes"] = to_json(self.search_attributes)
+        body.update(flow_fields(self.priority, self.concurrency_keys))
         return {"start_workflow": body}
 
     @staticmethod
@@ -236,6 +242,8 @@ class ScheduleActionStartWorkflow:
             else None,
             memo=start.get("memo"),
             search_attributes=start.get("search_attributes"),
+            priority=Priority(**start["priority"]) if start.get("priority") else None,
+            concurrency_keys=start.get("concurrency_keys"),
             raw_input=start.get("input"),
         )
 

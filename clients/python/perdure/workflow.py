@@ -553,10 +553,14 @@ async def start_child_workflow(
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
     priority: Priority | None = None,
+    concurrency_keys: Mapping[str, str] | None = None,
     cron_schedule: str = "",
 ) -> Any:
     """Start a child workflow; returns its handle (an asyncio task of its result) once started.
     `cron_schedule` makes it a cron workflow (see `Client.start_workflow`).
+
+    `priority` fields left unset, and the `concurrency_keys` map unless one is passed, are
+    inherited from this workflow's run.
 
     `retry_policy` retries the child as new runs of its id when a run fails or times out.
     Cancelling the handle cancels the child as `cancellation_type` says (Temporal's default:
@@ -579,7 +583,7 @@ async def start_child_workflow(
             "retry_policy": retry_policy.to_json() if retry_policy is not None else None,
             "memo": memo,
             "search_attributes": search_attributes,
-            **flow_fields(priority, None),
+            **flow_fields(priority, concurrency_keys),
             "cron_schedule": cron_schedule or None,
         },
         cancellation_type=ChildWorkflowCancellationType(cancellation_type),

@@ -70,6 +70,19 @@ def schedule_of(args: argparse.Namespace) -> dict[str, Any]:
         "task_timeout": args.task_timeout,
         "memo": pairs(args.memo, "--memo"),
         "search_attributes": pairs(args.search_attribute, "--search-attribute"),
+        "priority": _set(
+            {
+                "priority_key": args.priority_key,
+                "fairness_key": args.fairness_key,
+                "fairness_weight": args.fairness_weight,
+            }
+        )
+        or None,
+        "concurrency_keys": {
+            name: str(value)
+            for name, value in (pairs(args.concurrency_key, "--concurrency-key") or {}).items()
+        }
+        or None,
     }
     policy = {
         "overlap": args.overlap_policy,
@@ -186,6 +199,17 @@ def _schedule_flags(p: argparse.ArgumentParser) -> None:
     action.add_argument("--task-timeout", type=duration)
     action.add_argument("--memo", action="append", default=[], metavar="KEY=JSON")
     action.add_argument("--search-attribute", action="append", default=[], metavar="KEY=JSON")
+    # Temporal CLI's priority flags on starts.
+    action.add_argument("--priority-key", type=int, help="1 (highest) to 5 (default 3)")
+    action.add_argument("--fairness-key", help="tasks are shared fairly across these keys")
+    action.add_argument("--fairness-weight", type=float, help="the key's share (default 1.0)")
+    action.add_argument(
+        "--concurrency-key",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="what concurrency limits on concurrency_keys.NAME count each run by; repeatable",
+    )
     policy = p.add_argument_group("policy and state")
     policy.add_argument("--overlap-policy", choices=OVERLAP)
     policy.add_argument("--catchup-window", type=duration)

@@ -2378,6 +2378,7 @@ export interface components {
         };
         /** CompleteReplayTask */
         CompleteReplayTask: {
+            /** @description Required with `failed`, refused with `passed`. */
             failure?: components["schemas"]["ReplayFailure"] | null;
             /** Identity */
             identity?: string | null;
@@ -4253,6 +4254,13 @@ export interface components {
         };
         /** StartWorkflowAction */
         StartWorkflowAction: {
+            /**
+             * Concurrency Keys
+             * @description Values that concurrency limits with key `concurrency_keys.<name>` count each run the schedule starts by (at most 16 names).
+             */
+            concurrency_keys?: {
+                [key: string]: string;
+            } | null;
             /** @description Start a stored definition instead of `workflow_type`. */
             definition?: components["schemas"]["DefinitionRef"] | null;
             /** Execution Timeout */
