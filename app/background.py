@@ -1,5 +1,5 @@
 """The loops a server process runs beside the API: deadlines, webhook deliveries, batch
-operations, and the LISTEN relay."""
+operations, Worker Versioning drainage, and the LISTEN relay."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from app.context import ServerContext
 from app.definitions.http_invoke import HttpInvokeLoop
 from app.engine.matching.wakeups import PostgresListener, Wakeups
 from app.engine.service import Engine
+from app.engine.versioning.drainage import DrainageLoop
+from app.engine.versioning.replay_tasks import ReplayTimeoutLoop
 from app.visibility.batch_loop import BatchLoop
 from app.webhooks.loop import DeliveryLoop
 
@@ -53,6 +55,14 @@ class BackgroundLoops:
             batch_operations = BatchLoop(self.ctx, self.engine, self.wakeups)
             self._tasks.append(
                 asyncio.create_task(batch_operations.run(self._stop), name="perdure-batches")
+            )
+            replay_timeouts = ReplayTimeoutLoop(self.engine)
+            self._tasks.append(
+                asyncio.create_task(replay_timeouts.run(self._stop), name="perdure-replay")
+            )
+            drainage = DrainageLoop(self.engine)
+            self._tasks.append(
+                asyncio.create_task(drainage.run(self._stop), name="perdure-drainage")
             )
 
     async def stop(self) -> None:

@@ -91,6 +91,46 @@ class WorkflowClosed(FailedPrecondition):
     kind, title = "workflow-closed", "Workflow closed"
 
 
+class ReplayCheckRequired(FailedPrecondition):
+    """A version may become current or ramping only after a replay check that still counts
+    (issue #21's replay gate; `ignore_replay_check` skips it)."""
+
+    kind, title = "replay-check-required", "Replay check required"
+
+
+class ReplayCheckFailed(FailedPrecondition):
+    """The version's latest replay check failed: its code does not replay some histories."""
+
+    kind, title = "replay-check-failed", "Replay check failed"
+
+
+class ConflictTokenMismatch(FailedPrecondition):
+    """Worker Versioning: a routing change named a conflict token that is no longer the
+    deployment's (another change came first), as Temporal's SetCurrentVersion refuses it."""
+
+    kind, title = "conflict-token-mismatch", "Conflict token mismatch"
+
+
+class NoPollers(FailedPrecondition):
+    """Worker Versioning: no worker of the version polled lately (Temporal's protection that
+    `allow_no_pollers` overrides)."""
+
+    kind, title = "no-pollers", "The version has no pollers"
+
+
+class MissingTaskQueues(FailedPrecondition):
+    """Worker Versioning: the new version does not poll a task queue the current one polls
+    (Temporal's protection that `ignore_missing_task_queues` overrides)."""
+
+    kind, title = "missing-task-queues", "The version is missing task queues"
+
+
+class TooManyVersions(FailedPrecondition):
+    """Worker Versioning: a deployment has its 100 versions and none can be removed."""
+
+    kind, title = "too-many-versions", "Too many versions in the deployment"
+
+
 class PayloadTooLarge(PerdureError):
     status, kind, title = 413, "payload-too-large", "Payload too large"
 
@@ -136,6 +176,12 @@ ERROR_KINDS: tuple[type[PerdureError], ...] = (
     WorkflowClosed,
     FailedPrecondition,
     WorkflowPaused,
+    ReplayCheckRequired,
+    ReplayCheckFailed,
+    ConflictTokenMismatch,
+    NoPollers,
+    MissingTaskQueues,
+    TooManyVersions,
     PayloadTooLarge,
     UnsupportedMediaType,
     LimitExceeded,

@@ -183,6 +183,20 @@ class Settings(BaseSettings):
         description="A batch operation's lease: its holder renews it every third of this, and "
         "another loop takes the job over this long after its holder died.",
     )
+    replay_task_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A replay task (issue #21's replay gate) not answered within this many "
+        "seconds is handed out again; after its last attempt its run fails the check "
+        '"timed out".',
+    )
+    drainage_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Worker Versioning: how often (engine clock) a draining or drained "
+        "version's open pinned runs are counted again; a version's last pinned run closing "
+        "also marks it drained at once.",
+    )
 
     # -- the web console (app/console) ------------------------------------------------------
     console_session_seconds: float = Field(

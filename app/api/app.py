@@ -32,12 +32,15 @@ from app.api.routers import (
     me,
     namespaces,
     operator,
+    replay_checks,
     schedules,
     search_attributes,
     tasks,
     tenants,
     updates,
     webhooks,
+    worker_deployments,
+    workflow_options,
     workflows,
 )
 from app.api.tenant_limits.admission import AdmissionMiddleware, TenantGate
@@ -101,8 +104,11 @@ def create_api(ctx: ServerContext, engine: Engine, lifespan: Lifespan) -> FastAP
         search_attributes,
         batch_operations,
         flow_control,
+        worker_deployments,
         dev_clock,
         operator,
+        replay_checks,
+        workflow_options,
     ):
         app.include_router(module.router)
     # Innermost of these: request metrics count the time a request waited for its turn.

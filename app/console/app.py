@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.tenant_limits.limiter import Limiter
 from app.console.views import (
     batches,
+    deployments,
     limits,
     operator,
     resources,
@@ -78,6 +79,7 @@ def create_console(ctx: ServerContext, engine: Engine, limiter: Limiter) -> Fast
         schedules,
         batches,
         resources,
+        deployments,
         limits,
     ):
         console.include_router(module.router)

@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from app.auth import sessions
 from app.auth.principal import NamespaceRef, Principal, resolve_namespace
 from app.auth.roles import Permission
-from app.console import jsonview
+from app.console import jsonview, versioning_labels
 from app.context import ServerContext
 from app.engine.service import Engine
 from app.errors import InvalidArgument, PermissionDenied
@@ -66,6 +66,9 @@ templates.env.filters["when"] = _when
 templates.env.filters["duration"] = _duration
 templates.env.filters["jsonview"] = jsonview.render
 templates.env.filters["jsontext"] = jsonview.text
+templates.env.filters["version_label"] = versioning_labels.version_label
+templates.env.filters["percent"] = versioning_labels.percent
+templates.env.filters["queue_type"] = versioning_labels.queue_type
 
 
 @dataclass

@@ -34,6 +34,7 @@ from app.engine.run_limits import (
     MAX_PENDING_CHILDREN,
 )
 from app.engine.transition import Run, Transition
+from app.engine.versioning import runs as versioning_runs
 from app.errors import AlreadyExists, InvalidArgument, NotFound
 
 TIMER_USER = "user_timer"
@@ -110,6 +111,9 @@ class ContinueAsNew(_Attrs):
     backoff_start_interval: Seconds | None = None
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
+    # Worker Versioning: AUTO_UPGRADE starts the new run on its deployment's current (or
+    # ramping) version instead of the pinned one (Temporal's ContinueAsNewVersioningBehavior).
+    initial_versioning_behavior: Literal["AUTO_UPGRADE", "UNSPECIFIED"] | None = None
 
 
 class StartChild(_Attrs):
@@ -548,6 +552,7 @@ async def _continue_as_new(tx: Transition, run: Run, a: ContinueAsNew, completed
         "task_timeout": a.workflow_task_timeout,
         "backoff_start_interval": a.backoff_start_interval,
         "search_attributes": a.search_attributes,
+        "initial_versioning_behavior": a.initial_versioning_behavior,
     }
     if a.memo is not None:
         attributes["memo_text"] = dump_payload(a.memo, field="memo")
@@ -590,6 +595,7 @@ async def _start_child(tx: Transition, run: Run, a: StartChild, completed_id: in
         cron_schedule=cron.check(a.cron_schedule, field="cron_schedule"),
     )
     req = lifecycle.with_parent(req, run, initiated_id, a.parent_close_policy)
+    req.versioning = await versioning_runs.inherit(tx, run, task_queue, "child")
     try:
         child, _ = await lifecycle.start(tx, req)
     except AlreadyExists:

@@ -32,11 +32,13 @@ async def apply_decision(
     raw_commands: list[dict[str, Any]],
     identity: str,
     messages: list[dict[str, Any]] | None = None,
+    versioning: dict[str, Any] | None = None,
 ) -> PerdureError | None:
     """Complete the run's started workflow task with these commands and protocol messages
     (updates' answers, app/engine/updates.py), or fail it (returning the error to answer) when
     they are invalid or new events make a close premature. A speculative task that only
-    rejected updates leaves no event (Temporal's rule)."""
+    rejected updates leaves no event (Temporal's rule). `versioning`: what the completed
+    event records of a versioned worker (app/engine/versioning/runs.py)."""
     try:
         parsed = commands.parse(raw_commands)
         await commands.validate(tx, run, parsed)
@@ -86,7 +88,7 @@ async def apply_decision(
         return None
     tx.completing.add(run.id)
     completed_id = await workflow_tasks.close_started(
-        tx, run, E.WORKFLOW_TASK_COMPLETED, {"identity": identity}
+        tx, run, E.WORKFLOW_TASK_COMPLETED, {"identity": identity, **(versioning or {})}
     )
     run.set(wft_attempt=1, last_completed_started_event_id=started_event_id)
     for command in parsed:

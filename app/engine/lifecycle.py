@@ -34,6 +34,8 @@ from app.engine.priority import NO_PRIORITY, Priority
 from app.engine.retry import RetryPolicy
 from app.engine.run_limits import MAX_SIGNALS
 from app.engine.transition import Run, Transition
+from app.engine.versioning import runs as versioning_runs
+from app.engine.versioning.runs import VersioningStart
 from app.errors import AlreadyExists, FailedPrecondition, LimitExceeded, NotFound
 from app.ids import new_id
 
@@ -77,6 +79,8 @@ class StartRequest:
     # JSON of the start's `concurrency_keys` map (app/engine/concurrency.py), or None.
     concurrency_keys: str | None = None
     cron_schedule: str | None = None  # Temporal's cron workflows (see app.engine.cron)
+    # Worker Versioning: the start's override and what the run inherits (versioning/runs.py).
+    versioning: VersioningStart = field(default_factory=VersioningStart)
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -237,6 +241,7 @@ async def create_run(
             },
         )
     )
+    data.update(req.versioning.columns())
     data["concurrency_keys"] = req.concurrency_keys
     data["concurrency_state"] = None
     own_priority = req.priority
@@ -276,6 +281,7 @@ async def create_run(
             "attempt": req.attempt,
             "retry_policy": load(req.retry_policy_text),
             **({"cron_schedule": req.cron_schedule} if req.cron_schedule else {}),
+            **req.versioning.started_attributes(),
         },
     )
     if continued_from is not None:
@@ -465,6 +471,9 @@ async def close(
         continued_to_run_id=continued_to.id if continued_to else None,
     )
     tx.wake_keys.add(run_closed_key(run.id))
+    if run.data.get("versioning_behavior") == "PINNED" and run.data.get("deployment_name"):
+        # Its version may be drained by this close (checked once the runs are written).
+        tx.pinned_runs_closed.add((run.namespace_id, run.deployment_name, run.build_id))
     params = {"run_id": run.id}
     await tx.conn.execute(DELETE_RUN_TASKS, params)
     await tx.conn.execute(DELETE_RUN_TIMERS, params)
@@ -601,6 +610,9 @@ async def continue_as_new(
         concurrency_keys=run.concurrency_keys,
         cron_schedule=run.cron_schedule,
     )
+    req.versioning = await versioning_runs.inherit(
+        tx, run, req.task_queue, "continue_as_new", attributes.get("initial_versioning_behavior")
+    )
     # The old run leaves the "open" index first so the new run can take the workflow id.
     run.set(status=RunStatus.CONTINUED_AS_NEW.value)
     await tx.flush()
@@ -667,6 +679,7 @@ async def retry(
         concurrency_keys=run.concurrency_keys,
         cron_schedule=run.cron_schedule,
     )
+    req.versioning = await versioning_runs.inherit(tx, run, req.task_queue, "retry")
     status = (
         RunStatus.TIMED_OUT if event_type == E.WORKFLOW_EXECUTION_TIMED_OUT else RunStatus.FAILED
     )

@@ -12,6 +12,8 @@ from app.db.tables import (
     concurrency_slots,
     history_events,
     namespace_search_attributes,
+    replay_check_items,
+    replay_checks,
     task_queue_configs,
     task_queue_fairness,
     task_queue_key_rates,
@@ -66,6 +68,8 @@ async def delete_engine_rows(conn: Connection, namespace_id: str) -> None:
         worker_deployments,
         worker_deployment_versions,
         worker_deployment_task_queues,
+        replay_checks,
+        replay_check_items,
     ):
         await conn.execute(sa.delete(table).where(table.c.namespace_id == namespace_id))
     await conn.execute(sa.delete(workflow_runs).where(workflow_runs.c.namespace_id == namespace_id))

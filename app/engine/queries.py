@@ -21,6 +21,7 @@ from app.engine.events import RunStatus
 from app.engine.matching.wakeups import queue_key
 from app.engine.payloads import dump, load
 from app.engine.transition import Transition
+from app.engine.versioning import routing
 from app.errors import FailedPrecondition, NotFound
 from app.ids import new_id
 
@@ -111,6 +112,9 @@ async def create(
         )
     )
     tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue))
+    if run.deployment_name:  # its version's pollers too (Worker Versioning)
+        version = routing.canonical(run.deployment_name, run.build_id)
+        tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue, version))
     return query_id
 
 

@@ -35,6 +35,7 @@ from app.engine.matching import queue_backlog
 from app.engine.operator_view import next_attempts, operator_view, shown_activity_state
 from app.engine.pause import shown_status, status_condition
 from app.engine.payloads import load
+from app.engine.versioning.runs import versioning_info
 from app.engine.waiting import NO_POLLER_SECONDS, waiting_on
 from app.engine.waits import RunWaits
 from app.errors import InvalidArgument, NotFound
@@ -187,6 +188,7 @@ async def describe(
         "failure": load(row["failure"]),
         "waiting_on": await waiting_on(conn, row, activity_rows, pending_timers, children, now),
         **await operator_view(conn, row),
+        "versioning_info": versioning_info(row),
     }
     if with_input:
         described["input"] = load(row["input"])

@@ -50,6 +50,10 @@ from app.engine.run_limits import MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS
 from app.engine.time_lock import TimeSkippingLock
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
+from app.engine.versioning import drainage
+from app.engine.versioning import runs as versioning_runs
+from app.engine.versioning.polls import VersionRegistry
+from app.engine.versioning.replay_tasks import ReplayBoard
 from app.engine.waits import RunWaits
 from app.errors import (
     DeadlineExceeded,
@@ -89,9 +93,12 @@ class Engine:
         self.waits = RunWaits(ctx.db, wakeups, self.fallback)
         self.watcher = RunWatcher(ctx.db, self.waits)
         self.pollers = PollerRegistry(ctx.db, ctx.clock)
+        self.versions = VersionRegistry(self)
         # Time-skipping: Temporal's lock (held by test environments) and sleepers.
         self.time_lock = TimeSkippingLock(ctx.clock)
         self.deadline_loop = DeadlineLoop(self)
+        # Which versions have a running replay check (app/engine/versioning/replay_tasks.py).
+        self.replay_board = ReplayBoard()
 
     # -- the transition runner --------------------------------------------------------------
 
@@ -154,6 +161,8 @@ class Engine:
         await self._queue_held_tasks(tx)
         await self._enforce_history_limits(tx)
         await tx.flush()
+        if tx.pinned_runs_closed:
+            await drainage.on_pinned_runs_closed(tx)
         if self.is_postgres and (tx.wake_keys or tx.earliest_timer is not None):
             # Other replicas' deadline loops cannot know their plans here: tell them always.
             keys = tx.wake_keys | ({TIMERS_KEY} if tx.earliest_timer is not None else set())
@@ -207,7 +216,12 @@ class Engine:
             tx.hold_workflow_tasks = eager_identity is not None
             run, created = await lifecycle.start(tx, req)
             claim = None
-            if created and eager_identity:
+            # An eager caller is an unversioned worker: not on a deployment's queue.
+            if (
+                created
+                and eager_identity
+                and await versioning_runs.may_take_next_task(tx, run, None)
+            ):
                 claim = await dispatch.take_scheduled_workflow_task(tx, run, eager_identity)
             return run, created, claim
 
@@ -336,11 +350,12 @@ class Engine:
         identity: str,
         wait: float,
         caller_gone: CallerGone | None = None,
+        poller: tuple[str, str] | None = None,
     ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
         """Wait up to `wait` seconds for the queue's next query or workflow task and claim it
-        (app/engine/matching/polls.py)."""
+        (app/engine/matching/polls.py); `poller`: its deployment version, None unversioned."""
         return await polls.poll_workflow_task(
-            self, namespace_id, task_queue, identity, wait, caller_gone
+            self, namespace_id, task_queue, identity, wait, caller_gone, poller
         )
 
     async def _run_of_token(
@@ -392,6 +407,8 @@ class Engine:
         return_new_task: bool = False,
         messages: list[dict[str, Any]] | None = None,
         force_new_task: bool = False,
+        worker: tuple[str, str] | None = None,
+        versioning_behavior: str | None = None,
     ) -> dict[str, Any]:
         """Complete a started workflow task with commands and protocol messages (updates'
         answers); optionally start and return the run's next task. `force_new_task`
@@ -408,7 +425,13 @@ class Engine:
             run = await self._started_workflow_task(tx, namespace_id, token)
             who = identity or run.wft_identity or "unknown"  # the poller's, unless told
             tx.caller_identity = who
-            refused = await decisions.apply_decision(tx, run, raw_commands, who, messages)
+            # Before the commands: the tasks they create follow the run's new routing.
+            completed = await versioning_runs.on_workflow_task_completed(
+                tx, run, worker, versioning_behavior
+            )
+            refused = await decisions.apply_decision(
+                tx, run, raw_commands, who, messages, completed
+            )
             if refused is not None:
                 return Rejected(refused)
             if force_new_task and run.is_open:
@@ -421,7 +444,11 @@ class Engine:
             ]
             if return_new_task and run.is_open:
                 await workflow_tasks.schedule_pending(tx)
-                answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(tx, run, who)
+                # A versioned run's next task goes only where its routing sends it.
+                if await versioning_runs.may_take_next_task(tx, run, worker):
+                    answer["workflow_task"] = await dispatch.take_scheduled_workflow_task(
+                        tx, run, who
+                    )
             return answer
 
         return await self.transact(body)
@@ -460,9 +487,10 @@ class Engine:
         identity: str,
         wait: float,
         caller_gone: CallerGone | None = None,
+        poller: tuple[str, str] | None = None,
     ) -> dispatch.ActivityTaskClaim | None:
         claims = await self.poll_activity_tasks(
-            namespace_id, task_queue, identity, wait, 1, caller_gone
+            namespace_id, task_queue, identity, wait, 1, caller_gone, poller
         )
         return claims[0] if claims else None
 
@@ -474,11 +502,12 @@ class Engine:
         wait: float,
         max_tasks: int,
         caller_gone: CallerGone | None = None,
+        poller: tuple[str, str] | None = None,
     ) -> list[dispatch.ActivityTaskClaim]:
         """Wait up to `wait` seconds for a task, then take up to `max_tasks` that are ready
-        (app/engine/matching/polls.py)."""
+        (app/engine/matching/polls.py); `poller`: its deployment version, None unversioned."""
         return await polls.poll_activity_tasks(
-            self, namespace_id, task_queue, identity, wait, max_tasks, caller_gone
+            self, namespace_id, task_queue, identity, wait, max_tasks, caller_gone, poller
         )
 
     async def _started_activity(
@@ -558,6 +587,8 @@ class Engine:
             if not return_new_workflow_task:
                 return None
             await workflow_tasks.schedule_pending(tx)
+            if not await versioning_runs.may_take_next_task(tx, run, None):
+                return None  # a versioned run's task goes where its routing sends it
             return await dispatch.take_scheduled_workflow_task(tx, run, who)
 
         return await self.transact(body)

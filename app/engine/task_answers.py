@@ -58,7 +58,7 @@ async def workflow_task_body(
         token = encode_token(position)
     else:
         events = [*events, *claim.speculative_events]
-    return {
+    body = {
         "task_token": claim.token,
         "workflow_id": claim.workflow_id,
         "run_id": claim.run_id,
@@ -71,3 +71,6 @@ async def workflow_task_body(
         "history": {"events": events, "next_page_token": token, "after_event_id": after},
         "messages": claim.messages,
     }
+    if claim.target_version_changed:  # Worker Versioning; absent for everyone else
+        body["target_worker_deployment_version_changed"] = True
+    return body

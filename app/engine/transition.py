@@ -42,6 +42,7 @@ from app.engine.run_limits import (
     UPDATES_PER_RUN_SETTING,
     suggest_continue_as_new_at,
 )
+from app.engine.versioning import routing
 from app.errors import NotFound
 
 
@@ -108,6 +109,9 @@ class Transition:
     # Activities started at once for the caller (eager execution): (run, activity row).
     eager_activities: list[tuple[Run, dict[str, Any]]] = field(default_factory=list)
     caller_identity: str | None = None
+    # Versions (namespace id, deployment name, build id) a pinned run of which closed here:
+    # each may be drained now (app/engine/versioning/drainage.py, at the transition's end).
+    pinned_runs_closed: set[tuple[str, str, str]] = field(default_factory=set)
     # Events worth an operator's attention, logged after commit: (level, message, fields).
     notes: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     # Metric observations, applied after commit: (metric, labels, value).
@@ -348,6 +352,8 @@ class Transition:
         """Queue a task; `priority` (the run's or the activity's, inheritance done) places it
         in its queue (app/engine/matching/queue_order.py)."""
         order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority)
+        pinned = await routing.pinned_version_for_task(self.conn, run.data, kind, task_queue)
+        bucket = routing.ramp_bucket(run.workflow_id)
         await self.conn.execute(
             INSERT_TASK,
             {
@@ -358,10 +364,22 @@ class Transition:
                 "scheduled_event_id": scheduled_event_id,
                 "attempt": attempt,
                 "created_at": self.now,
+                "pinned_version": pinned,
+                "ramp_bucket": bucket,
                 **order,
             },
         )
-        key = queue_key(run.namespace_id, kind, task_queue)
+        await self._count_task(run.namespace_id, kind, task_queue, pinned, bucket)
+
+    async def _count_task(
+        self, namespace_id: str, kind: str, task_queue: str, pinned: str | None, bucket: float
+    ) -> None:
+        """Owe the new task's offer to the line of the pollers that may take it: its queue's
+        (unversioned pollers), or its version's on a deployment's queue (routing.py)."""
+        version = await routing.offer_version(
+            self.conn, namespace_id, kind, task_queue, pinned, bucket
+        )
+        key = queue_key(namespace_id, kind, task_queue, version)
         self.wake_keys.add(key)
         self.task_counts[key] = self.task_counts.get(key, 0) + 1
 
@@ -372,9 +390,13 @@ class Transition:
         if isinstance(created_at, str):
             created_at = datetime.fromisoformat(created_at)
         await self.conn.execute(INSERT_TASK, {**task, "created_at": created_at})
-        key = queue_key(task["namespace_id"], task["kind"], task["task_queue"])
-        self.wake_keys.add(key)
-        self.task_counts[key] = self.task_counts.get(key, 0) + 1
+        await self._count_task(
+            task["namespace_id"],
+            task["kind"],
+            task["task_queue"],
+            task.get("pinned_version"),
+            task.get("ramp_bucket") or 0.0,
+        )
 
     async def add_timer(
         self,

@@ -34,6 +34,9 @@ CONTEXT_FIELDS = (
     "endpoint",
     "outcome",
     "path",
+    "deployment_name",
+    "build_id",
+    "identity",
 )
 
 

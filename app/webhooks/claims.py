@@ -65,6 +65,9 @@ def next_task_query(
             tasks.c.namespace_id == endpoint["namespace_id"],
             tasks.c.kind == "activity",
             sa.or_(*serves),
+            # A pinned run's activity goes only to its version's polling workers
+            # (app/engine/versioning/routing.py): never to an endpoint.
+            tasks.c.pinned_version.is_(None),
         )
         .order_by(*dispatch.CLAIM_ORDER)
         .limit(1)

@@ -226,11 +226,11 @@ async def test_bash_completion_completes_commands_and_flags(home):
         assert done.returncode == 0, done.stderr
         return done.stdout.split()
 
-    assert complete("work") == ["workflow"]
+    assert sorted(complete("work")) == ["worker", "workflow"]
     assert complete("workflow", "sh") == ["show"]
     assert complete("workflow", "st") == ["start", "start-update-with-start"]
     assert "--workflow-id" in complete("workflow", "signal", "--")
-    assert complete("operator", "search-attribute", "") == ["--help", "create", "list"]
+    assert complete("operator", "search-attribute", "") == ["--help", "create", "list", "remove"]
     assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef perdure")
     assert "'perdure workflow' " in zsh.stdout
 

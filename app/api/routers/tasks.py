@@ -11,6 +11,8 @@ from app.api.edge import EdgeRouter
 from app.api.problems import problem_responses
 from app.api.responses import FastJSON
 from app.api.schemas.queries import RespondQuery, WorkflowTaskOrQuery
+from app.api.schemas.replay_checks import WorkflowPollBody
+from app.api.schemas.worker_versioning import DeploymentOptions
 from app.api.schemas.workflows import (
     Accepted,
     ActivitiesCompleted,
@@ -37,6 +39,8 @@ from app.api.schemas.workflows import (
 from app.engine import queries, reads
 from app.engine.run_limits import MAX_ID_LENGTH
 from app.engine.task_answers import workflow_task_body
+from app.engine.versioning import replay_tasks
+from app.engine.versioning.polls import poller_version
 
 router = EdgeRouter(prefix="/api/v1/namespaces/{namespace}", tags=["workers"])
 
@@ -45,6 +49,13 @@ TaskQueue = Annotated[
 ]
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 ActivityId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def _poller(options: DeploymentOptions | None) -> tuple[str, str] | None:
+    """The poller's version (deployment name, build id); None when unversioned."""
+    return poller_version(options.model_dump() if options is not None else None)
+
+
 NO_TASK: dict[int | str, dict[str, Any]] = {
     204: {"description": "No task arrived within `wait` seconds"}
 }
@@ -59,14 +70,33 @@ TOKEN_ERRORS = problem_responses(400, 401, 403, 404, 409, 413)
 )
 async def poll_workflow_task(
     task_queue: TaskQueue,
-    body: PollBody,
+    body: WorkflowPollBody,
     request: Request,
     caller: NamespaceWorker,
 ) -> Response:
     async with long_poll(request, caller):
-        claim = await caller.engine.poll_workflow_task(
-            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
-        )
+        poller = _poller(body.deployment_options)
+        if body.replay and poller is not None:
+            replay, claim = await replay_tasks.poll(
+                caller.engine,
+                caller.namespace.id,
+                task_queue,
+                body.identity,
+                body.wait,
+                poller,
+                request.is_disconnected,
+            )
+            if replay is not None:
+                return FastJSON(await replay_tasks.task_body(caller.ctx.db, replay, task_queue))
+        else:
+            claim = await caller.engine.poll_workflow_task(
+                caller.namespace.id,
+                task_queue,
+                body.identity,
+                body.wait,
+                request.is_disconnected,
+                poller=poller,
+            )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if isinstance(claim, queries.QueryClaim):
@@ -101,6 +131,8 @@ async def complete_workflow_task(body: CompleteWorkflowTask, caller: NamespaceWo
         return_new_task=body.return_new_workflow_task,
         messages=body.messages,
         force_new_task=body.force_create_new_workflow_task,
+        worker=_poller(body.deployment_options),
+        versioning_behavior=body.versioning_behavior,
     )
     claim = answer["workflow_task"]
     return FastJSON(
@@ -142,7 +174,12 @@ async def poll_activity_task(
 ) -> Response:
     async with long_poll(request, caller):
         claim = await caller.engine.poll_activity_task(
-            caller.namespace.id, task_queue, body.identity, body.wait, request.is_disconnected
+            caller.namespace.id,
+            task_queue,
+            body.identity,
+            body.wait,
+            request.is_disconnected,
+            poller=_poller(body.deployment_options),
         )
     if claim is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -172,6 +209,7 @@ async def poll_activity_tasks(
             body.wait,
             body.max_tasks,
             request.is_disconnected,
+            poller=_poller(body.deployment_options),
         )
     return FastJSON({"tasks": [claim.body for claim in claims]})
 

@@ -51,6 +51,7 @@ from app.engine.payloads import dump_payload
 from app.engine.run_limits import HISTORY_PAGE_SIZE, MAX_COUNTER, MAX_HISTORY_WAIT, MAX_ID_LENGTH
 from app.engine.search_attributes import validate as validate_search_attributes
 from app.engine.task_answers import workflow_task_body
+from app.engine.versioning.runs import VersioningStart, parse_override
 from app.errors import InvalidArgument, QueryFailed
 from app.ids import new_id
 from app.pagination import decode_token, encode_token, token_int
@@ -100,6 +101,11 @@ def start_request(
         identity=body.identity or caller.principal.key_name,
         priority=priority.parse(body.priority),
         concurrency_keys=concurrency.check_concurrency_keys(body.concurrency_keys),
+        versioning=VersioningStart(
+            override=parse_override(body.versioning_override.as_json())
+            if body.versioning_override is not None
+            else None
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from app.api.schemas.common import Identity, NameRule, RunId
+from app.api.schemas.replay_checks import ReplayTaskInfo
 from app.api.schemas.workflows import Body, FailureBody, WorkflowTask
 from app.engine.queries import DEFAULT_QUERY_TIMEOUT, MAX_QUERY_TIMEOUT
 
@@ -37,6 +38,16 @@ class WorkflowTaskOrQuery(WorkflowTask):
             "Set when the poll hands out a query instead of a workflow task: answer it from "
             "`history` (the run's events so far) with `workflow-tasks/respond-query`. "
             "`task_token` is empty; no workflow task was started."
+        ),
+    )
+    replay_task: ReplayTaskInfo | None = Field(
+        default=None,
+        description=(
+            "Set (only for polls that declare `replay: true` with a version) when the poll hands "
+            "out a replay task of a running replay check instead of a workflow task: replay "
+            "`history` (read the rest by `next_page_token` up to `last_event_id`) with the "
+            "version's code, send no commands, and answer with POST …/replay-tasks/{token}/"
+            "complete. `task_token` is empty; no workflow task was started."
         ),
     )
 

@@ -13,6 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.schemas.common import Identifier, Identity, NameRule, RunId, TextRule
 from app.api.schemas.definitions import DefinitionRef
+from app.api.schemas.worker_versioning import (
+    DeploymentOptions,
+    VersioningBehavior,
+    VersioningInfo,
+    VersioningOverride,
+)
 from app.engine.events import RunStatus
 from app.engine.priority import PriorityBody
 from app.engine.run_limits import (
@@ -87,6 +93,12 @@ class StartFields(Body):
         "`fairness_key` and `fairness_weight`; the run's workflow tasks, and its activities "
         "and children that set none of their own, are queued with it.",
     )
+    versioning_override: VersioningOverride | None = Field(
+        default=None,
+        description="Worker Versioning: pin the run to a version (`{pinned: {behavior: "
+        "PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it "
+        "auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares.",
+    )
     cron_schedule: str | None = Field(
         default=None,
         max_length=255,
@@ -148,6 +160,11 @@ class WorkflowTask(BaseModel):
     history: dict[str, Any] = Field(
         description="`events` (oldest first), `next_page_token` for the rest, and `after_event_id` "
         "(0, or `previous_started_event_id` when partial history was asked for)."
+    )
+    target_worker_deployment_version_changed: bool = Field(
+        default=False,
+        description="Worker Versioning: the run is pinned and its deployment now routes it to "
+        "another version (a worker may continue-as-new onto it).",
     )
     messages: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -331,6 +348,9 @@ class WorkflowDescription(WorkflowSummary):
         description="While the run is PAUSED: who paused it (`identity`), why (`reason`), when "
         "(`pause_time`).",
     )
+    versioning_info: VersioningInfo | None = Field(
+        default=None, description="Worker Versioning: null for an unversioned run."
+    )
 
 
 class WorkflowPage(BaseModel):
@@ -374,6 +394,11 @@ class WorkflowOutcome(BaseModel):
 
 class PollBody(Body):
     identity: Identity = "unknown"
+    deployment_options: DeploymentOptions | None = Field(
+        default=None,
+        description="Worker Versioning: the poller's deployment version; a VERSIONED poller "
+        "takes only the tasks routed to its version.",
+    )
     wait: Annotated[float, Field(ge=0, le=MAX_POLL_WAIT)] = Field(
         default=MAX_POLL_WAIT, description="Seconds to wait for a task before answering 204."
     )
@@ -417,6 +442,14 @@ class CompleteWorkflowTask(Body):
         default=False,
         description="Temporal's: schedule another workflow task at once although nothing new "
         "happened (a worker running a local activity past 80 % of the task timeout).",
+    )
+    versioning_behavior: VersioningBehavior | None = Field(
+        default=None,
+        description="Worker Versioning: the behaviour the workflow type declares (a versioned "
+        "worker sends it with every completion); recorded on WORKFLOW_TASK_COMPLETED.",
+    )
+    deployment_options: DeploymentOptions | None = Field(
+        default=None, description="Worker Versioning: the completing worker's version."
     )
 
 
@@ -480,6 +513,11 @@ class ActivityPollBatch(Body):
         "up to `max_tasks`, and an empty list when none came.",
     )
     max_tasks: Annotated[int, Field(ge=1, le=MAX_TASK_BATCH)] = 10
+    deployment_options: DeploymentOptions | None = Field(
+        default=None,
+        description="Worker Versioning: the poller's deployment version; a VERSIONED poller "
+        "takes only the tasks routed to its version.",
+    )
 
 
 class ActivityTaskBatch(BaseModel):

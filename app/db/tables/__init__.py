@@ -20,6 +20,7 @@ from app.db.tables.flow import (
     task_queue_fairness,
     task_queue_key_rates,
 )
+from app.db.tables.replay_checks import replay_check_items, replay_checks
 from app.db.tables.runs import (
     activities,
     buffered_events,
@@ -67,6 +68,8 @@ __all__ = [
     "worker_deployments",
     "worker_deployment_versions",
     "worker_deployment_task_queues",
+    "replay_checks",
+    "replay_check_items",
     "tenants",
     "namespaces",
     "api_keys",

@@ -108,6 +108,12 @@ workflow_runs = sa.Table(
     sa.Column("deployment_name", sa.String(255), nullable=True),
     sa.Column("build_id", sa.String(255), nullable=True),
     sa.Column("versioning_override", sa.Text(), nullable=True),
+    # Routing (migration 0028): what the run inherited at start (JSON: {"pinned_version":
+    # {...}} or {"auto_upgrade_info": {...}}; a retry of it inherits the same) and what the
+    # worker of its last completed workflow task declared (JSON: {"behavior", "version"};
+    # what applies when an override is removed).
+    sa.Column("versioning_inherited", sa.Text(), nullable=True),
+    sa.Column("declared_versioning", sa.Text(), nullable=True),
     # Only one run of a workflow id may be open: enforced by a partial unique index below.
     sa.Index(
         "ux_workflow_runs_open_workflow_id",
@@ -133,6 +139,17 @@ workflow_runs = sa.Table(
     ),
     sa.Index("ix_workflow_runs_namespace_id_close_time", "namespace_id", "close_time"),
     sa.Index("ix_workflow_runs_parent_run_id", "parent_run_id"),
+    # Worker Versioning (migration 0029): a version's open runs by behaviour (drainage, the
+    # describe of a version). Unversioned and closed runs are not in it.
+    sa.Index(
+        "ix_workflow_runs_open_version",
+        "namespace_id",
+        "deployment_name",
+        "build_id",
+        "versioning_behavior",
+        sqlite_where=sa.text("status = 'RUNNING' AND deployment_name IS NOT NULL"),
+        postgresql_where=sa.text("status = 'RUNNING' AND deployment_name IS NOT NULL"),
+    ),
 )
 
 
@@ -208,6 +225,11 @@ tasks = sa.Table(
     sa.Column("fairness_key", sa.String(64), nullable=False, server_default=""),
     sa.Column("fairness_pass", sa.Float(), nullable=False, server_default="0"),
     sa.Column("fairness_weight", sa.Float(), nullable=False, server_default="1"),
+    # Worker Versioning (migration 0028, app/engine/versioning/routing.py): the version
+    # ('deployment.build_id') only whose workers may take the task (a pinned run's), and the
+    # workflow id's ramp bucket in [0, 100) that routes an unpinned task at claim time.
+    sa.Column("pinned_version", sa.String(512), nullable=True),
+    sa.Column("ramp_bucket", sa.Float(), nullable=False, server_default="0"),
     # The claim: in (priority, pass, id) order within one queue.
     sa.Index(
         "ix_tasks_queue_order",

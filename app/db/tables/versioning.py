@@ -51,10 +51,16 @@ worker_deployment_versions = sa.Table(
     sa.Column("first_activation_time", UTCDateTime(), nullable=True),
     sa.Column("last_deactivation_time", UTCDateTime(), nullable=True),
     sa.Column("drainage_checked_at", UTCDateTime(), nullable=True),
+    # Migration 0029: when the deployment last changed this version's routing (Temporal's
+    # routing_update_time), and when its drainage status last changed.
+    sa.Column("routing_changed_at", UTCDateTime(), nullable=True),
+    sa.Column("drainage_changed_at", UTCDateTime(), nullable=True),
     sa.Column("last_poll_time", UTCDateTime(), nullable=True),
     # Workflow types the version's workers completed tasks of (JSON list, at most 1,000):
     # what a replay check samples.
     sa.Column("workflow_types", JSONType, nullable=True),
+    # The drainage loop's look for versions due a recount (app/engine/versioning/drainage.py).
+    sa.Index("ix_worker_deployment_versions_drainage", "status", "drainage_checked_at"),
 )
 
 

@@ -22,6 +22,8 @@ from app.engine.matching import queue_config, queue_rates
 from app.engine.payloads import load
 from app.engine.tokens import TaskToken
 from app.engine.transition import Run, Transition
+from app.engine.versioning import routing
+from app.engine.versioning import runs as versioning_runs
 
 # The metric that times a task's wait in its queue, by task kind.
 SCHEDULE_TO_START = {
@@ -52,6 +54,9 @@ class WorkflowTaskClaim:
     messages: list[dict[str, Any]] = field(default_factory=list)
     speculative_events: list[dict[str, Any]] = field(default_factory=list)
     speculative_nonce: int = 0
+    # Worker Versioning: the run is pinned and its deployment now routes it to another
+    # version (Temporal's target_worker_deployment_version_changed).
+    target_version_changed: bool = False
 
 
 @dataclass
@@ -59,16 +64,20 @@ class ActivityTaskClaim:
     body: dict[str, Any]
 
 
-def queue_tasks_filter(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
+def queue_tasks_filter(table: sa.FromClause, routed: bool = False) -> list[sa.ColumnElement[bool]]:
     """The claim's WHERE clause: the tasks of one queue (`:namespace_id`, `:kind`,
-    `:task_queue`) in `table` (the tasks table or an alias of it). Every statement that looks
-    at a queue's backlog for a claim is built from this one place, so a filter added here (a
-    deployment version's queue) applies to the claim, its look-ahead and the backlog look."""
-    return [
+    `:task_queue`) in `table` (the tasks table or an alias of it); `routed` adds the version
+    filter of a deployment's queue (app/engine/versioning/routing.py `Route.params`). Every
+    statement that looks at a queue's backlog for a claim is built from this one place, so
+    the claim, its look-ahead and the backlog look agree on which tasks a poller may take."""
+    where = [
         table.c.namespace_id == sa.bindparam("namespace_id"),
         table.c.kind == sa.bindparam("kind"),
         table.c.task_queue == sa.bindparam("task_queue"),
     ]
+    if routed:
+        where.append(routing.routed_filter(table))
+    return where
 
 
 # The claim order: priority (1 first), then fairness pass (app/engine/matching/queue_order.py), then
@@ -79,22 +88,31 @@ CLAIM_ORDER = (tasks.c.priority, tasks.c.fairness_pass, tasks.c.id)
 # A queue's next tasks in claim order, each with whether another one waits behind it (`later`:
 # read, never locked, so a concurrent claimer on PostgreSQL is not kept from it by SKIP LOCKED).
 _behind = tasks.alias("behind")
-NEXT_TASKS: sa.Select[Any] = hot(
-    sa.select(
-        *tasks.c,
-        sa.exists()
-        .where(
-            *queue_tasks_filter(_behind),
-            sa.tuple_(_behind.c.priority, _behind.c.fairness_pass, _behind.c.id)
-            > sa.tuple_(*CLAIM_ORDER),
+
+
+def _next_tasks_statement(routed: bool) -> sa.Select[Any]:
+    return (
+        sa.select(
+            *tasks.c,
+            sa.exists()
+            .where(
+                *queue_tasks_filter(_behind, routed),
+                sa.tuple_(_behind.c.priority, _behind.c.fairness_pass, _behind.c.id)
+                > sa.tuple_(*CLAIM_ORDER),
+            )
+            .label("later"),
         )
-        .label("later"),
+        .where(*queue_tasks_filter(tasks, routed))
+        .order_by(*CLAIM_ORDER)
+        .limit(sa.bindparam("limit"))
     )
-    .where(*queue_tasks_filter(tasks))
-    .order_by(*CLAIM_ORDER)
-    .limit(sa.bindparam("limit"))
-)
+
+
+NEXT_TASKS: sa.Select[Any] = hot(_next_tasks_statement(routed=False))
 NEXT_TASKS_LOCKED = hot(NEXT_TASKS.with_for_update(of=tasks, skip_locked=True))
+# The same on a deployment's queue, with the version filter of the poller's Route.
+NEXT_ROUTED_TASKS: sa.Select[Any] = hot(_next_tasks_statement(routed=True))
+NEXT_ROUTED_TASKS_LOCKED = hot(NEXT_ROUTED_TASKS.with_for_update(of=tasks, skip_locked=True))
 # lock_run's: the run, unless another transaction holds it; and whether it exists at all.
 SELECT_RUN_SKIP_LOCKED = hot(
     sa.select(workflow_runs)
@@ -107,14 +125,24 @@ DELETE_WORKFLOW_TASKS_OF_RUN = hot(
 )
 DELETE_TASK = hot(sa.delete(tasks).where(tasks.c.id == sa.bindparam("task_id")))
 ANY_TASK = hot(sa.select(tasks.c.id).where(*queue_tasks_filter(tasks)).limit(1))
+ANY_ROUTED_TASK = hot(sa.select(tasks.c.id).where(*queue_tasks_filter(tasks, True)).limit(1))
 
 
-async def has_backlog(conn: Connection, namespace_id: str, kind: str, task_queue: str) -> bool:
-    """Whether the queue's backlog holds a task (a read: the look an idle poll makes before it
-    would run a claim transaction)."""
-    found = await conn.execute(
-        ANY_TASK, {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue}
-    )
+async def has_backlog(
+    conn: Connection,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    route: routing.Route | None = None,
+) -> bool:
+    """Whether the queue's backlog holds a task the poller may take (`route`: its version
+    filter, None for an unversioned queue) — a read: the look an idle poll makes before it
+    would run a claim transaction."""
+    params = {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue}
+    if route is None:
+        found = await conn.execute(ANY_TASK, params)
+    else:
+        found = await conn.execute(ANY_ROUTED_TASK, {**params, **route.params()})
     return found.first() is not None
 
 
@@ -126,21 +154,24 @@ async def _next_tasks(
     skip: list[int],
     limit: int,
     excluded_keys: list[str],
+    route: routing.Route | None,
 ) -> list[Row]:
+    params = {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue, "limit": limit}
+    if route is not None:
+        params.update(route.params())
     if skip or excluded_keys:  # after a stale or busy task, or keys over their rate: built
-        query = NEXT_TASKS
+        query = NEXT_TASKS if route is None else NEXT_ROUTED_TASKS
         if skip:
             query = query.where(tasks.c.id.not_in(skip))
         if excluded_keys:
             query = query.where(tasks.c.fairness_key.not_in(excluded_keys))
         if tx.is_postgres:
             query = query.with_for_update(of=tasks, skip_locked=True)
-    else:
+    elif route is None:
         query = NEXT_TASKS_LOCKED if tx.is_postgres else NEXT_TASKS
-    found = await tx.conn.execute(
-        query,
-        {"namespace_id": namespace_id, "kind": kind, "task_queue": task_queue, "limit": limit},
-    )
+    else:
+        query = NEXT_ROUTED_TASKS_LOCKED if tx.is_postgres else NEXT_ROUTED_TASKS
+    found = await tx.conn.execute(query, params)
     return list(found.all())
 
 
@@ -166,11 +197,16 @@ async def _claim(
     take: Callable[[Run, Row], Awaitable[Any | None]],
     limit: int = 1,
     read_ahead: Callable[[Row], None] | None = None,
+    poller: tuple[str, str] | None = None,
 ) -> list[Any] | object:
     """Up to `limit` of the queue's oldest tasks whose runs can take them now. Stale tasks (the
     run closed or moved on) are dropped on the way; a run busy in another transaction is
     skipped, and CONTENDED (when nothing was claimed) tells the poller to look again soon.
-    `read_ahead(task)` names what `take` will read, to send with the run's lock."""
+    `read_ahead(task)` names what `take` will read, to send with the run's lock. `poller` is
+    the poller's version (deployment name, build id), None when unversioned: on a
+    deployment's queue it takes only the tasks routed to it (app/engine/versioning/routing.py;
+    an unversioned queue costs one cached look, no statement)."""
+    route = await routing.route_for(tx.conn, namespace_id, kind, task_queue, poller)
     claims: list[Any] = []
     skip: list[int] = []
     contended = False
@@ -187,7 +223,7 @@ async def _claim(
     excluded = gate.excluded if gate is not None else []
     for _ in range(MAX_STALE_SKIPS):
         wanted = limit - len(claims)
-        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted, excluded)
+        found = await _next_tasks(tx, namespace_id, kind, task_queue, skip, wanted, excluded, route)
         # Whether the backlog holds more than this claim takes (tx.more_ready).
         tx.more_ready = len(found) == wanted and bool(found[-1].later)
         for task in found:
@@ -212,13 +248,17 @@ async def _claim(
     if gate is not None:
         await queue_rates.spend(tx, namespace_id, kind, task_queue, config, gate, taken)
         if not claims and (throttled := queue_rates.throttled_for(gate)) is not None:
-            if await has_backlog(tx.conn, namespace_id, kind, task_queue):
+            if await has_backlog(tx.conn, namespace_id, kind, task_queue, route):
                 return throttled
     if not claims and (contended or tx.more_ready):
         # A busy run's task, or more tasks after MAX_STALE_SKIPS looks that all went to
         # concurrency waits (or were stale): look again soon instead of idling with a backlog.
         return CONTENDED
-    if not claims and tx.is_postgres and await has_backlog(tx.conn, namespace_id, kind, task_queue):
+    if (
+        not claims
+        and tx.is_postgres
+        and await has_backlog(tx.conn, namespace_id, kind, task_queue, route)
+    ):
         # SKIP LOCKED saw nothing, yet tasks are there: other claimers hold them right now.
         # Should one of them give a task up (its run is busy), this poller, which was offered
         # a task, must still be there to take it.
@@ -232,23 +272,34 @@ async def _claim_one(
     kind: str,
     task_queue: str,
     take: Callable[[Run, Row], Awaitable[Any | None]],
+    poller: tuple[str, str] | None = None,
 ) -> Any:
-    claims = await _claim(tx, namespace_id, kind, task_queue, take)
+    claims = await _claim(tx, namespace_id, kind, task_queue, take, poller=poller)
     if not isinstance(claims, list):
         return claims  # CONTENDED
     return claims[0] if claims else None
 
 
 async def claim_workflow_task(
-    tx: Transition, namespace_id: str, task_queue: str, identity: str
+    tx: Transition,
+    namespace_id: str,
+    task_queue: str,
+    identity: str,
+    poller: tuple[str, str] | None = None,
 ) -> WorkflowTaskClaim | object | None:
+    """The queue's next workflow task for a poller (`poller`: its version, None when
+    unversioned), started; None when there is none, CONTENDED when its run is busy."""
+
     async def take(run: Run, task: Row) -> WorkflowTaskClaim | None:
         if run.wft_state != "scheduled" or run.wft_scheduled_event_id != task.scheduled_event_id:
             return None
-        return await start_workflow_task(tx, run, identity)
+        claim = await start_workflow_task(tx, run, identity)
+        if poller is not None and run.versioning_behavior == "PINNED":
+            claim.target_version_changed = await versioning_runs.target_changed(tx, run)
+        return claim
 
     found: WorkflowTaskClaim | object | None = await _claim_one(
-        tx, namespace_id, "workflow", task_queue, take
+        tx, namespace_id, "workflow", task_queue, take, poller
     )
     return found
 
@@ -287,7 +338,12 @@ async def start_workflow_task(tx: Transition, run: Run, identity: str) -> Workfl
 
 
 async def claim_activity_tasks(
-    tx: Transition, namespace_id: str, task_queue: str, identity: str, limit: int = 1
+    tx: Transition,
+    namespace_id: str,
+    task_queue: str,
+    identity: str,
+    limit: int = 1,
+    poller: tuple[str, str] | None = None,
 ) -> list[ActivityTaskClaim] | object:
     async def take(run: Run, task: Row) -> ActivityTaskClaim | None:
         activity = await activities.get(tx, run.id, task.scheduled_event_id)
@@ -305,7 +361,7 @@ async def claim_activity_tasks(
         # The activity row rides in the round trip of its run's lock (PostgreSQL).
         activities.read_with_next(tx, task.run_id, task.scheduled_event_id)
 
-    return await _claim(tx, namespace_id, "activity", task_queue, take, limit, read_ahead)
+    return await _claim(tx, namespace_id, "activity", task_queue, take, limit, read_ahead, poller)
 
 
 async def admit_activity(tx: Transition, run: Run, activity: Any, task: Row) -> bool:

@@ -19,6 +19,7 @@ from app.engine.matching import dispatch, queue_rates
 from app.engine.matching.lines import DRAIN, TASK
 from app.engine.matching.wakeups import queue_key
 from app.engine.transition import Transition
+from app.engine.versioning import routing
 
 if TYPE_CHECKING:
     from app.engine.service import CallerGone, Engine
@@ -36,10 +37,14 @@ async def poll_workflow_task(
     identity: str,
     wait: float,
     caller_gone: CallerGone | None = None,
+    poller: tuple[str, str] | None = None,
 ) -> dispatch.WorkflowTaskClaim | queries.QueryClaim | None:
     """Wait up to `wait` seconds (a float) for the queue's next query or workflow task and
-    claim it; None when nothing came."""
+    claim it; None when nothing came. `poller`: the poller's deployment version (deployment
+    name, build id), None when unversioned."""
     await engine.pollers.seen(namespace_id, task_queue, "workflow", identity, wait)
+    if poller is not None:
+        await engine.versions.seen(namespace_id, poller, task_queue, "workflow")
 
     # Whether the look just made found no query: the claim that follows it need not look.
     looked_without_query = False
@@ -49,6 +54,10 @@ async def poll_workflow_task(
         query, task = await queries.pending_and_backlog(
             conn, namespace_id, task_queue, engine.clock.now()
         )
+        if task:
+            route = await routing.route_for(conn, namespace_id, "workflow", task_queue, poller)
+            if route is not None:  # a deployment's queue: only tasks routed to this poller
+                task = await dispatch.has_backlog(conn, namespace_id, "workflow", task_queue, route)
         looked_without_query = task and not query
         return query or task
 
@@ -64,10 +73,10 @@ async def poll_workflow_task(
             if query is not None:
                 tx.more_ready = True  # not known; the next waiter's look settles it
                 return query
-        return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity)
+        return await dispatch.claim_workflow_task(tx, namespace_id, task_queue, identity, poller)
 
     found: dispatch.WorkflowTaskClaim | queries.QueryClaim | None = await _poll(
-        engine, namespace_id, "workflow", task_queue, claim, look, wait, caller_gone
+        engine, namespace_id, "workflow", task_queue, claim, look, wait, caller_gone, poller
     )
     return found
 
@@ -80,22 +89,26 @@ async def poll_activity_tasks(
     wait: float,
     max_tasks: int,
     caller_gone: CallerGone | None = None,
+    poller: tuple[str, str] | None = None,
 ) -> list[dispatch.ActivityTaskClaim]:
     """Wait up to `wait` seconds for an activity task, then take up to `max_tasks` that are
-    ready; [] when nothing came."""
+    ready; [] when nothing came. `poller`: as for poll_workflow_task."""
     await engine.pollers.seen(namespace_id, task_queue, "activity", identity, wait)
+    if poller is not None:
+        await engine.versions.seen(namespace_id, poller, task_queue, "activity")
 
     async def look(conn: Connection) -> bool:
-        return await dispatch.has_backlog(conn, namespace_id, "activity", task_queue)
+        route = await routing.route_for(conn, namespace_id, "activity", task_queue, poller)
+        return await dispatch.has_backlog(conn, namespace_id, "activity", task_queue, route)
 
     async def claim(tx: Transition, offer: str) -> Any:
         claims = await dispatch.claim_activity_tasks(
-            tx, namespace_id, task_queue, identity, max_tasks
+            tx, namespace_id, task_queue, identity, max_tasks, poller
         )
         return claims if claims != [] else None
 
     found = await _poll(
-        engine, namespace_id, "activity", task_queue, claim, look, wait, caller_gone
+        engine, namespace_id, "activity", task_queue, claim, look, wait, caller_gone, poller
     )
     return found or []
 
@@ -109,11 +122,12 @@ async def _poll(
     look: Look,
     wait: float,
     caller_gone: CallerGone | None,
+    poller: tuple[str, str] | None = None,
 ) -> Any:
-    """One long poll: join the queue's line, claim when offered a task (or when a look at the
-    backlog finds one), else wait up to `wait` seconds. Returns the claim, or None on
-    timeout, hang-up or shutdown."""
-    key = queue_key(namespace_id, kind, task_queue)
+    """One long poll: join the queue's line (its version's line for a versioned poller),
+    claim when offered a task (or when a look at the backlog finds one), else wait up to
+    `wait` seconds. Returns the claim, or None on timeout, hang-up or shutdown."""
+    key = queue_key(namespace_id, kind, task_queue, routing.canonical(*poller) if poller else None)
     matcher = engine.wakeups.matcher
     deadline = time.monotonic() + wait
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 from app.db.outage import describe, outages
 from app.engine.matching.lines import DRAIN, TASK, Matcher
+from app.engine.versioning import routing
 
 log = logging.getLogger("perdure.wakeups")
 
@@ -28,8 +29,18 @@ CHANNEL = "perdure_wakeups"
 MAX_NOTIFY_PAYLOAD = 7000
 
 
-def queue_key(namespace_id: str, kind: str, task_queue: str) -> str:
-    return f"q|{namespace_id}|{kind}|{task_queue}"
+def queue_key(namespace_id: str, kind: str, task_queue: str, version: str | None = None) -> str:
+    """A queue's line of waiting polls: its unversioned pollers', or with `version` (a
+    canonical deployment version) that version's pollers' (Worker Versioning: a new task is
+    offered only to a poller that may take it)."""
+    if version is None:
+        return f"q|{namespace_id}|{kind}|{task_queue}"
+    return f"q|{namespace_id}|{kind}|{task_queue}#{version}"
+
+
+def versioning_key(namespace_id: str) -> str:
+    """A queue of the namespace joined a deployment: forget what this process cached of them."""
+    return f"v|{namespace_id}"
 
 
 def run_key(run_id: str) -> str:
@@ -91,6 +102,9 @@ class Wakeups:
                     self.matcher.offer(key, count, TASK)
                 else:
                     self.matcher.offer(key, 1, DRAIN)
+                continue
+            if key.startswith("v|"):
+                routing.forget_namespace(key[2:])
                 continue
             for event in self._waiters.get(key, ()):
                 event.set()

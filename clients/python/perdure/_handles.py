@@ -15,6 +15,7 @@ from perdure import _codec as codec
 from perdure import _update_client
 from perdure._http import segment
 from perdure._names import _handler_name
+from perdure._versioning import VersioningOverride
 from perdure.common import ARG_UNSET, arg_or_args, seconds
 from perdure.converter import encode_args, from_json, return_hint, to_json
 from perdure.description import WorkflowExecutionDescription
@@ -265,6 +266,30 @@ class WorkflowHandle(OperatorControls, Generic[SelfType, ReturnType]):
                 "run_id": self.run_id,
                 "reason": reason,
                 "details": encode_args(args),
+                "identity": self.client.identity,
+            },
+            rpc_metadata=rpc_metadata,
+            rpc_timeout=rpc_timeout,
+        )
+
+    async def update_options(
+        self,
+        *,
+        versioning_override: VersioningOverride | None,
+        rpc_metadata: Mapping[str, str] | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> None:
+        """Set the running run's versioning override, or remove it with None (Temporal's
+        UpdateWorkflowExecutionOptions, the CLI's `temporal workflow update-options`;
+        temporalio's handle has no such method). Its tasks follow the new override at once."""
+        override = versioning_override.to_json() if versioning_override is not None else None
+        await self.client.http.call(
+            "POST",
+            f"{self._path}/update-options",
+            json={
+                "run_id": self.run_id,
+                "workflow_execution_options": {"versioning_override": override},
+                "update_mask": "versioning_override",
                 "identity": self.client.identity,
             },
             rpc_metadata=rpc_metadata,

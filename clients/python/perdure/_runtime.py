@@ -129,8 +129,8 @@ class WorkflowInstance(_Runtime):
         self.history_bytes = 0
         self.current_details = ""
         self.cancel_reason: str | None = None
-        # The namespace's search attribute types (name -> type name), set by the worker.
-        self.search_attribute_types: dict[str, str] = {}
+        self.search_attribute_types: dict[str, str] = {}  # name -> type name, set by the worker
+        self.target_version_changed = False  # the current task's (Worker Versioning)
         self.updates = UpdateRuntime(self)
         self.continue_as_new_suggested = False
         self.signal_handlers_running = 0
@@ -199,7 +199,8 @@ class WorkflowInstance(_Runtime):
             where = f"before event {at['event_id']}" if at else "at the end of history"
             raise NondeterminismError(
                 f"non-determinism: the workflow emitted {extra.describe()} but history has no "
-                f"matching event ({where})"
+                f"matching event ({where})",
+                event_id=at["event_id"] if at else None,
             )
 
     def _match(self, event: dict[str, Any]) -> None:
@@ -237,12 +238,11 @@ class WorkflowInstance(_Runtime):
         got = self.unmatched[0].describe() if self.unmatched else "nothing"
         if patch is not None:
             recorded = f"the patch marker of '{patch[0]}'"
-        error = NondeterminismError(
+        raise NondeterminismError(
             f"non-determinism at event {event['event_id']} ({event['event_type']}): history "
-            f"recorded {recorded} but the workflow code emitted {got}"
+            f"recorded {recorded} but the workflow code emitted {got}",
+            event_id=event["event_id"],
         )
-        error.event_id = event["event_id"]  # type: ignore[attr-defined]  # where it diverged
-        raise error
 
     # -- an activation ----------------------------------------------------------------------
 

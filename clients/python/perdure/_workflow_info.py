@@ -80,6 +80,13 @@ class Info:
         """An estimate of this run's history size in bytes (its events as JSON)."""
         return int(_instance().history_bytes)
 
+    def is_target_worker_deployment_version_changed(self) -> bool:
+        """True when this run is pinned and its deployment now sends it to another version
+        (the server's `target_worker_deployment_version_changed` on the current task): a
+        long-lived pinned workflow may continue-as-new with
+        `initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE`."""
+        return bool(getattr(_instance(), "target_version_changed", False))
+
     def is_continue_as_new_suggested(self) -> bool:
         """True when the server suggests it on the current workflow task (e.g. 90 % of the
         updates a run may take), or once the history is long enough that a new run should take

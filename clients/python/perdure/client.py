@@ -33,6 +33,7 @@ from perdure.common import (
     ARG_UNSET,
     Priority,
     RetryPolicy,
+    VersioningOverride,
     WorkflowExecutionStatus,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -41,6 +42,7 @@ from perdure.common import (
     seconds,
 )
 from perdure.converter import DataConverter, encode_args, to_json
+from perdure.deployments import WorkerDeploymentCalls
 from perdure.description import WorkflowExecutionDescription
 from perdure.exceptions import (
     AsyncActivityCancelledError,
@@ -218,7 +220,7 @@ class LocalOutcomes:
             waiter.set_result(outcome)
 
 
-class Client:
+class Client(WorkerDeploymentCalls):
     """A connection to a Perdure namespace. Make one with `await Client.connect(...)`."""
 
     def __init__(self, http: Http, identity: str) -> None:
@@ -371,6 +373,7 @@ class Client:
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
         cron_schedule: str = "",
+        versioning_override: VersioningOverride | None = None,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle (WorkflowAlreadyStartedError if taken).
 
@@ -384,9 +387,8 @@ class Client:
         `request_eager_start` (on by default, unlike Temporal) hands the first workflow task
         straight to a `Worker` of this client that serves the workflow, when one has room.
         `request_id` is sent as the `Idempotency-Key`: a retried start returns the first run.
-        `priority` (Temporal's) orders the run's tasks in their queues, and its activities and
-        children inherit it; `concurrency_keys` are the values per-key concurrency limits
-        count by (see docs/flow-control.md)."""
+        `priority` orders the run's tasks (docs/flow-control.md, with `concurrency_keys`);
+        `versioning_override` pins the run to a version or makes it auto-upgrade."""
         if start_signal is not None:
             return await self.signal_with_start(
                 workflow,
@@ -410,6 +412,7 @@ class Client:
                 rpc_timeout=rpc_timeout,
                 priority=priority,
                 concurrency_keys=concurrency_keys,
+                versioning_override=versioning_override,
             )
         body = self._start_body(
             workflow,
@@ -432,7 +435,7 @@ class Client:
             body["memo"] = await codec.encode_memo(self.data_converter.payload_codec, body["memo"])
         if cron_schedule:
             body["cron_schedule"] = cron_schedule
-        body.update(flow_fields(priority, concurrency_keys))
+        body.update(flow_fields(priority, concurrency_keys, versioning_override))
         headers = dict(rpc_metadata or {})
         if request_id:
             headers["Idempotency-Key"] = request_id
@@ -572,6 +575,7 @@ class Client:
         rpc_timeout: timedelta | None = None,
         priority: Priority | None = None,
         concurrency_keys: Mapping[str, str] | None = None,
+        versioning_override: VersioningOverride | None = None,
     ) -> WorkflowHandle:
         """Signal the workflow, starting it first when it is not running (what Temporal's
         `start_workflow(start_signal=...)` does; that spelling works here too)."""
@@ -596,7 +600,7 @@ class Client:
         body["signal_input"] = await codec.encode(payload_codec, body["signal_input"])
         if "memo" in body:
             body["memo"] = await codec.encode_memo(payload_codec, body["memo"])
-        body.update(flow_fields(priority, concurrency_keys))
+        body.update(flow_fields(priority, concurrency_keys, versioning_override))
         metadata = dict(rpc_metadata or {})
         if request_id:
             metadata["Idempotency-Key"] = request_id

@@ -9,6 +9,14 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from perdure._versioning import (  # noqa: F401 - temporalio.common's names
+    AutoUpgradeVersioningOverride,
+    PinnedVersioningOverride,
+    VersioningBehavior,
+    VersioningOverride,
+    WorkerDeploymentVersion,
+)
+
 # `arg` left out (so that `None` can be passed as the one argument, as in Temporal).
 ARG_UNSET: Any = object()
 
@@ -94,10 +102,15 @@ class Priority:
 
 
 def flow_fields(
-    priority: Priority | None, concurrency_keys: Mapping[str, str] | None
+    priority: Priority | None,
+    concurrency_keys: Mapping[str, str] | None,
+    versioning_override: VersioningOverride | None = None,
 ) -> dict[str, Any]:
-    """The `priority` and `concurrency_keys` members of a start or an activity, when set."""
+    """The `priority`, `concurrency_keys` and (starts) `versioning_override` members of a
+    start or an activity, when set."""
     out: dict[str, Any] = {}
+    if versioning_override is not None:
+        out["versioning_override"] = versioning_override.to_json()
     if priority is not None:
         out["priority"] = priority.to_json()
     if concurrency_keys:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from perdure._search_attributes import untyped
+from perdure._versioning import VersioningInfo
 from perdure.common import RetryPolicy, WorkflowExecutionStatus
 from perdure.converter import from_json
 from perdure.exceptions import from_failure
@@ -146,6 +147,8 @@ class WorkflowExecutionDescription(WorkflowExecution):
     pending_children: list[PendingChild] = field(default_factory=list)
     result: Any = None
     failure: BaseException | None = None
+    # Worker Versioning (Temporal's WorkflowExecutionVersioningInfo); None when unversioned.
+    versioning_info: VersioningInfo | None = None
 
     @property
     def raw_description(self) -> dict[str, Any]:
@@ -218,6 +221,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
             ],
             result=raw.get("result"),
             failure=from_failure(raw["failure"]) if raw.get("failure") else None,
+            versioning_info=VersioningInfo.from_raw(raw.get("versioning_info")),
         )
 
 

@@ -287,7 +287,12 @@ class ContinueAsNewError(BaseException):
 
 
 class NondeterminismError(PerdureError):
-    """Replaying the workflow code produced commands that differ from its history."""
+    """Replaying the workflow code produced commands that differ from its history;
+    `event_id`: the history event where it diverged, when known."""
+
+    def __init__(self, message: str, *, event_id: int | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
 
 
 def is_cancelled_exception(err: BaseException) -> bool:

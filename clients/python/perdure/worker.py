@@ -23,10 +23,12 @@ import httpx
 
 from perdure import _codec as codec
 from perdure import _local_activities as local_activities
+from perdure import _replay_tasks
 from perdure import activity as activity_mod
 from perdure._http import segment, sleep_backoff
 from perdure._runtime import WorkflowInstance, WorkflowTaskFailure
 from perdure._search_attributes import started_types
+from perdure._versioning import UNVERSIONED, WorkerDeploymentConfig
 from perdure._worker_options import (  # noqa: F401 (Temporal's names, re-exported)
     PollerBehavior,
     PollerBehaviorAutoscaling,
@@ -91,6 +93,7 @@ class Worker:
         workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
         workflow_task_poller_behavior: PollerBehavior | None = None,
         activity_task_poller_behavior: PollerBehavior | None = None,
+        deployment_config: WorkerDeploymentConfig | None = None,
     ) -> None:
         """Temporal's worker options (poller counts, slots, cache, shutdown, failure types).
 
@@ -115,6 +118,8 @@ class Worker:
             d = definition(cls)
             self.workflows[d.name] = d
         self.dynamic_workflow = self.workflows.pop("", None)
+        self.versioning = deployment_config or UNVERSIONED  # docs/deploying.md
+        self.versioning.check(self.workflows.values())
         self.activities: dict[str, activity_mod.ActivityDefinition] = {}
         for given in activities:
             # An instance whose `__call__` is the activity runs as that bound method.
@@ -264,10 +269,15 @@ class Worker:
             await slots.acquire()
             taken = 1
             try:
-                body: dict[str, Any] = {"identity": self.identity, "wait": POLL_WAIT}
+                body: dict[str, Any] = {
+                    "identity": self.identity,
+                    "wait": POLL_WAIT,
+                    **self.versioning.options(),
+                }
                 if kind == "workflow":
                     # Cached runs need only what they have not seen; a miss reads the rest.
                     body["partial_history"] = True
+                    body.update(_replay_tasks.poll_fields(self))
                 else:
                     # One poll takes as many ready activity tasks as there are free slots.
                     while taken < ACTIVITY_POLL_BATCH and not slots.locked():
@@ -306,6 +316,9 @@ class Worker:
             while task is not None:
                 if task.get("query"):
                     await self._answer_query(task)
+                    return
+                if task.get("replay_task"):
+                    await _replay_tasks.answer(self, task)
                     return
                 task = await self._decide(task)
         except Exception:
@@ -398,6 +411,9 @@ class Worker:
         run_id = task["run_id"]
         try:
             instance = self._instance_for(task)
+            instance.target_version_changed = bool(
+                task.get("target_worker_deployment_version_changed")
+            )
             instance.updates.receive(task.get("messages") or [])
             events = await self._full_history(task, known_up_to=instance.last_event_id)
             await self._decode_events(events)
@@ -463,6 +479,7 @@ class Worker:
                 "identity": self.identity,
                 "return_new_workflow_task": not instance.closed,
                 "partial_history": True,
+                **self.versioning.completion(instance.definition),
             },
         )
         assert response is not None

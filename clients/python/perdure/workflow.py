@@ -30,6 +30,7 @@ from perdure._updates import (
     set_update_handler,
     update,
 )
+from perdure._versioning import ContinueAsNewVersioningBehavior, VersioningBehavior  # noqa: F401
 from perdure._workflow_context import _Runtime
 from perdure._workflow_handlers import UnfinishedSignalHandlersWarning  # noqa: F401 (Temporal's name)
 from perdure._workflow_info import (
@@ -106,6 +107,7 @@ class WorkflowDefinition:
     # `@workflow.init` on `__init__`: the constructor takes the run's arguments.
     init_takes_args: bool = False
     sandboxed: bool = True
+    versioning_behavior: Any = None  # a VersioningBehavior (Worker Versioning)
 
 
 @overload
@@ -172,6 +174,7 @@ def defn(
             dynamic=dynamic,
             init_takes_args=getattr(getattr(c, "__init__", None), "__perdure_init__", False),
             sandboxed=sandboxed,
+            versioning_behavior=versioning_behavior,
         )
         definition.updates = _updates.collect_handlers(c)
         c.__perdure_workflow__ = definition  # type: ignore[attr-defined]  # a marker set on the decorated function or class
@@ -627,9 +630,12 @@ def continue_as_new(
     backoff_start_interval: timedelta | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
+    initial_versioning_behavior: ContinueAsNewVersioningBehavior | None = None,
 ) -> Any:
     """End this run and start a fresh one of the same workflow id with new input (never
-    returns); `backoff_start_interval` delays the new run's first workflow task."""
+    returns); `backoff_start_interval` delays the new run's first workflow task;
+    `initial_versioning_behavior=AUTO_UPGRADE` starts a pinned run's successor on its
+    deployment's current version (upgrade on continue-as-new)."""
     from perdure.converter import encode_args, to_json
 
     attributes: dict[str, Any] = {"input": encode_args(arg_or_args(arg, args))}
@@ -647,6 +653,8 @@ def continue_as_new(
         attributes["memo"] = to_json(memo)
     if search_attributes is not None:
         attributes["search_attributes"] = to_json(search_attributes)
+    if initial_versioning_behavior:
+        attributes["initial_versioning_behavior"] = initial_versioning_behavior.name
     raise ContinueAsNewError(
         {"command_type": "CONTINUE_AS_NEW_WORKFLOW_EXECUTION", "attributes": attributes}
     )

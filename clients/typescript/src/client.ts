@@ -1,10 +1,11 @@
 /**
  * `Client`: one namespace of one connection, with Temporal's sub-clients (`workflow`,
- * `schedule`, `activity`) and Perdure's (`batch`, `definitions`).
+ * `schedule`, `activity`) and Perdure's (`batch`, `definitions`, `workerDeployment`).
  */
 import { hostname } from 'node:os';
 import { BatchClient } from './batch.js';
 import { DefinitionClient } from './definitions.js';
+import { WorkerDeploymentClient } from './deployments.js';
 import { CancelledFailure, toFailure } from './errors.js';
 import { Connection, type ConnectionOptions } from './http.js';
 import { ScheduleClient } from './schedules.js';
@@ -31,6 +32,8 @@ export class Client {
   readonly schedule: ScheduleClient;
   readonly batch: BatchClient;
   readonly definitions: DefinitionClient;
+  /** Worker Deployments: versions, current and ramping (Perdure's calls for Temporal's WorkflowService ones). */
+  readonly workerDeployment: WorkerDeploymentClient;
   readonly activity: AsyncCompletionClient;
 
   constructor(options: ClientOptions = {}) {
@@ -41,6 +44,7 @@ export class Client {
     this.schedule = new ScheduleClient(this.connection, this.namespace);
     this.batch = new BatchClient(this.connection, this.namespace, this.identity);
     this.definitions = new DefinitionClient(this.connection, this.namespace);
+    this.workerDeployment = new WorkerDeploymentClient(this.connection, this.namespace, this.identity);
     this.activity = new AsyncCompletionClient(this.connection, this.namespace, this.identity);
   }
 

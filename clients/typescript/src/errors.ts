@@ -59,6 +59,24 @@ export class WorkflowClosedError extends FailedPreconditionError {}
  * are refused until `unpause()`; the problem's detail says who paused it and why.
  */
 export class WorkflowPausedError extends FailedPreconditionError {}
+/** 409 `conflict-token-mismatch`: a routing change named a conflict token the deployment no longer has (someone changed it first). */
+export class ConflictTokenMismatchError extends FailedPreconditionError {}
+/** 409 `no-pollers`: no worker of the version polled in the last 5 minutes (`allowNoPollers` overrides). */
+export class NoPollersError extends FailedPreconditionError {}
+/** 409 `missing-task-queues`: the version does not poll a queue the current version polls (`ignoreMissingTaskQueues` overrides). */
+export class MissingTaskQueuesError extends FailedPreconditionError {}
+/** 409 `too-many-versions`: the deployment has its 100 versions and none can be removed. */
+export class TooManyVersionsError extends FailedPreconditionError {}
+/**
+ * 409 `replay-check-required`: a version may become current or ramping only after a replay
+ * check finished in the last 24 hours (or with `ignore_replay_check: true`).
+ */
+export class ReplayCheckRequiredError extends FailedPreconditionError {}
+/**
+ * 409 `replay-check-failed`: the version's latest replay check failed; `problem.failures` lists
+ * up to 20 runs with the event id where each diverged.
+ */
+export class ReplayCheckFailedError extends FailedPreconditionError {}
 /** 413 `payload-too-large`: a payload past 2 MiB. */
 export class PayloadTooLargeError extends PerdureError {}
 /** 415 `unsupported-media-type`. */
@@ -91,6 +109,12 @@ export const PROBLEM_CLASSES: Readonly<Record<string, typeof PerdureError>> = {
   'failed-precondition': FailedPreconditionError,
   'workflow-closed': WorkflowClosedError,
   'workflow-paused': WorkflowPausedError,
+  'conflict-token-mismatch': ConflictTokenMismatchError,
+  'no-pollers': NoPollersError,
+  'missing-task-queues': MissingTaskQueuesError,
+  'too-many-versions': TooManyVersionsError,
+  'replay-check-required': ReplayCheckRequiredError,
+  'replay-check-failed': ReplayCheckFailedError,
   'payload-too-large': PayloadTooLargeError,
   'unsupported-media-type': UnsupportedMediaTypeError,
   'limit-exceeded': LimitExceededError,

@@ -7,6 +7,7 @@
  * path parameters every such route takes, and `this.runRef` the run it is aimed at.
  */
 import { dateOf, encodeArgs, secondsOf, type Duration } from './common.js';
+import { versioningOverrideJson, type VersioningOverride, type WorkerDeploymentVersion } from './deployments.js';
 import {
   fromFailure,
   QueryFailedError,
@@ -60,7 +61,34 @@ export interface WorkflowExecutionDescription extends Omit<WorkflowExecutionInfo
   resetRunId: string | undefined;
   /** The run this run was reset from (its base). */
   resetFromRunId: string | undefined;
+  /** Worker Versioning: the run's behaviour, version and override; undefined for an unversioned run. */
+  versioningInfo: WorkflowVersioningInfo | undefined;
   raw: Schemas['WorkflowDescription'];
+}
+
+/** Temporal's `WorkflowExecutionVersioningInfo`. */
+export interface WorkflowVersioningInfo {
+  /** The effective behaviour: the override's, else what the run's workers declared. */
+  behavior: Schemas['VersioningBehavior'];
+  /** Pinned: the version it is pinned to; auto-upgrade: the version of its last completed workflow task. */
+  deploymentVersion: WorkerDeploymentVersion | undefined;
+  versioningOverride: VersioningOverride | undefined;
+}
+
+function versioningInfoOf(raw: Schemas['VersioningInfo'] | null | undefined): WorkflowVersioningInfo | undefined {
+  if (!raw) return undefined;
+  const version = raw.deployment_version;
+  const override = raw.versioning_override as Schemas['VersioningOverride'] | null;
+  const pinned = override?.pinned?.version;
+  return {
+    behavior: raw.behavior,
+    deploymentVersion: version ? { deploymentName: version.deployment_name, buildId: version.build_id } : undefined,
+    versioningOverride: pinned
+      ? { pinned: { deploymentName: pinned.deployment_name, buildId: pinned.build_id } }
+      : override?.auto_upgrade
+        ? { autoUpgrade: true }
+        : undefined,
+  };
 }
 
 export interface WorkflowPauseInfo {
@@ -207,6 +235,7 @@ export class WorkflowHandle<R = unknown> {
       pauseInfo: pauseInfoOf(raw.pause_info),
       resetRunId: raw.reset_run_id ?? undefined,
       resetFromRunId: raw.reset_from_run_id ?? undefined,
+      versioningInfo: versioningInfoOf(raw.versioning_info),
       raw,
     };
   }
@@ -326,6 +355,24 @@ export class WorkflowHandle<R = unknown> {
       },
     });
     return new WorkflowHandle<R>(this.client, this.workflowId, answer.run_id);
+  }
+
+  /**
+   * Change the run's options (Temporal's UpdateWorkflowExecutionOptions): today its versioning
+   * override. `{ pinned: version }` sends every task of the run to that version's workers from
+   * now on, `{ autoUpgrade: true }` makes it follow its deployment's current version, `null`
+   * removes the override. Answers the options as they now are.
+   */
+  async updateOptions(options: { versioningOverride: VersioningOverride | null }): Promise<Schemas['WorkflowExecutionOptions']> {
+    const answer = await this.client.connection.call('post', '/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update-options', {
+      path: this.route,
+      body: {
+        run_id: this.runRef,
+        workflow_execution_options: { versioning_override: versioningOverrideJson(options.versioningOverride) },
+        update_mask: 'versioning_override',
+      },
+    });
+    return answer.workflow_execution_options;
   }
 
   /**

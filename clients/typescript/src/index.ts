@@ -3,6 +3,7 @@ export * from './batch.js';
 export * from './client.js';
 export { encodeArgs, msOf, PagedList, splitArgs, type Duration, type RetryPolicy } from './common.js';
 export * from './definitions.js';
+export * from './deployments.js';
 export * from './errors.js';
 export * from './handle.js';
 export * from './operator.js';

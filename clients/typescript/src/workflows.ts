@@ -4,6 +4,7 @@
  * `WorkflowClient`, over `/api/v1/namespaces/{namespace}/workflows…`.
  */
 import { encodeArgs, PagedList, retryPolicyJson, secondsOf, type Duration, type RetryPolicy } from './common.js';
+import { versioningOverrideJson, type VersioningOverride } from './deployments.js';
 import type { components } from './generated/openapi.js';
 import { executionInfo, WorkflowHandle, type WorkflowExecutionInfo } from './handle.js';
 import type { Connection } from './http.js';
@@ -37,6 +38,8 @@ export interface WorkflowStartOptions {
   startDelay?: Duration;
   /** Sent as `Idempotency-Key`: the same start sent again answers the first run. */
   requestId?: string;
+  /** Worker Versioning: pin the run to a version, or make it auto-upgrade, whatever its type declares. */
+  versioningOverride?: VersioningOverride;
 }
 
 export interface SignalWithStartOptions extends Omit<WorkflowStartOptions, 'workflowIdConflictPolicy'> {
@@ -89,6 +92,7 @@ export class WorkflowClient {
     const taskTimeout = secondsOf(options.workflowTaskTimeout);
     if (taskTimeout !== undefined) body.task_timeout = taskTimeout;
     if (options.workflowIdReusePolicy) body.id_reuse_policy = options.workflowIdReusePolicy;
+    if (options.versioningOverride) body.versioning_override = versioningOverrideJson(options.versioningOverride);
     return body;
   }
 

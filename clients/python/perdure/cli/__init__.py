@@ -28,6 +28,7 @@ from perdure.cli import (
     flow,
     operator,
     schedule,
+    versioning,
     workflow,
 )
 from perdure.cli._api import CommandFailed, Session, connection_of
@@ -74,6 +75,7 @@ def build_parser() -> Parser:
     operator.register(commands, [common])
     flow.register(commands, [common])
     definition.register(commands, [common])
+    versioning.register(commands, [common])
     config.register(commands, [common])
     completion.register(commands, parser)
     commands.add_parser(  # listed here, run by `_replay` (perdure.replay_cli's own flags)

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from perdure.cli import batch, controls, update
+from perdure.cli import batch, controls, update, versioning
 from perdure.cli._api import CommandFailed, Session, UsageError
 from perdure.cli._flags import (
     add_input_flags,
@@ -331,3 +331,4 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         batch.add_batch_flags(p, name)
     update.register(group, common)
     controls.register_workflow(group, common)
+    versioning.register_workflow(group, common)

@@ -513,6 +513,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/replay-tasks/{token}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer a replay task: the history replayed cleanly, or where it diverged
+         * @description `outcome` passed, or failed with `failure` {message, kind (nondeterminism, not-registered, error), event_id?}. 404 for a token that is unknown, answered already, or handed out again after its deadline.
+         */
+        post: operations["complete_replay_task_api_v1_namespaces__namespace__replay_tasks__token__complete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/schedules": {
         parameters: {
             query?: never;
@@ -898,6 +918,159 @@ export interface paths {
         put?: never;
         /** Rotate the signing secret; the previous one keeps signing for a grace period */
         post: operations["rotate_webhook_secret_api_v1_namespaces__namespace__webhooks__name__rotate_secret_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version: status, drainage, task queues, pollers and open runs by behaviour */
+        get: operations["describe_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a version that is not current or ramping, unpolled and drained
+         * @description Temporal's DeleteWorkerDeploymentVersion: 409 saying why when it is current or ramping, a worker of it polled in the last 5 minutes, or runs pinned to it are open (`skip_drainage=true` forces the last).
+         */
+        delete: operations["delete_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a replay check of a version (the replay gate)
+         * @description Samples up to `sample_size` runs — the open runs that will run on this version once it is current or ramping (auto-upgrade runs of the deployment, runs pinned to this version, and on a first versioned deploy the unversioned runs of the version's task queues), then recently closed runs of the same workflow types — optionally narrowed by the list filter `query`, and hands each history to pollers of the version that declare `replay: true`. A check with nothing to replay has passed at once. A finished check decides set-current and set-ramping for 24 hours. 404 when no worker of the version has polled; 400 for a bad filter.
+         */
+        post: operations["start_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a version's replay checks, newest first */
+        get: operations["list_replay_checks_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployment-versions/{deployment_name}/{build_id}/replay-checks/{check_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A replay check: progress, what it waits for, failing runs */
+        get: operations["get_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks__check_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the namespace's Worker Deployments by name */
+        get: operations["list_worker_deployments_api_v1_namespaces__namespace__worker_deployments_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments/{deployment_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A Worker Deployment: its routing, its versions and its conflict token */
+        get: operations["describe_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a Worker Deployment that has no version left
+         * @description Temporal's DeleteWorkerDeployment: 409 while it has versions.
+         */
+        delete: operations["delete_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments/{deployment_name}/set-current-version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a version (or the unversioned workers) the deployment's current version
+         * @description Temporal's SetWorkerDeploymentCurrentVersion. 409 `conflict-token-mismatch` when `conflict_token` is not the deployment's; 404 for an unknown version; 409 `no-pollers` when no worker of it polled in the last 5 minutes (`allow_no_pollers`); 409 `missing-task-queues` when it does not poll a task queue the current version polls (`ignore_missing_task_queues`). A ramping version made current stops ramping; the previous current version drains.
+         */
+        post: operations["set_current_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_current_version_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/worker-deployments/{deployment_name}/set-ramping-version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ramp a percentage of new runs to a version (or the unversioned workers)
+         * @description Temporal's SetWorkerDeploymentRampingVersion. `build_id` "" with a percentage above 0 ramps the unversioned workers, with 0 ends the ramp. The current version cannot ramp (409). A version that starts ramping is checked as by set-current; changing only the percentage is not.
+         */
+        post: operations["set_ramping_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_ramping_version_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1399,6 +1572,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change a running workflow's options (its versioning override)
+         * @description Temporal's UpdateWorkflowExecutionOptions with `update_mask: versioning_override`: a pinned override sends every task of the run to that version's workers from now on, `auto_upgrade` makes it follow its deployment's current version, null removes the override (the behaviour its workers declared applies again).
+         */
+        post: operations["update_workflow_options_api_v1_namespaces__namespace__workflows__workflow_id__update_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/update-with-start/{update_name}": {
         parameters: {
             query?: never;
@@ -1652,6 +1845,8 @@ export interface components {
         };
         /** ActivityPollBatch */
         ActivityPollBatch: {
+            /** @description Worker Versioning: the poller's deployment version; a VERSIONED poller takes only the tasks routed to its version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
             /**
              * Identity
              * @default unknown
@@ -2181,10 +2376,24 @@ export interface components {
             /** Run Id */
             run_id?: string | null;
         };
+        /** CompleteReplayTask */
+        CompleteReplayTask: {
+            /** @description Required with `failed`, refused with `passed`. */
+            failure?: components["schemas"]["ReplayFailure"] | null;
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "passed" | "failed";
+        };
         /** CompleteWorkflowTask */
         CompleteWorkflowTask: {
             /** Commands */
             commands?: components["schemas"]["Command"][];
+            /** @description Worker Versioning: the completing worker's version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
             /**
              * Force Create New Workflow Task
              * @description Temporal's: schedule another workflow task at once although nothing new happened (a worker running a local activity past 80 % of the task timeout).
@@ -2217,6 +2426,8 @@ export interface components {
             return_new_workflow_task?: boolean;
             /** Task Token */
             task_token: string;
+            /** @description Worker Versioning: the behaviour the workflow type declares (a versioned worker sends it with every completion); recorded on WORKFLOW_TASK_COMPLETED. */
+            versioning_behavior?: components["schemas"]["VersioningBehavior"] | null;
         };
         /** CompletionOutcome */
         CompletionOutcome: {
@@ -2484,6 +2695,55 @@ export interface components {
             next_page_token: string | null;
         };
         /**
+         * DeploymentOptions
+         * @description Temporal's WorkerDeploymentOptions: the poller's version. UNVERSIONED polls as an
+         *     unversioned worker (as does a poll without them).
+         */
+        DeploymentOptions: {
+            /** Build Id */
+            build_id: string;
+            /**
+             * Deployment Name
+             * @description May not contain '.'.
+             */
+            deployment_name: string;
+            /** @default VERSIONED */
+            worker_versioning_mode?: components["schemas"]["WorkerVersioningMode"];
+        };
+        /**
+         * DeploymentVersion
+         * @description A Worker Deployment Version (canonical string `deployment_name.build_id`).
+         */
+        DeploymentVersion: {
+            /** Build Id */
+            build_id: string;
+            /**
+             * Deployment Name
+             * @description May not contain '.'.
+             */
+            deployment_name: string;
+        };
+        /** DescribedWorkerDeployment */
+        DescribedWorkerDeployment: {
+            /**
+             * Conflict Token
+             * @description Send it with a set-current or set-ramping request: the change is refused (409 conflict-token-mismatch) if the deployment changed meanwhile.
+             */
+            conflict_token: string;
+            worker_deployment_info: components["schemas"]["WorkerDeploymentInfo"];
+        };
+        /** DescribedWorkerDeploymentVersion */
+        DescribedWorkerDeploymentVersion: {
+            /** @description Open runs on the version, by behaviour. */
+            open_runs: components["schemas"]["OpenRuns"];
+            /**
+             * Pollers
+             * @description The version's task queues polled in the last 5 minutes.
+             */
+            pollers: components["schemas"]["VersionPoller"][];
+            worker_deployment_version_info: components["schemas"]["WorkerDeploymentVersionInfo"];
+        };
+        /**
          * DevClock
          * @description The engine clock and the time-skipping lock (Temporal's `GetCurrentTime`).
          */
@@ -2569,6 +2829,24 @@ export interface components {
             identity?: string | null;
             /** Task Token */
             task_token: string;
+        };
+        /** FailingRun */
+        FailingRun: {
+            /**
+             * Event Id
+             * @description Where the replay diverged, when the worker said.
+             */
+            event_id: number | null;
+            /** Kind */
+            kind: string | null;
+            /** Message */
+            message: string | null;
+            /** Run Id */
+            run_id: string;
+            /** Workflow Id */
+            workflow_id: string;
+            /** Workflow Type */
+            workflow_type: string;
         };
         /** FailureBody */
         FailureBody: {
@@ -2838,6 +3116,13 @@ export interface components {
             /** Note */
             note?: string | null;
         };
+        /** OpenRuns */
+        OpenRuns: {
+            /** Auto Upgrade */
+            AUTO_UPGRADE: number;
+            /** Pinned */
+            PINNED: number;
+        };
         /**
          * OperationType
          * @enum {string}
@@ -2956,8 +3241,20 @@ export interface components {
             /** Timer Id */
             timer_id: string;
         };
+        /** PinnedOverride */
+        PinnedOverride: {
+            /**
+             * Behavior
+             * @default PINNED
+             * @constant
+             */
+            behavior?: "PINNED";
+            version: components["schemas"]["DeploymentVersion"];
+        };
         /** PollBody */
         PollBody: {
+            /** @description Worker Versioning: the poller's deployment version; a VERSIONED poller takes only the tasks routed to its version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
             /**
              * Identity
              * @default unknown
@@ -3128,6 +3425,126 @@ export interface components {
          * @enum {string}
          */
         ReapplyType: "SIGNAL" | "UPDATE";
+        /** ReplayCheck */
+        ReplayCheck: {
+            /** Check Id */
+            check_id: string;
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /**
+             * Failures
+             * @description Up to 20 runs that did not replay (empty in lists: GET the check).
+             */
+            failures: components["schemas"]["FailingRun"][];
+            /** Finish Time */
+            finish_time: string | null;
+            /** Identity */
+            identity: string | null;
+            progress: components["schemas"]["ReplayProgress"];
+            /** Query */
+            query: string | null;
+            /** Sample Size */
+            sample_size: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "passed" | "failed";
+            /**
+             * Valid Until
+             * @description The check decides promotions until then (24 hours after it finished).
+             */
+            valid_until: string | null;
+            version: components["schemas"]["VersionRef"];
+            /**
+             * Waiting On
+             * @description What a running check waits for.
+             */
+            waiting_on: string | null;
+        };
+        /** ReplayChecks */
+        ReplayChecks: {
+            /** Checks */
+            checks: components["schemas"]["ReplayCheck"][];
+            /** Next Page Token */
+            next_page_token: string | null;
+        };
+        /** ReplayFailure */
+        ReplayFailure: {
+            /**
+             * Event Id
+             * @description Where the replay diverged from the history.
+             */
+            event_id?: number | null;
+            /**
+             * Kind
+             * @description `nondeterminism`: the code took another path than the history; `not-registered`: the version does not register the workflow type; `error`: anything else.
+             * @default nondeterminism
+             * @enum {string}
+             */
+            kind?: "nondeterminism" | "not-registered" | "error";
+            /** Message */
+            message: string;
+        };
+        /** ReplayProgress */
+        ReplayProgress: {
+            /** Failed */
+            failed: number;
+            /** Passed */
+            passed: number;
+            /**
+             * Pending
+             * @description Waiting for a poller.
+             */
+            pending: number;
+            /**
+             * Running
+             * @description Handed out, not answered yet.
+             */
+            running: number;
+            /**
+             * Skipped
+             * @description Runs whose history was deleted before it was replayed.
+             */
+            skipped: number;
+            /**
+             * Total
+             * @description Runs sampled.
+             */
+            total: number;
+        };
+        /** ReplayTaskAnswered */
+        ReplayTaskAnswered: {
+            /**
+             * Ok
+             * @default true
+             */
+            ok?: boolean;
+        };
+        /** ReplayTaskInfo */
+        ReplayTaskInfo: {
+            /** Check Id */
+            check_id: string;
+            /**
+             * Deadline
+             * Format: date-time
+             * @description Unanswered by then (PERDURE_REPLAY_TASK_SECONDS), the task goes to another poller.
+             */
+            deadline: string;
+            /**
+             * Last Event Id
+             * @description Replay the history up to this event (inclusive).
+             */
+            last_event_id: number;
+            /**
+             * Token
+             * @description Names this hand-out; answer with …/replay-tasks/{token}/complete.
+             */
+            token: string;
+        };
         /** ResetActivityBody */
         ResetActivityBody: {
             /** Activity Id */
@@ -3261,6 +3678,24 @@ export interface components {
              * @description The new secret; generated when not given
              */
             secret?: string | null;
+        };
+        /** RoutingConfig */
+        RoutingConfig: {
+            /** @description Where new runs go; build_id "": the unversioned workers. */
+            current_version: components["schemas"]["WorkerDeploymentVersion"];
+            /** Current Version Changed Time */
+            current_version_changed_time: string | null;
+            /** @description Where `ramping_version_percentage` % of them go instead; null: no ramp, build_id "": the unversioned workers ramp. */
+            ramping_version: components["schemas"]["WorkerDeploymentVersion"] | null;
+            /** Ramping Version Changed Time */
+            ramping_version_changed_time: string | null;
+            /** Ramping Version Percentage */
+            ramping_version_percentage: number;
+            /**
+             * Revision Number
+             * @description Bumped by every routing change.
+             */
+            revision_number: number;
         };
         /** RunRef */
         RunRef: {
@@ -3544,6 +3979,98 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** SetCurrentVersion */
+        SetCurrentVersion: {
+            /**
+             * Allow No Pollers
+             * @description Skip the check that a worker of the version polled in the last 5 minutes.
+             * @default false
+             */
+            allow_no_pollers?: boolean;
+            /**
+             * Build Id
+             * @description "": the unversioned workers (a rollback).
+             */
+            build_id: string;
+            /**
+             * Conflict Token
+             * @description The deployment's conflict_token as read; absent: no check (as Temporal).
+             */
+            conflict_token?: string | null;
+            /**
+             * Identity
+             * @description Who makes the change (default: the API key's name).
+             */
+            identity?: string | null;
+            /**
+             * Ignore Missing Task Queues
+             * @description Skip the check that the version polls every task queue the current version polls.
+             * @default false
+             */
+            ignore_missing_task_queues?: boolean;
+            /**
+             * Ignore Replay Check
+             * @description Skip the replay gate (a passing replay check).
+             * @default false
+             */
+            ignore_replay_check?: boolean;
+        };
+        /** SetCurrentVersionAnswer */
+        SetCurrentVersionAnswer: {
+            /** Conflict Token */
+            conflict_token: string;
+            previous_version: components["schemas"]["WorkerDeploymentVersion"];
+        };
+        /** SetRampingVersion */
+        SetRampingVersion: {
+            /**
+             * Allow No Pollers
+             * @description Skip the check that a worker of the version polled in the last 5 minutes.
+             * @default false
+             */
+            allow_no_pollers?: boolean;
+            /**
+             * Build Id
+             * @description "" with a percentage above 0: ramp the unversioned workers; "" with 0: end the ramp.
+             */
+            build_id: string;
+            /**
+             * Conflict Token
+             * @description The deployment's conflict_token as read; absent: no check (as Temporal).
+             */
+            conflict_token?: string | null;
+            /**
+             * Identity
+             * @description Who makes the change (default: the API key's name).
+             */
+            identity?: string | null;
+            /**
+             * Ignore Missing Task Queues
+             * @description Skip the check that the version polls every task queue the current version polls.
+             * @default false
+             */
+            ignore_missing_task_queues?: boolean;
+            /**
+             * Ignore Replay Check
+             * @description Skip the replay gate (a passing replay check).
+             * @default false
+             */
+            ignore_replay_check?: boolean;
+            /**
+             * Percentage
+             * @description 0 to 100 (a float).
+             */
+            percentage: number;
+        };
+        /** SetRampingVersionAnswer */
+        SetRampingVersionAnswer: {
+            /** Conflict Token */
+            conflict_token: string;
+            /** Previous Percentage */
+            previous_percentage: number;
+            /** @description The version that ramped before; null: none. */
+            previous_version: components["schemas"]["WorkerDeploymentVersion"] | null;
+        };
         /** SignalBody */
         SignalBody: {
             /** Identity */
@@ -3620,8 +4147,26 @@ export interface components {
              * @default 10
              */
             task_timeout?: number;
+            /** @description Worker Versioning: pin the run to a version (`{pinned: {behavior: PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares. */
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /** Workflow Type */
             workflow_type: string;
+        };
+        /** StartReplayCheck */
+        StartReplayCheck: {
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Query
+             * @description A list filter (Temporal's grammar) the sampled runs must also match.
+             */
+            query?: string | null;
+            /**
+             * Sample Size
+             * @description At most this many runs are replayed.
+             * @default 100
+             */
+            sample_size?: number;
         };
         /** StartWorkflow */
         StartWorkflow: {
@@ -3694,6 +4239,8 @@ export interface components {
              * @default 10
              */
             task_timeout?: number;
+            /** @description Worker Versioning: pin the run to a version (`{pinned: {behavior: PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares. */
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /**
              * Wait For Result
              * @description Answer only when the workflow closes or this many seconds pass, with its `outcome` as `GET .../result` gives it (like Step Functions' StartSyncExecution).
@@ -3822,6 +4369,16 @@ export interface components {
             top_fairness_keys: {
                 [key: string]: components["schemas"]["FairnessKeyBacklog"][];
             };
+        };
+        /** TaskQueueInfo */
+        TaskQueueInfo: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "TASK_QUEUE_TYPE_WORKFLOW" | "TASK_QUEUE_TYPE_ACTIVITY";
         };
         /**
          * TaskQueueType
@@ -4211,6 +4768,8 @@ export interface components {
              */
             task_timeout?: number;
             update: components["schemas"]["UpdateFields"];
+            /** @description Worker Versioning: pin the run to a version (`{pinned: {behavior: PINNED, version}}`, e.g. test traffic to a version before it is promoted) or make it auto-upgrade (`{auto_upgrade: true}`), whatever its workflow type declares. */
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
             /** Workflow Type */
             workflow_type: string;
         };
@@ -4227,9 +4786,120 @@ export interface components {
             /** Workflow Id */
             workflow_id: string;
         };
+        /**
+         * UpdateWorkflowOptions
+         * @description Temporal's UpdateWorkflowExecutionOptions: the fields named in `update_mask` are set
+         *     from `workflow_execution_options` (an absent or null override removes it).
+         */
+        UpdateWorkflowOptions: {
+            /** Identity */
+            identity?: string | null;
+            /**
+             * Run Id
+             * @description Default: the latest run.
+             */
+            run_id?: string | null;
+            /**
+             * Update Mask
+             * @default versioning_override
+             * @constant
+             */
+            update_mask?: "versioning_override";
+            workflow_execution_options: components["schemas"]["WorkflowExecutionOptions"];
+        };
         /** UpdatedTaskQueueConfig */
         UpdatedTaskQueueConfig: {
             config: components["schemas"]["TaskQueueConfig"];
+        };
+        /** VersionDrainageInfo */
+        VersionDrainageInfo: {
+            /** Last Changed Time */
+            last_changed_time: string | null;
+            /** Last Checked Time */
+            last_checked_time: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draining" | "drained";
+        };
+        /** VersionPoller */
+        VersionPoller: {
+            /** Last Access Time */
+            last_access_time: string | null;
+            /** Task Queue */
+            task_queue: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "TASK_QUEUE_TYPE_WORKFLOW" | "TASK_QUEUE_TYPE_ACTIVITY";
+        };
+        /** VersionRef */
+        VersionRef: {
+            /** Build Id */
+            build_id: string;
+            /** Deployment Name */
+            deployment_name: string;
+        };
+        /** VersionSummary */
+        VersionSummary: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Current Since Time */
+            current_since_time: string | null;
+            drainage_info: components["schemas"]["VersionDrainageInfo"] | null;
+            /** Drainage Status */
+            drainage_status: ("draining" | "drained") | null;
+            /** First Activation Time */
+            first_activation_time: string | null;
+            /** Last Deactivation Time */
+            last_deactivation_time: string | null;
+            /** Last Poll Time */
+            last_poll_time: string | null;
+            /** Ramping Since Time */
+            ramping_since_time: string | null;
+            /** Routing Update Time */
+            routing_update_time: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "inactive" | "current" | "ramping" | "draining" | "drained";
+            version: components["schemas"]["WorkerDeploymentVersion"];
+        };
+        /**
+         * VersioningBehavior
+         * @enum {string}
+         */
+        VersioningBehavior: "PINNED" | "AUTO_UPGRADE" | "UNSPECIFIED";
+        /**
+         * VersioningInfo
+         * @description Temporal's WorkflowExecutionVersioningInfo (null for an unversioned run).
+         */
+        VersioningInfo: {
+            /** @description The effective behaviour: the override's, else what the run's workers declared (the first completed task of a run on a versioned worker fixes it). */
+            behavior: components["schemas"]["VersioningBehavior"];
+            /** @description Pinned: the version it is pinned to; auto-upgrade: the version of its last completed workflow task. */
+            deployment_version: components["schemas"]["DeploymentVersion"] | null;
+            /** Versioning Override */
+            versioning_override: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * VersioningOverride
+         * @description Temporal's VersioningOverride: exactly one of `pinned` (every task of the run goes to
+         *     this version's workers) and `auto_upgrade` (the run follows its deployment's current or
+         *     ramping version), whatever behaviour its workflow type declares.
+         */
+        VersioningOverride: {
+            /** Auto Upgrade */
+            auto_upgrade?: true | null;
+            pinned?: components["schemas"]["PinnedOverride"] | null;
         };
         /**
          * WaitingOn
@@ -4443,6 +5113,93 @@ export interface components {
             /** Url */
             url: string;
         };
+        /** WorkerDeploymentInfo */
+        WorkerDeploymentInfo: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Last Modifier Identity */
+            last_modifier_identity: string | null;
+            /** Name */
+            name: string;
+            routing_config: components["schemas"]["RoutingConfig"];
+            /**
+             * Version Summaries
+             * @description Oldest first.
+             */
+            version_summaries: components["schemas"]["VersionSummary"][];
+        };
+        /** WorkerDeploymentList */
+        WorkerDeploymentList: {
+            /** Next Page Token */
+            next_page_token: string | null;
+            /** Worker Deployments */
+            worker_deployments: components["schemas"]["WorkerDeploymentSummary"][];
+        };
+        /** WorkerDeploymentSummary */
+        WorkerDeploymentSummary: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Name */
+            name: string;
+            routing_config: components["schemas"]["RoutingConfig"];
+        };
+        /**
+         * WorkerDeploymentVersion
+         * @description Temporal's WorkerDeploymentVersion; `build_id` "" names the unversioned workers.
+         */
+        WorkerDeploymentVersion: {
+            /** Build Id */
+            build_id: string;
+            /** Deployment Name */
+            deployment_name: string;
+        };
+        /** WorkerDeploymentVersionInfo */
+        WorkerDeploymentVersionInfo: {
+            /**
+             * Create Time
+             * Format: date-time
+             */
+            create_time: string;
+            /** Current Since Time */
+            current_since_time: string | null;
+            drainage_info: components["schemas"]["VersionDrainageInfo"] | null;
+            /** First Activation Time */
+            first_activation_time: string | null;
+            /** Last Deactivation Time */
+            last_deactivation_time: string | null;
+            /** Last Poll Time */
+            last_poll_time: string | null;
+            /** Ramp Percentage */
+            ramp_percentage: number;
+            /** Ramping Since Time */
+            ramping_since_time: string | null;
+            /** Routing Changed Time */
+            routing_changed_time: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "inactive" | "current" | "ramping" | "draining" | "drained";
+            /** Task Queue Infos */
+            task_queue_infos: components["schemas"]["TaskQueueInfo"][];
+            version: components["schemas"]["WorkerDeploymentVersion"];
+            /**
+             * Workflow Types
+             * @description Types its workers completed tasks of.
+             */
+            workflow_types: string[];
+        };
+        /**
+         * WorkerVersioningMode
+         * @enum {string}
+         */
+        WorkerVersioningMode: "VERSIONED" | "UNVERSIONED";
         /** WorkflowCount */
         WorkflowCount: {
             /** Count */
@@ -4544,12 +5301,28 @@ export interface components {
             task_queue: string;
             /** Task Timeout */
             task_timeout: number;
+            /** @description Worker Versioning: null for an unversioned run. */
+            versioning_info?: components["schemas"]["VersioningInfo"] | null;
             /** @description Why the open run is waiting (null once it is closed). */
             waiting_on: components["schemas"]["WaitingOn"] | null;
             /** Workflow Id */
             workflow_id: string;
             /** Workflow Type */
             workflow_type: string;
+        };
+        /** WorkflowExecutionOptions */
+        WorkflowExecutionOptions: {
+            versioning_override?: components["schemas"]["VersioningOverride"] | null;
+        };
+        /** WorkflowOptions */
+        WorkflowOptions: {
+            /**
+             * Workflow Execution Options
+             * @description The run's options after the update: `{versioning_override}`.
+             */
+            workflow_execution_options: {
+                [key: string]: unknown;
+            };
         };
         /** WorkflowOutcome */
         WorkflowOutcome: {
@@ -4574,6 +5347,34 @@ export interface components {
             next_page_token: string | null;
             /** Workflows */
             workflows: components["schemas"]["WorkflowSummary"][];
+        };
+        /** WorkflowPollBody */
+        WorkflowPollBody: {
+            /** @description Worker Versioning: the poller's deployment version; a VERSIONED poller takes only the tasks routed to its version. */
+            deployment_options?: components["schemas"]["DeploymentOptions"] | null;
+            /**
+             * Identity
+             * @default unknown
+             */
+            identity?: string;
+            /**
+             * Partial History
+             * @description Send only the events after `previous_started_event_id` (for workers that cache runs); `history.after_event_id` says where the page starts.
+             * @default false
+             */
+            partial_history?: boolean;
+            /**
+             * Replay
+             * @description The poller replays histories for replay checks: with a VERSIONED `deployment_options`, the poll may answer a replay task (`replay_task` set) of a running check of that version.
+             * @default false
+             */
+            replay?: boolean;
+            /**
+             * Wait
+             * @description Seconds to wait for a task before answering 204.
+             * @default 60
+             */
+            wait?: number;
         };
         /** WorkflowSummary */
         WorkflowSummary: {
@@ -4634,6 +5435,12 @@ export interface components {
             scheduled_event_id: number;
             /** Started Event Id */
             started_event_id: number;
+            /**
+             * Target Worker Deployment Version Changed
+             * @description Worker Versioning: the run is pinned and its deployment now routes it to another version (a worker may continue-as-new onto it).
+             * @default false
+             */
+            target_worker_deployment_version_changed?: boolean;
             /** Task Queue */
             task_queue: string;
             /** Task Token */
@@ -4675,12 +5482,20 @@ export interface components {
             previous_started_event_id: number;
             /** @description Set when the poll hands out a query instead of a workflow task: answer it from `history` (the run's events so far) with `workflow-tasks/respond-query`. `task_token` is empty; no workflow task was started. */
             query?: components["schemas"]["QueryRequest"] | null;
+            /** @description Set (only for polls that declare `replay: true` with a version) when the poll hands out a replay task of a running replay check instead of a workflow task: replay `history` (read the rest by `next_page_token` up to `last_event_id`) with the version's code, send no commands, and answer with POST …/replay-tasks/{token}/complete. `task_token` is empty; no workflow task was started. */
+            replay_task?: components["schemas"]["ReplayTaskInfo"] | null;
             /** Run Id */
             run_id: string;
             /** Scheduled Event Id */
             scheduled_event_id: number;
             /** Started Event Id */
             started_event_id: number;
+            /**
+             * Target Worker Deployment Version Changed
+             * @description Worker Versioning: the run is pinned and its deployment now routes it to another version (a worker may continue-as-new onto it).
+             * @default false
+             */
+            target_worker_deployment_version_changed?: boolean;
             /** Task Queue */
             task_queue: string;
             /** Task Token */
@@ -7709,6 +8524,102 @@ export interface operations {
             };
         };
     };
+    complete_replay_task_api_v1_namespaces__namespace__replay_tasks__token__complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteReplayTask"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayTaskAnswered"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_schedules_api_v1_namespaces__namespace__schedules_get: {
         parameters: {
             query?: {
@@ -9335,7 +10246,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PollBody"];
+                "application/json": components["schemas"]["WorkflowPollBody"];
             };
         };
         responses: {
@@ -10069,6 +10980,874 @@ export interface operations {
             };
             /** @description Not found (or not visible to this key) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    describe_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description The version's build id */
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DescribedWorkerDeploymentVersion"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_worker_deployment_version_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__delete: {
+        parameters: {
+            query?: {
+                /** @description Delete it even if runs pinned to it are open. */
+                skip_drainage?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description The version's build id */
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_name: string;
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartReplayCheck"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayCheck"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Deadline exceeded: nobody answered in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_replay_checks_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page */
+                next_page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                deployment_name: string;
+                build_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayChecks"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_replay_check_api_v1_namespaces__namespace__worker_deployment_versions__deployment_name___build_id__replay_checks__check_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_name: string;
+                build_id: string;
+                check_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayCheck"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_worker_deployments_api_v1_namespaces__namespace__worker_deployments_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page */
+                next_page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerDeploymentList"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    describe_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DescribedWorkerDeployment"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_worker_deployment_api_v1_namespaces__namespace__worker_deployments__deployment_name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_current_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_current_version_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetCurrentVersion"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetCurrentVersionAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_ramping_version_api_v1_namespaces__namespace__worker_deployments__deployment_name__set_ramping_version_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Worker Deployment's name */
+                deployment_name: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetRampingVersion"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetRampingVersionAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12967,6 +14746,122 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunRefAnswer"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, unknown, revoked or expired API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to this key) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload too large (a payload, or the whole request body) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported media type: the body is not sent as JSON (or, for definitions, YAML) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A limit would be exceeded, or an Idempotency-Key was used by another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: too many requests or long polls for this namespace or tenant; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_workflow_options_api_v1_namespaces__namespace__workflows__workflow_id__update_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow id */
+                workflow_id: string;
+                /** @description Namespace name */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWorkflowOptions"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowOptions"];
                 };
             };
             /** @description Invalid argument */
