@@ -3,7 +3,8 @@ the index that serves it (`# index:` — checked against the tables by tests/db/
 
 Built once because building a SQLAlchemy expression per call costs more CPU than SQLite takes
 to run it (docs/adr/0002-hot-statements.md has the figures). The statements a claim runs stay
-beside the claim for now (app/engine/matching/dispatch.py).
+beside the claim (app/engine/matching/dispatch.py): their WHERE depends on the poller's Worker
+Versioning route (app/engine/versioning/routing.py), and app/db does not import the engine.
 """
 
 from __future__ import annotations
