@@ -233,8 +233,9 @@ DELETE_ACTIVITY_TASK = hot(
 
 # -- queries ------------------------------------------------------------------------------------
 
-# What every workflow-task poll runs (a look, then a claim).
-_PENDING = (
+# What every workflow-task poll runs (a look, then a claim); app/engine/queries.py adds the
+# version filter of a deployment's queue to it.
+PENDING_QUERY = (
     query_tasks.c.namespace_id == sa.bindparam("namespace_id"),
     query_tasks.c.task_queue == sa.bindparam("task_queue"),
     query_tasks.c.state == "pending",
@@ -244,7 +245,7 @@ _PENDING = (
 # index: ix_query_tasks_queue, ix_tasks_queue_order
 QUERY_OR_TASK = hot(
     sa.select(
-        sa.exists().where(*_PENDING).label("query"),
+        sa.exists().where(*PENDING_QUERY).label("query"),
         sa.exists()
         .where(
             tasks.c.namespace_id == sa.bindparam("namespace_id"),
@@ -257,7 +258,7 @@ QUERY_OR_TASK = hot(
 # The oldest pending, unexpired query; locked, skipping those locked, on PostgreSQL.
 # index: ix_query_tasks_queue
 OLDEST_PENDING = hot(
-    sa.select(query_tasks).where(*_PENDING).order_by(query_tasks.c.created_at).limit(1)
+    sa.select(query_tasks).where(*PENDING_QUERY).order_by(query_tasks.c.created_at).limit(1)
 )
 # index: ix_query_tasks_queue
 OLDEST_PENDING_LOCKED = hot(OLDEST_PENDING.with_for_update(skip_locked=True))
