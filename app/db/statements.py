@@ -234,8 +234,9 @@ DELETE_ACTIVITY_TASK = hot(
 
 # -- queries ------------------------------------------------------------------------------------
 
-# What every workflow-task poll runs (a look, then a claim).
-_PENDING = (
+# What every workflow-task poll runs (a look, then a claim); app/engine/queries.py adds the
+# version filter of a deployment's queue to it.
+PENDING_QUERY = (
     query_tasks.c.namespace_id == sa.bindparam("namespace_id"),
     query_tasks.c.task_queue == sa.bindparam("task_queue"),
     query_tasks.c.state == "pending",
@@ -245,7 +246,7 @@ _PENDING = (
 # index: ix_query_tasks_queue, ix_tasks_queue_order
 QUERY_OR_TASK = hot(
     sa.select(
-        sa.exists().where(*_PENDING).label("query"),
+        sa.exists().where(*PENDING_QUERY).label("query"),
         sa.exists()
         .where(
             tasks.c.namespace_id == sa.bindparam("namespace_id"),
@@ -258,7 +259,7 @@ QUERY_OR_TASK = hot(
 # The oldest pending, unexpired query; locked, skipping those locked, on PostgreSQL.
 # index: ix_query_tasks_queue
 OLDEST_PENDING = hot(
-    sa.select(query_tasks).where(*_PENDING).order_by(query_tasks.c.created_at).limit(1)
+    sa.select(query_tasks).where(*PENDING_QUERY).order_by(query_tasks.c.created_at).limit(1)
 )
 # index: ix_query_tasks_queue
 OLDEST_PENDING_LOCKED = hot(OLDEST_PENDING.with_for_update(skip_locked=True))
@@ -309,19 +310,26 @@ _key_pass = (
     )
     .scalar_subquery()
 )
-# The head of the backlog at this priority (one index probe).
-_head_pass = (
-    sa.select(tasks.c.fairness_pass)
-    .where(
-        tasks.c.namespace_id == sa.bindparam("namespace_id"),
-        tasks.c.kind == sa.bindparam("kind"),
-        tasks.c.task_queue == sa.bindparam("task_queue"),
-        tasks.c.priority == sa.bindparam("priority"),
+
+
+def _head_pass(*only: sa.ColumnElement[bool]) -> sa.ScalarSelect[Any]:
+    """The head of the backlog at this priority (one index probe), among the tasks that
+    `only` admits (on a deployment's queue: those the new task's pollers take)."""
+    return (
+        sa.select(tasks.c.fairness_pass)
+        .where(
+            tasks.c.namespace_id == sa.bindparam("namespace_id"),
+            tasks.c.kind == sa.bindparam("kind"),
+            tasks.c.task_queue == sa.bindparam("task_queue"),
+            tasks.c.priority == sa.bindparam("priority"),
+            *only,
+        )
+        .order_by(tasks.c.fairness_pass, tasks.c.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    .order_by(tasks.c.fairness_pass, tasks.c.id)
-    .limit(1)
-    .scalar_subquery()
-)
+
+
 # The highest pass any key has reached: where a key starts when the backlog is empty, so that
 # keys that just drained their tasks hold no advantage.
 _high_pass = (
@@ -336,9 +344,16 @@ _high_pass = (
     .limit(1)
     .scalar_subquery()
 )
-# A key's own pass, the backlog's head and the highest pass, in one statement.
+
+
+def passes(*head_only: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """A key's own pass, the backlog's head (among the tasks `head_only` admits) and the
+    highest pass, in one statement."""
+    return sa.select(_key_pass, _head_pass(*head_only), _high_pass)
+
+
 # index: pk_task_queue_fairness, ix_tasks_queue_order, ix_task_queue_fairness_pass
-PASSES = hot(sa.select(_key_pass, _head_pass, _high_pass))
+PASSES = hot(passes())
 
 
 def _upsert_pass(is_postgres: bool) -> sa.Insert:

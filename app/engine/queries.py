@@ -15,9 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db.connection import Connection
-from app.db.statements import MARK_CLAIMED, OLDEST_PENDING, OLDEST_PENDING_LOCKED, QUERY_OR_TASK
-from app.db.tables import query_tasks
+from app.db.hot import hot
+from app.db.statements import (
+    MARK_CLAIMED,
+    OLDEST_PENDING,
+    OLDEST_PENDING_LOCKED,
+    PENDING_QUERY,
+    QUERY_OR_TASK,
+)
+from app.db.tables import query_tasks, tasks
 from app.engine.events import RunStatus
+from app.engine.matching.dispatch import queue_tasks_filter
 from app.engine.matching.wakeups import queue_key
 from app.engine.payloads import dump, load
 from app.engine.transition import Transition
@@ -29,6 +37,25 @@ MAX_QUERY_TIMEOUT = 30.0
 DEFAULT_QUERY_TIMEOUT = 10.0
 # Temporal fails a query at once while the run's workflow task keeps failing.
 FAILING_TASK_ATTEMPT = 3
+
+# Worker Versioning: on a deployment's queue a query goes only to a poller that may take its
+# run's workflow tasks, by the claim's own version filter (routing.routed_filter over the
+# query's pinned_version and ramp_bucket, stamped at creation as a task's are). A queue no
+# versioned worker polls keeps the statements of app/db/statements.py unchanged.
+_ROUTED_PENDING = (*PENDING_QUERY, routing.routed_filter(query_tasks))
+# index: ix_query_tasks_queue, ix_tasks_queue_order
+QUERY_OR_ROUTED_TASK = hot(
+    sa.select(
+        sa.exists().where(*_ROUTED_PENDING).label("query"),
+        sa.exists().where(*queue_tasks_filter(tasks, routed=True)).label("task"),
+    )
+)
+# index: ix_query_tasks_queue
+OLDEST_ROUTED_PENDING = hot(
+    sa.select(query_tasks).where(*_ROUTED_PENDING).order_by(query_tasks.c.created_at).limit(1)
+)
+# index: ix_query_tasks_queue
+OLDEST_ROUTED_PENDING_LOCKED = hot(OLDEST_ROUTED_PENDING.with_for_update(skip_locked=True))
 
 
 def query_key(query_id: str) -> str:
@@ -93,8 +120,14 @@ async def create(
     args_text: str | None,
     timeout: float,  # noqa: ASYNC109 - stored as the query's expiry, not awaited
 ) -> str:
-    """A pending query for the run (the latest of the workflow unless `run_id`), closed or not."""
+    """A pending query for the run (the latest of the workflow unless `run_id`), closed or not.
+    It carries the version filter's inputs of a workflow task of the run created now (a
+    pinned run's version, the workflow id's ramp bucket) and is offered to the line of the
+    pollers the routing sends that task to (Temporal's matching routes a query as the run's
+    next workflow task)."""
     run = await tx.find_run(namespace_id, workflow_id, run_id)
+    pinned = await routing.pinned_version_for_task(tx.conn, run.data, "workflow", run.task_queue)
+    bucket = routing.ramp_bucket(run.workflow_id)
     query_id = new_id()
     await tx.conn.execute(
         sa.insert(query_tasks).values(
@@ -109,34 +142,56 @@ async def create(
             state="pending",
             created_at=tx.now,
             expires_at=tx.now + timedelta(seconds=timeout),
+            pinned_version=pinned,
+            ramp_bucket=bucket,
         )
     )
-    tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue))
-    if run.deployment_name:  # its version's pollers too (Worker Versioning)
-        version = routing.canonical(run.deployment_name, run.build_id)
-        tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue, version))
+    version = await routing.offer_version(
+        tx.conn, namespace_id, "workflow", run.task_queue, pinned, bucket
+    )
+    tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue, version))
     return query_id
 
 
 async def pending_and_backlog(
-    conn: Connection, namespace_id: str, task_queue: str, now: datetime
+    conn: Connection,
+    namespace_id: str,
+    task_queue: str,
+    now: datetime,
+    route: routing.Route | None = None,
 ) -> tuple[bool, bool]:
     """(whether the queue has a pending, unexpired query; whether its backlog holds a workflow
-    task): a workflow-task poll's look before any claim, one round trip."""
-    row = (
-        await conn.execute(
-            QUERY_OR_TASK, {"namespace_id": namespace_id, "task_queue": task_queue, "now": now}
-        )
-    ).one()
+    task) that the poller may take: a workflow-task poll's look before any claim, one round
+    trip. `route`: the poller's version filter (routing.route_for), None on a queue no
+    versioned worker polls."""
+    params: dict[str, Any] = {"namespace_id": namespace_id, "task_queue": task_queue, "now": now}
+    if route is None:
+        row = (await conn.execute(QUERY_OR_TASK, params)).one()
+    else:
+        params.update(kind="workflow", **route.params())
+        row = (await conn.execute(QUERY_OR_ROUTED_TASK, params)).one()
     return bool(row.query), bool(row.task)
 
 
 async def claim(
-    tx: Transition, namespace_id: str, task_queue: str, identity: str
+    tx: Transition,
+    namespace_id: str,
+    task_queue: str,
+    identity: str,
+    poller: tuple[str, str] | None = None,
 ) -> QueryClaim | None:
-    """The oldest pending, unexpired query of the queue, now claimed by this poller."""
-    query = OLDEST_PENDING_LOCKED if tx.is_postgres else OLDEST_PENDING
-    params = {"namespace_id": namespace_id, "task_queue": task_queue, "now": tx.now}
+    """The oldest pending, unexpired query of the queue that this poller may take, now
+    claimed by it. `poller`: its version (deployment name, build id), None when unversioned;
+    on a deployment's queue it takes a pinned run's queries only when it is of the run's
+    version, the others' only when the routing sends the run's next workflow task to it."""
+    route = await routing.route_for(tx.conn, namespace_id, "workflow", task_queue, poller)
+    params: dict[str, Any] = {"namespace_id": namespace_id, "task_queue": task_queue}
+    params["now"] = tx.now
+    if route is None:
+        query = OLDEST_PENDING_LOCKED if tx.is_postgres else OLDEST_PENDING
+    else:
+        query = OLDEST_ROUTED_PENDING_LOCKED if tx.is_postgres else OLDEST_ROUTED_PENDING
+        params.update(route.params())
     row = (await tx.conn.execute(query, params)).mappings().one_or_none()
     if row is None:
         return None

@@ -351,9 +351,11 @@ class Transition:
     ) -> None:
         """Queue a task; `priority` (the run's or the activity's, inheritance done) places it
         in its queue (app/engine/matching/queue_order.py)."""
-        order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority)
         pinned = await routing.pinned_version_for_task(self.conn, run.data, kind, task_queue)
         bucket = routing.ramp_bucket(run.workflow_id)
+        order = await queue_order.place(
+            self, run.namespace_id, kind, task_queue, priority, pinned, bucket
+        )
         await self.conn.execute(
             INSERT_TASK,
             {

@@ -475,6 +475,7 @@ async def test_an_unversioned_queue_costs_its_claims_no_statement(server, tenant
     for kind in ("workflow", "activity"):
         assert await routing.route_for(NoStatements(), ns, kind, "q", None) is None
         assert await routing.offer_version(NoStatements(), ns, kind, "q", None, 12.5) is None
+        assert await routing.route_of_target(NoStatements(), ns, kind, "q", None, 12.5) is None
     unversioned_run = {"versioning_behavior": None, "namespace_id": ns, "task_queue": "q"}
     for kind in ("workflow", "activity"):
         assert (

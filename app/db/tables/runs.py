@@ -387,6 +387,10 @@ query_tasks = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
+    # Worker Versioning (migration 0031): as the tasks' columns, so that a query goes only to
+    # a poller that may take its run's workflow tasks (app/engine/queries.py `claim`).
+    sa.Column("pinned_version", sa.String(512), nullable=True),
+    sa.Column("ramp_bucket", sa.Float(), nullable=False, server_default="0"),
     # Pollers claim the oldest pending query of their queue.
     sa.Index("ix_query_tasks_queue", "namespace_id", "task_queue", "state", "created_at"),
     sa.Index("ix_query_tasks_expires_at", "expires_at"),

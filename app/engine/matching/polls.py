@@ -51,13 +51,12 @@ async def poll_workflow_task(
 
     async def look(conn: Connection) -> bool:
         nonlocal looked_without_query
+        # A deployment's queue: only the queries and tasks routed to this poller, so that
+        # it does not spin on what it may not take (an unversioned queue: no statement).
+        route = await routing.route_for(conn, namespace_id, "workflow", task_queue, poller)
         query, task = await queries.pending_and_backlog(
-            conn, namespace_id, task_queue, engine.clock.now()
+            conn, namespace_id, task_queue, engine.clock.now(), route
         )
-        if task:
-            route = await routing.route_for(conn, namespace_id, "workflow", task_queue, poller)
-            if route is not None:  # a deployment's queue: only tasks routed to this poller
-                task = await dispatch.has_backlog(conn, namespace_id, "workflow", task_queue, route)
         looked_without_query = task and not query
         return query or task
 
@@ -69,7 +68,7 @@ async def poll_workflow_task(
         nonlocal looked_without_query
         skip_queries, looked_without_query = looked_without_query, False
         if offer != TASK and not skip_queries:
-            query = await queries.claim(tx, namespace_id, task_queue, identity)
+            query = await queries.claim(tx, namespace_id, task_queue, identity, poller)
             if query is not None:
                 tx.more_ready = True  # not known; the next waiter's look settles it
                 return query

@@ -12,6 +12,11 @@ A queue that has never seen a fairness key keeps pass 0 for every task (FIFO by 
 statement here beyond a look, once per `FAIR_LOOK_SECONDS` per process, at whether another
 process has made the queue fair). Once keyed tasks appear, unkeyed tasks form the key "".
 Tasks queued before that keep pass 0 and are served first (Temporal: "best-effort").
+
+On a deployment's queue (Worker Versioning) the head is that of the tasks the new task's
+pollers take (the claim's version filter): another version's backlog that nobody takes, such
+as a pinned run's tasks whose workers are gone, would otherwise hold the virtual time back
+and let a quiet key jump ahead with credit saved up. Keys' passes stay queue-wide.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from app.db.statements import IS_FAIR, PASSES, UPSERT_PASS
+from app.db.hot import hot
+from app.db.statements import IS_FAIR, PASSES, UPSERT_PASS, passes
+from app.db.tables import tasks
 from app.engine.matching import queue_config
 from app.engine.priority import NO_PRIORITY, Priority
+from app.engine.versioning import routing
 
 if TYPE_CHECKING:
     from app.engine.transition import Transition
@@ -29,6 +37,8 @@ if TYPE_CHECKING:
 FAIR_LOOK_SECONDS = 5.0
 # (namespace_id, kind, task_queue) -> (when looked, whether the queue has fairness state).
 _fair_queues: dict[tuple[str, str, str], tuple[float, bool]] = {}
+# PASSES with the head among the tasks of a Route (routing.Route.params).
+ROUTED_PASSES = hot(passes(routing.routed_filter(tasks)))
 
 
 def mark_fair(namespace_id: str, kind: str, task_queue: str) -> None:
@@ -48,10 +58,17 @@ async def _is_fair(tx: Transition, namespace_id: str, kind: str, task_queue: str
 
 
 async def place(
-    tx: Transition, namespace_id: str, kind: str, task_queue: str, priority: Priority = NO_PRIORITY
+    tx: Transition,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    priority: Priority = NO_PRIORITY,
+    pinned: str | None = None,
+    bucket: float = 0.0,
 ) -> dict[str, object]:
     """The ordering columns of a new task: `priority` (1..5), `fairness_key`,
-    `fairness_weight` and `fairness_pass` (0.0 in a queue without fairness keys)."""
+    `fairness_weight` and `fairness_pass` (0.0 in a queue without fairness keys). `pinned`
+    and `bucket`: the task's version filter inputs (app/engine/versioning/routing.py)."""
     key = priority.fairness_key or ""
     level = priority.effective_key
     weight = priority.fairness_weight or 1.0
@@ -71,7 +88,10 @@ async def place(
         "priority": level,
         "fairness_key": key,
     }
-    own, head, high = (await tx.conn.execute(PASSES, params)).one()
+    route = await routing.route_of_target(tx.conn, namespace_id, kind, task_queue, pinned, bucket)
+    statement = PASSES if route is None else ROUTED_PASSES
+    extra = {} if route is None else route.params()
+    own, head, high = (await tx.conn.execute(statement, {**params, **extra})).one()
     # A start tag, as start-time fair queuing computes it: one stride after the key's last
     # task, but never before the queue's virtual time now (the head of the backlog, or where
     # keys had reached when it emptied). A quiet key's task thus goes right after the head.

@@ -253,3 +253,30 @@ async def offer_version(
         return None
     target = found.target(bucket)
     return canonical(deployment, target) if target else None
+
+
+async def route_of_target(
+    conn: Connection,
+    namespace_id: str,
+    kind: str,
+    task_queue: str,
+    pinned: str | None,
+    bucket: float,
+) -> Route | None:
+    """The version filter of the pollers a new task (pinned to `pinned`, of ramp bucket
+    `bucket`) goes to now: what they see of the queue. None on a queue no versioned worker
+    polls (no statement: the queue cache). One routing read otherwise."""
+    if pinned is not None:
+        name, _, build_id = pinned.partition(VERSION_DELIMITER)
+        found = await read_routing(conn, namespace_id, name)
+        lo, hi = found.bucket_range(build_id) if found is not None else (0.0, 0.0)
+        return Route(pinned, lo, hi)
+    deployment = await queue_deployment(conn, namespace_id, kind, task_queue)
+    if deployment is None:
+        return None
+    found = await read_routing(conn, namespace_id, deployment)
+    if found is None:
+        return None
+    target = found.target(bucket)
+    lo, hi = found.bucket_range(target)
+    return Route(canonical(deployment, target) if target else None, lo, hi)
