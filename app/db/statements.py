@@ -348,7 +348,9 @@ _high_pass = (
 
 def passes(*head_only: sa.ColumnElement[bool]) -> sa.Select[Any]:
     """A key's own pass, the backlog's head (among the tasks `head_only` admits) and the
-    highest pass, in one statement."""
+    highest pass, in one statement.
+
+    index: pk_task_queue_fairness, ix_tasks_queue_order, ix_task_queue_fairness_pass"""
     return sa.select(_key_pass, _head_pass(*head_only), _high_pass)
 
 
