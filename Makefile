@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 TS     := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed
 
-.PHONY: dev test test-ts test-sdk-newest check lint lock openapi image bench clean
+.PHONY: dev test test-ts test-sdk-newest check lint lock openapi image clean
 
 # Installs come from the lock files (exact versions, hashed): the lock first, then our own two
 # packages without dependencies (pip refuses editables under --require-hashes).
