@@ -23,10 +23,10 @@ from app.engine.versioning.deployments import (
     deployment_row,
     has_open_pinned_runs,
     polled_lately,
-    routing_of,
     version_key,
     version_row,
 )
+from app.engine.versioning.routing import Routing
 from app.errors import FailedPrecondition, TooManyVersions
 
 _versions = worker_deployment_versions
@@ -37,7 +37,7 @@ async def _why_not_deletable(
     conn: Connection, deployment: Any, version: Any, now: datetime, *, skip_drainage: bool
 ) -> str | None:
     """Why the version may not be deleted now (a sentence), or None when it may."""
-    role = routing_of(deployment).role_of(version.build_id)
+    role = Routing.of_row(deployment).role_of(version.build_id)
     if role is not None:
         return f"it is the deployment's {role} version"
     # Temporal's order: routing, then drainage, then pollers.

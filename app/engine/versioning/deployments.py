@@ -10,7 +10,6 @@ rollback target); a null ramping version means nothing ramps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,28 +43,6 @@ _runs = workflow_runs
 # Literal, not bound: the partial index ix_workflow_runs_open_version serves a query only when
 # the query says its predicate's words (SQLite matches the predicate term by term).
 _RUN_IS_OPEN = _runs.c.status == sa.literal_column("'RUNNING'")
-
-
-@dataclass(frozen=True)
-class Routing:
-    """A deployment's routing: `current` "" is the unversioned workers; `ramping` None is
-    nothing ramping, "" the unversioned workers ramping."""
-
-    current: str
-    ramping: str | None
-    percentage: float
-
-    def role_of(self, build_id: str) -> str | None:
-        """'current', 'ramping' or None for one (non-empty) build id."""
-        if build_id == self.current:
-            return "current"
-        if build_id == self.ramping:
-            return "ramping"
-        return None
-
-
-def routing_of(row: Any) -> Routing:
-    return Routing(row.current_build_id, row.ramping_build_id, float(row.ramping_percentage))
 
 
 def version_ref(deployment_name: str, build_id: str | None) -> dict[str, str] | None:

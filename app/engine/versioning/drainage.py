@@ -25,11 +25,11 @@ from app.db.tables import worker_deployment_versions
 from app.engine.transition import Transition
 from app.engine.versioning.deployments import (
     PINNED,
-    Routing,
     has_open_pinned_runs,
     open_runs_query,
     version_key,
 )
+from app.engine.versioning.routing import Routing
 
 if TYPE_CHECKING:
     from app.engine.service import Engine
@@ -77,7 +77,12 @@ async def apply_routing(
     SyncWorkerDeploymentVersion): the new current (current_since, its ramp gone), the new
     ramping (ramping_since when it starts ramping), and those no longer either (draining or
     drained, last_deactivation_time). `first_activation_time` is kept once set."""
-    touched = {before.current, before.ramping, after.current, after.ramping} - {"", None}
+    touched = {
+        before.current_build_id,
+        before.ramping_build_id,
+        after.current_build_id,
+        after.ramping_build_id,
+    } - {"", None}
     for build_id in sorted(b for b in touched if b):
         was, now_role = before.role_of(build_id), after.role_of(build_id)
         key = version_key(namespace_id, deployment_name, build_id)

@@ -23,13 +23,12 @@ from app.engine.transition import Transition
 from app.engine.versioning import drainage, replay_gate
 from app.engine.versioning.deployments import (
     QUEUE_TYPES,
-    Routing,
     deployment_row,
     polled_lately,
-    routing_of,
     version_ref,
     version_row,
 )
+from app.engine.versioning.routing import Routing
 from app.errors import (
     ConflictTokenMismatch,
     FailedPrecondition,
@@ -135,9 +134,9 @@ async def _write_routing(
     """Write the new routing, bump its revision, draw a new token (returned), set statuses."""
     token = str(uuid.uuid4())
     values: dict[str, Any] = {
-        "current_build_id": after.current,
-        "ramping_build_id": after.ramping,
-        "ramping_percentage": after.percentage,
+        "current_build_id": after.current_build_id,
+        "ramping_build_id": after.ramping_build_id,
+        "ramping_percentage": after.ramping_percentage,
         "routing_revision": worker_deployments.c.routing_revision + 1,
         "conflict_token": token,
         "last_modifier_identity": identity,
@@ -155,7 +154,7 @@ async def _write_routing(
         .values(values)
     )
     await drainage.apply_routing(
-        tx.conn, tx.now, row.namespace_id, row.name, routing_of(row), after
+        tx.conn, tx.now, row.namespace_id, row.name, Routing.of_row(row), after
     )
     return token
 
@@ -177,9 +176,9 @@ async def set_current_version(
     and 409 missing-task-queues unless overridden, and the replay gate. The version becomes
     current; if it was ramping, the ramp ends; the previous current drains."""
     row = await deployment_row(tx.conn, namespace_id, name, for_update=tx.is_postgres)
-    before = routing_of(row)
-    previous = version_ref(name, before.current)
-    if before.current == build_id and row.last_modifier_identity == checks.identity:
+    before = Routing.of_row(row)
+    previous = version_ref(name, before.current_build_id)
+    if before.current_build_id == build_id and row.last_modifier_identity == checks.identity:
         return {"conflict_token": row.conflict_token, "previous_version": previous}
     _check_token(row, checks)
     if build_id:
@@ -188,13 +187,13 @@ async def set_current_version(
         else:
             await _check_pollers(tx, namespace_id, name, build_id)
         if not checks.ignore_missing_task_queues:
-            await _check_task_queues(tx, namespace_id, name, before.current, build_id)
+            await _check_task_queues(tx, namespace_id, name, before.current_build_id, build_id)
         await _replay_gate(tx, namespace_id, name, build_id, checks)
-    ramp_ends = before.ramping == build_id
+    ramp_ends = before.ramping_build_id == build_id
     after = Routing(
-        current=build_id,
-        ramping=None if ramp_ends else before.ramping,
-        percentage=0.0 if ramp_ends else before.percentage,
+        current_build_id=build_id,
+        ramping_build_id=None if ramp_ends else before.ramping_build_id,
+        ramping_percentage=0.0 if ramp_ends else before.ramping_percentage,
     )
     token = await _write_routing(
         tx, row, after, checks.identity, current_changed=True, ramping_changed=ramp_ends
@@ -205,7 +204,7 @@ async def set_current_version(
         namespace_id,
         deployment_name=name,
         build_id=build_id,
-        previous_build_id=before.current,
+        previous_build_id=before.current_build_id,
         identity=checks.identity,
     )
     return {"conflict_token": token, "previous_version": previous}
@@ -239,38 +238,38 @@ async def set_ramping_version(
     (409 unless overridden) and by the replay gate; a changed percentage only is not."""
     percentage = check_percentage(percentage)
     row = await deployment_row(tx.conn, namespace_id, name, for_update=tx.is_postgres)
-    before = routing_of(row)
+    before = Routing.of_row(row)
     ramping: str | None = build_id if build_id or percentage > 0 else None
-    previous = version_ref(name, before.ramping)
-    answer = {"previous_version": previous, "previous_percentage": before.percentage}
+    previous = version_ref(name, before.ramping_build_id)
+    answer = {"previous_version": previous, "previous_percentage": before.ramping_percentage}
     if (
-        before.ramping == ramping
-        and before.percentage == (percentage if ramping is not None else 0.0)
+        before.ramping_build_id == ramping
+        and before.ramping_percentage == (percentage if ramping is not None else 0.0)
         and row.last_modifier_identity == checks.identity
     ):
         return {"conflict_token": row.conflict_token, **answer}
     _check_token(row, checks)
-    if ramping is not None and ramping == before.current:
+    if ramping is not None and ramping == before.current_build_id:
         which = f"version '{ramping}'" if ramping else "the unversioned workers"
         raise FailedPrecondition(
             f"{which} of worker deployment '{name}' is already current and cannot ramp",
             deployment_name=name,
             build_id=ramping,
         )
-    if ramping and ramping != before.ramping:
+    if ramping and ramping != before.ramping_build_id:
         if checks.allow_no_pollers:
             await version_row(tx.conn, namespace_id, name, ramping)
         else:
             await _check_pollers(tx, namespace_id, name, ramping)
         if not checks.ignore_missing_task_queues:
-            await _check_task_queues(tx, namespace_id, name, before.current, ramping)
+            await _check_task_queues(tx, namespace_id, name, before.current_build_id, ramping)
         await _replay_gate(tx, namespace_id, name, ramping, checks)
     elif ramping:
         await version_row(tx.conn, namespace_id, name, ramping)
     after = Routing(
-        current=before.current,
-        ramping=ramping,
-        percentage=percentage if ramping is not None else 0.0,
+        current_build_id=before.current_build_id,
+        ramping_build_id=ramping,
+        ramping_percentage=percentage if ramping is not None else 0.0,
     )
     token = await _write_routing(
         tx,
@@ -278,7 +277,7 @@ async def set_ramping_version(
         after,
         checks.identity,
         current_changed=False,
-        ramping_changed=before.ramping != ramping,
+        ramping_changed=before.ramping_build_id != ramping,
     )
     _note(
         tx,
@@ -286,8 +285,8 @@ async def set_ramping_version(
         namespace_id,
         deployment_name=name,
         build_id=ramping,
-        percentage=after.percentage,
-        previous_build_id=before.ramping,
+        percentage=after.ramping_percentage,
+        previous_build_id=before.ramping_build_id,
         identity=checks.identity,
     )
     return {"conflict_token": token, **answer}

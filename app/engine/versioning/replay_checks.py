@@ -71,7 +71,7 @@ async def start(
         version = await _version(tx.conn, namespace_id, deployment_name, build_id)
         if version is None:
             raise NotFound(
-                f"worker deployment version '{deployment_name}.{build_id}' not found: a "
+                f"worker deployment version '{routing.canonical(deployment_name, build_id)}' not found: a "
                 "version exists once a worker of it polls",
                 deployment_name=deployment_name,
                 build_id=build_id,
@@ -331,7 +331,7 @@ def waiting_on(row: Any, counts: dict[str, int], now: datetime, settings: Any) -
     answers to the replay tasks handed out."""
     if row.status != RUNNING:
         return None
-    version = f"{row.deployment_name}.{row.build_id}"
+    version = routing.canonical(row.deployment_name, row.build_id)
     pending, issued = counts.get(PENDING, 0), counts.get(ISSUED, 0)
     taken = _aware(row.last_taken_at)
     recently = taken is not None and now - taken < timedelta(

@@ -12,6 +12,7 @@ from app.db.connection import Connection
 from app.db.tables import replay_checks
 from app.engine.versioning.replay_checks import VALID_FOR, failing_runs
 from app.engine.versioning.replay_tasks import FAILED, PASSED, RUNNING
+from app.engine.versioning.routing import canonical
 from app.errors import ReplayCheckFailed, ReplayCheckRequired
 
 
@@ -40,7 +41,7 @@ async def require_passing_check(
             .limit(1)
         )
     ).one_or_none()
-    name = f"{deployment_name}.{build_id}"
+    name = canonical(deployment_name, build_id)
     if latest is None:
         running = await conn.scalar(sa.select(c.id).where(*version, c.status == RUNNING).limit(1))
         raise ReplayCheckRequired(

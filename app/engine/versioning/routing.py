@@ -66,6 +66,19 @@ class Routing:
     ramping_build_id: str | None
     ramping_percentage: float
 
+    @classmethod
+    def of_row(cls, row: Any) -> Routing:
+        """The routing of a `worker_deployments` row."""
+        return cls(row.current_build_id, row.ramping_build_id, float(row.ramping_percentage))
+
+    def role_of(self, build_id: str) -> str | None:
+        """'current', 'ramping' or None for one (non-empty) build id."""
+        if build_id == self.current_build_id:
+            return "current"
+        if build_id == self.ramping_build_id:
+            return "ramping"
+        return None
+
     def target(self, bucket: float) -> str:
         """The build id an unpinned task of this bucket goes to ('' unversioned workers)."""
         if self.ramping_build_id is not None and bucket < self.ramping_percentage:
@@ -141,9 +154,7 @@ async def read_routing(conn: Connection, namespace_id: str, deployment_name: str
             SELECT_ROUTING, {"namespace_id": namespace_id, "deployment_name": deployment_name}
         )
     ).one_or_none()
-    if row is None:
-        return None
-    return Routing(row.current_build_id, row.ramping_build_id, float(row.ramping_percentage))
+    return None if row is None else Routing.of_row(row)
 
 
 # -- which queues belong to a deployment (cached per process) --------------------------------
