@@ -146,10 +146,8 @@ async def create(
             ramp_bucket=bucket,
         )
     )
-    version = await routing.offer_version(
-        tx.conn, namespace_id, "workflow", run.task_queue, pinned, bucket
-    )
-    tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue, version))
+    target = routing.TaskTarget(tx.conn, namespace_id, "workflow", run.task_queue, pinned, bucket)
+    tx.wake_keys.add(queue_key(namespace_id, "workflow", run.task_queue, await target.line()))
     return query_id
 
 

@@ -353,9 +353,8 @@ class Transition:
         in its queue (app/engine/matching/queue_order.py)."""
         pinned = await routing.pinned_version_for_task(self.conn, run.data, kind, task_queue)
         bucket = routing.ramp_bucket(run.workflow_id)
-        order = await queue_order.place(
-            self, run.namespace_id, kind, task_queue, priority, pinned, bucket
-        )
+        target = routing.TaskTarget(self.conn, run.namespace_id, kind, task_queue, pinned, bucket)
+        order = await queue_order.place(self, run.namespace_id, kind, task_queue, priority, target)
         await self.conn.execute(
             INSERT_TASK,
             {
@@ -371,17 +370,14 @@ class Transition:
                 **order,
             },
         )
-        await self._count_task(run.namespace_id, kind, task_queue, pinned, bucket)
+        await self._count_task(run.namespace_id, kind, task_queue, target)
 
     async def _count_task(
-        self, namespace_id: str, kind: str, task_queue: str, pinned: str | None, bucket: float
+        self, namespace_id: str, kind: str, task_queue: str, target: routing.TaskTarget
     ) -> None:
         """Owe the new task's offer to the line of the pollers that may take it: its queue's
         (unversioned pollers), or its version's on a deployment's queue (routing.py)."""
-        version = await routing.offer_version(
-            self.conn, namespace_id, kind, task_queue, pinned, bucket
-        )
-        key = queue_key(namespace_id, kind, task_queue, version)
+        key = queue_key(namespace_id, kind, task_queue, await target.line())
         self.wake_keys.add(key)
         self.task_counts[key] = self.task_counts.get(key, 0) + 1
 
@@ -392,13 +388,16 @@ class Transition:
         if isinstance(created_at, str):
             created_at = datetime.fromisoformat(created_at)
         await self.conn.execute(INSERT_TASK, {**task, "created_at": created_at})
-        await self._count_task(
-            task["namespace_id"],
-            task["kind"],
-            task["task_queue"],
+        namespace_id, kind, task_queue = task["namespace_id"], task["kind"], task["task_queue"]
+        target = routing.TaskTarget(
+            self.conn,
+            namespace_id,
+            kind,
+            task_queue,
             task.get("pinned_version"),
             task.get("ramp_bucket") or 0.0,
         )
+        await self._count_task(namespace_id, kind, task_queue, target)
 
     async def add_timer(
         self,

@@ -474,8 +474,9 @@ async def test_an_unversioned_queue_costs_its_claims_no_statement(server, tenant
     # namespace's unversioned queues is routed from memory.
     for kind in ("workflow", "activity"):
         assert await routing.route_for(NoStatements(), ns, kind, "q", None) is None
-        assert await routing.offer_version(NoStatements(), ns, kind, "q", None, 12.5) is None
-        assert await routing.route_of_target(NoStatements(), ns, kind, "q", None, 12.5) is None
+        target = routing.TaskTarget(NoStatements(), ns, kind, "q", None, 12.5)
+        assert await target.line() is None
+        assert await target.route() is None
     unversioned_run = {"versioning_behavior": None, "namespace_id": ns, "task_queue": "q"}
     for kind in ("workflow", "activity"):
         assert (

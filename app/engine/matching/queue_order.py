@@ -63,12 +63,11 @@ async def place(
     kind: str,
     task_queue: str,
     priority: Priority = NO_PRIORITY,
-    pinned: str | None = None,
-    bucket: float = 0.0,
+    target: routing.TaskTarget | None = None,
 ) -> dict[str, object]:
     """The ordering columns of a new task: `priority` (1..5), `fairness_key`,
-    `fairness_weight` and `fairness_pass` (0.0 in a queue without fairness keys). `pinned`
-    and `bucket`: the task's version filter inputs (app/engine/versioning/routing.py)."""
+    `fairness_weight` and `fairness_pass` (0.0 in a queue without fairness keys). `target`:
+    where the task goes (app/engine/versioning/routing.py); None for an unversioned task."""
     key = priority.fairness_key or ""
     level = priority.effective_key
     weight = priority.fairness_weight or 1.0
@@ -88,7 +87,7 @@ async def place(
         "priority": level,
         "fairness_key": key,
     }
-    route = await routing.route_of_target(tx.conn, namespace_id, kind, task_queue, pinned, bucket)
+    route = None if target is None else await target.route()
     statement = PASSES if route is None else ROUTED_PASSES
     extra = {} if route is None else route.params()
     own, head, high = (await tx.conn.execute(statement, {**params, **extra})).one()

@@ -243,51 +243,66 @@ async def pinned_version_for_task(
     return canonical(name, run["build_id"])
 
 
-async def offer_version(
-    conn: Connection,
-    namespace_id: str,
-    kind: str,
-    task_queue: str,
-    pinned: str | None,
-    bucket: float,
-) -> str | None:
-    """Whose line a new task is offered to: its pinned version, else on a deployment's queue
-    the version its routing sends the bucket to now (None: the unversioned pollers). Only a
-    hint: the claim reads the routing again."""
-    if pinned is not None:
-        return pinned
-    deployment = await queue_deployment(conn, namespace_id, kind, task_queue)
-    if deployment is None:
-        return None
-    found = await read_routing(conn, namespace_id, deployment)
-    if found is None:
-        return None
-    target = found.target(bucket)
-    return canonical(deployment, target) if target else None
+class TaskTarget:
+    """Where a new task (or query) goes: the version filter of the pollers that may take it
+    (`route`, for its place in a fair queue) and the line it is offered to (`line`). The
+    routing is read at most once per task, and only when asked: nothing on a queue no
+    versioned worker polls (the queue cache), nothing for a pinned task's line."""
 
+    __slots__ = (
+        "_bucket",
+        "_conn",
+        "_kind",
+        "_namespace_id",
+        "_pinned",
+        "_queue",
+        "_resolved",
+        "_route",
+    )
 
-async def route_of_target(
-    conn: Connection,
-    namespace_id: str,
-    kind: str,
-    task_queue: str,
-    pinned: str | None,
-    bucket: float,
-) -> Route | None:
-    """The version filter of the pollers a new task (pinned to `pinned`, of ramp bucket
-    `bucket`) goes to now: what they see of the queue. None on a queue no versioned worker
-    polls (no statement: the queue cache). One routing read otherwise."""
-    if pinned is not None:
-        name, _, build_id = pinned.partition(VERSION_DELIMITER)
-        found = await read_routing(conn, namespace_id, name)
-        lo, hi = found.bucket_range(build_id) if found is not None else (0.0, 0.0)
-        return Route(pinned, lo, hi)
-    deployment = await queue_deployment(conn, namespace_id, kind, task_queue)
-    if deployment is None:
-        return None
-    found = await read_routing(conn, namespace_id, deployment)
-    if found is None:
-        return None
-    target = found.target(bucket)
-    lo, hi = found.bucket_range(target)
-    return Route(canonical(deployment, target) if target else None, lo, hi)
+    def __init__(
+        self,
+        conn: Connection,
+        namespace_id: str,
+        kind: str,
+        task_queue: str,
+        pinned: str | None,
+        bucket: float,
+    ) -> None:
+        self._conn, self._namespace_id, self._kind = conn, namespace_id, kind
+        self._queue, self._pinned, self._bucket = task_queue, pinned, bucket
+        self._resolved = False
+        self._route: Route | None = None
+
+    async def route(self) -> Route | None:
+        """The version filter of the pollers the task goes to now: what they see of the
+        queue. None on a queue no versioned worker polls (or whose deployment is gone)."""
+        if not self._resolved:
+            self._route, self._resolved = await self._resolve(), True
+        return self._route
+
+    async def line(self) -> str | None:
+        """Whose line the task is offered to: its pinned version, else on a deployment's
+        queue the version its routing sends the bucket to now (None: the unversioned
+        pollers). Only a hint: the claim reads the routing again."""
+        if self._pinned is not None:
+            return self._pinned
+        found = await self.route()
+        return None if found is None else found.pinned
+
+    async def _resolve(self) -> Route | None:
+        conn, namespace_id = self._conn, self._namespace_id
+        if self._pinned is not None:
+            name, _, build_id = self._pinned.partition(VERSION_DELIMITER)
+            found = await read_routing(conn, namespace_id, name)
+            lo, hi = found.bucket_range(build_id) if found is not None else (0.0, 0.0)
+            return Route(self._pinned, lo, hi)
+        deployment = await queue_deployment(conn, namespace_id, self._kind, self._queue)
+        if deployment is None:
+            return None
+        found = await read_routing(conn, namespace_id, deployment)
+        if found is None:
+            return None
+        target = found.target(self._bucket)
+        lo, hi = found.bucket_range(target)
+        return Route(canonical(deployment, target) if target else None, lo, hi)
